@@ -1,0 +1,32 @@
+# make demo | make test | make bench — each creates the virtualenv it needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.bench: $(VENV)/.installed
+	$(PIP) install -q -e '.[test,bench]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/cairn demo --out demo-out
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests bench
+
+test: lint
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.bench
+	$(PY) bench/bench_scan.py
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

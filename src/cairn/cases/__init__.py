@@ -1,0 +1,1 @@
+"""Cases: what was scanned for whom, and the reports made of it."""

@@ -1,0 +1,391 @@
+"""The `cairn` command.
+
+Exit codes scripts can rely on:
+  0  done (for `match`: at least one file matched)
+  1  `match` only: nothing matched
+  2  usage error, or a fatal error (named in the message)
+  3  done, but with rejected input: list lines that were not imported
+  130 interrupted (Ctrl-C); what was recorded stays recorded, rerun to resume
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cairn import __version__
+
+EXIT_OK, EXIT_NO_MATCH, EXIT_FATAL, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _store(ctx: click.Context):  # noqa: ANN202
+    from cairn.store import Store
+
+    if "store" not in ctx.obj:
+        ctx.obj["store"] = Store.open(ctx.obj["home"])
+    return ctx.obj["store"]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(EXIT_FATAL)
+
+
+def _emit_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cairn")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="CAIRN_HOME",
+              default=None, help="Store directory [env CAIRN_HOME; default ~/.cairn].")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None) -> None:
+    """Cairn: hash evidence, match it against hash lists of known material, report."""
+    from cairn.store.store import default_home
+
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home or default_home()
+
+
+# -- hash / match ---------------------------------------------------------------------------
+def _hash_file(path: Path) -> dict:
+    from cairn.media.limits import Limits
+    from cairn.media.walk import walk
+    from cairn.scan.worker import process_entry
+
+    entries = list(walk(str(path)))
+    records = process_entry(entries[0], Limits())
+    rec = records[-1]
+    rec["path"] = str(path)
+    rec["members"] = records[:-1]
+    return rec
+
+
+def _public(rec: dict, with_dihedral: bool = False) -> dict:
+    keys = ("path", "size", "md5", "sha1", "sha256", "media_type", "kind", "width", "height")
+    d = {k: rec.get(k) for k in keys}
+    p = rec.get("pdq")
+    d["pdq"] = None if not p else (
+        {"hash": p["hash"], "quality": p["quality"], "mode": p["mode"]}
+        | ({"dihedral": dict(zip(("none", "rot90", "rot180", "rot270", "flipx", "flipy",
+                                  "flipplus1", "flipminus1"), p["dihedral"], strict=True))}
+           if with_dihedral else {}))
+    d["errors"] = rec.get("errors", [])
+    return d
+
+
+@cli.command("hash")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--dihedral", is_flag=True, help="Also print the 8 rotated/flipped PDQ hashes.")
+def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool) -> None:
+    """MD5, SHA-1, SHA-256 and PDQ (hash + quality) of files. Nothing is recorded."""
+    results = [_public(_hash_file(f), dihedral) for f in files]
+    if as_json:
+        _emit_json(results[0] if len(results) == 1 else results)
+        return
+    for r in results:
+        out.print(f"[bold]{r['path']}[/]  {r['media_type']}  {r['size']} bytes", highlight=False)
+        for k in ("md5", "sha1", "sha256"):
+            out.print(f"  {k:<7}{r[k]}", highlight=False)
+        if r["pdq"]:
+            out.print(f"  pdq    {r['pdq']['hash']}  quality {r['pdq']['quality']}",
+                      highlight=False)
+        for e in r["errors"]:
+            out.print(f"  [yellow]{e['stage']}: {e['message']}[/]", highlight=False)
+
+
+@cli.command("match")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def match_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """What in the imported lists each file matches. Exit 0 if any matched, 1 if none."""
+    from cairn.lists.matcher import Matcher
+
+    store = _store(ctx)
+    lists = store.lists()
+    matcher = Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists})
+    results = []
+    for f in files:
+        rec = _hash_file(f)
+        found = matcher.match(rec)
+        entries = store.entries_by_id(m.entry_id for m in found)
+        d = _public(rec)
+        d["matches"] = [{
+            "list": entries[m.entry_id]["list"], "signal": m.signal, "distance": m.distance,
+            "transform": m.transform,
+            "entry": {k: entries[m.entry_id][k] for k in ("value", "category", "labels",
+                                                          "collab", "line_no")},
+        } for m in found]
+        results.append(d)
+    any_match = any(r["matches"] for r in results)
+    if as_json:
+        _emit_json(results[0] if len(results) == 1 else results)
+    else:
+        if not lists:
+            err.print("[yellow]no lists imported: `cairn lists import FILE --name NAME`[/]")
+        for r in results:
+            if not r["matches"]:
+                out.print(f"{r['path']}: no match", highlight=False)
+            for m in r["matches"]:
+                out.print(f"{r['path']}: [bold red]MATCH[/] list={m['list']} "
+                          f"signal={m['signal']} distance={m['distance']} "
+                          f"transform={m['transform']}", highlight=False)
+    sys.exit(EXIT_OK if any_match else EXIT_NO_MATCH)
+
+
+# -- lists ----------------------------------------------------------------------------------
+@cli.group("lists", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def lists_group(ctx: click.Context, as_json: bool) -> None:
+    """Hash lists of known material: show them (default), import, remove."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = _store(ctx).lists()
+    if as_json:
+        _emit_json([{"name": r["name"], "entries": r["entry_count"],
+                     "signal_types": r["signal_types"], "format": r["format"],
+                     "source_file": r["source_file"], "imported_at": r["imported_at"],
+                     "rejected_lines": r["rejected_count"], "pdq_threshold": r["pdq_threshold"]}
+                    for r in rows])
+        return
+    if not rows:
+        out.print("no lists imported: `cairn lists import FILE --name NAME`")
+        return
+    table = Table("name", "entries", "types", "format", "imported", "source file")
+    for r in rows:
+        types = ", ".join(f"{k} {v}" for k, v in sorted(r["signal_types"].items()))
+        table.add_row(r["name"], str(r["entry_count"]), types, r["format"], r["imported_at"],
+                      r["source_file"])
+    out.print(table)
+
+
+@lists_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Name of the list in this store.")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "te-csv", "te-local", "hashsum", "plain"]))
+@click.option("--type", "signal_type", type=click.Choice(["md5", "sha1", "sha256", "pdq"]),
+              help="Signal type of a plain one-hash-per-line list.")
+@click.option("--threshold", default=31, show_default=True, type=click.IntRange(0, 128),
+              help="PDQ match distance for this list.")
+@click.option("--replace", is_flag=True, help="Replace a list of the same name.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_type: str | None,
+                 threshold: int, replace: bool, as_json: bool) -> None:
+    """Import a list: python-threatexchange CSV or local file, md5sum-style, or plain."""
+    from cairn.lists.formats import ListFormatError, read_list
+    from cairn.store.store import StoreError
+
+    try:
+        used, entries, rejected = read_list(path, fmt, signal_type)
+    except ListFormatError as e:
+        _fail(f"{path}: {e}")
+    try:
+        res = _store(ctx).add_list(name, str(path.resolve()), used, threshold,
+                                   (e.to_dict() for e in entries), len(rejected), replace)
+    except StoreError as e:
+        _fail(str(e))
+    res["format"] = used
+    res["rejected_lines"] = [{"line": r.line, "reason": r.reason, "text": r.text[:200]}
+                             for r in rejected]
+    if as_json:
+        _emit_json(res)
+    else:
+        for r in rejected[:50]:
+            err.print(f"[yellow]{path}:{r.line}: {r.reason}[/]", highlight=False)
+        if len(rejected) > 50:
+            err.print(f"[yellow]... and {len(rejected) - 50} more rejected lines[/]")
+        out.print(f"imported list [bold]{name}[/]: {res['entries']} entries ({used}), "
+                  f"{len(rejected)} lines rejected", highlight=False)
+    sys.exit(EXIT_PARTIAL if rejected else EXIT_OK)
+
+
+@lists_group.command("remove")
+@click.argument("name")
+@click.pass_context
+def lists_remove(ctx: click.Context, name: str) -> None:
+    """Remove a list and the matches recorded against it."""
+    if not _store(ctx).remove_list(name):
+        _fail(f"no list named {name!r}")
+    out.print(f"removed list {name}")
+
+
+# -- scan -----------------------------------------------------------------------------------
+@cli.command("scan")
+@click.argument("location", type=click.Path(exists=False, path_type=Path))
+@click.option("--case", required=True, help="Case the evidence belongs to (created if new).")
+@click.option("--source-name", help="Name of this exhibit [default: the folder or file name].")
+@click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: cores].")
+@click.option("--max-pixels", type=click.IntRange(1), default=100_000_000, show_default=True,
+              help="Refuse to decode images larger than this (decompression bombs).")
+@click.option("--max-depth", type=click.IntRange(0, 64), default=5, show_default=True,
+              help="Archives nested deeper than this are not opened.")
+@click.option("--max-ratio", type=click.IntRange(2), default=200, show_default=True,
+              help="Largest decompression ratio accepted from an archive.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.pass_context
+def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | None,
+             workers: int | None, max_pixels: int, max_depth: int, max_ratio: int,
+             as_json: bool, no_progress: bool) -> None:
+    """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
+
+    Rerunning the same command resumes an interrupted scan and never duplicates an item.
+    """
+    from cairn.media.limits import Limits
+    from cairn.scan.pipeline import scan
+
+    if not os.path.lexists(location):
+        _fail(f"evidence not found: {location}")
+    store = _store(ctx)
+    limits = Limits(max_pixels=max_pixels, max_archive_depth=max_depth, max_ratio=max_ratio)
+    show = not no_progress and not as_json and err.is_terminal
+    progress = Progress(SpinnerColumn(), TextColumn("[bold]scanning[/]"), BarColumn(),
+                        MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                        disable=not show)
+    task = progress.add_task("scan", total=None, rate="")
+    state = {"done": 0}
+
+    def on_total(n: int) -> None:
+        progress.update(task, total=n)
+
+    def on_progress(n: int) -> None:
+        state["done"] += n
+        elapsed = progress.tasks[0].elapsed or 0
+        rate = f"{state['done'] / elapsed:.0f} files/s" if elapsed > 0 else ""
+        progress.update(task, advance=n, rate=rate)
+
+    try:
+        with progress:
+            summary = scan(store, case, location, source_name=source_name, limits=limits,
+                           workers=workers, arguments={"argv": sys.argv[1:]},
+                           on_total=on_total, on_progress=on_progress)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: what was recorded stays; rerun the same command to "
+                  "resume[/]")
+        sys.exit(EXIT_INTERRUPTED)
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
+        _fail(str(e))
+    s = summary.to_dict()
+    if as_json:
+        _emit_json(s)
+        return
+    tot = s["totals"]
+    table = Table(title=f"case {case} · source {summary.source}", show_header=False)
+    for label, value in (
+        ("files (items)", tot["files"]), ("images", tot["images"]), ("videos", tot["videos"]),
+        ("archives", tot["archives"]), ("items matched", tot["items_matched"]),
+        ("items with errors", tot["items_with_errors"]),
+        ("new this run", s["new_items"]), ("already recorded", s["skipped_already_recorded"]),
+        ("time", f"{s['seconds']:.1f} s ({s['files_per_second']:.0f} files/s)"),
+    ):
+        table.add_row(label, str(value))
+    out.print(table)
+    out.print(f"report: cairn report --case {case} --format html -o report.html",
+              highlight=False)
+
+
+# -- report / cases -------------------------------------------------------------------------
+@cli.command("report")
+@click.option("--case", required=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of standard output.")
+@click.pass_context
+def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None) -> None:
+    """A case's report: every item with its hashes, matches and errors. No pixels."""
+    from cairn.cases.report import ReportError, build, render
+
+    try:
+        text = render(build(_store(ctx), case), fmt)
+    except ReportError as e:
+        _fail(str(e))
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}", highlight=False)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command("cases")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def cases_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Cases in this store."""
+    rows = _store(ctx).cases()
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table("case", "sources", "items", "created")
+    for r in rows:
+        table.add_row(r["name"], str(r["sources"]), str(r["items"]), r["created_at"])
+    out.print(table)
+
+
+@cli.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-out"), show_default=True)
+@click.pass_context
+def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
+    """Generate benign demo evidence and lists, import, scan, and write the report."""
+    import shutil
+
+    from cairn.cases.report import build, render
+    from cairn.demo import make_demo
+    from cairn.lists.formats import read_list
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    made = make_demo(out_dir)
+    ctx.obj["home"] = out_dir / "home"
+    ctx.obj.pop("store", None)
+    store = _store(ctx)
+    for fname, lname in (("known.csv", "demo-pdq"), ("known.md5", "demo-md5")):
+        fmt, entries, _ = read_list(made["lists"] / fname)
+        store.add_list(lname, str(made["lists"] / fname), fmt, 31,
+                       (e.to_dict() for e in entries), 0)
+        out.print(f"imported list {lname}: {len(entries)} entries ({fmt})")
+    ctx.invoke(scan_cmd, location=made["exhibit"], case="demo", source_name=None, workers=None,
+               max_pixels=100_000_000, max_depth=5, max_ratio=200, as_json=False,
+               no_progress=False)
+    report = build(store, "demo")
+    for fmt in ("html", "json"):
+        (out_dir / f"report.{fmt}").write_text(render(report, fmt), encoding="utf-8")
+    found = {it["path"] for it in report["items"] if it["matches"]}
+    missed = sorted(set(made["planted"]) - found)
+    out.print(f"planted copies and edits found: {len(made['planted']) - len(missed)}"
+              f"/{len(made['planted'])}" + (f" (missed: {', '.join(missed)})" if missed else ""))
+    out.print(f"report: {(out_dir / 'report.html').resolve()}", highlight=False)
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Hash lists: parsing the field's formats and matching signals against lists."""

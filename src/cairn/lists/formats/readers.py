@@ -1,0 +1,176 @@
+"""python-threatexchange dataset CSV and local-file lines, md5sum-style lines, plain lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cairn.signals import crypto, pdq
+
+FORMATS = ("te-csv", "te-local", "hashsum", "plain")
+SIGNAL_TYPES = ("md5", "sha1", "sha256", "pdq")
+TE_CSV_HEADER = ["signal_type", "signal_str", "collab", "category", "tags"]
+
+# python-threatexchange signal names (and a few common spellings) -> ours
+_TE_NAMES = {
+    "pdq": "pdq", "md5": "md5", "video_md5": "md5", "photo_md5": "md5",
+    "sha1": "sha1", "sha256": "sha256", "video_sha256": "sha256", "photo_sha256": "sha256",
+}
+_HASHSUM = re.compile(r"^\\?([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})[ \t][ *]?(.*)$")
+_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256"}
+
+
+class ListFormatError(Exception):
+    """The file as a whole cannot be read as a list (not: one bad line)."""
+
+
+@dataclass(slots=True)
+class Entry:
+    signal_type: str
+    value: str
+    line: int
+    category: str | None = None
+    labels: list[str] = field(default_factory=list)
+    collab: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"signal_type": self.signal_type, "value": self.value, "line": self.line,
+                "category": self.category, "labels": self.labels, "collab": self.collab}
+
+
+@dataclass(slots=True)
+class Rejected:
+    line: int
+    text: str
+    reason: str
+
+
+def normalise(signal_type: str, value: str) -> str:
+    if signal_type == "pdq":
+        return pdq.normalise_hex(value)
+    return crypto.normalise_hex(value, signal_type)
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if s and not s.startswith("#"):
+            yield n, s
+
+
+def detect_format(text: str) -> str:
+    for _, line in _lines(text):
+        low = line.lower().replace(" ", "")
+        if low.startswith("signal_type,signal_str"):
+            return "te-csv"
+        first = line.split(None, 1)[0].lower()
+        if first in _TE_NAMES and len(line.split()) == 2:
+            return "te-local"
+        if _HASHSUM.match(line):
+            return "hashsum"
+        return "plain"
+    return "plain"
+
+
+def _te_csv(text: str, rejected: list[Rejected]) -> Iterator[Entry]:
+    reader = csv.reader(io.StringIO(text))
+    header = None
+    for row in reader:
+        n = reader.line_num
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if header is None:
+            header = [h.strip().lower() for h in row]
+            missing = [h for h in TE_CSV_HEADER[:2] if h not in header]
+            if missing:
+                raise ListFormatError(
+                    f"line {n}: python-threatexchange CSV header must include "
+                    f"{','.join(TE_CSV_HEADER)}; missing {', '.join(missing)}")
+            continue
+        rec = dict(zip(header, (c.strip() for c in row), strict=False))
+        raw_type = rec.get("signal_type", "").lower()
+        st = _TE_NAMES.get(raw_type)
+        if st is None:
+            rejected.append(Rejected(n, ",".join(row), f"unsupported signal type {raw_type!r}"))
+            continue
+        try:
+            value = normalise(st, rec.get("signal_str", ""))
+        except ValueError as e:
+            rejected.append(Rejected(n, ",".join(row), str(e)))
+            continue
+        yield Entry(st, value, n, rec.get("category") or None,
+                    (rec.get("tags") or "").split(), rec.get("collab") or None)
+
+
+def _te_local(text: str, rejected: list[Rejected]) -> Iterator[Entry]:
+    for n, line in _lines(text):
+        parts = line.split()
+        if len(parts) != 2:
+            rejected.append(Rejected(n, line, "expected '<signal_type> <value>'"))
+            continue
+        st = _TE_NAMES.get(parts[0].lower())
+        if st is None:
+            rejected.append(Rejected(n, line, f"unsupported signal type {parts[0]!r}"))
+            continue
+        try:
+            yield Entry(st, normalise(st, parts[1]), n)
+        except ValueError as e:
+            rejected.append(Rejected(n, line, str(e)))
+
+
+def _hashsum(text: str, rejected: list[Rejected], signal_type: str | None) -> Iterator[Entry]:
+    for n, line in _lines(text):
+        m = _HASHSUM.match(line)
+        if not m:
+            rejected.append(Rejected(n, line, "expected '<hex digest>  <file name>'"))
+            continue
+        digest, name = m.group(1), m.group(2).strip()
+        st = signal_type or _BY_LENGTH[len(digest)]
+        try:
+            value = normalise(st, digest)
+        except ValueError as e:
+            rejected.append(Rejected(n, line, str(e)))
+            continue
+        yield Entry(st, value, n, labels=[f"file:{name}"] if name else [])
+
+
+def _plain(text: str, rejected: list[Rejected], signal_type: str | None) -> Iterator[Entry]:
+    if signal_type is None:
+        raise ListFormatError(
+            "a plain list (one hash per line) needs --type md5|sha1|sha256|pdq")
+    for n, line in _lines(text):
+        try:
+            yield Entry(signal_type, normalise(signal_type, line.split()[0]), n)
+        except ValueError as e:
+            rejected.append(Rejected(n, line, str(e)))
+
+
+def read_list(path: str | Path, fmt: str = "auto", signal_type: str | None = None
+              ) -> tuple[str, list[Entry], list[Rejected]]:
+    """Parse a list file: (format used, valid entries, rejected lines). Never half-raises."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ListFormatError(f"{p}: cannot read: {e.strerror}") from None
+    text = raw.decode("utf-8-sig", errors="replace")
+    if signal_type is not None and signal_type not in SIGNAL_TYPES:
+        raise ListFormatError(f"unknown signal type {signal_type!r}; one of {SIGNAL_TYPES}")
+    if fmt == "auto":
+        fmt = detect_format(text)
+    rejected: list[Rejected] = []
+    if fmt == "te-csv":
+        entries = list(_te_csv(text, rejected))
+    elif fmt == "te-local":
+        entries = list(_te_local(text, rejected))
+    elif fmt == "hashsum":
+        entries = list(_hashsum(text, rejected, signal_type))
+    elif fmt == "plain":
+        entries = list(_plain(text, rejected, signal_type))
+    else:
+        raise ListFormatError(f"unknown list format {fmt!r}; one of {FORMATS}")
+    return fmt, entries, rejected

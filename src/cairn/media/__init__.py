@@ -1,0 +1,1 @@
+"""Reading evidence: walking sources, sniffing types from magic bytes, decoding safely."""

@@ -1,0 +1,1 @@
+"""The scan pipeline: source -> items, in parallel, resumable and idempotent."""

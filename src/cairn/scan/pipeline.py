@@ -1,0 +1,169 @@
+"""Source -> items: walk, fan out to worker processes, match, record in batches.
+
+Resumable by construction: a top-level file is skipped when the store already holds it with
+the same size and mtime, and every record is inserted with INSERT-or-ignore on
+(source, path), so a rescan after Ctrl-C or kill -9 finishes the work without duplicates.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cairn import __version__
+from cairn.lists.matcher import Matcher
+from cairn.media.limits import Limits
+from cairn.media.walk import DiskEntry, walk
+from cairn.scan.worker import process_entry
+from cairn.store import Store
+
+BATCH_RECORDS = 200
+BATCH_SECONDS = 0.5
+
+
+@dataclass
+class ScanSummary:
+    case: str
+    source: str
+    location: str
+    run_id: int
+    status: str = "running"
+    entries_found: int = 0
+    skipped_already_recorded: int = 0
+    new_items: int = 0
+    new_matches: int = 0
+    seconds: float = 0.0
+    totals: dict = field(default_factory=dict)
+
+    @property
+    def files_per_second(self) -> float:
+        return self.new_items / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "case": self.case, "source": self.source, "location": self.location,
+            "run_id": self.run_id, "status": self.status, "entries_found": self.entries_found,
+            "skipped_already_recorded": self.skipped_already_recorded,
+            "new_items": self.new_items, "new_matches": self.new_matches,
+            "seconds": round(self.seconds, 3), "files_per_second": round(self.files_per_second, 1),
+            "totals": self.totals,
+        }
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _results(entries: list[DiskEntry], limits: Limits, workers: int) -> Iterator[list[dict]]:
+    """Records per entry, in completion order, with a bounded number of tasks in flight."""
+    if workers <= 1:
+        for e in entries:
+            yield process_entry(e, limits)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: set[Future] = set()
+        it = iter(entries)
+        try:
+            while True:
+                while len(pending) < workers * 4:
+                    e = next(it, None)
+                    if e is None:
+                        break
+                    pending.add(pool.submit(process_entry, e, limits))
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def scan(
+    store: Store,
+    case: str,
+    location: str | Path,
+    *,
+    source_name: str | None = None,
+    limits: Limits | None = None,
+    workers: int | None = None,
+    arguments: dict | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ScanSummary:
+    limits = limits or Limits()
+    workers = workers or default_workers()
+    loc = os.path.abspath(os.fsdecode(location))
+    if not os.path.lexists(loc):
+        raise FileNotFoundError(f"evidence not found: {loc}")
+    name = source_name or os.path.basename(loc.rstrip("/")) or loc
+    case_id = store.case_id(case, create=True)
+    assert case_id is not None
+    source_id = store.source_id(case_id, name, loc)
+    run_id = store.start_run(case_id, source_id, __version__, _examiner(), socket.gethostname(),
+                             (arguments or {}) | {"location": loc, "workers": workers,
+                                                  "limits": limits.to_dict()})
+    summary = ScanSummary(case, name, loc, run_id)
+    started = time.monotonic()
+    lists = store.lists()
+    matcher = Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists})
+
+    done = store.done_paths(source_id)
+    todo: list[DiskEntry] = []
+    for e in walk(loc):
+        summary.entries_found += 1
+        prev = done.get(e.path)
+        if prev is not None and prev == (e.size, e.mtime):
+            summary.skipped_already_recorded += 1
+            continue
+        todo.append(e)
+    if on_total:
+        on_total(len(todo))
+
+    batch: list[dict] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush
+        if batch:
+            found = [[m.to_dict() for m in matcher.match(r)] for r in batch]
+            summary.new_items += store.record_items(source_id, run_id, batch, found)
+            summary.new_matches += sum(1 for f in found if f)
+            batch.clear()
+        last_flush = time.monotonic()
+
+    status = "interrupted"
+    try:
+        for records in _results(todo, limits, workers):
+            batch.extend(records)
+            if on_progress:
+                on_progress(1)
+            if len(batch) >= BATCH_RECORDS or time.monotonic() - last_flush > BATCH_SECONDS:
+                flush()
+        flush()
+        status = "complete"
+    finally:
+        if status != "complete":
+            flush()  # keep what finished before Ctrl-C
+        summary.status = status
+        summary.seconds = time.monotonic() - started
+        summary.totals = store.source_counts(source_id)
+        store.end_run(run_id, status, summary.to_dict())
+    return summary
+
+
+def _examiner() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

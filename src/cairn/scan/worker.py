@@ -1,0 +1,160 @@
+"""What a worker process does with one file of evidence: hash, sniff, decode, open archives.
+
+Returns plain dicts (cheap to pickle). Every failure becomes an error on the record; nothing
+here raises for bad evidence. Evidence is opened read-only and never written.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import BinaryIO
+
+from cairn.media.archives import ArchiveError, iter_members, unsafe_name
+from cairn.media.decode import DecodeError, open_image
+from cairn.media.limits import Limits
+from cairn.media.sniff import HEAD_BYTES, kind_of, sniff
+from cairn.media.walk import DiskEntry
+from cairn.signals import crypto
+from cairn.signals.pdq import pdq_from_image, visual_variant
+
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+_IMAGE_EXT = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
+              ".heic", ".heif", ".avif"}
+_VIDEO_EXT = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", ".3gp", ".mpg",
+              ".mpeg", ".ts"}
+
+
+def _check_name(rec: dict) -> None:
+    """Flag a file named like media whose bytes are not media (renamed, wiped or corrupt)."""
+    name = rec["path"].rsplit("/", 1)[-1]
+    ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+    expected = "image" if ext in _IMAGE_EXT else "video" if ext in _VIDEO_EXT else None
+    if expected and rec["kind"] not in ("image", "video") and rec["size"]:
+        _err(rec, "sniff", f"named like {'an' if expected == 'image' else 'a'} {expected} "
+             f"({ext}) but its bytes are {rec['media_type']}, not a known {expected} format")
+
+
+def _err(rec: dict, stage: str, message: str) -> None:
+    rec.setdefault("errors", []).append({"stage": stage, "message": message})
+
+
+def _base(path: str, parent: str | None, size: int | None, mtime: float | None) -> dict:
+    return {"path": path, "parent": parent, "size": size, "mtime": mtime, "errors": []}
+
+
+def _image_signals(rec: dict, data: bytes, limits: Limits) -> None:
+    try:
+        image = open_image(data, limits.max_pixels)
+    except DecodeError as e:
+        _err(rec, "decode", str(e))
+        return
+    rec["width"], rec["height"] = image.size
+    try:
+        result = pdq_from_image(image)
+    except Exception as e:  # noqa: BLE001 - a hashing failure is data, not a crash
+        _err(rec, "hash", f"PDQ failed: {type(e).__name__}: {e}")
+        return
+    rec["pdq"] = {"hash": result.hash, "quality": result.quality, "mode": result.mode,
+                  "dihedral": list(result.dihedral)}
+    variant = visual_variant(image)
+    if variant is not None:
+        rec["pdq"]["variants"] = [{"name": "rgb", "quality": variant.quality,
+                                   "dihedral": list(variant.dihedral)}]
+
+
+def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict]) -> None:
+    if depth >= limits.max_archive_depth:
+        _err(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
+             "members not opened")
+        return
+    try:
+        for member in iter_members(f, rec["media_type"], rec["path"], limits, rec["size"] or 0):
+            path = f"{rec['path']}!/{member.name}"
+            if member.data is None:
+                mrec = _base(path, rec["path"], None, member.mtime)
+                mrec["kind"] = "other"
+                _err(mrec, "archive", member.error or "member not read")
+                out.append(mrec)
+                continue
+            process_blob(path, rec["path"], member.data, member.mtime, depth + 1, limits, out,
+                         name_warning=unsafe_name(member.name))
+    except ArchiveError as e:
+        _err(rec, "archive", str(e))
+
+
+def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None, depth: int,
+                 limits: Limits, out: list[dict], name_warning: str | None = None) -> None:
+    """An in-memory file (an archive member): append its record and those of its members."""
+    rec = _base(path, parent, len(data), mtime)
+    h = crypto.hash_bytes(data)
+    rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)
+    rec["media_type"] = mt = sniff(data[:HEAD_BYTES])
+    rec["kind"] = kind = kind_of(mt)
+    if name_warning:
+        _err(rec, "archive", name_warning)
+    if mt == "application/x-empty":
+        _err(rec, "read", "empty file (0 bytes)")
+    _check_name(rec)
+    if kind == "image":
+        _image_signals(rec, data, limits)
+    elif kind == "archive":
+        _archive(rec, io.BytesIO(data), depth, limits, out)
+    out.append(rec)  # after its members: a recorded archive implies recorded members
+
+
+def process_entry(entry: DiskEntry, limits: Limits) -> list[dict]:
+    """One entry found on disk -> its record, preceded by its archive members' records."""
+    out: list[dict] = []
+    rec = _base(entry.path, None, entry.size, entry.mtime)
+    if entry.kind != "file":
+        rec["kind"] = entry.kind if entry.kind in ("symlink", "special") else "other"
+        rec["media_type"] = "inode/symlink" if entry.kind == "symlink" else None
+        stage = "walk"
+        _err(rec, stage, entry.note or "not read")
+        out.append(rec)
+        return out
+    try:
+        fd = os.open(entry.fs_path, os.O_RDONLY | _O_NOATIME)
+    except PermissionError:
+        try:
+            fd = os.open(entry.fs_path, os.O_RDONLY)  # O_NOATIME needs ownership
+        except OSError as e:
+            return _unreadable(rec, e, out)
+    except OSError as e:
+        return _unreadable(rec, e, out)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            head = f.read(HEAD_BYTES)
+            mt = sniff(head)
+            kind = kind_of(mt)
+            f.seek(0)
+            keep = limits.max_image_bytes if kind == "image" else 0
+            hashes, data = crypto.hash_stream(f, keep_up_to=keep)
+            rec.update(md5=hashes.md5, sha1=hashes.sha1, sha256=hashes.sha256, size=hashes.size,
+                       media_type=mt, kind=kind)
+            if mt == "application/x-empty":
+                _err(rec, "read", "empty file (0 bytes)")
+            _check_name(rec)
+            if kind == "image":
+                if data is None:
+                    _err(rec, "decode", f"image larger than {limits.max_image_bytes} bytes; "
+                         "hashed, not decoded")
+                else:
+                    _image_signals(rec, data, limits)
+            elif kind == "archive":
+                f.seek(0)
+                _archive(rec, f, 0, limits, out)
+    except OSError as e:
+        return _unreadable(rec, e, out)
+    out.append(rec)
+    return out
+
+
+def _unreadable(rec: dict, e: OSError, out: list[dict]) -> list[dict]:
+    rec["kind"] = "other"
+    _err(rec, "read", f"cannot read file: {e.strerror or e}")
+    out.append(rec)
+    return out

@@ -1,0 +1,77 @@
+"""MD5, SHA-1 and SHA-256 of a file in one streamed read."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64}
+
+
+@dataclass(frozen=True, slots=True)
+class CryptoHashes:
+    md5: str
+    sha1: str
+    sha256: str
+    size: int
+
+
+class CryptoHasher:
+    """Feeds every chunk to the three digests, so a file is read exactly once."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        self._size = 0
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        self._md5.update(chunk)
+        self._sha1.update(chunk)
+        self._sha256.update(chunk)
+        self._size += len(chunk)
+
+    def result(self) -> CryptoHashes:
+        return CryptoHashes(
+            self._md5.hexdigest(), self._sha1.hexdigest(), self._sha256.hexdigest(), self._size
+        )
+
+
+def hash_bytes(data: bytes | memoryview) -> CryptoHashes:
+    h = CryptoHasher()
+    h.update(data)
+    return h.result()
+
+
+def hash_stream(stream: BinaryIO, keep_up_to: int = 0) -> tuple[CryptoHashes, bytes | None]:
+    """Hash a stream; also return its bytes when it is no longer than `keep_up_to`.
+
+    Keeping small files in memory lets the caller decode an image without a second read.
+    """
+    h = CryptoHasher()
+    kept: list[bytes] | None = [] if keep_up_to > 0 else None
+    total = 0
+    while chunk := stream.read(CHUNK):
+        h.update(chunk)
+        total += len(chunk)
+        if kept is not None:
+            if total <= keep_up_to:
+                kept.append(chunk)
+            else:
+                kept = None
+    return h.result(), (b"".join(kept) if kept is not None else None)
+
+
+def normalise_hex(value: str, kind: str) -> str:
+    """Lower-case a hex digest and check its length for `kind`; raise ValueError if wrong."""
+    v = value.strip().lower()
+    want = HEX_LENGTHS[kind]
+    if len(v) != want:
+        raise ValueError(f"{kind} must be {want} hex digits, got {len(v)}")
+    try:
+        int(v, 16)
+    except ValueError:
+        raise ValueError(f"{kind} is not hexadecimal: {value!r}") from None
+    return v

@@ -1,0 +1,103 @@
+"""PDQ perceptual hashes, bit-identical to python-threatexchange's PdqSignal.
+
+`exact` mode hashes the full-resolution Pillow decode exactly as python-threatexchange does
+(same mode handling, same `pdqhash` C++ core), so hashes we export agree with deployed lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pdqhash
+from PIL import Image
+
+HASH_BITS = 256
+HEX_DIGITS = 64
+MATCH_DISTANCE = 31
+MIN_QUALITY = 50
+
+# Order of pdqhash.compute_dihedral's outputs; the names are what a match reports as `transform`.
+DIHEDRAL = ("none", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus1", "flipminus1")
+
+
+@dataclass(frozen=True, slots=True)
+class PdqResult:
+    hash: str
+    quality: int
+    mode: str = "exact"
+    # hex of the 8 dihedral variants, DIHEDRAL order; [0] == hash
+    dihedral: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"hash": self.hash, "quality": self.quality, "mode": self.mode}
+
+
+def pixels_for_pdq(image: Image.Image) -> np.ndarray:
+    """The uint8 HxWx3 array python-threatexchange feeds to pdqhash, quirks included.
+
+    It converts only LA and I;16 to RGB; other modes pass their raw channels (P: palette
+    indices, CMYK: C, M, Y). Deployed hashes were made this way, so we do the same.
+    """
+    if image.mode in ("LA", "I;16"):
+        image = image.convert("RGB")
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, np.newaxis], 3, axis=2)
+    arr = arr[:, :, :3]
+    if arr.dtype != np.uint8:
+        arr = arr.astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def _bits_to_hex(bits: np.ndarray) -> str:
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+
+
+def pdq_from_pixels(pixels: np.ndarray, dihedral: bool = True) -> PdqResult:
+    if dihedral:
+        vectors, quality = pdqhash.compute_dihedral(pixels)
+        hexes = tuple(_bits_to_hex(v) for v in vectors)
+        return PdqResult(hexes[0], int(quality), "exact", hexes)
+    vector, quality = pdqhash.compute(pixels)
+    h = _bits_to_hex(vector)
+    return PdqResult(h, int(quality), "exact", (h,))
+
+
+def pdq_from_image(image: Image.Image, dihedral: bool = True) -> PdqResult:
+    return pdq_from_pixels(pixels_for_pdq(image), dihedral)
+
+
+# Modes whose python-threatexchange hash is not of the picture a person sees: P and PA hash
+# palette indices, CMYK hashes C/M/Y as if R/G/B, "1" hashes 0/1 values (quality 0).
+NON_VISUAL_MODES = ("P", "PA", "CMYK", "1")
+
+
+def visual_variant(image: Image.Image) -> PdqResult | None:
+    """PDQ of the picture as seen (converted to RGB), for modes where the exact hash is not.
+
+    Used only as a query-side variant when matching; the stored hash stays the exact one.
+    """
+    if image.mode not in NON_VISUAL_MODES:
+        return None
+    result = pdq_from_image(image.convert("RGB"))
+    return PdqResult(result.hash, result.quality, "rgb", result.dihedral)
+
+
+def hex_to_bytes(value: str) -> bytes:
+    """Parse a PDQ hex string (64 hex digits); raise ValueError naming the problem."""
+    v = value.strip().lower()
+    if len(v) != HEX_DIGITS:
+        raise ValueError(f"PDQ hash must be {HEX_DIGITS} hex digits, got {len(v)}")
+    try:
+        return bytes.fromhex(v)
+    except ValueError:
+        raise ValueError(f"PDQ hash is not hexadecimal: {value!r}") from None
+
+
+def normalise_hex(value: str) -> str:
+    return hex_to_bytes(value).hex()
+
+
+def hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()

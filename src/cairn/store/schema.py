@@ -1,0 +1,133 @@
+"""Tables. Every change here comes with an Alembic migration in migrations/versions/."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+cases = Table(
+    "cases", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+sources = Table(
+    "sources", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("added_at", String(32), nullable=False),
+    UniqueConstraint("case_id", "location", name="uq_sources_case_location"),
+)
+
+scan_runs = Table(
+    "scan_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
+    Column("tool_version", String(40), nullable=False),
+    Column("examiner", String(200), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("started_at", String(32), nullable=False),
+    Column("ended_at", String(32)),
+    Column("status", String(20), nullable=False),  # running | complete | interrupted
+    Column("arguments", Text, nullable=False),  # JSON
+    Column("summary", Text),  # JSON
+)
+
+items = Table(
+    "items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
+    Column("scan_run_id", Integer, ForeignKey("scan_runs.id"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("parent_path", Text),  # the archive it came out of, if any
+    Column("kind", String(20), nullable=False),  # image video archive other symlink special
+    Column("media_type", String(100)),
+    Column("size", Integer),
+    Column("mtime", Float),
+    Column("md5", String(32)),
+    Column("sha1", String(40)),
+    Column("sha256", String(64)),
+    Column("width", Integer),
+    Column("height", Integer),
+    UniqueConstraint("source_id", "path", name="uq_items_source_path"),
+    Index("ix_items_sha256", "sha256"),
+    Index("ix_items_md5", "md5"),
+    Index("ix_items_sha1", "sha1"),
+)
+
+# Perceptual signals belong to content (sha256), not to a path: the same bytes are hashed once.
+signals = Table(
+    "signals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("signal_type", String(20), nullable=False),
+    Column("mode", String(10), nullable=False),  # exact | fast
+    Column("value", Text, nullable=False),
+    Column("quality", Integer),
+    UniqueConstraint("sha256", "signal_type", "mode", name="uq_signals_content_type_mode"),
+    Index("ix_signals_value", "value"),
+)
+
+errors = Table(
+    "errors", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("stage", String(20), nullable=False),  # read walk archive decode hash
+    Column("message", Text, nullable=False),
+    Index("ix_errors_item", "item_id"),
+)
+
+lists = Table(
+    "lists", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("source_file", Text, nullable=False),
+    Column("format", String(20), nullable=False),
+    Column("imported_at", String(32), nullable=False),
+    Column("entry_count", Integer, nullable=False),
+    Column("rejected_count", Integer, nullable=False),
+    Column("pdq_threshold", Integer, nullable=False),
+)
+
+list_entries = Table(
+    "list_entries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
+    Column("signal_type", String(20), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("category", String(100)),
+    Column("labels", Text, nullable=False),  # JSON list
+    Column("collab", String(200)),
+    Column("line_no", Integer, nullable=False),
+    UniqueConstraint("list_id", "signal_type", "value", name="uq_entries_list_type_value"),
+    Index("ix_entries_type_value", "signal_type", "value"),
+)
+
+matches = Table(
+    "matches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("entry_id", Integer, ForeignKey("list_entries.id", ondelete="CASCADE"), nullable=False),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
+    Column("signal_type", String(20), nullable=False),
+    Column("distance", Integer, nullable=False),
+    Column("transform", String(20), nullable=False),
+    UniqueConstraint("item_id", "entry_id", "signal_type", name="uq_matches_item_entry_signal"),
+    Index("ix_matches_item", "item_id"),
+)

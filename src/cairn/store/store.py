@@ -1,0 +1,319 @@
+"""The store: one SQLite file under $CAIRN_HOME (PostgreSQL for servers), migrated by Alembic."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cairn.store import schema as t
+
+HERE = Path(__file__).parent
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("CAIRN_HOME") or Path.home() / ".cairn")
+
+
+class StoreError(Exception):
+    pass
+
+
+class Store:
+    """Thin repository over SQLAlchemy Core: bulk inserts that ignore duplicates, plain reads."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._migrate()
+
+    @classmethod
+    def open(cls, home: str | Path | None = None) -> Store:
+        url = os.environ.get("CAIRN_DATABASE_URL")
+        if url:
+            return cls(url)
+        home_path = Path(home) if home else default_home()
+        home_path.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{home_path / 'cairn.db'}")
+
+    def _migrate(self) -> None:
+        cfg = Config(str(HERE / "alembic.ini"))
+        cfg.set_main_option("script_location", str(HERE / "migrations"))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- helpers -------------------------------------------------------------------------
+    def insert_ignore(self, table: t.Table):  # noqa: ANN201 - dialect-specific Insert
+        """INSERT that skips rows violating a unique constraint: what makes rescans idempotent."""
+        if self.engine.dialect.name == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        raise StoreError(f"unsupported database {self.engine.dialect.name}")
+
+    # -- cases and sources ---------------------------------------------------------------
+    def case_id(self, name: str, create: bool = False) -> int | None:
+        with self.engine.begin() as c:
+            row = c.execute(select(t.cases.c.id).where(t.cases.c.name == name)).first()
+            if row:
+                return row[0]
+            if not create:
+                return None
+            c.execute(self.insert_ignore(t.cases).values(name=name, created_at=now()))
+            return c.execute(select(t.cases.c.id).where(t.cases.c.name == name)).scalar_one()
+
+    def source_id(self, case_id: int, name: str, location: str) -> int:
+        with self.engine.begin() as c:
+            q = select(t.sources.c.id).where(
+                t.sources.c.case_id == case_id, t.sources.c.location == location
+            )
+            row = c.execute(q).first()
+            if row:
+                return row[0]
+            c.execute(self.insert_ignore(t.sources).values(
+                case_id=case_id, name=name, location=location, added_at=now()))
+            return c.execute(q).scalar_one()
+
+    def cases(self) -> list[dict]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(
+                    t.cases.c.name, t.cases.c.created_at,
+                    select(func.count()).select_from(t.sources)
+                    .where(t.sources.c.case_id == t.cases.c.id).scalar_subquery().label("sources"),
+                    select(func.count()).select_from(t.items.join(t.sources))
+                    .where(t.sources.c.case_id == t.cases.c.id).scalar_subquery().label("items"),
+                ).order_by(t.cases.c.name)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- scan runs -----------------------------------------------------------------------
+    def start_run(self, case_id: int, source_id: int, version: str, examiner: str, host: str,
+                  arguments: dict) -> int:
+        with self.engine.begin() as c:
+            return c.execute(insert(t.scan_runs).values(
+                case_id=case_id, source_id=source_id, tool_version=version, examiner=examiner,
+                host=host, started_at=now(), status="running", arguments=json.dumps(arguments),
+            )).inserted_primary_key[0]
+
+    def end_run(self, run_id: int, status: str, summary: dict) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.scan_runs).where(t.scan_runs.c.id == run_id).values(
+                ended_at=now(), status=status, summary=json.dumps(summary, sort_keys=True)))
+
+    def runs(self, case_id: int) -> list[dict]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.scan_runs, t.sources.c.name.label("source"))
+                             .join(t.sources).where(t.scan_runs.c.case_id == case_id)
+                             .order_by(t.scan_runs.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- items -----------------------------------------------------------------------------
+    def done_paths(self, source_id: int) -> dict[str, tuple[int | None, float | None]]:
+        """Top-level paths already recorded for a source, with the size and mtime they had."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.items.c.path, t.items.c.size, t.items.c.mtime).where(
+                t.items.c.source_id == source_id, t.items.c.parent_path.is_(None)))
+            return {p: (s, m) for p, s, m in rows}
+
+    def record_items(self, source_id: int, run_id: int, records: Sequence[dict],
+                     matches: Sequence[list[dict]]) -> int:
+        """Record items (with signals, errors, matches) in one transaction; returns how many new.
+
+        Members of an archive come before the archive itself, so a recorded archive implies
+        its members are recorded: that is what lets an interrupted scan resume safely.
+        """
+        new = 0
+        with self.engine.begin() as c:
+            for rec, item_matches in zip(records, matches, strict=True):
+                res = c.execute(self.insert_ignore(t.items).values(
+                    source_id=source_id, scan_run_id=run_id, path=rec["path"],
+                    parent_path=rec.get("parent"), kind=rec["kind"],
+                    media_type=rec.get("media_type"), size=rec.get("size"),
+                    mtime=rec.get("mtime"), md5=rec.get("md5"), sha1=rec.get("sha1"),
+                    sha256=rec.get("sha256"), width=rec.get("width"), height=rec.get("height"),
+                ))
+                if not res.rowcount:
+                    continue  # already recorded by an earlier (interrupted) run
+                new += 1
+                item_id = res.inserted_primary_key[0]
+                pdq = rec.get("pdq")
+                if pdq and rec.get("sha256"):
+                    c.execute(self.insert_ignore(t.signals).values(
+                        sha256=rec["sha256"], signal_type="pdq", mode=pdq["mode"],
+                        value=pdq["hash"], quality=pdq["quality"]))
+                if rec.get("errors"):
+                    c.execute(insert(t.errors), [
+                        {"item_id": item_id, "stage": e["stage"], "message": e["message"]}
+                        for e in rec["errors"]])
+                if item_matches:
+                    c.execute(self.insert_ignore(t.matches), [
+                        {"item_id": item_id, "entry_id": m["entry_id"], "list_id": m["list_id"],
+                         "signal_type": m["signal"], "distance": m["distance"],
+                         "transform": m["transform"]} for m in item_matches])
+        return new
+
+    def source_counts(self, source_id: int) -> dict[str, int]:
+        with self.engine.connect() as c:
+            kinds = dict(c.execute(select(t.items.c.kind, func.count()).where(
+                t.items.c.source_id == source_id).group_by(t.items.c.kind)).all())
+            n_err = c.execute(select(func.count(func.distinct(t.errors.c.item_id))).select_from(
+                t.errors.join(t.items)).where(t.items.c.source_id == source_id)).scalar_one()
+            n_match = c.execute(select(func.count(func.distinct(t.matches.c.item_id))).select_from(
+                t.matches.join(t.items)).where(t.items.c.source_id == source_id)).scalar_one()
+        return {
+            "files": sum(kinds.values()), "images": kinds.get("image", 0),
+            "videos": kinds.get("video", 0), "archives": kinds.get("archive", 0),
+            "items_with_errors": n_err, "items_matched": n_match,
+        }
+
+    def case_items(self, case_id: int) -> list[dict]:
+        """Every item of a case with its PDQ, errors and matches, in a deterministic order."""
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(t.items, t.sources.c.name.label("source"),
+                       t.signals.c.value.label("pdq_hash"),
+                       t.signals.c.quality.label("pdq_quality"),
+                       t.signals.c.mode.label("pdq_mode"))
+                .join(t.sources, t.items.c.source_id == t.sources.c.id)
+                .outerjoin(t.signals, (t.signals.c.sha256 == t.items.c.sha256)
+                           & (t.signals.c.signal_type == "pdq") & (t.signals.c.mode == "exact"))
+                .where(t.sources.c.case_id == case_id)
+                .order_by(t.sources.c.name, t.sources.c.id, t.items.c.path)
+            ).mappings().all()
+            ids = [r["id"] for r in rows]
+            errs: dict[int, list[dict]] = {}
+            for item_id, stage, message in c.execute(
+                select(t.errors.c.item_id, t.errors.c.stage, t.errors.c.message)
+                .select_from(t.errors.join(t.items, t.errors.c.item_id == t.items.c.id)
+                             .join(t.sources, t.items.c.source_id == t.sources.c.id))
+                .where(t.sources.c.case_id == case_id)
+                .order_by(t.errors.c.item_id, t.errors.c.id)
+            ):
+                errs.setdefault(item_id, []).append({"stage": stage, "message": message})
+            ms: dict[int, list[dict]] = {}
+            for m in c.execute(
+                select(t.matches.c.item_id, t.matches.c.signal_type, t.matches.c.distance,
+                       t.matches.c.transform, t.lists.c.name.label("list"),
+                       t.list_entries.c.value, t.list_entries.c.category,
+                       t.list_entries.c.labels, t.list_entries.c.collab,
+                       t.list_entries.c.line_no)
+                .select_from(
+                    t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)
+                    .join(t.sources, t.items.c.source_id == t.sources.c.id)
+                    .join(t.lists, t.matches.c.list_id == t.lists.c.id)
+                    .join(t.list_entries, t.matches.c.entry_id == t.list_entries.c.id))
+                .where(t.sources.c.case_id == case_id)
+                .order_by(t.matches.c.item_id, t.lists.c.name, t.matches.c.signal_type,
+                          t.matches.c.distance, t.list_entries.c.value)
+            ).mappings():
+                ms.setdefault(m["item_id"], []).append({
+                    "list": m["list"], "signal": m["signal_type"], "distance": m["distance"],
+                    "transform": m["transform"],
+                    "entry": {"value": m["value"], "category": m["category"],
+                              "labels": json.loads(m["labels"]), "collab": m["collab"],
+                              "line": m["line_no"]},
+                })
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["errors"] = errs.get(d["id"], [])
+            d["matches"] = ms.get(d["id"], [])
+            out.append(d)
+        assert len(ids) == len(out)
+        return out
+
+    # -- lists ---------------------------------------------------------------------------
+    def add_list(self, name: str, source_file: str, fmt: str, pdq_threshold: int,
+                 entries: Iterable[dict], rejected: int, replace: bool = False) -> dict:
+        with self.engine.begin() as c:
+            old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
+            if old and not replace:
+                raise StoreError(f"a list named {name!r} exists; use --replace to re-import it")
+            if old:
+                c.execute(delete(t.matches).where(t.matches.c.list_id == old[0]))
+                c.execute(delete(t.list_entries).where(t.list_entries.c.list_id == old[0]))
+                c.execute(delete(t.lists).where(t.lists.c.id == old[0]))
+            list_id = c.execute(insert(t.lists).values(
+                name=name, source_file=source_file, format=fmt, imported_at=now(),
+                entry_count=0, rejected_count=rejected, pdq_threshold=pdq_threshold,
+            )).inserted_primary_key[0]
+            batch: list[dict] = []
+            stmt = self.insert_ignore(t.list_entries)
+            for e in entries:
+                batch.append({"list_id": list_id, "signal_type": e["signal_type"],
+                              "value": e["value"], "category": e.get("category"),
+                              "labels": json.dumps(e.get("labels", [])),
+                              "collab": e.get("collab"), "line_no": e["line"]})
+                if len(batch) >= 5000:
+                    c.execute(stmt, batch)
+                    batch.clear()
+            if batch:
+                c.execute(stmt, batch)
+            count = c.execute(select(func.count()).select_from(t.list_entries)
+                              .where(t.list_entries.c.list_id == list_id)).scalar_one()
+            c.execute(update(t.lists).where(t.lists.c.id == list_id).values(entry_count=count))
+        return {"id": list_id, "name": name, "entries": count, "rejected": rejected}
+
+    def remove_list(self, name: str) -> bool:
+        with self.engine.begin() as c:
+            old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
+            if not old:
+                return False
+            c.execute(delete(t.matches).where(t.matches.c.list_id == old[0]))
+            c.execute(delete(t.list_entries).where(t.list_entries.c.list_id == old[0]))
+            c.execute(delete(t.lists).where(t.lists.c.id == old[0]))
+            return True
+
+    def lists(self) -> list[dict]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.lists).order_by(t.lists.c.name)).mappings().all()
+            by_type: dict[int, dict[str, int]] = {}
+            for list_id, st, n in c.execute(
+                select(t.list_entries.c.list_id, t.list_entries.c.signal_type, func.count())
+                .group_by(t.list_entries.c.list_id, t.list_entries.c.signal_type)
+            ):
+                by_type.setdefault(list_id, {})[st] = n
+        return [dict(r) | {"signal_types": by_type.get(r["id"], {})} for r in rows]
+
+    def iter_entries(self) -> Iterator[tuple[int, int, str, str]]:
+        """(entry_id, list_id, signal_type, value) of every list entry, for building indexes."""
+        with self.engine.connect() as c:
+            yield from c.execute(select(t.list_entries.c.id, t.list_entries.c.list_id,
+                                        t.list_entries.c.signal_type, t.list_entries.c.value))
+
+    def entries_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.list_entries, t.lists.c.name.label("list"))
+                             .join(t.lists).where(t.list_entries.c.id.in_(ids))).mappings()
+            return {r["id"]: dict(r) | {"labels": json.loads(r["labels"])} for r in rows}
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,49 @@
+"""Shared fixtures: where the reference data lives, and running `cairn` as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CAIRN_SHARED", REPO.parent / "shared"))
+REFERENCE = SHARED / "reference" / "threatexchange"
+CAIRN = str(Path(sys.executable).parent / "cairn")
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    if not (REFERENCE / "expected-pdq-pytx.csv").exists():
+        pytest.skip(f"PDQ reference data not found at {REFERENCE} (set CAIRN_SHARED to the "
+                    "shared/ folder that holds reference/threatexchange)")
+    return REFERENCE
+
+
+class Cairn:
+    """Runs the installed `cairn` console script against one store."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def run(self, *args: str | Path, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+        env = os.environ | {"CAIRN_HOME": str(self.home), "COLUMNS": "200"}
+        env.pop("CAIRN_DATABASE_URL", None)
+        proc = subprocess.run([CAIRN, *map(str, args)], capture_output=True, text=True, env=env,
+                              timeout=600)
+        assert proc.returncode in ok, (
+            f"cairn {' '.join(map(str, args))} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        return proc
+
+    def json(self, *args: str | Path, ok: tuple[int, ...] = (0,)) -> object:
+        return json.loads(self.run(*args, "--json", ok=ok).stdout)
+
+
+@pytest.fixture
+def cairn(tmp_path: Path) -> Cairn:
+    return Cairn(tmp_path / "home")

@@ -1,0 +1,83 @@
+"""An interrupted scan (Ctrl-C, kill -9) resumes on rerun and never duplicates an item."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from cairn.demo import jpeg_bytes, picture
+from conftest import CAIRN
+
+N_FILES = 1500
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            return con.execute("select count(*) from items").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _start(home: Path, exhibit: Path) -> subprocess.Popen:
+    env = os.environ | {"CAIRN_HOME": str(home)}
+    return subprocess.Popen([CAIRN, "scan", str(exhibit), "--case", "c", "--workers", "2",
+                             "--no-progress"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _interrupt_after(proc: subprocess.Popen, db: Path, at_least: int, sig: int) -> int:
+    deadline = time.monotonic() + 120
+    while _count(db) < at_least:
+        if proc.poll() is not None:
+            pytest.fail(f"scan finished before it could be interrupted: {proc.stderr.read()}")
+        assert time.monotonic() < deadline, "scan made no progress"
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    return proc.returncode
+
+
+@pytest.fixture(scope="module")
+def many_files(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("many")
+    for i in range(N_FILES):
+        d = root / f"d{i % 10}"
+        d.mkdir(exist_ok=True)
+        (d / f"{i:05d}.jpg").write_bytes(jpeg_bytes(picture(i, (64, 48)), 80))
+    return root
+
+
+def test_ctrl_c_then_kill_9_then_resume(many_files: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    db = home / "cairn.db"
+
+    proc = _start(home, many_files)
+    assert _interrupt_after(proc, db, 50, signal.SIGINT) == 130
+    assert "rerun the same command to resume" in proc.stderr.read()
+    after_int = _count(db)
+    assert 50 <= after_int < N_FILES
+
+    proc = _start(home, many_files)
+    assert _interrupt_after(proc, db, after_int + 50, signal.SIGKILL) == -signal.SIGKILL
+    after_kill = _count(db)
+    assert after_int < after_kill < N_FILES
+
+    env = os.environ | {"CAIRN_HOME": str(home)}
+    done = subprocess.run([CAIRN, "scan", str(many_files), "--case", "c", "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db) as con:
+        total, distinct = con.execute(
+            "select count(*), count(distinct path) from items").fetchone()
+        statuses = [r[0] for r in con.execute("select status from scan_runs order by id")]
+        signals = con.execute("select count(*) from signals").fetchone()[0]
+    assert total == distinct == N_FILES
+    assert signals == N_FILES
+    assert statuses == ["interrupted", "running", "complete"]  # kill -9 leaves 'running'

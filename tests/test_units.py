@@ -1,0 +1,264 @@
+"""Unit tests for the pure parts: sniffing, digests, list parsing, Hamming search, matching."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cairn.demo import jpeg_bytes, picture, png_bytes
+from cairn.index import BruteForceHammingIndex
+from cairn.lists.formats import ListFormatError, detect_format, read_list
+from cairn.lists.matcher import Matcher
+from cairn.media.archives import unsafe_name
+from cairn.media.sniff import kind_of, sniff
+from cairn.signals import crypto, pdq
+
+
+def _img_bytes(fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    picture(1, (64, 48)).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt,expected", [
+    ("JPEG", "image/jpeg"), ("PNG", "image/png"), ("GIF", "image/gif"), ("WEBP", "image/webp"),
+    ("BMP", "image/bmp"), ("TIFF", "image/tiff"), ("AVIF", "image/avif"),
+])
+def test_sniff_images_by_magic_not_name(fmt: str, expected: str) -> None:
+    assert sniff(_img_bytes(fmt)[:4096]) == expected
+    assert kind_of(expected) == "image"
+
+
+def test_heic_and_avif_sniff_and_decode() -> None:
+    from cairn.media.decode import open_image  # registers the HEIF opener
+
+    heic = _img_bytes("HEIF")
+    assert sniff(heic[:4096]) == "image/heic"
+    assert open_image(heic, 10**6).size == (64, 48)
+    assert open_image(_img_bytes("AVIF"), 10**6).size == (64, 48)
+
+
+def test_sniff_other_types() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a.txt", "x")
+    assert sniff(buf.getvalue()) == "application/zip"
+    assert sniff(b"") == "application/x-empty"
+    assert sniff(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom") == "video/mp4"
+    assert sniff(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  ") == "video/quicktime"
+    assert sniff(b"\x1a\x45\xdf\xa3\x01\x00\x00\x00webm") == "video/webm"
+    assert sniff(b"\x1f\x8b\x08\x00") == "application/gzip"
+    assert sniff(b"hello, this is text") == "application/octet-stream"
+    assert kind_of("video/mp4") == "video" and kind_of("application/zip") == "archive"
+
+
+def test_crypto_one_pass_matches_hashlib() -> None:
+    data = np.random.default_rng(3).bytes(3 * crypto.CHUNK + 17)
+    h, kept = crypto.hash_stream(io.BytesIO(data), keep_up_to=len(data))
+    assert (h.md5, h.sha1, h.sha256) == (hashlib.md5(data).hexdigest(),
+                                         hashlib.sha1(data).hexdigest(),
+                                         hashlib.sha256(data).hexdigest())
+    assert h.size == len(data) and kept == data
+    _, not_kept = crypto.hash_stream(io.BytesIO(data), keep_up_to=100)
+    assert not_kept is None
+
+
+def test_pdq_hex_validation() -> None:
+    with pytest.raises(ValueError, match="64 hex digits"):
+        pdq.hex_to_bytes("abc")
+    with pytest.raises(ValueError, match="not hexadecimal"):
+        pdq.hex_to_bytes("z" * 64)
+    assert pdq.normalise_hex("AB" * 32) == "ab" * 32
+
+
+def test_unsafe_member_names() -> None:
+    assert unsafe_name("../../x") and "climbs out" in unsafe_name("../../x")
+    assert unsafe_name("/etc/passwd")
+    assert unsafe_name("a/b/../../../c")
+    assert unsafe_name("dir/file.jpg") is None
+
+
+# -- lists ------------------------------------------------------------------------------------
+P1 = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+
+
+def test_te_csv_with_bad_lines_reports_line_numbers(tmp_path: Path) -> None:
+    f = tmp_path / "known.csv"
+    f.write_text(
+        "signal_type,signal_str,collab,category,tags\n"
+        f"pdq,{P1},Sample Collab,1,tag1 tag2\n"
+        "pdq,not-a-hash,x,1,\n"
+        "video_md5,D41D8CD98F00B204E9800998ECF8427E,x,,\n"
+        "url,http://example.org,x,,\n"
+        f"pdq,{P1[:-2]},x,,\n"
+    )
+    fmt, entries, rejected = read_list(f)
+    assert fmt == "te-csv"
+    assert [(e.signal_type, e.line) for e in entries] == [("pdq", 2), ("md5", 4)]
+    assert entries[0].labels == ["tag1", "tag2"] and entries[0].collab == "Sample Collab"
+    assert entries[0].category == "1"
+    assert entries[1].value == "d41d8cd98f00b204e9800998ecf8427e"
+    assert [r.line for r in rejected] == [3, 5, 6]
+    assert "unsupported signal type 'url'" in rejected[1].reason
+
+
+def test_te_csv_missing_header_is_a_file_error(tmp_path: Path) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_text("signal_type,collab\npdq,x\n")
+    with pytest.raises(ListFormatError, match="signal_str"):
+        read_list(f, "te-csv")
+
+
+def test_hashsum_and_local_and_plain(tmp_path: Path) -> None:
+    md5 = tmp_path / "known.md5"
+    md5.write_text("d41d8cd98f00b204e9800998ecf8427e  empty.jpg\n"
+                   "da39a3ee5e6b4b0d3255bfef95601890afd80709 *bin.dat\n"
+                   "# comment\n"
+                   "zzz  broken\n")
+    fmt, entries, rejected = read_list(md5)
+    assert fmt == "hashsum"
+    assert [(e.signal_type, e.labels) for e in entries] == [("md5", ["file:empty.jpg"]),
+                                                            ("sha1", ["file:bin.dat"])]
+    assert [r.line for r in rejected] == [4]
+    local = tmp_path / "local.txt"
+    local.write_text(f"pdq {P1}\nvideo_md5 d41d8cd98f00b204e9800998ecf8427e\npdq 123\n")
+    assert detect_format(local.read_text()) == "te-local"
+    _, entries, rejected = read_list(local)
+    assert [e.signal_type for e in entries] == ["pdq", "md5"] and rejected[0].line == 3
+    plain = tmp_path / "plain.txt"
+    plain.write_text(f"{P1}\n{P1.upper()}\nnope\n")
+    with pytest.raises(ListFormatError, match="--type"):
+        read_list(plain, "plain")
+    _, entries, rejected = read_list(plain, "plain", "pdq")
+    assert [e.value for e in entries] == [P1, P1] and [r.line for r in rejected] == [3]
+
+
+def test_bom_is_tolerated(tmp_path: Path) -> None:
+    f = tmp_path / "bom.csv"
+    f.write_bytes("\ufeffsignal_type,signal_str,collab,category,tags\n".encode() +
+                  f"pdq,{P1},,,\n".encode())
+    fmt, entries, rejected = read_list(f)
+    assert fmt == "te-csv" and len(entries) == 1 and not rejected
+
+
+# -- Hamming index and matcher --------------------------------------------------------------
+def _flip(h: bytes, bits: list[int]) -> bytes:
+    b = bytearray(h)
+    for k in bits:
+        b[k // 8] ^= 0x80 >> (k % 8)
+    return bytes(b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=60),
+       st.binary(min_size=32, max_size=32), st.integers(0, 128))
+def test_hamming_index_equals_brute_force(rows: list[bytes], query: bytes, radius: int) -> None:
+    idx = BruteForceHammingIndex()
+    for i, r in enumerate(rows):
+        idx.add(r, i)
+    want = sorted(
+        ((i, (int.from_bytes(r, "big") ^ int.from_bytes(query, "big")).bit_count())
+         for i, r in enumerate(rows)), key=lambda x: (x[1], x[0]))
+    want = [w for w in want if w[1] <= radius]
+    assert idx.search(query, radius) == want
+
+
+def test_matcher_thresholds_quality_and_transform() -> None:
+    base = bytes.fromhex(P1)
+    near = _flip(base, list(range(0, 200, 10)))  # 20 bits away
+    m = Matcher.build([(1, 10, "pdq", P1), (2, 20, "md5", "d41d8cd98f00b204e9800998ecf8427e")],
+                      {10: 31, 20: 31})
+    rec = {"md5": "d41d8cd98f00b204e9800998ecf8427e",
+           "pdq": {"hash": near.hex(), "quality": 100, "dihedral": [near.hex()] * 8}}
+    found = m.match(rec)
+    assert [(x.list_id, x.signal, x.distance, x.transform) for x in found] == [
+        (10, "pdq", 20, "none"), (20, "md5", 0, "none")]
+    rec["pdq"]["quality"] = 49
+    assert [x.signal for x in m.match(rec)] == ["md5"]
+    strict = Matcher.build([(1, 10, "pdq", P1)], {10: 10})
+    assert strict.match({"pdq": {"hash": near.hex(), "quality": 100}}) == []
+
+
+def test_matcher_reports_dihedral_transform() -> None:
+    img = picture(77, (320, 240))
+    original = pdq.pdq_from_image(img)
+    rotated = pdq.pdq_from_image(img.rotate(90, expand=True))
+    m = Matcher.build([(5, 1, "pdq", original.hash)], {1: 31})
+    rec = {"pdq": {"hash": rotated.hash, "quality": rotated.quality,
+                   "dihedral": list(rotated.dihedral)}}
+    (hit,) = m.match(rec)
+    assert hit.transform != "none" and hit.distance <= 31
+    assert pdq.hamming(rotated.hash, original.hash) > 31  # the plain hash alone would miss
+
+
+def test_unrelated_demo_pictures_do_not_collide() -> None:
+    hashes = [pdq.pdq_from_image(picture(5000 + i, (256, 192)), dihedral=False)
+              for i in range(30)]
+    assert all(h.quality >= 50 for h in hashes)
+    for i in range(len(hashes)):
+        for j in range(i + 1, len(hashes)):
+            assert pdq.hamming(hashes[i].hash, hashes[j].hash) > 31
+
+
+def test_jpeg_and_png_of_same_picture_match() -> None:
+    from cairn.media.decode import open_image
+
+    img = picture(3)
+    a = pdq.pdq_from_image(open_image(jpeg_bytes(img, 70), 10**8), dihedral=False)
+    b = pdq.pdq_from_image(open_image(png_bytes(img), 10**8), dihedral=False)
+    assert pdq.hamming(a.hash, b.hash) <= 31
+
+
+def test_unreadable_file_becomes_an_error_record(tmp_path: Path) -> None:
+    """A file that vanishes or cannot be opened between walk and read is recorded, not fatal."""
+    from cairn.media.limits import Limits
+    from cairn.media.walk import walk
+    from cairn.scan.worker import process_entry
+
+    f = tmp_path / "gone.jpg"
+    f.write_bytes(jpeg_bytes(picture(1, (32, 32))))
+    (entry,) = list(walk(tmp_path))
+    f.unlink()
+    (rec,) = process_entry(entry, Limits())
+    assert rec["path"] == "gone.jpg" and rec["kind"] == "other"
+    assert rec["errors"][0]["stage"] == "read"
+    assert "cannot read file" in rec["errors"][0]["message"]
+
+
+def test_walk_is_sorted_and_handles_non_utf8(tmp_path: Path) -> None:
+    import os
+
+    from cairn.media.walk import walk
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "z.bin").write_bytes(b"z")
+    (tmp_path / "a.bin").write_bytes(b"a")
+    (tmp_path / os.fsdecode(b"c-\xff.bin")).write_bytes(b"c")
+    # a folder's files (byte-sorted) before its subfolders: stable across runs and machines
+    assert [e.path for e in walk(tmp_path)] == ["a.bin", "c-\\xff.bin", "b/z.bin"]
+
+
+def test_archive_limits_ratio_and_size() -> None:
+    from cairn.media.archives import iter_members
+    from cairn.media.limits import Limits
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("ok.txt", b"hello")
+        z.writestr("big.bin", bytes(3 << 20))
+    tight = Limits(max_member_size=1 << 20)
+    members = {m.name: m for m in iter_members(buf, "application/zip", "x.zip", tight,
+                                               len(buf.getvalue()))}
+    assert members["ok.txt"].data == b"hello"
+    assert members["big.bin"].data is None and "member limit" in members["big.bin"].error
+    ratio = Limits(ratio_floor=1 << 20, max_ratio=10)
+    members = {m.name: m for m in iter_members(buf, "application/zip", "x.zip", ratio,
+                                               len(buf.getvalue()))}
+    assert "zip bomb suspected" in members["big.bin"].error
