@@ -16,9 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cairn.demo import EDITS, jpeg_bytes, picture, png_bytes, tiny_video
-from cairn.signals.crypto import hash_bytes
-from cairn.signals.pdq import pdq_from_image
+from cairn.demo import EDITS, jpeg_bytes, picture, png_bytes, tiny_video, write_known_lists
 
 KNOWN = 6
 
@@ -57,14 +55,7 @@ def build(root: Path) -> dict:
     for d in ("DCIM", "Download", "Fotos", "Movies"):
         (ev / d).mkdir(parents=True)
     known = [picture(100 + i, (480, 360)) for i in range(KNOWN)]
-    kb = [jpeg_bytes(im) for im in known]
-    with open(lists / "known.csv", "w") as f:
-        f.write("signal_type,signal_str,collab,category,tags\n")
-        for i, im in enumerate(known):
-            f.write(f"pdq,{pdq_from_image(im).hash},test-collab,1,known-{i}\n")
-    with open(lists / "known.md5", "w") as f:
-        for i, b in enumerate(kb):
-            f.write(f"{hash_bytes(b).md5}  known-{i}.jpg\n")
+    kb = write_known_lists(lists, known, "test-collab")
 
     w = lambda rel, data: (ev / rel).write_bytes(data)  # noqa: E731
     w("DCIM/copy.jpg", kb[0])

@@ -65,9 +65,9 @@ def test_match_details(scanned) -> None:
     items = scanned["items"]
     copy = {m["signal"]: m for m in items["DCIM/copy.jpg"]["matches"]}
     assert copy["pdq"]["distance"] == 0 and copy["pdq"]["transform"] == "none"
-    assert copy["md5"]["entry"]["labels"] == ["file:known-0.jpg"]
+    assert copy["md5"]["entry"]["labels"] == ["file:known-00.jpg"]
     assert copy["pdq"]["entry"]["category"] == "1"
-    assert copy["pdq"]["entry"]["labels"] == ["known-0"]
+    assert copy["pdq"]["entry"]["labels"] == ["known-00"]
     rot = items["DCIM/edit_rot90.png"]["matches"][0]
     assert rot["transform"] in ("rot90", "rot270") and rot["distance"] <= 31
     gif = items["DCIM/copy5.gif"]["matches"][0]
@@ -154,6 +154,11 @@ def test_hash_and_match_commands(scanned, tmp_path: Path) -> None:
     assert h["pdq"]["mode"] == "exact" and len(h["pdq"]["hash"]) == 64
     m = c.json("match", copy)
     assert {(x["list"], x["signal"]) for x in m["matches"]} == {("md5s", "md5"), ("pdqs", "pdq")}
+    archive = c.json("match", scanned["ex"]["exhibit"] / "Download" / "a.zip")
+    hits = {r["path"].split("a.zip", 1)[1] for r in archive if r["matches"]}
+    assert hits == {"!/album/copy.jpg", "!/../../evil.jpg", "!/nested.zip!/inner/x.png"}
+    proc = c.run("hash", scanned["ex"]["exhibit"], ok=(2,))
+    assert "is a directory" in proc.stderr
     unrelated = scanned["ex"]["exhibit"] / "DCIM" / "unrelated_00.jpg"
     proc = c.run("match", unrelated, ok=(1,))
     assert "no match" in proc.stdout

@@ -67,17 +67,19 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 # -- hash / match ---------------------------------------------------------------------------
-def _hash_file(path: Path) -> dict:
+def _hash_file(path: Path) -> list[dict]:
+    """Records of one file: the file itself first, then any archive members, as a scan sees
+    them (member paths prefixed with the file's path)."""
     from cairn.media.limits import Limits
     from cairn.media.walk import walk
     from cairn.scan.worker import process_entry
 
-    entries = list(walk(str(path)))
-    records = process_entry(entries[0], Limits())
-    rec = records[-1]
-    rec["path"] = str(path)
-    rec["members"] = records[:-1]
-    return rec
+    (entry,) = walk(str(path))
+    records = process_entry(entry, Limits())
+    prefix = str(path)[: -len(entry.path)] if str(path).endswith(entry.path) else ""
+    for r in records:
+        r["path"] = prefix + r["path"]
+    return [records[-1], *records[:-1]]
 
 
 def _public(rec: dict, with_dihedral: bool = False) -> dict:
@@ -93,13 +95,16 @@ def _public(rec: dict, with_dihedral: bool = False) -> dict:
     return d
 
 
+FileArgs = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
 @cli.command("hash")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=FileArgs)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--dihedral", is_flag=True, help="Also print the 8 rotated/flipped PDQ hashes.")
 def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool) -> None:
     """MD5, SHA-1, SHA-256 and PDQ (hash + quality) of files. Nothing is recorded."""
-    results = [_public(_hash_file(f), dihedral) for f in files]
+    results = [_public(_hash_file(f)[0], dihedral) for f in files]
     if as_json:
         _emit_json(results[0] if len(results) == 1 else results)
         return
@@ -115,19 +120,21 @@ def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool) -> None:
 
 
 @cli.command("match")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=FileArgs)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def match_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
-    """What in the imported lists each file matches. Exit 0 if any matched, 1 if none."""
+    """What in the imported lists each file (and each archive member) matches.
+
+    Exit 0 if anything matched, 1 if nothing did.
+    """
     from cairn.lists.matcher import Matcher
 
     store = _store(ctx)
     lists = store.lists()
     matcher = Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists})
     results = []
-    for f in files:
-        rec = _hash_file(f)
+    for rec in (r for f in files for r in _hash_file(f)):
         found = matcher.match(rec)
         entries = store.entries_by_id(m.entry_id for m in found)
         d = _public(rec)

@@ -103,6 +103,23 @@ def tiny_video(path: Path, seconds: int = 2, fps: int = 10, size: tuple[int, int
             container.mux(packet)
 
 
+def write_known_lists(lists_dir: Path, known: list[Image.Image], collab: str) -> list[bytes]:
+    """Write `known.csv` (python-threatexchange PDQ) and `known.md5` (md5sum lines) for benign
+    pictures; return the JPEG bytes the MD5s are of."""
+    from cairn.signals.crypto import hash_bytes
+    from cairn.signals.pdq import pdq_from_image
+
+    known_bytes = [jpeg_bytes(im) for im in known]
+    with open(lists_dir / "known.csv", "w", newline="") as f:
+        f.write("signal_type,signal_str,collab,category,tags\n")
+        for i, im in enumerate(known):
+            f.write(f"pdq,{pdq_from_image(im).hash},{collab},1,known-{i:02d}\n")
+    with open(lists_dir / "known.md5", "w") as f:
+        for i, b in enumerate(known_bytes):
+            f.write(f"{hash_bytes(b).md5}  known-{i:02d}.jpg\n")
+    return known_bytes
+
+
 def make_demo(out: Path, n_known: int = 8, n_unrelated: int = 40) -> dict:
     """Write lists and an exhibit under `out`; return what was planted, for checking."""
     out.mkdir(parents=True, exist_ok=True)
@@ -110,18 +127,8 @@ def make_demo(out: Path, n_known: int = 8, n_unrelated: int = 40) -> dict:
     for d in (lists_dir, exhibit / "DCIM" / "Camera", exhibit / "Download",
               exhibit / "WhatsApp" / "Media", exhibit / "Movies"):
         d.mkdir(parents=True, exist_ok=True)
-    from cairn.signals.crypto import hash_bytes
-    from cairn.signals.pdq import pdq_from_image
-
     known = [picture(1000 + i) for i in range(n_known)]
-    known_bytes = [jpeg_bytes(im) for im in known]
-    with open(lists_dir / "known.csv", "w", newline="") as f:
-        f.write("signal_type,signal_str,collab,category,tags\n")
-        for i, im in enumerate(known):
-            f.write(f"pdq,{pdq_from_image(im).hash},demo-collab,1,demo known-{i:02d}\n")
-    with open(lists_dir / "known.md5", "w") as f:
-        for i, b in enumerate(known_bytes):
-            f.write(f"{hash_bytes(b).md5}  known-{i:02d}.jpg\n")
+    known_bytes = write_known_lists(lists_dir, known, "demo-collab")
 
     planted: dict[str, str] = {}
     # exact copies: match by MD5 and by PDQ
