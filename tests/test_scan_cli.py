@@ -142,7 +142,10 @@ def test_csv_and_html_reports(scanned, tmp_path: Path) -> None:
     assert "<img" not in html and "data:" not in html and "http://" not in html
     assert "<script" not in html
     assert "Fotos/été 🌲.jpg" in html and "zip bomb suspected" in html
-    assert f"Matches ({len(EXPECT_MATCHES)})" in html
+    assert f"Matches ({len(EXPECT_MATCHES)} items)" in html
+    assert f"Errors ({len(EXPECT_ERRORS)} items)" in html
+    assert f"<b>{len(scanned['items'])}</b>items" in html
+    assert "built-in method" not in html
 
 
 def test_hash_and_match_commands(scanned, tmp_path: Path) -> None:
