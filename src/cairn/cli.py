@@ -67,7 +67,13 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 # -- hash / match ---------------------------------------------------------------------------
-def _hash_file(path: Path) -> list[dict]:
+MODE_OPTION = click.option(
+    "--mode", type=click.Choice(["exact", "fast"]), default="exact", show_default=True,
+    help="PDQ mode: exact = full-resolution decode, bit-identical to python-threatexchange; "
+         "fast = JPEGs decoded at reduced scale (>= 512 px a side), recorded as `fast`.")
+
+
+def _hash_file(path: Path, mode: str = "exact") -> list[dict]:
     """Records of one file: the file itself first, then any archive members, as a scan sees
     them (member paths prefixed with the file's path)."""
     from cairn.media.limits import Limits
@@ -75,7 +81,7 @@ def _hash_file(path: Path) -> list[dict]:
     from cairn.scan.worker import process_entry
 
     (entry,) = walk(str(path))
-    records = process_entry(entry, Limits())
+    records = process_entry(entry, Limits(), mode)
     prefix = str(path)[: -len(entry.path)] if str(path).endswith(entry.path) else ""
     for r in records:
         r["path"] = prefix + r["path"]
@@ -102,9 +108,10 @@ FileArgs = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.argument("files", nargs=-1, required=True, type=FileArgs)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--dihedral", is_flag=True, help="Also print the 8 rotated/flipped PDQ hashes.")
-def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool) -> None:
+@MODE_OPTION
+def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str) -> None:
     """MD5, SHA-1, SHA-256 and PDQ (hash + quality) of files. Nothing is recorded."""
-    results = [_public(_hash_file(f)[0], dihedral) for f in files]
+    results = [_public(_hash_file(f, mode)[0], dihedral) for f in files]
     if as_json:
         _emit_json(results[0] if len(results) == 1 else results)
         return
@@ -252,11 +259,12 @@ def lists_remove(ctx: click.Context, name: str) -> None:
               help="Archives nested deeper than this are not opened.")
 @click.option("--max-ratio", type=click.IntRange(2), default=200, show_default=True,
               help="Largest decompression ratio accepted from an archive.")
+@MODE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | None,
-             workers: int | None, max_pixels: int, max_depth: int, max_ratio: int,
+             workers: int | None, max_pixels: int, max_depth: int, max_ratio: int, mode: str,
              as_json: bool, no_progress: bool) -> None:
     """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
 
@@ -289,7 +297,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     try:
         with progress:
             summary = scan(store, case, location, source_name=source_name, limits=limits,
-                           workers=workers, arguments={"argv": sys.argv[1:]},
+                           workers=workers, mode=mode, arguments={"argv": sys.argv[1:]},
                            on_total=on_total, on_progress=on_progress)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted: what was recorded stays; rerun the same command to "
@@ -378,7 +386,7 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
                        (e.to_dict() for e in entries), 0)
         out.print(f"imported list {lname}: {len(entries)} entries ({fmt})")
     ctx.invoke(scan_cmd, location=made["exhibit"], case="demo", source_name=None, workers=None,
-               max_pixels=100_000_000, max_depth=5, max_ratio=200, as_json=False,
+               max_pixels=100_000_000, max_depth=5, max_ratio=200, mode="exact", as_json=False,
                no_progress=False)
     report = build(store, "demo")
     for fmt in ("html", "json"):

@@ -31,9 +31,7 @@ def build(store: Store, case: str) -> dict:
     rows = store.case_items(case_id)
     items = []
     for r in rows:
-        pdq = None
-        if r["pdq_hash"]:
-            pdq = {"hash": r["pdq_hash"], "quality": r["pdq_quality"], "mode": r["pdq_mode"]}
+        pdq = r["pdq"]
         items.append({
             "path": r["path"], "source": r["source"], "size": r["size"], "md5": r["md5"],
             "sha1": r["sha1"], "sha256": r["sha256"], "media_type": r["media_type"],

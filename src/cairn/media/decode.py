@@ -17,8 +17,16 @@ class DecodeError(Exception):
     """An image that cannot be decoded safely; the message says why."""
 
 
-def open_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Open and fully load the first frame of an image, refusing ones over `max_pixels`."""
+FAST_MIN_SIDE = 512
+
+
+def open_image(data: bytes, max_pixels: int, reduce_to: int | None = None) -> Image.Image:
+    """Open and fully load the first frame of an image, refusing ones over `max_pixels`.
+
+    `reduce_to`: let a JPEG decode at 1/2, 1/4 or 1/8 scale in the DCT domain (Pillow
+    `draft`), as long as both sides stay >= `reduce_to`. Much faster than a full decode; the
+    result is not bit-identical to it, so callers record the hash as `fast`.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -31,6 +39,9 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
                 )
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
+            image.info["original_size"] = (width, height)
+            if reduce_to and image.format == "JPEG" and min(width, height) >= 2 * reduce_to:
+                image.draft(image.mode, (reduce_to, reduce_to))
             image.load()
     except DecodeError:
         raise

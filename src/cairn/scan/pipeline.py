@@ -63,11 +63,12 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _results(entries: list[DiskEntry], limits: Limits, workers: int) -> Iterator[list[dict]]:
+def _results(entries: list[DiskEntry], limits: Limits, workers: int, mode: str
+             ) -> Iterator[list[dict]]:
     """Records per entry, in completion order, with a bounded number of tasks in flight."""
     if workers <= 1:
         for e in entries:
-            yield process_entry(e, limits)
+            yield process_entry(e, limits, mode)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending: set[Future] = set()
@@ -78,7 +79,7 @@ def _results(entries: list[DiskEntry], limits: Limits, workers: int) -> Iterator
                     e = next(it, None)
                     if e is None:
                         break
-                    pending.add(pool.submit(process_entry, e, limits))
+                    pending.add(pool.submit(process_entry, e, limits, mode))
                 if not pending:
                     return
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -97,6 +98,7 @@ def scan(
     source_name: str | None = None,
     limits: Limits | None = None,
     workers: int | None = None,
+    mode: str = "exact",
     arguments: dict | None = None,
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
@@ -112,7 +114,7 @@ def scan(
     source_id = store.source_id(case_id, name, loc)
     run_id = store.start_run(case_id, source_id, __version__, _examiner(), socket.gethostname(),
                              (arguments or {}) | {"location": loc, "workers": workers,
-                                                  "limits": limits.to_dict()})
+                                                  "pdq_mode": mode, "limits": limits.to_dict()})
     summary = ScanSummary(case, name, loc, run_id)
     started = time.monotonic()
     lists = store.lists()
@@ -144,7 +146,7 @@ def scan(
 
     status = "interrupted"
     try:
-        for records in _results(todo, limits, workers):
+        for records in _results(todo, limits, workers, mode):
             batch.extend(records)
             if on_progress:
                 on_progress(1)

@@ -11,7 +11,7 @@ import os
 from typing import BinaryIO
 
 from cairn.media.archives import ArchiveError, iter_members, unsafe_name
-from cairn.media.decode import DecodeError, open_image
+from cairn.media.decode import FAST_MIN_SIDE, DecodeError, open_image
 from cairn.media.limits import Limits
 from cairn.media.sniff import HEAD_BYTES, kind_of, sniff
 from cairn.media.walk import DiskEntry
@@ -45,15 +45,22 @@ def _base(path: str, parent: str | None, size: int | None, mtime: float | None) 
     return {"path": path, "parent": parent, "size": size, "mtime": mtime, "errors": []}
 
 
-def _image_signals(rec: dict, data: bytes, limits: Limits) -> None:
+PDQ_MODES = ("exact", "fast")
+
+
+def _image_signals(rec: dict, data: bytes, limits: Limits, mode: str) -> None:
     try:
-        image = open_image(data, limits.max_pixels)
+        image = open_image(data, limits.max_pixels,
+                           reduce_to=FAST_MIN_SIDE if mode == "fast" else None)
     except DecodeError as e:
         _err(rec, "decode", str(e))
         return
-    rec["width"], rec["height"] = image.size
+    original = image.info.get("original_size", image.size)
+    rec["width"], rec["height"] = original
+    # a fast decode that reduced nothing is the exact decode: label it truthfully
+    reduced = image.size != original
     try:
-        result = pdq_from_image(image)
+        result = pdq_from_image(image, mode="fast" if reduced else "exact")
     except Exception as e:  # noqa: BLE001 - a hashing failure is data, not a crash
         _err(rec, "hash", f"PDQ failed: {type(e).__name__}: {e}")
         return
@@ -65,7 +72,8 @@ def _image_signals(rec: dict, data: bytes, limits: Limits) -> None:
                                    "dihedral": list(variant.dihedral)}]
 
 
-def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict]) -> None:
+def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict],
+             mode: str) -> None:
     if depth >= limits.max_archive_depth:
         _err(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
              "members not opened")
@@ -80,13 +88,14 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict]
                 out.append(mrec)
                 continue
             process_blob(path, rec["path"], member.data, member.mtime, depth + 1, limits, out,
-                         name_warning=unsafe_name(member.name))
+                         mode, name_warning=unsafe_name(member.name))
     except ArchiveError as e:
         _err(rec, "archive", str(e))
 
 
 def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None, depth: int,
-                 limits: Limits, out: list[dict], name_warning: str | None = None) -> None:
+                 limits: Limits, out: list[dict], mode: str = "exact",
+                 name_warning: str | None = None) -> None:
     """An in-memory file (an archive member): append its record and those of its members."""
     rec = _base(path, parent, len(data), mtime)
     h = crypto.hash_bytes(data)
@@ -99,14 +108,18 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
         _err(rec, "read", "empty file (0 bytes)")
     _check_name(rec)
     if kind == "image":
-        _image_signals(rec, data, limits)
+        _image_signals(rec, data, limits, mode)
     elif kind == "archive":
-        _archive(rec, io.BytesIO(data), depth, limits, out)
+        _archive(rec, io.BytesIO(data), depth, limits, out, mode)
     out.append(rec)  # after its members: a recorded archive implies recorded members
 
 
-def process_entry(entry: DiskEntry, limits: Limits) -> list[dict]:
-    """One entry found on disk -> its record, preceded by its archive members' records."""
+def process_entry(entry: DiskEntry, limits: Limits, mode: str = "exact") -> list[dict]:
+    """One entry found on disk -> its record, preceded by its archive members' records.
+
+    `mode`: `exact` hashes the full-resolution decode (bit-identical to the reference);
+    `fast` lets JPEGs decode at reduced scale (>= 512 px a side) and records hashes as `fast`.
+    """
     out: list[dict] = []
     rec = _base(entry.path, None, entry.size, entry.mtime)
     if entry.kind != "file":
@@ -143,10 +156,10 @@ def process_entry(entry: DiskEntry, limits: Limits) -> list[dict]:
                     _err(rec, "decode", f"image larger than {limits.max_image_bytes} bytes; "
                          "hashed, not decoded")
                 else:
-                    _image_signals(rec, data, limits)
+                    _image_signals(rec, data, limits, mode)
             elif kind == "archive":
                 f.seek(0)
-                _archive(rec, f, 0, limits, out)
+                _archive(rec, f, 0, limits, out, mode)
     except OSError as e:
         return _unreadable(rec, e, out)
     out.append(rec)

@@ -189,17 +189,22 @@ class Store:
         """Every item of a case with its PDQ, errors and matches, in a deterministic order."""
         with self.engine.connect() as c:
             rows = c.execute(
-                select(t.items, t.sources.c.name.label("source"),
-                       t.signals.c.value.label("pdq_hash"),
-                       t.signals.c.quality.label("pdq_quality"),
-                       t.signals.c.mode.label("pdq_mode"))
+                select(t.items, t.sources.c.name.label("source"))
                 .join(t.sources, t.items.c.source_id == t.sources.c.id)
-                .outerjoin(t.signals, (t.signals.c.sha256 == t.items.c.sha256)
-                           & (t.signals.c.signal_type == "pdq") & (t.signals.c.mode == "exact"))
                 .where(t.sources.c.case_id == case_id)
                 .order_by(t.sources.c.name, t.sources.c.id, t.items.c.path)
             ).mappings().all()
-            ids = [r["id"] for r in rows]
+            pdqs: dict[str, dict] = {}
+            # exact sorts before fast: an exact hash, where one exists, is the one reported
+            for sha, value, quality, mode in c.execute(
+                select(t.signals.c.sha256, t.signals.c.value, t.signals.c.quality,
+                       t.signals.c.mode)
+                .select_from(t.signals.join(t.items, t.signals.c.sha256 == t.items.c.sha256)
+                             .join(t.sources, t.items.c.source_id == t.sources.c.id))
+                .where(t.sources.c.case_id == case_id, t.signals.c.signal_type == "pdq")
+                .order_by(t.signals.c.sha256, t.signals.c.mode)
+            ):
+                pdqs.setdefault(sha, {"hash": value, "quality": quality, "mode": mode})
             errs: dict[int, list[dict]] = {}
             for item_id, stage, message in c.execute(
                 select(t.errors.c.item_id, t.errors.c.stage, t.errors.c.message)
@@ -235,10 +240,10 @@ class Store:
         out = []
         for r in rows:
             d = dict(r)
+            d["pdq"] = pdqs.get(d["sha256"]) if d["sha256"] else None
             d["errors"] = errs.get(d["id"], [])
             d["matches"] = ms.get(d["id"], [])
             out.append(d)
-        assert len(ids) == len(out)
         return out
 
     # -- lists ---------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""`fast` PDQ mode: reduced-scale JPEG decode, labelled as such, close to exact, same matches."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from cairn.demo import EDITS, jpeg_bytes, picture, write_known_lists
+from cairn.signals.pdq import hamming
+
+
+def _expected(reference: Path, rel: str) -> dict:
+    with open(reference / "expected-pdq-pytx.csv", newline="") as f:
+        return next(r for r in csv.DictReader(f) if r["path"] == rel)
+
+
+def test_fast_reduces_large_jpegs_and_says_so(reference: Path, cairn) -> None:
+    rel = "pdq/data/reg-test-input/exif-rotn/exif-rotn-1.jpg"  # 4032x3024
+    fast = cairn.json("hash", reference / rel, "--mode", "fast")
+    exact = cairn.json("hash", reference / rel)
+    assert exact["pdq"]["hash"] == _expected(reference, rel)["pdq"]
+    assert fast["pdq"]["mode"] == "fast" and exact["pdq"]["mode"] == "exact"
+    assert (fast["width"], fast["height"]) == (4032, 3024)  # the evidence's size, not the decode's
+    assert hamming(fast["pdq"]["hash"], exact["pdq"]["hash"]) <= 24
+    assert fast["sha256"] == exact["sha256"]
+
+
+def test_fast_on_small_or_non_jpeg_is_exact(reference: Path, cairn) -> None:
+    for rel in ("pdq/data/bridge-mods/aaa-orig.jpg",  # 1600x1004: too small to reduce
+                "pdq/data/misc-images/c.png"):  # not a JPEG
+        out = cairn.json("hash", reference / rel, "--mode", "fast")
+        assert out["pdq"]["mode"] == "exact"
+        assert out["pdq"]["hash"] == _expected(reference, rel)["pdq"]
+
+
+def test_fast_scan_records_fast_hashes_and_finds_the_same_matches(tmp_path: Path) -> None:
+    lists, ev = tmp_path / "lists", tmp_path / "ev"
+    lists.mkdir()
+    ev.mkdir()
+    known = [picture(300 + i, (1920, 1080)) for i in range(3)]
+    write_known_lists(lists, known, "c")
+    (ev / "resized.jpg").write_bytes(jpeg_bytes(EDITS["resize50"](known[0]), 85))
+    (ev / "grey.jpg").write_bytes(jpeg_bytes(EDITS["grey"](known[1]), 85))
+    (ev / "rot.jpg").write_bytes(jpeg_bytes(EDITS["rotate90"](known[2]), 85))
+    for k in range(4):
+        (ev / f"other{k}.jpg").write_bytes(jpeg_bytes(picture(400 + k, (1920, 1080)), 85))
+    from conftest import Cairn
+
+    found = {}
+    for mode in ("exact", "fast"):
+        # one store each: a store reports an exact hash for content wherever it has one
+        c = Cairn(tmp_path / f"home-{mode}")
+        c.run("lists", "import", lists / "known.csv", "--name", "pdqs")
+        c.run("scan", ev, "--case", "c", "--mode", mode)
+        report = json.loads(c.run("report", "--case", "c").stdout)
+        found[mode] = {it["path"] for it in report["items"] if it["matches"]}
+        modes = {it["path"]: it["pdq"]["mode"] for it in report["items"]}
+        if mode == "fast":
+            assert modes["rot.jpg"] == "fast"  # 1080x1920: reduced
+            assert modes["resized.jpg"] == "exact"  # 960x540: nothing to reduce
+        else:
+            assert set(modes.values()) == {"exact"}
+    assert found["exact"] == found["fast"] == {"resized.jpg", "grey.jpg", "rot.jpg"}
