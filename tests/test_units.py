@@ -262,3 +262,16 @@ def test_archive_limits_ratio_and_size() -> None:
     members = {m.name: m for m in iter_members(buf, "application/zip", "x.zip", ratio,
                                                len(buf.getvalue()))}
     assert "zip bomb suspected" in members["big.bin"].error
+
+
+def test_fast_core_tracks_the_exact_core_on_the_same_luma() -> None:
+    """Same luma in, the fast core's 8 hashes stay within 2 bits of pdqhash's, same quality."""
+    from cairn.signals.pdq_fast import luma_from_rgb, pdq_from_luma
+
+    for seed, size in ((1, (640, 480)), (2, (1001, 333)), (3, (64, 64)), (4, (127, 2000))):
+        px = np.ascontiguousarray(np.asarray(picture(seed, size)))
+        exact = pdq.pdq_from_pixels(px)
+        fast = pdq_from_luma(luma_from_rgb(px))
+        assert fast.mode == "fast" and fast.quality == exact.quality
+        assert max(pdq.hamming(a, b) for a, b in zip(fast.dihedral, exact.dihedral,
+                                                     strict=True)) <= 2

@@ -23,9 +23,10 @@ FAST_MIN_SIDE = 512
 def open_image(data: bytes, max_pixels: int, reduce_to: int | None = None) -> Image.Image:
     """Open and fully load the first frame of an image, refusing ones over `max_pixels`.
 
-    `reduce_to`: let a JPEG decode at 1/2, 1/4 or 1/8 scale in the DCT domain (Pillow
-    `draft`), as long as both sides stay >= `reduce_to`. Much faster than a full decode; the
-    result is not bit-identical to it, so callers record the hash as `fast`.
+    `reduce_to`: decode a colour or grey JPEG the fast way: at 1/2, 1/4 or 1/8 scale in the
+    DCT domain (Pillow `draft`) while both sides stay >= `reduce_to`, and, for colour, as
+    YCbCr (no colour conversion: JFIF's Y is PDQ's luma). Not bit-identical to the full
+    decode, so hashes of it are labelled `fast`. `info["original_size"]` keeps the true size.
     """
     try:
         with warnings.catch_warnings():
@@ -40,8 +41,9 @@ def open_image(data: bytes, max_pixels: int, reduce_to: int | None = None) -> Im
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
             image.info["original_size"] = (width, height)
-            if reduce_to and image.format == "JPEG" and min(width, height) >= 2 * reduce_to:
-                image.draft(image.mode, (reduce_to, reduce_to))
+            if reduce_to and image.format == "JPEG" and image.mode in ("RGB", "L"):
+                target = (reduce_to, reduce_to) if min(width, height) >= 2 * reduce_to else None
+                image.draft("YCbCr" if image.mode == "RGB" else "L", target or (width, height))
             image.load()
     except DecodeError:
         raise

@@ -11,12 +11,12 @@ import os
 from typing import BinaryIO
 
 from cairn.media.archives import ArchiveError, iter_members, unsafe_name
-from cairn.media.decode import FAST_MIN_SIDE, DecodeError, open_image
+from cairn.media.decode import DecodeError
 from cairn.media.limits import Limits
 from cairn.media.sniff import HEAD_BYTES, kind_of, sniff
 from cairn.media.walk import DiskEntry
 from cairn.signals import crypto
-from cairn.signals.pdq import pdq_from_image, visual_variant
+from cairn.signals.image import image_signals
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 
@@ -45,31 +45,22 @@ def _base(path: str, parent: str | None, size: int | None, mtime: float | None) 
     return {"path": path, "parent": parent, "size": size, "mtime": mtime, "errors": []}
 
 
-PDQ_MODES = ("exact", "fast")
-
-
 def _image_signals(rec: dict, data: bytes, limits: Limits, mode: str) -> None:
     try:
-        image = open_image(data, limits.max_pixels,
-                           reduce_to=FAST_MIN_SIDE if mode == "fast" else None)
+        sig = image_signals(data, limits.max_pixels, mode)
     except DecodeError as e:
         _err(rec, "decode", str(e))
         return
-    original = image.info.get("original_size", image.size)
-    rec["width"], rec["height"] = original
-    # a fast decode that reduced nothing is the exact decode: label it truthfully
-    reduced = image.size != original
-    try:
-        result = pdq_from_image(image, mode="fast" if reduced else "exact")
     except Exception as e:  # noqa: BLE001 - a hashing failure is data, not a crash
         _err(rec, "hash", f"PDQ failed: {type(e).__name__}: {e}")
         return
-    rec["pdq"] = {"hash": result.hash, "quality": result.quality, "mode": result.mode,
-                  "dihedral": list(result.dihedral)}
-    variant = visual_variant(image)
-    if variant is not None:
-        rec["pdq"]["variants"] = [{"name": "rgb", "quality": variant.quality,
-                                   "dihedral": list(variant.dihedral)}]
+    rec["width"], rec["height"] = sig.width, sig.height
+    p = sig.pdq
+    rec["pdq"] = {"hash": p.hash, "quality": p.quality, "mode": p.mode,
+                  "dihedral": list(p.dihedral)}
+    if sig.visual is not None:
+        rec["pdq"]["variants"] = [{"name": "rgb", "quality": sig.visual.quality,
+                                   "dihedral": list(sig.visual.dihedral)}]
 
 
 def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict],
