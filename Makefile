@@ -27,6 +27,8 @@ test: lint
 
 bench: $(VENV)/.bench
 	$(PY) bench/bench_scan.py
+	$(PY) bench/bench_pdq.py
+	$(PY) bench/bench_robustness.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from PIL import ImageOps
 
 from cairn.demo import EDITS, jpeg_bytes, picture, png_bytes, tiny_video, write_known_lists
 
@@ -62,6 +63,7 @@ def build(root: Path) -> dict:
     w("DCIM/edit_resize.jpg", jpeg_bytes(EDITS["resize50"](known[1]), 80))
     w("DCIM/edit_rot90.png", png_bytes(EDITS["rotate90"](known[2])))
     w("DCIM/edit_grey.jpg", jpeg_bytes(EDITS["grey"](known[3]), 75))
+    w("DCIM/edit_letterbox.jpg", jpeg_bytes(ImageOps.expand(known[4], (0, 90), fill=0), 85))
     buf = io.BytesIO()
     known[4].save(buf, "WEBP", quality=80)
     w("DCIM/copy4.webp", buf.getvalue())
@@ -109,6 +111,7 @@ EXPECT_MATCHES = {
     "DCIM/edit_resize.jpg": {("pdqs", "pdq")},
     "DCIM/edit_rot90.png": {("pdqs", "pdq")},
     "DCIM/edit_grey.jpg": {("pdqs", "pdq")},
+    "DCIM/edit_letterbox.jpg": {("pdqs", "pdq")},
     "DCIM/copy4.webp": {("pdqs", "pdq")},
     "DCIM/copy5.gif": {("pdqs", "pdq")},
     "Fotos/été 🌲.jpg": {("pdqs", "pdq")},

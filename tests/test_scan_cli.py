@@ -70,6 +70,7 @@ def test_match_details(scanned) -> None:
     assert copy["pdq"]["entry"]["labels"] == ["known-00"]
     rot = items["DCIM/edit_rot90.png"]["matches"][0]
     assert rot["transform"] in ("rot90", "rot270") and rot["distance"] <= 31
+    assert items["DCIM/edit_letterbox.jpg"]["matches"][0]["transform"] == "trim"
     gif = items["DCIM/copy5.gif"]["matches"][0]
     assert gif["transform"] == "rgb"  # palette images match through their RGB variant
     flip = items["Download/a.zip!/nested.zip!/inner/x.png"]["matches"][0]

@@ -275,3 +275,45 @@ def test_fast_core_tracks_the_exact_core_on_the_same_luma() -> None:
         assert fast.mode == "fast" and fast.quality == exact.quality
         assert max(pdq.hamming(a, b) for a, b in zip(fast.dihedral, exact.dihedral,
                                                      strict=True)) <= 2
+
+
+def test_trim_finds_uniform_borders_and_only_them() -> None:
+    from PIL import ImageOps
+
+    from cairn.signals.pdq_fast import luma_from_rgb
+    from cairn.signals.variants import query_variants, trim_box
+
+    img = picture(11, (400, 300))
+    padded = ImageOps.expand(img, (40, 30), fill=(255, 255, 255))
+    luma = luma_from_rgb(np.asarray(padded))
+    assert trim_box(luma) == (30, 330, 40, 440)
+    assert trim_box(luma_from_rgb(np.asarray(img))) is None
+    names = [n for n, _ in query_variants(luma)]
+    assert names[0] == "trim" and "crop10" in names
+    trimmed = dict(query_variants(luma))["trim"]
+    plain = pdq.pdq_from_image(img)
+    assert pdq.hamming(trimmed.hash, plain.hash) <= 16
+    assert pdq.hamming(pdq.pdq_from_image(padded).hash, plain.hash) > 31
+
+
+def test_matcher_tries_fallbacks_only_when_nothing_matched() -> None:
+    from PIL import ImageOps
+
+    from cairn.signals.image import image_signals
+
+    img = picture(12, (400, 300))
+    known = pdq.pdq_from_image(img).hash
+    m = Matcher.build([(1, 1, "pdq", known)], {1: 31})
+
+    def record(im) -> dict:
+        s = image_signals(jpeg_bytes(im, 90), 10**8)
+        return {"pdq": {"hash": s.pdq.hash, "quality": s.pdq.quality,
+                        "dihedral": list(s.pdq.dihedral),
+                        "fallbacks": [{"name": n, "quality": v.quality,
+                                       "dihedral": list(v.dihedral)} for n, v in s.variants]}}
+
+    (hit,) = m.match(record(ImageOps.expand(img, (60, 45), fill=(0, 0, 0))))
+    assert hit.transform == "trim"
+    (hit,) = m.match(record(img))
+    assert hit.transform == "none"
+    assert m.match(record(picture(13, (400, 300)))) == []

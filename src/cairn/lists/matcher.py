@@ -50,14 +50,15 @@ class Matcher:
         return len(self.owner)
 
     @staticmethod
-    def _pdq_queries(p: dict) -> list[tuple[str, str]]:
-        """(transform, hex) to look up: the dihedral variants of the exact hash, then those of
-        any query-side variant (e.g. `rgb` for palette images). Quality < 50 never matches."""
+    def _pdq_queries(p: dict, key: str) -> list[tuple[str, str]]:
+        """(transform, hex) to look up. key `plain`: the dihedral variants of the hash, then
+        of any as-seen variant (`rgb` for palette images); key `fallbacks`: trimmed and
+        cropped variants. Quality < 50 never matches."""
         queries: list[tuple[str, str]] = []
-        if p["quality"] >= pdq.MIN_QUALITY:
+        if key == "plain" and p["quality"] >= pdq.MIN_QUALITY:
             hashes = p.get("dihedral") or [p["hash"]]
             queries += zip(pdq.DIHEDRAL, hashes, strict=False)
-        for v in p.get("variants", []):
+        for v in p.get("variants" if key == "plain" else "fallbacks", []):
             if v["quality"] >= pdq.MIN_QUALITY:
                 queries += ((v["name"] if t == "none" else f"{v['name']}+{t}", hx)
                             for t, hx in zip(pdq.DIHEDRAL, v["dihedral"], strict=False))
@@ -72,12 +73,15 @@ class Matcher:
                     found[(eid, kind)] = Match(eid, self.owner[eid], kind, 0, "none")
         p = record.get("pdq")
         if p and len(self.pdq):
-            for transform, hx in self._pdq_queries(p):
-                for eid, dist in self.pdq.search(bytes.fromhex(hx), self.max_radius):
-                    lid = self.owner[eid]
-                    if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
-                        continue
-                    prev = found.get((eid, "pdq"))
-                    if prev is None or dist < prev.distance:
-                        found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, transform)
+            for key in ("plain", "fallbacks"):
+                for transform, hx in self._pdq_queries(p, key):
+                    for eid, dist in self.pdq.search(bytes.fromhex(hx), self.max_radius):
+                        lid = self.owner[eid]
+                        if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
+                            continue
+                        prev = found.get((eid, "pdq"))
+                        if prev is None or dist < prev.distance:
+                            found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, transform)
+                if any(k[1] == "pdq" for k in found):
+                    break  # variants only when the plain hash matched nothing
         return sorted(found.values(), key=lambda m: (m.list_id, m.signal, m.distance, m.entry_id))

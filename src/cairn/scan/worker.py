@@ -61,6 +61,9 @@ def _image_signals(rec: dict, data: bytes, limits: Limits, mode: str) -> None:
     if sig.visual is not None:
         rec["pdq"]["variants"] = [{"name": "rgb", "quality": sig.visual.quality,
                                    "dihedral": list(sig.visual.dihedral)}]
+    # looked up only when nothing else matched
+    rec["pdq"]["fallbacks"] = [{"name": name, "quality": v.quality, "dihedral": list(v.dihedral)}
+                               for name, v in sig.variants]
 
 
 def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict],

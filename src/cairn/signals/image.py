@@ -9,7 +9,8 @@ import numpy as np
 
 from cairn.media.decode import FAST_MIN_SIDE, open_image
 from cairn.signals.pdq import PdqResult, pdq_from_image, visual_variant
-from cairn.signals.pdq_fast import pdq_from_luma
+from cairn.signals.pdq_fast import luma_from_rgb, pdq_from_luma
+from cairn.signals.variants import query_variants
 
 PDQ_MODES = ("exact", "fast")
 
@@ -20,10 +21,21 @@ class ImageSignals:
     width: int
     height: int
     visual: PdqResult | None = None  # as-seen hash for palette/CMYK/bilevel images
+    variants: tuple[tuple[str, PdqResult], ...] = ()  # trimmed / cropped, for lookups only
+
+
+def _luma(image) -> np.ndarray:  # noqa: ANN001
+    """The picture as seen, as a luma plane: for query variants, never the canonical hash."""
+    if image.mode == "YCbCr":
+        return np.asarray(image)[:, :, 0]
+    if image.mode == "L":
+        return np.asarray(image)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return luma_from_rgb(np.asarray(rgb))
 
 
 def image_signals(data: bytes, max_pixels: int, mode: str = "exact",
-                  dihedral: bool = True) -> ImageSignals:
+                  dihedral: bool = True, variants: bool = True) -> ImageSignals:
     """Decode (raising DecodeError) and hash. `fast` applies to colour and grey JPEGs only:
     reduced-scale YCbCr decode + the fast PDQ core; everything else is hashed exactly."""
     if mode not in PDQ_MODES:
@@ -36,4 +48,5 @@ def image_signals(data: bytes, max_pixels: int, mode: str = "exact",
         result = pdq_from_luma(np.asarray(image), dihedral)
     else:
         result = pdq_from_image(image, dihedral)
-    return ImageSignals(result, width, height, visual_variant(image))
+    extra = tuple(query_variants(_luma(image))) if variants else ()
+    return ImageSignals(result, width, height, visual_variant(image), extra)
