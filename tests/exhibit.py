@@ -6,6 +6,7 @@ find: which paths match which lists, and which paths carry which error.
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import struct
@@ -17,7 +18,16 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageOps
 
-from cairn.demo import EDITS, jpeg_bytes, picture, png_bytes, tiny_video, write_known_lists
+from cairn.demo import (
+    EDITS,
+    jpeg_bytes,
+    picture,
+    png_bytes,
+    slideshow_video,
+    tiny_video,
+    write_known_lists,
+)
+from cairn.signals.vpdq import to_signal, vpdq_frames
 
 KNOWN = 6
 
@@ -102,6 +112,20 @@ def build(root: Path) -> dict:
     os.symlink("../DCIM/copy.jpg", ev / "bad" / "link.jpg")
     os.mkfifo(ev / "bad" / "pipe")
     tiny_video(ev / "Movies" / "clip.mp4")
+    # a slideshow that shows known picture 0 from second 2 to 4
+    slideshow_video(ev / "Movies" / "slideshow.mp4",
+                    [(picture(950, (320, 240)), 2), (known[0], 2), (picture(951, (320, 240)), 1)])
+    # a known video (its vPDQ in a list) and a re-encoded copy of it on the exhibit
+    scenes = [(picture(960 + k, (320, 240)), 1) for k in range(6)]
+    slideshow_video(root / "known-video.mp4", scenes, bit_rate=2_000_000)
+    slideshow_video(ev / "Movies" / "reencoded.mp4", scenes, fps=15, bit_rate=150_000)
+    with open(lists / "videos.csv", "w", newline="") as f:
+        w_csv = csv.writer(f)
+        w_csv.writerow(["signal_type", "signal_str", "collab", "category", "tags"])
+        w_csv.writerow(["vpdq", to_signal(vpdq_frames(str(root / "known-video.mp4"))), "c", "1",
+                        "vid"])
+    data = (ev / "Movies" / "clip.mp4").read_bytes()
+    (ev / "bad" / "truncated.mp4").write_bytes(data[: len(data) // 2])
     return {"root": root, "lists": lists, "exhibit": ev, "known_bytes": kb}
 
 
@@ -120,6 +144,8 @@ EXPECT_MATCHES = {
     "Download/a.zip!/../../evil.jpg": {("pdqs", "pdq")},
     "Download/a.zip!/nested.zip!/inner/x.png": {("pdqs", "pdq")},
     "Download/c.tar.gz!/t/z.jpg": {("md5s", "md5"), ("pdqs", "pdq")},
+    "Movies/slideshow.mp4": {("pdqs", "pdq")},
+    "Movies/reencoded.mp4": {("videos", "vpdq")},
 }
 
 # path -> a fragment its error message must contain
@@ -128,6 +154,7 @@ EXPECT_ERRORS = {
     "bad/empty.jpg": "empty file",
     "bad/random.jpg": "named like an image (.jpg)",
     "bad/bomb.png": "over the limit",
+    "bad/truncated.mp4": "corrupt or truncated video",
     "bad/loop": "symbolic link loop",
     "bad/link.jpg": "symbolic link to '../DCIM/copy.jpg'; not followed",
     "bad/pipe": "named pipe",

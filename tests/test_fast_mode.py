@@ -36,21 +36,19 @@ def test_fast_on_non_jpeg_is_exact(reference: Path, cairn) -> None:
 
 def test_fast_jpegs_stay_close_to_exact_on_every_reference_jpeg(reference: Path) -> None:
     from cairn.media.decode import open_image
-    from cairn.media.limits import Limits
-    from cairn.scan.worker import _image_signals
+    from cairn.signals.image import image_signals
 
     worst = 0
     with open(reference / "expected-pdq-pytx.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["path"].endswith(".jpg")
                 and "CMYK" not in r["path"] and int(r["quality"]) >= 50]
     for r in rows:
-        rec: dict = {"errors": []}
-        _image_signals(rec, (reference / r["path"]).read_bytes(), Limits(), "fast")
-        assert rec["pdq"]["mode"] == "fast", r["path"]
-        assert abs(rec["pdq"]["quality"] - int(r["quality"])) <= 5
-        worst = max(worst, hamming(rec["pdq"]["hash"], r["pdq"]))
-        img = open_image((reference / r["path"]).read_bytes(), 10**9)
-        assert (rec["width"], rec["height"]) == img.size
+        data = (reference / r["path"]).read_bytes()
+        sig = image_signals(data, 10**9, "fast")
+        assert sig.pdq.mode == "fast", r["path"]
+        assert abs(sig.pdq.quality - int(r["quality"])) <= 5
+        worst = max(worst, hamming(sig.pdq.hash, r["pdq"]))
+        assert (sig.width, sig.height) == open_image(data, 10**9).size
     assert len(rows) >= 30
     assert worst <= 16, worst
 

@@ -40,6 +40,7 @@ def scanned(tmp_path_factory):
     before = tree_state(ex["exhibit"])
     imp1 = c.json("lists", "import", ex["lists"] / "known.csv", "--name", "pdqs")
     imp2 = c.json("lists", "import", ex["lists"] / "known.md5", "--name", "md5s")
+    c.json("lists", "import", ex["lists"] / "videos.csv", "--name", "videos")
     summary = c.json("scan", ex["exhibit"], "--case", "op-test", "--workers", "2")
     report = json.loads(c.run("report", "--case", "op-test", "--format", "json").stdout)
     return {"c": c, "ex": ex, "before": before, "imports": (imp1, imp2), "summary": summary,
@@ -52,7 +53,7 @@ def test_lists_imported(scanned) -> None:
     assert imp2["entries"] == 6 and imp2["format"] == "hashsum"
     shown = scanned["c"].json("lists")
     assert [(x["name"], x["entries"], x["signal_types"]) for x in shown] == [
-        ("md5s", 6, {"md5": 6}), ("pdqs", 6, {"pdq": 6})]
+        ("md5s", 6, {"md5": 6}), ("pdqs", 6, {"pdq": 6}), ("videos", 1, {"vpdq": 1})]
 
 
 def test_every_planted_copy_and_edit_matches_and_nothing_else(scanned) -> None:
@@ -71,6 +72,12 @@ def test_match_details(scanned) -> None:
     rot = items["DCIM/edit_rot90.png"]["matches"][0]
     assert rot["transform"] in ("rot90", "rot270") and rot["distance"] <= 31
     assert items["DCIM/edit_letterbox.jpg"]["matches"][0]["transform"] == "trim"
+    (frame,) = items["Movies/slideshow.mp4"]["matches"]
+    assert frame["transform"] == "frame" and 2.0 <= frame["timestamp"] < 4.0
+    assert frame["entry"]["labels"] == ["known-00"]
+    (video,) = items["Movies/reencoded.mp4"]["matches"]
+    assert video["query_percent"] >= 80 and video["target_percent"] >= 80
+    assert items["Movies/reencoded.mp4"]["vpdq"]["frames"] == 6
     gif = items["DCIM/copy5.gif"]["matches"][0]
     assert gif["transform"] == "rgb"  # palette images match through their RGB variant
     flip = items["Download/a.zip!/nested.zip!/inner/x.png"]["matches"][0]
@@ -107,7 +114,7 @@ def test_summary_counts(scanned) -> None:
     s = scanned["summary"]
     assert s["status"] == "complete"
     tot = s["totals"]
-    assert tot["videos"] == 1
+    assert tot["videos"] == 4
     assert tot["archives"] == len([p for p in scanned["items"] if p.endswith((".zip", ".tar",
                                                                                 ".tar.gz"))])
     assert tot["items_matched"] == len(EXPECT_MATCHES)
@@ -147,6 +154,7 @@ def test_csv_and_html_reports(scanned, tmp_path: Path) -> None:
     assert f"Errors ({len(EXPECT_ERRORS)} items)" in html
     assert f"<b>{len(scanned['items'])}</b>items" in html
     assert "built-in method" not in html
+    assert "frame at 2." in html or "frame at 3." in html  # the slideshow's matching second
 
 
 def test_hash_and_match_commands(scanned, tmp_path: Path) -> None:

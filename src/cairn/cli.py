@@ -73,15 +73,20 @@ MODE_OPTION = click.option(
          "fast = JPEGs decoded at reduced scale (>= 512 px a side), recorded as `fast`.")
 
 
-def _hash_file(path: Path, mode: str = "exact") -> list[dict]:
+VIDEO_OPTION = click.option(
+    "--video-interval", type=click.FloatRange(0), default=1.0, show_default=True,
+    help="Seconds between hashed video frames (0: every frame).")
+
+
+def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0) -> list[dict]:
     """Records of one file: the file itself first, then any archive members, as a scan sees
     them (member paths prefixed with the file's path)."""
     from cairn.media.limits import Limits
     from cairn.media.walk import walk
-    from cairn.scan.worker import process_entry
+    from cairn.scan.worker import HashOptions, process_entry
 
     (entry,) = walk(str(path))
-    records = process_entry(entry, Limits(), mode)
+    records = process_entry(entry, Limits(), HashOptions(mode, video_interval))
     prefix = str(path)[: -len(entry.path)] if str(path).endswith(entry.path) else ""
     for r in records:
         r["path"] = prefix + r["path"]
@@ -97,6 +102,10 @@ def _public(rec: dict, with_dihedral: bool = False) -> dict:
         | ({"dihedral": dict(zip(("none", "rot90", "rot180", "rot270", "flipx", "flipy",
                                   "flipplus1", "flipminus1"), p["dihedral"], strict=True))}
            if with_dihedral else {}))
+    v = rec.get("vpdq")
+    if v:  # python-threatexchange's vPDQ signal: JSON list of "hex,quality,seconds"
+        d["vpdq"] = {"signal": v["signal"], "frames": len(v["frames"]), "mode": v["mode"],
+                     "interval": v["interval"]}
     d["errors"] = rec.get("errors", [])
     return d
 
@@ -109,9 +118,11 @@ FileArgs = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--dihedral", is_flag=True, help="Also print the 8 rotated/flipped PDQ hashes.")
 @MODE_OPTION
-def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str) -> None:
-    """MD5, SHA-1, SHA-256 and PDQ (hash + quality) of files. Nothing is recorded."""
-    results = [_public(_hash_file(f, mode)[0], dihedral) for f in files]
+@VIDEO_OPTION
+def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
+             video_interval: float) -> None:
+    """MD5, SHA-1, SHA-256, PDQ (images) and vPDQ (videos) of files. Nothing is recorded."""
+    results = [_public(_hash_file(f, mode, video_interval)[0], dihedral) for f in files]
     if as_json:
         _emit_json(results[0] if len(results) == 1 else results)
         return
@@ -122,6 +133,9 @@ def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str) 
         if r["pdq"]:
             out.print(f"  pdq    {r['pdq']['hash']}  quality {r['pdq']['quality']}",
                       highlight=False)
+        if r.get("vpdq"):
+            out.print(f"  vpdq   {r['vpdq']['frames']} frames, one per "
+                      f"{r['vpdq']['interval']:g} s (--json prints the signal)", highlight=False)
         for e in r["errors"]:
             out.print(f"  [yellow]{e['stage']}: {e['message']}[/]", highlight=False)
 
@@ -135,11 +149,11 @@ def match_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> Non
 
     Exit 0 if anything matched, 1 if nothing did.
     """
-    from cairn.lists.matcher import Matcher
+    from cairn.scan.pipeline import matcher_for
 
     store = _store(ctx)
     lists = store.lists()
-    matcher = Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists})
+    matcher = matcher_for(store)
     results = []
     for rec in (r for f in files for r in _hash_file(f)):
         found = matcher.match(rec)
@@ -200,15 +214,18 @@ def lists_group(ctx: click.Context, as_json: bool) -> None:
 @click.option("--name", required=True, help="Name of the list in this store.")
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "te-csv", "te-local", "hashsum", "plain"]))
-@click.option("--type", "signal_type", type=click.Choice(["md5", "sha1", "sha256", "pdq"]),
+@click.option("--type", "signal_type",
+              type=click.Choice(["md5", "sha1", "sha256", "pdq", "vpdq"]),
               help="Signal type of a plain one-hash-per-line list.")
 @click.option("--threshold", default=31, show_default=True, type=click.IntRange(0, 128),
               help="PDQ match distance for this list.")
+@click.option("--video-percent", default=80.0, show_default=True, type=click.FloatRange(1, 100),
+              help="vPDQ: % of frames on each side that must have a partner.")
 @click.option("--replace", is_flag=True, help="Replace a list of the same name.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_type: str | None,
-                 threshold: int, replace: bool, as_json: bool) -> None:
+                 threshold: int, video_percent: float, replace: bool, as_json: bool) -> None:
     """Import a list: python-threatexchange CSV or local file, md5sum-style, or plain."""
     from cairn.lists.formats import ListFormatError, read_list
     from cairn.store.store import StoreError
@@ -219,7 +236,8 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
         _fail(f"{path}: {e}")
     try:
         res = _store(ctx).add_list(name, str(path.resolve()), used, threshold,
-                                   (e.to_dict() for e in entries), len(rejected), replace)
+                                   (e.to_dict() for e in entries), len(rejected), replace,
+                                   video_percent)
     except StoreError as e:
         _fail(str(e))
     res["format"] = used
@@ -260,18 +278,20 @@ def lists_remove(ctx: click.Context, name: str) -> None:
 @click.option("--max-ratio", type=click.IntRange(2), default=200, show_default=True,
               help="Largest decompression ratio accepted from an archive.")
 @MODE_OPTION
+@VIDEO_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | None,
              workers: int | None, max_pixels: int, max_depth: int, max_ratio: int, mode: str,
-             as_json: bool, no_progress: bool) -> None:
+             video_interval: float, as_json: bool, no_progress: bool) -> None:
     """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
 
     Rerunning the same command resumes an interrupted scan and never duplicates an item.
     """
     from cairn.media.limits import Limits
     from cairn.scan.pipeline import scan
+    from cairn.scan.worker import HashOptions
 
     if not os.path.lexists(location):
         _fail(f"evidence not found: {location}")
@@ -297,7 +317,8 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     try:
         with progress:
             summary = scan(store, case, location, source_name=source_name, limits=limits,
-                           workers=workers, mode=mode, arguments={"argv": sys.argv[1:]},
+                           workers=workers, options=HashOptions(mode, video_interval),
+                           arguments={"argv": sys.argv[1:]},
                            on_total=on_total, on_progress=on_progress)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted: what was recorded stays; rerun the same command to "
@@ -386,7 +407,8 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
                        (e.to_dict() for e in entries), 0)
         out.print(f"imported list {lname}: {len(entries)} entries ({fmt})")
     ctx.invoke(scan_cmd, location=made["exhibit"], case="demo", source_name=None, workers=None,
-               max_pixels=100_000_000, max_depth=5, max_ratio=200, mode="exact", as_json=False,
+               max_pixels=100_000_000, max_depth=5, max_ratio=200, mode="exact",
+               video_interval=1.0, as_json=False,
                no_progress=False)
     report = build(store, "demo")
     for fmt in ("html", "json"):

@@ -120,6 +120,25 @@ def write_known_lists(lists_dir: Path, known: list[Image.Image], collab: str) ->
     return known_bytes
 
 
+def slideshow_video(path: Path, pictures: list[tuple[Image.Image, float]], fps: int = 10,
+                    size: tuple[int, int] = (320, 240), bit_rate: int = 400_000) -> None:
+    """A clip showing each picture for its number of seconds (a benign slideshow)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.bit_rate = bit_rate
+        for img, seconds in pictures:
+            frame = av.VideoFrame.from_image(img.convert("RGB").resize(size))
+            for _ in range(round(seconds * fps)):
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
 def make_demo(out: Path, n_known: int = 8, n_unrelated: int = 40) -> dict:
     """Write lists and an exhibit under `out`; return what was planted, for checking."""
     out.mkdir(parents=True, exist_ok=True)

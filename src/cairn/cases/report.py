@@ -35,7 +35,8 @@ def build(store: Store, case: str) -> dict:
         items.append({
             "path": r["path"], "source": r["source"], "size": r["size"], "md5": r["md5"],
             "sha1": r["sha1"], "sha256": r["sha256"], "media_type": r["media_type"],
-            "kind": r["kind"], "pdq": pdq, "matches": r["matches"], "findings": [],
+            "kind": r["kind"], "pdq": pdq, **({"vpdq": r["vpdq"]} if r["vpdq"] else {}),
+            "matches": r["matches"], "findings": [],
             "errors": r["errors"],
         })
     runs = store.runs(case_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cairn.index import BruteForceHammingIndex, ExactIndex
 from cairn.signals import pdq
+from cairn.signals.vpdq import VIDEO_MATCH_PERCENT, VpdqFrame, match_percent, parse_signal
 
 CRYPTO = ("md5", "sha1", "sha256")
 
@@ -18,30 +19,42 @@ class Match:
     signal: str
     distance: int
     transform: str
+    timestamp: float | None = None  # the video frame that matched a picture
+    detail: dict | None = None  # vPDQ: {"query_percent", "target_percent"}
 
     def to_dict(self) -> dict:
-        return {"entry_id": self.entry_id, "list_id": self.list_id, "signal": self.signal,
-                "distance": self.distance, "transform": self.transform}
+        d = {"entry_id": self.entry_id, "list_id": self.list_id, "signal": self.signal,
+             "distance": self.distance, "transform": self.transform}
+        if self.timestamp is not None:
+            d["timestamp"] = self.timestamp
+        if self.detail:
+            d["detail"] = self.detail
+        return d
 
 
 class Matcher:
     """Exact digests and PDQ within each list's threshold, the 8 dihedral variants tried."""
 
-    def __init__(self, thresholds: dict[int, int]) -> None:
+    def __init__(self, thresholds: dict[int, int],
+                 video_percent: dict[int, float | None] | None = None) -> None:
         self.thresholds = thresholds
+        self.video_percent = video_percent or {}
+        self.videos: list[tuple[int, list[VpdqFrame]]] = []  # (entry id, frames)
         self.max_radius = max(thresholds.values(), default=pdq.MATCH_DISTANCE)
         self.exact = {k: ExactIndex() for k in CRYPTO}
         self.pdq = BruteForceHammingIndex()
         self.owner: dict[int, int] = {}  # entry id -> list id
 
     @classmethod
-    def build(cls, entries: Iterable[tuple[int, int, str, str]], thresholds: dict[int, int]
-              ) -> Matcher:
-        m = cls(thresholds)
+    def build(cls, entries: Iterable[tuple[int, int, str, str]], thresholds: dict[int, int],
+              video_percent: dict[int, float | None] | None = None) -> Matcher:
+        m = cls(thresholds, video_percent)
         for entry_id, list_id, signal_type, value in entries:
             m.owner[entry_id] = list_id
             if signal_type == "pdq":
                 m.pdq.add(bytes.fromhex(value), entry_id)
+            elif signal_type == "vpdq":
+                m.videos.append((entry_id, parse_signal(value)))
             elif signal_type in m.exact:
                 m.exact[signal_type].add(value, entry_id)
         return m
@@ -64,6 +77,33 @@ class Matcher:
                             for t, hx in zip(pdq.DIHEDRAL, v["dihedral"], strict=False))
         return queries
 
+    def _match_video(self, frames: list, found: dict[tuple[int, str], Match]) -> None:
+        """Frames against photo PDQ lists (a video showing a known picture), and the whole
+        video against vPDQ lists (the vPDQ percentages, thresholds per list)."""
+        seen: set[str] = set()
+        for t, hx, quality in frames:
+            if quality < pdq.MIN_QUALITY or hx in seen or not len(self.pdq):
+                continue
+            seen.add(hx)
+            for eid, dist in self.pdq.search(bytes.fromhex(hx), self.max_radius):
+                lid = self.owner[eid]
+                if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
+                    continue
+                prev = found.get((eid, "pdq"))
+                if prev is None or dist < prev.distance:
+                    found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, "frame", t)
+        if not self.videos:
+            return
+        query = [VpdqFrame(i, t, hx, q) for i, (t, hx, q) in enumerate(frames)]
+        for eid, target in self.videos:
+            lid = self.owner[eid]
+            qp, tp = match_percent(query, target, self.thresholds.get(lid, pdq.MATCH_DISTANCE))
+            need = self.video_percent.get(lid) or VIDEO_MATCH_PERCENT
+            if qp >= need and tp >= need:
+                found[(eid, "vpdq")] = Match(
+                    eid, lid, "vpdq", round(100 - min(qp, tp)), "none",
+                    detail={"query_percent": round(qp, 1), "target_percent": round(tp, 1)})
+
     def match(self, record: dict) -> list[Match]:
         found: dict[tuple[int, str], Match] = {}
         for kind in CRYPTO:
@@ -84,4 +124,7 @@ class Matcher:
                             found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, transform)
                 if any(k[1] == "pdq" for k in found):
                     break  # variants only when the plain hash matched nothing
+        v = record.get("vpdq")
+        if v:
+            self._match_video(v["frames"], found)
         return sorted(found.values(), key=lambda m: (m.list_id, m.signal, m.distance, m.entry_id))

@@ -20,7 +20,7 @@ from cairn import __version__
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
-from cairn.scan.worker import process_entry
+from cairn.scan.worker import HashOptions, process_entry
 from cairn.store import Store
 
 BATCH_RECORDS = 200
@@ -56,6 +56,13 @@ class ScanSummary:
         }
 
 
+def matcher_for(store: Store) -> Matcher:
+    """A matcher over every list in the store, with each list's thresholds."""
+    lists = store.lists()
+    return Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists},
+                         {x["id"]: x["vpdq_percent"] for x in lists})
+
+
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -63,12 +70,12 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _results(entries: list[DiskEntry], limits: Limits, workers: int, mode: str
+def _results(entries: list[DiskEntry], limits: Limits, workers: int, opts: HashOptions
              ) -> Iterator[list[dict]]:
     """Records per entry, in completion order, with a bounded number of tasks in flight."""
     if workers <= 1:
         for e in entries:
-            yield process_entry(e, limits, mode)
+            yield process_entry(e, limits, opts)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending: set[Future] = set()
@@ -79,7 +86,7 @@ def _results(entries: list[DiskEntry], limits: Limits, workers: int, mode: str
                     e = next(it, None)
                     if e is None:
                         break
-                    pending.add(pool.submit(process_entry, e, limits, mode))
+                    pending.add(pool.submit(process_entry, e, limits, opts))
                 if not pending:
                     return
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -98,12 +105,13 @@ def scan(
     source_name: str | None = None,
     limits: Limits | None = None,
     workers: int | None = None,
-    mode: str = "exact",
+    options: HashOptions | None = None,
     arguments: dict | None = None,
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> ScanSummary:
     limits = limits or Limits()
+    options = options or HashOptions()
     workers = workers or default_workers()
     loc = os.path.abspath(os.fsdecode(location))
     if not os.path.lexists(loc):
@@ -114,11 +122,12 @@ def scan(
     source_id = store.source_id(case_id, name, loc)
     run_id = store.start_run(case_id, source_id, __version__, _examiner(), socket.gethostname(),
                              (arguments or {}) | {"location": loc, "workers": workers,
-                                                  "pdq_mode": mode, "limits": limits.to_dict()})
+                                                  "pdq_mode": options.mode,
+                                                  "video_interval": options.video_interval,
+                                                  "limits": limits.to_dict()})
     summary = ScanSummary(case, name, loc, run_id)
     started = time.monotonic()
-    lists = store.lists()
-    matcher = Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists})
+    matcher = matcher_for(store)
 
     done = store.done_paths(source_id)
     todo: list[DiskEntry] = []
@@ -146,7 +155,7 @@ def scan(
 
     status = "interrupted"
     try:
-        for records in _results(todo, limits, workers, mode):
+        for records in _results(todo, limits, workers, options):
             batch.extend(records)
             if on_progress:
                 on_progress(1)

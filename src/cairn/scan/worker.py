@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from cairn.media.archives import ArchiveError, iter_members, unsafe_name
@@ -17,6 +18,7 @@ from cairn.media.sniff import HEAD_BYTES, kind_of, sniff
 from cairn.media.walk import DiskEntry
 from cairn.signals import crypto
 from cairn.signals.image import image_signals
+from cairn.signals.vpdq import DEFAULT_INTERVAL, VideoError, to_signal, vpdq_frames
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 
@@ -25,6 +27,14 @@ _IMAGE_EXT = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", 
               ".heic", ".heif", ".avif"}
 _VIDEO_EXT = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", ".3gp", ".mpg",
               ".mpeg", ".ts"}
+
+
+@dataclass(frozen=True, slots=True)
+class HashOptions:
+    """How to hash: PDQ mode for images, and one video frame per `video_interval` seconds."""
+
+    mode: str = "exact"
+    video_interval: float = DEFAULT_INTERVAL
 
 
 def _check_name(rec: dict) -> None:
@@ -45,9 +55,9 @@ def _base(path: str, parent: str | None, size: int | None, mtime: float | None) 
     return {"path": path, "parent": parent, "size": size, "mtime": mtime, "errors": []}
 
 
-def _image_signals(rec: dict, data: bytes, limits: Limits, mode: str) -> None:
+def _image_signals(rec: dict, data: bytes, limits: Limits, opts: HashOptions) -> None:
     try:
-        sig = image_signals(data, limits.max_pixels, mode)
+        sig = image_signals(data, limits.max_pixels, opts.mode)
     except DecodeError as e:
         _err(rec, "decode", str(e))
         return
@@ -66,8 +76,19 @@ def _image_signals(rec: dict, data: bytes, limits: Limits, mode: str) -> None:
                                for name, v in sig.variants]
 
 
+def _video_signals(rec: dict, source: str | bytes | BinaryIO, opts: HashOptions) -> None:
+    try:
+        frames = vpdq_frames(source, opts.video_interval)
+    except VideoError as e:
+        frames = e.frames
+        _err(rec, "decode", str(e))
+    if frames:
+        rec["vpdq"] = {"mode": "fast", "interval": opts.video_interval, "signal": to_signal(frames),
+                       "frames": [(f.timestamp, f.hash, f.quality) for f in frames]}
+
+
 def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict],
-             mode: str) -> None:
+             opts: HashOptions) -> None:
     if depth >= limits.max_archive_depth:
         _err(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
              "members not opened")
@@ -82,15 +103,16 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict]
                 out.append(mrec)
                 continue
             process_blob(path, rec["path"], member.data, member.mtime, depth + 1, limits, out,
-                         mode, name_warning=unsafe_name(member.name))
+                         opts, name_warning=unsafe_name(member.name))
     except ArchiveError as e:
         _err(rec, "archive", str(e))
 
 
 def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None, depth: int,
-                 limits: Limits, out: list[dict], mode: str = "exact",
+                 limits: Limits, out: list[dict], opts: HashOptions | None = None,
                  name_warning: str | None = None) -> None:
     """An in-memory file (an archive member): append its record and those of its members."""
+    opts = opts or HashOptions()
     rec = _base(path, parent, len(data), mtime)
     h = crypto.hash_bytes(data)
     rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)
@@ -102,18 +124,22 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
         _err(rec, "read", "empty file (0 bytes)")
     _check_name(rec)
     if kind == "image":
-        _image_signals(rec, data, limits, mode)
+        _image_signals(rec, data, limits, opts)
+    elif kind == "video":
+        _video_signals(rec, io.BytesIO(data), opts)
     elif kind == "archive":
-        _archive(rec, io.BytesIO(data), depth, limits, out, mode)
+        _archive(rec, io.BytesIO(data), depth, limits, out, opts)
     out.append(rec)  # after its members: a recorded archive implies recorded members
 
 
-def process_entry(entry: DiskEntry, limits: Limits, mode: str = "exact") -> list[dict]:
+def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None
+                  ) -> list[dict]:
     """One entry found on disk -> its record, preceded by its archive members' records.
 
-    `mode`: `exact` hashes the full-resolution decode (bit-identical to the reference);
+    `opts.mode`: `exact` hashes the full-resolution decode (bit-identical to the reference);
     `fast` lets JPEGs decode at reduced scale (>= 512 px a side) and records hashes as `fast`.
     """
+    opts = opts or HashOptions()
     out: list[dict] = []
     rec = _base(entry.path, None, entry.size, entry.mtime)
     if entry.kind != "file":
@@ -150,10 +176,13 @@ def process_entry(entry: DiskEntry, limits: Limits, mode: str = "exact") -> list
                     _err(rec, "decode", f"image larger than {limits.max_image_bytes} bytes; "
                          "hashed, not decoded")
                 else:
-                    _image_signals(rec, data, limits, mode)
+                    _image_signals(rec, data, limits, opts)
+            elif kind == "video":
+                f.seek(0)
+                _video_signals(rec, f, opts)
             elif kind == "archive":
                 f.seek(0)
-                _archive(rec, f, 0, limits, out, mode)
+                _archive(rec, f, 0, limits, out, opts)
     except OSError as e:
         return _unreadable(rec, e, out)
     out.append(rec)

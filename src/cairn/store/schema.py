@@ -103,6 +103,7 @@ lists = Table(
     Column("entry_count", Integer, nullable=False),
     Column("rejected_count", Integer, nullable=False),
     Column("pdq_threshold", Integer, nullable=False),
+    Column("vpdq_percent", Float),  # video-to-video match: % of frames on each side (None: 80)
 )
 
 list_entries = Table(
@@ -128,6 +129,8 @@ matches = Table(
     Column("signal_type", String(20), nullable=False),
     Column("distance", Integer, nullable=False),
     Column("transform", String(20), nullable=False),
+    Column("timestamp", Float),  # seconds into a video, for a frame that matched
+    Column("detail", Text),  # JSON, e.g. vPDQ {"query_percent", "target_percent"}
     UniqueConstraint("item_id", "entry_id", "signal_type", name="uq_matches_item_entry_signal"),
     Index("ix_matches_item", "item_id"),
 )

@@ -160,6 +160,11 @@ class Store:
                     c.execute(self.insert_ignore(t.signals).values(
                         sha256=rec["sha256"], signal_type="pdq", mode=pdq["mode"],
                         value=pdq["hash"], quality=pdq["quality"]))
+                vpdq = rec.get("vpdq")
+                if vpdq and rec.get("sha256"):
+                    c.execute(self.insert_ignore(t.signals).values(
+                        sha256=rec["sha256"], signal_type="vpdq", mode=vpdq["mode"],
+                        value=vpdq["signal"], quality=len(vpdq["frames"])))
                 if rec.get("errors"):
                     c.execute(insert(t.errors), [
                         {"item_id": item_id, "stage": e["stage"], "message": e["message"]}
@@ -168,7 +173,9 @@ class Store:
                     c.execute(self.insert_ignore(t.matches), [
                         {"item_id": item_id, "entry_id": m["entry_id"], "list_id": m["list_id"],
                          "signal_type": m["signal"], "distance": m["distance"],
-                         "transform": m["transform"]} for m in item_matches])
+                         "transform": m["transform"], "timestamp": m.get("timestamp"),
+                         "detail": json.dumps(m["detail"]) if m.get("detail") else None}
+                        for m in item_matches])
         return new
 
     def source_counts(self, source_id: int) -> dict[str, int]:
@@ -195,16 +202,21 @@ class Store:
                 .order_by(t.sources.c.name, t.sources.c.id, t.items.c.path)
             ).mappings().all()
             pdqs: dict[str, dict] = {}
+            vpdqs: dict[str, dict] = {}
             # exact sorts before fast: an exact hash, where one exists, is the one reported
-            for sha, value, quality, mode in c.execute(
-                select(t.signals.c.sha256, t.signals.c.value, t.signals.c.quality,
-                       t.signals.c.mode)
+            for sha, stype, value, quality, mode in c.execute(
+                select(t.signals.c.sha256, t.signals.c.signal_type, t.signals.c.value,
+                       t.signals.c.quality, t.signals.c.mode)
                 .select_from(t.signals.join(t.items, t.signals.c.sha256 == t.items.c.sha256)
                              .join(t.sources, t.items.c.source_id == t.sources.c.id))
-                .where(t.sources.c.case_id == case_id, t.signals.c.signal_type == "pdq")
-                .order_by(t.signals.c.sha256, t.signals.c.mode)
+                .where(t.sources.c.case_id == case_id)
+                .order_by(t.signals.c.sha256, t.signals.c.signal_type, t.signals.c.mode)
+                .distinct()
             ):
-                pdqs.setdefault(sha, {"hash": value, "quality": quality, "mode": mode})
+                if stype == "pdq":
+                    pdqs.setdefault(sha, {"hash": value, "quality": quality, "mode": mode})
+                elif stype == "vpdq":
+                    vpdqs.setdefault(sha, {"signal": value, "frames": quality, "mode": mode})
             errs: dict[int, list[dict]] = {}
             for item_id, stage, message in c.execute(
                 select(t.errors.c.item_id, t.errors.c.stage, t.errors.c.message)
@@ -217,7 +229,8 @@ class Store:
             ms: dict[int, list[dict]] = {}
             for m in c.execute(
                 select(t.matches.c.item_id, t.matches.c.signal_type, t.matches.c.distance,
-                       t.matches.c.transform, t.lists.c.name.label("list"),
+                       t.matches.c.transform, t.matches.c.timestamp, t.matches.c.detail,
+                       t.lists.c.name.label("list"),
                        t.list_entries.c.value, t.list_entries.c.category,
                        t.list_entries.c.labels, t.list_entries.c.collab,
                        t.list_entries.c.line_no)
@@ -230,9 +243,12 @@ class Store:
                 .order_by(t.matches.c.item_id, t.lists.c.name, t.matches.c.signal_type,
                           t.matches.c.distance, t.list_entries.c.value)
             ).mappings():
+                extra = json.loads(m["detail"]) if m["detail"] else {}
+                if m["timestamp"] is not None:
+                    extra["timestamp"] = m["timestamp"]
                 ms.setdefault(m["item_id"], []).append({
                     "list": m["list"], "signal": m["signal_type"], "distance": m["distance"],
-                    "transform": m["transform"],
+                    "transform": m["transform"], **extra,
                     "entry": {"value": m["value"], "category": m["category"],
                               "labels": json.loads(m["labels"]), "collab": m["collab"],
                               "line": m["line_no"]},
@@ -241,6 +257,7 @@ class Store:
         for r in rows:
             d = dict(r)
             d["pdq"] = pdqs.get(d["sha256"]) if d["sha256"] else None
+            d["vpdq"] = vpdqs.get(d["sha256"]) if d["sha256"] else None
             d["errors"] = errs.get(d["id"], [])
             d["matches"] = ms.get(d["id"], [])
             out.append(d)
@@ -248,7 +265,8 @@ class Store:
 
     # -- lists ---------------------------------------------------------------------------
     def add_list(self, name: str, source_file: str, fmt: str, pdq_threshold: int,
-                 entries: Iterable[dict], rejected: int, replace: bool = False) -> dict:
+                 entries: Iterable[dict], rejected: int, replace: bool = False,
+                 vpdq_percent: float | None = None) -> dict:
         with self.engine.begin() as c:
             old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
             if old and not replace:
@@ -260,6 +278,7 @@ class Store:
             list_id = c.execute(insert(t.lists).values(
                 name=name, source_file=source_file, format=fmt, imported_at=now(),
                 entry_count=0, rejected_count=rejected, pdq_threshold=pdq_threshold,
+                vpdq_percent=vpdq_percent,
             )).inserted_primary_key[0]
             batch: list[dict] = []
             stmt = self.insert_ignore(t.list_entries)

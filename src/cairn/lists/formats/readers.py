@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cairn.signals import crypto, pdq
+from cairn.signals import crypto, pdq, vpdq
 
 FORMATS = ("te-csv", "te-local", "hashsum", "plain")
-SIGNAL_TYPES = ("md5", "sha1", "sha256", "pdq")
+SIGNAL_TYPES = ("md5", "sha1", "sha256", "pdq", "vpdq")
 TE_CSV_HEADER = ["signal_type", "signal_str", "collab", "category", "tags"]
 
 # python-threatexchange signal names (and a few common spellings) -> ours
 _TE_NAMES = {
-    "pdq": "pdq", "md5": "md5", "video_md5": "md5", "photo_md5": "md5",
+    "pdq": "pdq", "vpdq": "vpdq", "md5": "md5", "video_md5": "md5", "photo_md5": "md5",
     "sha1": "sha1", "sha256": "sha256", "video_sha256": "sha256", "photo_sha256": "sha256",
 }
 _HASHSUM = re.compile(r"^\\?([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})[ \t][ *]?(.*)$")
@@ -52,6 +52,8 @@ class Rejected:
 def normalise(signal_type: str, value: str) -> str:
     if signal_type == "pdq":
         return pdq.normalise_hex(value)
+    if signal_type == "vpdq":
+        return vpdq.to_signal(vpdq.parse_signal(value))
     return crypto.normalise_hex(value, signal_type)
 
 
