@@ -29,6 +29,7 @@ bench: $(VENV)/.bench
 	$(PY) bench/bench_scan.py
 	$(PY) bench/bench_pdq.py
 	$(PY) bench/bench_robustness.py
+	$(PY) bench/bench_video.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

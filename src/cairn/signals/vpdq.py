@@ -1,6 +1,7 @@
 """vPDQ: PDQ of video frames, one per interval (default 1 s, as python-threatexchange).
 
-Frames are decoded with PyAV and hashed from the decoder's luma plane with the fast PDQ core.
+Frames are decoded with PyAV (media.video) and hashed from the decoder's luma plane with the
+fast PDQ core.
 Against the reference C++ hasher's sample hashes this agrees to a median of 0 bits; frames of
 quality >= 50 stay within 16 bits (tests/test_vpdq.py states the measured tolerance). Hashes
 are labelled `fast`: close to the reference, not bit-identical.
@@ -11,14 +12,13 @@ The signal format is python-threatexchange's: a JSON list of "hex,quality,timest
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import av
 import numpy as np
 
+from cairn.media.video import VideoDecodeError, luma_frames
 from cairn.signals.pdq import MATCH_DISTANCE, MIN_QUALITY, hex_to_bytes
 from cairn.signals.pdq_fast import pdq_from_luma
 
@@ -46,29 +46,14 @@ class VideoError(Exception):
 
 
 def vpdq_frames(source: str | bytes | BinaryIO, interval: float = DEFAULT_INTERVAL,
-                max_seconds: float | None = None) -> list[VpdqFrame]:
+                max_seconds: float | None = None, threads: int = 1) -> list[VpdqFrame]:
     """Hash one frame per `interval` seconds (every frame when 0) of the first video stream."""
     frames: list[VpdqFrame] = []
     try:
-        with av.open(source, mode="r") as container:
-            if not container.streams.video:
-                raise VideoError("no video stream", frames)
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            next_t = 0.0
-            for index, frame in enumerate(container.decode(stream)):
-                t = float(frame.time) if frame.time is not None else index / 30.0
-                if max_seconds is not None and t > max_seconds:
-                    break
-                if interval > 0 and t + 1e-6 < next_t:
-                    continue
-                result = pdq_from_luma(frame.to_ndarray(format="gray"), dihedral=False)
-                frames.append(VpdqFrame(index, round(t, 3), result.hash, result.quality))
-                if interval > 0:
-                    next_t = (math.floor(t / interval + 1e-9) + 1) * interval
-    except VideoError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError, EOFError) as e:
+        for index, t, luma in luma_frames(source, interval, max_seconds, threads):
+            result = pdq_from_luma(luma, dihedral=False)
+            frames.append(VpdqFrame(index, t, result.hash, result.quality))
+    except VideoDecodeError as e:
         raise VideoError(f"corrupt or truncated video after {len(frames)} hashed frames: "
                          f"{e}", frames) from None
     if not frames:
