@@ -99,6 +99,9 @@ def test_bad_input_becomes_items_with_clear_errors(scanned) -> None:
 
 def test_types_come_from_bytes(scanned) -> None:
     items = scanned["items"]
+    # scan defaults to fast: JPEGs get fast hashes, other formats exact ones
+    assert items["DCIM/copy.jpg"]["pdq"]["mode"] == "fast"
+    assert items["DCIM/edit_rot90.png"]["pdq"]["mode"] == "exact"
     assert items["DCIM/notes.txt"]["media_type"] == "image/jpeg"
     assert items["DCIM/notes.txt"]["pdq"]["quality"] >= 50
     assert items["DCIM/copy5.gif"]["media_type"] == "image/gif"
