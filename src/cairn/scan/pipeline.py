@@ -16,6 +16,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from cairn import __version__
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
@@ -70,14 +72,21 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _one_blas_thread() -> None:
+    """Each worker is one core's worth: a BLAS thread pool per process would oversubscribe
+    the machine (measured: 2 workers ran slower than 1 before this)."""
+    threadpool_limits(1)
+
+
 def _results(entries: list[DiskEntry], limits: Limits, workers: int, opts: HashOptions
              ) -> Iterator[list[dict]]:
     """Records per entry, in completion order, with a bounded number of tasks in flight."""
     if workers <= 1:
-        for e in entries:
-            yield process_entry(e, limits, opts)
+        with threadpool_limits(1):
+            for e in entries:
+                yield process_entry(e, limits, opts)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
         pending: set[Future] = set()
         it = iter(entries)
         try:
