@@ -201,3 +201,23 @@ def test_missing_evidence_and_case_are_clear_errors(cairn, tmp_path: Path) -> No
     assert "evidence not found" in proc.stderr
     proc = cairn.run("report", "--case", "nope", ok=(2,))
     assert "no case named 'nope'" in proc.stderr
+
+
+def test_rehash_makes_matched_items_exact(scanned) -> None:
+    c = scanned["c"]
+    ex = scanned["ex"]["exhibit"]
+    before = scanned["items"]
+    fast_matched = {p for p, it in before.items()
+                    if it["matches"] and it["pdq"] and it["pdq"]["mode"] == "fast"}
+    assert "Download/a.zip!/album/copy.jpg" in fast_matched
+    res = c.json("rehash", "--case", "op-test")
+    assert res["items_needing_exact"] == len(fast_matched) and res["missing"] == []
+    report = json.loads(c.run("report", "--case", "op-test", "--format", "json").stdout)
+    after = {it["path"]: it for it in report["items"]}
+    for p in fast_matched:
+        assert after[p]["pdq"]["mode"] == "exact", p
+    assert after["DCIM/copy.jpg"]["pdq"]["hash"] == c.json("hash", ex / "DCIM" / "copy.jpg")[
+        "pdq"]["hash"]
+    assert after["DCIM/unrelated_00.jpg"]["pdq"]["mode"] == "fast"  # not matched, not redone
+    again = c.json("rehash", "--case", "op-test")
+    assert again["items_needing_exact"] == 0

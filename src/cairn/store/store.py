@@ -178,6 +178,35 @@ class Store:
                         for m in item_matches])
         return new
 
+    def items_without_exact_pdq(self, case_id: int, only_matched: bool) -> dict[str, set[str]]:
+        """{source location: item paths} of items with a fast PDQ and no exact one."""
+        exact = select(t.signals.c.sha256).where(t.signals.c.signal_type == "pdq",
+                                                 t.signals.c.mode == "exact")
+        q = (select(t.sources.c.location, t.items.c.path)
+             .select_from(t.items.join(t.sources, t.items.c.source_id == t.sources.c.id)
+                          .join(t.signals, t.signals.c.sha256 == t.items.c.sha256))
+             .where(t.sources.c.case_id == case_id, t.signals.c.signal_type == "pdq",
+                    t.signals.c.mode == "fast", t.items.c.sha256.not_in(exact)))
+        if only_matched:
+            q = q.where(t.items.c.id.in_(select(t.matches.c.item_id)))
+        out: dict[str, set[str]] = {}
+        with self.engine.connect() as c:
+            for location, path in c.execute(q):
+                out.setdefault(location, set()).add(path)
+        return out
+
+    def add_pdq_signals(self, records: Sequence[dict]) -> int:
+        """Record PDQ signals of already-recorded content; returns how many were new."""
+        added = 0
+        with self.engine.begin() as c:
+            for rec in records:
+                p = rec.get("pdq")
+                if p and rec.get("sha256"):
+                    added += c.execute(self.insert_ignore(t.signals).values(
+                        sha256=rec["sha256"], signal_type="pdq", mode=p["mode"],
+                        value=p["hash"], quality=p["quality"])).rowcount
+        return added
+
     def source_counts(self, source_id: int) -> dict[str, int]:
         with self.engine.connect() as c:
             kinds = dict(c.execute(select(t.items.c.kind, func.count()).where(

@@ -1,0 +1,51 @@
+"""Exact hashes on demand: what leaves the machine (exports, sharing) must be bit-identical
+to the reference, so items first hashed `fast` are hashed again, exactly, from the evidence.
+
+Only the few that are shared need it (by default: the matched items of a case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cairn.media.limits import Limits
+from cairn.media.walk import walk
+from cairn.scan.worker import HashOptions, process_entry
+from cairn.store import Store
+
+
+@dataclass
+class RehashSummary:
+    items_needing_exact: int = 0
+    files_read: int = 0
+    exact_signals_added: int = 0
+    missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"items_needing_exact": self.items_needing_exact, "files_read": self.files_read,
+                "exact_signals_added": self.exact_signals_added, "missing": self.missing}
+
+
+def ensure_exact(store: Store, case: str, only_matched: bool = True,
+                 limits: Limits | None = None) -> RehashSummary:
+    """Recompute exact PDQ for the case's items that only have a fast one."""
+    case_id = store.case_id(case)
+    if case_id is None:
+        raise LookupError(f"no case named {case!r}")
+    summary = RehashSummary()
+    need = store.items_without_exact_pdq(case_id, only_matched)
+    summary.items_needing_exact = sum(len(paths) for paths in need.values())
+    opts = HashOptions(mode="exact")
+    for location, paths in sorted(need.items()):
+        tops = {p.split("!/", 1)[0] for p in paths}
+        found = {e.path: e for e in walk(location) if e.path in tops}
+        for top in sorted(tops):
+            entry = found.get(top)
+            if entry is None:
+                summary.missing.append(f"{location}: {top}")
+                continue
+            summary.files_read += 1
+            records = [r for r in process_entry(entry, limits or Limits(), opts)
+                       if r["path"] in paths]
+            summary.exact_signals_added += store.add_pdq_signals(records)
+    return summary
