@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from cairn.demo import jpeg_bytes, picture
 from cairn.media.decode import FAST_MIN_SIDE
@@ -133,6 +134,7 @@ def drift(n: int) -> None:
 
 
 def main() -> None:
+    threadpool_limits(1)  # one core means one BLAS thread too
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--drift", type=int, default=200, help="generated pictures for drift")
     args = ap.parse_args()

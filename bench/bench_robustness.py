@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from threadpoolctl import threadpool_limits
 
 from cairn.demo import jpeg_bytes, picture
 from cairn.signals.image import image_signals
@@ -132,6 +133,7 @@ def evaluate(plain: np.ndarray, fallback: np.ndarray, truth: np.ndarray, t: int
 
 
 def main() -> None:
+    threadpool_limits(1)  # one core means one BLAS thread too
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--originals", type=int, default=100)
     ap.add_argument("--distractors", type=int, default=500)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from cairn.demo import jpeg_bytes, picture
 from cairn.media.limits import Limits
@@ -93,6 +94,7 @@ def cairn_scan(workers: int, mode: str):
 
 
 def main() -> None:
+    threadpool_limits(1)  # one core means one BLAS thread too
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=60)
     ap.add_argument("--width", type=int, default=1920)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from cairn.demo import picture
 from cairn.signals.vpdq import vpdq_frames
@@ -62,6 +63,7 @@ def timed(fn) -> float:
 
 
 def main() -> None:
+    threadpool_limits(1)  # one core means one BLAS thread too
     print(f"vPDQ throughput: seconds of video per second of wall time, one core ({SECONDS} s "
           f"H.264 clips, {FPS} fps, one decoder thread)\n")
     print(f"{'clip':<12}{'decode only':>14}{'vPDQ 1 fps':>14}{'vPDQ every frame':>20}")

@@ -27,7 +27,7 @@ class ImageSignals:
 def _luma(image) -> np.ndarray:  # noqa: ANN001
     """The picture as seen, as a luma plane: for query variants, never the canonical hash."""
     if image.mode == "YCbCr":
-        return np.asarray(image)[:, :, 0]
+        return np.asarray(image.getchannel(0))
     if image.mode == "L":
         return np.asarray(image)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
@@ -43,7 +43,7 @@ def image_signals(data: bytes, max_pixels: int, mode: str = "exact",
     image = open_image(data, max_pixels, reduce_to=FAST_MIN_SIDE if mode == "fast" else None)
     width, height = image.info.get("original_size", image.size)
     if image.mode == "YCbCr":  # only the fast JPEG decode yields YCbCr
-        result = pdq_from_luma(np.asarray(image)[:, :, 0], dihedral)
+        result = pdq_from_luma(np.asarray(image.getchannel(0)), dihedral)
     elif mode == "fast" and image.format == "JPEG" and image.mode == "L":
         result = pdq_from_luma(np.asarray(image), dihedral)
     else:
