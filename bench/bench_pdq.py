@@ -7,6 +7,7 @@ Throughput (files/s, one core) for 640x480, 1920x1080 and 4000x3000 JPEGs:
   decode only (reduced)  Pillow draft to >= 512 px a side: the floor of the fast path
   python-threatexchange  PdqSignal.hash_from_file
   cairn exact / fast     decode + PDQ (one hash), as `cairn hash --mode exact|fast`
+  fast as scan           + the 8 dihedral hashes and the query variants a scan computes
 Drift: Hamming distance between fast and exact hashes over >= 200 varied generated pictures
 (plus the reference's real 4032x3024 photos when ../shared is present).
 """
@@ -74,17 +75,22 @@ def reference(b: bytes) -> None:
 
 
 def cairn_exact(b: bytes) -> str:
-    return image_signals(b, 10**9, "exact", dihedral=False).pdq.hash
+    return image_signals(b, 10**9, "exact", dihedral=False, variants=False).pdq.hash
 
 
 def cairn_fast(b: bytes) -> str:
-    return image_signals(b, 10**9, "fast", dihedral=False).pdq.hash
+    return image_signals(b, 10**9, "fast", dihedral=False, variants=False).pdq.hash
+
+
+def cairn_fast_scan(b: bytes) -> str:
+    """What a scan computes: + the 8 dihedral hashes and the trim/crop query variants."""
+    return image_signals(b, 10**9, "fast").pdq.hash
 
 
 def throughput() -> None:
     print("PDQ throughput, files/s on one core (higher is better)\n")
     cols = ["decode full", "decode reduced", "pytx", "cairn exact", "cairn fast",
-            "fast/pytx", "fast/decode"]
+            "fast as scan", "fast/pytx", "fast/decode"]
     print(f"{'size':<11}" + "".join(f"{c:>15}" for c in cols))
     for size, n in SIZES.items():
         blobs = corpus(size, n)
@@ -94,13 +100,15 @@ def throughput() -> None:
             "pytx": rate(reference, blobs, 2),
             "cairn exact": rate(cairn_exact, blobs, 2),
             "cairn fast": rate(cairn_fast, blobs, 2),
+            "fast as scan": rate(cairn_fast_scan, blobs, 2),
         }
         r["fast/pytx"] = r["cairn fast"] / r["pytx"]
-        r["fast/decode"] = r["cairn fast"] / r["decode full"]
+        r["fast/decode"] = r["decode reduced"] / r["cairn fast"]
         print(f"{size[0]}x{size[1]:<6}" + "".join(
             f"{r[c]:>14.2f}x" if "/" in c else f"{r[c]:>15.1f}" for c in cols))
-    print("\nfast/decode = cairn fast files/s over full-resolution decode-only files/s "
-          "(> 1: faster than merely decoding the whole picture)\n")
+    print("\ncairn exact / fast: one hash, as the reference computes; fast as scan: + the 8 "
+          "dihedral hashes and the trim/crop query variants.\nfast/decode = time of cairn fast "
+          "over time of the reduced decode alone (target <= 1.5)\n")
 
 
 def drift(n: int) -> None:
