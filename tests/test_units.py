@@ -9,11 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from cairn.demo import jpeg_bytes, picture, png_bytes
-from cairn.index import BruteForceHammingIndex
 from cairn.lists.formats import ListFormatError, detect_format, read_list
 from cairn.lists.matcher import Matcher
 from cairn.media.archives import unsafe_name
@@ -154,20 +151,6 @@ def _flip(h: bytes, bits: list[int]) -> bytes:
     for k in bits:
         b[k // 8] ^= 0x80 >> (k % 8)
     return bytes(b)
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=60),
-       st.binary(min_size=32, max_size=32), st.integers(0, 128))
-def test_hamming_index_equals_brute_force(rows: list[bytes], query: bytes, radius: int) -> None:
-    idx = BruteForceHammingIndex()
-    for i, r in enumerate(rows):
-        idx.add(r, i)
-    want = sorted(
-        ((i, (int.from_bytes(r, "big") ^ int.from_bytes(query, "big")).bit_count())
-         for i, r in enumerate(rows)), key=lambda x: (x[1], x[0]))
-    want = [w for w in want if w[1] <= radius]
-    assert idx.search(query, radius) == want
 
 
 def test_matcher_thresholds_quality_and_transform() -> None:

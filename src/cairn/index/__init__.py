@@ -1,6 +1,6 @@
-"""Searchable sets of signals: exact (cryptographic) and Hamming-radius (PDQ)."""
+"""Searchable sets of signals: exact digests and Hamming-radius (PDQ) indexes."""
 
-from cairn.index.exact import ExactIndex
-from cairn.index.hamming import BruteForceHammingIndex
+from cairn.index.exact import DigestIndex
+from cairn.index.mih import HammingIndex, IndexFileError
 
-__all__ = ["BruteForceHammingIndex", "ExactIndex"]
+__all__ = ["DigestIndex", "HammingIndex", "IndexFileError"]

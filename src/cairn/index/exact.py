@@ -1,21 +1,42 @@
-"""Exact lookup of cryptographic digests."""
+"""Exact lookup of cryptographic digests: sorted fixed-width byte arrays, no Python object per
+hash, so tens of millions of MD5/SHA-1/SHA-256 fit in their raw size plus an id each."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import numpy as np
 
 
-class ExactIndex:
-    """digest -> ids. Simple and correct; the tens-of-millions index is issue #4's."""
+class DigestIndex:
+    def __init__(self, width: int) -> None:
+        self.width = width  # bytes: 16 MD5, 20 SHA-1, 32 SHA-256
+        self._pending_values: list[bytes] = []
+        self._pending_ids: list[int] = []
+        self._values = np.zeros(0, dtype=f"S{width}")
+        self._ids = np.zeros(0, dtype=np.int64)
 
-    def __init__(self) -> None:
-        self._ids: dict[str, list[int]] = defaultdict(list)
+    def add(self, hex_value: str, ident: int) -> None:
+        raw = bytes.fromhex(hex_value)
+        if len(raw) != self.width:
+            raise ValueError(f"digest must be {self.width} bytes, got {len(raw)}")
+        self._pending_values.append(raw)
+        self._pending_ids.append(ident)
 
-    def add(self, value: str, ident: int) -> None:
-        self._ids[value].append(ident)
+    def _build(self) -> None:
+        if not self._pending_values:
+            return
+        values = np.concatenate([self._values, np.array(self._pending_values,
+                                                        dtype=f"S{self.width}")])
+        ids = np.concatenate([self._ids, np.asarray(self._pending_ids, dtype=np.int64)])
+        order = np.argsort(values, kind="stable")
+        self._values, self._ids = values[order], ids[order]
+        self._pending_values, self._pending_ids = [], []
 
-    def get(self, value: str) -> list[int]:
-        return self._ids.get(value, [])
+    def get(self, hex_value: str) -> list[int]:
+        self._build()
+        key = np.array(bytes.fromhex(hex_value), dtype=f"S{self.width}")
+        lo = np.searchsorted(self._values, key, side="left")
+        hi = np.searchsorted(self._values, key, side="right")
+        return self._ids[lo:hi].tolist()
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._values) + len(self._pending_values)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cairn.index import BruteForceHammingIndex, ExactIndex
+import numpy as np
+
+from cairn.index import DigestIndex, HammingIndex
 from cairn.signals import pdq
 from cairn.signals.vpdq import VIDEO_MATCH_PERCENT, VpdqFrame, match_percent, parse_signal
 
-CRYPTO = ("md5", "sha1", "sha256")
+CRYPTO = {"md5": 16, "sha1": 20, "sha256": 32}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,23 +43,37 @@ class Matcher:
         self.video_percent = video_percent or {}
         self.videos: list[tuple[int, list[VpdqFrame]]] = []  # (entry id, frames)
         self.max_radius = max(thresholds.values(), default=pdq.MATCH_DISTANCE)
-        self.exact = {k: ExactIndex() for k in CRYPTO}
-        self.pdq = BruteForceHammingIndex()
+        self.exact = {k: DigestIndex(w) for k, w in CRYPTO.items()}
+        self.pdq = HammingIndex()
+        self._pdq_entry = np.zeros(0, dtype=np.int64)  # index row -> entry id
         self.owner: dict[int, int] = {}  # entry id -> list id
 
     @classmethod
     def build(cls, entries: Iterable[tuple[int, int, str, str]], thresholds: dict[int, int],
               video_percent: dict[int, float | None] | None = None) -> Matcher:
         m = cls(thresholds, video_percent)
+        pdq_rows: list[bytes] = []
+        pdq_ids: list[int] = []
         for entry_id, list_id, signal_type, value in entries:
             m.owner[entry_id] = list_id
             if signal_type == "pdq":
-                m.pdq.add(bytes.fromhex(value), entry_id)
+                pdq_rows.append(bytes.fromhex(value))
+                pdq_ids.append(entry_id)
             elif signal_type == "vpdq":
                 m.videos.append((entry_id, parse_signal(value)))
             elif signal_type in m.exact:
                 m.exact[signal_type].add(value, entry_id)
+        if pdq_rows:
+            m.pdq.add(np.frombuffer(b"".join(pdq_rows), dtype=np.uint8).reshape(-1, 32))
+            m.pdq.build()
+            m._pdq_entry = np.asarray(pdq_ids, dtype=np.int64)
         return m
+
+    def _search(self, hx: str, radius: int) -> list[tuple[int, int]]:
+        """(entry id, distance) of list PDQ hashes within radius of one hash."""
+        q = np.frombuffer(bytes.fromhex(hx), dtype=np.uint8)[None, :]
+        ((rows, dists),) = self.pdq.search(q, radius)
+        return list(zip(self._pdq_entry[rows].tolist(), dists.tolist(), strict=True))
 
     def __len__(self) -> int:
         return len(self.owner)
@@ -85,7 +101,7 @@ class Matcher:
             if quality < pdq.MIN_QUALITY or hx in seen or not len(self.pdq):
                 continue
             seen.add(hx)
-            for eid, dist in self.pdq.search(bytes.fromhex(hx), self.max_radius):
+            for eid, dist in self._search(hx, self.max_radius):
                 lid = self.owner[eid]
                 if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
                     continue
@@ -115,7 +131,7 @@ class Matcher:
         if p and len(self.pdq):
             for key in ("plain", "fallbacks"):
                 for transform, hx in self._pdq_queries(p, key):
-                    for eid, dist in self.pdq.search(bytes.fromhex(hx), self.max_radius):
+                    for eid, dist in self._search(hx, self.max_radius):
                         lid = self.owner[eid]
                         if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
                             continue

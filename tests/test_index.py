@@ -1,0 +1,133 @@
+"""HammingIndex: exactly a brute-force scan, for every radius, on random and clustered data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cairn.index.mih import HammingIndex, IndexFileError
+
+
+def brute(codes: np.ndarray, live: np.ndarray, q: np.ndarray, r: int):
+    d = np.unpackbits(codes ^ q, axis=1).sum(axis=1)
+    ids = np.flatnonzero((d <= r) & live)
+    order = np.lexsort((ids, d[ids]))
+    return ids[order], d[ids][order]
+
+
+def flip(code: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    out = code.copy()
+    for b in rng.choice(256, n, replace=False):
+        out[b // 8] ^= 0x80 >> (b % 8)
+    return out
+
+
+def clustered(rng: np.random.Generator, centres: int, per: int, spread: int) -> np.ndarray:
+    """Many near-duplicates around few centres, some low-entropy: real PDQ lists look so."""
+    base = rng.integers(0, 256, (centres, 32), dtype=np.uint8)
+    base[: centres // 4, :16] = 0  # low-entropy pictures share long runs of bits
+    rows = [flip(c, int(rng.integers(0, spread)), rng) for c in base for _ in range(per)]
+    return np.stack(rows)
+
+
+def check(idx: HammingIndex, codes: np.ndarray, live: np.ndarray, queries: np.ndarray,
+          radii) -> None:
+    for r in radii:
+        for q, (ids, d) in zip(queries, idx.search(queries, r), strict=True):
+            want_ids, want_d = brute(codes, live, q, r)
+            assert np.array_equal(ids, want_ids), r
+            assert np.array_equal(d, want_d), r
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3000), st.sampled_from([0, 1, 15, 16, 31,
+                                                                          32, 47, 63, 64, 90]))
+def test_random_data_equals_brute_force(seed: int, n: int, radius: int) -> None:
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    idx = HammingIndex()
+    idx.add(codes)
+    idx.build()
+    queries = np.stack([flip(codes[i % n], int(rng.integers(0, 70)), rng) for i in range(8)])
+    check(idx, codes, np.ones(n, bool), queries, [radius])
+
+
+def test_clustered_data_every_radius_up_to_63() -> None:
+    rng = np.random.default_rng(7)
+    codes = clustered(rng, 60, 40, 40)
+    idx = HammingIndex()
+    idx.add(codes)
+    idx.build()
+    queries = np.stack([flip(codes[int(rng.integers(0, len(codes)))], k, rng)
+                        for k in range(0, 64, 3)])
+    check(idx, codes, np.ones(len(codes), bool), queries, range(0, 64))
+
+
+def test_pending_rows_and_removals(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    first = clustered(rng, 30, 20, 30)
+    idx = HammingIndex()
+    ids = idx.add(first)
+    assert np.array_equal(ids, np.arange(len(first)))
+    idx.build()
+    later = clustered(rng, 10, 20, 30)
+    later_ids = idx.add(later)  # not folded into the tables yet: found by scan
+    assert later_ids[0] == len(first)
+    codes = np.concatenate([first, later])
+    live = np.ones(len(codes), bool)
+    removed = rng.choice(len(codes), 100, replace=False)
+    idx.remove(removed)
+    live[removed] = False
+    queries = np.stack([flip(codes[i], 5, rng) for i in range(0, len(codes), 50)])
+    check(idx, codes, live, queries, [0, 10, 31, 63])
+    assert len(idx) == live.sum()
+    idx.save(tmp_path / "ix")
+    loaded = HammingIndex.load(tmp_path / "ix")
+    assert isinstance(np.asarray(loaded._codes), np.memmap) or loaded._codes.base is not None
+    check(loaded, codes, live, queries, [0, 31, 63])
+    rows, found, dist = loaded.join(queries, 31)
+    assert len(rows) == len(found) == len(dist) and dist.max() <= 31
+
+
+def test_damaged_or_foreign_index_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    idx = HammingIndex()
+    idx.add(rng.integers(0, 256, (5000, 32), dtype=np.uint8))
+    idx.save(tmp_path / "ix")
+    order = tmp_path / "ix" / "order.npy"
+    data = order.read_bytes()
+    order.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexFileError, match="damaged|truncated"):
+        HammingIndex.load(tmp_path / "ix")
+    idx.save(tmp_path / "ix")
+    header = tmp_path / "ix" / "header.json"
+    header.write_text(header.read_text().replace('"version": 1', '"version": 99'))
+    with pytest.raises(IndexFileError, match="version 99"):
+        HammingIndex.load(tmp_path / "ix")
+    with pytest.raises(IndexFileError, match="not a cairn"):
+        HammingIndex.load(tmp_path)
+
+
+def test_bad_shapes_are_rejected() -> None:
+    with pytest.raises(ValueError, match=r"uint8\[N, 32\]"):
+        HammingIndex().add(np.zeros((3, 31), dtype=np.uint8))
+
+
+def test_digest_index_finds_every_id_and_nothing_else() -> None:
+    from cairn.index import DigestIndex
+
+    rng = np.random.default_rng(5)
+    idx = DigestIndex(16)
+    values = [rng.bytes(16).hex() for _ in range(2000)]
+    for i, v in enumerate(values):
+        idx.add(v, i)
+    idx.add(values[7], 9999)  # the same digest in two lists
+    assert idx.get(values[7]) == [7, 9999]
+    assert all(idx.get(v) == [i] for i, v in enumerate(values) if i != 7)
+    assert idx.get("00" * 16) == []
+    with pytest.raises(ValueError, match="16 bytes"):
+        idx.add("ab" * 20, 1)
