@@ -98,14 +98,14 @@ def test_damaged_or_foreign_index_is_refused(tmp_path: Path) -> None:
     idx = HammingIndex()
     idx.add(rng.integers(0, 256, (5000, 32), dtype=np.uint8))
     idx.save(tmp_path / "ix")
-    order = tmp_path / "ix" / "order.npy"
+    order = tmp_path / "ix" / "order03.npy"
     data = order.read_bytes()
     order.write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexFileError, match="damaged|truncated"):
         HammingIndex.load(tmp_path / "ix")
     idx.save(tmp_path / "ix")
     header = tmp_path / "ix" / "header.json"
-    header.write_text(header.read_text().replace('"version": 1', '"version": 99'))
+    header.write_text(header.read_text().replace('"version": 2', '"version": 99'))
     with pytest.raises(IndexFileError, match="version 99"):
         HammingIndex.load(tmp_path / "ix")
     with pytest.raises(IndexFileError, match="not a cairn"):
@@ -131,3 +131,36 @@ def test_digest_index_finds_every_id_and_nothing_else() -> None:
     assert idx.get("00" * 16) == []
     with pytest.raises(ValueError, match="16 bytes"):
         idx.add("ab" * 20, 1)
+
+
+def test_substring_keys_match_the_bits() -> None:
+    from cairn.index.mih import _substrings, layout_for
+
+    rng = np.random.default_rng(9)
+    codes = rng.integers(0, 256, (50, 32), dtype=np.uint8)
+    for n in (1000, 100_000, 1_000_000, 10_000_000):
+        lengths = layout_for(n)
+        keys = _substrings(codes, lengths)
+        bits = "".join(f"{b:08b}" for b in codes[7])
+        start = 0
+        for k, length in enumerate(lengths):
+            assert keys[7, k] == int(bits[start:start + length], 2)
+            start += length
+
+
+@pytest.mark.parametrize("layout", [(24, 24, 24) + (23,) * 8, (20,) * 9 + (19,) * 4,
+                                    (8,) + (16,) * 15 + (8,), (8,) * 32])
+def test_every_layout_equals_brute_force(layout: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(len(layout))
+    codes = np.concatenate([clustered(rng, 40, 25, 40),
+                            rng.integers(0, 256, (1000, 32), dtype=np.uint8)])
+    idx = HammingIndex()
+    idx.add(codes)
+    idx.build(layout)
+    queries = np.stack([flip(codes[int(rng.integers(0, len(codes)))], k, rng)
+                        for k in range(0, 64, 4)])
+    live = np.ones(len(codes), bool)
+    for r in (0, 7, 22, 31, 45, 63):
+        for q, (ids, d) in zip(queries, idx.search(queries, r, strategy="probe"), strict=True):
+            want_ids, want_d = brute(codes, live, q, r)
+            assert np.array_equal(ids, want_ids) and np.array_equal(d, want_d), (layout, r)

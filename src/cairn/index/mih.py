@@ -1,14 +1,15 @@
 """An exact Hamming-radius index for 256-bit hashes: multi-index hashing.
 
 Norouzi, Punjani & Fleet, "Fast search in Hamming space with multi-index hashing": split each
-hash into m = 16 substrings of 16 bits. If two hashes are within r, by the pigeonhole
-principle at least one substring pair is within floor(r / 16). So probing, in each of the 16
-tables, every key within floor(r / 16) of the query's substring finds every true neighbour;
-candidates are then verified on all 256 bits. Nothing is approximate: results equal a
-brute-force scan for every radius (radius >= 64 falls back to a scan).
+hash into m substrings. If two hashes are within r, by the pigeonhole principle at least one
+substring pair is within floor(r / m). So probing, in each of the m tables, every key within
+floor(r / m) of the query's substring finds every true neighbour; candidates are then verified
+on all 256 bits. Nothing is approximate: results equal a brute-force scan for every radius.
+m follows the paper's rule, about 256 / log2(N) (substrings of 16 to 24 bits), so buckets stay
+nearly empty as N grows; where probing would cost more than a scan, the index scans.
 
-Tables are CSR arrays (per substring: row ids sorted by key, and 65,537 offsets), so nothing
-is a Python object per hash, and the whole index saves as .npy files that load memory-mapped.
+Tables are CSR arrays (per substring: row ids sorted by key, and 2^bits + 1 offsets), so
+nothing is a Python object per hash, and the index saves as .npy files that load memory-mapped.
 Rows added after the last build are searched by brute force until `build()` folds them in;
 removed rows are tombstoned and dropped at the next build.
 """
@@ -16,32 +17,56 @@ removed rows are tombstoned and dropped at the next build.
 from __future__ import annotations
 
 import json
+import math
+from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
 FORMAT = "cairn-hamming-index"
-VERSION = 1
-M = 16  # substrings
-KEY_BITS = 16
-KEYS = 1 << KEY_BITS
-SCAN_RADIUS = 64  # from here on, probing costs more than a scan
+VERSION = 2
+MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
 
 
 class IndexFileError(Exception):
     """An index on disk that is truncated, foreign, or of another version."""
 
 
-def _masks(s: int) -> np.ndarray:
-    """Every 16-bit mask with at most s bits set."""
+@lru_cache(maxsize=64)
+def _masks(bits: int, s: int) -> np.ndarray:
+    """Every `bits`-bit mask with at most s bits set."""
     out = [0]
     for k in range(1, s + 1):
-        out += [sum(1 << b for b in bits) for bits in combinations(range(16), k)]
+        out += [sum(1 << b for b in c) for c in combinations(range(bits), k)]
     return np.asarray(out, dtype=np.int64)
 
 
-_MASKS = {s: _masks(s) for s in range(4)}
+def layout_for(n: int) -> tuple[int, ...]:
+    """Substring lengths for n rows: m ~ 256 / log2(n), lengths 16..24 bits summing to 256."""
+    target = min(24.0, max(16.0, math.log2(max(n, 2))))
+    m = max(11, min(16, round(256 / target)))
+    base, extra = divmod(256, m)
+    return tuple(base + 1 if k < extra else base for k in range(m))
+
+
+def _substrings(codes: np.ndarray, lengths: tuple[int, ...]) -> np.ndarray:
+    """[N, m] int64 keys: bit ranges of the hash, most significant bit first."""
+    words = codes.view(">u8").astype(np.uint64)  # [N, 4]
+    out = np.empty((len(codes), len(lengths)), dtype=np.int64)
+    start = 0
+    for k, length in enumerate(lengths):
+        w, off = divmod(start, 64)
+        if off + length <= 64:
+            key = (words[:, w] >> np.uint64(64 - off - length)) & np.uint64((1 << length) - 1)
+        else:
+            first = 64 - off
+            second = length - first
+            key = ((words[:, w] & np.uint64((1 << first) - 1)) << np.uint64(second)) | (
+                words[:, w + 1] >> np.uint64(64 - second))
+        out[:, k] = key.astype(np.int64)
+        start += length
+    return out
 
 
 def _as_codes(hashes: np.ndarray) -> np.ndarray:
@@ -49,11 +74,6 @@ def _as_codes(hashes: np.ndarray) -> np.ndarray:
     if a.ndim != 2 or a.shape[1] != 32:
         raise ValueError(f"hashes must be uint8[N, 32], got shape {a.shape}")
     return a
-
-
-def _keys(codes: np.ndarray) -> np.ndarray:
-    """[N, 16] substring keys (big-endian 16-bit words)."""
-    return codes.view(">u2").astype(np.int64)
 
 
 def _popcount_distance(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -67,8 +87,9 @@ class HammingIndex:
     def __init__(self) -> None:
         self._codes = np.zeros((0, 32), dtype=np.uint8)
         self._deleted = np.zeros(0, dtype=bool)
-        self._order = np.zeros((M, 0), dtype=np.uint32)
-        self._offsets = np.zeros((M, KEYS + 1), dtype=np.int64)
+        self._lengths: tuple[int, ...] = ()
+        self._order: list[np.ndarray] = []  # per substring: row ids sorted by key
+        self._offsets: list[np.ndarray] = []  # per substring: 2^bits + 1 bucket starts
         self._built = 0  # rows covered by the tables
 
     # -- building --------------------------------------------------------------------------
@@ -94,51 +115,78 @@ class HammingIndex:
         deleted[ids] = True
         self._deleted = deleted
 
-    def build(self) -> None:
-        """(Re)build the 16 substring tables over every row."""
+    def build(self, lengths: tuple[int, ...] | None = None) -> None:
+        """(Re)build the substring tables over every row, with the layout for its size
+        (or `lengths`, substring bits summing to 256, each 8..24)."""
         codes = np.asarray(self._codes)
         n = len(codes)
-        if n >= 2**32:
+        if n >= 2**32 - 1:
             raise ValueError("more than 2^32 rows")
-        keys = _keys(codes)
-        order = np.empty((M, n), dtype=np.uint32)
-        offsets = np.empty((M, KEYS + 1), dtype=np.int64)
-        for k in range(M):
-            order[k] = np.argsort(keys[:, k], kind="stable")
-            offsets[k, 0] = 0
-            np.cumsum(np.bincount(keys[:, k], minlength=KEYS), out=offsets[k, 1:])
-        self._order, self._offsets, self._built = order, offsets, n
+        lengths = tuple(lengths) if lengths else layout_for(n)
+        if sum(lengths) != 256 or not all(8 <= b <= 24 for b in lengths):
+            raise ValueError(f"substring bits must sum to 256, each 8..24: {lengths}")
+        keys = _substrings(codes, lengths)
+        order, offsets = [], []
+        for k, length in enumerate(lengths):
+            order.append(np.argsort(keys[:, k], kind="stable").astype(np.uint32))
+            off = np.zeros((1 << length) + 1, dtype=np.uint32)
+            np.cumsum(np.bincount(keys[:, k], minlength=1 << length), out=off[1:])
+            offsets.append(off)
+        self._lengths, self._order, self._offsets, self._built = lengths, order, offsets, n
 
     # -- searching -------------------------------------------------------------------------
-    def _candidates(self, query: np.ndarray, s: int) -> np.ndarray:
-        qkeys = query.view(">u2").astype(np.int64)  # [16]
-        probes = qkeys[:, None] ^ _MASKS[s][None, :]  # [16, P]
-        rows = np.arange(M)[:, None]
-        starts = self._offsets[rows, probes].ravel()
-        ends = self._offsets[rows, probes + 1].ravel()
-        lengths = ends - starts
-        total = int(lengths.sum())
-        if total == 0:
+    def _probe_worthwhile(self, radius: int) -> bool:
+        """Probing pays while the expected candidates stay well under a scan of every row."""
+        if not self._lengths:
+            return False
+        s = radius // len(self._lengths)
+        if s > MAX_PROBE_RADIUS:
+            return False
+        expected = sum(len(_masks(b, s)) * self._built / (1 << b) + len(_masks(b, s))
+                       for b in self._lengths)
+        return expected < self._built / 4
+
+    def _candidates(self, query: np.ndarray, radius: int) -> np.ndarray:
+        s = radius // len(self._lengths)
+        qkeys = _substrings(query[None, :], self._lengths)[0]
+        found = []
+        for k, length in enumerate(self._lengths):
+            probes = qkeys[k] ^ _masks(length, s)
+            off = self._offsets[k]
+            starts = off[probes].astype(np.int64)
+            counts = off[probes + 1].astype(np.int64) - starts
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            nonzero = counts > 0
+            starts, counts = starts[nonzero], counts[nonzero]
+            flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+            found.append(self._order[k][flat])
+        if not found:
             return np.zeros(0, dtype=np.int64)
-        base = (np.repeat(np.arange(M), probes.shape[1]) * self._built + starts)
-        shift = np.repeat(base - np.cumsum(lengths) + lengths, lengths)
-        flat = shift + np.arange(total)
-        return np.asarray(self._order).ravel()[flat].astype(np.int64)
+        return np.concatenate(found).astype(np.int64)
 
-    def search(self, queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def search(self, queries: np.ndarray, radius: int, strategy: str = "auto"
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query: (ids, distances) of every live hash within `radius`, nearest first
-        (ties by id): exactly what a brute-force scan returns."""
+        (ties by id): exactly what a brute-force scan returns. `strategy`: `auto` probes when
+        that is cheaper than a scan; `probe` and `scan` force one (tests, benchmarks)."""
+        if strategy not in ("auto", "probe", "scan"):
+            raise ValueError(f"strategy must be auto, probe or scan, not {strategy!r}")
         qs = _as_codes(queries)
-        return [self._search_one(q, radius) for q in qs]
+        return [self._search_one(q, radius, strategy) for q in qs]
 
-    def _search_one(self, q: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search_one(self, q: np.ndarray, radius: int, strategy: str
+                    ) -> tuple[np.ndarray, np.ndarray]:
         codes = self._codes
         parts_ids, parts_d = [], []
-        if radius >= SCAN_RADIUS or self._built == 0:
+        probe = {"probe": bool(self._lengths), "scan": False}.get(
+            strategy, self._probe_worthwhile(radius))
+        if not probe:
             ids = np.arange(len(codes), dtype=np.int64)
             d = _popcount_distance(np.asarray(codes), q)
         else:
-            cand = self._candidates(q, radius // M)
+            cand = self._candidates(q, radius)
             d = _popcount_distance(np.asarray(codes)[cand], q)
             ids = cand
             tail = np.arange(self._built, len(codes), dtype=np.int64)
@@ -178,10 +226,11 @@ class HammingIndex:
         p.mkdir(parents=True, exist_ok=True)
         np.save(p / "codes.npy", np.asarray(self._codes))
         np.save(p / "deleted.npy", np.asarray(self._deleted))
-        np.save(p / "order.npy", np.asarray(self._order))
-        np.save(p / "offsets.npy", np.asarray(self._offsets))
+        for k in range(len(self._lengths)):
+            np.save(p / f"order{k:02d}.npy", np.asarray(self._order[k]))
+            np.save(p / f"offsets{k:02d}.npy", np.asarray(self._offsets[k]))
         header = {"format": FORMAT, "version": VERSION, "rows": int(len(self._codes)),
-                  "substrings": M, "key_bits": KEY_BITS}
+                  "substring_bits": list(self._lengths)}
         (p / "header.json").write_text(json.dumps(header))
 
     @classmethod
@@ -199,22 +248,28 @@ class HammingIndex:
                                  f"reads version {VERSION}; rebuild it")
         mode = "r" if mmap else None
         idx = cls()
+        n = int(header["rows"])
+        idx._lengths = tuple(int(b) for b in header["substring_bits"])
+        if sum(idx._lengths) != 256:
+            raise IndexFileError(f"{p}: substrings cover {sum(idx._lengths)} bits, not 256")
+        want = {"codes.npy": (n, 32), "deleted.npy": (n,)}
+        for k, b in enumerate(idx._lengths):
+            want[f"order{k:02d}.npy"] = (n,)
+            want[f"offsets{k:02d}.npy"] = ((1 << b) + 1,)
+        arrays = {}
         try:
-            idx._codes = np.load(p / "codes.npy", mmap_mode=mode)
-            idx._deleted = np.load(p / "deleted.npy", mmap_mode=mode)
-            idx._order = np.load(p / "order.npy", mmap_mode=mode)
-            idx._offsets = np.load(p / "offsets.npy", mmap_mode=mode)
+            for name in want:
+                arrays[name] = np.load(p / name, mmap_mode=mode)
         except (OSError, ValueError, EOFError) as e:
             raise IndexFileError(f"{p}: damaged or truncated index file: {e}") from None
-        n = header["rows"]
-        shapes = {"codes": (idx._codes.shape, (n, 32)), "deleted": (idx._deleted.shape, (n,)),
-                  "order": (idx._order.shape, (M, n)),
-                  "offsets": (idx._offsets.shape, (M, KEYS + 1))}
-        for name, (got, want) in shapes.items():
-            if tuple(got) != want:
-                raise IndexFileError(f"{p}: {name}.npy has shape {got}, header says {want}; "
-                                     "the index is damaged; rebuild it")
-        if n and int(idx._offsets[0, -1]) != n:
+        for name, shape in want.items():
+            if tuple(arrays[name].shape) != shape:
+                raise IndexFileError(f"{p}: {name} has shape {arrays[name].shape}, header "
+                                     f"says {shape}; the index is damaged; rebuild it")
+        idx._codes, idx._deleted = arrays["codes.npy"], arrays["deleted.npy"]
+        idx._order = [arrays[f"order{k:02d}.npy"] for k in range(len(idx._lengths))]
+        idx._offsets = [arrays[f"offsets{k:02d}.npy"] for k in range(len(idx._lengths))]
+        if n and any(int(off[-1]) != n for off in idx._offsets):
             raise IndexFileError(f"{p}: offsets do not cover {n} rows; rebuild the index")
         idx._built = n
         return idx
