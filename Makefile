@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-index clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ bench: $(VENV)/.bench
 	$(PY) bench/bench_pdq.py
 	$(PY) bench/bench_robustness.py
 	$(PY) bench/bench_video.py
+
+bench-index: $(VENV)/.bench
+	$(PY) bench/bench_index.py --sizes 1M,10M
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -25,7 +25,11 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "cairn-hamming-index"
-VERSION = 2
+VERSION = 3
+# Substrings are cut from the hash with its bytes interleaved (0, 8, 16, 24, 1, 9, ...): runs
+# of equal bytes (low-entropy pictures, shared prefixes) spread over every table instead of
+# filling a few buckets. Matching is unaffected: Hamming distance ignores bit order.
+INTERLEAVE = np.array([b + 8 * k for b in range(8) for k in range(4)], dtype=np.intp)
 MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
 
 
@@ -50,8 +54,11 @@ def layout_for(n: int) -> tuple[int, ...]:
     return tuple(base + 1 if k < extra else base for k in range(m))
 
 
-def _substrings(codes: np.ndarray, lengths: tuple[int, ...]) -> np.ndarray:
-    """[N, m] int64 keys: bit ranges of the hash, most significant bit first."""
+def _substrings(codes: np.ndarray, lengths: tuple[int, ...], interleave: bool = True
+                ) -> np.ndarray:
+    """[N, m] int64 keys: bit ranges of the (byte-interleaved) hash, most significant first."""
+    if interleave:
+        codes = np.ascontiguousarray(codes[:, INTERLEAVE])
     words = codes.view(">u8").astype(np.uint64)  # [N, 4]
     out = np.empty((len(codes), len(lengths)), dtype=np.int64)
     start = 0
@@ -146,22 +153,28 @@ class HammingIndex:
                        for b in self._lengths)
         return expected < self._built / 4
 
-    def _candidates(self, query: np.ndarray, radius: int) -> np.ndarray:
+    def _candidates(self, query: np.ndarray, radius: int, force: bool) -> np.ndarray | None:
+        """Rows sharing a probed substring with the query; None when gathering them would
+        cost more than scanning (crowded buckets: many near-duplicates of this query)."""
         s = radius // len(self._lengths)
         qkeys = _substrings(query[None, :], self._lengths)[0]
-        found = []
+        ranges = []
         for k, length in enumerate(self._lengths):
             probes = qkeys[k] ^ _masks(length, s)
             off = self._offsets[k]
             starts = off[probes].astype(np.int64)
             counts = off[probes + 1].astype(np.int64) - starts
-            total = int(counts.sum())
-            if total == 0:
-                continue
             nonzero = counts > 0
-            starts, counts = starts[nonzero], counts[nonzero]
-            flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
-            found.append(self._order[k][flat])
+            ranges.append((k, starts[nonzero], counts[nonzero]))
+        total = sum(int(c.sum()) for _, _, c in ranges)
+        if not force and total > self._built // 4:
+            return None
+        found = []
+        for k, starts, counts in ranges:
+            n = int(counts.sum())
+            if n:
+                flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(n)
+                found.append(self._order[k][flat])
         if not found:
             return np.zeros(0, dtype=np.int64)
         return np.concatenate(found).astype(np.int64)
@@ -182,11 +195,11 @@ class HammingIndex:
         parts_ids, parts_d = [], []
         probe = {"probe": bool(self._lengths), "scan": False}.get(
             strategy, self._probe_worthwhile(radius))
-        if not probe:
+        cand = self._candidates(q, radius, strategy == "probe") if probe else None
+        if cand is None:
             ids = np.arange(len(codes), dtype=np.int64)
             d = _popcount_distance(np.asarray(codes), q)
         else:
-            cand = self._candidates(q, radius)
             d = _popcount_distance(np.asarray(codes)[cand], q)
             ids = cand
             tail = np.arange(self._built, len(codes), dtype=np.int64)

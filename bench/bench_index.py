@@ -1,0 +1,202 @@
+"""PDQ index benchmark: cairn HammingIndex vs faiss IndexBinaryFlat vs python-threatexchange.
+
+    make bench-index                      # or: .venv/bin/python bench/bench_index.py --sizes 1M,10M
+
+For N hashes (uniform random, and clustered like real lists: near-duplicates and low-entropy
+pictures) and 1,000 queries at radius 31 (half edited copies of listed hashes, half unrelated),
+each contender is built and queried in a fresh process, and the table gives: build seconds,
+memory (resident growth), single-query latency (median ms), batched queries/s on 1 and 2
+cores, and agreement with a brute-force scan (faiss IndexBinaryFlat's exhaustive range
+search). Timings go here, never into tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parents[1] / "bench-out" / "index"
+RADIUS = 31
+QUERIES = 1000
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def dataset(kind: str, n: int) -> tuple[Path, Path]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    data, queries = OUT / f"{kind}-{n}.npy", OUT / f"{kind}-{n}-queries.npy"
+    if data.exists() and queries.exists():
+        return data, queries
+    rng = np.random.default_rng(n + len(kind))
+    if kind == "uniform":
+        codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    else:
+        centres = rng.integers(0, 256, (max(1, n // 50), 32), dtype=np.uint8)
+        centres[: len(centres) // 4, :12] = 0  # low-entropy pictures
+        codes = centres[rng.integers(0, len(centres), n)]
+        bits = np.unpackbits(codes, axis=1)
+        flips = rng.random(bits.shape) < rng.uniform(0, 0.12, (n, 1))
+        codes = np.packbits(bits ^ flips, axis=1)
+    q = codes[rng.integers(0, n, QUERIES // 2)]
+    qbits = np.unpackbits(q, axis=1)
+    qbits ^= rng.random(qbits.shape) < rng.uniform(0, 0.12, (len(q), 1))
+    q = np.concatenate([np.packbits(qbits, axis=1),
+                        rng.integers(0, 256, (QUERIES - len(q), 32), dtype=np.uint8)])
+    np.save(data, codes)
+    np.save(queries, q)
+    return data, queries
+
+
+# -- contenders: build(codes) -> object; query(obj, qs) -> list of sorted id arrays ----------
+def build_cairn(codes):
+    from cairn.index import HammingIndex
+
+    idx = HammingIndex()
+    idx.add(codes)
+    idx.build()
+    return idx
+
+
+def query_cairn(idx, qs):
+    return [np.sort(ids) for ids, _ in idx.search(qs, RADIUS)]
+
+
+def build_faiss(codes):
+    import faiss
+
+    idx = faiss.IndexBinaryFlat(256)
+    idx.add(codes)
+    return idx
+
+
+def query_faiss(idx, qs):
+    lims, _, ids = idx.range_search(qs, RADIUS + 1)  # faiss: distance < radius
+    return [np.sort(ids[lims[i]:lims[i + 1]]) for i in range(len(qs))]
+
+
+def build_pytx(codes):
+    from threatexchange.signal_type.pdq.pdq_index import PDQIndex
+
+    return PDQIndex([(row.tobytes().hex(), i) for i, row in enumerate(codes)])
+
+
+def query_pytx(idx, qs):
+    return [np.sort(np.asarray([m.metadata for m in idx.query(q.tobytes().hex())],
+                               dtype=np.int64)) for q in qs]
+
+
+CONTENDERS = {"cairn HammingIndex": (build_cairn, query_cairn),
+              "faiss IndexBinaryFlat": (build_faiss, query_faiss),
+              "python-threatexchange PDQIndex": (build_pytx, query_pytx)}
+
+
+def _half(args):
+    name, idx, qs = args
+    return CONTENDERS[name][1](idx, qs)
+
+
+def run_one(name: str, data: Path, queries: Path, conn) -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except ImportError:
+        pass
+    build, query = CONTENDERS[name]
+    codes = np.load(data)
+    qs = np.load(queries)
+    before = rss_mb()
+    t0 = time.perf_counter()
+    idx = build(codes)
+    build_s = time.perf_counter() - t0
+    mem = rss_mb() - before
+    lat = []
+    for q in qs[:100]:
+        t = time.perf_counter()
+        query(idx, q[None, :])
+        lat.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    results = query(idx, qs)
+    qps1 = len(qs) / (time.perf_counter() - t)
+    global _SHARED  # forked children share the built index copy-on-write
+    _SHARED = idx
+    t = time.perf_counter()
+    with mp.get_context("fork").Pool(2) as pool:
+        pool.map(_half_shared, [(name, qs[: len(qs) // 2]), (name, qs[len(qs) // 2:])])
+    qps2 = len(qs) / (time.perf_counter() - t)
+    conn.send({"build_s": build_s, "mem_mb": mem, "lat_ms": 1000 * float(np.median(lat)),
+               "qps1": qps1, "qps2": qps2, "results": results})
+    conn.close()
+
+
+_SHARED = None
+
+
+def _half_shared(args):
+    name, qs = args
+    return CONTENDERS[name][1](_SHARED, qs)
+
+
+def measure(name: str, data: Path, queries: Path) -> dict:
+    parent, child = mp.get_context("fork").Pipe()
+    proc = mp.get_context("fork").Process(target=run_one, args=(name, data, queries, child))
+    proc.start()
+    out = parent.recv()
+    proc.join()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1M,10M")
+    ap.add_argument("--kinds", default="uniform,clustered")
+    ap.add_argument("--skip", default="", help="contenders to skip, comma-separated prefixes")
+    args = ap.parse_args()
+    sizes = [int(float(s[:-1]) * 1_000_000) if s.endswith("M") else int(s)
+             for s in args.sizes.split(",")]
+    print(f"radius {RADIUS}, {QUERIES} queries (half edited copies of listed hashes, half "
+          "unrelated); each contender in its own process\n")
+    print(f"{'N':>10} {'data':<10} {'contender':<32}{'build s':>9}{'mem MB':>9}"
+          f"{'1 q ms':>9}{'q/s 1c':>9}{'q/s 2c':>9}{'agree':>8}")
+    for n in sizes:
+        for kind in args.kinds.split(","):
+            data, queries = dataset(kind, n)
+            truth = None
+            rows = []
+            for name in ("faiss IndexBinaryFlat", "cairn HammingIndex",
+                         "python-threatexchange PDQIndex"):
+                if any(name.startswith(s) for s in args.skip.split(",") if s):
+                    continue
+                r = measure(name, data, queries)
+                if name.startswith("faiss"):
+                    truth = r["results"]
+                agree = (sum(np.array_equal(a, b) for a, b in zip(r["results"], truth,
+                                                                   strict=True)) / len(truth)
+                         if truth is not None else float("nan"))
+                rows.append((name, r, agree))
+                print(f"{n:>10} {kind:<10} {name:<32}{r['build_s']:>9.1f}{r['mem_mb']:>9.0f}"
+                      f"{r['lat_ms']:>9.2f}{r['qps1']:>9.0f}{r['qps2']:>9.0f}{agree:>8.1%}",
+                      flush=True)
+            base = {name: r for name, r, _ in rows}
+            c = base.get("cairn HammingIndex")
+            for other in ("faiss IndexBinaryFlat", "python-threatexchange PDQIndex"):
+                if c and other in base:
+                    print(f"{'':>22}cairn / {other}: {c['qps1'] / base[other]['qps1']:.1f}x "
+                          "queries/s on one core")
+    print("\nagree: share of queries whose result set equals the exhaustive scan's.")
+
+
+if __name__ == "__main__":
+    main()
