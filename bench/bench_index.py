@@ -43,9 +43,11 @@ def dataset(kind: str, n: int) -> tuple[Path, Path]:
         centres = rng.integers(0, 256, (max(1, n // 50), 32), dtype=np.uint8)
         centres[: len(centres) // 4, :12] = 0  # low-entropy pictures
         codes = centres[rng.integers(0, len(centres), n)]
-        bits = np.unpackbits(codes, axis=1)
-        flips = rng.random(bits.shape) < rng.uniform(0, 0.12, (n, 1))
-        codes = np.packbits(bits ^ flips, axis=1)
+        for lo in range(0, n, 500_000):  # in chunks: 10M x 256 flips would need 20 GB
+            bits = np.unpackbits(codes[lo:lo + 500_000], axis=1)
+            flips = rng.random(bits.shape, dtype=np.float32) < rng.uniform(
+                0, 0.12, (len(bits), 1)).astype(np.float32)
+            codes[lo:lo + 500_000] = np.packbits(bits ^ flips, axis=1)
     q = codes[rng.integers(0, n, QUERIES // 2)]
     qbits = np.unpackbits(q, axis=1)
     qbits ^= rng.random(qbits.shape) < rng.uniform(0, 0.12, (len(q), 1))

@@ -60,7 +60,7 @@ def _substrings(codes: np.ndarray, lengths: tuple[int, ...], interleave: bool = 
     if interleave:
         codes = np.ascontiguousarray(codes[:, INTERLEAVE])
     words = codes.view(">u8").astype(np.uint64)  # [N, 4]
-    out = np.empty((len(codes), len(lengths)), dtype=np.int64)
+    out = np.empty((len(codes), len(lengths)), dtype=np.int32)  # keys are <= 24 bits
     start = 0
     for k, length in enumerate(lengths):
         w, off = divmod(start, 64)
@@ -71,7 +71,7 @@ def _substrings(codes: np.ndarray, lengths: tuple[int, ...], interleave: bool = 
             second = length - first
             key = ((words[:, w] & np.uint64((1 << first) - 1)) << np.uint64(second)) | (
                 words[:, w + 1] >> np.uint64(64 - second))
-        out[:, k] = key.astype(np.int64)
+        out[:, k] = key
         start += length
     return out
 
@@ -132,10 +132,13 @@ class HammingIndex:
         lengths = tuple(lengths) if lengths else layout_for(n)
         if sum(lengths) != 256 or not all(8 <= b <= 24 for b in lengths):
             raise ValueError(f"substring bits must sum to 256, each 8..24: {lengths}")
+        if n == self._built and lengths == self._lengths:
+            return  # tables are current
         keys = _substrings(codes, lengths)
         order, offsets = [], []
         for k, length in enumerate(lengths):
-            order.append(np.argsort(keys[:, k], kind="stable").astype(np.uint32))
+            # any order within a bucket will do: the unstable sort is the faster one
+            order.append(np.argsort(keys[:, k], kind="quicksort").astype(np.uint32))
             off = np.zeros((1 << length) + 1, dtype=np.uint32)
             np.cumsum(np.bincount(keys[:, k], minlength=1 << length), out=off[1:])
             offsets.append(off)
@@ -157,7 +160,7 @@ class HammingIndex:
         """Rows sharing a probed substring with the query; None when gathering them would
         cost more than scanning (crowded buckets: many near-duplicates of this query)."""
         s = radius // len(self._lengths)
-        qkeys = _substrings(query[None, :], self._lengths)[0]
+        qkeys = _substrings(query[None, :], self._lengths)[0].astype(np.int64)
         ranges = []
         for k, length in enumerate(self._lengths):
             probes = qkeys[k] ^ _masks(length, s)
