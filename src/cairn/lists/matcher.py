@@ -93,6 +93,17 @@ class Matcher:
                             for t, hx in zip(pdq.DIHEDRAL, v["dihedral"], strict=False))
         return queries
 
+    def _pdq_hits(self, hx: str, transform: str, found: dict[tuple[int, str], Match],
+                  timestamp: float | None = None) -> None:
+        """Record list entries within their list's threshold of one hash, nearest kept."""
+        for eid, dist in self._search(hx, self.max_radius):
+            lid = self.owner[eid]
+            if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
+                continue
+            prev = found.get((eid, "pdq"))
+            if prev is None or dist < prev.distance:
+                found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, transform, timestamp)
+
     def _match_video(self, frames: list, found: dict[tuple[int, str], Match]) -> None:
         """Frames against photo PDQ lists (a video showing a known picture), and the whole
         video against vPDQ lists (the vPDQ percentages, thresholds per list)."""
@@ -101,13 +112,7 @@ class Matcher:
             if quality < pdq.MIN_QUALITY or hx in seen or not len(self.pdq):
                 continue
             seen.add(hx)
-            for eid, dist in self._search(hx, self.max_radius):
-                lid = self.owner[eid]
-                if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
-                    continue
-                prev = found.get((eid, "pdq"))
-                if prev is None or dist < prev.distance:
-                    found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, "frame", t)
+            self._pdq_hits(hx, "frame", found, t)
         if not self.videos:
             return
         query = [VpdqFrame(i, t, hx, q) for i, (t, hx, q) in enumerate(frames)]
@@ -131,13 +136,7 @@ class Matcher:
         if p and len(self.pdq):
             for key in ("plain", "fallbacks"):
                 for transform, hx in self._pdq_queries(p, key):
-                    for eid, dist in self._search(hx, self.max_radius):
-                        lid = self.owner[eid]
-                        if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
-                            continue
-                        prev = found.get((eid, "pdq"))
-                        if prev is None or dist < prev.distance:
-                            found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, transform)
+                    self._pdq_hits(hx, transform, found)
                 if any(k[1] == "pdq" for k in found):
                     break  # variants only when the plain hash matched nothing
         v = record.get("vpdq")
