@@ -98,14 +98,14 @@ def test_damaged_or_foreign_index_is_refused(tmp_path: Path) -> None:
     idx = HammingIndex()
     idx.add(rng.integers(0, 256, (5000, 32), dtype=np.uint8))
     idx.save(tmp_path / "ix")
-    order = tmp_path / "ix" / "order03.npy"
+    order = tmp_path / "ix" / "order.npy"
     data = order.read_bytes()
     order.write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexFileError, match="damaged|truncated"):
         HammingIndex.load(tmp_path / "ix")
     idx.save(tmp_path / "ix")
     header = tmp_path / "ix" / "header.json"
-    header.write_text(header.read_text().replace('"version": 3', '"version": 99'))
+    header.write_text(header.read_text().replace('"version": 4', '"version": 99'))
     with pytest.raises(IndexFileError, match="version 99"):
         HammingIndex.load(tmp_path / "ix")
     with pytest.raises(IndexFileError, match="not a cairn"):

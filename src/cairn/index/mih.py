@@ -8,7 +8,8 @@ on all 256 bits. Nothing is approximate: results equal a brute-force scan for ev
 m follows the paper's rule, about 256 / log2(N) (substrings of 16 to 24 bits), so buckets stay
 nearly empty as N grows; where probing would cost more than a scan, the index scans.
 
-Tables are CSR arrays (per substring: row ids sorted by key, and 2^bits + 1 offsets), so
+Tables are CSR arrays, all substrings in two flat arrays (row ids sorted by key per table, and
+2^bits + 1 offsets per table), so one query probes every table in a few vectorised steps,
 nothing is a Python object per hash, and the index saves as .npy files that load memory-mapped.
 Rows added after the last build are searched by brute force until `build()` folds them in;
 removed rows are tombstoned and dropped at the next build.
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "cairn-hamming-index"
-VERSION = 3
+VERSION = 4
 # Substrings are cut from the hash with its bytes interleaved (0, 8, 16, 24, 1, 9, ...): runs
 # of equal bytes (low-entropy pictures, shared prefixes) spread over every table instead of
 # filling a few buckets. Matching is unaffected: Hamming distance ignores bit order.
@@ -83,6 +84,11 @@ def _as_codes(hashes: np.ndarray) -> np.ndarray:
     return a
 
 
+def _offset_bases(lengths: tuple[int, ...]) -> np.ndarray:
+    """Where each table's offsets start in the flat offsets array (and, last, its length)."""
+    return np.cumsum([0] + [(1 << b) + 1 for b in lengths]).astype(np.int64)
+
+
 def _popcount_distance(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.bitwise_count(codes.view(np.uint64) ^ query.view(np.uint64)).sum(
         axis=1, dtype=np.int64)
@@ -95,8 +101,8 @@ class HammingIndex:
         self._codes = np.zeros((0, 32), dtype=np.uint8)
         self._deleted = np.zeros(0, dtype=bool)
         self._lengths: tuple[int, ...] = ()
-        self._order: list[np.ndarray] = []  # per substring: row ids sorted by key
-        self._offsets: list[np.ndarray] = []  # per substring: 2^bits + 1 bucket starts
+        self._order = np.zeros(0, dtype=np.uint32)  # table k: rows [k*built, (k+1)*built)
+        self._offsets = np.zeros(0, dtype=np.uint32)  # table k: 2^bits + 1 bucket starts
         self._built = 0  # rows covered by the tables
 
     # -- building --------------------------------------------------------------------------
@@ -135,18 +141,25 @@ class HammingIndex:
         if n == self._built and lengths == self._lengths:
             return  # tables are current
         keys = _substrings(codes, lengths)
-        order, offsets = [], []
+        order = np.empty(len(lengths) * n, dtype=np.uint32)
+        bases = _offset_bases(lengths)
+        offsets = np.zeros(int(bases[-1]), dtype=np.uint32)
         for k, length in enumerate(lengths):
             # any order within a bucket will do: the unstable sort is the faster one
-            order.append(np.argsort(keys[:, k], kind="quicksort").astype(np.uint32))
-            off = np.zeros((1 << length) + 1, dtype=np.uint32)
-            np.cumsum(np.bincount(keys[:, k], minlength=1 << length), out=off[1:])
-            offsets.append(off)
+            order[k * n:(k + 1) * n] = np.argsort(keys[:, k], kind="quicksort")
+            np.cumsum(np.bincount(keys[:, k], minlength=1 << length),
+                      out=offsets[bases[k] + 1:bases[k + 1]])
         self._lengths, self._order, self._offsets, self._built = lengths, order, offsets, n
 
     # -- searching -------------------------------------------------------------------------
     def _probe_worthwhile(self, radius: int) -> bool:
         """Probing pays while the expected candidates stay well under a scan of every row."""
+        key = (radius, self._built, self._lengths)
+        if getattr(self, "_worth_key", None) != key:
+            self._worth_key, self._worth = key, self._estimate_worthwhile(radius)
+        return self._worth
+
+    def _estimate_worthwhile(self, radius: int) -> bool:
         if not self._lengths:
             return False
         s = radius // len(self._lengths)
@@ -156,31 +169,38 @@ class HammingIndex:
                        for b in self._lengths)
         return expected < self._built / 4
 
+    def _plan(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For substring radius s: every probe mask of every table, flattened, with its table
+        and the bases of that table in the flat offsets and order arrays."""
+        key = (s, self._lengths, self._built)
+        cache = self.__dict__.setdefault("_plans", {})
+        if key not in cache:
+            masks = [_masks(b, s) for b in self._lengths]
+            table = np.repeat(np.arange(len(masks)), [len(m) for m in masks])
+            off_base = _offset_bases(self._lengths)[:-1]
+            cache.clear()
+            cache[key] = (np.concatenate(masks), table, off_base[table].astype(np.int64),
+                          (table * self._built).astype(np.int64))
+        return cache[key]
+
     def _candidates(self, query: np.ndarray, radius: int, force: bool) -> np.ndarray | None:
         """Rows sharing a probed substring with the query; None when gathering them would
         cost more than scanning (crowded buckets: many near-duplicates of this query)."""
-        s = radius // len(self._lengths)
+        masks, table, off_base, order_base = self._plan(radius // len(self._lengths))
         qkeys = _substrings(query[None, :], self._lengths)[0].astype(np.int64)
-        ranges = []
-        for k, length in enumerate(self._lengths):
-            probes = qkeys[k] ^ _masks(length, s)
-            off = self._offsets[k]
-            starts = off[probes].astype(np.int64)
-            counts = off[probes + 1].astype(np.int64) - starts
-            nonzero = counts > 0
-            ranges.append((k, starts[nonzero], counts[nonzero]))
-        total = sum(int(c.sum()) for _, _, c in ranges)
+        offsets, order = self._offsets, self._order
+        at = off_base + (qkeys[table] ^ masks)
+        starts = offsets[at].astype(np.int64)
+        counts = offsets[at + 1].astype(np.int64) - starts
+        nonzero = counts > 0
+        starts, counts = starts[nonzero] + order_base[nonzero], counts[nonzero]
+        total = int(counts.sum())
         if not force and total > self._built // 4:
             return None
-        found = []
-        for k, starts, counts in ranges:
-            n = int(counts.sum())
-            if n:
-                flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(n)
-                found.append(self._order[k][flat])
-        if not found:
+        if total == 0:
             return np.zeros(0, dtype=np.int64)
-        return np.concatenate(found).astype(np.int64)
+        flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+        return order[flat].astype(np.int64)
 
     def search(self, queries: np.ndarray, radius: int, strategy: str = "auto"
                ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -203,6 +223,7 @@ class HammingIndex:
             ids = np.arange(len(codes), dtype=np.int64)
             d = _popcount_distance(np.asarray(codes), q)
         else:
+            cand.sort()  # gathers in address order: fewer cache and TLB misses
             d = _popcount_distance(np.asarray(codes)[cand], q)
             ids = cand
             tail = np.arange(self._built, len(codes), dtype=np.int64)
@@ -213,8 +234,10 @@ class HammingIndex:
         parts_d.insert(0, d)
         ids = np.concatenate(parts_ids)
         d = np.concatenate(parts_d)
-        keep = (d <= radius) & ~np.asarray(self._deleted)[ids]
+        keep = d <= radius
         ids, d = ids[keep], d[keep]
+        live = ~np.asarray(self._deleted)[ids]  # tombstones checked on hits only
+        ids, d = ids[live], d[live]
         ids, first = np.unique(ids, return_index=True)  # a row can be found via 2 substrings
         d = d[first]
         order = np.lexsort((ids, d))
@@ -242,9 +265,8 @@ class HammingIndex:
         p.mkdir(parents=True, exist_ok=True)
         np.save(p / "codes.npy", np.asarray(self._codes))
         np.save(p / "deleted.npy", np.asarray(self._deleted))
-        for k in range(len(self._lengths)):
-            np.save(p / f"order{k:02d}.npy", np.asarray(self._order[k]))
-            np.save(p / f"offsets{k:02d}.npy", np.asarray(self._offsets[k]))
+        np.save(p / "order.npy", np.asarray(self._order))
+        np.save(p / "offsets.npy", np.asarray(self._offsets))
         header = {"format": FORMAT, "version": VERSION, "rows": int(len(self._codes)),
                   "substring_bits": list(self._lengths)}
         (p / "header.json").write_text(json.dumps(header))
@@ -268,10 +290,9 @@ class HammingIndex:
         idx._lengths = tuple(int(b) for b in header["substring_bits"])
         if sum(idx._lengths) != 256:
             raise IndexFileError(f"{p}: substrings cover {sum(idx._lengths)} bits, not 256")
-        want = {"codes.npy": (n, 32), "deleted.npy": (n,)}
-        for k, b in enumerate(idx._lengths):
-            want[f"order{k:02d}.npy"] = (n,)
-            want[f"offsets{k:02d}.npy"] = ((1 << b) + 1,)
+        bases = _offset_bases(idx._lengths)
+        want = {"codes.npy": (n, 32), "deleted.npy": (n,),
+                "order.npy": (len(idx._lengths) * n,), "offsets.npy": (int(bases[-1]),)}
         arrays = {}
         try:
             for name in want:
@@ -283,9 +304,8 @@ class HammingIndex:
                 raise IndexFileError(f"{p}: {name} has shape {arrays[name].shape}, header "
                                      f"says {shape}; the index is damaged; rebuild it")
         idx._codes, idx._deleted = arrays["codes.npy"], arrays["deleted.npy"]
-        idx._order = [arrays[f"order{k:02d}.npy"] for k in range(len(idx._lengths))]
-        idx._offsets = [arrays[f"offsets{k:02d}.npy"] for k in range(len(idx._lengths))]
-        if n and any(int(off[-1]) != n for off in idx._offsets):
+        idx._order, idx._offsets = arrays["order.npy"], arrays["offsets.npy"]
+        if n and any(int(idx._offsets[b - 1]) != n for b in bases[1:]):
             raise IndexFileError(f"{p}: offsets do not cover {n} rows; rebuild the index")
         idx._built = n
         return idx
