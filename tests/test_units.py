@@ -106,6 +106,15 @@ def test_te_csv_with_bad_lines_reports_line_numbers(tmp_path: Path) -> None:
     assert "unsupported signal type 'url'" in rejected[1].reason
 
 
+def test_degenerate_pdq_hashes_are_rejected_with_line_numbers(tmp_path: Path) -> None:
+    f = tmp_path / "zeros.txt"
+    f.write_text(f"pdq {P1}\npdq {'0' * 64}\npdq {'f' * 64}\npdq {'0' * 62}01\n")
+    _, entries, rejected = read_list(f)
+    assert [e.line for e in entries] == [1]
+    assert [r.line for r in rejected] == [2, 3, 4]
+    assert all("degenerate PDQ hash" in r.reason for r in rejected)
+
+
 def test_te_csv_missing_header_is_a_file_error(tmp_path: Path) -> None:
     f = tmp_path / "bad.csv"
     f.write_text("signal_type,collab\npdq,x\n")

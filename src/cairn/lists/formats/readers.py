@@ -51,7 +51,13 @@ class Rejected:
 
 def normalise(signal_type: str, value: str) -> str:
     if signal_type == "pdq":
-        return pdq.normalise_hex(value)
+        hx = pdq.normalise_hex(value)
+        ones = bin(int(hx, 16)).count("1")
+        if ones in (0, 256) or not 32 <= ones <= 224:
+            # PDQ sets bits against the median coefficient: about half are ones. A hash this
+            # lopsided is a placeholder or corruption, and would match flat pictures en masse.
+            raise ValueError(f"degenerate PDQ hash ({ones} of 256 bits set); not a picture's PDQ")
+        return hx
     if signal_type == "vpdq":
         return vpdq.to_signal(vpdq.parse_signal(value))
     return crypto.normalise_hex(value, signal_type)
