@@ -6,8 +6,8 @@ For N hashes (uniform random, and clustered like real lists: near-duplicates and
 pictures) and 1,000 queries at radius 31 (half edited copies of listed hashes, half unrelated),
 each contender is built and queried in a fresh process, and the table gives: build seconds,
 memory (resident growth), single-query latency (median ms), batched queries/s on 1 and 2
-cores, and agreement with a brute-force scan (faiss IndexBinaryFlat's exhaustive range
-search). Timings go here, never into tests.
+cores (best of 3 passes on one core), and agreement with a brute-force scan (faiss
+IndexBinaryFlat's exhaustive range search). Timings go here, never into tests.
 """
 
 from __future__ import annotations
@@ -129,9 +129,11 @@ def run_one(name: str, data: Path, queries: Path, conn) -> None:
         t = time.perf_counter()
         query(idx, q[None, :])
         lat.append(time.perf_counter() - t)
-    t = time.perf_counter()
-    results = query(idx, qs)
-    qps1 = len(qs) / (time.perf_counter() - t)
+    qps1 = 0.0
+    for _ in range(3):  # best of 3 passes: one pass is ~1 s and machines are noisy
+        t = time.perf_counter()
+        results = query(idx, qs)
+        qps1 = max(qps1, len(qs) / (time.perf_counter() - t))
     global _SHARED  # forked children share the built index copy-on-write
     _SHARED = idx
     t = time.perf_counter()
