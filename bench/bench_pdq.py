@@ -27,23 +27,12 @@ from cairn.demo import jpeg_bytes, picture
 from cairn.media.decode import FAST_MIN_SIDE
 from cairn.signals.image import image_signals
 from cairn.signals.pdq import hamming
+from corpus import jpeg_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-out"
 SHARED = ROOT.parent / "shared" / "reference" / "threatexchange" / "pdq" / "data"
 SIZES = {(640, 480): 60, (1920, 1080): 30, (4000, 3000): 10}
-
-
-def corpus(size: tuple[int, int], n: int, seed0: int = 30_000) -> list[bytes]:
-    d = OUT / f"jpeg-{size[0]}x{size[1]}"
-    d.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i in range(n):
-        p = d / f"{i:04d}.jpg"
-        if not p.exists():
-            p.write_bytes(jpeg_bytes(picture(seed0 + i, size), 90))
-        out.append(p.read_bytes())
-    return out
 
 
 def rate(fn, blobs: list[bytes], repeat: int = 1) -> float:
@@ -93,7 +82,7 @@ def throughput() -> None:
             "fast as scan", "fast/pytx", "fast/decode"]
     print(f"{'size':<11}" + "".join(f"{c:>15}" for c in cols))
     for size, n in SIZES.items():
-        blobs = corpus(size, n)
+        blobs = [p.read_bytes() for p in jpeg_corpus(size, n)]
         r = {
             "decode full": rate(decode_full, blobs, 2),
             "decode reduced": rate(decode_reduced, blobs, 2),

@@ -23,28 +23,25 @@ from pathlib import Path
 from PIL import Image
 from threadpoolctl import threadpool_limits
 
-from cairn.demo import jpeg_bytes, picture
 from cairn.media.limits import Limits
 from cairn.media.walk import walk
 from cairn.scan.pipeline import default_workers, scan
 from cairn.scan.worker import HashOptions, process_entry
 from cairn.store import Store
+from corpus import jpeg_corpus
 
-OUT = Path(__file__).resolve().parents[1] / "bench-out"
 
-
-def corpus(n: int, size: tuple[int, int]) -> list[Path]:
-    d = OUT / f"jpeg-{size[0]}x{size[1]}"
-    d.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        p = d / f"{i:04d}.jpg"
-        if not p.exists():
-            p.write_bytes(jpeg_bytes(picture(20_000 + i, size), 90))
-        paths.append(p)
-    for p in paths:  # warm the page cache so every contender reads from memory
-        p.read_bytes()
-    return paths
+def exhibit(paths: list[Path]) -> list[Path]:
+    """A folder holding exactly these files (hard links), for the scan to walk."""
+    d = paths[0].parent.parent / f"exhibit-{paths[0].parent.name}-{len(paths)}"
+    d.mkdir(exist_ok=True)
+    out = []
+    for p in paths:
+        link = d / p.name
+        if not link.exists():
+            os.link(p, link)
+        out.append(link)
+    return out
 
 
 def timed(fn, paths: list[Path]) -> float:
@@ -100,7 +97,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
     args = ap.parse_args()
-    paths = corpus(args.files, (args.width, args.height))
+    paths = exhibit(jpeg_corpus((args.width, args.height), args.files))
     cores = default_workers()
     print(f"{len(paths)} JPEGs of {args.width}x{args.height}, {cores} cores, "
           f"python-threatexchange vs cairn, same files, one run\n")
