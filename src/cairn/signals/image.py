@@ -42,11 +42,10 @@ def image_signals(data: bytes, max_pixels: int, mode: str = "exact",
         raise ValueError(f"PDQ mode must be one of {PDQ_MODES}, not {mode!r}")
     image = open_image(data, max_pixels, reduce_to=FAST_MIN_SIDE if mode == "fast" else None)
     width, height = image.info.get("original_size", image.size)
-    if image.mode == "YCbCr":  # only the fast JPEG decode yields YCbCr
-        result = pdq_from_luma(np.asarray(image.getchannel(0)), dihedral)
-    elif mode == "fast" and image.format == "JPEG" and image.mode == "L":
-        result = pdq_from_luma(np.asarray(image), dihedral)
-    else:
-        result = pdq_from_image(image, dihedral)
-    extra = tuple(query_variants(_luma(image))) if variants else ()
+    # only the fast JPEG decode yields YCbCr; a grey JPEG in fast mode is already luma
+    fast_core = image.mode == "YCbCr" or (
+        mode == "fast" and image.format == "JPEG" and image.mode == "L")
+    luma = _luma(image) if fast_core or variants else None
+    result = pdq_from_luma(luma, dihedral) if fast_core else pdq_from_image(image, dihedral)
+    extra = tuple(query_variants(luma)) if variants else ()
     return ImageSignals(result, width, height, visual_variant(image), extra)
