@@ -54,21 +54,20 @@ def _bits_to_hex(bits: np.ndarray) -> str:
     return np.packbits(bits.astype(np.uint8)).tobytes().hex()
 
 
-def pdq_from_pixels(pixels: np.ndarray, dihedral: bool = True, mode: str = "exact"
-                    ) -> PdqResult:
-    """PDQ of an HxWx3 uint8 array. `mode` only labels the result: it says whether the pixels
-    are the full-resolution decode (`exact`) or a reduced one (`fast`)."""
+def pdq_from_pixels(pixels: np.ndarray, dihedral: bool = True) -> PdqResult:
+    """PDQ of an HxWx3 uint8 array with the reference's C++ core (fast hashes come from
+    pdq_fast)."""
     if dihedral:
         vectors, quality = pdqhash.compute_dihedral(pixels)
         hexes = tuple(_bits_to_hex(v) for v in vectors)
-        return PdqResult(hexes[0], int(quality), mode, hexes)
+        return PdqResult(hexes[0], int(quality), "exact", hexes)
     vector, quality = pdqhash.compute(pixels)
     h = _bits_to_hex(vector)
-    return PdqResult(h, int(quality), mode, (h,))
+    return PdqResult(h, int(quality), "exact", (h,))
 
 
-def pdq_from_image(image: Image.Image, dihedral: bool = True, mode: str = "exact") -> PdqResult:
-    return pdq_from_pixels(pixels_for_pdq(image), dihedral, mode)
+def pdq_from_image(image: Image.Image, dihedral: bool = True) -> PdqResult:
+    return pdq_from_pixels(pixels_for_pdq(image), dihedral)
 
 
 # Modes whose python-threatexchange hash is not of the picture a person sees: P and PA hash
