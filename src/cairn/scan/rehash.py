@@ -36,6 +36,7 @@ def ensure_exact(store: Store, case: str, only_matched: bool = True,
     need = store.items_without_exact_pdq(case_id, only_matched)
     summary.items_needing_exact = sum(len(paths) for paths in need.values())
     opts = HashOptions(mode="exact")
+    limits = limits or Limits()
     for location, paths in sorted(need.items()):
         tops = {p.split("!/", 1)[0] for p in paths}
         found = {e.path: e for e in walk(location) if e.path in tops}
@@ -45,7 +46,7 @@ def ensure_exact(store: Store, case: str, only_matched: bool = True,
                 summary.missing.append(f"{location}: {top}")
                 continue
             summary.files_read += 1
-            records = [r for r in process_entry(entry, limits or Limits(), opts)
+            records = [r for r in process_entry(entry, limits, opts)
                        if r["path"] in paths]
             summary.exact_signals_added += store.add_pdq_signals(records)
     return summary

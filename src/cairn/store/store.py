@@ -155,11 +155,7 @@ class Store:
                     continue  # already recorded by an earlier (interrupted) run
                 new += 1
                 item_id = res.inserted_primary_key[0]
-                pdq = rec.get("pdq")
-                if pdq and rec.get("sha256"):
-                    c.execute(self.insert_ignore(t.signals).values(
-                        sha256=rec["sha256"], signal_type="pdq", mode=pdq["mode"],
-                        value=pdq["hash"], quality=pdq["quality"]))
+                self._insert_pdq(c, rec)
                 vpdq = rec.get("vpdq")
                 if vpdq and rec.get("sha256"):
                     c.execute(self.insert_ignore(t.signals).values(
@@ -195,17 +191,19 @@ class Store:
                 out.setdefault(location, set()).add(path)
         return out
 
+    def _insert_pdq(self, c, rec: dict) -> int:  # noqa: ANN001 - a Connection
+        """Record a record's PDQ signal once per content and mode; 1 if it was new."""
+        p = rec.get("pdq")
+        if not p or not rec.get("sha256"):
+            return 0
+        return c.execute(self.insert_ignore(t.signals).values(
+            sha256=rec["sha256"], signal_type="pdq", mode=p["mode"], value=p["hash"],
+            quality=p["quality"])).rowcount
+
     def add_pdq_signals(self, records: Sequence[dict]) -> int:
         """Record PDQ signals of already-recorded content; returns how many were new."""
-        added = 0
         with self.engine.begin() as c:
-            for rec in records:
-                p = rec.get("pdq")
-                if p and rec.get("sha256"):
-                    added += c.execute(self.insert_ignore(t.signals).values(
-                        sha256=rec["sha256"], signal_type="pdq", mode=p["mode"],
-                        value=p["hash"], quality=p["quality"])).rowcount
-        return added
+            return sum(self._insert_pdq(c, rec) for rec in records)
 
     def source_counts(self, source_id: int) -> dict[str, int]:
         with self.engine.connect() as c:
