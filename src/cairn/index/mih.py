@@ -104,6 +104,8 @@ class HammingIndex:
         self._order = np.zeros(0, dtype=np.uint32)  # table k: rows [k*built, (k+1)*built)
         self._offsets = np.zeros(0, dtype=np.uint32)  # table k: 2^bits + 1 bucket starts
         self._built = 0  # rows covered by the tables
+        self._worth: tuple[tuple, bool] | None = None  # (radius, rows, layout) -> probe?
+        self._plans: dict[tuple, tuple] = {}  # probe plans for the current layout
 
     # -- building --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -155,9 +157,9 @@ class HammingIndex:
     def _probe_worthwhile(self, radius: int) -> bool:
         """Probing pays while the expected candidates stay well under a scan of every row."""
         key = (radius, self._built, self._lengths)
-        if getattr(self, "_worth_key", None) != key:
-            self._worth_key, self._worth = key, self._estimate_worthwhile(radius)
-        return self._worth
+        if self._worth is None or self._worth[0] != key:
+            self._worth = (key, self._estimate_worthwhile(radius))
+        return self._worth[1]
 
     def _estimate_worthwhile(self, radius: int) -> bool:
         if not self._lengths:
@@ -173,7 +175,7 @@ class HammingIndex:
         """For substring radius s: every probe mask of every table, flattened, with its table
         and the bases of that table in the flat offsets and order arrays."""
         key = (s, self._lengths, self._built)
-        cache = self.__dict__.setdefault("_plans", {})
+        cache = self._plans
         if key not in cache:
             masks = [_masks(b, s) for b in self._lengths]
             table = np.repeat(np.arange(len(masks)), [len(m) for m in masks])
