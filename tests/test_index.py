@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.index.mih import HammingIndex, IndexFileError
+from cairn.index.mih import VERSION, HammingIndex, IndexFileError
 
 
 def brute(codes: np.ndarray, live: np.ndarray, q: np.ndarray, r: int):
@@ -105,7 +105,7 @@ def test_damaged_or_foreign_index_is_refused(tmp_path: Path) -> None:
         HammingIndex.load(tmp_path / "ix")
     idx.save(tmp_path / "ix")
     header = tmp_path / "ix" / "header.json"
-    header.write_text(header.read_text().replace('"version": 4', '"version": 99'))
+    header.write_text(header.read_text().replace(f'"version": {VERSION}', '"version": 99'))
     with pytest.raises(IndexFileError, match="version 99"):
         HammingIndex.load(tmp_path / "ix")
     with pytest.raises(IndexFileError, match="not a cairn"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -225,11 +226,16 @@ def lists_group(ctx: click.Context, as_json: bool) -> None:
 @click.option("--video-percent", default=80.0, show_default=True, type=click.FloatRange(1, 100),
               help="vPDQ: % of frames on each side that must have a partner.")
 @click.option("--replace", is_flag=True, help="Replace a list of the same name.")
+@click.option("--append", is_flag=True, help="Add the file's entries to a list of that name.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_type: str | None,
-                 threshold: int, video_percent: float, replace: bool, as_json: bool) -> None:
-    """Import a list: python-threatexchange CSV or local file, md5sum-style, or plain."""
+                 threshold: int, video_percent: float, replace: bool, append: bool,
+                 as_json: bool) -> None:
+    """Import a list: python-threatexchange CSV or local file, md5sum-style, or plain.
+    The list index is brought up to date before this returns."""
+    if replace and append:
+        _fail("--replace and --append exclude each other")
     from cairn.lists.formats import ListFormatError, read_list
     from cairn.store.store import StoreError
 
@@ -240,9 +246,10 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
     try:
         res = _store(ctx).add_list(name, str(path.resolve()), used, threshold,
                                    (e.to_dict() for e in entries), len(rejected), replace,
-                                   video_percent)
+                                   video_percent, append=append)
     except StoreError as e:
         _fail(str(e))
+    res["indexed_entries"] = _refresh_index(ctx)
     res["format"] = used
     res["rejected_lines"] = [{"line": r.line, "reason": r.reason, "text": r.text[:200]}
                              for r in rejected]
@@ -253,7 +260,8 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
             err.print(f"[yellow]{path}:{r.line}: {r.reason}[/]", highlight=False)
         if len(rejected) > 50:
             err.print(f"[yellow]... and {len(rejected) - 50} more rejected lines[/]")
-        out.print(f"imported list [bold]{name}[/]: {res['entries']} entries ({used}), "
+        added = f", {res['added']} new" if append else ""
+        out.print(f"imported list [bold]{name}[/]: {res['entries']} entries{added} ({used}), "
                   f"{len(rejected)} lines rejected", highlight=False)
     sys.exit(EXIT_PARTIAL if rejected else EXIT_OK)
 
@@ -265,7 +273,89 @@ def lists_remove(ctx: click.Context, name: str) -> None:
     """Remove a list and the matches recorded against it."""
     if not _store(ctx).remove_list(name):
         _fail(f"no list named {name!r}")
+    _refresh_index(ctx)
     out.print(f"removed list {name}")
+
+
+def _refresh_index(ctx: click.Context) -> int:
+    """Bring the persisted list index up to date now, so the next scan starts at once."""
+    from cairn.scan.listindex import open_matcher
+
+    return len(open_matcher(_store(ctx)))
+
+
+def _status_command(status: str, verb: str):  # noqa: ANN202 - a click command
+    @click.argument("name")
+    @click.argument("hashes", nargs=-1)
+    @click.option("--from", "from_file", type=click.File("r"),
+                  help="Read hashes from this file: the first field of each line (- for stdin).")
+    @click.option("--note", help="Why (kept with each entry).")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_context
+    def command(ctx: click.Context, name: str, hashes: tuple[str, ...], from_file,  # noqa: ANN001
+                note: str | None, as_json: bool) -> None:
+        from cairn.store.store import StoreError
+
+        # --from: the first field of each line, so an md5sum-style list works as it is
+        values = list(hashes) + ([ln.split()[0] for ln in from_file.read().splitlines()
+                                  if ln.strip() and not ln.lstrip().startswith("#")]
+                                 if from_file else [])
+        if not values:
+            _fail("give the hashes to change, as arguments or with --from FILE")
+        try:
+            res = _store(ctx).set_entry_status(name, values, status, note)
+        except StoreError as e:
+            _fail(str(e))
+        _refresh_index(ctx)
+        if as_json:
+            _emit_json({"list": name, "status": status} | res)
+        else:
+            out.print(f"{name}: {len(res['changed'])} entries {verb}, "
+                      f"{len(res['unchanged'])} already so, {len(res['unknown'])} not in "
+                      "the list", highlight=False)
+            for v in res["unknown"][:50]:
+                err.print(f"[yellow]not in {name}: {v}[/]", highlight=False)
+        sys.exit(EXIT_PARTIAL if res["unknown"] else EXIT_OK)
+
+    command.__doc__ = (f"Mark entries of a list {verb}: they stay on record (earlier reports "
+                       "still resolve) but " + ("match again." if status == "active"
+                                                 else "no longer match."))
+    return command
+
+
+for _status, _verb, _name in (("withdrawn", "withdrawn", "withdraw"),
+                              ("false_positive", "false positive", "false-positive"),
+                              ("active", "reinstated", "reinstate")):
+    lists_group.command(_name)(_status_command(_status, _verb))
+
+
+@lists_group.command("index")
+@click.option("--rebuild", is_flag=True, help="Rebuild it from the store.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def lists_index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
+    """Show the persisted list index (and how long it takes to open), or rebuild it."""
+    import shutil
+
+    from cairn.scan.listindex import open_matcher
+
+    store = _store(ctx)
+    root = Path(store.home or ".") / "index"
+    if rebuild:
+        shutil.rmtree(root, ignore_errors=True)
+    started = time.perf_counter()
+    m = open_matcher(store)
+    seconds = time.perf_counter() - started
+    size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.is_dir() else 0
+    _, gen, _ = store.list_generations()
+    res = {"path": str(root), "generation": gen, "active_entries": len(m),
+           "indexed_entries": m.indexed, "pdq_hashes": m.pdq_rows,
+           "bytes_on_disk": size, "open_seconds": round(seconds, 3)}
+    if as_json:
+        _emit_json(res)
+    else:
+        for k, v in res.items():
+            out.print(f"{k:16} {v}", highlight=False)
 
 
 # -- scan -----------------------------------------------------------------------------------

@@ -3,7 +3,15 @@ hash, so tens of millions of MD5/SHA-1/SHA-256 fit in their raw size plus an id 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+
+from cairn.index.mih import IndexFileError
+
+FORMAT = "cairn-digest-index"
+VERSION = 1
 
 
 class DigestIndex:
@@ -40,3 +48,35 @@ class DigestIndex:
 
     def __len__(self) -> int:
         return len(self._values) + len(self._pending_values)
+
+    def save(self, path: str | Path) -> None:
+        self._build()
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        np.save(p / "values.npy", np.asarray(self._values))
+        np.save(p / "ids.npy", np.asarray(self._ids))
+        (p / "header.json").write_text(json.dumps(
+            {"format": FORMAT, "version": VERSION, "width": self.width,
+             "rows": int(len(self._values))}))
+
+    @classmethod
+    def load(cls, path: str | Path, mmap: bool = True) -> DigestIndex:
+        """Open a saved index memory-mapped; damaged or foreign files are refused."""
+        p = Path(path)
+        try:
+            h = json.loads((p / "header.json").read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise IndexFileError(f"{p}: not a cairn digest index ({e})") from None
+        if h.get("format") != FORMAT or h.get("version") != VERSION:
+            raise IndexFileError(f"{p}: not a version {VERSION} cairn digest index; rebuild it")
+        idx = cls(int(h["width"]))
+        try:
+            values = np.load(p / "values.npy", mmap_mode="r" if mmap else None)
+            ids = np.load(p / "ids.npy", mmap_mode="r" if mmap else None)
+        except (OSError, ValueError, EOFError) as e:
+            raise IndexFileError(f"{p}: damaged or truncated index file: {e}") from None
+        n = int(h["rows"])
+        if values.shape != (n,) or ids.shape != (n,) or values.dtype != f"S{idx.width}":
+            raise IndexFileError(f"{p}: arrays do not match the header; rebuild it")
+        idx._values, idx._ids = values, ids
+        return idx

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "cairn-hamming-index"
-VERSION = 4
+VERSION = 5
 # Substrings are cut from the hash with its bytes interleaved (0, 8, 16, 24, 1, 9, ...): runs
 # of equal bytes (low-entropy pictures, shared prefixes) spread over every table instead of
 # filling a few buckets. Matching is unaffected: Hamming distance ignores bit order.
@@ -260,8 +260,10 @@ class HammingIndex:
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """Write a folder of .npy files plus a header; rebuilt first so nothing is pending."""
-        if self._built != len(self._codes):
+        """Write a folder of .npy files plus a header. Rows added since the last `build` are
+        saved as an unindexed tail (searched by scan), so appending a few hashes to a large
+        index does not rebuild its tables."""
+        if not self._lengths:
             self.build()
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
@@ -270,7 +272,7 @@ class HammingIndex:
         np.save(p / "order.npy", np.asarray(self._order))
         np.save(p / "offsets.npy", np.asarray(self._offsets))
         header = {"format": FORMAT, "version": VERSION, "rows": int(len(self._codes)),
-                  "substring_bits": list(self._lengths)}
+                  "built": int(self._built), "substring_bits": list(self._lengths)}
         (p / "header.json").write_text(json.dumps(header))
 
     @classmethod
@@ -289,12 +291,15 @@ class HammingIndex:
         mode = "r" if mmap else None
         idx = cls()
         n = int(header["rows"])
+        built = int(header.get("built", -1))
+        if not 0 <= built <= n:
+            raise IndexFileError(f"{p}: header says {built} indexed rows of {n}; rebuild it")
         idx._lengths = tuple(int(b) for b in header["substring_bits"])
         if sum(idx._lengths) != 256:
             raise IndexFileError(f"{p}: substrings cover {sum(idx._lengths)} bits, not 256")
         bases = _offset_bases(idx._lengths)
         want = {"codes.npy": (n, 32), "deleted.npy": (n,),
-                "order.npy": (len(idx._lengths) * n,), "offsets.npy": (int(bases[-1]),)}
+                "order.npy": (len(idx._lengths) * built,), "offsets.npy": (int(bases[-1]),)}
         arrays = {}
         try:
             for name in want:
@@ -307,7 +312,7 @@ class HammingIndex:
                                      f"says {shape}; the index is damaged; rebuild it")
         idx._codes, idx._deleted = arrays["codes.npy"], arrays["deleted.npy"]
         idx._order, idx._offsets = arrays["order.npy"], arrays["offsets.npy"]
-        if n and any(int(idx._offsets[b - 1]) != n for b in bases[1:]):
-            raise IndexFileError(f"{p}: offsets do not cover {n} rows; rebuild the index")
-        idx._built = n
+        if built and any(int(idx._offsets[b - 1]) != built for b in bases[1:]):
+            raise IndexFileError(f"{p}: offsets do not cover {built} rows; rebuild the index")
+        idx._built = built
         return idx

@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from cairn.index import DigestIndex, HammingIndex
+from cairn.index import DigestIndex, HammingIndex, IndexFileError
 from cairn.signals import pdq
 from cairn.signals.vpdq import VIDEO_MATCH_PERCENT, VpdqFrame, match_percent, parse_signal
 
 CRYPTO = {"md5": 16, "sha1": 20, "sha256": 32}
+FORMAT = "cairn-list-index"
+VERSION = 1
+
+
+def _link_part(old: Path, new: Path, part: str) -> bool:
+    """Hard-link one part's files from the previous index folder; False if that failed."""
+    names = {"entries": ["entry_ids.npy", "entry_lists.npy"], "active": ["active.npy"],
+             "pdq": ["pdq", "pdq_entry.npy"], "videos": ["videos.json"]}.get(part, [part])
+    try:
+        for name in names:
+            src = old / name
+            files = [src] if src.is_file() else sorted(src.iterdir())
+            for f in files:
+                dst = new / f.relative_to(old)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.link(f, dst)
+        return True
+    except OSError:
+        for name in names:  # leave nothing half-linked; the caller writes the part afresh
+            target = new / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,48 +64,192 @@ class Match:
 
 
 class Matcher:
-    """Exact digests and PDQ within each list's threshold, the 8 dihedral variants tried."""
+    """Exact digests and PDQ within each list's threshold, the 8 dihedral variants tried.
+
+    Per entry it holds arrays, never Python objects (tens of millions of entries): sorted
+    entry ids, their list ids and an active flag (withdrawn and false-positive entries stay
+    indexed but never match). It persists to a folder that `load` memory-maps, and grows by
+    `extend` (new entries, ids increasing) and `set_active`, so a list index is kept current
+    without a rebuild.
+    """
 
     def __init__(self, thresholds: dict[int, int],
                  video_percent: dict[int, float | None] | None = None) -> None:
         self.thresholds = thresholds
         self.video_percent = video_percent or {}
         self.videos: list[tuple[int, list[VpdqFrame]]] = []  # (entry id, frames)
+        self._video_signals: list[tuple[int, str]] = []  # as read, for saving
         self.max_radius = max(thresholds.values(), default=pdq.MATCH_DISTANCE)
         self.exact = {k: DigestIndex(w) for k, w in CRYPTO.items()}
         self.pdq = HammingIndex()
         self._pdq_entry = np.zeros(0, dtype=np.int64)  # index row -> entry id
-        self.owner: dict[int, int] = {}  # entry id -> list id
+        self._entry_ids = np.zeros(0, dtype=np.int64)  # sorted
+        self._entry_lists = np.zeros(0, dtype=np.int64)
+        self._active = np.zeros(0, dtype=bool)
+        self.dirty: set[str] = set()  # parts changed since load: what `save` must write
 
     @classmethod
-    def build(cls, entries: Iterable[tuple[int, int, str, str]], thresholds: dict[int, int],
+    def build(cls, entries: Iterable[tuple], thresholds: dict[int, int],
               video_percent: dict[int, float | None] | None = None) -> Matcher:
+        """entries: (entry id, list id, signal type, value[, active]) in increasing id."""
         m = cls(thresholds, video_percent)
+        m.extend(entries)
+        m.pdq.build()
+        return m
+
+    @property
+    def max_entry_id(self) -> int:
+        return int(self._entry_ids[-1]) if len(self._entry_ids) else 0
+
+    @property
+    def indexed(self) -> int:
+        """Entries indexed, inactive ones included."""
+        return len(self._entry_ids)
+
+    @property
+    def pdq_rows(self) -> int:
+        return len(self._pdq_entry)
+
+    def extend(self, entries: Iterable[tuple], chunk: int = 200_000) -> int:
+        """Add entries whose ids are above every indexed id; returns how many."""
+        total = 0
+        batch: list[tuple] = []
+        for e in entries:
+            batch.append(e)
+            if len(batch) >= chunk:
+                total += self._extend(batch)
+                batch = []
+        return total + (self._extend(batch) if batch else 0)
+
+    def _extend(self, batch: list[tuple]) -> int:
+        ids = np.fromiter((e[0] for e in batch), dtype=np.int64, count=len(batch))
+        if (len(self._entry_ids) and ids[0] <= self._entry_ids[-1]) or np.any(np.diff(ids) <= 0):
+            raise ValueError("entries must come in increasing id, above those indexed")
         pdq_rows: list[bytes] = []
         pdq_ids: list[int] = []
-        for entry_id, list_id, signal_type, value in entries:
-            m.owner[entry_id] = list_id
+        for e in batch:
+            entry_id, _, signal_type, value = e[:4]
             if signal_type == "pdq":
                 pdq_rows.append(bytes.fromhex(value))
                 pdq_ids.append(entry_id)
             elif signal_type == "vpdq":
-                m.videos.append((entry_id, parse_signal(value)))
-            elif signal_type in m.exact:
-                m.exact[signal_type].add(value, entry_id)
+                self.videos.append((entry_id, parse_signal(value)))
+                self._video_signals.append((entry_id, value))
+                self.dirty.add("videos")
+            elif signal_type in self.exact:
+                self.exact[signal_type].add(value, entry_id)
+                self.dirty.add(signal_type)
+        self._entry_ids = np.concatenate([self._entry_ids, ids])
+        self._entry_lists = np.concatenate(
+            [self._entry_lists, np.fromiter((e[1] for e in batch), np.int64, len(batch))])
+        self._active = np.concatenate(
+            [self._active, np.fromiter((bool(e[4]) if len(e) > 4 else True for e in batch),
+                                       bool, len(batch))])
+        self.dirty.add("entries")
         if pdq_rows:
-            m.pdq.add(np.frombuffer(b"".join(pdq_rows), dtype=np.uint8).reshape(-1, 32))
-            m.pdq.build()
-            m._pdq_entry = np.asarray(pdq_ids, dtype=np.int64)
-        return m
+            self.pdq.add(np.frombuffer(b"".join(pdq_rows), dtype=np.uint8).reshape(-1, 32))
+            self._pdq_entry = np.concatenate([self._pdq_entry,
+                                              np.asarray(pdq_ids, dtype=np.int64)])
+            self.dirty.add("pdq")
+        return len(batch)
 
-    def _search(self, hx: str, radius: int) -> list[tuple[int, int]]:
-        """(entry id, distance) of list PDQ hashes within radius of one hash."""
+    def set_active(self, changes: Iterable[tuple[int, bool]]) -> int:
+        """Flip entries on or off (withdrawn, false positive, reinstated); unknown ids are
+        ignored. Returns how many were indexed."""
+        changes = list(changes)
+        if not changes:
+            return 0
+        ids = np.asarray([i for i, _ in changes], dtype=np.int64)
+        flags = np.asarray([a for _, a in changes], dtype=bool)
+        pos = np.searchsorted(self._entry_ids, ids)
+        pos = np.minimum(pos, max(len(self._entry_ids) - 1, 0))
+        known = (self._entry_ids[pos] == ids) if len(self._entry_ids) else np.zeros(0, bool)
+        active = np.array(self._active)  # writable even when memory-mapped
+        active[pos[known]] = flags[known]
+        self._active = active
+        self.dirty.add("active")
+        return int(known.sum())
+
+    def _owner(self, entry_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(list ids, active) of indexed entry ids."""
+        pos = np.searchsorted(self._entry_ids, entry_ids)
+        return np.asarray(self._entry_lists)[pos], np.asarray(self._active)[pos]
+
+    def _search(self, hx: str, radius: int) -> list[tuple[int, int, int]]:
+        """(entry id, list id, distance) of active list PDQ hashes within radius of a hash."""
         q = np.frombuffer(bytes.fromhex(hx), dtype=np.uint8)[None, :]
         ((rows, dists),) = self.pdq.search(q, radius)
-        return list(zip(self._pdq_entry[rows].tolist(), dists.tolist(), strict=True))
+        eids = self._pdq_entry[rows]
+        lids, live = self._owner(eids)
+        return list(zip(eids[live].tolist(), lids[live].tolist(), dists[live].tolist(),
+                        strict=True))
 
     def __len__(self) -> int:
-        return len(self.owner)
+        return int(np.count_nonzero(self._active))
+
+    # -- persistence ---------------------------------------------------------------------
+    PARTS = ("entries", "active", "pdq", "videos", *CRYPTO)
+
+    def save(self, path: str | Path, header: dict, previous: str | Path | None = None) -> None:
+        """Write the index to a new folder `path`. Parts unchanged since `load` from
+        `previous` are hard-linked from there rather than rewritten: marking one entry a
+        false positive in a 10M-entry index writes 10 MB, not a gigabyte."""
+        p = Path(path)
+        p.mkdir(parents=True)
+        for part in self.PARTS:
+            if previous is not None and part not in self.dirty and _link_part(
+                    Path(previous), p, part):
+                continue
+            if part == "entries":
+                np.save(p / "entry_ids.npy", np.asarray(self._entry_ids))
+                np.save(p / "entry_lists.npy", np.asarray(self._entry_lists))
+            elif part == "active":
+                np.save(p / "active.npy", np.asarray(self._active))
+            elif part == "pdq":
+                self.pdq.save(p / "pdq")
+                np.save(p / "pdq_entry.npy", np.asarray(self._pdq_entry))
+            elif part == "videos":
+                (p / "videos.json").write_text(json.dumps(self._video_signals))
+            else:
+                self.exact[part].save(p / part)
+        (p / "header.json").write_text(json.dumps(
+            header | {"format": FORMAT, "version": VERSION, "entries": len(self._entry_ids),
+                      "pdq_rows": int(len(self._pdq_entry))}))
+        self.dirty.clear()
+
+    @classmethod
+    def load(cls, path: str | Path, thresholds: dict[int, int],
+             video_percent: dict[int, float | None] | None = None) -> tuple[Matcher, dict]:
+        """Open a saved index, memory-mapped; returns it with its header. Damaged, partial
+        or foreign folders raise IndexFileError (the caller rebuilds)."""
+        p = Path(path)
+        try:
+            header = json.loads((p / "header.json").read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise IndexFileError(f"{p}: not a cairn list index ({e})") from None
+        if header.get("format") != FORMAT or header.get("version") != VERSION:
+            raise IndexFileError(f"{p}: not a version {VERSION} cairn list index")
+        m = cls(thresholds, video_percent)
+        try:
+            m._entry_ids = np.load(p / "entry_ids.npy", mmap_mode="r")
+            m._entry_lists = np.load(p / "entry_lists.npy", mmap_mode="r")
+            m._active = np.load(p / "active.npy", mmap_mode="r")
+            m._pdq_entry = np.load(p / "pdq_entry.npy", mmap_mode="r")
+            m._video_signals = [(int(i), str(v)) for i, v in
+                                json.loads((p / "videos.json").read_text())]
+        except (OSError, ValueError, EOFError, TypeError) as e:
+            raise IndexFileError(f"{p}: damaged or truncated list index: {e}") from None
+        n = int(header.get("entries", -1))
+        if not (m._entry_ids.shape == m._entry_lists.shape == m._active.shape == (n,)) \
+                or m._pdq_entry.shape != (int(header.get("pdq_rows", -1)),):
+            raise IndexFileError(f"{p}: arrays do not match the header; rebuild it")
+        m.pdq = HammingIndex.load(p / "pdq")
+        if len(m.pdq._codes) != len(m._pdq_entry):
+            raise IndexFileError(f"{p}: PDQ rows do not match their entries; rebuild it")
+        for kind in CRYPTO:
+            m.exact[kind] = DigestIndex.load(p / kind)
+        m.videos = [(i, parse_signal(v)) for i, v in m._video_signals]
+        return m, header
 
     @staticmethod
     def _pdq_queries(p: dict, key: str) -> list[tuple[str, str]]:
@@ -96,8 +269,7 @@ class Matcher:
     def _pdq_hits(self, hx: str, transform: str, found: dict[tuple[int, str], Match],
                   timestamp: float | None = None) -> None:
         """Record list entries within their list's threshold of one hash, nearest kept."""
-        for eid, dist in self._search(hx, self.max_radius):
-            lid = self.owner[eid]
+        for eid, lid, dist in self._search(hx, self.max_radius):
             if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
                 continue
             prev = found.get((eid, "pdq"))
@@ -113,11 +285,14 @@ class Matcher:
                 continue
             seen.add(hx)
             self._pdq_hits(hx, "frame", found, t)
+        query = [VpdqFrame(i, t, hx, q) for i, (t, hx, q) in enumerate(frames)]
         if not self.videos:
             return
-        query = [VpdqFrame(i, t, hx, q) for i, (t, hx, q) in enumerate(frames)]
-        for eid, target in self.videos:
-            lid = self.owner[eid]
+        lids, live = self._owner(np.asarray([e for e, _ in self.videos], dtype=np.int64))
+        for (eid, target), lid, on in zip(self.videos, lids.tolist(), live.tolist(),
+                                          strict=True):
+            if not on:
+                continue
             qp, tp = match_percent(query, target, self.thresholds.get(lid, pdq.MATCH_DISTANCE))
             need = self.video_percent.get(lid) or VIDEO_MATCH_PERCENT
             if qp >= need and tp >= need:
@@ -130,8 +305,10 @@ class Matcher:
         for kind in CRYPTO:
             value = record.get(kind)
             if value:
-                for eid in self.exact[kind].get(value):
-                    found[(eid, kind)] = Match(eid, self.owner[eid], kind, 0, "none")
+                eids = np.asarray(self.exact[kind].get(value), dtype=np.int64)
+                lids, live = self._owner(eids)
+                for eid, lid in zip(eids[live].tolist(), lids[live].tolist(), strict=True):
+                    found[(eid, kind)] = Match(eid, lid, kind, 0, "none")
         p = record.get("pdq")
         if p and len(self.pdq):
             for key in ("plain", "fallbacks"):

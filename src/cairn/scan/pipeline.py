@@ -22,6 +22,7 @@ from cairn import __version__
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
+from cairn.scan.listindex import open_matcher
 from cairn.scan.worker import HashOptions, process_entry
 from cairn.store import Store
 
@@ -59,10 +60,8 @@ class ScanSummary:
 
 
 def matcher_for(store: Store) -> Matcher:
-    """A matcher over every list in the store, with each list's thresholds."""
-    lists = store.lists()
-    return Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists},
-                         {x["id"]: x["vpdq_percent"] for x in lists})
+    """A matcher over every active list entry, from the persisted list index."""
+    return open_matcher(store)
 
 
 def default_workers() -> int:

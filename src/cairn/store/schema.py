@@ -116,8 +116,25 @@ list_entries = Table(
     Column("labels", Text, nullable=False),  # JSON list
     Column("collab", String(200)),
     Column("line_no", Integer, nullable=False),
+    # active | withdrawn (by its publisher) | false_positive (by an examiner): only active
+    # entries match; the row stays, so earlier reports still resolve
+    Column("status", String(20), nullable=False, server_default="active"),
+    Column("status_at", String(32)),
+    Column("status_note", Text),
+    Column("changed_gen", Integer, nullable=False, server_default="0"),  # see meta
     UniqueConstraint("list_id", "signal_type", "value", name="uq_entries_list_type_value"),
     Index("ix_entries_type_value", "signal_type", "value"),
+    Index("ix_entries_changed_gen", "changed_gen"),
+)
+
+# Small key/value state. `lists_generation` counts changes to lists (entries added, status
+# changed); `lists_rebuild_generation` is the last change that removed rows (a list removed
+# or replaced). A persisted list index records the generation it reflects: equal means
+# current, behind means catch up from `changed_gen` and new ids, behind a rebuild means rebuild.
+meta = Table(
+    "meta", metadata,
+    Column("key", String(50), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 matches = Table(

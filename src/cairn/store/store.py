@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,9 @@ def default_home() -> Path:
     return Path(os.environ.get("CAIRN_HOME") or Path.home() / ".cairn")
 
 
+ENTRY_STATUSES = ("active", "withdrawn", "false_positive")
+
+
 class StoreError(Exception):
     pass
 
@@ -34,8 +38,9 @@ class StoreError(Exception):
 class Store:
     """Thin repository over SQLAlchemy Core: bulk inserts that ignore duplicates, plain reads."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, home: Path | None = None) -> None:
         self.url = url
+        self.home = home  # where derived files (the list index) live; None: keep in memory
         self.engine: Engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -43,12 +48,10 @@ class Store:
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Store:
-        url = os.environ.get("CAIRN_DATABASE_URL")
-        if url:
-            return cls(url)
         home_path = Path(home) if home else default_home()
         home_path.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{home_path / 'cairn.db'}")
+        url = os.environ.get("CAIRN_DATABASE_URL")
+        return cls(url or f"sqlite:///{home_path / 'cairn.db'}", home_path)
 
     def _migrate(self) -> None:
         cfg = Config(str(HERE / "alembic.ini"))
@@ -293,46 +296,124 @@ class Store:
     # -- lists ---------------------------------------------------------------------------
     def add_list(self, name: str, source_file: str, fmt: str, pdq_threshold: int,
                  entries: Iterable[dict], rejected: int, replace: bool = False,
-                 vpdq_percent: float | None = None) -> dict:
+                 vpdq_percent: float | None = None, append: bool = False) -> dict:
+        """Import a list in one transaction. `replace` drops an existing list of that name
+        first; `append` adds entries to it (duplicates ignored) instead."""
         with self.engine.begin() as c:
             old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
-            if old and not replace:
-                raise StoreError(f"a list named {name!r} exists; use --replace to re-import it")
-            if old:
-                c.execute(delete(t.matches).where(t.matches.c.list_id == old[0]))
-                c.execute(delete(t.list_entries).where(t.list_entries.c.list_id == old[0]))
-                c.execute(delete(t.lists).where(t.lists.c.id == old[0]))
-            list_id = c.execute(insert(t.lists).values(
-                name=name, source_file=source_file, format=fmt, imported_at=now(),
-                entry_count=0, rejected_count=rejected, pdq_threshold=pdq_threshold,
-                vpdq_percent=vpdq_percent,
-            )).inserted_primary_key[0]
+            if old and not (replace or append):
+                raise StoreError(f"a list named {name!r} exists; use --replace to re-import "
+                                 "it or --append to add to it")
+            if old and replace:
+                self._delete_list(c, old[0])
+            if old and append:
+                list_id = old[0]
+                c.execute(update(t.lists).where(t.lists.c.id == list_id).values(
+                    rejected_count=t.lists.c.rejected_count + rejected))
+            else:
+                list_id = c.execute(insert(t.lists).values(
+                    name=name, source_file=source_file, format=fmt, imported_at=now(),
+                    entry_count=0, rejected_count=rejected, pdq_threshold=pdq_threshold,
+                    vpdq_percent=vpdq_percent,
+                )).inserted_primary_key[0]
+            gen = self._bump(c, destructive=bool(old and replace))
+            before = self._entry_count(c, list_id)
             batch: list[dict] = []
             stmt = self.insert_ignore(t.list_entries)
             for e in entries:
                 batch.append({"list_id": list_id, "signal_type": e["signal_type"],
                               "value": e["value"], "category": e.get("category"),
                               "labels": json.dumps(e.get("labels", [])),
-                              "collab": e.get("collab"), "line_no": e["line"]})
+                              "collab": e.get("collab"), "line_no": e["line"],
+                              "changed_gen": gen})
                 if len(batch) >= 5000:
                     c.execute(stmt, batch)
                     batch.clear()
             if batch:
                 c.execute(stmt, batch)
-            count = c.execute(select(func.count()).select_from(t.list_entries)
-                              .where(t.list_entries.c.list_id == list_id)).scalar_one()
+            count = self._entry_count(c, list_id)
             c.execute(update(t.lists).where(t.lists.c.id == list_id).values(entry_count=count))
-        return {"id": list_id, "name": name, "entries": count, "rejected": rejected}
+        return {"id": list_id, "name": name, "entries": count, "added": count - before,
+                "rejected": rejected}
+
+    @staticmethod
+    def _entry_count(c, list_id: int) -> int:  # noqa: ANN001 - a Connection
+        return c.execute(select(func.count()).select_from(t.list_entries)
+                         .where(t.list_entries.c.list_id == list_id)).scalar_one()
+
+    @staticmethod
+    def _delete_list(c, list_id: int) -> None:  # noqa: ANN001 - a Connection
+        c.execute(delete(t.matches).where(t.matches.c.list_id == list_id))
+        c.execute(delete(t.list_entries).where(t.list_entries.c.list_id == list_id))
+        c.execute(delete(t.lists).where(t.lists.c.id == list_id))
 
     def remove_list(self, name: str) -> bool:
         with self.engine.begin() as c:
             old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
             if not old:
                 return False
-            c.execute(delete(t.matches).where(t.matches.c.list_id == old[0]))
-            c.execute(delete(t.list_entries).where(t.list_entries.c.list_id == old[0]))
-            c.execute(delete(t.lists).where(t.lists.c.id == old[0]))
+            self._delete_list(c, old[0])
+            self._bump(c, destructive=True)
             return True
+
+    def set_entry_status(self, name: str, values: Iterable[str], status: str,
+                         note: str | None = None) -> dict[str, list[str]]:
+        """Withdraw, mark false positive, or reactivate entries of a list by hash value;
+        returns {"changed": [...], "unchanged": [...], "unknown": [...]}."""
+        if status not in ENTRY_STATUSES:
+            raise StoreError(f"status must be one of {', '.join(ENTRY_STATUSES)}")
+        out: dict[str, list[str]] = {"changed": [], "unchanged": [], "unknown": []}
+        with self.engine.begin() as c:
+            row = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
+            if not row:
+                raise StoreError(f"no list named {name!r}")
+            gen = self._bump(c, destructive=False)
+            for value in dict.fromkeys(v.strip().lower() for v in values):
+                hits = c.execute(select(t.list_entries.c.id, t.list_entries.c.status).where(
+                    t.list_entries.c.list_id == row[0],
+                    t.list_entries.c.value == value)).all()
+                if not hits:
+                    out["unknown"].append(value)
+                    continue
+                ids = [i for i, st in hits if st != status]
+                if not ids:
+                    out["unchanged"].append(value)
+                    continue
+                c.execute(update(t.list_entries).where(t.list_entries.c.id.in_(ids)).values(
+                    status=status, status_at=now(), status_note=note, changed_gen=gen))
+                out["changed"].append(value)
+        return out
+
+    # -- list generations: what the persisted list index checks itself against ----------
+    def _bump(self, c, destructive: bool) -> int:  # noqa: ANN001 - a Connection
+        gen = self._meta_int(c, "lists_generation") + 1
+        self._meta_set(c, "lists_generation", gen)
+        if destructive:
+            self._meta_set(c, "lists_rebuild_generation", gen)
+        return gen
+
+    def _meta_int(self, c, key: str) -> int:  # noqa: ANN001 - a Connection
+        v = c.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar_one_or_none()
+        return int(v) if v is not None else 0
+
+    def _meta_set(self, c, key: str, value: object) -> None:  # noqa: ANN001 - a Connection
+        if c.execute(update(t.meta).where(t.meta.c.key == key).values(value=str(value))).rowcount:
+            return
+        c.execute(insert(t.meta).values(key=key, value=str(value)))
+
+    def list_generations(self) -> tuple[str, int, int]:
+        """(this store's id, current generation, generation of the last change that removed
+        rows). The id tells a list index of this store from one of a store since recreated."""
+        with self.engine.begin() as c:
+            uid = c.execute(select(t.meta.c.value).where(t.meta.c.key == "store_id")
+                            ).scalar_one_or_none()
+            if uid is None:
+                uid = uuid.uuid4().hex
+                c.execute(self.insert_ignore(t.meta).values(key="store_id", value=uid))
+                uid = c.execute(select(t.meta.c.value).where(t.meta.c.key == "store_id")
+                                ).scalar_one()
+            return (uid, self._meta_int(c, "lists_generation"),
+                    self._meta_int(c, "lists_rebuild_generation"))
 
     def lists(self) -> list[dict]:
         with self.engine.connect() as c:
@@ -345,11 +426,23 @@ class Store:
                 by_type.setdefault(list_id, {})[st] = n
         return [dict(r) | {"signal_types": by_type.get(r["id"], {})} for r in rows]
 
-    def iter_entries(self) -> Iterator[tuple[int, int, str, str]]:
-        """(entry_id, list_id, signal_type, value) of every list entry, for building indexes."""
+    def iter_entries(self, after_id: int = 0) -> Iterator[tuple[int, int, str, str, bool]]:
+        """(entry id, list id, signal type, value, active) of list entries with id > after_id,
+        in id order, for building and extending the list index."""
+        e = t.list_entries.c
         with self.engine.connect() as c:
-            yield from c.execute(select(t.list_entries.c.id, t.list_entries.c.list_id,
-                                        t.list_entries.c.signal_type, t.list_entries.c.value))
+            yield from c.execute(
+                select(e.id, e.list_id, e.signal_type, e.value, e.status == "active")
+                .where(e.id > after_id).order_by(e.id)
+                .execution_options(yield_per=50_000))
+
+    def changed_entries(self, since_gen: int, upto_id: int) -> list[tuple[int, bool]]:
+        """(entry id, active) of entries up to `upto_id` whose status changed after since_gen."""
+        e = t.list_entries.c
+        with self.engine.connect() as c:
+            return [(i, bool(a)) for i, a in c.execute(
+                select(e.id, e.status == "active")
+                .where(e.changed_gen > since_gen, e.id <= upto_id))]
 
     def entries_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         ids = list(ids)

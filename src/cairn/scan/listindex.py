@@ -1,0 +1,80 @@
+"""The persisted list index: every list's entries, indexed once at import and kept current.
+
+The database is the truth; the index under `$CAIRN_HOME/index/` is derived from it and says
+which list generation it reflects. Opening it compares that with the store: equal, it is
+memory-mapped as is (a 10M-entry index opens in well under a second); behind, it catches up
+(new entries appended, changed statuses flipped, only changed parts rewritten); behind a
+destructive change (a list removed or replaced), from another store, damaged, or of another
+version, it is rebuilt. Each save goes to a new folder named in `CURRENT` (replaced
+atomically), so a reader never sees a half-written index.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from cairn.index import IndexFileError
+from cairn.lists.matcher import Matcher
+from cairn.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def open_matcher(store: Store, persist: bool = True) -> Matcher:
+    """A matcher over every active list entry, current with the store."""
+    lists = store.lists()
+    thresholds = {x["id"]: x["pdq_threshold"] for x in lists}
+    percent = {x["id"]: x["vpdq_percent"] for x in lists}
+    store_id, gen, rebuild_gen = store.list_generations()
+    if store.home is None or not persist:
+        return Matcher.build(store.iter_entries(), thresholds, percent)
+    root = Path(store.home) / "index"
+    current = _current(root)
+    m, header = None, {}
+    if current is not None:
+        try:
+            m, header = Matcher.load(root / current, thresholds, percent)
+        except IndexFileError as e:
+            log.warning("list index unusable, rebuilding: %s", e)
+    fresh = (m is not None and header.get("store_id") == store_id
+             and int(header.get("generation", -1)) >= rebuild_gen)
+    if fresh and int(header["generation"]) == gen:
+        return m
+    if fresh:
+        m.set_active(store.changed_entries(int(header["generation"]), m.max_entry_id))
+        m.extend(store.iter_entries(after_id=m.max_entry_id))
+    else:
+        m, current = Matcher.build(store.iter_entries(), thresholds, percent), None
+    _save(m, root, current, {"store_id": store_id, "generation": gen})
+    return m
+
+
+def _current(root: Path) -> str | None:
+    try:
+        name = (root / "CURRENT").read_text().strip()
+    except OSError:
+        return None
+    return name if name and "/" not in name and (root / name).is_dir() else None
+
+
+def _save(m: Matcher, root: Path, previous: str | None, header: dict) -> None:
+    """Write a new index folder and point CURRENT at it; a store on read-only media keeps
+    working from the in-memory index."""
+    name = f"g{header['generation']}-{uuid.uuid4().hex[:8]}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        m.save(root / name, header, previous=root / previous if previous else None)
+        tmp = root / f"CURRENT.{name}"
+        tmp.write_text(name + "\n")
+        os.replace(tmp, root / "CURRENT")
+    except OSError as e:
+        log.warning("could not save the list index under %s: %s", root, e)
+        shutil.rmtree(root / name, ignore_errors=True)
+        return
+    for old in root.iterdir():  # keep the new folder and the previous (a reader may hold it)
+        if old.is_dir() and old.name not in (name, previous):
+            shutil.rmtree(old, ignore_errors=True)

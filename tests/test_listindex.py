@@ -1,0 +1,168 @@
+"""The persisted list index: indexed at import, kept current on append / withdraw / false
+positive / removal, refused and rebuilt when damaged or foreign, and used by `cairn match`."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cairn.demo import jpeg_bytes, picture
+from cairn.index import IndexFileError
+from cairn.lists.matcher import Matcher
+from cairn.scan.listindex import open_matcher
+from cairn.signals import pdq
+from cairn.store import Store
+from conftest import Cairn
+
+RNG = np.random.default_rng(4)
+
+
+def _random_pdq(n: int) -> list[str]:
+    """Random 256-bit hashes with about half their bits set (never degenerate)."""
+    return [bytes(row).hex() for row in RNG.integers(0, 256, size=(n, 32), dtype=np.uint8)]
+
+
+def _entries(values: list[str], signal_type: str = "pdq") -> list[dict]:
+    return [{"signal_type": signal_type, "value": v, "line": i + 1} for i, v in enumerate(values)]
+
+
+def _pdq_rec(hx: str) -> dict:
+    return {"pdq": {"hash": hx, "quality": 100}}
+
+
+def _folder(store: Store) -> Path:
+    root = Path(store.home) / "index"
+    return root / (root / "CURRENT").read_text().strip()
+
+
+def test_matcher_save_load_extend_and_deactivate(tmp_path: Path) -> None:
+    values = _random_pdq(300)
+    md5 = hashlib.md5(b"x").hexdigest()
+    rows = [(i + 1, 1 + i % 2, "pdq", v, True) for i, v in enumerate(values)]
+    rows.append((400, 3, "md5", md5, True))
+    m = Matcher.build(rows, {1: 31, 2: 31, 3: 31})
+    m.save(tmp_path / "a", {"generation": 1})
+    loaded, header = Matcher.load(tmp_path / "a", {1: 31, 2: 31, 3: 31})
+    assert header["generation"] == 1 and len(loaded) == 301
+    for i in (0, 7, 299):
+        (hit,) = loaded.match(_pdq_rec(values[i]))
+        assert (hit.entry_id, hit.list_id, hit.distance) == (i + 1, 1 + i % 2, 0)
+    assert [h.entry_id for h in loaded.match({"md5": md5})] == [400]
+
+    extra = _random_pdq(5)
+    loaded.extend((500 + i, 2, "pdq", v, True) for i, v in enumerate(extra))
+    loaded.set_active([(8, False), (400, False), (9999, False)])  # 9999: not indexed, ignored
+    assert loaded.dirty == {"entries", "pdq", "active"}
+    loaded.save(tmp_path / "b", {"generation": 2}, previous=tmp_path / "a")
+    again, _ = Matcher.load(tmp_path / "b", {1: 31, 2: 31, 3: 31})
+    assert [h.entry_id for h in again.match(_pdq_rec(extra[3]))] == [503]
+    assert again.match(_pdq_rec(values[7])) == []  # entry 8 deactivated
+    assert again.match({"md5": md5}) == []
+    # unchanged parts are hard links to the previous folder, not copies
+    assert (tmp_path / "b/md5/values.npy").stat().st_ino == \
+        (tmp_path / "a/md5/values.npy").stat().st_ino
+    assert (tmp_path / "b/active.npy").stat().st_ino != (tmp_path / "a/active.npy").stat().st_ino
+    with pytest.raises(ValueError, match="increasing"):
+        again.extend([(3, 1, "pdq", values[0], True)])
+
+
+def test_damaged_index_is_refused(tmp_path: Path) -> None:
+    m = Matcher.build([(1, 1, "pdq", v) for v in _random_pdq(1)], {1: 31})
+    m.save(tmp_path / "a", {})
+    data = (tmp_path / "a/entry_ids.npy").read_bytes()
+    (tmp_path / "a/entry_ids.npy").write_bytes(data[:-4])
+    with pytest.raises(IndexFileError):
+        Matcher.load(tmp_path / "a", {1: 31})
+    with pytest.raises(IndexFileError, match="not a cairn list index"):
+        Matcher.load(tmp_path / "nothing-here", {1: 31})
+
+
+def test_store_index_kept_current(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "home")
+    first = _random_pdq(200)
+    store.add_list("a", "a.txt", "plain", 31, _entries(first), 0)
+    open_matcher(store)
+    folder = _folder(store)
+    assert open_matcher(store).indexed == 200 and _folder(store) == folder  # current: reused
+
+    # appended entries are indexed without a rebuild; the untouched digests are linked
+    more = _random_pdq(20)
+    res = store.add_list("a", "b.txt", "plain", 31, _entries(first[:5] + more), 0, append=True)
+    assert (res["entries"], res["added"]) == (220, 20)
+    m = open_matcher(store)
+    assert m.indexed == 220 and _folder(store) != folder
+    assert (_folder(store) / "md5/values.npy").stat().st_ino == \
+        (folder / "md5/values.npy").stat().st_ino
+    (hit,) = m.match(_pdq_rec(more[-1]))
+    assert hit.distance == 0
+
+    # withdrawn and false-positive entries stop matching; reinstated ones match again
+    res = store.set_entry_status("a", [first[0], "ff" * 32], "withdrawn", note="publisher")
+    assert res == {"changed": [first[0]], "unchanged": [], "unknown": ["ff" * 32]}
+    store.set_entry_status("a", [first[1]], "false_positive")
+    m = open_matcher(store)
+    assert m.match(_pdq_rec(first[0])) == [] and m.match(_pdq_rec(first[1])) == []
+    assert len(m) == 218 and m.indexed == 220
+    store.set_entry_status("a", [first[0]], "active")
+    assert len(open_matcher(store).match(_pdq_rec(first[0]))) == 1
+
+    # a fresh process (a new Store object) sees the same state from disk
+    store2 = Store.open(tmp_path / "home")
+    assert len(open_matcher(store2)) == 219
+
+    # removing a list rebuilds: nothing of it matches, the other list still does
+    store.add_list("b", "c.txt", "plain", 31, _entries(_random_pdq(3)), 0)
+    store.remove_list("a")
+    m = open_matcher(store)
+    assert m.indexed == 3 and m.match(_pdq_rec(more[-1])) == []
+
+
+def test_damaged_or_foreign_index_is_rebuilt(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "one")
+    values = _random_pdq(50)
+    store.add_list("a", "a.txt", "plain", 31, _entries(values), 0)
+    open_matcher(store)
+    folder = _folder(store)
+    (folder / "pdq" / "codes.npy").write_bytes(b"\x93NUMPY garbage")
+    m = open_matcher(store)
+    assert _folder(store) != folder and len(m.match(_pdq_rec(values[9]))) == 1
+
+    # another store's index copied in (same generation numbers) is not trusted
+    other = Store.open(tmp_path / "two")
+    other.add_list("a", "a.txt", "plain", 31, _entries(_random_pdq(50)), 0)
+    shutil.rmtree(tmp_path / "two/index", ignore_errors=True)
+    shutil.copytree(tmp_path / "one/index", tmp_path / "two/index")
+    assert open_matcher(other).match(_pdq_rec(values[9])) == []
+
+
+def test_cli_false_positive_and_withdraw(cairn: Cairn, tmp_path: Path) -> None:
+    img = picture(91, (400, 300))
+    f = tmp_path / "benign.jpg"
+    f.write_bytes(jpeg_bytes(img))
+    hx = pdq.pdq_from_image(img, dihedral=False).hash
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    lst = tmp_path / "known.txt"
+    lst.write_text(f"{hx}\n")
+    res = cairn.json("lists", "import", lst, "--name", "k", "--type", "pdq")
+    assert res["indexed_entries"] == 1
+    shas = tmp_path / "known.sha256"
+    shas.write_text(f"{sha}  benign.jpg\n")
+    cairn.run("lists", "import", shas, "--name", "k", "--append")
+
+    assert {m["signal"] for m in cairn.json("match", f)["matches"]} == {"pdq", "sha256"}
+    res = cairn.json("lists", "false-positive", "k", hx, "--note", "benign test picture")
+    assert res["changed"] == [hx]
+    assert {m["signal"] for m in cairn.json("match", f)["matches"]} == {"sha256"}
+    cairn.run("lists", "withdraw", "k", "--from", shas)
+    cairn.run("match", f, ok=(1,))  # nothing active matches: exit 1
+    cairn.run("lists", "reinstate", "k", hx, sha)
+    cairn.run("match", f)
+    res = cairn.json("lists", "withdraw", "k", "00" * 32, ok=(3,))
+    assert res["unknown"] == ["00" * 32]
+    info = cairn.json("lists", "index")
+    assert info["indexed_entries"] == 2 and info["active_entries"] == 2
+    assert info["open_seconds"] < 60 and info["bytes_on_disk"] > 0
