@@ -110,6 +110,9 @@ def _public(rec: dict, with_dihedral: bool = False) -> dict:
     if v:  # python-threatexchange's vPDQ signal: JSON list of "hex,quality,seconds"
         d["vpdq"] = {"signal": v["signal"], "frames": len(v["frames"]), "mode": v["mode"],
                      "interval": v["interval"]}
+    model = next((f for f in rec.get("findings", []) if f["kind"] == "model_file"), None)
+    if model:
+        d["model"] = {k: v for k, v in model.items() if k not in ("kind", "strength", "source")}
     d["errors"] = rec.get("errors", [])
     return d
 
@@ -140,8 +143,73 @@ def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
         if r.get("vpdq"):
             out.print(f"  vpdq   {r['vpdq']['frames']} frames, one per "
                       f"{r['vpdq']['interval']:g} s (--json prints the signal)", highlight=False)
+        for k, label in (("autov2", "AutoV2"), ("autov1", "AutoV1"), ("blake3", "BLAKE3"),
+                         ("tensor_sha256", "tensors"), ("short_hash", "LoRA short")):
+            if r.get("model", {}).get(k):
+                out.print(f"  {label:<11}{r['model'][k]}", highlight=False)
         for e in r["errors"]:
             out.print(f"  [yellow]{e['stage']}: {e['message']}[/]", highlight=False)
+
+
+@cli.command("provenance")
+@click.argument("files", nargs=-1, required=True, type=FileArgs)
+@click.option("--catalogue", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of known models (name, autov1, autov2, sha256, blake3) to resolve "
+                   "the model and LoRA hashes found.")
+@click.option("--novelai-key", "novelai_keys", multiple=True, metavar="NAME=BASE64",
+              help="Another Ed25519 verify key for NovelAI-style signatures (repeatable); "
+                   "NovelAI's published key is always tried.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
+                   novelai_keys: tuple[str, ...], as_json: bool) -> None:
+    """Provenance findings of files outside any case: generator metadata (A1111/Forge,
+    ComfyUI, InvokeAI, NovelAI, Fooocus, Midjourney), IPTC digital source type, NovelAI
+    signatures, model-file hashes. Nothing is recorded.
+
+    Exit 0 if any file carries a generator claim or synthetic source type, 1 if none does."""
+    from cairn.provenance import examine
+    from cairn.provenance.catalogue import Catalogue, CatalogueError, annotate
+    from cairn.provenance.generators.novelai import NOVELAI_KEY
+
+    keys = {"novelai": NOVELAI_KEY}
+    for k in novelai_keys:
+        name, sep, b64 = k.partition("=")
+        if not sep:
+            _fail(f"--novelai-key wants NAME=BASE64, got {k!r}")
+        keys[name] = b64
+    try:
+        cat = Catalogue.read(catalogue) if catalogue else None
+    except (CatalogueError, OSError) as e:
+        _fail(str(e))
+    results = []
+    for f in files:
+        rec = _hash_file(f)[0]
+        if rec["kind"] == "image":
+            found = [x.to_dict() for x in examine(f.read_bytes(), novelai_keys=keys)]
+        else:
+            found = rec.get("findings", [])
+        if cat:
+            annotate(found, cat)
+        results.append({"path": str(f), "sha256": rec["sha256"], "media_type": rec["media_type"],
+                        "findings": found})
+    claims = any(x.get("generator") or x.get("synthetic") for r in results
+                 for x in r["findings"])
+    if as_json:
+        _emit_json(results[0] if len(results) == 1 else results)
+    else:
+        from cairn.cases.report import finding_summary
+
+        for r in results:
+            out.print(f"[bold]{r['path']}[/]  {r['media_type']}", highlight=False)
+            if not r["findings"]:
+                out.print("  no provenance findings")
+            for x in r["findings"]:
+                out.print(f"  {finding_summary(x)}", highlight=False)
+                if x.get("prompt"):
+                    out.print(f"    prompt: {x['prompt'][:200]}", highlight=False)
+                for ref, known in (x.get("known_models") or {}).items():
+                    out.print(f"    {ref} = {known}", highlight=False)
+    sys.exit(EXIT_OK if claims else EXIT_NO_MATCH)
 
 
 @cli.command("match")

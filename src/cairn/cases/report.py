@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cairn import __version__
+from cairn.provenance.models import keys_of, normalise_ref
 from cairn.store import Store
 
 FORMATS = ("json", "csv", "html")
@@ -36,9 +37,10 @@ def build(store: Store, case: str) -> dict:
             "path": r["path"], "source": r["source"], "size": r["size"], "md5": r["md5"],
             "sha1": r["sha1"], "sha256": r["sha256"], "media_type": r["media_type"],
             "kind": r["kind"], "pdq": pdq, **({"vpdq": r["vpdq"]} if r["vpdq"] else {}),
-            "matches": r["matches"], "findings": [],
+            "matches": r["matches"], "findings": r["findings"],
             "errors": r["errors"],
         })
+    link_model_files(items)
     runs = store.runs(case_id)
     sources = sorted({(r["source"], json.loads(r["arguments"])["location"]) for r in runs})
     kinds: dict[str, int] = {}
@@ -46,9 +48,13 @@ def build(store: Store, case: str) -> dict:
         kinds[it["kind"]] = kinds.get(it["kind"], 0) + 1
     summary = {
         "items": len(items), "images": kinds.get("image", 0), "videos": kinds.get("video", 0),
-        "archives": kinds.get("archive", 0),
+        "archives": kinds.get("archive", 0), "models": kinds.get("model", 0),
         "items_matched": sum(1 for it in items if it["matches"]),
         "items_with_errors": sum(1 for it in items if it["errors"]),
+        "items_with_generator_claims": sum(1 for it in items if any(
+            f["kind"] == "generator" and f.get("generator") for f in it["findings"])),
+        "items_declared_synthetic": sum(1 for it in items if any(
+            f.get("synthetic") for f in it["findings"])),
         "scan_runs": len(runs),
         "incomplete_runs": sum(1 for r in runs if r["status"] != "complete"),
     }
@@ -61,12 +67,36 @@ def build(store: Store, case: str) -> dict:
             "lists": lists, "lists_matched": used, "items": items}
 
 
+def link_model_files(items: list[dict]) -> None:
+    """Seized model files linked to the images that cite them: a generator finding whose
+    model, VAE or LoRA hash is one of a model file's hashes gains `model_files`
+    {cited hash: [source/path of the file]}."""
+    by_key: dict[str, list[str]] = {}
+    for it in items:
+        for f in it["findings"]:
+            if f["kind"] == "model_file":
+                for k in keys_of(f):
+                    by_key.setdefault(k, []).append(f"{it['source']}/{it['path']}")
+    if not by_key:
+        return
+    for it in items:
+        for f in it["findings"]:
+            if f["kind"] != "generator":
+                continue
+            refs = [f.get("model_hash"), f.get("vae_hash")] + [
+                x.get("hash") for x in f.get("loras") or [] if isinstance(x, dict)]
+            links = {r: sorted(by_key[normalise_ref(r)]) for r in refs
+                     if isinstance(r, str) and normalise_ref(r) in by_key}
+            if links:
+                f["model_files"] = links
+
+
 def to_json(report: dict) -> str:
     return json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
 
 CSV_COLUMNS = ["source", "path", "kind", "media_type", "size", "md5", "sha1", "sha256", "pdq",
-               "pdq_quality", "matched", "matches", "errors"]
+               "pdq_quality", "matched", "matches", "findings", "errors"]
 
 
 def to_csv(report: dict) -> str:
@@ -81,9 +111,33 @@ def to_csv(report: dict) -> str:
             pdq.get("quality", ""), "yes" if it["matches"] else "no",
             " | ".join(f"{m['list']}:{m['signal']}:d={m['distance']}:{m['transform']}"
                        for m in it["matches"]),
+            " | ".join(finding_summary(f) for f in it["findings"]),
             " | ".join(f"{e['stage']}: {e['message']}" for e in it["errors"]),
         ])
     return buf.getvalue()
+
+
+def finding_summary(f: dict) -> str:
+    """One line per finding, for CSV cells and table rows."""
+    kind = f["kind"]
+    if kind == "generator":
+        parts = [f.get("generator"), f.get("model"),
+                 f"[{f['model_hash']}]" if f.get("model_hash") else None,
+                 f"seed {f['seed']}" if f.get("seed") is not None else None,
+                 "loras " + ",".join(str(x.get("name")) for x in f["loras"])
+                 if f.get("loras") else None]
+        what = " ".join(str(p) for p in parts if p)
+    elif kind == "digital_source_type":
+        what = str(f.get("code", ""))
+    elif kind == "signature":
+        what = f"{f.get('scheme')} " + (f"valid: {f.get('signer')}" if f.get("valid")
+                                         else "INVALID")
+    elif kind == "model_file":
+        what = f"{f.get('format')} AutoV2 {f.get('autov2')} sha256 {f.get('sha256')}"
+    else:
+        what = ""
+    text = f"{kind} ({f['strength']}, {f['source']})" + (f": {what}" if what else "")
+    return text + (f" [error: {f['error']}]" if f.get("error") else "")
 
 
 def to_html(report: dict) -> str:
@@ -91,8 +145,11 @@ def to_html(report: dict) -> str:
                       keep_trailing_newline=True)
     matched = [it for it in report["items"] if it["matches"]]
     with_errors = [it for it in report["items"] if it["errors"]]
+    with_findings = [it for it in report["items"] if it["findings"]]
+    env.filters["finding"] = finding_summary
     return env.get_template("report.html").render(r=report, matched=matched,
-                                                  with_errors=with_errors)
+                                                  with_errors=with_errors,
+                                                  with_findings=with_findings)
 
 
 def render(report: dict, fmt: str) -> str:

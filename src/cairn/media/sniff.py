@@ -10,6 +10,8 @@ _QT_BRANDS = {b"qt  "}
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
 
 ARCHIVE_TYPES = {"application/zip", "application/x-tar", "application/gzip"}
+MODEL_TYPES = {"application/x-safetensors", "application/x-pytorch-checkpoint"}
+CHECKPOINT_EXT = (".ckpt", ".pt", ".pth")  # PyTorch zip checkpoints: a model, not an archive
 
 
 def _ftyp(head: bytes) -> str | None:
@@ -84,15 +86,27 @@ def sniff(head: bytes) -> str:
         return "application/vnd.rar"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
+    if _safetensors(head):
+        return "application/x-safetensors"
     return "application/octet-stream"
 
 
+def _safetensors(head: bytes) -> bool:
+    """8-byte little-endian header length, then a JSON object naming tensors' dtypes."""
+    if len(head) < 16 or head[8:9] != b"{":
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 2 <= n <= 100 * 1024 * 1024 and (b'"dtype"' in head or b'"__metadata__"' in head)
+
+
 def kind_of(media_type: str) -> str:
-    """Coarse kind used for counting and dispatch: image, video, archive or other."""
+    """Coarse kind used for counting and dispatch: image, video, archive, model or other."""
     if media_type.startswith("image/"):
         return "image"
     if media_type.startswith("video/"):
         return "video"
     if media_type in ARCHIVE_TYPES:
         return "archive"
+    if media_type in MODEL_TYPES:
+        return "model"
     return "other"

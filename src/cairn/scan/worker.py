@@ -14,8 +14,11 @@ from typing import BinaryIO
 from cairn.media.archives import ArchiveError, iter_members, unsafe_name
 from cairn.media.decode import DecodeError
 from cairn.media.limits import Limits
-from cairn.media.sniff import HEAD_BYTES, kind_of, sniff
+from cairn.media.sniff import CHECKPOINT_EXT, HEAD_BYTES, kind_of, sniff
 from cairn.media.walk import DiskEntry
+from cairn.provenance import examine
+from cairn.provenance.finding import Finding
+from cairn.provenance.models import ModelFileError, hash_model
 from cairn.signals import crypto
 from cairn.signals.image import image_signals
 from cairn.signals.vpdq import DEFAULT_INTERVAL, VideoError, to_signal, vpdq_frames
@@ -31,10 +34,38 @@ _VIDEO_EXT = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", "
 
 @dataclass(frozen=True, slots=True)
 class HashOptions:
-    """How to hash: PDQ mode for images, and one video frame per `video_interval` seconds."""
+    """How to hash: PDQ mode for images, one video frame per `video_interval` seconds, and
+    whether to read provenance (generator metadata, XMP, model files)."""
 
     mode: str = "fast"  # bench_robustness.py: fast loses no match against exact
     video_interval: float = DEFAULT_INTERVAL
+    provenance: bool = True
+
+
+def _sniff(head: bytes, path: str) -> tuple[str, str]:
+    mt = sniff(head)
+    if mt == "application/zip" and path.lower().endswith(CHECKPOINT_EXT):
+        mt = "application/x-pytorch-checkpoint"
+    return mt, kind_of(mt)
+
+
+def _provenance(rec: dict, data: bytes) -> None:
+    try:
+        found = examine(data)
+    except Exception as e:  # noqa: BLE001 - a reader's failure is data, not a crash
+        _err(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
+        return
+    if found:
+        rec["findings"] = [f.to_dict() for f in found]
+
+
+def _model(rec: dict, f: BinaryIO) -> None:
+    try:
+        h = hash_model(f, "checkpoint" if rec["media_type"].endswith("checkpoint") else None)
+    except (ModelFileError, OSError) as e:
+        _err(rec, "provenance", f"model file: {e}")
+        return
+    rec["findings"] = [Finding("model_file", "cryptographic", "file", h.to_dict()).to_dict()]
 
 
 def _check_name(rec: dict) -> None:
@@ -116,8 +147,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     rec = _base(path, parent, len(data), mtime)
     h = crypto.hash_bytes(data)
     rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)
-    rec["media_type"] = mt = sniff(data[:HEAD_BYTES])
-    rec["kind"] = kind = kind_of(mt)
+    rec["media_type"], rec["kind"] = mt, kind = _sniff(data[:HEAD_BYTES], path)
     if name_warning:
         _err(rec, "archive", name_warning)
     if mt == "application/x-empty":
@@ -125,8 +155,12 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     _check_name(rec)
     if kind == "image":
         _image_signals(rec, data, limits, opts)
+        if opts.provenance:
+            _provenance(rec, data)
     elif kind == "video":
         _video_signals(rec, io.BytesIO(data), opts)
+    elif kind == "model" and opts.provenance:
+        _model(rec, io.BytesIO(data))
     elif kind == "archive":
         _archive(rec, io.BytesIO(data), depth, limits, out, opts)
     out.append(rec)  # after its members: a recorded archive implies recorded members
@@ -161,8 +195,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
     try:
         with os.fdopen(fd, "rb") as f:
             head = f.read(HEAD_BYTES)
-            mt = sniff(head)
-            kind = kind_of(mt)
+            mt, kind = _sniff(head, entry.path)
             f.seek(0)
             keep = limits.max_image_bytes if kind == "image" else 0
             hashes, data = crypto.hash_stream(f, keep_up_to=keep)
@@ -177,6 +210,10 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
                          "hashed, not decoded")
                 else:
                     _image_signals(rec, data, limits, opts)
+                    if opts.provenance:
+                        _provenance(rec, data)
+            elif kind == "model" and opts.provenance:
+                _model(rec, f)
             elif kind == "video":
                 f.seek(0)
                 _video_signals(rec, f, opts)

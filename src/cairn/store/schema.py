@@ -84,6 +84,21 @@ signals = Table(
     Index("ix_signals_value", "value"),
 )
 
+# Provenance findings belong to content (sha256), like signals: C2PA, digital source type,
+# generator metadata, watermarks, signatures, detector scores, model-file hashes.
+findings = Table(
+    "findings", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("strength", String(20), nullable=False),  # cryptographic | declared | statistical
+    Column("source", String(200), nullable=False),  # where in the file it was read
+    Column("data", Text, nullable=False),  # JSON: the finding as reported
+    Column("error", Text),
+    UniqueConstraint("sha256", "kind", "source", name="uq_findings_content_kind_source"),
+    Index("ix_findings_kind", "kind"),
+)
+
 errors = Table(
     "errors", metadata,
     Column("id", Integer, primary_key=True),

@@ -159,6 +159,12 @@ class Store:
                 new += 1
                 item_id = res.inserted_primary_key[0]
                 self._insert_pdq(c, rec)
+                if rec.get("findings") and rec.get("sha256"):
+                    c.execute(self.insert_ignore(t.findings), [
+                        {"sha256": rec["sha256"], "kind": f["kind"], "strength": f["strength"],
+                         "source": f["source"][:200], "error": f.get("error"),
+                         "data": json.dumps(f, sort_keys=True, ensure_ascii=False)}
+                        for f in rec["findings"]])
                 vpdq = rec.get("vpdq")
                 if vpdq and rec.get("sha256"):
                     c.execute(self.insert_ignore(t.signals).values(
@@ -219,7 +225,7 @@ class Store:
         return {
             "files": sum(kinds.values()), "images": kinds.get("image", 0),
             "videos": kinds.get("video", 0), "archives": kinds.get("archive", 0),
-            "items_with_errors": n_err, "items_matched": n_match,
+            "models": kinds.get("model", 0), "items_with_errors": n_err, "items_matched": n_match,
         }
 
     def case_items(self, case_id: int) -> list[dict]:
@@ -247,6 +253,15 @@ class Store:
                     pdqs.setdefault(sha, {"hash": value, "quality": quality, "mode": mode})
                 elif stype == "vpdq":
                     vpdqs.setdefault(sha, {"signal": value, "frames": quality, "mode": mode})
+            finds: dict[str, list[dict]] = {}
+            for sha, data in c.execute(
+                select(t.findings.c.sha256, t.findings.c.data)
+                .where(t.findings.c.sha256.in_(
+                    select(t.items.c.sha256).join(t.sources)
+                    .where(t.sources.c.case_id == case_id)))
+                .order_by(t.findings.c.sha256, t.findings.c.kind, t.findings.c.source)
+            ):
+                finds.setdefault(sha, []).append(json.loads(data))
             errs: dict[int, list[dict]] = {}
             for item_id, stage, message in c.execute(
                 select(t.errors.c.item_id, t.errors.c.stage, t.errors.c.message)
@@ -288,6 +303,7 @@ class Store:
             d = dict(r)
             d["pdq"] = pdqs.get(d["sha256"]) if d["sha256"] else None
             d["vpdq"] = vpdqs.get(d["sha256"]) if d["sha256"] else None
+            d["findings"] = finds.get(d["sha256"], []) if d["sha256"] else []
             d["errors"] = errs.get(d["id"], [])
             d["matches"] = ms.get(d["id"], [])
             out.append(d)

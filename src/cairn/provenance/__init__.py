@@ -1,0 +1,37 @@
+"""Provenance of synthetic imagery: pure functions from a file's bytes to findings.
+
+`examine(data)` runs every reader: XMP digital source type, generator metadata (A1111/Forge/
+SD.Next, ComfyUI, InvokeAI, NovelAI with stealth metadata and signature, Fooocus,
+Midjourney). Damaged metadata gives a finding with an error, never an exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from cairn.provenance.containers import open_for_metadata, read_metadata
+from cairn.provenance.finding import Finding
+from cairn.provenance.generators import read_generators
+from cairn.provenance.xmp import read_xmp
+
+__all__ = ["Finding", "examine"]
+
+
+def examine(data: bytes, image: Image.Image | None = None,
+            novelai_keys: dict[str, str] | None = None) -> list[Finding]:
+    """Findings of one image file's bytes (the image, if already opened, saves a reopen)."""
+    img: Any = image if image is not None else open_for_metadata(data)
+    md = read_metadata(data, img)
+    findings = read_xmp(md.xmp) + read_generators(md, img, novelai_keys)
+    text_errors = [e for e in md.errors if e.startswith("PNG chunk")]
+    if text_errors and not any(f.kind == "generator" for f in findings):
+        # a damaged text chunk may have been the generator's: say so, claim nothing
+        findings.append(Finding("generator", "declared", "png:text", {},
+                                error="; ".join(text_errors[:5])))
+    elif md.errors:
+        for f in findings:
+            if f.kind == "generator" and not f.error:
+                f.error = "; ".join(md.errors[:5])
+    return findings

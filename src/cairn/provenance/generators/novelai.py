@@ -1,0 +1,158 @@
+"""NovelAI: text chunks (`Software` = NovelAI, `Source` = model name and id, `Comment` =
+generation JSON with `signed_hash`) and the same metadata hidden in the alpha channel's least
+significant bits ("stealth" metadata, which survives stripping of text chunks): read
+column-major, magic `stealth_pngcomp` (gzip) or `stealth_pnginfo` (plain), a 32-bit
+big-endian bit length, then the payload.
+
+`signed_hash` is an Ed25519 signature over the RGB pixels plus the comment without the
+signature; verifying it against NovelAI's published key is a `cryptographic` finding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import re
+import zlib
+from typing import Any
+
+import numpy as np
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from PIL import Image
+
+from cairn.provenance.containers import Metadata
+from cairn.provenance.finding import Finding, clip
+from cairn.provenance.generators.base import as_float, as_int, generator_finding, load_json
+
+# NovelAI/novelai-image-metadata, nai_sig.py
+NOVELAI_KEY = "Y2JcQAOhLwzwSDUJPNgL04nS0Tbqm7cSRc4xk0vRMic="
+MAGICS = {b"stealth_pngcomp": True, b"stealth_pnginfo": False}  # -> gzip-compressed
+MAX_PAYLOAD = 4 * 1024 * 1024  # bytes
+
+
+class StealthError(ValueError):
+    pass
+
+
+def read_stealth(image: Image.Image) -> dict | None:
+    """The alpha-LSB payload as a dict, None if the image carries none; StealthError when a
+    magic is there but what follows is damaged."""
+    if "A" not in image.getbands():
+        return None
+    alpha = np.asarray(image.getchannel("A"))
+    h, w = alpha.shape
+    if h * w < 8 * (15 + 4):
+        return None
+    lsb = alpha.T & 1  # column-major: x outer, y inner
+    bits = lsb.ravel()
+    magic = np.packbits(bits[:120]).tobytes()
+    if magic not in MAGICS:
+        return None
+    length = int.from_bytes(np.packbits(bits[120:152]).tobytes(), "big")  # in bits
+    if length % 8 or length <= 0 or length > min(len(bits) - 152, 8 * MAX_PAYLOAD):
+        raise StealthError(f"stealth header gives a payload of {length} bits; the image "
+                           f"holds {len(bits) - 152}")
+    payload = np.packbits(bits[152:152 + length]).tobytes()
+    if MAGICS[magic]:
+        try:
+            payload = gzip.decompress(payload)
+        except (OSError, EOFError, zlib.error) as e:
+            raise StealthError(f"stealth payload is not gzip: {e}") from None
+    try:
+        out = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StealthError(f"stealth payload is not JSON: {e}") from None
+    if not isinstance(out, dict):
+        raise StealthError("stealth payload is not a JSON object")
+    return out
+
+
+def signed_message(image: Image.Image, comment: dict) -> bytes:
+    unsigned = {k: v for k, v in comment.items() if k != "signed_hash"}
+    rgb = np.asarray(image.convert("RGB"))
+    return rgb.tobytes() + json.dumps(unsigned).encode("utf-8")
+
+
+def verify(image: Image.Image, comment: dict, keys: dict[str, str]) -> str | None:
+    """Name of the key whose Ed25519 signature verifies, or None."""
+    try:
+        sig = base64.b64decode(str(comment["signed_hash"]), validate=True)
+    except (KeyError, binascii.Error, ValueError):
+        return None
+    message = signed_message(image, comment)
+    for name, key in keys.items():
+        try:
+            Ed25519PublicKey.from_public_bytes(base64.b64decode(key)).verify(sig, message)
+            return name
+        except (InvalidSignature, ValueError):
+            continue
+    return None
+
+
+def _source_model(source: str | None) -> tuple[str | None, str | None]:
+    """`NovelAI Diffusion V4.5 4BDE2A90` -> (name, id)."""
+    if not source:
+        return None, None
+    m = re.match(r"^(.*?)\s+([0-9A-Fa-f]{8})$", source.strip())
+    return (m.group(1), m.group(2).lower()) if m else (source, None)
+
+
+class NovelAIReader:
+    name = "novelai"
+
+    def __init__(self, keys: dict[str, str] | None = None) -> None:
+        self.keys = keys if keys is not None else {"novelai": NOVELAI_KEY}
+
+    def read(self, md: Metadata, image: Any = None) -> list[Finding]:
+        chunks: dict[str, str] = {}
+        source, note = "", None
+        if md.text.get("png:Software", "").strip() == "NovelAI":
+            chunks = {k[4:]: v for k, v in md.text.items() if k.startswith("png:")}
+            source = "png:Comment"
+        if isinstance(image, Image.Image) and not chunks:
+            try:
+                stealth = read_stealth(image)
+            except StealthError as e:
+                return [generator_finding("alpha-lsb", None, {"generator": "novelai"},
+                                          error=str(e))]
+            except (OSError, ValueError) as e:  # pixels unreadable: nothing to read
+                note = f"alpha channel unreadable: {e}"
+                stealth = None
+            if stealth:
+                chunks = {str(k): v if isinstance(v, str) else json.dumps(v)
+                          for k, v in stealth.items()}
+                source = "alpha-lsb"
+        if not chunks:
+            return []
+        raw = chunks.get("Comment")
+        comment, err = load_json(raw) if raw else (None, "no Comment")
+        if not isinstance(comment, dict):
+            comment, err = {}, err or "Comment is not a JSON object"
+        name, model_id = _source_model(chunks.get("Source"))
+        w, h = comment.get("width"), comment.get("height")
+        fields = {"generator": "novelai", "version": comment.get("version"),
+                  "prompt": comment.get("prompt") or chunks.get("Description"),
+                  "negative_prompt": comment.get("uc"), "seed": as_int(comment.get("seed")),
+                  "sampler": comment.get("sampler"), "steps": as_int(comment.get("steps")),
+                  "cfg_scale": as_float(comment.get("scale")),
+                  "size": f"{w}x{h}" if w and h else None, "model": name,
+                  "model_hash": model_id}
+        findings = [generator_finding(source, raw, fields, error=err or note,
+                                      extra={"request_type": comment.get("request_type"),
+                                             "generation_time": chunks.get("Generation time")})]
+        if comment.get("signed_hash") and isinstance(image, Image.Image):
+            signer = verify(image, comment, self.keys)
+            data = {"scheme": "novelai-ed25519", "signer": signer, "valid": signer is not None,
+                    "signed_hash": clip(str(comment["signed_hash"]))}
+            if signer:
+                findings.append(Finding("signature", "cryptographic", source, data))
+            else:
+                findings.append(Finding(
+                    "signature", "declared", source, data,
+                    error="signature does not verify against "
+                          + ", ".join(self.keys) + " key(s): the pixels or the comment changed "
+                          "after signing, or another key signed it"))
+        return findings
