@@ -230,3 +230,80 @@ def safetensors(tensor_bytes: bytes, metadata: dict | None = None) -> bytes:
     h = json.dumps(header).encode()
     h += b" " * (-len(h) % 8)
     return struct.pack("<Q", len(h)) + h + tensor_bytes
+
+
+# -- C2PA: a CA made here, a signer it issued, benign pictures signed with it -----------------
+def c2pa_credentials() -> tuple[str, str, str]:
+    """(CA PEM, signer chain PEM, signer key PEM): ES256, the C2PA certificate profile."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Cairn Test CA")])
+
+    def usage(**on: bool) -> x509.KeyUsage:
+        keys = ("digital_signature", "content_commitment", "key_encipherment",
+                "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign",
+                "encipher_only", "decipher_only")
+        return x509.KeyUsage(**{k: on.get(k, False) for k in keys})
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("Cairn Test Root"))
+          .issuer_name(name("Cairn Test Root")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(usage(key_cert_sign=True, crl_sign=True), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(name("Demo Generator Signer"))
+            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(0x1234ABCD)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(usage(digital_signature=True), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+
+    def pem(c: x509.Certificate) -> str:
+        return c.public_bytes(serialization.Encoding.PEM).decode()
+
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return pem(ca), pem(leaf) + pem(ca), key_pem
+
+
+C2PA_SYNTHETIC = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+
+
+def c2pa_signed(creds: tuple[str, str, str], source: bytes, mime: str = "image/jpeg",
+                dst_type: str = C2PA_SYNTHETIC, ingredient: bytes | None = None) -> bytes:
+    import c2pa
+
+    _, chain, key = creds
+    manifest = {"claim_generator_info": [{"name": "Demo Generator", "version": "1.0"}],
+                "title": "benign-demo", "assertions": [{"label": "c2pa.actions", "data": {
+                    "actions": [{"action": "c2pa.created", "digitalSourceType": dst_type,
+                                 "softwareAgent": {"name": "Demo Model", "version": "2"}}]}}]}
+    ctx = c2pa.Context.from_dict({"verify": {"remote_manifest_fetch": False},
+                                  "builder": {"thumbnail": {"enabled": False}}})
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256,
+                                                       chain.encode(), key.encode(), None))
+    with c2pa.Builder(manifest, context=ctx) as builder:
+        if ingredient is not None:
+            builder.add_ingredient({"title": "sketch.jpg", "relationship": "parentOf"},
+                                   "image/jpeg", io.BytesIO(ingredient))
+        out = io.BytesIO()
+        builder.sign(signer, mime, io.BytesIO(source), out)
+    return out.getvalue()

@@ -24,6 +24,11 @@ from cairn.provenance.models import AUTOV1_AT, AUTOV1_LEN, hash_model
 from conftest import Cairn
 
 
+@pytest.fixture(scope="module")
+def creds() -> tuple[str, str, str]:
+    return fx.c2pa_credentials()
+
+
 def findings(data: bytes, **kw) -> list[dict]:
     return [f.to_dict() for f in examine(data, **kw)]
 
@@ -297,7 +302,8 @@ def test_cli_hash_and_provenance_with_catalogue(cairn: Cairn, tmp_path: Path) ->
 
 
 # -- scan and report ------------------------------------------------------------------------------
-def test_scan_reports_findings_and_links_model_files(cairn: Cairn, tmp_path: Path) -> None:
+def test_scan_reports_findings_and_links_model_files(cairn: Cairn, tmp_path: Path,
+                                                     creds) -> None:  # noqa: ANN001
     ev = tmp_path / "exhibit"
     (ev / "models").mkdir(parents=True)
     tensors = _tensor_bytes()
@@ -308,10 +314,13 @@ def test_scan_reports_findings_and_links_model_files(cairn: Cairn, tmp_path: Pat
         picture(540, (320, 240)), {"prompt": json.dumps(fx.comfyui_graph())}),
         "nai.png": fx.novelai_png(key), "stealth.png": fx.stealth_png(),
         "xmp.jpg": fx.xmp_jpeg(), "mj.png": fx.midjourney_png(),
-        "camera.jpg": fx.camera_jpeg(), "garden.png": fx.plain_png_with_text()}
+        "camera.jpg": fx.camera_jpeg(), "garden.png": fx.plain_png_with_text(),
+        "credentials.jpg": fx.c2pa_signed(creds, jpeg_bytes(picture(541, (320, 240))))}
     for name, data in files.items():
         (ev / name).write_bytes(data)
-    cairn.run("scan", ev, "--case", "prov", "--no-progress")
+    pem = tmp_path / "anchors.pem"
+    pem.write_text(creds[0])
+    cairn.run("scan", ev, "--case", "prov", "--no-progress", "--c2pa-trust", pem)
     rep = json.loads(cairn.run("report", "--case", "prov", "--format", "json").stdout)
     by = {it["path"]: it for it in rep["items"]}
     gen = {p: [f for f in by[p]["findings"] if f["kind"] == "generator"] for p in by}
@@ -326,7 +335,9 @@ def test_scan_reports_findings_and_links_model_files(cairn: Cairn, tmp_path: Pat
     assert m["kind"] == "model_file" and m["short_hash"] == short
     assert by["models/seaside.safetensors"]["kind"] == "model"
     assert rep["summary"]["items_with_generator_claims"] == 5
-    assert rep["summary"]["items_declared_synthetic"] == 2  # xmp.jpg and mj.png
+    (c,) = by["credentials.jpg"]["findings"]
+    assert (c["kind"], c["state"], c["synthetic"]) == ("c2pa", "trusted", True)
+    assert rep["summary"]["items_declared_synthetic"] == 3  # xmp.jpg, mj.png, credentials.jpg
     assert rep["summary"]["models"] == 1
     csv_text = cairn.run("report", "--case", "prov", "--format", "csv").stdout
     assert "generator (declared, png:parameters): automatic1111" in csv_text
@@ -342,3 +353,71 @@ def test_gzip_is_not_mistaken_for_stealth() -> None:
     rgba[:, :, 3] = np.random.default_rng(1).integers(0, 256, (64, 64), dtype=np.uint8)
     assert findings(fx.png(Image.fromarray(rgba, "RGBA"))) == []
     assert gzip.decompress(gzip.compress(b"x")) == b"x"
+
+
+# -- C2PA -----------------------------------------------------------------------------------------
+def _c2pa(data: bytes, trust: str | None = None) -> dict:
+    (f,) = [f.to_dict() for f in examine(data, c2pa_trust=trust) if f.kind == "c2pa"]
+    return f
+
+
+def test_c2pa_trusted_valid_and_signer(creds) -> None:  # noqa: ANN001
+    ingredient = jpeg_bytes(picture(561, (160, 120)))
+    signed = fx.c2pa_signed(creds, jpeg_bytes(picture(560, (320, 240))), ingredient=ingredient)
+    f = _c2pa(signed, trust=creds[0])
+    assert (f["state"], f["strength"]) == ("trusted", "cryptographic")
+    assert f["claim_generator"].startswith("Demo Generator 1.0")
+    assert f["signer"]["common_name"] == "Demo Generator Signer"
+    assert f["signer"]["issuer"] == "Cairn Test CA" and f["signer"]["serial"] == str(0x1234ABCD)
+    (act,) = [a for a in f["actions"] if a["action"] == "c2pa.created"]
+    assert act["digital_source_type"] == "trainedAlgorithmicMedia"
+    assert act["software_agent"] == "Demo Model 2"
+    assert f["synthetic"] is True and f["digital_source_types"] == ["trainedAlgorithmicMedia"]
+    assert [i["title"] for i in f["ingredients"]] == ["sketch.jpg"]
+    assert "failures" not in f
+    # no anchor configured: the signature still verifies, but nobody vouches for the signer
+    f = _c2pa(signed)
+    assert (f["state"], f["strength"]) == ("valid", "cryptographic")
+    # an anchor that is not this signer's: valid, not trusted
+    other = fx.c2pa_credentials()[0]
+    assert _c2pa(signed, trust=other)["state"] == "valid"
+
+
+def test_c2pa_tampered_copy_names_the_failed_check(creds) -> None:  # noqa: ANN001
+    signed = bytearray(fx.c2pa_signed(creds, jpeg_bytes(picture(562, (320, 240)))))
+    signed[-300] ^= 0xFF  # one byte of the picture's entropy-coded data
+    f = _c2pa(bytes(signed), trust=creds[0])
+    assert (f["state"], f["strength"]) == ("invalid", "declared")
+    assert "assertion.dataHash.mismatch" in [x["code"] for x in f["failures"]]
+    assert "dataHash.mismatch" in f["error"]
+
+
+def test_c2pa_png_and_non_synthetic(creds) -> None:  # noqa: ANN001
+    signed = fx.c2pa_signed(creds, fx.png(picture(563, (160, 120))), mime="image/png",
+                            dst_type="http://cv.iptc.org/newscodes/digitalsourcetype/"
+                                     "digitalCapture")
+    f = _c2pa(signed, trust=creds[0])
+    assert f["state"] == "trusted" and f["synthetic"] is False
+    assert [f["kind"] for f in findings(signed)] == ["c2pa"]  # no generator claim from C2PA
+
+
+def test_c2pa_broken_store_is_a_note(creds) -> None:  # noqa: ANN001
+    signed = bytearray(fx.c2pa_signed(creds, jpeg_bytes(picture(564, (320, 240)))))
+    at = signed.index(b"jumb")
+    signed[at + 40:at + 400] = bytes(360)  # zero the middle of the manifest store
+    f = _c2pa(bytes(signed))
+    assert f["kind"] == "c2pa" and f["strength"] == "declared" and f["error"]
+
+
+def test_cli_c2pa_trust_option(cairn: Cairn, tmp_path: Path, creds) -> None:  # noqa: ANN001
+    img = tmp_path / "signed.jpg"
+    img.write_bytes(fx.c2pa_signed(creds, jpeg_bytes(picture(565, (320, 240)))))
+    pem = tmp_path / "anchors.pem"
+    pem.write_text(creds[0])
+    res = cairn.json("provenance", img, "--c2pa-trust", pem)
+    assert res["findings"][0]["state"] == "trusted"
+    assert cairn.json("provenance", img)["findings"][0]["state"] == "valid"
+    notpem = tmp_path / "x.pem"
+    notpem.write_text("hello")
+    assert "no PEM certificate" in cairn.run("provenance", img, "--c2pa-trust", notpem,
+                                             ok=(2,)).stderr

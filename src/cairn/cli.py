@@ -151,17 +151,46 @@ def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
             out.print(f"  [yellow]{e['stage']}: {e['message']}[/]", highlight=False)
 
 
+C2PA_TRUST_OPTION = click.option(
+    "--c2pa-trust", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CAIRN_C2PA_TRUST", help="PEM bundle of C2PA trust anchors (e.g. the C2PA trust "
+    "list): credentials chaining to one are `trusted`, others at most `valid`.")
+NOVELAI_KEY_OPTION = click.option(
+    "--novelai-key", "novelai_keys", multiple=True, metavar="NAME=BASE64",
+    help="Another Ed25519 verify key for NovelAI-style signatures (repeatable); NovelAI's "
+         "published key is always tried.")
+
+
+def _novelai_keys(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for k in pairs:
+        name, sep, b64 = k.partition("=")
+        if not sep or not name:
+            _fail(f"--novelai-key wants NAME=BASE64, got {k!r}")
+        out[name] = b64
+    return out
+
+
+def _read_trust(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    text = path.read_text(encoding="ascii", errors="replace")
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        _fail(f"{path}: no PEM certificate in it (--c2pa-trust wants a PEM bundle)")
+    return text
+
+
 @cli.command("provenance")
 @click.argument("files", nargs=-1, required=True, type=FileArgs)
 @click.option("--catalogue", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV of known models (name, autov1, autov2, sha256, blake3) to resolve "
                    "the model and LoRA hashes found.")
-@click.option("--novelai-key", "novelai_keys", multiple=True, metavar="NAME=BASE64",
-              help="Another Ed25519 verify key for NovelAI-style signatures (repeatable); "
-                   "NovelAI's published key is always tried.")
+@NOVELAI_KEY_OPTION
+@C2PA_TRUST_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
-                   novelai_keys: tuple[str, ...], as_json: bool) -> None:
+                   novelai_keys: tuple[str, ...], c2pa_trust: Path | None,
+                   as_json: bool) -> None:
     """Provenance findings of files outside any case: generator metadata (A1111/Forge,
     ComfyUI, InvokeAI, NovelAI, Fooocus, Midjourney), IPTC digital source type, NovelAI
     signatures, model-file hashes. Nothing is recorded.
@@ -171,12 +200,8 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
     from cairn.provenance.catalogue import Catalogue, CatalogueError, annotate
     from cairn.provenance.generators.novelai import NOVELAI_KEY
 
-    keys = {"novelai": NOVELAI_KEY}
-    for k in novelai_keys:
-        name, sep, b64 = k.partition("=")
-        if not sep:
-            _fail(f"--novelai-key wants NAME=BASE64, got {k!r}")
-        keys[name] = b64
+    keys = {"novelai": NOVELAI_KEY, **_novelai_keys(novelai_keys)}
+    trust = _read_trust(c2pa_trust)
     try:
         cat = Catalogue.read(catalogue) if catalogue else None
     except (CatalogueError, OSError) as e:
@@ -185,7 +210,9 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
     for f in files:
         rec = _hash_file(f)[0]
         if rec["kind"] == "image":
-            found = [x.to_dict() for x in examine(f.read_bytes(), novelai_keys=keys)]
+            found = [x.to_dict() for x in examine(f.read_bytes(), novelai_keys=keys,
+                                                  media_type=rec["media_type"],
+                                                  c2pa_trust=trust)]
         else:
             found = rec.get("findings", [])
         if cat:
@@ -440,12 +467,15 @@ def lists_index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
               help="Largest decompression ratio accepted from an archive.")
 @mode_option("fast")
 @VIDEO_OPTION
+@C2PA_TRUST_OPTION
+@NOVELAI_KEY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | None,
              workers: int | None, max_pixels: int, max_depth: int, max_ratio: int, mode: str,
-             video_interval: float, as_json: bool, no_progress: bool) -> None:
+             video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
+             as_json: bool, no_progress: bool) -> None:
     """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
 
     Rerunning the same command resumes an interrupted scan and never duplicates an item.
@@ -478,7 +508,9 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     try:
         with progress:
             summary = scan(store, case, location, source_name=source_name, limits=limits,
-                           workers=workers, options=HashOptions(mode, video_interval),
+                           workers=workers, options=HashOptions(
+                               mode, video_interval, c2pa_trust=_read_trust(c2pa_trust),
+                               novelai_keys=tuple(_novelai_keys(novelai_keys).items())),
                            arguments={"argv": sys.argv[1:]},
                            on_total=on_total, on_progress=on_progress)
     except KeyboardInterrupt:

@@ -132,6 +132,12 @@ def finding_summary(f: dict) -> str:
     elif kind == "signature":
         what = f"{f.get('scheme')} " + (f"valid: {f.get('signer')}" if f.get("valid")
                                          else "INVALID")
+    elif kind == "c2pa":
+        signer = (f.get("signer") or {}).get("common_name")
+        what = " ".join(str(x) for x in (f.get("state"), f.get("claim_generator"),
+                                         signer and f"signed by {signer}",
+                                         ",".join(f.get("digital_source_types") or []))
+                        if x)
     elif kind == "model_file":
         what = f"{f.get('format')} AutoV2 {f.get('autov2')} sha256 {f.get('sha256')}"
     else:

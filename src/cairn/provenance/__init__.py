@@ -1,6 +1,7 @@
 """Provenance of synthetic imagery: pure functions from a file's bytes to findings.
 
-`examine(data)` runs every reader: XMP digital source type, generator metadata (A1111/Forge/
+`examine(data)` runs every reader: C2PA content credentials, XMP digital source type,
+generator metadata (A1111/Forge/
 SD.Next, ComfyUI, InvokeAI, NovelAI with stealth metadata and signature, Fooocus,
 Midjourney). Damaged metadata gives a finding with an error, never an exception.
 """
@@ -11,6 +12,8 @@ from typing import Any
 
 from PIL import Image
 
+from cairn.media.sniff import HEAD_BYTES, sniff
+from cairn.provenance.c2pa_reader import read_c2pa
 from cairn.provenance.containers import open_for_metadata, read_metadata
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators import read_generators
@@ -20,11 +23,14 @@ __all__ = ["Finding", "examine"]
 
 
 def examine(data: bytes, image: Image.Image | None = None,
-            novelai_keys: dict[str, str] | None = None) -> list[Finding]:
-    """Findings of one image file's bytes (the image, if already opened, saves a reopen)."""
+            novelai_keys: dict[str, str] | None = None, media_type: str | None = None,
+            c2pa_trust: str | None = None) -> list[Finding]:
+    """Findings of one image file's bytes (the image, if already opened, saves a reopen).
+    `c2pa_trust`: PEM bundle of the C2PA trust anchors the examiner accepts."""
     img: Any = image if image is not None else open_for_metadata(data)
     md = read_metadata(data, img)
-    findings = read_xmp(md.xmp) + read_generators(md, img, novelai_keys)
+    findings = read_c2pa(data, media_type or sniff(data[:HEAD_BYTES]), c2pa_trust)
+    findings += read_xmp(md.xmp) + read_generators(md, img, novelai_keys)
     text_errors = [e for e in md.errors if e.startswith("PNG chunk")]
     if text_errors and not any(f.kind == "generator" for f in findings):
         # a damaged text chunk may have been the generator's: say so, claim nothing

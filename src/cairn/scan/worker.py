@@ -18,6 +18,7 @@ from cairn.media.sniff import CHECKPOINT_EXT, HEAD_BYTES, kind_of, sniff
 from cairn.media.walk import DiskEntry
 from cairn.provenance import examine
 from cairn.provenance.finding import Finding
+from cairn.provenance.generators.novelai import NOVELAI_KEY
 from cairn.provenance.models import ModelFileError, hash_model
 from cairn.signals import crypto
 from cairn.signals.image import image_signals
@@ -40,6 +41,8 @@ class HashOptions:
     mode: str = "fast"  # bench_robustness.py: fast loses no match against exact
     video_interval: float = DEFAULT_INTERVAL
     provenance: bool = True
+    c2pa_trust: str | None = None  # PEM bundle of the C2PA trust anchors accepted
+    novelai_keys: tuple[tuple[str, str], ...] = ()  # extra (name, base64 Ed25519 key)
 
 
 def _sniff(head: bytes, path: str) -> tuple[str, str]:
@@ -49,9 +52,11 @@ def _sniff(head: bytes, path: str) -> tuple[str, str]:
     return mt, kind_of(mt)
 
 
-def _provenance(rec: dict, data: bytes) -> None:
+def _provenance(rec: dict, data: bytes, opts: HashOptions) -> None:
+    keys = {"novelai": NOVELAI_KEY, **dict(opts.novelai_keys)}
     try:
-        found = examine(data)
+        found = examine(data, novelai_keys=keys, media_type=rec.get("media_type"),
+                        c2pa_trust=opts.c2pa_trust)
     except Exception as e:  # noqa: BLE001 - a reader's failure is data, not a crash
         _err(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
         return
@@ -156,7 +161,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     if kind == "image":
         _image_signals(rec, data, limits, opts)
         if opts.provenance:
-            _provenance(rec, data)
+            _provenance(rec, data, opts)
     elif kind == "video":
         _video_signals(rec, io.BytesIO(data), opts)
     elif kind == "model" and opts.provenance:
@@ -211,7 +216,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
                 else:
                     _image_signals(rec, data, limits, opts)
                     if opts.provenance:
-                        _provenance(rec, data)
+                        _provenance(rec, data, opts)
             elif kind == "model" and opts.provenance:
                 _model(rec, f)
             elif kind == "video":
