@@ -11,6 +11,7 @@ import os
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -421,3 +422,111 @@ def test_cli_c2pa_trust_option(cairn: Cairn, tmp_path: Path, creds) -> None:  # 
     notpem.write_text("hello")
     assert "no PEM certificate" in cairn.run("provenance", img, "--c2pa-trust", notpem,
                                              ok=(2,)).stderr
+
+
+# -- invisible watermarks (Stable Diffusion's dwtDct) ------------------------------------------
+def _wm(data: bytes) -> list[dict]:
+    return [f for f in findings(data) if f["kind"] == "watermark"]
+
+
+@pytest.mark.parametrize("mark", ["sdxl", "sd1", "sd2"])
+def test_watermark_decoded_from_png(mark: str) -> None:
+    from cairn.provenance.watermark import MARKS
+
+    marked = fx.embed_dwtdct(picture(570, (512, 512)), MARKS[mark])
+    (w,) = _wm(fx.png(marked))
+    assert (w["mark"], w["decision"], w["strength"]) == (mark, "very likely", "statistical")
+    assert w["matching_bits"] >= 0.95 * w["bits"]
+
+
+def test_watermark_robustness_is_what_upstream_says() -> None:
+    from cairn.provenance.watermark import MARKS
+
+    marked = fx.embed_dwtdct(picture(571, (640, 512)), MARKS["sdxl"])
+    b = io.BytesIO()
+    marked.save(b, "JPEG", quality=95, subsampling=0)  # 4:4:4 keeps the U channel
+    assert [w["decision"] for w in _wm(b.getvalue())] in (["very likely"], ["likely"])
+    b = io.BytesIO()
+    marked.save(b, "JPEG", quality=95, subsampling=2)  # 4:2:0 halves it: not examined
+    assert _wm(b.getvalue()) == []
+    assert _wm(fx.png(marked.resize((600, 480)))) == []  # resized: the blocks move
+    assert _wm(fx.png(marked.crop((7, 5, 600, 500)))) == []  # cropped: likewise
+
+
+def test_no_watermark_on_plain_pictures() -> None:
+    for seed in range(580, 590):
+        assert _wm(fx.png(picture(seed, (512, 384)))) == []
+    assert _wm(fx.png(fx.embed_dwtdct(picture(591, (200, 200)),
+                                      np.ones(48, np.uint8)))) == []  # < 256x256: skipped
+
+
+# -- a pluggable ONNX detector ----------------------------------------------------------------
+def _laplacian_detector(tmp_path: Path, sha: str | None = None) -> Path:
+    """A tiny real ONNX model built here: high-frequency energy (|Laplacian| of the grey
+    picture, averaged) through a logistic head. Proves loading, pre-processing, scoring."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    grey = np.array([[[[0.299]], [[0.587]], [[0.114]]]], dtype=np.float32)  # 1x3x1x1
+    lap = np.array([[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]], dtype=np.float32)  # 1x1x3x3
+    nodes = [helper.make_node("Conv", ["x", "grey"], ["g"]),
+             helper.make_node("Conv", ["g", "lap"], ["e"]),
+             helper.make_node("Abs", ["e"], ["a"]),
+             helper.make_node("ReduceMean", ["a"], ["m"], keepdims=0),
+             helper.make_node("Mul", ["m", "w"], ["z0"]),
+             helper.make_node("Add", ["z0", "b"], ["logit"])]
+    graph = helper.make_graph(
+        nodes, "hf-energy", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                           [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("logit", TensorProto.FLOAT, [])],
+        [numpy_helper.from_array(grey, "grey"), numpy_helper.from_array(lap, "lap"),
+         numpy_helper.from_array(np.array(40.0, np.float32), "w"),
+         numpy_helper.from_array(np.array(-2.0, np.float32), "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "hf.onnx"
+    onnx.save(model, path)
+    cfg = tmp_path / "detector.json"
+    cfg.write_text(json.dumps({
+        "name": "hf-energy", "model": "hf.onnx",
+        "sha256": sha or hashlib.sha256(path.read_bytes()).hexdigest(),
+        "input": {"size": [64, 64], "layout": "NCHW", "scale": 255.0},
+        "output": {"index": 0, "activation": "sigmoid"}, "threshold": 0.5}))
+    return cfg
+
+
+def _expected_score(img: Image.Image) -> float:
+    x = np.asarray(img.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR),
+                   dtype=np.float32) / 255
+    g = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    e = (g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1])
+    return float(1 / (1 + np.exp(-(40 * np.abs(e).mean() - 2))))
+
+
+def test_onnx_detector_scores_are_the_models(tmp_path: Path) -> None:
+    cfg = _laplacian_detector(tmp_path)
+    smooth = Image.new("RGB", (300, 200), (90, 120, 150))
+    rng = np.random.default_rng(3)
+    noisy = Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8))
+    scores = {}
+    for name, img in (("smooth", smooth), ("noisy", noisy)):
+        (d,) = [f for f in findings(fx.png(img), detector=str(cfg)) if f["kind"] == "detector"]
+        assert d["strength"] == "statistical" and d["name"] == "hf-energy"
+        assert d["score"] == pytest.approx(_expected_score(img), abs=1e-4)
+        scores[name] = d["score"]
+    assert scores["smooth"] < 0.5 <= scores["noisy"]
+
+
+def test_detector_pin_is_enforced(cairn: Cairn, tmp_path: Path) -> None:
+    cfg = _laplacian_detector(tmp_path, sha="0" * 64)
+    img = tmp_path / "p.png"
+    img.write_bytes(fx.png(picture(600, (128, 96))))
+    err = cairn.run("provenance", img, "--detector", cfg, ok=(2,)).stderr
+    assert "refusing a model that is not the one configured" in err
+    (tmp_path / "ok").mkdir()
+    good = _laplacian_detector(tmp_path / "ok")
+    res = cairn.json("provenance", img, "--detector", good, ok=(1,))  # a score is no claim
+    assert [f["kind"] for f in res["findings"]] == ["detector"]
+    cfg.write_text("{not json")
+    assert "detector config unreadable" in cairn.run("provenance", img, "--detector", cfg,
+                                                     ok=(2,)).stderr

@@ -155,6 +155,25 @@ C2PA_TRUST_OPTION = click.option(
     "--c2pa-trust", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     envvar="CAIRN_C2PA_TRUST", help="PEM bundle of C2PA trust anchors (e.g. the C2PA trust "
     "list): credentials chaining to one are `trusted`, others at most `valid`.")
+DETECTOR_OPTION = click.option(
+    "--detector", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CAIRN_DETECTOR", help="JSON config of an ONNX detector of synthetic imagery "
+    "(model path and pinned SHA-256); its score is a statistical finding, never proof.")
+
+
+def _check_detector(path: Path | None) -> str | None:
+    """Load the detector once up front: a wrong pin or a broken model stops here."""
+    if path is None:
+        return None
+    from cairn.provenance.detector import DetectorError, load_detector
+
+    try:
+        load_detector(str(path.resolve()))
+    except DetectorError as e:
+        _fail(str(e))
+    return str(path.resolve())
+
+
 NOVELAI_KEY_OPTION = click.option(
     "--novelai-key", "novelai_keys", multiple=True, metavar="NAME=BASE64",
     help="Another Ed25519 verify key for NovelAI-style signatures (repeatable); NovelAI's "
@@ -187,10 +206,11 @@ def _read_trust(path: Path | None) -> str | None:
                    "the model and LoRA hashes found.")
 @NOVELAI_KEY_OPTION
 @C2PA_TRUST_OPTION
+@DETECTOR_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
                    novelai_keys: tuple[str, ...], c2pa_trust: Path | None,
-                   as_json: bool) -> None:
+                   detector: Path | None, as_json: bool) -> None:
     """Provenance findings of files outside any case: generator metadata (A1111/Forge,
     ComfyUI, InvokeAI, NovelAI, Fooocus, Midjourney), IPTC digital source type, NovelAI
     signatures, model-file hashes. Nothing is recorded.
@@ -202,6 +222,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
 
     keys = {"novelai": NOVELAI_KEY, **_novelai_keys(novelai_keys)}
     trust = _read_trust(c2pa_trust)
+    det = _check_detector(detector)
     try:
         cat = Catalogue.read(catalogue) if catalogue else None
     except (CatalogueError, OSError) as e:
@@ -212,7 +233,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
         if rec["kind"] == "image":
             found = [x.to_dict() for x in examine(f.read_bytes(), novelai_keys=keys,
                                                   media_type=rec["media_type"],
-                                                  c2pa_trust=trust)]
+                                                  c2pa_trust=trust, detector=det)]
         else:
             found = rec.get("findings", [])
         if cat:
@@ -469,13 +490,14 @@ def lists_index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
 @VIDEO_OPTION
 @C2PA_TRUST_OPTION
 @NOVELAI_KEY_OPTION
+@DETECTOR_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | None,
              workers: int | None, max_pixels: int, max_depth: int, max_ratio: int, mode: str,
              video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
-             as_json: bool, no_progress: bool) -> None:
+             detector: Path | None, as_json: bool, no_progress: bool) -> None:
     """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
 
     Rerunning the same command resumes an interrupted scan and never duplicates an item.
@@ -510,7 +532,8 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
             summary = scan(store, case, location, source_name=source_name, limits=limits,
                            workers=workers, options=HashOptions(
                                mode, video_interval, c2pa_trust=_read_trust(c2pa_trust),
-                               novelai_keys=tuple(_novelai_keys(novelai_keys).items())),
+                               novelai_keys=tuple(_novelai_keys(novelai_keys).items()),
+                               detector=_check_detector(detector)),
                            arguments={"argv": sys.argv[1:]},
                            on_total=on_total, on_progress=on_progress)
     except KeyboardInterrupt:

@@ -138,6 +138,12 @@ def finding_summary(f: dict) -> str:
                                          signer and f"signed by {signer}",
                                          ",".join(f.get("digital_source_types") or []))
                         if x)
+    elif kind == "watermark":
+        what = (f"{f.get('generator_family')} {f.get('decision')} "
+                f"({f.get('matching_bits')}/{f.get('bits')} bits)")
+    elif kind == "detector":
+        what = (f"{f.get('name')} score {f.get('score')}"
+                + (" (at or above threshold)" if f.get("above_threshold") else ""))
     elif kind == "model_file":
         what = f"{f.get('format')} AutoV2 {f.get('autov2')} sha256 {f.get('sha256')}"
     else:

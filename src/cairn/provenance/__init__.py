@@ -15,8 +15,10 @@ from PIL import Image
 from cairn.media.sniff import HEAD_BYTES, sniff
 from cairn.provenance.c2pa_reader import read_c2pa
 from cairn.provenance.containers import open_for_metadata, read_metadata
+from cairn.provenance.detector import DetectorError, load_detector
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators import read_generators
+from cairn.provenance.watermark import read_watermarks
 from cairn.provenance.xmp import read_xmp
 
 __all__ = ["Finding", "examine"]
@@ -24,13 +26,25 @@ __all__ = ["Finding", "examine"]
 
 def examine(data: bytes, image: Image.Image | None = None,
             novelai_keys: dict[str, str] | None = None, media_type: str | None = None,
-            c2pa_trust: str | None = None) -> list[Finding]:
+            c2pa_trust: str | None = None, watermarks: bool = True,
+            detector: str | None = None) -> list[Finding]:
     """Findings of one image file's bytes (the image, if already opened, saves a reopen).
-    `c2pa_trust`: PEM bundle of the C2PA trust anchors the examiner accepts."""
+    `c2pa_trust`: PEM bundle of the C2PA trust anchors the examiner accepts; `detector`:
+    path of a detector config (see detector.py)."""
     img: Any = image if image is not None else open_for_metadata(data)
     md = read_metadata(data, img)
     findings = read_c2pa(data, media_type or sniff(data[:HEAD_BYTES]), c2pa_trust)
     findings += read_xmp(md.xmp) + read_generators(md, img, novelai_keys)
+    if img is not None and watermarks:
+        findings += read_watermarks(data, img)
+    if img is not None and detector:
+        try:
+            findings.append(load_detector(detector).finding(img))
+        except DetectorError:
+            raise  # misconfiguration: the caller stops before scanning, not per file
+        except Exception as e:  # noqa: BLE001 - an undecodable picture: a note
+            findings.append(Finding("detector", "statistical", "detector", {},
+                                    error=f"detector failed: {type(e).__name__}: {e}"))
     text_errors = [e for e in md.errors if e.startswith("PNG chunk")]
     if text_errors and not any(f.kind == "generator" for f in findings):
         # a damaged text chunk may have been the generator's: say so, claim nothing

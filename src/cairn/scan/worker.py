@@ -43,6 +43,7 @@ class HashOptions:
     provenance: bool = True
     c2pa_trust: str | None = None  # PEM bundle of the C2PA trust anchors accepted
     novelai_keys: tuple[tuple[str, str], ...] = ()  # extra (name, base64 Ed25519 key)
+    detector: str | None = None  # path of a detector config (provenance/detector.py)
 
 
 def _sniff(head: bytes, path: str) -> tuple[str, str]:
@@ -56,7 +57,7 @@ def _provenance(rec: dict, data: bytes, opts: HashOptions) -> None:
     keys = {"novelai": NOVELAI_KEY, **dict(opts.novelai_keys)}
     try:
         found = examine(data, novelai_keys=keys, media_type=rec.get("media_type"),
-                        c2pa_trust=opts.c2pa_trust)
+                        c2pa_trust=opts.c2pa_trust, detector=opts.detector)
     except Exception as e:  # noqa: BLE001 - a reader's failure is data, not a crash
         _err(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
         return
