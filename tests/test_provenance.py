@@ -16,18 +16,20 @@ import pytest
 from PIL import Image
 
 import provenance_fixtures as fx
+from cairn import demo_provenance as dp
 from cairn.demo import jpeg_bytes, picture
 from cairn.provenance import examine
 from cairn.provenance.containers import decode_user_comment
 from cairn.provenance.generators.a1111 import parse_parameters
 from cairn.provenance.generators.novelai import NOVELAI_KEY
 from cairn.provenance.models import AUTOV1_AT, AUTOV1_LEN, hash_model
+from cairn.provenance.watermark import MARKS
 from conftest import Cairn
 
 
 @pytest.fixture(scope="module")
 def creds() -> tuple[str, str, str]:
-    return fx.c2pa_credentials()
+    return dp.c2pa_credentials()
 
 
 def findings(data: bytes, **kw) -> list[dict]:
@@ -40,7 +42,7 @@ def generators(data: bytes, **kw) -> list[dict]:
 
 # -- AUTOMATIC1111 / Forge -----------------------------------------------------------------
 def test_a1111_png_parameters_normalised() -> None:
-    (g,) = generators(fx.a1111_png())
+    (g,) = generators(dp.a1111_png())
     assert g["generator"] == "automatic1111" and g["source"] == "png:parameters"
     assert g["strength"] == "declared"
     assert g["prompt"] == "a lighthouse on a cliff at dusk, oil painting"
@@ -57,9 +59,9 @@ def test_a1111_png_parameters_normalised() -> None:
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
 def test_a1111_exif_user_comment_utf16be(fmt: str) -> None:
-    text = fx.A1111_TEXT.format(lora="0123456789ab").replace("Version: v1.10.1",
+    text = dp.A1111_TEXT.format(lora="0123456789ab").replace("Version: v1.10.1",
                                                                "Version: f2.0.1v1.10.1")
-    data = fx.with_exif(picture(510, (320, 240)), fmt, comment=text, quality=90)
+    data = dp.with_exif(picture(510, (320, 240)), fmt, comment=text, quality=90)
     (g,) = generators(data)
     assert g["source"] == "exif:UserComment" and g["generator"] == "forge"
     assert g["seed"] == 3141592 and g["loras"][0]["hash"] == "0123456789ab"
@@ -81,8 +83,8 @@ def test_a1111_quoted_values_and_prompt_only_lines() -> None:
 
 # -- ComfyUI, InvokeAI, Fooocus, Midjourney ----------------------------------------------------
 def test_comfyui_api_graph() -> None:
-    data = fx.png(picture(511, (320, 240)), {"prompt": json.dumps(fx.comfyui_graph()),
-                                             "workflow": json.dumps(fx.comfyui_workflow())})
+    data = dp.png(picture(511, (320, 240)), {"prompt": json.dumps(dp.comfyui_graph()),
+                                             "workflow": json.dumps(dp.comfyui_workflow())})
     (g,) = generators(data)
     assert g["generator"] == "comfyui" and g["source"] == "png:prompt"
     assert g["model"] == "private-finetune-v3.safetensors" and g["seed"] == 987654321
@@ -93,18 +95,18 @@ def test_comfyui_api_graph() -> None:
 
 
 def test_comfyui_workflow_only_and_invalid_json() -> None:
-    (g,) = generators(fx.png(picture(512, (320, 240)),
-                             {"workflow": json.dumps(fx.comfyui_workflow())}))
+    (g,) = generators(dp.png(picture(512, (320, 240)),
+                             {"workflow": json.dumps(dp.comfyui_workflow())}))
     assert g["source"] == "png:workflow" and g["model"] == "private-finetune-v3.safetensors"
     assert g["loras"][0]["weight"] == 0.8 and g["seed"] == 987654321
-    (bad,) = generators(fx.png(picture(512, (320, 240)), {"prompt": '{"3": {"class_type": '}))
+    (bad,) = generators(dp.png(picture(512, (320, 240)), {"prompt": '{"3": {"class_type": '}))
     assert bad["generator"] == "comfyui" and "invalid JSON" in bad["error"]
     assert bad["raw"].startswith('{"3"')
 
 
 def test_invokeai_metadata_sd_metadata_and_dream() -> None:
-    (g,) = generators(fx.png(picture(513, (320, 240)),
-                             {"invokeai_metadata": json.dumps(fx.invokeai_metadata())}))
+    (g,) = generators(dp.png(picture(513, (320, 240)),
+                             {"invokeai_metadata": json.dumps(dp.invokeai_metadata())}))
     assert g["generator"] == "invokeai" and g["model"] == "sdxl-base"
     assert g["model_hash"] == "blake3_multi:" + "ab" * 32 and g["seed"] == 4242
     assert g["loras"] == [{"name": "frost", "hash": "blake3_multi:" + "cd" * 32,
@@ -113,27 +115,27 @@ def test_invokeai_metadata_sd_metadata_and_dream() -> None:
            "app_id": "invoke-ai/InvokeAI", "app_version": "2.3.0",
            "image": {"prompt": [{"prompt": "an owl", "weight": 1}], "seed": 8, "steps": 30,
                      "cfg_scale": 7.5, "width": 512, "height": 512, "sampler": "k_lms"}}
-    (g,) = generators(fx.png(picture(513, (320, 240)), {"sd-metadata": json.dumps(old)}))
+    (g,) = generators(dp.png(picture(513, (320, 240)), {"sd-metadata": json.dumps(old)}))
     assert (g["prompt"], g["seed"], g["model_hash"]) == ("an owl", 8, "cc6cb27103")
-    (g,) = generators(fx.png(picture(513, (320, 240)),
+    (g,) = generators(dp.png(picture(513, (320, 240)),
                              {"Dream": '"an owl at night" -s 30 -S 8 -W 512 -H 512 -C 7.5'}))
     assert (g["prompt"], g["seed"], g["steps"], g["size"]) == ("an owl at night", 8, 30,
                                                                "512x512")
 
 
 def test_fooocus_json_and_jpeg_exif() -> None:
-    (g,) = generators(fx.fooocus_png())
+    (g,) = generators(dp.fooocus_png())
     assert g["generator"] == "fooocus" and g["model"] == "juggernautXL_v8"
     assert (g["seed"], g["size"], g["model_hash"]) == (1234567, "896x1152", "aeb7e9e689")
     assert g["loras"][0] == {"name": "sd_xl_offset_example-lora_1.0.safetensors",
                              "weight": 0.1, "hash": "4852686128"}
-    (g,) = generators(fx.fooocus_jpeg())  # A1111 layout, but Fooocus's: one claim, Fooocus
+    (g,) = generators(dp.fooocus_jpeg())  # A1111 layout, but Fooocus's: one claim, Fooocus
     assert g["generator"] == "fooocus" and g["source"] == "exif:UserComment"
     assert g["seed"] == 1234567
 
 
 def test_midjourney_description_and_xmp() -> None:
-    found = findings(fx.midjourney_png())
+    found = findings(dp.midjourney_png())
     (g,) = [f for f in found if f["kind"] == "generator"]
     assert g["generator"] == "midjourney" and g["user"] == "demo_user"
     assert g["job_id"] == "3f2b6c1e-8a4d-4f0b-9c7e-1d2e3f4a5b6c"
@@ -144,7 +146,7 @@ def test_midjourney_description_and_xmp() -> None:
 
 # -- XMP digital source type ---------------------------------------------------------------
 def test_xmp_digital_source_type_and_defusedxml_present() -> None:
-    data = fx.xmp_jpeg()
+    data = dp.xmp_jpeg()
     # Pillow returns {} without defusedxml: this fails if the dependency is missing
     assert Image.open(io.BytesIO(data)).getxmp(), "defusedxml missing: Pillow reads no XMP"
     (d,) = findings(data)
@@ -153,23 +155,23 @@ def test_xmp_digital_source_type_and_defusedxml_present() -> None:
                  "value": "http://cv.iptc.org/newscodes/digitalsourcetype/"
                           "trainedAlgorithmicMedia", "code": "trainedAlgorithmicMedia",
                  "synthetic": True, "creator_tool": "Demo Generator 1.0"}
-    (d,) = findings(fx.xmp_jpeg("digitalCapture"))
+    (d,) = findings(dp.xmp_jpeg("digitalCapture"))
     assert d["synthetic"] is False and d["code"] == "digitalCapture"
     for code in ("compositeSynthetic", "compositeWithTrainedAlgorithmicMedia",
                  "algorithmicMedia"):
-        assert findings(fx.xmp_jpeg(code))[0]["synthetic"] is True
+        assert findings(dp.xmp_jpeg(code))[0]["synthetic"] is True
 
 
 def test_broken_xmp_is_a_note() -> None:
-    data = fx.png(picture(514, (64, 64)), {"XML:com.adobe.xmp": "<x:xmpmeta><rdf:RDF>"})
+    data = dp.png(picture(514, (64, 64)), {"XML:com.adobe.xmp": "<x:xmpmeta><rdf:RDF>"})
     (d,) = findings(data)
     assert d["kind"] == "digital_source_type" and "XMP packet unreadable" in d["error"]
 
 
 # -- NovelAI: text chunks, signature, stealth alpha metadata ----------------------------------
 def test_novelai_signature_verifies_with_its_key_only() -> None:
-    key, pub = fx.signing_key()
-    data = fx.novelai_png(key)
+    key, pub = dp.signing_key()
+    data = dp.novelai_png(key)
     found = findings(data, novelai_keys={"test-signer": pub})
     (g,) = [f for f in found if f["kind"] == "generator"]
     assert g["generator"] == "novelai" and g["seed"] == 77
@@ -184,9 +186,9 @@ def test_novelai_signature_verifies_with_its_key_only() -> None:
 
 
 def test_novelai_signature_fails_after_one_pixel_changes() -> None:
-    key, pub = fx.signing_key()
+    key, pub = dp.signing_key()
     img = picture(502, (320, 240))
-    signed = Image.open(io.BytesIO(fx.novelai_png(key, img)))
+    signed = Image.open(io.BytesIO(dp.novelai_png(key, img)))
     signed.load()
     tampered = signed.copy()
     tampered.putpixel((10, 10), (0, 0, 0))
@@ -207,7 +209,7 @@ def _pnginfo(text: dict):  # noqa: ANN202
 
 
 def test_novelai_stealth_alpha_metadata() -> None:
-    data = fx.stealth_png()
+    data = dp.stealth_png()
     assert b"NovelAI" not in data  # nothing in text chunks: only the alpha channel holds it
     (g,) = generators(data)
     assert g["source"] == "alpha-lsb" and g["generator"] == "novelai"
@@ -215,17 +217,17 @@ def test_novelai_stealth_alpha_metadata() -> None:
 
 
 def test_novelai_stealth_wrong_length_is_a_note() -> None:
-    (g,) = generators(fx.stealth_png(length_override=10**9))
+    (g,) = generators(dp.stealth_png(length_override=10**9))
     assert g["generator"] == "novelai" and "payload of 1000000000 bits" in g["error"]
 
 
 # -- plain photos: no claims ------------------------------------------------------------------
 @pytest.mark.parametrize("make", [
     lambda: jpeg_bytes(picture(520, (320, 240))),
-    lambda: fx.png(picture(521, (320, 240))),
-    fx.camera_jpeg,
-    fx.plain_png_with_text,
-    lambda: fx.png(picture(522, (320, 240)).convert("RGBA")),  # alpha, but no stealth magic
+    lambda: dp.png(picture(521, (320, 240))),
+    dp.camera_jpeg,
+    dp.plain_png_with_text,
+    lambda: dp.png(picture(522, (320, 240)).convert("RGBA")),  # alpha, but no stealth magic
 ])
 def test_plain_photos_get_no_generator_claim(make) -> None:  # noqa: ANN001
     assert findings(make()) == []
@@ -233,7 +235,7 @@ def test_plain_photos_get_no_generator_claim(make) -> None:  # noqa: ANN001
 
 # -- damaged metadata --------------------------------------------------------------------------
 def test_huge_and_malformed_chunks_are_notes() -> None:
-    base = fx.png(picture(523, (64, 64)))
+    base = dp.png(picture(523, (64, 64)))
     bomb = zlib.compress(b"A" * (20 * 1024 * 1024), 9)
     data = fx.insert_chunks(base, fx.png_chunk(b"zTXt", b"parameters\0\0" + bomb),
                             fx.png_chunk(b"tEXt", b"no-separator"),
@@ -242,12 +244,12 @@ def test_huge_and_malformed_chunks_are_notes() -> None:
     assert "generator" not in g  # claims nothing
     assert "inflates beyond" in g["error"] and "no keyword" in g["error"]
     assert "at byte" in g["error"]
-    (g,) = generators(fx.png(picture(524, (64, 64)), {"parameters": "not a1111 at all"}))
+    (g,) = generators(dp.png(picture(524, (64, 64)), {"parameters": "not a1111 at all"}))
     assert g["generator"] == "automatic1111" and "without a parameter line" in g["error"]
 
 
 def test_truncated_png_keeps_what_was_read() -> None:
-    data = fx.a1111_png()
+    data = dp.a1111_png()
     cut = data[: data.index(b"IDAT") + 40]
     (g,) = generators(cut)
     assert g["generator"] == "automatic1111" and g["seed"] == 3141592
@@ -261,7 +263,7 @@ def _tensor_bytes() -> bytes:
 
 def test_model_hashes_match_their_definitions(tmp_path: Path) -> None:
     tensors = _tensor_bytes()
-    data = fx.safetensors(tensors, {"ss_network_dim": "16"})
+    data = dp.safetensors(tensors, {"ss_network_dim": "16"})
     h = hash_model(io.BytesIO(data))
     sha = hashlib.sha256(data).hexdigest()
     assert (h.format, h.size, h.sha256, h.autov2) == ("safetensors", len(data), sha, sha[:10])
@@ -269,23 +271,23 @@ def test_model_hashes_match_their_definitions(tmp_path: Path) -> None:
     assert h.tensor_sha256 == hashlib.sha256(tensors).hexdigest()
     assert h.short_hash == h.tensor_sha256[:12] and h.metadata == {"ss_network_dim": "16"}
     # editing the header's metadata changes the file hash, not the tensor hash
-    edited = hash_model(io.BytesIO(fx.safetensors(tensors, {"ss_network_dim": "32",
+    edited = hash_model(io.BytesIO(dp.safetensors(tensors, {"ss_network_dim": "32",
                                                             "note": "renamed"})))
     assert edited.sha256 != h.sha256 and edited.tensor_sha256 == h.tensor_sha256
-    given = hash_model(io.BytesIO(fx.safetensors(tensors, {"sshs_model_hash": "F" * 64})))
+    given = hash_model(io.BytesIO(dp.safetensors(tensors, {"sshs_model_hash": "F" * 64})))
     assert given.short_hash == "f" * 12
 
 
 def test_cli_hash_and_provenance_with_catalogue(cairn: Cairn, tmp_path: Path) -> None:
     tensors = _tensor_bytes()
     lora = tmp_path / "seaside.safetensors"
-    lora.write_bytes(fx.safetensors(tensors))
+    lora.write_bytes(dp.safetensors(tensors))
     h = cairn.json("hash", lora)
     assert h["kind"] == "model" and h["media_type"] == "application/x-safetensors"
     short = h["model"]["short_hash"]
     assert short == hashlib.sha256(tensors).hexdigest()[:12]
     img = tmp_path / "gen.png"
-    img.write_bytes(fx.a1111_png(lora_hash=short))
+    img.write_bytes(dp.a1111_png(lora_hash=short))
     cat = tmp_path / "models.csv"
     cat.write_text("name,kind,autov1,autov2,sha256,blake3,tensor_sha256\n"
                    "SD 1.5 base,checkpoint,,6ce0161689,,,\n"
@@ -308,20 +310,23 @@ def test_scan_reports_findings_and_links_model_files(cairn: Cairn, tmp_path: Pat
     ev = tmp_path / "exhibit"
     (ev / "models").mkdir(parents=True)
     tensors = _tensor_bytes()
-    (ev / "models" / "seaside.safetensors").write_bytes(fx.safetensors(tensors))
+    (ev / "models" / "seaside.safetensors").write_bytes(dp.safetensors(tensors))
     short = hashlib.sha256(tensors).hexdigest()[:12]
-    key, pub = fx.signing_key()
-    files = {"a1111.png": fx.a1111_png(lora_hash=short), "comfy.png": fx.png(
-        picture(540, (320, 240)), {"prompt": json.dumps(fx.comfyui_graph())}),
-        "nai.png": fx.novelai_png(key), "stealth.png": fx.stealth_png(),
-        "xmp.jpg": fx.xmp_jpeg(), "mj.png": fx.midjourney_png(),
-        "camera.jpg": fx.camera_jpeg(), "garden.png": fx.plain_png_with_text(),
-        "credentials.jpg": fx.c2pa_signed(creds, jpeg_bytes(picture(541, (320, 240))))}
+    key, pub = dp.signing_key()
+    files = {"a1111.png": dp.a1111_png(lora_hash=short), "comfy.png": dp.png(
+        picture(540, (320, 240)), {"prompt": json.dumps(dp.comfyui_graph())}),
+        "nai.png": dp.novelai_png(key), "stealth.png": dp.stealth_png(),
+        "xmp.jpg": dp.xmp_jpeg(), "mj.png": dp.midjourney_png(),
+        "camera.jpg": dp.camera_jpeg(), "garden.png": dp.plain_png_with_text(),
+        "credentials.jpg": dp.c2pa_signed(creds, jpeg_bytes(picture(541, (320, 240)))),
+        "marked.png": dp.png(fx.embed_dwtdct(picture(542, (512, 384)),
+                                             MARKS["sdxl"]))}
     for name, data in files.items():
         (ev / name).write_bytes(data)
     pem = tmp_path / "anchors.pem"
     pem.write_text(creds[0])
-    cairn.run("scan", ev, "--case", "prov", "--no-progress", "--c2pa-trust", pem)
+    cairn.run("scan", ev, "--case", "prov", "--no-progress", "--c2pa-trust", pem,
+              "--novelai-key", f"test-signer={pub}")
     rep = json.loads(cairn.run("report", "--case", "prov", "--format", "json").stdout)
     by = {it["path"]: it for it in rep["items"]}
     gen = {p: [f for f in by[p]["findings"] if f["kind"] == "generator"] for p in by}
@@ -336,6 +341,10 @@ def test_scan_reports_findings_and_links_model_files(cairn: Cairn, tmp_path: Pat
     assert m["kind"] == "model_file" and m["short_hash"] == short
     assert by["models/seaside.safetensors"]["kind"] == "model"
     assert rep["summary"]["items_with_generator_claims"] == 5
+    (sig,) = [f for f in by["nai.png"]["findings"] if f["kind"] == "signature"]
+    assert (sig["strength"], sig["signer"]) == ("cryptographic", "test-signer")
+    (w,) = by["marked.png"]["findings"]
+    assert (w["kind"], w["mark"], w["decision"]) == ("watermark", "sdxl", "very likely")
     (c,) = by["credentials.jpg"]["findings"]
     assert (c["kind"], c["state"], c["synthetic"]) == ("c2pa", "trusted", True)
     assert rep["summary"]["items_declared_synthetic"] == 3  # xmp.jpg, mj.png, credentials.jpg
@@ -352,7 +361,7 @@ def test_gzip_is_not_mistaken_for_stealth() -> None:
 
     rgba = np.array(picture(550, (64, 64)).convert("RGBA"))
     rgba[:, :, 3] = np.random.default_rng(1).integers(0, 256, (64, 64), dtype=np.uint8)
-    assert findings(fx.png(Image.fromarray(rgba, "RGBA"))) == []
+    assert findings(dp.png(Image.fromarray(rgba, "RGBA"))) == []
     assert gzip.decompress(gzip.compress(b"x")) == b"x"
 
 
@@ -364,7 +373,7 @@ def _c2pa(data: bytes, trust: str | None = None) -> dict:
 
 def test_c2pa_trusted_valid_and_signer(creds) -> None:  # noqa: ANN001
     ingredient = jpeg_bytes(picture(561, (160, 120)))
-    signed = fx.c2pa_signed(creds, jpeg_bytes(picture(560, (320, 240))), ingredient=ingredient)
+    signed = dp.c2pa_signed(creds, jpeg_bytes(picture(560, (320, 240))), ingredient=ingredient)
     f = _c2pa(signed, trust=creds[0])
     assert (f["state"], f["strength"]) == ("trusted", "cryptographic")
     assert f["claim_generator"].startswith("Demo Generator 1.0")
@@ -380,12 +389,12 @@ def test_c2pa_trusted_valid_and_signer(creds) -> None:  # noqa: ANN001
     f = _c2pa(signed)
     assert (f["state"], f["strength"]) == ("valid", "cryptographic")
     # an anchor that is not this signer's: valid, not trusted
-    other = fx.c2pa_credentials()[0]
+    other = dp.c2pa_credentials()[0]
     assert _c2pa(signed, trust=other)["state"] == "valid"
 
 
 def test_c2pa_tampered_copy_names_the_failed_check(creds) -> None:  # noqa: ANN001
-    signed = bytearray(fx.c2pa_signed(creds, jpeg_bytes(picture(562, (320, 240)))))
+    signed = bytearray(dp.c2pa_signed(creds, jpeg_bytes(picture(562, (320, 240)))))
     signed[-300] ^= 0xFF  # one byte of the picture's entropy-coded data
     f = _c2pa(bytes(signed), trust=creds[0])
     assert (f["state"], f["strength"]) == ("invalid", "declared")
@@ -394,7 +403,7 @@ def test_c2pa_tampered_copy_names_the_failed_check(creds) -> None:  # noqa: ANN0
 
 
 def test_c2pa_png_and_non_synthetic(creds) -> None:  # noqa: ANN001
-    signed = fx.c2pa_signed(creds, fx.png(picture(563, (160, 120))), mime="image/png",
+    signed = dp.c2pa_signed(creds, dp.png(picture(563, (160, 120))), mime="image/png",
                             dst_type="http://cv.iptc.org/newscodes/digitalsourcetype/"
                                      "digitalCapture")
     f = _c2pa(signed, trust=creds[0])
@@ -403,7 +412,7 @@ def test_c2pa_png_and_non_synthetic(creds) -> None:  # noqa: ANN001
 
 
 def test_c2pa_broken_store_is_a_note(creds) -> None:  # noqa: ANN001
-    signed = bytearray(fx.c2pa_signed(creds, jpeg_bytes(picture(564, (320, 240)))))
+    signed = bytearray(dp.c2pa_signed(creds, jpeg_bytes(picture(564, (320, 240)))))
     at = signed.index(b"jumb")
     signed[at + 40:at + 400] = bytes(360)  # zero the middle of the manifest store
     f = _c2pa(bytes(signed))
@@ -412,7 +421,7 @@ def test_c2pa_broken_store_is_a_note(creds) -> None:  # noqa: ANN001
 
 def test_cli_c2pa_trust_option(cairn: Cairn, tmp_path: Path, creds) -> None:  # noqa: ANN001
     img = tmp_path / "signed.jpg"
-    img.write_bytes(fx.c2pa_signed(creds, jpeg_bytes(picture(565, (320, 240)))))
+    img.write_bytes(dp.c2pa_signed(creds, jpeg_bytes(picture(565, (320, 240)))))
     pem = tmp_path / "anchors.pem"
     pem.write_text(creds[0])
     res = cairn.json("provenance", img, "--c2pa-trust", pem)
@@ -431,17 +440,13 @@ def _wm(data: bytes) -> list[dict]:
 
 @pytest.mark.parametrize("mark", ["sdxl", "sd1", "sd2"])
 def test_watermark_decoded_from_png(mark: str) -> None:
-    from cairn.provenance.watermark import MARKS
-
     marked = fx.embed_dwtdct(picture(570, (512, 512)), MARKS[mark])
-    (w,) = _wm(fx.png(marked))
+    (w,) = _wm(dp.png(marked))
     assert (w["mark"], w["decision"], w["strength"]) == (mark, "very likely", "statistical")
     assert w["matching_bits"] >= 0.95 * w["bits"]
 
 
 def test_watermark_robustness_is_what_upstream_says() -> None:
-    from cairn.provenance.watermark import MARKS
-
     marked = fx.embed_dwtdct(picture(571, (640, 512)), MARKS["sdxl"])
     b = io.BytesIO()
     marked.save(b, "JPEG", quality=95, subsampling=0)  # 4:4:4 keeps the U channel
@@ -449,14 +454,14 @@ def test_watermark_robustness_is_what_upstream_says() -> None:
     b = io.BytesIO()
     marked.save(b, "JPEG", quality=95, subsampling=2)  # 4:2:0 halves it: not examined
     assert _wm(b.getvalue()) == []
-    assert _wm(fx.png(marked.resize((600, 480)))) == []  # resized: the blocks move
-    assert _wm(fx.png(marked.crop((7, 5, 600, 500)))) == []  # cropped: likewise
+    assert _wm(dp.png(marked.resize((600, 480)))) == []  # resized: the blocks move
+    assert _wm(dp.png(marked.crop((7, 5, 600, 500)))) == []  # cropped: likewise
 
 
 def test_no_watermark_on_plain_pictures() -> None:
     for seed in range(580, 590):
-        assert _wm(fx.png(picture(seed, (512, 384)))) == []
-    assert _wm(fx.png(fx.embed_dwtdct(picture(591, (200, 200)),
+        assert _wm(dp.png(picture(seed, (512, 384)))) == []
+    assert _wm(dp.png(fx.embed_dwtdct(picture(591, (200, 200)),
                                       np.ones(48, np.uint8)))) == []  # < 256x256: skipped
 
 
@@ -510,17 +515,30 @@ def test_onnx_detector_scores_are_the_models(tmp_path: Path) -> None:
     noisy = Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8))
     scores = {}
     for name, img in (("smooth", smooth), ("noisy", noisy)):
-        (d,) = [f for f in findings(fx.png(img), detector=str(cfg)) if f["kind"] == "detector"]
+        (d,) = [f for f in findings(dp.png(img), detector=str(cfg)) if f["kind"] == "detector"]
         assert d["strength"] == "statistical" and d["name"] == "hf-energy"
         assert d["score"] == pytest.approx(_expected_score(img), abs=1e-4)
         scores[name] = d["score"]
     assert scores["smooth"] < 0.5 <= scores["noisy"]
 
 
+def test_scan_with_detector(cairn: Cairn, tmp_path: Path) -> None:
+    cfg = _laplacian_detector(tmp_path)
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "a.png").write_bytes(dp.png(picture(610, (128, 96))))
+    (ev / "b.jpg").write_bytes(jpeg_bytes(picture(611, (128, 96))))
+    cairn.run("scan", ev, "--case", "det", "--no-progress", "--detector", cfg)
+    rep = json.loads(cairn.run("report", "--case", "det").stdout)
+    for it in rep["items"]:
+        (d,) = it["findings"]
+        assert d["kind"] == "detector" and 0 < d["score"] < 1
+
+
 def test_detector_pin_is_enforced(cairn: Cairn, tmp_path: Path) -> None:
     cfg = _laplacian_detector(tmp_path, sha="0" * 64)
     img = tmp_path / "p.png"
-    img.write_bytes(fx.png(picture(600, (128, 96))))
+    img.write_bytes(dp.png(picture(600, (128, 96))))
     err = cairn.run("provenance", img, "--detector", cfg, ok=(2,)).stderr
     assert "refusing a model that is not the one configured" in err
     (tmp_path / "ok").mkdir()

@@ -637,6 +637,7 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
 
     from cairn.cases.report import build, render
     from cairn.demo import make_demo
+    from cairn.demo_provenance import make_ai_exhibit
     from cairn.lists.formats import read_list
 
     if out_dir.exists():
@@ -654,6 +655,9 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
                max_pixels=100_000_000, max_depth=5, max_ratio=200, mode="fast",
                video_interval=1.0, as_json=False,
                no_progress=False)
+    ai = make_ai_exhibit(out_dir)
+    ctx.invoke(scan_cmd, location=ai["exhibit"], case="demo", c2pa_trust=ai["anchors"],
+               novelai_keys=(f"demo-signer={ai['novelai_key']}",), no_progress=False)
     report = build(store, "demo")
     for fmt in ("html", "json"):
         (out_dir / f"report.{fmt}").write_text(render(report, fmt), encoding="utf-8")
@@ -661,6 +665,11 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
     missed = sorted(set(made["planted"]) - found)
     out.print(f"planted copies and edits found: {len(made['planted']) - len(missed)}"
               f"/{len(made['planted'])}" + (f" (missed: {', '.join(missed)})" if missed else ""))
+    s = report["summary"]
+    linked = sum(1 for it in report["items"] for f in it["findings"] if f.get("model_files"))
+    out.print(f"provenance: {s['items_with_generator_claims']} generator claims, "
+              f"{s['items_declared_synthetic']} declared synthetic, {s['models']} model file "
+              f"linked to {linked} picture(s)", highlight=False)
     out.print(f"report: {(out_dir / 'report.html').resolve()}", highlight=False)
 
 
