@@ -164,3 +164,32 @@ def test_every_layout_equals_brute_force(layout: tuple[int, ...]) -> None:
         for q, (ids, d) in zip(queries, idx.search(queries, r, strategy="probe"), strict=True):
             want_ids, want_d = brute(codes, live, q, r)
             assert np.array_equal(ids, want_ids) and np.array_equal(d, want_d), (layout, r)
+
+
+def test_batched_probing_equals_brute_force() -> None:
+    """Many queries at once go through the batched probe: with an unbuilt tail, tombstones,
+    crowded near-duplicate queries and more queries than one batch."""
+    from cairn.index.mih import BATCH
+
+    rng = np.random.default_rng(11)
+    codes = np.concatenate([rng.integers(0, 256, (20_000, 32), dtype=np.uint8),
+                            clustered(rng, 20, 100, 12)])
+    idx = HammingIndex()
+    idx.add(codes)
+    idx.build()
+    tail = clustered(rng, 5, 20, 20)
+    idx.add(tail)  # below the rebuild threshold: stays an unbuilt tail
+    assert idx._built == len(codes)
+    codes = np.concatenate([codes, tail])
+    live = np.ones(len(codes), bool)
+    gone = rng.choice(len(codes), 500, replace=False)
+    idx.remove(gone)
+    live[gone] = False
+    picks = rng.integers(0, len(codes), BATCH + 50)
+    queries = np.stack([flip(codes[i], int(rng.integers(0, 30)), rng) for i in picks])
+    for r in (0, 16, 31, 40):
+        for strategy in ("auto", "probe"):
+            got = idx.search(queries, r, strategy)
+            for q, (ids, d) in zip(queries, got, strict=True):
+                want_ids, want_d = brute(codes, live, q, r)
+                assert np.array_equal(ids, want_ids) and np.array_equal(d, want_d), (r, strategy)
