@@ -315,7 +315,8 @@ def lists_group(ctx: click.Context, as_json: bool) -> None:
         _emit_json([{"name": r["name"], "entries": r["entry_count"],
                      "signal_types": r["signal_types"], "format": r["format"],
                      "source_file": r["source_file"], "imported_at": r["imported_at"],
-                     "rejected_lines": r["rejected_count"], "pdq_threshold": r["pdq_threshold"]}
+                     "rejected_lines": r["rejected_count"], "pdq_threshold": r["pdq_threshold"],
+                     "purpose": r["purpose"], "tlp": r["tlp"]}
                     for r in rows])
         return
     if not rows:
@@ -329,42 +330,51 @@ def lists_group(ctx: click.Context, as_json: bool) -> None:
     out.print(table)
 
 
+TLP_CHOICE = click.Choice(["clear", "green", "amber", "amber+strict", "red"])
+
+
 @lists_group.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", required=True, help="Name of the list in this store.")
 @click.option("--format", "fmt", default="auto", show_default=True,
-              type=click.Choice(["auto", "te-csv", "te-local", "hashsum", "plain"]))
+              type=click.Choice(["auto", "te-csv", "te-local", "hashsum", "plain", "vics",
+                                 "stix", "misp", "nsrl"]),
+              help="Detected from the content when omitted (a folder: a MISP feed).")
 @click.option("--type", "signal_type",
               type=click.Choice(["md5", "sha1", "sha256", "pdq", "vpdq"]),
-              help="Signal type of a plain one-hash-per-line list.")
+              help="Signal type of a plain one-hash-per-line list; the digest an NSRL set "
+                   "keeps.")
 @click.option("--threshold", default=31, show_default=True, type=click.IntRange(0, 128),
               help="PDQ match distance for this list.")
 @click.option("--video-percent", default=80.0, show_default=True, type=click.FloatRange(1, 100),
               help="vPDQ: % of frames on each side that must have a partner.")
+@click.option("--known-good", is_flag=True,
+              help="Known-good files (NSRL is always): matches hide items from reports.")
+@click.option("--tlp", type=TLP_CHOICE, help="The list's TLP marking, for sharing it on.")
 @click.option("--replace", is_flag=True, help="Replace a list of the same name.")
 @click.option("--append", is_flag=True, help="Add the file's entries to a list of that name.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_type: str | None,
-                 threshold: int, video_percent: float, replace: bool, append: bool,
-                 as_json: bool) -> None:
-    """Import a list: python-threatexchange CSV or local file, md5sum-style, or plain.
-    The list index is brought up to date before this returns."""
+                 threshold: int, video_percent: float, known_good: bool, tlp: str | None,
+                 replace: bool, append: bool, as_json: bool) -> None:
+    """Import a list: python-threatexchange CSV or local file, md5sum-style, plain, Project
+    VIC VICS, a STIX 2.1 bundle, a MISP feed or event, or NSRL (RDSv3/RDSv2). Streamed, in
+    one transaction; the list index is brought up to date before this returns."""
     if replace and append:
         _fail("--replace and --append exclude each other")
-    from cairn.lists.formats import ListFormatError, read_list
+    from cairn.lists.formats import ListFormatError, open_list
     from cairn.store.store import StoreError
 
     try:
-        used, entries, rejected = read_list(path, fmt, signal_type)
-    except ListFormatError as e:
-        _fail(f"{path}: {e}")
-    try:
+        used, entries, rejected = open_list(path, fmt, signal_type)
         res = _store(ctx).add_list(name, str(path.resolve()), used, threshold,
-                                   (e.to_dict() for e in entries), len(rejected), replace,
-                                   video_percent, append=append)
-    except StoreError as e:
-        _fail(str(e))
+                                   (e.to_dict() for e in entries), rejected, replace,
+                                   video_percent, append=append,
+                                   purpose="known-good" if known_good or used == "nsrl"
+                                   else "detect", tlp=tlp)
+    except (ListFormatError, StoreError) as e:
+        _fail(f"{path}: {e}" if isinstance(e, ListFormatError) else str(e))
     res["indexed_entries"] = _refresh_index(ctx)
     res["format"] = used
     res["rejected_lines"] = [{"line": r.line, "reason": r.reason, "text": r.text[:200]}
@@ -380,6 +390,63 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
         out.print(f"imported list [bold]{name}[/]: {res['entries']} entries{added} ({used}), "
                   f"{len(rejected)} lines rejected", highlight=False)
     sys.exit(EXIT_PARTIAL if rejected else EXIT_OK)
+
+
+EXPORT_FORMATS = ["vics", "stix", "misp", "te-csv", "te-local", "md5sum", "sha1sum",
+                  "sha256sum"]
+
+
+@lists_group.command("export")
+@click.argument("name")
+@click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="File to write (a folder for a MISP feed).")
+@click.option("--tlp", type=TLP_CHOICE, help="Marking [default: the list's, else amber].")
+@click.option("--org", default="Cairn", show_default=True,
+              help="The sharing organisation (STIX identity, MISP Orgc).")
+@click.option("--vics-version", type=click.Choice(["2.0", "1.x"]), default="2.0",
+              show_default=True)
+@click.option("--vics-profile", type=click.Choice(["Default", "US", "UK", "CUSTOM"]),
+              default="Default", show_default=True)
+@click.option("--misp-distribution", type=click.IntRange(0, 5),
+              help="MISP distribution [default: from TLP: red 0, amber 1, green 2, clear 3].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def lists_export(ctx: click.Context, name: str, fmt: str, output: Path, tlp: str | None,
+                 org: str, vics_version: str, vics_profile: str,
+                 misp_distribution: int | None, as_json: bool) -> None:
+    """Export a list's active entries: hashes, labels and metadata, never content.
+    Withdrawn and false-positive entries are left out."""
+    from cairn.lists.formats import misp, stix, vics, writers
+
+    store = _store(ctx)
+    info = store.list_info(name)
+    if info is None:
+        _fail(f"no list named {name!r}")
+    level = tlp or info["tlp"] or "amber"
+    entries = store.export_entries(name)
+    if fmt == "misp":
+        n = misp.write_misp_feed(entries, output, org, name, level, misp_distribution)
+    else:
+        tmp = output.with_name(output.name + ".part")
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            if fmt == "vics":
+                n = vics.write_vics(entries, f, vics_version, vics_profile)
+            elif fmt == "stix":
+                n = stix.write_stix(entries, f, org, level)
+            elif fmt == "te-csv":
+                n = writers.write_te_csv(entries, f)
+            elif fmt == "te-local":
+                n = writers.write_te_local(entries, f)
+            else:
+                n = writers.write_hashsum(entries, f, fmt[:-3])
+        tmp.replace(output)  # never a half-written export under the real name
+    res = {"list": name, "format": fmt, "output": str(output), "written": n, "tlp": level}
+    if as_json:
+        _emit_json(res)
+    else:
+        out.print(f"exported {n} {'media' if fmt == 'vics' else 'records'} of {name} as "
+                  f"{fmt} (TLP:{level.upper()}) to {output}", highlight=False)
 
 
 @lists_group.command("remove")
@@ -564,17 +631,32 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
 # -- report / cases -------------------------------------------------------------------------
 @cli.command("report")
 @click.option("--case", required=True)
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html", "vics"]),
+              default="json", show_default=True,
+              help="vics: the matched, categorised items as a Project VIC case.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here instead of standard output.")
+@click.option("--include-known-good", is_flag=True,
+              help="Also list items matched only by known-good lists (NSRL); they are "
+                   "otherwise counted and left out.")
 @click.pass_context
-def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None) -> None:
-    """A case's report: every item with its hashes, matches and errors. No pixels."""
+def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None,
+               include_known_good: bool) -> None:
+    """A case's report: every item with its hashes, matches, findings and errors. No pixels."""
+    import io
+
     from cairn.cases.report import ReportError, build, render
 
     try:
-        text = render(build(_store(ctx), case), fmt)
+        report = build(_store(ctx), case, include_known_good)
+        if fmt == "vics":
+            from cairn.exchange.case_export import write_case_vics
+
+            buf = io.StringIO()
+            write_case_vics(report, buf)
+            text = buf.getvalue()
+        else:
+            text = render(report, fmt)
     except ReportError as e:
         _fail(str(e))
     if output:

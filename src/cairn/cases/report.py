@@ -25,20 +25,29 @@ class ReportError(Exception):
     pass
 
 
-def build(store: Store, case: str) -> dict:
+def build(store: Store, case: str, include_known_good: bool = False) -> dict:
+    """The report of a case. Items matched only by known-good lists (NSRL) are counted and
+    left out unless `include_known_good`; nothing is deleted."""
     case_id = store.case_id(case)
     if case_id is None:
         raise ReportError(f"no case named {case!r}; `cairn cases` lists them")
     rows = store.case_items(case_id)
+    purpose = {x["name"]: x["purpose"] for x in store.lists()}
     items = []
+    hidden = 0
     for r in rows:
         pdq = r["pdq"]
+        good = [m for m in r["matches"] if purpose.get(m["list"]) == "known-good"]
+        r["matches"] = [m for m in r["matches"] if purpose.get(m["list"]) != "known-good"]
+        if good and not r["matches"] and not include_known_good:
+            hidden += 1
+            continue
         items.append({
             "path": r["path"], "source": r["source"], "size": r["size"], "md5": r["md5"],
             "sha1": r["sha1"], "sha256": r["sha256"], "media_type": r["media_type"],
             "kind": r["kind"], "pdq": pdq, **({"vpdq": r["vpdq"]} if r["vpdq"] else {}),
             "matches": r["matches"], "findings": r["findings"],
-            "errors": r["errors"],
+            "errors": r["errors"], **({"known_good": good} if good else {}),
         })
     link_model_files(items)
     runs = store.runs(case_id)
@@ -55,12 +64,14 @@ def build(store: Store, case: str) -> dict:
             f["kind"] == "generator" and f.get("generator") for f in it["findings"])),
         "items_declared_synthetic": sum(1 for it in items if any(
             f.get("synthetic") for f in it["findings"])),
+        "known_good_hidden": hidden,
         "scan_runs": len(runs),
         "incomplete_runs": sum(1 for r in runs if r["status"] != "complete"),
     }
     used = sorted({m["list"] for it in items for m in it["matches"]})
     lists = [{"name": x["name"], "entries": x["entry_count"], "format": x["format"],
-              "source_file": Path(x["source_file"]).name, "pdq_threshold": x["pdq_threshold"]}
+              "source_file": Path(x["source_file"]).name, "pdq_threshold": x["pdq_threshold"],
+              "purpose": x["purpose"]}
              for x in store.lists()]
     return {"case": case, "tool": f"cairn {__version__}", "summary": summary,
             "sources": [{"name": s, "location": loc} for s, loc in sources],

@@ -119,6 +119,9 @@ lists = Table(
     Column("rejected_count", Integer, nullable=False),
     Column("pdq_threshold", Integer, nullable=False),
     Column("vpdq_percent", Float),  # video-to-video match: % of frames on each side (None: 80)
+    # detect: known material, matches are hits | known-good: NSRL-style, matches hide items
+    Column("purpose", String(20), nullable=False, server_default="detect"),
+    Column("tlp", String(20)),  # clear green amber amber+strict red; None: not shared yet
 )
 
 list_entries = Table(
@@ -137,6 +140,8 @@ list_entries = Table(
     Column("status_at", String(32)),
     Column("status_note", Text),
     Column("changed_gen", Integer, nullable=False, server_default="0"),  # see meta
+    Column("attrs", Text),  # JSON: what the source format carried (VICS fields, STIX ids...)
+    Column("origin", Text),  # JSON: partner, collection, fetched_at, version
     UniqueConstraint("list_id", "signal_type", "value", name="uq_entries_list_type_value"),
     Index("ix_entries_type_value", "signal_type", "value"),
     Index("ix_entries_changed_gen", "changed_gen"),

@@ -311,10 +311,13 @@ class Store:
 
     # -- lists ---------------------------------------------------------------------------
     def add_list(self, name: str, source_file: str, fmt: str, pdq_threshold: int,
-                 entries: Iterable[dict], rejected: int, replace: bool = False,
-                 vpdq_percent: float | None = None, append: bool = False) -> dict:
-        """Import a list in one transaction. `replace` drops an existing list of that name
-        first; `append` adds entries to it (duplicates ignored) instead."""
+                 entries: Iterable[dict], rejected: int | Sequence, replace: bool = False,
+                 vpdq_percent: float | None = None, append: bool = False,
+                 purpose: str = "detect", tlp: str | None = None) -> dict:
+        """Import a list in one transaction: a failure half-way leaves nothing behind.
+        `replace` drops an existing list of that name first; `append` adds entries to it
+        (duplicates ignored) instead. `rejected`: a count, or the list a streaming reader
+        fills while `entries` is consumed."""
         with self.engine.begin() as c:
             old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
             if old and not (replace or append):
@@ -324,13 +327,11 @@ class Store:
                 self._delete_list(c, old[0])
             if old and append:
                 list_id = old[0]
-                c.execute(update(t.lists).where(t.lists.c.id == list_id).values(
-                    rejected_count=t.lists.c.rejected_count + rejected))
             else:
                 list_id = c.execute(insert(t.lists).values(
                     name=name, source_file=source_file, format=fmt, imported_at=now(),
-                    entry_count=0, rejected_count=rejected, pdq_threshold=pdq_threshold,
-                    vpdq_percent=vpdq_percent,
+                    entry_count=0, rejected_count=0, pdq_threshold=pdq_threshold,
+                    vpdq_percent=vpdq_percent, purpose=purpose, tlp=tlp,
                 )).inserted_primary_key[0]
             gen = self._bump(c, destructive=bool(old and replace))
             before = self._entry_count(c, list_id)
@@ -341,16 +342,22 @@ class Store:
                               "value": e["value"], "category": e.get("category"),
                               "labels": json.dumps(e.get("labels", [])),
                               "collab": e.get("collab"), "line_no": e["line"],
-                              "changed_gen": gen})
+                              "changed_gen": gen,
+                              "attrs": json.dumps(e["attrs"], sort_keys=True, default=str)
+                              if e.get("attrs") else None,
+                              "origin": json.dumps(e["origin"], sort_keys=True)
+                              if e.get("origin") else None})
                 if len(batch) >= 5000:
                     c.execute(stmt, batch)
                     batch.clear()
             if batch:
                 c.execute(stmt, batch)
             count = self._entry_count(c, list_id)
-            c.execute(update(t.lists).where(t.lists.c.id == list_id).values(entry_count=count))
+            n_rejected = rejected if isinstance(rejected, int) else len(rejected)
+            c.execute(update(t.lists).where(t.lists.c.id == list_id).values(
+                entry_count=count, rejected_count=t.lists.c.rejected_count + n_rejected))
         return {"id": list_id, "name": name, "entries": count, "added": count - before,
-                "rejected": rejected}
+                "rejected": n_rejected}
 
     @staticmethod
     def _entry_count(c, list_id: int) -> int:  # noqa: ANN001 - a Connection
@@ -441,6 +448,27 @@ class Store:
             ):
                 by_type.setdefault(list_id, {})[st] = n
         return [dict(r) | {"signal_types": by_type.get(r["id"], {})} for r in rows]
+
+    def list_info(self, name: str) -> dict | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.lists).where(t.lists.c.name == name)).mappings().first()
+        return dict(row) if row else None
+
+    def export_entries(self, name: str, active_only: bool = True) -> Iterator[dict]:
+        """A list's entries for export, in a stable order (by entry id), streamed."""
+        e = t.list_entries.c
+        q = (select(t.list_entries).join(t.lists).where(t.lists.c.name == name)
+             .order_by(e.id).execution_options(yield_per=20_000))
+        if active_only:
+            q = q.where(e.status == "active")
+        with self.engine.connect() as c:
+            for r in c.execute(q).mappings():
+                yield {"signal_type": r["signal_type"], "value": r["value"],
+                       "category": r["category"], "labels": json.loads(r["labels"]),
+                       "collab": r["collab"], "line": r["line_no"], "id": r["id"],
+                       "attrs": json.loads(r["attrs"]) if r["attrs"] else None,
+                       "origin": json.loads(r["origin"]) if r["origin"] else None,
+                       "status": r["status"]}
 
     def iter_entries(self, after_id: int = 0) -> Iterator[tuple[int, int, str, str, bool]]:
         """(entry id, list id, signal type, value, active) of list entries with id > after_id,

@@ -7,8 +7,9 @@ from cairn.lists.formats.readers import (
     ListFormatError,
     Rejected,
     detect_format,
+    open_list,
     read_list,
 )
 
 __all__ = ["FORMATS", "SIGNAL_TYPES", "Entry", "ListFormatError", "Rejected", "detect_format",
-           "read_list"]
+           "open_list", "read_list"]

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from cairn.signals import crypto, pdq, vpdq
 
-FORMATS = ("te-csv", "te-local", "hashsum", "plain")
-SIGNAL_TYPES = ("md5", "sha1", "sha256", "pdq", "vpdq")
+FORMATS = ("te-csv", "te-local", "hashsum", "plain", "vics", "stix", "misp", "nsrl")
+SIGNAL_TYPES = ("md5", "sha1", "sha256", "pdq", "vpdq", "photodna")
+# PhotoDNA hashes cannot be computed here (the algorithm is licensed): they are carried
+# through imports and exports untouched, counted, and never matched.
 TE_CSV_HEADER = ["signal_type", "signal_str", "collab", "category", "tags"]
 
 # python-threatexchange signal names (and a few common spellings) -> ours
@@ -36,10 +38,13 @@ class Entry:
     category: str | None = None
     labels: list[str] = field(default_factory=list)
     collab: str | None = None
+    attrs: dict | None = None  # fields of the source format, carried through (VICS, STIX)
+    origin: dict | None = None  # partner, collection, fetched_at, version
 
     def to_dict(self) -> dict:
         return {"signal_type": self.signal_type, "value": self.value, "line": self.line,
-                "category": self.category, "labels": self.labels, "collab": self.collab}
+                "category": self.category, "labels": self.labels, "collab": self.collab,
+                "attrs": self.attrs, "origin": self.origin}
 
 
 @dataclass(slots=True)
@@ -60,6 +65,11 @@ def normalise(signal_type: str, value: str) -> str:
         return hx
     if signal_type == "vpdq":
         return vpdq.to_signal(vpdq.parse_signal(value))
+    if signal_type == "photodna":
+        v = value.strip()
+        if not v or len(v) > 2048 or any(c.isspace() for c in v):
+            raise ValueError("PhotoDNA hash must be one token of at most 2048 characters")
+        return v
     return crypto.normalise_hex(value, signal_type)
 
 
@@ -157,28 +167,73 @@ def _plain(text: str, rejected: list[Rejected], signal_type: str | None) -> Iter
             rejected.append(Rejected(n, line, str(e)))
 
 
-def read_list(path: str | Path, fmt: str = "auto", signal_type: str | None = None
-              ) -> tuple[str, list[Entry], list[Rejected]]:
-    """Parse a list file: (format used, valid entries, rejected lines). Never half-raises."""
+def open_list(path: str | Path, fmt: str = "auto", signal_type: str | None = None
+              ) -> tuple[str, Iterator[Entry], list[Rejected]]:
+    """(format used, entries as a stream, rejected lines filled in as the stream is read).
+
+    Streams: a VICS, STIX, MISP or NSRL set of millions of entries is never held in memory.
+    Auto-detection reads the head of the file (or finds a MISP feed's manifest.json)."""
+    from cairn.lists.formats import misp, nsrl, stix, vics
+
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise ListFormatError(f"{p}: cannot read: {e.strerror}") from None
-    text = raw.decode("utf-8-sig", errors="replace")
     if signal_type is not None and signal_type not in SIGNAL_TYPES:
         raise ListFormatError(f"unknown signal type {signal_type!r}; one of {SIGNAL_TYPES}")
+    if fmt not in ("auto", *FORMATS):
+        raise ListFormatError(f"unknown list format {fmt!r}; one of {FORMATS}")
+    rejected: list[Rejected] = []
+    if p.is_dir():
+        if fmt not in ("auto", "misp") or not (p / "manifest.json").is_file():
+            raise ListFormatError(f"{p}: a folder must be a MISP feed (with manifest.json)")
+        return "misp", misp.read_misp(p, rejected), rejected
+    try:
+        with p.open("rb") as f:
+            head = f.read(65536)
+    except OSError as e:
+        raise ListFormatError(f"{p}: cannot read: {e.strerror}") from None
+    text_head = head.decode("utf-8-sig", errors="replace").lstrip()
+    if fmt == "auto":
+        if nsrl.sniff(head):
+            fmt = "nsrl"
+        elif text_head.startswith("{"):
+            fmt = ("vics" if vics.sniff(text_head) else "stix" if stix.sniff(text_head)
+                   else "misp" if misp.sniff(text_head) else "")
+            if not fmt:
+                raise ListFormatError(f"{p}: JSON, but not VICS, a STIX bundle or a MISP "
+                                      "event; give --format")
+    if fmt in ("vics", "stix"):
+        reader = vics.read_vics if fmt == "vics" else stix.read_stix
+
+        def stream() -> Iterator[Entry]:
+            with p.open("rb") as f:
+                yield from reader(f, rejected)
+        return fmt, stream(), rejected
+    if fmt == "misp":
+        return fmt, misp.read_misp(p, rejected), rejected
+    if fmt == "nsrl":
+        kind = nsrl.sniff(head)
+        if kind == "nsrl-rds3":
+            return fmt, nsrl.read_rds3(p, rejected, signal_type), rejected
+        if kind != "nsrl-rds2":
+            raise ListFormatError(f"{p}: neither an NSRL RDSv3 database nor RDSv2 CSV")
+
+        def rds2() -> Iterator[Entry]:
+            with nsrl.open_text(p) as f:
+                yield from nsrl.read_rds2(f, rejected, signal_type)
+        return fmt, rds2(), rejected
+    text = p.read_bytes().decode("utf-8-sig", errors="replace")
     if fmt == "auto":
         fmt = detect_format(text)
-    rejected: list[Rejected] = []
     if fmt == "te-csv":
-        entries = list(_te_csv(text, rejected))
-    elif fmt == "te-local":
-        entries = list(_te_local(text, rejected))
-    elif fmt == "hashsum":
-        entries = list(_hashsum(text, rejected, signal_type))
-    elif fmt == "plain":
-        entries = list(_plain(text, rejected, signal_type))
-    else:
-        raise ListFormatError(f"unknown list format {fmt!r}; one of {FORMATS}")
-    return fmt, entries, rejected
+        return fmt, _te_csv(text, rejected), rejected
+    if fmt == "te-local":
+        return fmt, _te_local(text, rejected), rejected
+    if fmt == "hashsum":
+        return fmt, _hashsum(text, rejected, signal_type), rejected
+    return fmt, _plain(text, rejected, signal_type), rejected
+
+
+def read_list(path: str | Path, fmt: str = "auto", signal_type: str | None = None
+              ) -> tuple[str, list[Entry], list[Rejected]]:
+    """Parse a whole list: (format used, valid entries, rejected lines)."""
+    used, stream, rejected = open_list(path, fmt, signal_type)
+    return used, list(stream), rejected

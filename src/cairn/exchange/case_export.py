@@ -1,0 +1,51 @@
+"""A case's matched and categorised items as Project VIC VICS (`#Cases`), for Griffeye-style
+review tools: MD5 (upper-case), SHA1, MediaSize, Category (the most severe category any
+matched list entry gives: 1 before 2, 3, 4, then 0), MediaFiles (name, path, exhibit), and
+PDQ in MediaMetadata. Hashes and metadata only: no pixels."""
+
+from __future__ import annotations
+
+import json
+from typing import IO
+
+from cairn.lists.formats.vics import CONTEXT_2
+
+SEVERITY = {"1": 0, "2": 1, "3": 2, "4": 3, "0": 4}
+
+
+def _category(matches: list[dict]) -> int | None:
+    cats = [str(m["entry"].get("category")) for m in matches
+            if str(m["entry"].get("category")) in SEVERITY]
+    return int(min(cats, key=SEVERITY.__getitem__)) if cats else None
+
+
+def write_case_vics(report: dict, out: IO[str], profile: str = "Default") -> int:
+    media: dict[str, dict] = {}  # by sha256: one Media for all copies, every file listed
+    for it in report["items"]:
+        if not it["matches"] or not it.get("md5"):
+            continue
+        m = media.get(it["sha256"])
+        if m is None:
+            m = media[it["sha256"]] = {"MediaID": len(media) + 1, "MD5": it["md5"].upper(),
+                                       "SHA1": (it["sha1"] or "").upper(),
+                                       "MediaSize": it["size"], "MediaFiles": []}
+            if it.get("pdq"):
+                m["MediaMetadata"] = [{"Name": "PDQ", "Value": it["pdq"]["hash"]},
+                                      {"Name": "PDQQuality",
+                                       "Value": str(it["pdq"]["quality"])}]
+            m["_matches"] = []
+        name = it["path"].rsplit("/", 1)[-1].rsplit("!/", 1)[-1]
+        m["MediaFiles"].append({"FileName": name, "FilePath": it["path"],
+                                "SourceID": it["source"]})
+        m["_matches"] += it["matches"]
+    value = []
+    for m in media.values():
+        cat = _category(m.pop("_matches"))
+        if cat is not None:
+            m["Category"] = cat
+            m["IsPrecategorized"] = True
+        value.append(m)
+    doc = {"@odata.context": CONTEXT_2.format(profile=profile, shape="Cases"),
+           "value": [{"CaseNumber": report["case"], "Media": value}]}
+    out.write(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    return len(value)
