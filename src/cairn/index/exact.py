@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cairn.index.mih import IndexFileError
+from cairn.index.files import IndexFileError, read_header
 
 FORMAT = "cairn-digest-index"
 VERSION = 1
@@ -63,12 +63,7 @@ class DigestIndex:
     def load(cls, path: str | Path, mmap: bool = True) -> DigestIndex:
         """Open a saved index memory-mapped; damaged or foreign files are refused."""
         p = Path(path)
-        try:
-            h = json.loads((p / "header.json").read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise IndexFileError(f"{p}: not a cairn digest index ({e})") from None
-        if h.get("format") != FORMAT or h.get("version") != VERSION:
-            raise IndexFileError(f"{p}: not a version {VERSION} cairn digest index; rebuild it")
+        h = read_header(p, FORMAT, VERSION, "digest index")
         idx = cls(int(h["width"]))
         try:
             values = np.load(p / "values.npy", mmap_mode="r" if mmap else None)

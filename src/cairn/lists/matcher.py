@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cairn.index import DigestIndex, HammingIndex, IndexFileError
+from cairn.index.files import read_header
 from cairn.signals import pdq
 from cairn.signals.vpdq import VIDEO_MATCH_PERCENT, VpdqFrame, match_percent, parse_signal
 
@@ -223,12 +224,7 @@ class Matcher:
         """Open a saved index, memory-mapped; returns it with its header. Damaged, partial
         or foreign folders raise IndexFileError (the caller rebuilds)."""
         p = Path(path)
-        try:
-            header = json.loads((p / "header.json").read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise IndexFileError(f"{p}: not a cairn list index ({e})") from None
-        if header.get("format") != FORMAT or header.get("version") != VERSION:
-            raise IndexFileError(f"{p}: not a version {VERSION} cairn list index")
+        header = read_header(p, FORMAT, VERSION, "list index")
         m = cls(thresholds, video_percent)
         try:
             m._entry_ids = np.load(p / "entry_ids.npy", mmap_mode="r")
