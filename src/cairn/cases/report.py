@@ -14,7 +14,6 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cairn import __version__
-from cairn.provenance.models import keys_of, normalise_ref
 from cairn.store import Store
 
 FORMATS = ("json", "csv", "html")
@@ -86,7 +85,7 @@ def link_model_files(items: list[dict]) -> None:
     for it in items:
         for f in it["findings"]:
             if f["kind"] == "model_file":
-                for k in keys_of(f):
+                for k in f.get("cited_as") or []:
                     by_key.setdefault(k, []).append(f"{it['source']}/{it['path']}")
     if not by_key:
         return
@@ -96,10 +95,15 @@ def link_model_files(items: list[dict]) -> None:
                 continue
             refs = [f.get("model_hash"), f.get("vae_hash")] + [
                 x.get("hash") for x in f.get("loras") or [] if isinstance(x, dict)]
-            links = {r: sorted(by_key[normalise_ref(r)]) for r in refs
-                     if isinstance(r, str) and normalise_ref(r) in by_key}
+            links = {r: sorted(by_key[_bare(r)]) for r in refs
+                     if isinstance(r, str) and _bare(r) in by_key}
             if links:
                 f["model_files"] = links
+
+
+def _bare(ref: str) -> str:
+    """`blake3_multi:ABC…` as cited -> `abc…`, the form model files are recorded under."""
+    return ref.rsplit(":", 1)[-1].strip().lower()
 
 
 def to_json(report: dict) -> str:

@@ -41,7 +41,9 @@ class ModelHashes:
     metadata: dict = field(default_factory=dict)  # safetensors __metadata__ (training info)
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in (None, {}, "")}
+        d = {k: v for k, v in asdict(self).items() if v not in (None, {}, "")}
+        d["cited_as"] = sorted(keys_of(d))  # every form metadata may cite it by: for linking
+        return d
 
 
 def safetensors_header(head: bytes) -> int | None:
