@@ -337,16 +337,15 @@ class Store:
             before = self._entry_count(c, list_id)
             batch: list[dict] = []
             stmt = self.insert_ignore(t.list_entries)
+            # a Media's hashes share their labels and attrs objects: encode each once
+            labels_json, attrs_json, origin_json = _JsonMemo(), _JsonMemo(), _JsonMemo()
             for e in entries:
                 batch.append({"list_id": list_id, "signal_type": e["signal_type"],
                               "value": e["value"], "category": e.get("category"),
-                              "labels": json.dumps(e.get("labels", [])),
+                              "labels": labels_json(e.get("labels") or []),
                               "collab": e.get("collab"), "line_no": e["line"],
-                              "changed_gen": gen,
-                              "attrs": json.dumps(e["attrs"], sort_keys=True, default=str)
-                              if e.get("attrs") else None,
-                              "origin": json.dumps(e["origin"], sort_keys=True)
-                              if e.get("origin") else None})
+                              "changed_gen": gen, "attrs": attrs_json(e.get("attrs")),
+                              "origin": origin_json(e.get("origin"))})
                 if len(batch) >= 5000:
                     c.execute(stmt, batch)
                     batch.clear()
@@ -498,10 +497,29 @@ class Store:
             return {r["id"]: dict(r) | {"labels": json.loads(r["labels"])} for r in rows}
 
 
+class _JsonMemo:
+    """json.dumps for list import, remembering the last object encoded (by identity)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, str | None] = (0, None)
+        self._keep: object = None  # holds the object so its id cannot be reused
+
+    def __call__(self, obj: object) -> str | None:
+        if obj is None or obj == {}:
+            return None
+        if obj == []:
+            return "[]"
+        if id(obj) != self._last[0]:
+            self._keep = obj
+            self._last = (id(obj), json.dumps(obj, sort_keys=True, default=str))
+        return self._last[1]
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: million-row list imports stay in cache
     cur.close()

@@ -167,9 +167,9 @@ def _object_entries(obj: dict, position: int) -> list[Entry]:
         for ext_id, value in _PDQ_PATTERN.findall(pattern):
             if ext_id == PDQ_EXTENSION:
                 found.append(("pdq", value))
-    group = f"stix:{obj.get('id', position)}"
-    return [Entry(st, normalise(st, v), position, category, labels, None,
-                  attrs=attrs | {"group": group}) for st, v in found]
+    attrs["group"] = f"stix:{obj.get('id', position)}"  # one dict shared by the object's hashes
+    return [Entry(st, normalise(st, v), position, category, labels, None, attrs=attrs)
+            for st, v in found]
 
 
 def read_stix(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:

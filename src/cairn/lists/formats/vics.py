@@ -114,14 +114,14 @@ def media_entries(media: dict, position: int) -> list[Entry]:
     if not hashes:
         raise ValueError("Media has no hash (MD5, SHA1, SHA256, PDQ or PhotoDNA)")
     labels = [str(x) for x in vics.get("Tags") or [] if isinstance(x, (str, int))]
+    attrs = {"vics": vics, "group": f"vics:{vics.get('MediaID', position)}"}  # shared
     out, seen = [], set()
     for st, raw in hashes:
         value = normalise(st, raw)
         if (st, value) in seen:
             continue
         seen.add((st, value))
-        out.append(Entry(st, value, position, category, labels, None,
-                         attrs={"vics": vics, "group": f"vics:{vics.get('MediaID', position)}"}))
+        out.append(Entry(st, value, position, category, labels, None, attrs=attrs))
     return out
 
 
