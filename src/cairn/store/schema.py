@@ -142,9 +142,12 @@ list_entries = Table(
     Column("changed_gen", Integer, nullable=False, server_default="0"),  # see meta
     Column("attrs", Text),  # JSON: what the source format carried (VICS fields, STIX ids...)
     Column("origin", Text),  # JSON: partner, collection, fetched_at, version
+    Column("added_at", String(32)),  # when it entered this store: TAXII's date_added
+    Column("stix_id", String(64)),  # the Indicator id it is shared under (feedback refers to it)
     UniqueConstraint("list_id", "signal_type", "value", name="uq_entries_list_type_value"),
     Index("ix_entries_type_value", "signal_type", "value"),
     Index("ix_entries_changed_gen", "changed_gen"),
+    Index("ix_entries_stix_id", "stix_id"),
 )
 
 # Small key/value state. `lists_generation` counts changes to lists (entries added, status
@@ -170,4 +173,64 @@ matches = Table(
     Column("detail", Text),  # JSON, e.g. vPDQ {"query_percent", "target_percent"}
     UniqueConstraint("item_id", "entry_id", "signal_type", name="uq_matches_item_entry_signal"),
     Index("ix_matches_item", "item_id"),
+)
+
+
+# -- exchange -------------------------------------------------------------------------------
+# Partners read (and write to) our lists over TAXII; each holds one API token, stored hashed.
+partners = Table(
+    "partners", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+list_access = Table(
+    "list_access", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
+    Column("partner_id", Integer, ForeignKey("partners.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("can_read", Integer, nullable=False),
+    Column("can_write", Integer, nullable=False),
+    UniqueConstraint("list_id", "partner_id", name="uq_access_list_partner"),
+)
+
+# Servers we pull from / push to, and how far we have read each collection.
+peers = Table(
+    "peers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("url", Text, nullable=False),  # the API root
+    Column("user", String(200)),
+    Column("secret", Text),  # the token / password they gave us
+    Column("added_at", String(32), nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("peer_id", Integer, ForeignKey("peers.id", ondelete="CASCADE"), nullable=False),
+    Column("collection", String(200), nullable=False),
+    Column("list_name", String(200), nullable=False),
+    Column("added_after", String(40)),  # the last date_added imported
+    Column("updated_at", String(32)),
+    UniqueConstraint("peer_id", "collection", name="uq_checkpoint_peer_collection"),
+)
+
+# Opinions on list entries: ours (an examiner confirmed a match or found it false) and
+# partners' (STIX opinion objects they sent). Enough false-positive opinions stop an entry.
+opinions = Table(
+    "opinions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entry_id", Integer, ForeignKey("list_entries.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("opinion", String(20), nullable=False),  # confirmed | false_positive
+    Column("author", String(200), nullable=False),  # "local:<examiner>" or a partner's name
+    Column("explanation", Text),
+    Column("created_at", String(32), nullable=False),
+    Column("stix_id", String(64)),
+    Column("shared_at", String(32)),  # when it was sent back to the entry's origin
+    UniqueConstraint("entry_id", "author", name="uq_opinions_entry_author"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,15 @@ class Store:
                         for m in item_matches])
         return new
 
+    def matched_entries(self, case_id: int, path: str) -> list[int]:
+        """Entry ids an item (by its path, in any source of the case) matched."""
+        with self.engine.connect() as c:
+            return sorted({r[0] for r in c.execute(
+                select(t.matches.c.entry_id)
+                .select_from(t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)
+                             .join(t.sources, t.items.c.source_id == t.sources.c.id))
+                .where(t.sources.c.case_id == case_id, t.items.c.path == path))})
+
     def items_without_exact_pdq(self, case_id: int, only_matched: bool) -> dict[str, set[str]]:
         """{source location: item paths} of items with a fast PDQ and no exact one."""
         exact = select(t.signals.c.sha256).where(t.signals.c.signal_type == "pdq",
@@ -313,11 +322,13 @@ class Store:
     def add_list(self, name: str, source_file: str, fmt: str, pdq_threshold: int,
                  entries: Iterable[dict], rejected: int | Sequence, replace: bool = False,
                  vpdq_percent: float | None = None, append: bool = False,
-                 purpose: str = "detect", tlp: str | None = None) -> dict:
+                 purpose: str = "detect", tlp: str | None = None,
+                 stix_id: Callable[[str, str], str | None] | None = None) -> dict:
         """Import a list in one transaction: a failure half-way leaves nothing behind.
         `replace` drops an existing list of that name first; `append` adds entries to it
         (duplicates ignored) instead. `rejected`: a count, or the list a streaming reader
-        fills while `entries` is consumed."""
+        fills while `entries` is consumed. `stix_id(signal_type, value)`: the Indicator id an
+        entry is shared under (the exchange supplies it; the store knows nothing of STIX)."""
         with self.engine.begin() as c:
             old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
             if old and not (replace or append):
@@ -335,6 +346,7 @@ class Store:
                 )).inserted_primary_key[0]
             gen = self._bump(c, destructive=bool(old and replace))
             before = self._entry_count(c, list_id)
+            added_at = datetime.now(UTC).isoformat(timespec="microseconds")
             batch: list[dict] = []
             stmt = self.insert_ignore(t.list_entries)
             # a Media's hashes share their labels and attrs objects: encode each once
@@ -345,7 +357,9 @@ class Store:
                               "labels": labels_json(e.get("labels") or []),
                               "collab": e.get("collab"), "line_no": e["line"],
                               "changed_gen": gen, "attrs": attrs_json(e.get("attrs")),
-                              "origin": origin_json(e.get("origin"))})
+                              "origin": origin_json(e.get("origin")), "added_at": added_at,
+                              "stix_id": stix_id(e["signal_type"], e["value"])
+                              if stix_id else None})
                 if len(batch) >= 5000:
                     c.execute(stmt, batch)
                     batch.clear()

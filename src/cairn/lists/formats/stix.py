@@ -76,6 +76,21 @@ def _quote(v: str) -> str:
     return v.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def pattern_term(signal_type: str, value: str) -> str:
+    if signal_type == "pdq":
+        return f"[file:extensions.'{PDQ_EXTENSION}'.pdq = '{value}']"
+    return f"[file:hashes.'{HASH_NAMES[signal_type]}' = '{_quote(value)}']"
+
+
+def indicator_id(signal_type: str, value: str) -> str | None:
+    """The Indicator one entry is shared as (TAXII serves entries one by one): the same id
+    wherever and whenever the hash is shared, so feedback can name it. None for signal
+    types STIX does not carry here (vPDQ, PhotoDNA)."""
+    if signal_type not in HASH_NAMES and signal_type != "pdq":
+        return None
+    return f"indicator--{uuid.uuid5(NAMESPACE, pattern_term(signal_type, value))}"
+
+
 def group_objects(group: list[dict], org: stix2.Identity, marking: str,
                   created: str) -> list[Any]:
     """An Indicator, a File and the relationship between them, for one Media's entries."""
@@ -100,9 +115,8 @@ def group_objects(group: list[dict], org: stix2.Identity, marking: str,
     if not hashes:  # a File needs an id contributing property: name it by its PDQ
         file_kw["name"] = f"pdq:{pdqs[0]['value']}"
     f = stix2.File(**file_kw)
-    terms = [f"[file:hashes.'{k}' = '{_quote(v)}']" for k, v in hashes.items()]
-    terms += [f"[file:extensions.'{PDQ_EXTENSION}'.pdq = '{p['value']}']" for p in pdqs]
-    pattern = " OR ".join(terms)
+    pattern = " OR ".join(pattern_term(e["signal_type"], e["value"]) for e in group
+                          if e["signal_type"] in HASH_NAMES or e["signal_type"] == "pdq")
     ind = stix2.Indicator(
         id=f"indicator--{uuid.uuid5(NAMESPACE, pattern)}", created=created, modified=created,
         created_by_ref=org.id, pattern=pattern, pattern_type="stix", valid_from=created,
@@ -139,7 +153,7 @@ def sniff(head: str) -> bool:
     return bool(re.search(r'"type"\s*:\s*"bundle"', head[:4096]))
 
 
-def _object_entries(obj: dict, position: int) -> list[Entry]:
+def object_entries(obj: dict, position: int) -> list[Entry]:
     t = obj.get("type")
     tlp = next((TLP_BY_ID[m] for m in obj.get("object_marking_refs") or [] if m in TLP_BY_ID),
                None)
@@ -189,7 +203,7 @@ def read_stix(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
                 rejected.append(Rejected(n, repr(obj)[:200], f"object {n}: not a JSON object"))
                 continue
             try:
-                for e in _object_entries(obj, n):
+                for e in object_entries(obj, n):
                     if (e.signal_type, e.value) not in seen:
                         seen.add((e.signal_type, e.value))
                         yield e

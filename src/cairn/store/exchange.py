@@ -1,0 +1,184 @@
+"""The store's side of sharing: partners and their tokens, access to lists, peers and pull
+checkpoints, opinions on entries. Functions over a Store, kept apart from the core tables'
+repository so each file says what it holds."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from cairn.store import schema as t
+from cairn.store.store import Store, StoreError, now
+
+FALSE_POSITIVE_THRESHOLD = 1  # opinions that stop an entry matching (CAIRN_FP_THRESHOLD)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# -- partners (who reads our lists) ----------------------------------------------------------
+def add_partner(store: Store, name: str) -> str:
+    """Create a partner; returns its API token, which is stored only hashed."""
+    token = secrets.token_urlsafe(32)
+    with store.engine.begin() as c:
+        if c.execute(select(t.partners.c.id).where(t.partners.c.name == name)).first():
+            raise StoreError(f"a partner named {name!r} exists")
+        c.execute(insert(t.partners).values(name=name, token_sha256=_hash(token),
+                                            created_at=now()))
+    return token
+
+
+def partner_for_token(store: Store, token: str) -> dict | None:
+    with store.engine.connect() as c:
+        row = c.execute(select(t.partners).where(
+            t.partners.c.token_sha256 == _hash(token))).mappings().first()
+    return dict(row) if row else None
+
+
+def grant(store: Store, partner: str, list_name: str, read: bool, write: bool) -> None:
+    with store.engine.begin() as c:
+        pid = c.execute(select(t.partners.c.id).where(t.partners.c.name == partner)).scalar()
+        lid = c.execute(select(t.lists.c.id).where(t.lists.c.name == list_name)).scalar()
+        if pid is None or lid is None:
+            raise StoreError(f"no partner {partner!r}" if pid is None
+                             else f"no list named {list_name!r}")
+        old = c.execute(select(t.list_access.c.id).where(
+            t.list_access.c.partner_id == pid, t.list_access.c.list_id == lid)).scalar()
+        if old:
+            c.execute(update(t.list_access).where(t.list_access.c.id == old).values(
+                can_read=int(read), can_write=int(write)))
+        else:
+            c.execute(insert(t.list_access).values(partner_id=pid, list_id=lid,
+                                                   can_read=int(read), can_write=int(write)))
+
+
+def partner_lists(store: Store, partner_id: int) -> list[dict]:
+    """Lists a partner may see, with its rights. A RED list is served only to partners
+    named on it, which every access row does (there is no 'everyone' grant)."""
+    with store.engine.connect() as c:
+        rows = c.execute(
+            select(t.lists, t.list_access.c.can_read, t.list_access.c.can_write)
+            .join(t.list_access, t.list_access.c.list_id == t.lists.c.id)
+            .where(t.list_access.c.partner_id == partner_id)
+            .order_by(t.lists.c.name)).mappings().all()
+    return [dict(r) for r in rows if r["can_read"] or r["can_write"]]
+
+
+def page_entries(store: Store, list_id: int, added_after: str | None, after: tuple | None,
+                 limit: int, active_only: bool = True) -> list[dict]:
+    """Entries in (added_at, id) order, after `added_after` and after the (added_at, id)
+    cursor of a previous page."""
+    e = t.list_entries.c
+    q = select(t.list_entries).where(e.list_id == list_id)
+    if active_only:
+        q = q.where(e.status == "active")
+    if added_after:
+        q = q.where(e.added_at > added_after)
+    if after:
+        q = q.where((e.added_at > after[0]) | ((e.added_at == after[0]) & (e.id > after[1])))
+    q = q.order_by(e.added_at, e.id).limit(limit)
+    with store.engine.connect() as c:
+        return [dict(r) for r in c.execute(q).mappings()]
+
+
+def entries_for_stix_ids(store: Store, list_id: int, ids: list[str]) -> list[dict]:
+    if not ids:
+        return []
+    with store.engine.connect() as c:
+        return [dict(r) for r in c.execute(select(t.list_entries).where(
+            t.list_entries.c.list_id == list_id, t.list_entries.c.stix_id.in_(ids))).mappings()]
+
+
+# -- opinions (feedback) ---------------------------------------------------------------------
+def add_opinion(store: Store, entry_id: int, opinion: str, author: str,
+                explanation: str | None = None, stix_id: str | None = None,
+                threshold: int = FALSE_POSITIVE_THRESHOLD) -> dict[str, Any]:
+    """Record (or update) an author's opinion of an entry; an entry with `threshold` or more
+    false-positive opinions is marked false_positive (it stops matching; it stays on record).
+    Returns {"entry_id", "false_positives", "status"}."""
+    if opinion not in ("confirmed", "false_positive"):
+        raise StoreError("opinion must be confirmed or false_positive")
+    with store.engine.begin() as c:
+        o = t.opinions.c
+        old = c.execute(select(o.id).where(o.entry_id == entry_id, o.author == author)).scalar()
+        values = {"opinion": opinion, "explanation": explanation, "created_at": now(),
+                  "stix_id": stix_id, "shared_at": None}
+        if old:
+            c.execute(update(t.opinions).where(o.id == old).values(**values))
+        else:
+            c.execute(insert(t.opinions).values(entry_id=entry_id, author=author, **values))
+        fps = c.execute(select(func.count()).select_from(t.opinions).where(
+            o.entry_id == entry_id, o.opinion == "false_positive")).scalar_one()
+        status = c.execute(select(t.list_entries.c.status).where(
+            t.list_entries.c.id == entry_id)).scalar_one()
+        if fps >= threshold and status == "active":
+            gen = store._bump(c, destructive=False)
+            c.execute(update(t.list_entries).where(t.list_entries.c.id == entry_id).values(
+                status="false_positive", status_at=now(), changed_gen=gen,
+                status_note=f"{fps} false-positive opinion(s)"))
+            status = "false_positive"
+    return {"entry_id": entry_id, "false_positives": fps, "status": status}
+
+
+def opinions(store: Store, list_name: str | None = None, unshared_local: bool = False
+             ) -> list[dict]:
+    o, e = t.opinions.c, t.list_entries.c
+    q = (select(t.opinions, e.signal_type, e.value, e.origin, e.stix_id.label("entry_stix_id"),
+                t.lists.c.name.label("list"))
+         .join(t.list_entries, o.entry_id == e.id).join(t.lists, e.list_id == t.lists.c.id)
+         .order_by(o.id))
+    if list_name:
+        q = q.where(t.lists.c.name == list_name)
+    if unshared_local:
+        q = q.where(o.author.like("local:%"), o.shared_at.is_(None))
+    with store.engine.connect() as c:
+        return [dict(r) for r in c.execute(q).mappings()]
+
+
+def mark_shared(store: Store, opinion_ids: list[int]) -> None:
+    with store.engine.begin() as c:
+        c.execute(update(t.opinions).where(t.opinions.c.id.in_(opinion_ids)).values(
+            shared_at=now()))
+
+
+# -- peers (whom we pull from) ---------------------------------------------------------------
+def add_peer(store: Store, name: str, url: str, user: str | None, secret: str | None) -> None:
+    with store.engine.begin() as c:
+        if c.execute(select(t.peers.c.id).where(t.peers.c.name == name)).first():
+            raise StoreError(f"a peer named {name!r} exists")
+        c.execute(insert(t.peers).values(name=name, url=url, user=user, secret=secret,
+                                         added_at=now()))
+
+
+def peer(store: Store, name: str) -> dict:
+    with store.engine.connect() as c:
+        row = c.execute(select(t.peers).where(t.peers.c.name == name)).mappings().first()
+    if not row:
+        raise StoreError(f"no peer named {name!r}; `cairn exchange add-peer` adds one")
+    return dict(row)
+
+
+def checkpoint(store: Store, peer_id: int, collection: str) -> dict | None:
+    with store.engine.connect() as c:
+        row = c.execute(select(t.checkpoints).where(
+            t.checkpoints.c.peer_id == peer_id,
+            t.checkpoints.c.collection == collection)).mappings().first()
+    return dict(row) if row else None
+
+
+def set_checkpoint(store: Store, peer_id: int, collection: str, list_name: str,
+                   added_after: str | None) -> None:
+    with store.engine.begin() as c:
+        ck = t.checkpoints.c
+        old = c.execute(select(ck.id).where(ck.peer_id == peer_id,
+                                            ck.collection == collection)).scalar()
+        values = {"list_name": list_name, "added_after": added_after, "updated_at": now()}
+        if old:
+            c.execute(update(t.checkpoints).where(ck.id == old).values(**values))
+        else:
+            c.execute(insert(t.checkpoints).values(peer_id=peer_id, collection=collection,
+                                                   **values))
