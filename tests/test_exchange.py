@@ -107,6 +107,10 @@ def test_taxii2_client_reads_our_server(instances, tmp_path: Path) -> None:  # n
     pages = list(as_pages(col.get_objects, per_request=2))
     assert all(len(p["objects"]) <= 2 for p in pages)  # `limit` counts objects
     assert len(pages) == 5 and sum(len(p["objects"]) for p in pages) == 10
+    import stix2
+
+    for o in objs:  # everything we serve is valid STIX 2.1
+        stix2.parse(o, allow_custom=True)
     manifest = col.get_manifest()["objects"]
     assert {m["id"] for m in manifest} >= {o["id"] for o in indicators}
     one = col.get_object(indicators[0]["id"])["objects"]
@@ -151,7 +155,11 @@ def test_two_instances_share_scan_and_feed_back(instances, tmp_path: Path) -> No
     (ev / "holiday.jpg").write_bytes(files[2])
     b.cli.run("scan", ev, "--case", "op", "--no-progress")
     rep = json.loads(b.cli.run("report", "--case", "op").stdout)
-    assert [m["list"] for m in rep["items"][0]["matches"]] == ["from-a"]
+    (match,) = rep["items"][0]["matches"]
+    assert match["list"] == "from-a"
+    origin = match["entry"]["origin"]  # every entry remembers where it came from
+    assert (origin["peer"], origin["collection"]) == ("agency-a", cid)
+    assert origin["fetched_at"] and origin["version"] and origin["stix_id"]
     b.cli.run("feedback", "holiday.jpg", "--case", "op", "--false-positive", "--note",
               "benign holiday picture")
     b.cli.run("match", ev / "holiday.jpg", ok=(1,))  # stopped matching at B

@@ -306,3 +306,19 @@ def test_threatexchange_formats_round_trip(cairn: Cairn, tmp_path: Path, name: s
     if name == "te-csv":
         assert {key(e) for e in entries} == {("pdq", PDQS[2], "2", ("a", "b")),
                                              ("md5", md5(6), None, ("x",))}
+
+
+def test_misp_bad_attributes_rejected_by_position(tmp_path: Path) -> None:
+    event = {"Event": {"uuid": "5b0a7e1c-0000-4000-8000-000000000001", "info": "x",
+                       "Tag": [{"name": "tlp:green"}],
+                       "Attribute": [{"type": "md5", "value": md5(1)},
+                                     {"type": "md5", "value": "zz"},
+                                     {"type": "filename|sha1", "value": f"a.exe|{sha1(2)}"},
+                                     {"type": "ip-dst", "value": "198.51.100.7"}]}}
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    fmt, entries, rejected = read_list(path)
+    assert fmt == "misp"
+    assert {(e.signal_type, e.value) for e in entries} == {("md5", md5(1)), ("sha1", sha1(2))}
+    assert entries[0].attrs["tlp"] == "green"
+    assert [r.line for r in rejected] == [2] and "attribute 2" in rejected[0].reason

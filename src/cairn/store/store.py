@@ -287,7 +287,8 @@ class Store:
                        t.lists.c.name.label("list"),
                        t.list_entries.c.value, t.list_entries.c.category,
                        t.list_entries.c.labels, t.list_entries.c.collab,
-                       t.list_entries.c.line_no)
+                       t.list_entries.c.line_no, t.list_entries.c.origin,
+                       t.list_entries.c.status)
                 .select_from(
                     t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)
                     .join(t.sources, t.items.c.source_id == t.sources.c.id)
@@ -305,7 +306,10 @@ class Store:
                     "transform": m["transform"], **extra,
                     "entry": {"value": m["value"], "category": m["category"],
                               "labels": json.loads(m["labels"]), "collab": m["collab"],
-                              "line": m["line_no"]},
+                              "line": m["line_no"],
+                              # where a shared entry came from, and if it was judged since
+                              **({"origin": json.loads(m["origin"])} if m["origin"] else {}),
+                              **({"status": m["status"]} if m["status"] != "active" else {})},
                 })
         out = []
         for r in rows:
