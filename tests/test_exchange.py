@@ -174,6 +174,15 @@ def test_two_instances_share_scan_and_feed_back(instances, tmp_path: Path) -> No
     assert op["explanation"] == "benign holiday picture"
     a.cli.run("match", ev / "holiday.jpg", ok=(1,))
 
+    # B pushes a list of its own into A's writable collection
+    own = tmp_path / "b-own.md5"
+    own.write_text(f"{hashlib.md5(b'b-own').hexdigest()}  own.jpg\n")
+    b.cli.run("lists", "import", own, "--name", "b-own")
+    res = b.cli.json("exchange", "push", "agency-a", "--list", "b-own", "--collection", cid)
+    assert res["accepted"] == res["objects_sent"] == 2  # an Indicator and a File
+    (known_a,) = [x for x in a.cli.json("lists") if x["name"] == "known"]
+    assert known_a["entries"] == 6
+
 
 def _medallion(tmp_path: Path) -> tuple[subprocess.Popen, str, str]:
     cid = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"

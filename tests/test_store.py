@@ -36,3 +36,19 @@ def test_reopen_keeps_data_and_record_is_idempotent(tmp_path: Path) -> None:
         assert c.execute(select(func.count()).select_from(t.items)).scalar_one() == 1
         assert c.execute(select(func.count()).select_from(t.errors)).scalar_one() == 1
         assert c.execute(select(func.count()).select_from(t.signals)).scalar_one() == 1
+
+
+def test_false_positive_threshold_is_configurable(tmp_path: Path) -> None:
+    from cairn.store import exchange as ex
+
+    store = Store.open(tmp_path)
+    store.add_list("l", "l.txt", "plain", 31,
+                   [{"signal_type": "md5", "value": "ab" * 16, "line": 1}], 0)
+    with store.engine.connect() as c:
+        entry = c.execute(select(t.list_entries.c.id)).scalar_one()
+    assert ex.add_opinion(store, entry, "false_positive", "p1", threshold=2)["status"] == "active"
+    assert ex.add_opinion(store, entry, "confirmed", "p2", threshold=2)["status"] == "active"
+    res = ex.add_opinion(store, entry, "false_positive", "p3", threshold=2)
+    assert (res["false_positives"], res["status"]) == (2, "false_positive")
+    assert ex.add_opinion(store, entry, "false_positive", "p1", threshold=2)[
+        "false_positives"] == 2  # one opinion per author: a second one replaces the first
