@@ -150,28 +150,33 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
             raise TaxiiError(403, "forbidden", "no such collection for this partner")
         return reply(describe(x))
 
-    def with_header(request: Request, limit: int) -> bool:
-        """The collection's identity, marking and extension definition open the first page
-        of an unfiltered read, when the page has room for them."""
-        q = request.query_params
-        return not q.get("next") and not q.get("added_after") and limit >= 5
-
-    def page(x: dict, request: Request) -> tuple[list[dict], bool, str | None]:
-        """One page of entries; `limit` counts objects, and each entry is two."""
+    def page(x: dict, request: Request) -> dict[str, Any]:
+        """One page of a collection: its entries' objects (two each: `limit` counts
+        objects), preceded on the first page of an unfiltered read by the collection's
+        identity, marking and extension definition when there is room for them."""
         q = request.query_params
         try:
             limit = min(MAX_LIMIT, max(1, int(q.get("limit", "100"))))
         except ValueError:
             raise TaxiiError(400, "bad limit") from None
-        limit = max(1, (limit - (3 if with_header(request, limit) else 0)) // 2)
-        after = _cursor(q.get("next"))
+        header = not q.get("next") and not q.get("added_after") and limit >= 5
+        n = max(1, (limit - (3 if header else 0)) // 2)
         added_after = from_stix_time(q["added_after"]) if q.get("added_after") else None
-        rows = ex.page_entries(store, x["id"], added_after, after, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = (base64.urlsafe_b64encode(f"{rows[-1]['added_at']}|{rows[-1]['id']}".encode())
-                 .decode() if more else None)
-        return rows, more, token
+        rows = ex.page_entries(store, x["id"], added_after, _cursor(q.get("next")), n + 1)
+        more, rows = len(rows) > n, rows[:n]
+        level = x["tlp"] or "amber"
+        objects = [(stix_time(x["imported_at"]), json.loads(o.serialize())) for o in (
+            ident, stix.tlp_marking(level), stix.pdq_extension_definition(ident))] \
+            if header else []
+        for e in rows:
+            objects += [(stix_time(e["added_at"]), o)
+                        for o in entry_objects(e, ident, stix.TLP2[level])]
+        body: dict[str, Any] = {"more": more, "objects": objects}
+        if more:
+            body["next"] = base64.urlsafe_b64encode(
+                f"{rows[-1]['added_at']}|{rows[-1]['id']}".encode()).decode()
+        body["headers"] = headers_for(rows)
+        return body
 
     def headers_for(rows: list[dict]) -> dict:
         if not rows:
@@ -181,42 +186,19 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
 
     @app.get(f"/{API_ROOT}/collections/{{cid}}/objects/")
     def get_objects(cid: str, request: Request) -> Response:
-        p = partner(request)
-        x = collection(p, cid)
-        rows, more, token = page(x, request)
-        marking = stix.TLP2[(x["tlp"] or "amber")]
-        objects: list[dict] = []
-        try:
-            header = with_header(request, int(request.query_params.get("limit", "100")))
-        except ValueError:
-            header = False
-        if header:
-            objects += [json.loads(o.serialize()) for o in (
-                ident, stix.tlp_marking(x["tlp"] or "amber"),
-                stix.pdq_extension_definition(ident))]
-        for e in rows:
-            objects += entry_objects(e, ident, marking)
-        body: dict[str, Any] = {"more": more, "objects": objects}
-        if token:
-            body["next"] = token
-        return reply(body, headers=headers_for(rows))
+        body = page(collection(partner(request), cid), request)
+        headers = body.pop("headers")
+        body["objects"] = [o for _, o in body["objects"]]
+        return reply(body, headers=headers)
 
     @app.get(f"/{API_ROOT}/collections/{{cid}}/manifest/")
     def manifest(cid: str, request: Request) -> Response:
-        p = partner(request)
-        x = collection(p, cid)
-        rows, more, token = page(x, request)
-        marking = stix.TLP2[(x["tlp"] or "amber")]
-        out = []
-        for e in rows:
-            for o in entry_objects(e, ident, marking):
-                out.append({"id": o["id"], "date_added": stix_time(e["added_at"]),
-                            "version": o.get("modified", stix_time(e["added_at"])),
-                            "media_type": STIX_MEDIA})
-        body: dict[str, Any] = {"more": more, "objects": out}
-        if token:
-            body["next"] = token
-        return reply(body, headers=headers_for(rows))
+        body = page(collection(partner(request), cid), request)
+        headers = body.pop("headers")
+        body["objects"] = [{"id": o["id"], "date_added": added,
+                            "version": o.get("modified", added), "media_type": STIX_MEDIA}
+                           for added, o in body["objects"]]
+        return reply(body, headers=headers)
 
     @app.get(f"/{API_ROOT}/collections/{{cid}}/objects/{{oid}}/")
     def get_object(cid: str, oid: str, request: Request) -> Response:
