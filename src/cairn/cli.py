@@ -709,6 +709,54 @@ def cases_cmd(ctx: click.Context, as_json: bool) -> None:
     out.print(table)
 
 
+# -- trace ------------------------------------------------------------------------------------
+@cli.command("trace")
+@click.option("--case", required=True)
+@click.option("--threshold", default=31, show_default=True, type=click.IntRange(0, 128),
+              help="PDQ distance that makes two pictures one family.")
+@click.option("--graphml", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the link graph as GraphML (Gephi, Neo4j).")
+@click.option("--graph-json", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the link graph as node-link JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def trace_cmd(ctx: click.Context, case: str, threshold: int, graphml: Path | None,
+              graph_json: Path | None, as_json: bool) -> None:
+    """Content families, generator-fingerprint links, sources ranked by what they share,
+    and first-seen times, for a case."""
+    from cairn.trace.report import trace
+
+    store = _store(ctx)
+    case_id = store.case_id(case)
+    if case_id is None:
+        _fail(f"no case named {case!r}; `cairn cases` lists them")
+    res, graph = trace(store.case_signals(case_id), threshold)
+    res["case"] = case
+    if graphml:
+        from cairn.trace.graph import write_graphml
+
+        write_graphml(graph, graphml)
+    if graph_json:
+        from cairn.trace.graph import node_link
+
+        graph_json.write_text(json.dumps(node_link(graph), indent=1, default=str))
+    if as_json:
+        _emit_json(res)
+        return
+    out.print(f"[bold]{case}[/]: {len(res['families'])} families, {len(res['links'])} "
+              f"fingerprint links", highlight=False)
+    for f in res["families"][:20]:
+        rep = f["representative"]
+        out.print(f"  family {f['id']}: {f['size']} items across {', '.join(f['sources'])}; "
+                  f"representative {rep['source']}/{rep['path']}", highlight=False)
+    for lk in res["links"][:20]:
+        out.print(f"  {lk['strength']:6} {lk['type']} {lk['key'][:60]}: "
+                  f"{len(lk['items'])} items in {', '.join(lk['sources'])}", highlight=False)
+    for r in res["sources"][:20]:
+        out.print(f"  source {r['source']}: score {r['score']} (shares with "
+                  f"{', '.join(r['shares_with'])})", highlight=False)
+
+
 # -- exchange ---------------------------------------------------------------------------------
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)

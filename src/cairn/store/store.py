@@ -192,6 +192,40 @@ class Store:
                              .join(t.sources, t.items.c.source_id == t.sources.c.id))
                 .where(t.sources.c.case_id == case_id, t.items.c.path == path))})
 
+    def case_signals(self, case_id: int) -> list[dict]:
+        """Every item of a case with what tracing needs: identity, times, PDQ (exact
+        preferred) with its 8 dihedral hashes, video frames, findings."""
+        with self.engine.connect() as c:
+            rows = [dict(r) for r in c.execute(
+                select(t.items.c.id, t.items.c.path, t.items.c.parent_path, t.items.c.kind,
+                       t.items.c.sha256, t.items.c.size, t.items.c.mtime, t.items.c.width,
+                       t.items.c.height, t.sources.c.name.label("source"))
+                .join(t.sources, t.items.c.source_id == t.sources.c.id)
+                .where(t.sources.c.case_id == case_id)
+                .order_by(t.sources.c.name, t.items.c.path)).mappings()]
+            shas = select(t.items.c.sha256).join(t.sources).where(t.sources.c.case_id == case_id)
+            sig: dict[tuple[str, str], tuple[str, int]] = {}
+            for sha, stype, value, quality, _mode in c.execute(
+                select(t.signals.c.sha256, t.signals.c.signal_type, t.signals.c.value,
+                       t.signals.c.quality, t.signals.c.mode)
+                .where(t.signals.c.sha256.in_(shas))
+                .order_by(t.signals.c.sha256, t.signals.c.signal_type, t.signals.c.mode)):
+                sig.setdefault((sha, stype), (value, quality))  # exact sorts before fast
+            finds: dict[str, list[dict]] = {}
+            for sha, data in c.execute(select(t.findings.c.sha256, t.findings.c.data)
+                                       .where(t.findings.c.sha256.in_(shas))
+                                       .order_by(t.findings.c.id)):
+                finds.setdefault(sha, []).append(json.loads(data))
+        for r in rows:
+            sha = r["sha256"]
+            pdq, pdq8, vpdq = (sig.get((sha, k)) for k in ("pdq", "pdq8", "vpdq"))
+            r["pdq"] = pdq[0] if pdq else None
+            r["quality"] = pdq[1] if pdq else None
+            r["dihedral"] = pdq8[0].split(",") if pdq8 else ([pdq[0]] if pdq else [])
+            r["vpdq"] = vpdq[0] if vpdq else None
+            r["findings"] = finds.get(sha, []) if sha else []
+        return rows
+
     def items_without_exact_pdq(self, case_id: int, only_matched: bool) -> dict[str, set[str]]:
         """{source location: item paths} of items with a fast PDQ and no exact one."""
         exact = select(t.signals.c.sha256).where(t.signals.c.signal_type == "pdq",
@@ -214,6 +248,10 @@ class Store:
         p = rec.get("pdq")
         if not p or not rec.get("sha256"):
             return 0
+        if p.get("dihedral"):  # the 8 rotations/flips: tracing links turned copies
+            c.execute(self.insert_ignore(t.signals).values(
+                sha256=rec["sha256"], signal_type="pdq8", mode=p["mode"],
+                value=",".join(p["dihedral"]), quality=p["quality"]))
         return c.execute(self.insert_ignore(t.signals).values(
             sha256=rec["sha256"], signal_type="pdq", mode=p["mode"], value=p["hash"],
             quality=p["quality"])).rowcount

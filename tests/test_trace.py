@@ -1,0 +1,157 @@
+"""Tracing a case of generated exhibits: content families (exact copies, edits, dihedral
+variants, a video showing a picture), generator-fingerprint links weighed by rarity, the
+GraphML graph read back by networkx, and the timeline's order with where its times came
+from."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import networkx as nx
+import pytest
+from PIL import Image
+
+from cairn import demo_provenance as dp
+from cairn.demo import jpeg_bytes, picture, slideshow_video
+from conftest import Cairn
+
+PRIVATE_MODEL, PUBLIC_MODEL, PRIVATE_LORA = "abc1234567", "6ce0161689", "0123456789ab"
+DAY = 86_400
+T0 = 1_700_000_000  # 2023-11-14
+
+
+def generated(seed: int, model_hash: str, lora: str | None = None, s: int = 42) -> bytes:
+    params = (f"a quiet harbour at night\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
+              f"CFG scale: 7, Seed: {s}, Size: 320x240, Model hash: {model_hash}, "
+              f"Model: m-{model_hash[:4]}"
+              + (f', Lora hashes: "style: {lora}"' if lora else "") + ", Version: v1.10.1")
+    return dp.png(picture(seed, (320, 240)), {"parameters": params})
+
+
+def touch(p: Path, t: float) -> None:
+    os.utime(p, (t, t))
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    tmp = tmp_path_factory.mktemp("trace")
+    a, b, c = picture(901, (480, 360)), picture(902, (480, 360)), picture(903, (480, 360))
+    ex = {n: tmp / n for n in ("phone-1", "laptop-2", "server-3", "tablet-4")}
+    for d in ex.values():
+        d.mkdir()
+    a_bytes = jpeg_bytes(a)
+    # phone-1: picture A, B, a video showing C, a picture from a private fine-tune + LoRA
+    (ex["phone-1"] / "A.jpg").write_bytes(a_bytes)
+    (ex["phone-1"] / "B.jpg").write_bytes(jpeg_bytes(b))
+    slideshow_video(ex["phone-1"] / "clip.mp4", [(picture(904), 1.0), (c, 2.0)])
+    (ex["phone-1"] / "gen1.png").write_bytes(generated(910, PRIVATE_MODEL, PRIVATE_LORA))
+    # laptop-2: the same bytes of A (older), A rotated, B resized, C as PNG, the same set-up
+    (ex["laptop-2"] / "copy-of-A.jpg").write_bytes(a_bytes)
+    (ex["laptop-2"] / "A-rotated.jpg").write_bytes(jpeg_bytes(a.rotate(90, expand=True)))
+    (ex["laptop-2"] / "B-small.jpg").write_bytes(jpeg_bytes(b.resize((240, 180))))
+    (ex["laptop-2"] / "C.png").write_bytes(dp.png(c))
+    (ex["laptop-2"] / "gen2.png").write_bytes(generated(911, PRIVATE_MODEL, PRIVATE_LORA,
+                                                        s=7))
+    # every exhibit has a picture from the widely shared public base model
+    for k, d in enumerate(ex.values()):
+        (d / f"public-{k}.png").write_bytes(generated(920 + k, PUBLIC_MODEL))
+    # server-3: an archive whose member is another copy of B, stored with an old date
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        info = zipfile.ZipInfo("old/B.jpg", date_time=(2019, 5, 1, 12, 0, 0))
+        z.writestr(info, jpeg_bytes(b))
+    (ex["server-3"] / "backup.zip").write_bytes(buf.getvalue())
+    touch(ex["phone-1"] / "A.jpg", T0 + 10 * DAY)
+    touch(ex["laptop-2"] / "copy-of-A.jpg", T0)
+    cairn = Cairn(tmp / "home")
+    for name, d in ex.items():
+        cairn.run("scan", d, "--case", "op", "--source-name", name, "--no-progress")
+    res = cairn.json("trace", "--case", "op", "--graphml", tmp / "g.graphml", "--graph-json",
+                     tmp / "g.json")
+    return res, tmp
+
+
+def _family_of(res: dict, source: str, path: str) -> dict:
+    (f,) = [f for f in res["families"]
+            if any(m["source"] == source and m["path"] == path for m in f["members"])]
+    return f
+
+
+def _members(f: dict) -> dict[tuple[str, str], dict]:
+    return {(m["source"], m["path"]): m for m in f["members"]}
+
+
+def test_families(traced) -> None:  # noqa: ANN001
+    res, _ = traced
+    fa = _members(_family_of(res, "phone-1", "A.jpg"))
+    assert set(fa) == {("phone-1", "A.jpg"), ("laptop-2", "copy-of-A.jpg"),
+                       ("laptop-2", "A-rotated.jpg")}
+    rotated = fa[("laptop-2", "A-rotated.jpg")]
+    assert rotated["via"].startswith("pdq ") and rotated["distance"] <= 31  # a dihedral match
+    assert {fa[("phone-1", "A.jpg")]["via"], fa[("laptop-2", "copy-of-A.jpg")]["via"]} == {
+        "representative", "same bytes"}
+    fb = _family_of(res, "phone-1", "B.jpg")
+    assert set(_members(fb)) == {("phone-1", "B.jpg"), ("laptop-2", "B-small.jpg"),
+                                 ("server-3", "backup.zip!/old/B.jpg")}
+    assert fb["sources"] == ["laptop-2", "phone-1", "server-3"]
+    fc = _members(_family_of(res, "laptop-2", "C.png"))
+    assert set(fc) == {("laptop-2", "C.png"), ("phone-1", "clip.mp4")}
+    assert fc[("phone-1", "clip.mp4")]["via"].startswith("video frame at ")
+    # unrelated pictures are in no family
+    assert not any(m["path"].startswith("public-") for f in res["families"]
+                   for m in f["members"])
+
+
+def test_fingerprint_links_weighed_by_rarity(traced) -> None:  # noqa: ANN001
+    res, _ = traced
+    by = {(lk["type"], lk["key"]): lk for lk in res["links"]}
+    private = by[("model_hash", PRIVATE_MODEL)]
+    assert private["strength"] == "strong" and private["sources"] == ["laptop-2", "phone-1"]
+    assert by[("lora_hash", PRIVATE_LORA)]["strength"] == "strong"
+    public = by[("model_hash", PUBLIC_MODEL)]
+    assert public["strength"] == "weak" and len(public["sources"]) == 4
+    assert public["weight"] < private["weight"]
+    assert res["links"][0]["weight"] >= res["links"][-1]["weight"]  # strongest first
+    top = [r["source"] for r in res["sources"][:2]]
+    assert set(top) == {"phone-1", "laptop-2"}  # they share the most
+
+
+def test_graph_exports_read_back(traced) -> None:  # noqa: ANN001
+    res, tmp = traced
+    g = nx.read_graphml(tmp / "g.graphml")
+    kinds = {d["kind"] for _, d in g.nodes(data=True)}
+    assert kinds == {"item", "source", "family", "fingerprint"}
+    assert g.has_edge("item:phone-1/A.jpg", "source:phone-1")
+    edge_types = {d["type"] for _, _, d in g.edges(data=True)}
+    assert {"found_on", "member", "model_hash", "lora_hash"} <= edge_types
+    fam_nodes = [n for n, d in g.nodes(data=True) if d["kind"] == "family"]
+    assert len(fam_nodes) == len(res["families"])
+    data = json.loads((tmp / "g.json").read_text())
+    assert len(data["nodes"]) == g.number_of_nodes()
+
+
+def test_timeline_order_and_time_sources(traced) -> None:  # noqa: ANN001
+    res, _ = traced
+    events = res["timeline"]
+    assert [e["time"] for e in events] == sorted(e["time"] for e in events)
+    fam_a = _family_of(res, "phone-1", "A.jpg")["id"]
+    (ea,) = [e for e in events if e["what"] == f"family {fam_a}"]
+    assert (ea["source"], ea["path"]) == ("laptop-2", "copy-of-A.jpg")  # the older copy
+    assert ea["time_source"] == "file system mtime at scan" and ea["time"].startswith(
+        "2023-11-14")
+    fam_b = _family_of(res, "phone-1", "B.jpg")["id"]
+    (eb,) = [e for e in events if e["what"] == f"family {fam_b}"]
+    assert eb["time_source"] == "archive member time" and eb["time"].startswith("2019-05-01")
+    assert events[0] == eb  # the earliest event of the case
+
+
+def test_trace_needs_a_case(cairn: Cairn) -> None:
+    assert "no case named" in cairn.run("trace", "--case", "nope", ok=(2,)).stderr
+
+
+def test_image_fixture_is_benign() -> None:
+    assert Image.open(io.BytesIO(jpeg_bytes(picture(901, (48, 36))))).size == (48, 36)
