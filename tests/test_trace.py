@@ -52,18 +52,23 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     # laptop-2: the same bytes of A (older), A rotated, B resized, C as PNG, the same set-up
     (ex["laptop-2"] / "copy-of-A.jpg").write_bytes(a_bytes)
     (ex["laptop-2"] / "A-rotated.jpg").write_bytes(jpeg_bytes(a.rotate(90, expand=True)))
-    (ex["laptop-2"] / "B-small.jpg").write_bytes(jpeg_bytes(b.resize((240, 180))))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2018:01:02 03:04:05"  # the camera says when it was taken
+    small = io.BytesIO()
+    b.resize((240, 180)).save(small, "JPEG", quality=90, exif=exif)
+    (ex["laptop-2"] / "B-small.jpg").write_bytes(small.getvalue())
     (ex["laptop-2"] / "C.png").write_bytes(dp.png(c))
     (ex["laptop-2"] / "gen2.png").write_bytes(generated(911, PRIVATE_MODEL, PRIVATE_LORA,
                                                         s=7))
     # every exhibit has a picture from the widely shared public base model
     for k, d in enumerate(ex.values()):
         (d / f"public-{k}.png").write_bytes(generated(920 + k, PUBLIC_MODEL))
-    # server-3: an archive whose member is another copy of B, stored with an old date
+    # server-3: an archive holding copies of B and C, stored with an old date
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        info = zipfile.ZipInfo("old/B.jpg", date_time=(2019, 5, 1, 12, 0, 0))
-        z.writestr(info, jpeg_bytes(b))
+        for name, img in (("old/B.jpg", b), ("old/C.jpg", c)):
+            z.writestr(zipfile.ZipInfo(name, date_time=(2019, 5, 1, 12, 0, 0)),
+                       jpeg_bytes(img))
     (ex["server-3"] / "backup.zip").write_bytes(buf.getvalue())
     touch(ex["phone-1"] / "A.jpg", T0 + 10 * DAY)
     touch(ex["laptop-2"] / "copy-of-A.jpg", T0)
@@ -99,7 +104,8 @@ def test_families(traced) -> None:  # noqa: ANN001
                                  ("server-3", "backup.zip!/old/B.jpg")}
     assert fb["sources"] == ["laptop-2", "phone-1", "server-3"]
     fc = _members(_family_of(res, "laptop-2", "C.png"))
-    assert set(fc) == {("laptop-2", "C.png"), ("phone-1", "clip.mp4")}
+    assert set(fc) == {("laptop-2", "C.png"), ("phone-1", "clip.mp4"),
+                       ("server-3", "backup.zip!/old/C.jpg")}
     assert fc[("phone-1", "clip.mp4")]["via"].startswith("video frame at ")
     # unrelated pictures are in no family
     assert not any(m["path"].startswith("public-") for f in res["families"]
@@ -145,8 +151,12 @@ def test_timeline_order_and_time_sources(traced) -> None:  # noqa: ANN001
         "2023-11-14")
     fam_b = _family_of(res, "phone-1", "B.jpg")["id"]
     (eb,) = [e for e in events if e["what"] == f"family {fam_b}"]
-    assert eb["time_source"] == "archive member time" and eb["time"].startswith("2019-05-01")
+    assert (eb["time_source"], eb["path"]) == ("EXIF DateTimeOriginal", "B-small.jpg")
+    assert eb["time"] == "2018-01-02T03:04:05"
     assert events[0] == eb  # the earliest event of the case
+    fam_c = _family_of(res, "laptop-2", "C.png")["id"]
+    (ec,) = [e for e in events if e["what"] == f"family {fam_c}"]
+    assert ec["time_source"] == "archive member time" and ec["time"].startswith("2019-05-01")
 
 
 def test_trace_needs_a_case(cairn: Cairn) -> None:

@@ -147,6 +147,8 @@ def finding_summary(f: dict) -> str:
     elif kind == "signature":
         what = f"{f.get('scheme')} " + (f"valid: {f.get('signer')}" if f.get("valid")
                                          else "INVALID")
+    elif kind == "capture_time":
+        what = str(f.get("time"))
     elif kind == "c2pa":
         signer = (f.get("signer") or {}).get("common_name")
         what = " ".join(str(x) for x in (f.get("state"), f.get("claim_generator"),

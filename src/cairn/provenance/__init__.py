@@ -8,6 +8,7 @@ Midjourney). Damaged metadata gives a finding with an error, never an exception.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from PIL import Image
@@ -21,7 +22,23 @@ from cairn.provenance.generators import read_generators
 from cairn.provenance.watermark import read_watermarks
 from cairn.provenance.xmp import read_xmp
 
-__all__ = ["Finding", "examine"]
+__all__ = ["Finding", "capture_time", "examine"]
+
+
+def capture_time(text: str | None) -> str | None:
+    """EXIF `2019:05:01 12:00:00[ +02:00]` -> ISO 8601 (UTC when an offset is given, else
+    the camera's local time as written); None when it is not a time."""
+    if not text:
+        return None
+    date, _, rest = text.strip().partition(" ")
+    clock, _, offset = rest.partition(" ")
+    try:
+        dt = datetime.fromisoformat(f"{date.replace(':', '-')}T{clock}{offset}")
+    except ValueError:
+        return None
+    if dt.year < 1970:
+        return None  # 0000:00:00 placeholders and cameras never set
+    return (dt.astimezone(UTC) if dt.tzinfo else dt).isoformat(timespec="seconds")
 
 
 def examine(data: bytes, image: Image.Image | None = None,
@@ -35,6 +52,10 @@ def examine(data: bytes, image: Image.Image | None = None,
     md = read_metadata(data, img)
     findings = read_c2pa(data, media_type or sniff(data[:HEAD_BYTES]), c2pa_trust)
     findings += read_xmp(md.xmp) + read_generators(md, img, novelai_keys)
+    taken = capture_time(md.text.get("exif:DateTimeOriginal"))
+    if taken:
+        findings.append(Finding("capture_time", "declared", "exif:DateTimeOriginal",
+                                {"time": taken}))
     if img is not None and watermarks:
         findings += read_watermarks(data, img)
     if img is not None and detector:

@@ -19,6 +19,8 @@ MAX_TEXT = 8 * 1024 * 1024  # bytes of one text chunk, decompressed
 MAX_TEXT_TOTAL = 32 * 1024 * 1024  # of all text chunks of a file
 
 EXIF_USER_COMMENT = 0x9286
+EXIF_DATETIME_ORIGINAL = 0x9003
+EXIF_OFFSET_TIME_ORIGINAL = 0x9011
 EXIF_MAKER_NOTE = 0x927C
 EXIF_IFD = 0x8769
 TIFF_TAGS = {0x010E: "ImageDescription", 0x0131: "Software", 0x013B: "Artist",
@@ -162,6 +164,11 @@ def _exif_text(image: Image.Image, md: Metadata) -> None:
     except Exception as e:  # noqa: BLE001
         md.errors.append(f"EXIF IFD: unreadable ({type(e).__name__}: {e})")
         return
+    taken = ifd.get(EXIF_DATETIME_ORIGINAL)
+    if isinstance(taken, str) and taken.strip("\0 "):
+        offset = ifd.get(EXIF_OFFSET_TIME_ORIGINAL)
+        md.text.setdefault("exif:DateTimeOriginal", taken.strip("\0 ") + (
+            " " + offset.strip("\0 ") if isinstance(offset, str) else ""))
     uc = ifd.get(EXIF_USER_COMMENT)
     if uc:
         text = decode_user_comment(uc)

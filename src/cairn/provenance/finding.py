@@ -12,7 +12,7 @@ from typing import Any
 
 STRENGTHS = ("cryptographic", "declared", "statistical")
 KINDS = ("c2pa", "digital_source_type", "generator", "watermark", "signature", "detector",
-         "model_file")
+         "model_file", "capture_time")
 RAW_LIMIT = 16_384  # characters of raw metadata kept in a finding
 
 

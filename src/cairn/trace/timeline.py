@@ -1,6 +1,6 @@
 """First seen: per family and per model, the earliest time any of its items carries, with
-where that time came from (a C2PA claim's signing time, an archive member's stored time,
-the file system time recorded at scan)."""
+where that time came from (EXIF DateTimeOriginal, a C2PA claim's signing time, an archive
+member's stored time, the file system time recorded at scan)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def item_times(it: dict) -> list[tuple[str, str]]:
         t = (f.get("signer") or {}).get("time") if f.get("kind") == "c2pa" else None
         if t:
             out.append((str(t), "C2PA claim signing time"))
+        if f.get("kind") == "capture_time" and f.get("time"):
+            out.append((str(f["time"]), "EXIF DateTimeOriginal"))
     if it.get("mtime"):
         when = datetime.fromtimestamp(it["mtime"], UTC).isoformat(timespec="seconds")
         out.append((when, "archive member time" if it.get("parent_path")
