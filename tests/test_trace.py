@@ -76,7 +76,9 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     for name, d in ex.items():
         cairn.run("scan", d, "--case", "op", "--source-name", name, "--no-progress")
     res = cairn.json("trace", "--case", "op", "--graphml", tmp / "g.graphml", "--graph-json",
-                     tmp / "g.json")
+                     tmp / "g.json", "--timeline-svg", tmp / "t.svg")
+    (tmp / "report.html").write_text(cairn.run("report", "--case", "op", "--format",
+                                               "html").stdout)
     return res, tmp
 
 
@@ -157,6 +159,18 @@ def test_timeline_order_and_time_sources(traced) -> None:  # noqa: ANN001
     fam_c = _family_of(res, "laptop-2", "C.png")["id"]
     (ec,) = [e for e in events if e["what"] == f"family {fam_c}"]
     assert ec["time_source"] == "archive member time" and ec["time"].startswith("2019-05-01")
+
+
+def test_timeline_chart_and_html_report(traced) -> None:  # noqa: ANN001
+    import xml.etree.ElementTree as ET
+
+    res, tmp = traced
+    svg = ET.parse(tmp / "t.svg").getroot()  # well-formed SVG
+    dots = svg.findall(".//{http://www.w3.org/2000/svg}circle")
+    assert len(dots) == len(res["timeline"])
+    html = (tmp / "report.html").read_text()
+    assert "Content families (" in html and "Generator fingerprints (" in html
+    assert "<svg" in html and "EXIF DateTimeOriginal" in html and "http://" not in html
 
 
 def test_trace_needs_a_case(cairn: Cairn) -> None:

@@ -718,10 +718,12 @@ def cases_cmd(ctx: click.Context, as_json: bool) -> None:
               help="Write the link graph as GraphML (Gephi, Neo4j).")
 @click.option("--graph-json", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the link graph as node-link JSON.")
+@click.option("--timeline-svg", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the first-seen timeline as an SVG chart.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def trace_cmd(ctx: click.Context, case: str, threshold: int, graphml: Path | None,
-              graph_json: Path | None, as_json: bool) -> None:
+              graph_json: Path | None, timeline_svg: Path | None, as_json: bool) -> None:
     """Content families, generator-fingerprint links, sources ranked by what they share,
     and first-seen times, for a case."""
     from cairn.trace.report import trace
@@ -740,6 +742,10 @@ def trace_cmd(ctx: click.Context, case: str, threshold: int, graphml: Path | Non
         from cairn.trace.graph import node_link
 
         graph_json.write_text(json.dumps(node_link(graph), indent=1, default=str))
+    if timeline_svg:
+        from cairn.trace.chart import timeline_svg as svg
+
+        timeline_svg.write_text(svg(res["timeline"], f"First seen — case {case}"))
     if as_json:
         _emit_json(res)
         return

@@ -12,9 +12,12 @@ import json
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from cairn import __version__
 from cairn.store import Store
+from cairn.trace.chart import timeline_svg
+from cairn.trace.report import trace
 
 FORMATS = ("json", "csv", "html")
 TEMPLATES = Path(__file__).parent / "templates"
@@ -72,7 +75,11 @@ def build(store: Store, case: str, include_known_good: bool = False) -> dict:
               "source_file": Path(x["source_file"]).name, "pdq_threshold": x["pdq_threshold"],
               "purpose": x["purpose"]}
              for x in store.lists()]
+    traced, _ = trace(store.case_signals(case_id))
+    summary["families"] = len(traced["families"])
+    summary["fingerprint_links"] = len(traced["links"])
     return {"case": case, "tool": f"cairn {__version__}", "summary": summary,
+            "trace": {k: traced[k] for k in ("families", "links", "sources", "timeline")},
             "sources": [{"name": s, "location": loc} for s, loc in sources],
             "lists": lists, "lists_matched": used, "items": items}
 
@@ -176,9 +183,11 @@ def to_html(report: dict) -> str:
     with_errors = [it for it in report["items"] if it["errors"]]
     with_findings = [it for it in report["items"] if it["findings"]]
     env.filters["finding"] = finding_summary
+    svg = timeline_svg(report["trace"]["timeline"], "First seen", standalone=False)
     return env.get_template("report.html").render(r=report, matched=matched,
                                                   with_errors=with_errors,
-                                                  with_findings=with_findings)
+                                                  with_findings=with_findings,
+                                                  timeline_svg=Markup(svg))
 
 
 def render(report: dict, fmt: str) -> str:
