@@ -31,6 +31,7 @@ bench: $(VENV)/.bench
 	$(PY) bench/bench_robustness.py
 	$(PY) bench/bench_video.py
 	$(PY) bench/bench_lists.py
+	$(PY) bench/bench_trace.py
 
 bench-index: $(VENV)/.bench
 	$(PY) bench/bench_index.py --sizes 1M,10M

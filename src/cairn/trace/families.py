@@ -1,8 +1,8 @@
 """Content families: every item of a case clustered with its near-duplicates.
 
 Linked when: the same bytes (SHA-256); PDQ within the threshold in any of the 8 rotations and
-flips (each picture's dihedral hashes are joined against an index of every plain hash: the
-index does the work, never an all-pairs loop); a video frame within the threshold of a
+flips (every picture's plain hash is joined against an index of all pictures' dihedral
+hashes: the index does the work, never an all-pairs loop); a video frame within the threshold of a
 picture (the video shows it). Union-find turns the pairs into families. Each family names a
 representative (the content with most exact copies, then highest PDQ quality, then most
 pixels, then first by source and path), its
@@ -60,18 +60,22 @@ def families(items: list[dict], threshold: int = pdqmod.MATCH_DISTANCE,
     rows = [i for i, it in enumerate(items) if it.get("pdq") and (it.get("quality") or 0)
             >= min_quality and by_sha.get(it["sha256"]) == i]
     if rows:
-        idx = HammingIndex()
-        idx.add(_codes([items[i]["pdq"] for i in rows]))
-        idx.build()
-        row_item = np.asarray(rows, dtype=np.int64)
-        # queries: the 8 dihedral hashes of each picture, then every video frame
-        q_item: list[int] = []
-        q_hex: list[str] = []
+        # the index holds all 8 rotations/flips of every picture, so one query per picture
+        # (its plain hash) finds every dihedral relation: 8x fewer queries than querying
+        # each variant, and queries are what cost (a row costs only memory)
+        row_item: list[int] = []
+        row_hex: list[str] = []
         for i in rows:
-            for h in items[i]["dihedral"]:
-                q_item.append(i)
-                q_hex.append(h)
-        for i, it in enumerate(items):
+            for h in items[i]["dihedral"] or [items[i]["pdq"]]:
+                row_item.append(i)
+                row_hex.append(h)
+        idx = HammingIndex()
+        idx.add(_codes(row_hex))
+        idx.build()
+        row_item_a = np.asarray(row_item, dtype=np.int64)
+        q_item = list(rows)
+        q_hex = [items[i]["pdq"] for i in rows]
+        for i, it in enumerate(items):  # video frames showing a picture
             if it.get("vpdq"):
                 for f in parse_signal(it["vpdq"]):
                     if f.quality >= min_quality:
@@ -80,7 +84,7 @@ def families(items: list[dict], threshold: int = pdqmod.MATCH_DISTANCE,
         q_item_a = np.asarray(q_item, dtype=np.int64)
         for lo in range(0, len(q_hex), JOIN_BATCH):
             qi, ids, _ = idx.join(_codes(q_hex[lo:lo + JOIN_BATCH]), threshold)
-            uf.union_pairs(q_item_a[lo + qi], row_item[ids])
+            uf.union_pairs(q_item_a[lo + qi], row_item_a[ids])
     labels = uf.labels()
     groups: dict[int, list[int]] = {}
     for i, lab in enumerate(labels.tolist()):
