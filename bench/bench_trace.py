@@ -52,13 +52,14 @@ def main() -> None:
     items, planted = make_items(args.items)
     print(f"generated {len(items):,} items ({planted:,} edited copies within 31 bits) in "
           f"{time.perf_counter() - t:.1f} s")
-    t = time.perf_counter()
-    fams = families(items)
-    secs = time.perf_counter() - t
-    copies_found = sum(len(f.members) - 1 for f in fams)
-    print(f"families: {len(fams):,} holding {copies_found:,} copies (planted {planted:,}) "
-          f"in {secs:.1f} s on one core: {len(items) / secs:,.0f} items/s -> 1M items in "
-          f"{1_000_000 / (len(items) / secs) / 60:.1f} min")
+    for workers in (1, 2):
+        t = time.perf_counter()
+        fams = families(items, workers=workers)
+        secs = time.perf_counter() - t
+        copies_found = sum(len(f.members) - 1 for f in fams)
+        print(f"{workers} process(es): {len(fams):,} families holding {copies_found:,} copies "
+              f"(planted {planted:,}) in {secs:.1f} s, {len(items) / secs:,.0f} items/s -> "
+              f"1M items in {1_000_000 / (len(items) / secs) / 60:.1f} min")
 
 
 if __name__ == "__main__":

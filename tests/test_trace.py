@@ -179,3 +179,18 @@ def test_trace_needs_a_case(cairn: Cairn) -> None:
 
 def test_image_fixture_is_benign() -> None:
     assert Image.open(io.BytesIO(jpeg_bytes(picture(901, (48, 36))))).size == (48, 36)
+
+
+def test_parallel_join_gives_the_same_families(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from cairn.trace import families as fam
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from bench_trace import make_items
+
+    items, planted = make_items(4000, seed=9)
+    monkeypatch.setattr(fam, "JOIN_BATCH", 700)  # several join tasks over 2 processes
+    one = [f.to_dict() for f in fam.families(items, workers=1)]
+    two = [f.to_dict() for f in fam.families(items, workers=2)]
+    assert one == two and sum(f["size"] - 1 for f in one) == planted

@@ -11,6 +11,8 @@ members with their distance to it, and the sources (exhibits) it spans.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +22,7 @@ from cairn.signals import pdq as pdqmod
 from cairn.signals.vpdq import parse_signal
 from cairn.trace.unionfind import UnionFind
 
-JOIN_BATCH = 50_000
+JOIN_BATCH = 20_000  # queries a join task takes
 
 
 @dataclass
@@ -44,9 +46,49 @@ def _codes(hexes: list[str]) -> np.ndarray:
     return np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(-1, 32)
 
 
+_SHARED: tuple | None = None  # (index, queries, radius) for forked join workers
+
+
+def _join_part(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    idx, queries, radius = _SHARED  # type: ignore[misc]
+    qi, ids, _ = idx.join(queries[bounds[0]:bounds[1]], radius)
+    return qi + bounds[0], ids
+
+
+def _join(idx: HammingIndex, queries: np.ndarray, radius: int, workers: int
+          ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(query rows, index ids) of every pair within radius, on `workers` forked processes
+    sharing the index copy-on-write (one process for small joins, or where fork is not
+    available)."""
+    global _SHARED
+    cuts = list(range(0, len(queries), JOIN_BATCH)) + [len(queries)]
+    parts = list(zip(cuts[:-1], cuts[1:], strict=True))
+    if workers <= 1 or len(parts) < 2 or "fork" not in mp.get_all_start_methods():
+        _SHARED = (idx, queries, radius)
+        try:
+            return [_join_part(b) for b in parts]
+        finally:
+            _SHARED = None
+    _SHARED = (idx, queries, radius)
+    try:
+        with mp.get_context("fork").Pool(min(workers, len(parts))) as pool:
+            return pool.map(_join_part, parts)
+    finally:
+        _SHARED = None
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
 def families(items: list[dict], threshold: int = pdqmod.MATCH_DISTANCE,
-             min_quality: int = pdqmod.MIN_QUALITY) -> list[Family]:
+             min_quality: int = pdqmod.MIN_QUALITY, workers: int | None = None
+             ) -> list[Family]:
     """Families of two or more items (singletons are not families), largest first."""
+    workers = default_workers() if workers is None else workers
     n = len(items)
     uf = UnionFind(n)
     by_sha: dict[str, int] = {}
@@ -82,9 +124,8 @@ def families(items: list[dict], threshold: int = pdqmod.MATCH_DISTANCE,
                         q_item.append(i)
                         q_hex.append(f.hash)
         q_item_a = np.asarray(q_item, dtype=np.int64)
-        for lo in range(0, len(q_hex), JOIN_BATCH):
-            qi, ids, _ = idx.join(_codes(q_hex[lo:lo + JOIN_BATCH]), threshold)
-            uf.union_pairs(q_item_a[lo + qi], row_item_a[ids])
+        for qi, ids in _join(idx, _codes(q_hex), threshold, workers):
+            uf.union_pairs(q_item_a[qi], row_item_a[ids])
     labels = uf.labels()
     groups: dict[int, list[int]] = {}
     for i, lab in enumerate(labels.tolist()):
