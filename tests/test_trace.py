@@ -173,6 +173,19 @@ def test_timeline_chart_and_html_report(traced) -> None:  # noqa: ANN001
     assert "<svg" in html and "EXIF DateTimeOriginal" in html and "http://" not in html
 
 
+def test_trace_across_cases(cairn: Cairn, tmp_path: Path) -> None:
+    pic = jpeg_bytes(picture(950, (240, 180)))
+    for case in ("op-north", "op-south"):
+        d = tmp_path / case
+        d.mkdir()
+        (d / "x.jpg").write_bytes(pic)
+        cairn.run("scan", d, "--case", case, "--source-name", "seized", "--no-progress")
+    assert cairn.json("trace", "--case", "op-north")["families"] == []
+    res = cairn.json("trace", "--case", "op-north", "--case", "op-south")
+    (f,) = res["families"]
+    assert f["sources"] == ["op-north/seized", "op-south/seized"]
+
+
 def test_trace_needs_a_case(cairn: Cairn) -> None:
     assert "no case named" in cairn.run("trace", "--case", "nope", ok=(2,)).stderr
 

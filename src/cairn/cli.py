@@ -711,7 +711,8 @@ def cases_cmd(ctx: click.Context, as_json: bool) -> None:
 
 # -- trace ------------------------------------------------------------------------------------
 @cli.command("trace")
-@click.option("--case", required=True)
+@click.option("--case", "cases", required=True, multiple=True,
+              help="The case; repeat it to trace across cases (sources named CASE/SOURCE).")
 @click.option("--threshold", default=31, show_default=True, type=click.IntRange(0, 128),
               help="PDQ distance that makes two pictures one family.")
 @click.option("--graphml", type=click.Path(dir_okay=False, path_type=Path),
@@ -722,17 +723,26 @@ def cases_cmd(ctx: click.Context, as_json: bool) -> None:
               help="Write the first-seen timeline as an SVG chart.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def trace_cmd(ctx: click.Context, case: str, threshold: int, graphml: Path | None,
-              graph_json: Path | None, timeline_svg: Path | None, as_json: bool) -> None:
+def trace_cmd(ctx: click.Context, cases: tuple[str, ...], threshold: int,
+              graphml: Path | None, graph_json: Path | None, timeline_svg: Path | None,
+              as_json: bool) -> None:
     """Content families, generator-fingerprint links, sources ranked by what they share,
     and first-seen times, for a case."""
     from cairn.trace.report import trace
 
     store = _store(ctx)
-    case_id = store.case_id(case)
-    if case_id is None:
-        _fail(f"no case named {case!r}; `cairn cases` lists them")
-    res, graph = trace(store.case_signals(case_id), threshold)
+    items: list[dict] = []
+    for name in dict.fromkeys(cases):
+        case_id = store.case_id(name)
+        if case_id is None:
+            _fail(f"no case named {name!r}; `cairn cases` lists them")
+        rows = store.case_signals(case_id)
+        if len(cases) > 1:
+            for r in rows:
+                r["source"] = f"{name}/{r['source']}"
+        items += rows
+    res, graph = trace(items, threshold)
+    case = ", ".join(dict.fromkeys(cases))
     res["case"] = case
     if graphml:
         from cairn.trace.graph import write_graphml
