@@ -985,6 +985,7 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     made = make_demo(out_dir)
+    ai = make_ai_exhibit(out_dir)  # also leaves one of its outputs on the phone
     ctx.obj["home"] = out_dir / "home"
     ctx.obj.pop("store", None)
     store = _store(ctx)
@@ -997,7 +998,6 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
                max_pixels=100_000_000, max_depth=5, max_ratio=200, mode="fast",
                video_interval=1.0, as_json=False,
                no_progress=False)
-    ai = make_ai_exhibit(out_dir)
     ctx.invoke(scan_cmd, location=ai["exhibit"], case="demo", c2pa_trust=ai["anchors"],
                novelai_keys=(f"demo-signer={ai['novelai_key']}",), no_progress=False)
     report = build(store, "demo")
@@ -1012,6 +1012,10 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
     out.print(f"provenance: {s['items_with_generator_claims']} generator claims, "
               f"{s['items_declared_synthetic']} declared synthetic, {s['models']} model file "
               f"linked to {linked} picture(s)", highlight=False)
+    spans = sum(1 for f in report["trace"]["families"] if len(f["sources"]) > 1)
+    strong = sum(1 for lk in report["trace"]["links"] if lk["strength"] == "strong")
+    out.print(f"trace: {s['families']} families ({spans} spanning both exhibits), "
+              f"{strong} strong fingerprint links", highlight=False)
     out.print(f"report: {(out_dir / 'report.html').resolve()}", highlight=False)
 
 

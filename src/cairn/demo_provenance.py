@@ -321,6 +321,9 @@ def make_ai_exhibit(out: Path) -> dict:
     key, pub = signing_key()
     files = {
         "outputs/00001-3141592.png": a1111_png(lora_hash=short),
+        # the same set-up again: a second picture citing the same private LoRA
+        "outputs/00002-3141593.png": png(picture(5404, (320, 240)), {
+            "parameters": A1111_TEXT.format(lora=short).replace("3141592", "3141593")}),
         "outputs/ComfyUI_00007_.png": png(picture(5401, (512, 384)),
                                           {"prompt": json.dumps(comfyui_graph()),
                                            "workflow": json.dumps(comfyui_workflow())}),
@@ -338,6 +341,11 @@ def make_ai_exhibit(out: Path) -> dict:
     for rel, data in files.items():
         (exhibit / rel).parent.mkdir(parents=True, exist_ok=True)
         (exhibit / rel).write_bytes(data)
+    # one output left the workstation: the phone (exhibit-07) holds a copy, sent on as JPEG
+    phone = out / "exhibit-07" / "WhatsApp" / "Media"
+    if phone.is_dir():
+        sent = Image.open(io.BytesIO(files["outputs/00001-3141592.png"])).convert("RGB")
+        (phone / "IMG-2024-0100-WA.jpg").write_bytes(_jpeg(sent))
     trust = out / "trust"
     trust.mkdir(exist_ok=True)
     (trust / "anchors.pem").write_text(creds[0])
