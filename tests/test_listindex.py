@@ -166,3 +166,8 @@ def test_cli_false_positive_and_withdraw(cairn: Cairn, tmp_path: Path) -> None:
     info = cairn.json("lists", "index")
     assert info["indexed_entries"] == 2 and info["active_entries"] == 2
     assert info["open_seconds"] < 60 and info["bytes_on_disk"] > 0
+
+
+def test_status_change_on_an_empty_index_is_harmless() -> None:
+    m = Matcher({})
+    assert m.set_active([(5, False)]) == 0 and len(m) == 0

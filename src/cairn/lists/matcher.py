@@ -164,7 +164,8 @@ class Matcher:
         flags = np.asarray([a for _, a in changes], dtype=bool)
         pos = np.searchsorted(self._entry_ids, ids)
         pos = np.minimum(pos, max(len(self._entry_ids) - 1, 0))
-        known = (self._entry_ids[pos] == ids) if len(self._entry_ids) else np.zeros(0, bool)
+        known = (self._entry_ids[pos] == ids) if len(self._entry_ids) else np.zeros(len(ids),
+                                                                                   bool)
         active = np.array(self._active)  # writable even when memory-mapped
         active[pos[known]] = flags[known]
         self._active = active
