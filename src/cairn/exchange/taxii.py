@@ -32,6 +32,7 @@ MEDIA = "application/taxii+json;version=2.1"
 STIX_MEDIA = "application/stix+json;version=2.1"
 API_ROOT = "api"
 MAX_LIMIT = 1000
+MAX_CONTENT_LENGTH = 10_485_760  # what the API root advertises
 OPINION_VALUES = {"strongly-disagree": "false_positive", "disagree": "false_positive",
                   "agree": "confirmed", "strongly-agree": "confirmed"}
 
@@ -135,7 +136,8 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
     @app.get(f"/{API_ROOT}/")
     def api_root(request: Request) -> Response:
         partner(request)
-        return reply({"title": title, "versions": [MEDIA], "max_content_length": 10_485_760})
+        return reply({"title": title, "versions": [MEDIA],
+                      "max_content_length": MAX_CONTENT_LENGTH})
 
     @app.get(f"/{API_ROOT}/collections/")
     def collections(request: Request) -> Response:
@@ -216,8 +218,11 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
     async def add_objects(cid: str, request: Request) -> Response:
         p = partner(request)
         x = collection(p, cid, write=True)
+        body = await request.body()
+        if len(body) > MAX_CONTENT_LENGTH:
+            raise TaxiiError(413, "too large", f"at most {MAX_CONTENT_LENGTH} bytes a request")
         try:
-            envelope = json.loads(await request.body())
+            envelope = json.loads(body)
             objects = envelope["objects"]
             assert isinstance(objects, list)
         except (json.JSONDecodeError, KeyError, TypeError, AssertionError):
