@@ -272,3 +272,16 @@ def test_bad_peers_change_nothing(cairn: Cairn) -> None:
         assert "ConnectError" in err
     finally:
         srv.shutdown()
+
+
+def test_oversized_post_is_refused(instances, tmp_path: Path) -> None:  # noqa: ANN001
+    a, _ = instances
+    lst, _ = _known_list(tmp_path, 1)
+    a.cli.run("lists", "import", lst, "--name", "known")
+    token = a.cli.json("exchange", "add-partner", "p", "--write", "known")["token"]
+    a.start()
+    (col,) = httpx.get(f"{a.url}/api/collections/", auth=("p", token)).json()["collections"]
+    r = httpx.post(f"{a.url}/api/collections/{col['id']}/objects/", auth=("p", token),
+                   content=b"{" + b" " * 11_000_000 + b"}", timeout=30)
+    assert r.status_code == 413
+    assert [x["entries"] for x in a.cli.json("lists")] == [1]
