@@ -171,6 +171,8 @@ def test_timeline_chart_and_html_report(traced) -> None:  # noqa: ANN001
     html = (tmp / "report.html").read_text()
     assert "Content families (" in html and "Generator fingerprints (" in html
     assert "<svg" in html and "EXIF DateTimeOriginal" in html and "http://" not in html
+    quick = json.loads(Cairn(tmp / "home").run("report", "--case", "op", "--no-trace").stdout)
+    assert quick["trace"]["families"] == [] and quick["summary"]["families"] == 0
 
 
 def test_trace_across_cases(cairn: Cairn, tmp_path: Path) -> None:

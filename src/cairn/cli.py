@@ -639,16 +639,18 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
 @click.option("--include-known-good", is_flag=True,
               help="Also list items matched only by known-good lists (NSRL); they are "
                    "otherwise counted and left out.")
+@click.option("--no-trace", is_flag=True,
+              help="Leave out families, fingerprints and the timeline (faster on huge cases).")
 @click.pass_context
 def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None,
-               include_known_good: bool) -> None:
+               include_known_good: bool, no_trace: bool) -> None:
     """A case's report: every item with its hashes, matches, findings and errors. No pixels."""
     import io
 
     from cairn.cases.report import ReportError, build, render
 
     try:
-        report = build(_store(ctx), case, include_known_good)
+        report = build(_store(ctx), case, include_known_good, with_trace=not no_trace)
         if fmt == "vics":
             from cairn.exchange.case_export import write_case_vics
 

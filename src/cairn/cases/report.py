@@ -27,9 +27,11 @@ class ReportError(Exception):
     pass
 
 
-def build(store: Store, case: str, include_known_good: bool = False) -> dict:
+def build(store: Store, case: str, include_known_good: bool = False,
+          with_trace: bool = True) -> dict:
     """The report of a case. Items matched only by known-good lists (NSRL) are counted and
-    left out unless `include_known_good`; nothing is deleted."""
+    left out unless `include_known_good`; nothing is deleted. `with_trace`: families,
+    fingerprints and the timeline (minutes for a million items)."""
     case_id = store.case_id(case)
     if case_id is None:
         raise ReportError(f"no case named {case!r}; `cairn cases` lists them")
@@ -75,7 +77,8 @@ def build(store: Store, case: str, include_known_good: bool = False) -> dict:
               "source_file": Path(x["source_file"]).name, "pdq_threshold": x["pdq_threshold"],
               "purpose": x["purpose"]}
              for x in store.lists()]
-    traced, _ = trace(store.case_signals(case_id))
+    traced, _ = trace(store.case_signals(case_id)) if with_trace else (
+        {"families": [], "links": [], "sources": [], "timeline": []}, None)
     summary["families"] = len(traced["families"])
     summary["fingerprint_links"] = len(traced["links"])
     return {"case": case, "tool": f"cairn {__version__}", "summary": summary,
