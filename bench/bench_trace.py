@@ -46,13 +46,14 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=200_000)
+    ap.add_argument("--workers", default="1,2", help="process counts to time, e.g. 2")
     args = ap.parse_args()
     threadpool_limits(1)
     t = time.perf_counter()
     items, planted = make_items(args.items)
     print(f"generated {len(items):,} items ({planted:,} edited copies within 31 bits) in "
           f"{time.perf_counter() - t:.1f} s")
-    for workers in (1, 2):
+    for workers in (int(w) for w in args.workers.split(",")):
         t = time.perf_counter()
         fams = families(items, workers=workers)
         secs = time.perf_counter() - t
