@@ -17,6 +17,7 @@ from markupsafe import Markup
 from cairn import __version__
 from cairn.store import Store
 from cairn.trace.chart import timeline_svg
+from cairn.trace.links import link_model_files
 from cairn.trace.report import trace
 
 FORMATS = ("json", "csv", "html")
@@ -85,35 +86,6 @@ def build(store: Store, case: str, include_known_good: bool = False,
             "trace": {k: traced[k] for k in ("families", "links", "sources", "timeline")},
             "sources": [{"name": s, "location": loc} for s, loc in sources],
             "lists": lists, "lists_matched": used, "items": items}
-
-
-def link_model_files(items: list[dict]) -> None:
-    """Seized model files linked to the images that cite them: a generator finding whose
-    model, VAE or LoRA hash is one of a model file's hashes gains `model_files`
-    {cited hash: [source/path of the file]}."""
-    by_key: dict[str, list[str]] = {}
-    for it in items:
-        for f in it["findings"]:
-            if f["kind"] == "model_file":
-                for k in f.get("cited_as") or []:
-                    by_key.setdefault(k, []).append(f"{it['source']}/{it['path']}")
-    if not by_key:
-        return
-    for it in items:
-        for f in it["findings"]:
-            if f["kind"] != "generator":
-                continue
-            refs = [f.get("model_hash"), f.get("vae_hash")] + [
-                x.get("hash") for x in f.get("loras") or [] if isinstance(x, dict)]
-            links = {r: sorted(by_key[_bare(r)]) for r in refs
-                     if isinstance(r, str) and _bare(r) in by_key}
-            if links:
-                f["model_files"] = links
-
-
-def _bare(ref: str) -> str:
-    """`blake3_multi:ABC…` as cited -> `abc…`, the form model files are recorded under."""
-    return ref.rsplit(":", 1)[-1].strip().lower()
 
 
 def to_json(report: dict) -> str:

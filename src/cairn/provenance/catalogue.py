@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from cairn.provenance.models import normalise_ref
+from cairn.signals.crypto import bare_ref
 
 COLUMNS = ("name", "autov1", "autov2", "sha256", "blake3", "tensor_sha256", "kind", "notes")
 
@@ -52,7 +52,7 @@ class Catalogue:
         models = []
         for i, row in enumerate(reader, start=2):
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-            hashes = tuple(normalise_ref(row[c]) for c in COLUMNS[1:6] if row.get(c))
+            hashes = tuple(bare_ref(row[c]) for c in COLUMNS[1:6] if row.get(c))
             bad = [h for h in hashes if not all(ch in "0123456789abcdef" for ch in h)]
             if not row.get("name") or not hashes or bad:
                 raise CatalogueError(f"{path}:{i}: needs a name and hex hashes")
@@ -62,7 +62,7 @@ class Catalogue:
     def resolve(self, ref: str | None) -> Model | None:
         if not ref:
             return None
-        h = normalise_ref(ref)
+        h = bare_ref(ref)
         if h in self._exact:
             return self._exact[h]
         if len(h) >= 8:

@@ -101,8 +101,3 @@ def keys_of(h: dict) -> set[str]:
             h.get("blake3"), (h.get("sha256") or "")[:12], (h.get("tensor_sha256") or "")[:12],
             h.get("tensor_sha256")}
     return {k.lower() for k in keys if k}
-
-
-def normalise_ref(ref: str) -> str:
-    """`blake3_multi:abc…` / `sha256:…` / `ABC123` -> bare lower-case hex."""
-    return ref.rsplit(":", 1)[-1].strip().lower()

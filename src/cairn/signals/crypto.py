@@ -75,3 +75,9 @@ def normalise_hex(value: str, kind: str) -> str:
     except ValueError:
         raise ValueError(f"{kind} is not hexadecimal: {value!r}") from None
     return v
+
+
+def bare_ref(ref: str) -> str:
+    """A cited hash as generator metadata writes it (`blake3_multi:ABC…`, `sha256:…`, `ABC`)
+    -> bare lower-case hex, the form files are hashed into."""
+    return ref.rsplit(":", 1)[-1].strip().lower()

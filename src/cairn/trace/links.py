@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cairn.signals.crypto import bare_ref
+
 TYPE_STRENGTH = {"model_hash": 1.0, "lora_hash": 1.0, "seed_prompt": 0.8, "c2pa_signer": 0.6,
                  "signature_key": 0.6, "checkpoint": 0.5, "lora": 0.4, "watermark": 0.2}
 
@@ -33,22 +35,18 @@ class Link:
                 "strength": self.strength, "sources": self.sources, "items": self.items}
 
 
-def _bare(ref: str) -> str:
-    return ref.rsplit(":", 1)[-1].strip().lower()
-
-
 def keys_of(findings: list[dict]) -> set[tuple[str, str]]:
     keys: set[tuple[str, str]] = set()
     for f in findings:
         kind = f.get("kind")
         if kind == "generator" and f.get("generator"):
             if f.get("model_hash"):
-                keys.add(("model_hash", _bare(str(f["model_hash"]))))
+                keys.add(("model_hash", bare_ref(str(f["model_hash"]))))
             if f.get("model"):
                 keys.add(("checkpoint", str(f["model"])))
             for lo in f.get("loras") or []:
                 if isinstance(lo, dict) and lo.get("hash"):
-                    keys.add(("lora_hash", _bare(str(lo["hash"]))))
+                    keys.add(("lora_hash", bare_ref(str(lo["hash"]))))
                 elif isinstance(lo, dict) and lo.get("name"):
                     keys.add(("lora", str(lo["name"])))
             if f.get("seed") is not None and f.get("prompt"):
@@ -82,3 +80,31 @@ def links(items: list[dict]) -> list[Link]:
                         sources, TYPE_STRENGTH[typ] * rarity))
     out.sort(key=lambda x: (-x.weight, -len(x.sources), x.type, x.key))
     return out
+
+
+def cited_refs(f: dict) -> list[str]:
+    """The model, VAE and LoRA hashes a generator finding cites, as written."""
+    refs = [f.get("model_hash"), f.get("vae_hash")]
+    refs += [x.get("hash") for x in f.get("loras") or [] if isinstance(x, dict)]
+    return [r for r in refs if isinstance(r, str) and r]
+
+
+def link_model_files(items: list[dict]) -> None:
+    """Seized model files linked to the images that cite them: a generator finding whose
+    model, VAE or LoRA hash is one of a model file's hashes (as the scan recorded them in
+    `cited_as`) gains `model_files` {cited hash: [source/path of the file]}."""
+    by_key: dict[str, list[str]] = {}
+    for it in items:
+        for f in it["findings"]:
+            if f["kind"] == "model_file":
+                for k in f.get("cited_as") or []:
+                    by_key.setdefault(k, []).append(f"{it['source']}/{it['path']}")
+    if not by_key:
+        return
+    for it in items:
+        for f in it["findings"]:
+            if f["kind"] == "generator":
+                found = {r: sorted(by_key[bare_ref(r)]) for r in cited_refs(f)
+                         if bare_ref(r) in by_key}
+                if found:
+                    f["model_files"] = found
