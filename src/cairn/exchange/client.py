@@ -184,8 +184,7 @@ def push(store: Store, peer_name: str, list_name: str, collection: str, org: str
     batch: list[dict] = []
     with _client(peer, timeout) as c:
         for e in store.export_entries(list_name):
-            batch += [json.loads(o.serialize()) for o in
-                      stix.group_objects([e], ident, marking, created) if o.type != "relationship"]
+            batch += stix.entry_objects(e, ident, marking, created)
             if len(batch) >= chunk:
                 status = _post(c, url, batch)
                 sent, ok = sent + len(batch), ok + int(status.get("success_count", 0))

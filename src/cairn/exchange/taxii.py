@@ -61,14 +61,12 @@ def from_stix_time(ts: str) -> str:
     return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def entry_objects(e: dict, org, marking: str) -> list[dict]:  # noqa: ANN001 - Identity
-    """The Indicator and File one entry is served as."""
-    created = stix_time(e["added_at"])
-    entry = {"signal_type": e["signal_type"], "value": e["value"], "category": e["category"],
-             "labels": json.loads(e["labels"]) if isinstance(e["labels"], str) else e["labels"],
-             "attrs": json.loads(e["attrs"]) if isinstance(e.get("attrs"), str) else e.get("attrs")}
-    objs = stix.group_objects([entry], org, marking, created)
-    return [json.loads(o.serialize()) for o in objs if o.type in ("indicator", "file")]
+def entry_objects(row: dict, org, marking: str) -> list[dict]:  # noqa: ANN001 - Identity
+    """The objects a stored entry row is served as, dated by when it entered the store."""
+    entry = {"signal_type": row["signal_type"], "value": row["value"],
+             "category": row["category"], "labels": json.loads(row["labels"]),
+             "attrs": json.loads(row["attrs"]) if row.get("attrs") else None}
+    return stix.entry_objects(entry, org, marking, stix_time(row["added_at"]))
 
 
 def _cursor(token: str | None) -> tuple[str, int] | None:

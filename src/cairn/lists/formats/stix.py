@@ -129,6 +129,14 @@ def group_objects(group: list[dict], org: stix2.Identity, marking: str,
     return [ind, f, rel]  # the Indicator first: it carries the labels a reader keeps
 
 
+def entry_objects(entry: dict, org: stix2.Identity, marking: str, created: str
+                  ) -> list[dict]:
+    """The Indicator and File one entry is shared as, one by one (TAXII, pushes): JSON-ready
+    dicts. `entry` is an export row (labels a list, attrs a dict)."""
+    return [json.loads(o.serialize()) for o in group_objects([entry], org, marking, created)
+            if o.type in ("indicator", "file")]
+
+
 def write_stix(entries: Iterable[dict], out: IO[str], org: str, tlp: str,
                created: str | None = None) -> int:
     """Stream a bundle; returns how many Indicators were written."""
