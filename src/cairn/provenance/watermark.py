@@ -76,7 +76,7 @@ def decode_bits(votes: np.ndarray, length: int) -> np.ndarray:
     return (sums / np.maximum(counts, 1) * 255 > 127).astype(np.uint8)
 
 
-def examinable(data: bytes, image: Image.Image) -> str | None:
+def examinable(image: Image.Image) -> str | None:
     """Why the picture cannot carry a readable mark, or None if it can."""
     if image.width * image.height < MIN_PIXELS:
         return "smaller than 256x256"
@@ -88,7 +88,7 @@ def examinable(data: bytes, image: Image.Image) -> str | None:
 def read_watermarks(data: bytes, image: Image.Image | None = None) -> list[Finding]:
     try:
         img = image if image is not None else Image.open(io.BytesIO(data))
-        if examinable(data, img):
+        if examinable(img):
             return []
         rgb = np.asarray(img.convert("RGB"))
     except Exception:  # noqa: BLE001 - undecodable: the scan's decode stage reports it
