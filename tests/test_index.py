@@ -193,3 +193,43 @@ def test_batched_probing_equals_brute_force() -> None:
             for q, (ids, d) in zip(queries, got, strict=True):
                 want_ids, want_d = brute(codes, live, q, r)
                 assert np.array_equal(ids, want_ids) and np.array_equal(d, want_d), (r, strategy)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 32), st.integers(0, 120), st.data())
+def test_probe_radii_never_miss_a_neighbour(m: int, radius: int, data) -> None:
+    """The refined pigeonhole: any split of a distance <= radius over m substrings puts some
+    substring within the radius its table is probed at."""
+    from cairn.index.mih import probe_radii
+
+    radii = probe_radii(m, radius)
+    parts = data.draw(st.lists(st.integers(0, radius), min_size=m, max_size=m).filter(
+        lambda p: sum(p) <= radius))
+    assert any(d <= s for d, s in zip(parts, radii, strict=True))
+    assert sum(s + 1 for s in radii) == radius + 1  # and no table is probed wider than needed
+
+
+def test_edge_cases_of_join(monkeypatch) -> None:
+    """No queries, an empty index, more hits than the scan's first buffer, candidates over the
+    batch's scratch cap (verified a query at a time): all still equal brute force."""
+    from cairn.index import mih
+
+    idx = HammingIndex()
+    assert [len(a) for a in idx.join(np.zeros((0, 32), np.uint8), 31)] == [0, 0, 0]
+    assert [len(ids) for ids, _ in idx.search(np.zeros((2, 32), np.uint8), 31)] == [0, 0]
+    rng = np.random.default_rng(5)
+    codes = clustered(rng, 4, 800, 20)  # 3,200 rows, crowded
+    idx.add(codes)
+    idx.build()
+    queries = codes[[0, 900, 1700, 2500]]
+    live = np.ones(len(codes), bool)
+    monkeypatch.setattr(mih, "CAND_CAP", 100)
+    for strategy, r in (("scan", 256), ("probe", 40), ("auto", 40)):
+        qi, ids, d = idx.join(queries, r, strategy)
+        assert np.all(np.diff(qi) >= 0)
+        for i, q in enumerate(queries):
+            want_ids, want_d = brute(codes, live, q, r)
+            assert np.array_equal(ids[qi == i], want_ids), strategy
+            assert np.array_equal(d[qi == i], want_d), strategy
+        if strategy == "scan":
+            assert len(ids) > 1024  # the scan's first buffer was short: it ran again

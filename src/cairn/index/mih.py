@@ -2,15 +2,17 @@
 
 Norouzi, Punjani & Fleet, "Fast search in Hamming space with multi-index hashing": split each
 hash into m substrings. If two hashes are within r, by the pigeonhole principle at least one
-substring pair is within floor(r / m). So probing, in each of the m tables, every key within
-floor(r / m) of the query's substring finds every true neighbour; candidates are then verified
-on all 256 bits. Nothing is approximate: results equal a brute-force scan for every radius.
+substring pair is within floor(r / m) (within one less, for all but the first r mod m + 1
+tables). So probing, in each of the m tables, every key within that radius of the query's
+substring finds every true neighbour; candidates are then verified on all 256 bits. Nothing is
+approximate: results equal a brute-force scan for every radius.
 m follows the paper's rule, about 256 / log2(N) (substrings of 16 to 24 bits), so buckets stay
 nearly empty as N grows; where probing would cost more than a scan, the index scans.
 
 Tables are CSR arrays, all substrings in two flat arrays (row ids sorted by key per table, and
-2^bits + 1 offsets per table), so one query probes every table in a few vectorised steps,
-nothing is a Python object per hash, and the index saves as .npy files that load memory-mapped.
+2^bits + 1 offsets per table): nothing is a Python object per hash, and the index saves as .npy
+files that load memory-mapped. The probing and verifying loops are compiled (`kernels.py`):
+they are bound by random memory reads, which they overlap.
 Rows added after the last build are searched by brute force until `build()` folds them in;
 removed rows are tombstoned and dropped at the next build.
 """
@@ -34,7 +36,9 @@ VERSION = 5
 # filling a few buckets. Matching is unaffected: Hamming distance ignores bit order.
 INTERLEAVE = np.array([b + 8 * k for b in range(8) for k in range(4)], dtype=np.intp)
 MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
-BATCH = 16  # queries probed together: measured best at 10M (8-32 within noise; 128 slower)
+BATCH = 64  # queries probed together: 16..256 measured alike at 10M, 1 and 4 slower
+CAND_CAP = 1 << 20  # candidates verified in one go (40 MB of scratch); more go one query each
+SCAN_QUERIES = 256  # queries compared with each row of a scan: they stay in L1
 
 
 @lru_cache(maxsize=64)
@@ -88,9 +92,31 @@ def _offset_bases(lengths: tuple[int, ...]) -> np.ndarray:
     return np.cumsum([0] + [(1 << b) + 1 for b in lengths]).astype(np.int64)
 
 
-def _popcount_distance(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(codes.view(np.uint64) ^ query.view(np.uint64)).sum(
-        axis=1, dtype=np.int64)
+def probe_radii(m: int, radius: int) -> list[int]:
+    """Substring radius to probe in each of m tables (Norouzi et al.'s refined pigeonhole).
+    With radius = s*m + a, tables 0..a are probed within s and the others within s - 1 (a
+    table at -1 is skipped): if every table missed, the distances would sum to at least
+    (a+1)(s+1) + (m-a-1)s = radius + 1."""
+    s, a = divmod(radius, m)
+    return [s if k <= a else s - 1 for k in range(m)]
+
+
+def _scan(kernels, codes: np.ndarray, lo: int, hi: int, q64: np.ndarray, which: np.ndarray,
+          radius: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Hits of queries `which` among rows [lo, hi), by linear scan, SCAN_QUERIES at a time."""
+    out = []
+    for g in range(0, len(which), SCAN_QUERIES):
+        group = which[g:g + SCAN_QUERIES]
+        qs = np.ascontiguousarray(q64[group])
+        cap = 1024
+        while hi > lo:
+            oq, oi, od = (np.empty(cap, np.int64) for _ in range(3))
+            h = kernels.scan(codes, lo, hi, qs, radius, oq, oi, od)
+            if h <= cap:
+                out.append((group[oq[:h]], oi[:h], od[:h]))
+                break
+            cap = h  # the buffer was short: again, with room for every hit
+    return out
 
 
 class HammingIndex:
@@ -163,157 +189,101 @@ class HammingIndex:
     def _estimate_worthwhile(self, radius: int) -> bool:
         if not self._lengths:
             return False
-        s = radius // len(self._lengths)
-        if s > MAX_PROBE_RADIUS:
+        radii = probe_radii(len(self._lengths), radius)
+        if max(radii) > MAX_PROBE_RADIUS:
             return False
-        expected = sum(len(_masks(b, s)) * self._built / (1 << b) + len(_masks(b, s))
-                       for b in self._lengths)
+        expected = sum(len(_masks(b, s)) * (self._built / (1 << b) + 1)
+                       for b, s in zip(self._lengths, radii, strict=True) if s >= 0)
         return expected < self._built / 4
 
-    def _plan(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For substring radius s: every probe mask of every table, flattened, with its table
-        and the bases of that table in the flat offsets and order arrays."""
-        key = (s, self._lengths, self._built)
-        cache = self._plans
-        if key not in cache:
-            masks = [_masks(b, s) for b in self._lengths]
-            table = np.repeat(np.arange(len(masks)), [len(m) for m in masks])
-            off_base = _offset_bases(self._lengths)[:-1]
-            cache.clear()
-            cache[key] = (np.concatenate(masks), table, off_base[table].astype(np.int64),
-                          (table * self._built).astype(np.int64))
-        return cache[key]
-
-    def _candidates(self, query: np.ndarray, radius: int, force: bool) -> np.ndarray | None:
-        """Rows sharing a probed substring with the query; None when gathering them would
-        cost more than scanning (crowded buckets: many near-duplicates of this query)."""
-        masks, table, off_base, order_base = self._plan(radius // len(self._lengths))
-        qkeys = _substrings(query[None, :], self._lengths)[0].astype(np.int64)
-        offsets, order = self._offsets, self._order
-        at = off_base + (qkeys[table] ^ masks)
-        starts = offsets[at].astype(np.int64)
-        counts = offsets[at + 1].astype(np.int64) - starts
-        nonzero = counts > 0
-        starts, counts = starts[nonzero] + order_base[nonzero], counts[nonzero]
-        total = int(counts.sum())
-        if not force and total > self._built // 4:
-            return None
-        if total == 0:
-            return np.zeros(0, dtype=np.int64)
-        flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
-        return order[flat].astype(np.int64)
+    def _plan(self, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For a query radius: every probe mask of every table, flattened, with its table, and
+        where each table's offsets start in the flat offsets array."""
+        key = (radius, self._lengths)
+        if key not in self._plans:
+            masks = [_masks(b, s) if s >= 0 else np.zeros(0, np.int64) for b, s in
+                     zip(self._lengths, probe_radii(len(self._lengths), radius), strict=True)]
+            table = np.repeat(np.arange(len(masks), dtype=np.int64), [len(m) for m in masks])
+            self._plans.clear()
+            self._plans[key] = (np.concatenate(masks), table,
+                                _offset_bases(self._lengths)[:-1].astype(np.int64))
+        return self._plans[key]
 
     def search(self, queries: np.ndarray, radius: int, strategy: str = "auto"
                ) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query: (ids, distances) of every live hash within `radius`, nearest first
         (ties by id): exactly what a brute-force scan returns. `strategy`: `auto` probes when
-        that is cheaper than a scan; `probe` and `scan` force one (tests, benchmarks).
-        Many queries are probed together, BATCH at a time, in one set of array operations:
-        the per-query interpreter overhead is what bounds a single lookup."""
+        that is cheaper than a scan; `probe` and `scan` force one (tests, benchmarks)."""
+        qi, ids, d = self.join(queries, radius, strategy)
+        bounds = np.searchsorted(qi, np.arange(len(queries) + 1))
+        return [(ids[bounds[i]:bounds[i + 1]], d[bounds[i]:bounds[i + 1]])
+                for i in range(len(queries))]
+
+    def join(self, queries: np.ndarray, radius: int, strategy: str = "auto"
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All pairs within radius as flat arrays (query row, id, distance), ordered by query,
+        distance, id: the batched form a scan of many pictures uses. Queries are probed
+        BATCH at a time; a query whose buckets hold more than a quarter of the rows (many
+        near-duplicates of it) is answered by a scan instead, which is then cheaper."""
         if strategy not in ("auto", "probe", "scan"):
             raise ValueError(f"strategy must be auto, probe or scan, not {strategy!r}")
+        from cairn.index import kernels  # numba loads on first search, not with every command
+
         qs = _as_codes(queries)
-        probe = {"probe": bool(self._lengths), "scan": False}.get(
-            strategy, self._probe_worthwhile(radius))
-        if not probe or len(qs) == 1:
-            return [self._search_one(q, radius, strategy) for q in qs]
-        out: list[tuple[np.ndarray, np.ndarray]] = []
-        for lo in range(0, len(qs), BATCH):
-            out += self._search_batch(qs[lo:lo + BATCH], radius, strategy == "probe")
-        return out
-
-    def _search_batch(self, qs: np.ndarray, radius: int, force: bool
-                      ) -> list[tuple[np.ndarray, np.ndarray]]:
-        masks, table, off_base, order_base = self._plan(radius // len(self._lengths))
-        qkeys = _substrings(qs, self._lengths).astype(np.int64)  # [Q, m]
-        at = off_base[None, :] + (qkeys[:, table] ^ masks[None, :])  # [Q, probes]
-        offsets = self._offsets
-        starts = offsets[at].astype(np.int64)
-        counts = offsets[at + 1].astype(np.int64) - starts
-        results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(qs)
-        crowded = np.zeros(len(qs), dtype=bool) if force else (
-            counts.sum(axis=1) > self._built // 4)
-        for i in np.flatnonzero(crowded):  # many near-duplicates: scanning is cheaper
-            results[i] = self._search_one(qs[i], radius, "scan")
-        rows = np.flatnonzero(~crowded)
-        c = counts[rows].ravel()
-        st = (starts[rows] + order_base[None, :]).ravel()
-        qrow = np.repeat(rows, counts.shape[1])
-        nz = c > 0
-        c, st, qrow = c[nz], st[nz], qrow[nz]
-        total = int(c.sum())
-        flat = np.repeat(st - np.cumsum(c) + c, c) + np.arange(total, dtype=np.int64)
-        cand = np.asarray(self._order)[flat].astype(np.int64)
-        cand_q = np.repeat(qrow, c)
-        codes64 = np.asarray(self._codes).view(np.uint64)
         q64 = qs.view(np.uint64)
-        d = np.bitwise_count(codes64[cand] ^ q64[cand_q]).sum(axis=1, dtype=np.int64)
-        keep = d <= radius
-        cand, cand_q, d = cand[keep], cand_q[keep], d[keep]
-        n_tail = len(codes64) - self._built
-        if n_tail:  # rows added since the last build: compared with every query
-            tail = np.arange(self._built, len(codes64), dtype=np.int64)
-            td = np.bitwise_count(codes64[self._built:][None, :, :] ^ q64[rows][:, None, :]
-                                  ).sum(axis=2, dtype=np.int64)
-            qi, ti = np.nonzero(td <= radius)
-            cand = np.concatenate([cand, tail[ti]])
-            cand_q = np.concatenate([cand_q, rows[qi]])
-            d = np.concatenate([d, td[qi, ti]])
-        live = ~np.asarray(self._deleted)[cand]
-        cand, cand_q, d = cand[live], cand_q[live], d[live]
-        # a row found through two substrings appears twice: keep one
-        _, first = np.unique(cand_q * (len(codes64) + 1) + cand, return_index=True)
-        cand, cand_q, d = cand[first], cand_q[first], d[first]
-        order = np.lexsort((cand, d, cand_q))
-        cand, cand_q, d = cand[order], cand_q[order], d[order]
-        bounds = np.searchsorted(cand_q, np.arange(len(qs) + 1))
-        for i in rows:
-            results[i] = (cand[bounds[i]:bounds[i + 1]], d[bounds[i]:bounds[i + 1]])
-        return results  # type: ignore[return-value]
-
-    def _search_one(self, q: np.ndarray, radius: int, strategy: str
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        codes = self._codes
-        parts_ids, parts_d = [], []
+        codes = np.asarray(self._codes).view(np.uint64)
         probe = {"probe": bool(self._lengths), "scan": False}.get(
             strategy, self._probe_worthwhile(radius))
-        cand = self._candidates(q, radius, strategy == "probe") if probe else None
-        if cand is None:
-            ids = np.arange(len(codes), dtype=np.int64)
-            d = _popcount_distance(np.asarray(codes), q)
-        else:
-            cand.sort()  # gathers in address order: fewer cache and TLB misses
-            d = _popcount_distance(np.asarray(codes)[cand], q)
-            ids = cand
-            tail = np.arange(self._built, len(codes), dtype=np.int64)
-            if len(tail):
-                parts_ids.append(tail)
-                parts_d.append(_popcount_distance(np.asarray(codes)[self._built:], q))
-        parts_ids.insert(0, ids)
-        parts_d.insert(0, d)
-        ids = np.concatenate(parts_ids)
-        d = np.concatenate(parts_d)
-        keep = d <= radius
-        ids, d = ids[keep], d[keep]
-        live = ~np.asarray(self._deleted)[ids]  # tombstones checked on hits only
-        ids, d = ids[live], d[live]
-        ids, first = np.unique(ids, return_index=True)  # a row can be found via 2 substrings
-        d = d[first]
-        order = np.lexsort((ids, d))
-        return ids[order], d[order]
-
-    def join(self, queries: np.ndarray, radius: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All pairs within radius as flat arrays (query row, id, distance): the batched form
-        a scan of many pictures uses."""
-        qi, ids, ds = [], [], []
-        for i, (found, d) in enumerate(self.search(queries, radius)):
-            qi.append(np.full(len(found), i, dtype=np.int64))
-            ids.append(found)
-            ds.append(d)
-        if not qi:
+        hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        to_scan = np.arange(len(qs))
+        if probe:
+            crowded = [np.zeros(0, np.int64)]
+            for lo in range(0, len(qs), BATCH):
+                found, busy = self._probe_batch(kernels, q64[lo:lo + BATCH], radius,
+                                                strategy == "probe")
+                hits += [(q + lo, i, d) for q, i, d in found]
+                crowded.append(busy + lo)
+            to_scan = np.concatenate(crowded)
+            probed = np.setdiff1d(np.arange(len(qs)), to_scan)
+            if len(codes) > self._built:  # rows added since the last build: scanned
+                hits += _scan(kernels, codes, self._built, len(codes), q64, probed, radius)
+        hits += _scan(kernels, codes, 0, len(codes), q64, to_scan, radius)
+        if not hits:
             return (np.zeros(0, np.int64),) * 3
-        return np.concatenate(qi), np.concatenate(ids), np.concatenate(ds)
+        qi, ids, d = (np.concatenate(a) for a in zip(*hits, strict=True))
+        live = ~np.asarray(self._deleted)[ids]  # tombstones checked on hits only
+        qi, ids, d = qi[live], ids[live], d[live]
+        # a row found through two substrings appears twice: keep one
+        _, first = np.unique(qi * (len(codes) + 1) + ids, return_index=True)
+        qi, ids, d = qi[first], ids[first], d[first]
+        order = np.lexsort((ids, d, qi))
+        return qi[order], ids[order], d[order]
+
+    def _probe_batch(self, kernels, q64: np.ndarray, radius: int, force: bool
+                     ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """Probe a batch of queries: their hits, and which were too crowded to probe."""
+        masks, table, off_base = self._plan(radius)
+        qkeys = _substrings(q64.view(np.uint8), self._lengths).astype(np.int64)
+        nq, n_probes = len(q64), len(masks)
+        starts = np.empty(nq * n_probes, np.int64)
+        counts = np.empty(nq * n_probes, np.int64)
+        totals = np.empty(nq, np.int64)
+        kernels.bucket_ranges(np.asarray(self._offsets), off_base, qkeys, masks, table,
+                              starts, counts, totals)
+        crowded = np.zeros(nq, bool) if force else totals > self._built // 4
+        active = np.flatnonzero(~crowded)
+        # verify the batch at once, or one query at a time where that would not fit CAND_CAP
+        groups = [active] if totals[active].sum() <= CAND_CAP else [active[i:i + 1]
+                                                                    for i in range(len(active))]
+        order, codes = np.asarray(self._order), np.asarray(self._codes).view(np.uint64)
+        found = []
+        for group in groups:
+            size = max(1, int(totals[group].sum()))
+            cand, cand_q, out_q, out_id, out_d = (np.empty(size, np.int64) for _ in range(5))
+            h = kernels.verify(codes, order, self._built, starts, counts, table, group, q64,
+                               radius, cand, cand_q, out_q, out_id, out_d)
+            found.append((out_q[:h], out_id[:h], out_d[:h]))
+        return found, np.flatnonzero(crowded)
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
