@@ -6,7 +6,7 @@ For N hashes (uniform random, and clustered like real lists: near-duplicates and
 pictures) and 1,000 queries at radius 31 (half edited copies of listed hashes, half unrelated),
 each contender is built and queried in a fresh process, and the table gives: build seconds,
 memory (resident growth), single-query latency (median ms), batched queries/s on 1 and 2
-cores (best of 3 passes on one core), and agreement with a brute-force scan (faiss
+cores (best of up to 3 passes), open time, and agreement with a brute-force scan (faiss
 IndexBinaryFlat's exhaustive range search). Timings go here, never into tests.
 """
 
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -130,10 +132,13 @@ def run_one(name: str, data: Path, queries: Path, conn) -> None:
         query(idx, q[None, :])
         lat.append(time.perf_counter() - t)
     qps1 = 0.0
-    for _ in range(3):  # best of 3 passes: one pass is ~1 s and machines are noisy
+    for _ in range(3):  # best of 3 passes (machines are noisy), unless a pass is long
         t = time.perf_counter()
         results = query(idx, qs)
-        qps1 = max(qps1, len(qs) / (time.perf_counter() - t))
+        secs = time.perf_counter() - t
+        qps1 = max(qps1, len(qs) / secs)
+        if secs > 10:
+            break
     extra = {}
     if name.startswith("cairn"):  # persistence: save, then open memory-mapped
         import shutil
@@ -149,19 +154,39 @@ def run_one(name: str, data: Path, queries: Path, conn) -> None:
         loaded = HammingIndex.load(folder)
         loaded.search(qs[:1], RADIUS)
         extra["load_s"] = time.perf_counter() - t
+        extra["cold_s"] = cold_open(folder, queries)
         extra["folder"] = str(folder)
     global _SHARED  # forked children share the built index copy-on-write
     _SHARED = idx
-    t = time.perf_counter()
+    halves = [(name, qs[: len(qs) // 2]), (name, qs[len(qs) // 2:])]
+    qps2 = 0.0
     with mp.get_context("fork").Pool(2) as pool:
-        pool.map(_half_shared, [(name, qs[: len(qs) // 2]), (name, qs[len(qs) // 2:])])
-    qps2 = len(qs) / (time.perf_counter() - t)
+        pool.map(_half_shared, [(name, qs[:2]), (name, qs[2:4])])  # workers up and warm
+        for _ in range(3):
+            t = time.perf_counter()
+            pool.map(_half_shared, halves)
+            secs = time.perf_counter() - t
+            qps2 = max(qps2, len(qs) / secs)
+            if secs > 10:
+                break
     conn.send({"build_s": build_s, "mem_mb": mem, "lat_ms": 1000 * float(np.median(lat)),
                "qps1": qps1, "qps2": qps2, "results": results, **extra})
     conn.close()
 
 
 _SHARED = None
+
+
+def cold_open(folder: Path, queries: Path) -> float:
+    """Seconds a fresh process takes to import cairn.index, open the saved index and answer
+    one query: what a `cairn match` pays (page cache warm; compiled kernels cached)."""
+    code = ("import sys, time; t = time.perf_counter(); import numpy as np; "
+            "from cairn.index import HammingIndex; "
+            "idx = HammingIndex.load(sys.argv[1]); "
+            f"idx.search(np.load(sys.argv[2])[:1], {RADIUS}); print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code, str(folder), str(queries)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def _half_shared(args):
@@ -226,8 +251,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="1M,10M")
     ap.add_argument("--kinds", default="uniform,clustered")
     ap.add_argument("--skip", default="", help="contenders to skip, comma-separated prefixes")
-    ap.add_argument("--join", default="100000", help="exhibit size for the 2-core join "
-                    "against the largest uniform list (1M for the full target; 0: skip)")
+    ap.add_argument("--join", default="1M", help="exhibit size for the 2-core join "
+                    "against the largest uniform list (0: skip)")
     args = ap.parse_args()
     sizes = [int(float(s[:-1]) * 1_000_000) if s.endswith("M") else int(s)
              for s in args.sizes.split(",")]
@@ -258,7 +283,8 @@ def main() -> None:
             c = base.get("cairn HammingIndex")
             if c:
                 print(f"{'':>22}cairn save {c['save_s']:.1f} s; load (memory-mapped, page "
-                      f"cache warm) + first query {1000 * c['load_s']:.0f} ms")
+                      f"cache warm) + first query {1000 * c['load_s']:.0f} ms; in a fresh "
+                      f"process, imports included: {1000 * c['cold_s']:.0f} ms")
                 if kind == "uniform" and n == max(sizes):
                     join_at = (c["folder"], data, n)
             for other in ("faiss IndexBinaryFlat", "python-threatexchange PDQIndex"):
