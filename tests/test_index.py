@@ -224,6 +224,7 @@ def test_edge_cases_of_join(monkeypatch) -> None:
     queries = codes[[0, 900, 1700, 2500]]
     live = np.ones(len(codes), bool)
     monkeypatch.setattr(mih, "CAND_CAP", 100)
+    monkeypatch.setattr(mih, "SCAN_HITS", 1024)
     for strategy, r in (("scan", 256), ("probe", 40), ("auto", 40)):
         qi, ids, d = idx.join(queries, r, strategy)
         assert np.all(np.diff(qi) >= 0)

@@ -39,6 +39,7 @@ MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
 BATCH = 64  # queries probed together: 16..256 measured alike at 10M, 1 and 4 slower
 CAND_CAP = 1 << 20  # candidates verified in one go (40 MB of scratch); more go one query each
 SCAN_QUERIES = 256  # queries compared with each row of a scan: they stay in L1
+SCAN_HITS = 1 << 16  # a scan's first hit buffer; with more hits it runs again, sized to fit
 
 
 @lru_cache(maxsize=64)
@@ -108,7 +109,7 @@ def _scan(kernels, codes: np.ndarray, lo: int, hi: int, q64: np.ndarray, which: 
     for g in range(0, len(which), SCAN_QUERIES):
         group = which[g:g + SCAN_QUERIES]
         qs = np.ascontiguousarray(q64[group])
-        cap = 1024
+        cap = SCAN_HITS
         while hi > lo:
             oq, oi, od = (np.empty(cap, np.int64) for _ in range(3))
             h = kernels.scan(codes, lo, hi, qs, radius, oq, oi, od)
