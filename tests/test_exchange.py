@@ -183,6 +183,16 @@ def test_two_instances_share_scan_and_feed_back(instances, tmp_path: Path) -> No
     (known_a,) = [x for x in a.cli.json("lists") if x["name"] == "known"]
     assert known_a["entries"] == 6
 
+    # that POST's status resource outlives a restart of A, and only B may read it
+    (sid,) = res["statuses"]
+    a.stop()
+    other = a.cli.json("exchange", "add-partner", "agency-c", "--read", "known")["token"]
+    a.start()
+    r = httpx.get(f"{a.url}/api/status/{sid}/", auth=("agency-b", token))
+    assert r.status_code == 200
+    assert (r.json()["id"], r.json()["status"], r.json()["success_count"]) == (sid, "complete", 2)
+    assert httpx.get(f"{a.url}/api/status/{sid}/", auth=("agency-c", other)).status_code == 404
+
 
 def _medallion(tmp_path: Path) -> tuple[subprocess.Popen, str, str]:
     cid = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"

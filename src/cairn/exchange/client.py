@@ -182,14 +182,18 @@ def push(store: Store, peer_name: str, list_name: str, collection: str, org: str
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     sent = ok = 0
     batch: list[dict] = []
+    statuses: list[str] = []  # the peer's status resources, to ask about later
     with _client(peer, timeout) as c:
         for e in store.export_entries(list_name):
             batch += stix.entry_objects(e, ident, marking, created)
             if len(batch) >= chunk:
                 status = _post(c, url, batch)
                 sent, ok = sent + len(batch), ok + int(status.get("success_count", 0))
+                statuses.append(str(status.get("id", "")))
                 batch = []
         if batch:
             status = _post(c, url, batch)
             sent, ok = sent + len(batch), ok + int(status.get("success_count", 0))
-    return {"peer": peer_name, "list": list_name, "objects_sent": sent, "accepted": ok}
+            statuses.append(str(status.get("id", "")))
+    return {"peer": peer_name, "list": list_name, "objects_sent": sent, "accepted": ok,
+            "statuses": statuses}

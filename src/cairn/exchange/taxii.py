@@ -81,7 +81,6 @@ def _cursor(token: str | None) -> tuple[str, int] | None:
 
 def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1") -> FastAPI:
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
-    statuses: dict[str, dict] = {}
     ident = stix.identity(org)
 
     def reply(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
@@ -250,12 +249,12 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
             store.add_list(x["name"], f"taxii:{p['name']}", "stix", x["pdq_threshold"],
                            entries, 0, append=True, stix_id=stix.indicator_id)
         sid = str(uuid.uuid4())
-        statuses[sid] = {"id": sid, "status": "complete", "request_timestamp": stix_time(
+        body = {"id": sid, "status": "complete", "request_timestamp": stix_time(
             datetime.now(UTC).isoformat()), "total_count": len(objects),
             "success_count": len(successes), "failure_count": len(failures),
-            "pending_count": 0, "successes": successes, "failures": failures,
-            "_partner": p["id"]}
-        return reply({k: v for k, v in statuses[sid].items() if k != "_partner"}, 202)
+            "pending_count": 0, "successes": successes, "failures": failures}
+        ex.save_status(store, sid, p["id"], body)
+        return reply(body, 202)
 
     def record_opinion(x: dict, p: dict, obj: dict) -> int:
         value = OPINION_VALUES.get(str(obj.get("opinion")))
@@ -271,11 +270,10 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
 
     @app.get(f"/{API_ROOT}/status/{{sid}}/")
     def status(sid: str, request: Request) -> Response:
-        p = partner(request)
-        s = statuses.get(sid)
-        if s is None or s["_partner"] != p["id"]:
+        s = ex.status_for(store, sid, partner(request)["id"])
+        if s is None:  # another partner's status looks the same as none
             raise TaxiiError(404, "not found", "no such status")
-        return reply({k: v for k, v in s.items() if k != "_partner"})
+        return reply(s)
 
     return app
 

@@ -5,6 +5,7 @@ repository so each file says what it holds."""
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from typing import Any
 
@@ -182,3 +183,19 @@ def set_checkpoint(store: Store, peer_id: int, collection: str, list_name: str,
         else:
             c.execute(insert(t.checkpoints).values(peer_id=peer_id, collection=collection,
                                                    **values))
+
+
+def save_status(store: Store, status_id: str, partner_id: int, body: dict) -> None:
+    """Record a TAXII POST's status resource."""
+    with store.engine.begin() as c:
+        c.execute(insert(t.taxii_statuses).values(id=status_id, partner_id=partner_id,
+                                                  body=json.dumps(body), created_at=now()))
+
+
+def status_for(store: Store, status_id: str, partner_id: int) -> dict | None:
+    """A status resource, only for the partner whose POST it describes."""
+    with store.engine.connect() as c:
+        body = c.execute(select(t.taxii_statuses.c.body).where(
+            t.taxii_statuses.c.id == status_id,
+            t.taxii_statuses.c.partner_id == partner_id)).scalar()
+    return json.loads(body) if body else None

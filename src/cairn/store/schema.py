@@ -234,3 +234,14 @@ opinions = Table(
     Column("shared_at", String(32)),  # when it was sent back to the entry's origin
     UniqueConstraint("entry_id", "author", name="uq_opinions_entry_author"),
 )
+
+# What a partner's TAXII POST did (the TAXII status resource): kept so a client may ask later,
+# after a restart too. Only the partner that posted may read it.
+taxii_statuses = Table(
+    "taxii_statuses", metadata,
+    Column("id", String(36), primary_key=True),  # uuid4
+    Column("partner_id", Integer, ForeignKey("partners.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("body", Text, nullable=False),  # the status resource, JSON
+    Column("created_at", String(32), nullable=False),
+)
