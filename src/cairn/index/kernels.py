@@ -138,3 +138,28 @@ def scan(codes, lo, hi, qs, radius, out_q, out_id, out_d):
                     out_d[h] = d
                 h += 1
     return h
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def substring_keys(codes, perm, starts, lengths, out):
+    """out[r, k]: bits [starts[k], starts[k] + lengths[k]) of row r, most significant first,
+    after permuting its bytes by `perm`. As numpy operations this was ~0.1 ms for one query."""
+    words = np.zeros(4, np.uint64)
+    eight = np.uint64(8)
+    for r in range(codes.shape[0]):
+        for b in range(32):
+            w = b >> 3
+            words[w] = (words[w] << eight) | np.uint64(codes[r, perm[b]])
+        for k in range(starts.shape[0]):
+            w = starts[k] >> 6
+            off = starts[k] & 63
+            length = lengths[k]
+            if off + length <= 64:
+                key = (words[w] >> np.uint64(64 - off - length)) & (
+                    (np.uint64(1) << np.uint64(length)) - np.uint64(1))
+            else:
+                first = 64 - off
+                second = length - first
+                key = ((words[w] & ((np.uint64(1) << np.uint64(first)) - np.uint64(1)))
+                       << np.uint64(second)) | (words[w + 1] >> np.uint64(64 - second))
+            out[r, k] = np.int64(key)

@@ -59,25 +59,17 @@ def layout_for(n: int) -> tuple[int, ...]:
     return tuple(base + 1 if k < extra else base for k in range(m))
 
 
-def _substrings(codes: np.ndarray, lengths: tuple[int, ...], interleave: bool = True
-                ) -> np.ndarray:
-    """[N, m] int64 keys: bit ranges of the (byte-interleaved) hash, most significant first."""
-    if interleave:
-        codes = np.ascontiguousarray(codes[:, INTERLEAVE])
-    words = codes.view(">u8").astype(np.uint64)  # [N, 4]
-    out = np.empty((len(codes), len(lengths)), dtype=np.int32)  # keys are <= 24 bits
-    start = 0
-    for k, length in enumerate(lengths):
-        w, off = divmod(start, 64)
-        if off + length <= 64:
-            key = (words[:, w] >> np.uint64(64 - off - length)) & np.uint64((1 << length) - 1)
-        else:
-            first = 64 - off
-            second = length - first
-            key = ((words[:, w] & np.uint64((1 << first) - 1)) << np.uint64(second)) | (
-                words[:, w + 1] >> np.uint64(64 - second))
-        out[:, k] = key
-        start += length
+def _substrings(codes: np.ndarray, lengths: tuple[int, ...], interleave: bool = True,
+                dtype: type = np.int64) -> np.ndarray:
+    """[N, m] keys: bit ranges of the (byte-interleaved) hash, most significant first
+    (int32 holds every key, as substrings are <= 24 bits: the build's keys of 10M rows)."""
+    from cairn.index import kernels
+
+    perm = INTERLEAVE if interleave else np.arange(32, dtype=np.intp)
+    starts = np.cumsum((0,) + tuple(lengths[:-1])).astype(np.int64)
+    out = np.empty((len(codes), len(lengths)), dtype=dtype)
+    kernels.substring_keys(np.ascontiguousarray(codes, dtype=np.uint8), perm, starts,
+                           np.asarray(lengths, dtype=np.int64), out)
     return out
 
 
@@ -168,7 +160,7 @@ class HammingIndex:
             raise ValueError(f"substring bits must sum to 256, each 8..24: {lengths}")
         if n == self._built and lengths == self._lengths:
             return  # tables are current
-        keys = _substrings(codes, lengths)
+        keys = _substrings(codes, lengths, dtype=np.int32)
         order = np.empty(len(lengths) * n, dtype=np.uint32)
         bases = _offset_bases(lengths)
         offsets = np.zeros(int(bases[-1]), dtype=np.uint32)
@@ -235,7 +227,7 @@ class HammingIndex:
         codes = np.asarray(self._codes).view(np.uint64)
         probe = {"probe": bool(self._lengths), "scan": False}.get(
             strategy, self._probe_worthwhile(radius))
-        hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64),) * 3]
         to_scan = np.arange(len(qs))
         if probe:
             crowded = [np.zeros(0, np.int64)]
@@ -245,15 +237,17 @@ class HammingIndex:
                 hits += [(q + lo, i, d) for q, i, d in found]
                 crowded.append(busy + lo)
             to_scan = np.concatenate(crowded)
-            probed = np.setdiff1d(np.arange(len(qs)), to_scan)
+            probed = np.ones(len(qs), bool)
+            probed[to_scan] = False
+            probed = np.flatnonzero(probed)
             if len(codes) > self._built:  # rows added since the last build: scanned
                 hits += _scan(kernels, codes, self._built, len(codes), q64, probed, radius)
         hits += _scan(kernels, codes, 0, len(codes), q64, to_scan, radius)
-        if not hits:
-            return (np.zeros(0, np.int64),) * 3
         qi, ids, d = (np.concatenate(a) for a in zip(*hits, strict=True))
         live = ~np.asarray(self._deleted)[ids]  # tombstones checked on hits only
         qi, ids, d = qi[live], ids[live], d[live]
+        if len(qi) <= 1:
+            return qi, ids, d
         # a row found through two substrings appears twice: keep one
         _, first = np.unique(qi * (len(codes) + 1) + ids, return_index=True)
         qi, ids, d = qi[first], ids[first], d[first]
@@ -264,7 +258,7 @@ class HammingIndex:
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
         """Probe a batch of queries: their hits, and which were too crowded to probe."""
         masks, table, off_base = self._plan(radius)
-        qkeys = _substrings(q64.view(np.uint8), self._lengths).astype(np.int64)
+        qkeys = _substrings(q64.view(np.uint8), self._lengths)
         nq, n_probes = len(q64), len(masks)
         starts = np.empty(nq * n_probes, np.int64)
         counts = np.empty(nq * n_probes, np.int64)
