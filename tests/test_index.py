@@ -234,3 +234,13 @@ def test_edge_cases_of_join(monkeypatch) -> None:
             assert np.array_equal(d[qi == i], want_d), strategy
         if strategy == "scan":
             assert len(ids) > 1024  # the scan's first buffer was short: it ran again
+
+
+def test_kernels_compile_where_no_cache_can_be_written() -> None:
+    """A function numba cannot cache (no file to cache it beside, as for a service account
+    with no writable folder) is still compiled, in memory."""
+    from cairn.index.kernels import compiled
+
+    space: dict = {}
+    exec(compile("def twice(x):\n    return 2 * x\n", "<no file>", "exec"), space)
+    assert compiled(space["twice"])(21) == 42

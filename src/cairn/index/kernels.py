@@ -8,7 +8,9 @@ iterations early, so the memory system works on many of them at once; verificati
 output without a branch. The result is several times what the same arithmetic reaches as
 numpy array operations (measured in `bench/bench_index.py`).
 
-Compiled on first use and cached next to this file (or in NUMBA_CACHE_DIR).
+Compiled on first use and cached next to this file, else in the user's cache folder (or in
+NUMBA_CACHE_DIR); where none is writable (a locked-down service account), compiled in memory
+by every process instead.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 AHEAD = 16  # iterations between a prefetch and its use: 8..48 measured alike at 10M
+
+
+def compiled(fn):
+    """njit, cached on disk where numba finds a writable place for it, else in memory."""
+    try:
+        return njit(cache=True, nogil=True, boundscheck=False)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return njit(nogil=True, boundscheck=False)(fn)
 
 
 @intrinsic
@@ -55,7 +65,7 @@ def _prefetch(typingctx, arr, row):
     return sig, codegen
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@compiled
 def bucket_ranges(offsets, off_base, qkeys, masks, mask_table, starts, counts, totals):
     """For every query and probe (a table and a key within the probe radius of the query's
     substring): where its bucket starts within its table's slice of the order array, and how
@@ -82,7 +92,7 @@ def bucket_ranges(offsets, off_base, qkeys, masks, mask_table, starts, counts, t
         totals[q] = t
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@compiled
 def verify(codes, order, built, starts, counts, mask_table, active, qs, radius, cand, cand_q,
            out_q, out_id, out_d):
     """Gather the rows in the buckets of the `active` queries, then compare each with its
@@ -118,7 +128,7 @@ def verify(codes, order, built, starts, counts, mask_table, active, qs, radius, 
     return h
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@compiled
 def scan(codes, lo, hi, qs, radius, out_q, out_id, out_d):
     """Compare rows [lo, hi) with every query (a linear scan, rows read once for all queries).
     Writes at most len(out_q) hits; returns how many there are, so a caller whose buffer was
@@ -140,7 +150,7 @@ def scan(codes, lo, hi, qs, radius, out_q, out_id, out_d):
     return h
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@compiled
 def substring_keys(codes, perm, starts, lengths, out):
     """out[r, k]: bits [starts[k], starts[k] + lengths[k]) of row r, most significant first,
     after permuting its bytes by `perm`. As numpy operations this was ~0.1 ms for one query."""
