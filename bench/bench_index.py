@@ -260,6 +260,7 @@ def main() -> None:
           "unrelated); each contender in its own process\n")
     print(f"{'N':>10} {'data':<10} {'contender':<32}{'build s':>9}{'mem MB':>9}"
           f"{'1 q ms':>9}{'q/s 1c':>9}{'q/s 2c':>9}{'agree':>8}")
+    table: dict[str, dict[str, dict]] = {}  # dataset -> contender -> figures, for the chart
     for n in sizes:
         for kind in args.kinds.split(","):
             data, queries = dataset(kind, n)
@@ -276,6 +277,8 @@ def main() -> None:
                                                                    strict=True)) / len(truth)
                          if truth is not None else float("nan"))
                 rows.append((name, r, agree))
+                table.setdefault(f"{n // 1_000_000}M {kind}" if n >= 1_000_000 else
+                                 f"{n:,} {kind}", {})[name] = r
                 print(f"{n:>10} {kind:<10} {name:<32}{r['build_s']:>9.1f}{r['mem_mb']:>9.0f}"
                       f"{r['lat_ms']:>9.2f}{r['qps1']:>9.0f}{r['qps2']:>9.0f}{agree:>8.1%}",
                       flush=True)
@@ -300,6 +303,35 @@ def main() -> None:
               f"{j['qps']:.0f} q/s, {j['pairs']:,} pairs -> 1M pictures in "
               f"{1_000_000 / j['qps'] / 60:.1f} min")
     print("\nagree: share of queries whose result set equals the exhaustive scan's.")
+    if table:
+        chart(table)
+
+
+def chart(table: dict[str, dict[str, dict]]) -> None:
+    """queries/s on one core and memory per contender and dataset, log scale: bench-out/."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in CONTENDERS if any(n in row for row in table.values())]
+    x = np.arange(len(table))
+    width = 0.8 / len(names)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    for ax, key, label in ((axes[0], "qps1", "queries/s, one core (radius 31, exact)"),
+                           (axes[1], "mem_mb", "memory (MB)")):
+        for k, name in enumerate(names):
+            vals = [row[name][key] if name in row else 0 for row in table.values()]
+            bars = ax.bar(x + k * width - 0.4 + width / 2, vals, width, label=name)
+            ax.bar_label(bars, fmt="{:,.0f}", fontsize=7)
+        ax.set_yscale("log")
+        ax.set_title(label)
+        ax.set_xticks(x, list(table), rotation=15)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    OUT.mkdir(parents=True, exist_ok=True)
+    fig.savefig(OUT / "index.png", dpi=110)
+    print(f"chart: {OUT / 'index.png'}")
 
 
 if __name__ == "__main__":
