@@ -177,14 +177,17 @@ class Matcher:
         pos = np.searchsorted(self._entry_ids, entry_ids)
         return np.asarray(self._entry_lists)[pos], np.asarray(self._active)[pos]
 
-    def _search(self, hx: str, radius: int) -> list[tuple[int, int, int]]:
-        """(entry id, list id, distance) of active list PDQ hashes within radius of a hash."""
-        q = np.frombuffer(bytes.fromhex(hx), dtype=np.uint8)[None, :]
-        ((rows, dists),) = self.pdq.search(q, radius)
-        eids = self._pdq_entry[rows]
-        lids, live = self._owner(eids)
-        return list(zip(eids[live].tolist(), lids[live].tolist(), dists[live].tolist(),
-                        strict=True))
+    def _search(self, hexes: list[str], radius: int) -> list[list[tuple[int, int, int]]]:
+        """Per hash: (entry id, list id, distance) of active list PDQ hashes within radius.
+        One index call for all of them (a picture's 8 dihedral variants, a video's frames)."""
+        q = np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(-1, 32)
+        out = []
+        for rows, dists in self.pdq.search(q, radius):
+            eids = self._pdq_entry[rows]
+            lids, live = self._owner(eids)
+            out.append(list(zip(eids[live].tolist(), lids[live].tolist(),
+                                dists[live].tolist(), strict=True)))
+        return out
 
     def __len__(self) -> int:
         return int(np.count_nonzero(self._active))
@@ -263,25 +266,30 @@ class Matcher:
                             for t, hx in zip(pdq.DIHEDRAL, v["dihedral"], strict=False))
         return queries
 
-    def _pdq_hits(self, hx: str, transform: str, found: dict[tuple[int, str], Match],
-                  timestamp: float | None = None) -> None:
-        """Record list entries within their list's threshold of one hash, nearest kept."""
-        for eid, lid, dist in self._search(hx, self.max_radius):
-            if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
-                continue
-            prev = found.get((eid, "pdq"))
-            if prev is None or dist < prev.distance:
-                found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, transform, timestamp)
+    def _pdq_hits(self, queries: list[tuple[str, str, float | None]],
+                  found: dict[tuple[int, str], Match]) -> None:
+        """Record list entries within their list's threshold of each (transform, hex,
+        timestamp) query, nearest kept (the earlier query on a tie)."""
+        if not queries:
+            return
+        hits_per_query = self._search([hx for _, hx, _ in queries], self.max_radius)
+        for (transform, _, timestamp), hits in zip(queries, hits_per_query, strict=True):
+            for eid, lid, dist in hits:
+                if dist > self.thresholds.get(lid, pdq.MATCH_DISTANCE):
+                    continue
+                prev = found.get((eid, "pdq"))
+                if prev is None or dist < prev.distance:
+                    found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, transform, timestamp)
 
     def _match_video(self, frames: list, found: dict[tuple[int, str], Match]) -> None:
         """Frames against photo PDQ lists (a video showing a known picture), and the whole
         video against vPDQ lists (the vPDQ percentages, thresholds per list)."""
-        seen: set[str] = set()
+        seen: dict[str, float] = {}  # each distinct frame hash once, at its first time
         for t, hx, quality in frames:
-            if quality < pdq.MIN_QUALITY or hx in seen or not len(self.pdq):
-                continue
-            seen.add(hx)
-            self._pdq_hits(hx, "frame", found, t)
+            if quality >= pdq.MIN_QUALITY and hx not in seen:
+                seen[hx] = t
+        if len(self.pdq):
+            self._pdq_hits([("frame", hx, t) for hx, t in seen.items()], found)
         query = [VpdqFrame(i, t, hx, q) for i, (t, hx, q) in enumerate(frames)]
         if not self.videos:
             return
@@ -309,8 +317,7 @@ class Matcher:
         p = record.get("pdq")
         if p and len(self.pdq):
             for key in ("plain", "fallbacks"):
-                for transform, hx in self._pdq_queries(p, key):
-                    self._pdq_hits(hx, transform, found)
+                self._pdq_hits([(t, hx, None) for t, hx in self._pdq_queries(p, key)], found)
                 if any(k[1] == "pdq" for k in found):
                     break  # variants only when the plain hash matched nothing
         v = record.get("vpdq")
