@@ -112,6 +112,27 @@ def test_damaged_or_foreign_index_is_refused(tmp_path: Path) -> None:
         HammingIndex.load(tmp_path)
 
 
+def test_damaged_tables_are_refused_not_read_past(tmp_path: Path) -> None:
+    """Files of the right size but wrong content (bucket bounds out of order, row numbers
+    past the end) raise a clear error at the query that meets them, never read outside the
+    arrays (the compiled loops do not check bounds on their own)."""
+    rng = np.random.default_rng(6)
+    codes = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
+    idx = HammingIndex()
+    idx.add(codes)
+    idx.save(tmp_path / "ix")
+    for name, spoil in (("offsets.npy", lambda a: a[1:65536].fill(2**32 - 1)),  # table 0
+                        ("order.npy", lambda a: a.fill(10**9))):
+        idx.save(tmp_path / "ix")
+        arr = np.load(tmp_path / "ix" / name, mmap_mode="r+")
+        spoil(arr)
+        arr.flush()
+        del arr
+        damaged = HammingIndex.load(tmp_path / "ix")
+        with pytest.raises(IndexFileError, match="damaged; rebuild it"):
+            damaged.search(codes[:200], 8, strategy="probe")
+
+
 def test_bad_shapes_are_rejected() -> None:
     with pytest.raises(ValueError, match=r"uint8\[N, 32\]"):
         HammingIndex().add(np.zeros((3, 31), dtype=np.uint8))

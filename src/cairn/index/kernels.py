@@ -66,11 +66,12 @@ def _prefetch(typingctx, arr, row):
 
 
 @compiled
-def bucket_ranges(offsets, off_base, qkeys, masks, mask_table, starts, counts, totals):
+def bucket_ranges(offsets, off_base, built, qkeys, masks, mask_table, starts, counts, totals):
     """For every query and probe (a table and a key within the probe radius of the query's
     substring): where its bucket starts within its table's slice of the order array, and how
     many rows it holds. totals[q] is the query's candidate count, so crowded queries can go
-    to a scan instead. Laid out [query, probe] in starts and counts."""
+    to a scan instead. Laid out [query, probe] in starts and counts. Returns how many
+    buckets had impossible bounds (a damaged index file): their reads would leave the array."""
     nq = qkeys.shape[0]
     n_probes = masks.shape[0]
     n = nq * n_probes
@@ -78,18 +79,24 @@ def bucket_ranges(offsets, off_base, qkeys, masks, mask_table, starts, counts, t
         for i in range(n_probes):
             k = mask_table[i]
             starts[q * n_probes + i] = off_base[k] + (qkeys[q, k] ^ masks[i])
+    bad = 0
     for p in range(n):
         if p + AHEAD < n:
             _prefetch(offsets, starts[p + AHEAD])
         at = starts[p]
-        a = offsets[at]
-        counts[p] = np.int64(offsets[at + 1]) - np.int64(a)
+        a = np.int64(offsets[at])
+        b = np.int64(offsets[at + 1])
+        if b < a or b > built:
+            bad += 1
+            a = b = 0
+        counts[p] = b - a
         starts[p] = a
     for q in range(nq):
         t = 0
         for i in range(n_probes):
             t += counts[q * n_probes + i]
         totals[q] = t
+    return bad
 
 
 @compiled
@@ -97,9 +104,11 @@ def verify(codes, order, built, starts, counts, mask_table, active, qs, radius, 
            out_q, out_id, out_d):
     """Gather the rows in the buckets of the `active` queries, then compare each with its
     query on all 256 bits; (query, row, distance) of those within `radius` go to out_*.
-    cand/cand_q/out_* must hold the active queries' candidate total. Returns the hit count.
+    cand/cand_q/out_* must hold the active queries' candidate total. Returns the hit count,
+    or -1 where a bucket names a row the index does not have (a damaged index file).
     A row met through two tables is reported twice; the caller keeps one."""
     n_probes = mask_table.shape[0]
+    n_rows = codes.shape[0]
     n = 0
     for t in range(active.shape[0]):
         q = active[t]
@@ -110,7 +119,10 @@ def verify(codes, order, built, starts, counts, mask_table, active, qs, radius, 
             if i + AHEAD < n_probes:
                 _prefetch(order, starts[p + AHEAD] + mask_table[i + AHEAD] * built)
             for j in range(counts[p]):
-                cand[n] = order[st + j]
+                row = np.int64(order[st + j])
+                if row >= n_rows:
+                    return -1
+                cand[n] = row
                 cand_q[n] = q
                 n += 1
     h = 0

@@ -35,6 +35,7 @@ VERSION = 5
 # of equal bytes (low-entropy pictures, shared prefixes) spread over every table instead of
 # filling a few buckets. Matching is unaffected: Hamming distance ignores bit order.
 INTERLEAVE = np.array([b + 8 * k for b in range(8) for k in range(4)], dtype=np.intp)
+DAMAGED = "the Hamming index's tables are damaged; rebuild it"
 MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
 BATCH = 64  # queries probed together: 16..256 measured alike at 10M, 1 and 4 slower
 CAND_CAP = 1 << 20  # candidates verified in one go (40 MB of scratch); more go one query each
@@ -263,8 +264,9 @@ class HammingIndex:
         starts = np.empty(nq * n_probes, np.int64)
         counts = np.empty(nq * n_probes, np.int64)
         totals = np.empty(nq, np.int64)
-        kernels.bucket_ranges(np.asarray(self._offsets), off_base, qkeys, masks, table,
-                              starts, counts, totals)
+        if kernels.bucket_ranges(np.asarray(self._offsets), off_base, self._built, qkeys, masks,
+                                 table, starts, counts, totals):
+            raise IndexFileError(DAMAGED + " (bucket bounds out of range)")
         crowded = np.zeros(nq, bool) if force else totals > self._built // 4
         active = np.flatnonzero(~crowded)
         # verify the batch at once, or one query at a time where that would not fit CAND_CAP
@@ -277,6 +279,8 @@ class HammingIndex:
             cand, cand_q, out_q, out_id, out_d = (np.empty(size, np.int64) for _ in range(5))
             h = kernels.verify(codes, order, self._built, starts, counts, table, group, q64,
                                radius, cand, cand_q, out_q, out_id, out_d)
+            if h < 0:
+                raise IndexFileError(DAMAGED + " (a bucket names a row it does not have)")
             found.append((out_q[:h], out_id[:h], out_d[:h]))
         return found, np.flatnonzero(crowded)
 
