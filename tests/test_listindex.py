@@ -4,6 +4,7 @@ positive / removal, refused and rebuilt when damaged or foreign, and used by `ca
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -171,3 +172,37 @@ def test_cli_false_positive_and_withdraw(cairn: Cairn, tmp_path: Path) -> None:
 def test_status_change_on_an_empty_index_is_harmless() -> None:
     m = Matcher({})
     assert m.set_active([(5, False)]) == 0 and len(m) == 0
+
+
+def test_index_damaged_inside_is_rebuilt_when_a_query_meets_it(cairn: Cairn,
+                                                                 tmp_path: Path) -> None:
+    """Files of the right size with impossible contents pass every check at open; the query
+    that meets them fails, the index is set aside and rebuilt, and `cairn match` and a scan
+    still answer correctly."""
+    data = jpeg_bytes(picture(3, (320, 240)))
+    photo = tmp_path / "known.jpg"
+    photo.write_bytes(data)
+    listed = tmp_path / "list.txt"
+    rec = cairn.json("hash", photo)
+    hx = rec["pdq"]["hash"]
+    listed.write_text("".join(f"pdq {v}\n" for v in [hx, *_random_pdq(5000)]))  # probed
+    cairn.run("lists", "import", listed, "--name", "known", "--format", "te-local")
+    store = Store.open(cairn.home)
+    folder = _folder(store)
+    order = np.load(folder / "pdq" / "order.npy", mmap_mode="r+")
+    order.fill(10**9)  # row numbers past the end, file size unchanged
+    order.flush()
+    del order
+    (m,) = cairn.json("match", photo)["matches"]
+    assert (m["list"], m["signal"], m["distance"]) == ("known", "pdq", 0)
+    assert _folder(store) != folder  # rebuilt from the store
+    order = np.load(_folder(store) / "pdq" / "order.npy", mmap_mode="r+")
+    order.fill(10**9)
+    order.flush()
+    del order
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "copy.jpg").write_bytes(data)
+    cairn.run("scan", ev, "--case", "c", "--no-progress")
+    (item,) = json.loads(cairn.run("report", "--case", "c").stdout)["items"]
+    assert [x["list"] for x in item["matches"]] == ["known"]

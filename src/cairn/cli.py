@@ -269,14 +269,15 @@ def match_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> Non
 
     Exit 0 if anything matched, 1 if nothing did.
     """
+    from cairn.scan.listindex import match_records
     from cairn.scan.pipeline import matcher_for
 
     store = _store(ctx)
     lists = store.lists()
-    matcher = matcher_for(store)
+    records = [r for f in files for r in _hash_file(f)]
+    _, matches = match_records(store, matcher_for(store), records)
     results = []
-    for rec in (r for f in files for r in _hash_file(f)):
-        found = matcher.match(rec)
+    for rec, found in zip(records, matches, strict=True):
         entries = store.entries_by_id(m.entry_id for m in found)
         d = _public(rec)
         d["matches"] = [{

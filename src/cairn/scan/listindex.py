@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 from cairn.index import IndexFileError
-from cairn.lists.matcher import Matcher
+from cairn.lists.matcher import Match, Matcher
 from cairn.store import Store
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,27 @@ def open_matcher(store: Store, persist: bool = True) -> Matcher:
         m, current = Matcher.build(store.iter_entries(), thresholds, percent), None
     _save(m, root, current, {"store_id": store_id, "generation": gen})
     return m
+
+
+def match_records(store: Store, matcher: Matcher, records: list[dict]
+                  ) -> tuple[Matcher, list[list[Match]]]:
+    """Each record's matches. An index whose files turn out damaged while it is read (right
+    sizes, impossible contents: found only by the query that meets them) is set aside and
+    rebuilt from the store, and the records are matched again; returns the matcher to go on
+    with."""
+    try:
+        return matcher, [matcher.match(r) for r in records]
+    except IndexFileError as e:
+        log.warning("list index damaged, rebuilding it from the store: %s", e)
+        set_aside(store)
+        matcher = open_matcher(store)
+        return matcher, [matcher.match(r) for r in records]
+
+
+def set_aside(store: Store) -> None:
+    """Forget the current index folder (a reader may still hold it): the next open rebuilds."""
+    if store.home is not None:
+        (Path(store.home) / "index" / "CURRENT").unlink(missing_ok=True)
 
 
 def _current(root: Path) -> str | None:

@@ -22,7 +22,7 @@ from cairn import __version__
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
-from cairn.scan.listindex import open_matcher
+from cairn.scan.listindex import match_records, open_matcher
 from cairn.scan.worker import HashOptions, process_entry
 from cairn.store import Store
 
@@ -153,9 +153,10 @@ def scan(
     last_flush = time.monotonic()
 
     def flush() -> None:
-        nonlocal last_flush
+        nonlocal last_flush, matcher
         if batch:
-            found = [[m.to_dict() for m in matcher.match(r)] for r in batch]
+            matcher, matches = match_records(store, matcher, batch)
+            found = [[m.to_dict() for m in ms] for ms in matches]
             summary.new_items += store.record_items(source_id, run_id, batch, found)
             summary.new_matches += sum(1 for f in found if f)
             batch.clear()
