@@ -180,20 +180,17 @@ def push(store: Store, peer_name: str, list_name: str, collection: str, org: str
     marking = stix.TLP2[info["tlp"] or "amber"]
     url = peer["url"].rstrip("/") + f"/collections/{collection}/objects/"
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    sent = ok = 0
+    statuses: list[dict] = []  # the peer's status resources, one per POST
     batch: list[dict] = []
-    statuses: list[str] = []  # the peer's status resources, to ask about later
     with _client(peer, timeout) as c:
         for e in store.export_entries(list_name):
             batch += stix.entry_objects(e, ident, marking, created)
             if len(batch) >= chunk:
-                status = _post(c, url, batch)
-                sent, ok = sent + len(batch), ok + int(status.get("success_count", 0))
-                statuses.append(str(status.get("id", "")))
+                statuses.append(_post(c, url, batch) | {"sent": len(batch)})
                 batch = []
         if batch:
-            status = _post(c, url, batch)
-            sent, ok = sent + len(batch), ok + int(status.get("success_count", 0))
-            statuses.append(str(status.get("id", "")))
-    return {"peer": peer_name, "list": list_name, "objects_sent": sent, "accepted": ok,
-            "statuses": statuses}
+            statuses.append(_post(c, url, batch) | {"sent": len(batch)})
+    return {"peer": peer_name, "list": list_name,
+            "objects_sent": sum(s["sent"] for s in statuses),
+            "accepted": sum(int(s.get("success_count", 0)) for s in statuses),
+            "statuses": [str(s.get("id", "")) for s in statuses]}
