@@ -74,6 +74,11 @@ def _substrings(codes: np.ndarray, lengths: tuple[int, ...], interleave: bool = 
     return out
 
 
+def codes_from_hex(hexes: list[str]) -> np.ndarray:
+    """uint8[N, 32] from N 64-digit hex hashes, the form lists and the store keep them in."""
+    return np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(-1, 32)
+
+
 def _as_codes(hashes: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(hashes, dtype=np.uint8)
     if a.ndim != 2 or a.shape[1] != 32:

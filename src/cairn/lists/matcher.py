@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cairn.index import DigestIndex, HammingIndex, IndexFileError
+from cairn.index import DigestIndex, HammingIndex, IndexFileError, codes_from_hex
 from cairn.index.files import read_header
 from cairn.signals import pdq
 from cairn.signals.vpdq import VIDEO_MATCH_PERCENT, VpdqFrame, match_percent, parse_signal
@@ -180,9 +180,8 @@ class Matcher:
     def _search(self, hexes: list[str], radius: int) -> list[list[tuple[int, int, int]]]:
         """Per hash: (entry id, list id, distance) of active list PDQ hashes within radius.
         One index call for all of them (a picture's 8 dihedral variants, a video's frames)."""
-        q = np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(-1, 32)
         out = []
-        for rows, dists in self.pdq.search(q, radius):
+        for rows, dists in self.pdq.search(codes_from_hex(hexes), radius):
             eids = self._pdq_entry[rows]
             lids, live = self._owner(eids)
             out.append(list(zip(eids[live].tolist(), lids[live].tolist(),

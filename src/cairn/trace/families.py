@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cairn.index import HammingIndex
+from cairn.index import HammingIndex, codes_from_hex
 from cairn.signals import pdq as pdqmod
 from cairn.signals.vpdq import parse_signal
 from cairn.trace.unionfind import UnionFind
@@ -42,10 +42,6 @@ def _ref(it: dict) -> dict:
     return {"source": it["source"], "path": it["path"], "sha256": it["sha256"]}
 
 
-def _codes(hexes: list[str]) -> np.ndarray:
-    return np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(-1, 32)
-
-
 _SHARED: tuple | None = None  # (index, queries, radius) for forked join workers
 
 
@@ -63,14 +59,10 @@ def _join(idx: HammingIndex, queries: np.ndarray, radius: int, workers: int
     global _SHARED
     cuts = list(range(0, len(queries), JOIN_BATCH)) + [len(queries)]
     parts = list(zip(cuts[:-1], cuts[1:], strict=True))
-    if workers <= 1 or len(parts) < 2 or "fork" not in mp.get_all_start_methods():
-        _SHARED = (idx, queries, radius)
-        try:
-            return [_join_part(b) for b in parts]
-        finally:
-            _SHARED = None
     _SHARED = (idx, queries, radius)
     try:
+        if workers <= 1 or len(parts) < 2 or "fork" not in mp.get_all_start_methods():
+            return [_join_part(b) for b in parts]
         with mp.get_context("fork").Pool(min(workers, len(parts))) as pool:
             return pool.map(_join_part, parts)
     finally:
@@ -112,7 +104,7 @@ def families(items: list[dict], threshold: int = pdqmod.MATCH_DISTANCE,
                 row_item.append(i)
                 row_hex.append(h)
         idx = HammingIndex()
-        idx.add(_codes(row_hex))
+        idx.add(codes_from_hex(row_hex))
         idx.build()
         row_item_a = np.asarray(row_item, dtype=np.int64)
         q_item = list(rows)
@@ -124,7 +116,7 @@ def families(items: list[dict], threshold: int = pdqmod.MATCH_DISTANCE,
                         q_item.append(i)
                         q_hex.append(f.hash)
         q_item_a = np.asarray(q_item, dtype=np.int64)
-        for qi, ids in _join(idx, _codes(q_hex), threshold, workers):
+        for qi, ids in _join(idx, codes_from_hex(q_hex), threshold, workers):
             uf.union_pairs(q_item_a[qi], row_item_a[ids])
     labels = uf.labels()
     groups: dict[int, list[int]] = {}
