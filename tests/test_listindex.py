@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -122,6 +123,59 @@ def test_store_index_kept_current(tmp_path: Path) -> None:
     assert m.indexed == 3 and m.match(_pdq_rec(more[-1])) == []
 
 
+def _edited(hx: str, bits: int) -> str:
+    """The hash with its first `bits` bits flipped: a near copy at that distance."""
+    value = int(hx, 16) ^ (((1 << bits) - 1) << (256 - bits))
+    return f"{value:064x}"
+
+
+def test_imports_append_and_withdraw_extend_the_index_in_place(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two imports, an append and a withdrawal: the index is built once, then only extended
+    (the PDQ tables are the same files throughout) and never set aside as damaged; it answers
+    exactly as an index built afresh from the store does, in this process and the next."""
+    caplog.set_level(logging.INFO, logger="cairn.scan.listindex")
+    home = tmp_path / "home"
+    store = Store.open(home)
+    first, second, more = _random_pdq(300), _random_pdq(200), _random_pdq(40)
+    md5s = [hashlib.md5(bytes([i])).hexdigest() for i in range(30)]
+    store.add_list("a", "a.txt", "plain", 31, _entries(first) + _entries(md5s[:20], "md5"), 0)
+    open_matcher(store)
+    tables = {n: (_folder(store) / "pdq" / n).stat().st_ino for n in ("order.npy",
+                                                                      "offsets.npy")}
+    store.add_list("b", "b.txt", "plain", 20, _entries(second), 0)
+    open_matcher(store)
+    store.add_list("a", "c.txt", "plain", 31, _entries(more) + _entries(md5s[10:], "md5"), 0,
+                   append=True)
+    open_matcher(store)
+    store.set_entry_status("a", [first[0], more[0], md5s[1]], "withdrawn")
+    open_matcher(store)
+    m = open_matcher(Store.open(home))  # a new process: the index as saved on disk
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert [x for x in messages if "built from the store" in x] == [messages[0]]
+    assert sum("extended in place" in x for x in messages) == 3
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], messages
+    assert {n: (_folder(store) / "pdq" / n).stat().st_ino for n in tables} == tables
+
+    lists = store.lists()
+    fresh = Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists},
+                          {x["id"]: x["vpdq_percent"] for x in lists})
+    assert (m.indexed, len(m)) == (fresh.indexed, len(fresh)) == (570, 567)
+    queries = [_pdq_rec(hx) for hx in first + second + more + _random_pdq(20)]
+    queries += [_pdq_rec(_edited(hx, bits)) for hx in first[:10] + second[:10] + more[:10]
+                for bits in (5, 25, 31)]
+    queries += [{"md5": v} for v in md5s]
+    found = 0
+    for rec in queries:
+        got = m.match(rec)
+        assert got == fresh.match(rec), rec
+        found += bool(got)
+    assert m.match(_pdq_rec(first[0])) == [] and m.match({"md5": md5s[1]}) == []
+    assert len(m.match(_pdq_rec(_edited(more[-1], 25)))) == 1
+    assert found > 500
+
+
 def test_damaged_or_foreign_index_is_rebuilt(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "one")
     values = _random_pdq(50)
@@ -206,3 +260,25 @@ def test_index_damaged_inside_is_rebuilt_when_a_query_meets_it(cairn: Cairn,
     cairn.run("scan", ev, "--case", "c", "--no-progress")
     (item,) = json.loads(cairn.run("report", "--case", "c").stdout)["items"]
     assert [x["list"] for x in item["matches"]] == ["known"]
+
+
+def test_digests_added_in_batches_are_merged_in_order(tmp_path: Path) -> None:
+    """Digests appended to a saved (memory-mapped) digest index are merged into its sorted
+    arrays: every value finds all its ids, older first, as one build of them all would."""
+    from cairn.index import DigestIndex
+
+    values = [hashlib.md5(bytes([i % 50])).hexdigest() for i in range(200)]  # duplicates
+    idx = DigestIndex(16)
+    for i, v in enumerate(values[:120]):
+        idx.add(v, i)
+    idx.save(tmp_path / "d")
+    idx = DigestIndex.load(tmp_path / "d")
+    for batch in (range(120, 121), range(121, 170), range(170, 200)):
+        for i in batch:
+            idx.add(values[i], i)
+        idx.get(values[0])  # each batch merged in its turn
+    want: dict[str, list[int]] = {}
+    for i, v in enumerate(values):
+        want.setdefault(v, []).append(i)
+    assert {v: idx.get(v) for v in want} == want and len(idx) == 200
+    assert idx.get("00" * 16) == []

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
@@ -130,6 +131,8 @@ class HammingIndex:
         self._built = 0  # rows covered by the tables
         self._worth: tuple[tuple, bool] | None = None  # (radius, rows, layout) -> probe?
         self._plans: dict[tuple, tuple] = {}  # probe plans for the current layout
+        self._loaded_from: Path | None = None  # the folder `load` opened
+        self._unchanged: set[str] = set()  # its files this index still holds as they are
 
     # -- building --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -142,6 +145,7 @@ class HammingIndex:
         self._codes = np.concatenate([np.asarray(self._codes), codes])
         self._deleted = np.concatenate([np.asarray(self._deleted),
                                         np.zeros(len(codes), dtype=bool)])
+        self._unchanged -= {"codes.npy", "deleted.npy"}
         if len(self._codes) - self._built > max(65_536, self._built // 20):
             self.build()
         return np.arange(start, start + len(codes), dtype=np.int64)
@@ -153,6 +157,7 @@ class HammingIndex:
         deleted = np.array(self._deleted)  # writable even when memory-mapped
         deleted[ids] = True
         self._deleted = deleted
+        self._unchanged.discard("deleted.npy")
 
     def build(self, lengths: tuple[int, ...] | None = None) -> None:
         """(Re)build the substring tables over every row, with the layout for its size
@@ -176,6 +181,7 @@ class HammingIndex:
             np.cumsum(np.bincount(keys[:, k], minlength=1 << length),
                       out=offsets[bases[k] + 1:bases[k + 1]])
         self._lengths, self._order, self._offsets, self._built = lengths, order, offsets, n
+        self._unchanged -= {"order.npy", "offsets.npy"}
 
     # -- searching -------------------------------------------------------------------------
     def _probe_worthwhile(self, radius: int) -> bool:
@@ -293,18 +299,33 @@ class HammingIndex:
     def save(self, path: str | Path) -> None:
         """Write a folder of .npy files plus a header. Rows added since the last `build` are
         saved as an unindexed tail (searched by scan), so appending a few hashes to a large
-        index does not rebuild its tables."""
+        index does not rebuild its tables; files unchanged since `load` are hard-linked from
+        that folder, not written again (the tables are most of a 10M index's gigabyte)."""
         if not self._lengths:
             self.build()
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
-        np.save(p / "codes.npy", np.asarray(self._codes))
-        np.save(p / "deleted.npy", np.asarray(self._deleted))
-        np.save(p / "order.npy", np.asarray(self._order))
-        np.save(p / "offsets.npy", np.asarray(self._offsets))
+        arrays = {"codes.npy": self._codes, "deleted.npy": self._deleted,
+                  "order.npy": self._order, "offsets.npy": self._offsets}
+        for name, array in arrays.items():
+            if not self._link(name, p):
+                np.save(p / name, np.asarray(array))
         header = {"format": FORMAT, "version": VERSION, "rows": int(len(self._codes)),
                   "built": int(self._built), "substring_bits": list(self._lengths)}
         (p / "header.json").write_text(json.dumps(header))
+
+    def _link(self, name: str, folder: Path) -> bool:
+        """Hard-link an unchanged file from the folder this index was loaded from; False
+        where it changed, there is none, or the link failed (another file system)."""
+        src = self._loaded_from
+        if name not in self._unchanged or src is None or src.resolve() == folder.resolve():
+            return False
+        try:
+            (folder / name).unlink(missing_ok=True)
+            os.link(src / name, folder / name)
+        except OSError:
+            return False
+        return True
 
     @classmethod
     def load(cls, path: str | Path, mmap: bool = True) -> HammingIndex:
@@ -338,4 +359,5 @@ class HammingIndex:
         if built and any(int(idx._offsets[b - 1]) != built for b in bases[1:]):
             raise IndexFileError(f"{p}: offsets do not cover {built} rows; rebuild the index")
         idx._built = built
+        idx._loaded_from, idx._unchanged = p, set(want)
         return idx
