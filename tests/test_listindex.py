@@ -282,3 +282,44 @@ def test_digests_added_in_batches_are_merged_in_order(tmp_path: Path) -> None:
         want.setdefault(v, []).append(i)
     assert {v: idx.get(v) for v in want} == want and len(idx) == 200
     assert idx.get("00" * 16) == []
+
+
+def test_rows_added_to_built_tables_are_merged_in(tmp_path: Path) -> None:
+    """Rows added to a saved index are folded into its tables by a merge (the old tables are
+    kept, in order, inside the new ones), automatically once they pass 5%, and every search
+    finds exactly what a scan finds."""
+    from cairn.index import HammingIndex
+    from cairn.index.mih import _substrings
+
+    codes = RNG.integers(0, 256, (72_000, 32), dtype=np.uint8)
+    codes[1500:1600] = codes[7]  # a crowded bucket
+    idx = HammingIndex()
+    idx.add(codes[:1000])
+    assert idx._built == 0  # no tables before the first build: a bulk load sorts once
+    idx.build()
+    idx.save(tmp_path / "a")
+    idx = HammingIndex.load(tmp_path / "a")
+    old_order, lengths = np.array(idx._order), idx._lengths
+    idx.add(codes[1000:2000])
+    assert idx._built == 1000  # the tail is scanned until it passes 5% (or 65,536 rows)
+    idx.build()
+    idx.add(codes[2000:])  # 70,000 more: folded in by themselves
+    assert idx._built == len(codes) and idx._lengths == lengths
+    n = len(codes)
+    keys = _substrings(codes, lengths)
+    for k in range(len(lengths)):
+        table = np.asarray(idx._order[k * n:(k + 1) * n]).astype(np.int64)
+        assert np.array_equal(np.sort(table), np.arange(n))
+        assert np.all(np.diff(keys[table, k]) >= 0)  # sorted by key: a valid table
+        kept = table[table < 1000]  # the first tables, untouched inside the merged ones
+        assert np.array_equal(kept, old_order[k * 1000:(k + 1) * 1000])
+    idx.save(tmp_path / "b")
+    idx = HammingIndex.load(tmp_path / "b")
+    queries = codes[RNG.integers(0, n, 300)].copy()
+    queries[::2, :3] ^= 0xFF  # 24 bits off
+    queries[1] = codes[7]  # 101 copies
+    probed = idx.search(queries, 31, strategy="probe")
+    scanned = idx.search(queries, 31, strategy="scan")
+    for (a, da), (b, db) in zip(probed, scanned, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(da, db)
+    assert sum(len(a) for a, _ in probed) >= 400 and len(probed[1][0]) == 101
