@@ -583,8 +583,9 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     store = _store(ctx)
     limits = Limits(max_pixels=max_pixels, max_archive_depth=max_depth, max_ratio=max_ratio)
     show = not no_progress and not as_json and err.is_terminal
-    progress = Progress(SpinnerColumn(), TextColumn("[bold]scanning[/]"), BarColumn(),
-                        MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+    progress = Progress(SpinnerColumn(), TextColumn("scanning", style="bold", markup=False),
+                        BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}", markup=False),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err,
                         disable=not show)
     task = progress.add_task("scan", total=None, rate="")
