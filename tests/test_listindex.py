@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -122,6 +123,59 @@ def test_store_index_kept_current(tmp_path: Path) -> None:
     assert m.indexed == 3 and m.match(_pdq_rec(more[-1])) == []
 
 
+def _edited(hx: str, bits: int) -> str:
+    """The hash with its first `bits` bits flipped: a near copy at that distance."""
+    value = int(hx, 16) ^ (((1 << bits) - 1) << (256 - bits))
+    return f"{value:064x}"
+
+
+def test_imports_append_and_withdraw_extend_the_index_in_place(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two imports, an append and a withdrawal: the index is built once, then only extended
+    (the PDQ tables are the same files throughout) and never set aside as damaged; it answers
+    exactly as an index built afresh from the store does, in this process and the next."""
+    caplog.set_level(logging.INFO, logger="cairn.scan.listindex")
+    home = tmp_path / "home"
+    store = Store.open(home)
+    first, second, more = _random_pdq(300), _random_pdq(200), _random_pdq(40)
+    md5s = [hashlib.md5(bytes([i])).hexdigest() for i in range(30)]
+    store.add_list("a", "a.txt", "plain", 31, _entries(first) + _entries(md5s[:20], "md5"), 0)
+    open_matcher(store)
+    tables = {n: (_folder(store) / "pdq" / n).stat().st_ino for n in ("order.npy",
+                                                                      "offsets.npy")}
+    store.add_list("b", "b.txt", "plain", 20, _entries(second), 0)
+    open_matcher(store)
+    store.add_list("a", "c.txt", "plain", 31, _entries(more) + _entries(md5s[10:], "md5"), 0,
+                   append=True)
+    open_matcher(store)
+    store.set_entry_status("a", [first[0], more[0], md5s[1]], "withdrawn")
+    open_matcher(store)
+    m = open_matcher(Store.open(home))  # a new process: the index as saved on disk
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert [x for x in messages if "built from the store" in x] == [messages[0]]
+    assert sum("extended in place" in x for x in messages) == 3
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], messages
+    assert {n: (_folder(store) / "pdq" / n).stat().st_ino for n in tables} == tables
+
+    lists = store.lists()
+    fresh = Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists},
+                          {x["id"]: x["vpdq_percent"] for x in lists})
+    assert (m.indexed, len(m)) == (fresh.indexed, len(fresh)) == (570, 567)
+    queries = [_pdq_rec(hx) for hx in first + second + more + _random_pdq(20)]
+    queries += [_pdq_rec(_edited(hx, bits)) for hx in first[:10] + second[:10] + more[:10]
+                for bits in (5, 25, 31)]
+    queries += [{"md5": v} for v in md5s]
+    found = 0
+    for rec in queries:
+        got = m.match(rec)
+        assert got == fresh.match(rec), rec
+        found += bool(got)
+    assert m.match(_pdq_rec(first[0])) == [] and m.match({"md5": md5s[1]}) == []
+    assert len(m.match(_pdq_rec(_edited(more[-1], 25)))) == 1
+    assert found > 500
+
+
 def test_damaged_or_foreign_index_is_rebuilt(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "one")
     values = _random_pdq(50)
@@ -206,3 +260,66 @@ def test_index_damaged_inside_is_rebuilt_when_a_query_meets_it(cairn: Cairn,
     cairn.run("scan", ev, "--case", "c", "--no-progress")
     (item,) = json.loads(cairn.run("report", "--case", "c").stdout)["items"]
     assert [x["list"] for x in item["matches"]] == ["known"]
+
+
+def test_digests_added_in_batches_are_merged_in_order(tmp_path: Path) -> None:
+    """Digests appended to a saved (memory-mapped) digest index are merged into its sorted
+    arrays: every value finds all its ids, older first, as one build of them all would."""
+    from cairn.index import DigestIndex
+
+    values = [hashlib.md5(bytes([i % 50])).hexdigest() for i in range(200)]  # duplicates
+    idx = DigestIndex(16)
+    for i, v in enumerate(values[:120]):
+        idx.add(v, i)
+    idx.save(tmp_path / "d")
+    idx = DigestIndex.load(tmp_path / "d")
+    for batch in (range(120, 121), range(121, 170), range(170, 200)):
+        for i in batch:
+            idx.add(values[i], i)
+        idx.get(values[0])  # each batch merged in its turn
+    want: dict[str, list[int]] = {}
+    for i, v in enumerate(values):
+        want.setdefault(v, []).append(i)
+    assert {v: idx.get(v) for v in want} == want and len(idx) == 200
+    assert idx.get("00" * 16) == []
+
+
+def test_rows_added_to_built_tables_are_merged_in(tmp_path: Path) -> None:
+    """Rows added to a saved index are folded into its tables by a merge (the old tables are
+    kept, in order, inside the new ones), automatically once they pass 5%, and every search
+    finds exactly what a scan finds."""
+    from cairn.index import HammingIndex
+    from cairn.index.mih import _substrings
+
+    codes = RNG.integers(0, 256, (72_000, 32), dtype=np.uint8)
+    codes[1500:1600] = codes[7]  # a crowded bucket
+    idx = HammingIndex()
+    idx.add(codes[:1000])
+    assert idx._built == 0  # no tables before the first build: a bulk load sorts once
+    idx.build()
+    idx.save(tmp_path / "a")
+    idx = HammingIndex.load(tmp_path / "a")
+    old_order, lengths = np.array(idx._order), idx._lengths
+    idx.add(codes[1000:2000])
+    assert idx._built == 1000  # the tail is scanned until it passes 5% (or 65,536 rows)
+    idx.build()
+    idx.add(codes[2000:])  # 70,000 more: folded in by themselves
+    assert idx._built == len(codes) and idx._lengths == lengths
+    n = len(codes)
+    keys = _substrings(codes, lengths)
+    for k in range(len(lengths)):
+        table = np.asarray(idx._order[k * n:(k + 1) * n]).astype(np.int64)
+        assert np.array_equal(np.sort(table), np.arange(n))
+        assert np.all(np.diff(keys[table, k]) >= 0)  # sorted by key: a valid table
+        kept = table[table < 1000]  # the first tables, untouched inside the merged ones
+        assert np.array_equal(kept, old_order[k * 1000:(k + 1) * 1000])
+    idx.save(tmp_path / "b")
+    idx = HammingIndex.load(tmp_path / "b")
+    queries = codes[RNG.integers(0, n, 300)].copy()
+    queries[::2, :3] ^= 0xFF  # 24 bits off
+    queries[1] = codes[7]  # 101 copies
+    probed = idx.search(queries, 31, strategy="probe")
+    scanned = idx.search(queries, 31, strategy="scan")
+    for (a, da), (b, db) in zip(probed, scanned, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(da, db)
+    assert sum(len(a) for a, _ in probed) >= 400 and len(probed[1][0]) == 101

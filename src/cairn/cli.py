@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,11 +30,13 @@ from rich.progress import (
 from rich.table import Table
 
 from cairn import __version__
+from cairn.cli_text import SafeConsole, json_safe, json_text, styled, visible_lines
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_FATAL, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-err = Console(stderr=True)
-out = Console()
+# evidence names what is printed: strings are plain text, control characters escaped
+err = SafeConsole(stderr=True)
+out = SafeConsole()
 
 
 def _store(ctx: click.Context):  # noqa: ANN202
@@ -46,12 +48,12 @@ def _store(ctx: click.Context):  # noqa: ANN202
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(styled(("error:", "bold red"), f" {message}"), highlight=False)
     sys.exit(EXIT_FATAL)
 
 
 def _emit_json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -134,7 +136,8 @@ def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
         _emit_json(results[0] if len(results) == 1 else results)
         return
     for r in results:
-        out.print(f"[bold]{r['path']}[/]  {r['media_type']}  {r['size']} bytes", highlight=False)
+        out.print(styled((r["path"], "bold"), f"  {r['media_type']}  {r['size']} bytes"),
+                  highlight=False)
         for k in ("md5", "sha1", "sha256"):
             out.print(f"  {k:<7}{r[k]}", highlight=False)
         if r["pdq"]:
@@ -148,7 +151,7 @@ def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
             if r.get("model", {}).get(k):
                 out.print(f"  {label:<11}{r['model'][k]}", highlight=False)
         for e in r["errors"]:
-            out.print(f"  [yellow]{e['stage']}: {e['message']}[/]", highlight=False)
+            out.print(f"  {e['stage']}: {e['message']}", style="yellow", highlight=False)
 
 
 C2PA_TRUST_OPTION = click.option(
@@ -248,7 +251,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
         from cairn.cases.report import finding_summary
 
         for r in results:
-            out.print(f"[bold]{r['path']}[/]  {r['media_type']}", highlight=False)
+            out.print(styled((r["path"], "bold"), f"  {r['media_type']}"), highlight=False)
             if not r["findings"]:
                 out.print("  no provenance findings")
             for x in r["findings"]:
@@ -292,14 +295,15 @@ def match_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> Non
         _emit_json(results[0] if len(results) == 1 else results)
     else:
         if not lists:
-            err.print("[yellow]no lists imported: `cairn lists import FILE --name NAME`[/]")
+            err.print("no lists imported: `cairn lists import FILE --name NAME`", style="yellow")
         for r in results:
             if not r["matches"]:
                 out.print(f"{r['path']}: no match", highlight=False)
             for m in r["matches"]:
-                out.print(f"{r['path']}: [bold red]MATCH[/] list={m['list']} "
-                          f"signal={m['signal']} distance={m['distance']} "
-                          f"transform={m['transform']}", highlight=False)
+                out.print(styled(f"{r['path']}: ", ("MATCH", "bold red"),
+                                 f" list={m['list']} signal={m['signal']} "
+                                 f"distance={m['distance']} transform={m['transform']}"),
+                          highlight=False)
     sys.exit(EXIT_OK if any_match else EXIT_NO_MATCH)
 
 
@@ -384,12 +388,12 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
         _emit_json(res)
     else:
         for r in rejected[:50]:
-            err.print(f"[yellow]{path}:{r.line}: {r.reason}[/]", highlight=False)
+            err.print(f"{path}:{r.line}: {r.reason}", style="yellow", highlight=False)
         if len(rejected) > 50:
-            err.print(f"[yellow]... and {len(rejected) - 50} more rejected lines[/]")
+            err.print(f"... and {len(rejected) - 50} more rejected lines", style="yellow")
         added = f", {res['added']} new" if append else ""
-        out.print(f"imported list [bold]{name}[/]: {res['entries']} entries{added} ({used}), "
-                  f"{len(rejected)} lines rejected", highlight=False)
+        out.print(styled("imported list ", (name, "bold"), f": {res['entries']} entries{added} "
+                         f"({used}), {len(rejected)} lines rejected"), highlight=False)
     sys.exit(EXIT_PARTIAL if rejected else EXIT_OK)
 
 
@@ -498,7 +502,7 @@ def _status_command(status: str, verb: str):  # noqa: ANN202 - a click command
                       f"{len(res['unchanged'])} already so, {len(res['unknown'])} not in "
                       "the list", highlight=False)
             for v in res["unknown"][:50]:
-                err.print(f"[yellow]not in {name}: {v}[/]", highlight=False)
+                err.print(f"not in {name}: {v}", style="yellow", highlight=False)
         sys.exit(EXIT_PARTIAL if res["unknown"] else EXIT_OK)
 
     command.__doc__ = (f"Mark entries of a list {verb}: they stay on record (earlier reports "
@@ -579,8 +583,9 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     store = _store(ctx)
     limits = Limits(max_pixels=max_pixels, max_archive_depth=max_depth, max_ratio=max_ratio)
     show = not no_progress and not as_json and err.is_terminal
-    progress = Progress(SpinnerColumn(), TextColumn("[bold]scanning[/]"), BarColumn(),
-                        MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+    progress = Progress(SpinnerColumn(), TextColumn("scanning", style="bold", markup=False),
+                        BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}", markup=False),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err,
                         disable=not show)
     task = progress.add_task("scan", total=None, rate="")
@@ -605,8 +610,8 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
                            arguments={"argv": sys.argv[1:]},
                            on_total=on_total, on_progress=on_progress)
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted: what was recorded stays; rerun the same command to "
-                  "resume[/]")
+        err.print("interrupted: what was recorded stays; rerun the same command to "
+                  "resume", style="yellow")
         sys.exit(EXIT_INTERRUPTED)
     except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
         _fail(str(e))
@@ -625,7 +630,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     ):
         table.add_row(label, str(value))
     out.print(table)
-    out.print(f"report: cairn report --case {case} --format html -o report.html",
+    out.print(f"report: cairn report --case {shlex.quote(case)} --format html -o report.html",
               highlight=False)
 
 
@@ -665,8 +670,11 @@ def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None,
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}", highlight=False)
-    else:
-        click.echo(text, nl=False)
+    elif fmt in ("json", "vics"):  # the same JSON data, with nothing a terminal acts on
+        click.echo(json_safe(text), nl=False)
+    else:  # a CSV or HTML report is exact in a pipe, shows escapes on a terminal
+        tty = click.get_text_stream("stdout").isatty()
+        click.echo(visible_lines(text) if tty else text, nl=False)
 
 
 @cli.command("rehash")
@@ -693,7 +701,7 @@ def rehash_cmd(ctx: click.Context, case: str, all_items: bool, as_json: bool) ->
         out.print(f"{s.items_needing_exact} items needed an exact hash; read {s.files_read} "
                   f"files; added {s.exact_signals_added} exact hashes", highlight=False)
         for m in s.missing:
-            err.print(f"[yellow]evidence not found: {m}[/]", highlight=False)
+            err.print(f"evidence not found: {m}", style="yellow", highlight=False)
     sys.exit(EXIT_PARTIAL if s.missing else EXIT_OK)
 
 
@@ -762,8 +770,8 @@ def trace_cmd(ctx: click.Context, cases: tuple[str, ...], threshold: int,
     if as_json:
         _emit_json(res)
         return
-    out.print(f"[bold]{case}[/]: {len(res['families'])} families, {len(res['links'])} "
-              f"fingerprint links", highlight=False)
+    out.print(styled((case, "bold"), f": {len(res['families'])} families, "
+                     f"{len(res['links'])} fingerprint links"), highlight=False)
     for f in res["families"][:20]:
         rep = f["representative"]
         out.print(f"  family {f['id']}: {f['size']} items across {', '.join(f['sources'])}; "

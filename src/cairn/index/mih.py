@@ -13,14 +13,18 @@ Tables are CSR arrays, all substrings in two flat arrays (row ids sorted by key 
 2^bits + 1 offsets per table): nothing is a Python object per hash, and the index saves as .npy
 files that load memory-mapped. The probing and verifying loops are compiled (`kernels.py`):
 they are bound by random memory reads, which they overlap.
-Rows added after the last build are searched by brute force until `build()` folds them in;
-removed rows are tombstoned and dropped at the next build.
+Rows added after the last build are searched by brute force until `build()` folds them in
+(by merging them into the sorted tables when the layout still fits the size, a pass over
+memory instead of a sort: 100k rows into 10M in a few seconds, not the build's half minute);
+an index that has tables folds its tail by itself once it passes 5% of them. Removed rows are
+tombstoned (they stay in the tables, never returned).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
@@ -130,19 +134,23 @@ class HammingIndex:
         self._built = 0  # rows covered by the tables
         self._worth: tuple[tuple, bool] | None = None  # (radius, rows, layout) -> probe?
         self._plans: dict[tuple, tuple] = {}  # probe plans for the current layout
+        self._loaded_from: Path | None = None  # the folder `load` opened
+        self._unchanged: set[str] = set()  # its files this index still holds as they are
 
     # -- building --------------------------------------------------------------------------
     def __len__(self) -> int:
         return int(len(self._codes) - self._deleted.sum())
 
     def add(self, hashes: np.ndarray) -> np.ndarray:
-        """Append hashes; returns their ids. Searchable at once (by scan until `build`)."""
+        """Append hashes; returns their ids. Searchable at once (by scan until `build`).
+        An index without tables yet waits for `build` (a bulk load sorts once)."""
         codes = _as_codes(hashes)
         start = len(self._codes)
         self._codes = np.concatenate([np.asarray(self._codes), codes])
         self._deleted = np.concatenate([np.asarray(self._deleted),
                                         np.zeros(len(codes), dtype=bool)])
-        if len(self._codes) - self._built > max(65_536, self._built // 20):
+        self._unchanged -= {"codes.npy", "deleted.npy"}
+        if self._lengths and len(self._codes) - self._built > max(65_536, self._built // 20):
             self.build()
         return np.arange(start, start + len(codes), dtype=np.int64)
 
@@ -153,10 +161,12 @@ class HammingIndex:
         deleted = np.array(self._deleted)  # writable even when memory-mapped
         deleted[ids] = True
         self._deleted = deleted
+        self._unchanged.discard("deleted.npy")
 
     def build(self, lengths: tuple[int, ...] | None = None) -> None:
-        """(Re)build the substring tables over every row, with the layout for its size
-        (or `lengths`, substring bits summing to 256, each 8..24)."""
+        """Bring the substring tables over every row, with the layout for its size (or
+        `lengths`, substring bits summing to 256, each 8..24): rows added since the last
+        build are merged in where the layout is unchanged, else the tables are rebuilt."""
         codes = np.asarray(self._codes)
         n = len(codes)
         if n >= 2**32 - 1:
@@ -166,6 +176,9 @@ class HammingIndex:
             raise ValueError(f"substring bits must sum to 256, each 8..24: {lengths}")
         if n == self._built and lengths == self._lengths:
             return  # tables are current
+        if lengths == self._lengths and 0 < self._built < n:
+            self._merge_tail(codes)
+            return
         keys = _substrings(codes, lengths, dtype=np.int32)
         order = np.empty(len(lengths) * n, dtype=np.uint32)
         bases = _offset_bases(lengths)
@@ -176,6 +189,35 @@ class HammingIndex:
             np.cumsum(np.bincount(keys[:, k], minlength=1 << length),
                       out=offsets[bases[k] + 1:bases[k + 1]])
         self._lengths, self._order, self._offsets, self._built = lengths, order, offsets, n
+        self._unchanged -= {"order.npy", "offsets.npy"}
+
+    def _merge_tail(self, codes: np.ndarray) -> None:
+        """Fold rows [built, n) into the tables: each table's new rows sorted by key and
+        inserted at the end of their buckets, each bucket's start moved by the rows inserted
+        before it. O(n + k log k) per table, and the same tables a build would make (up to
+        the order within a bucket, which search does not depend on)."""
+        old, n = self._built, len(codes)
+        lengths, bases = self._lengths, _offset_bases(self._lengths)
+        keys = _substrings(codes[old:], lengths, dtype=np.int32)
+        rows = np.arange(old, n, dtype=np.uint32)
+        old_order, old_offsets = np.asarray(self._order), np.asarray(self._offsets)
+        order = np.empty(len(lengths) * n, dtype=np.uint32)
+        offsets = np.empty(len(old_offsets), dtype=np.uint32)
+        for k, length in enumerate(lengths):
+            by_key = np.argsort(keys[:, k], kind="stable")
+            sorted_keys = keys[by_key, k]
+            table = old_offsets[bases[k]:bases[k + 1]]
+            if int(table[-1]) != old:
+                raise IndexFileError(DAMAGED + " (offsets do not cover the indexed rows)")
+            order[k * n:(k + 1) * n] = np.insert(old_order[k * old:(k + 1) * old],
+                                                 table[sorted_keys + 1].astype(np.intp),
+                                                 rows[by_key])
+            moved = offsets[bases[k]:bases[k + 1]]  # new rows before each bucket, plus its start
+            moved[0] = 0
+            np.cumsum(np.bincount(sorted_keys, minlength=1 << length), out=moved[1:])
+            moved += table
+        self._order, self._offsets, self._built = order, offsets, n
+        self._unchanged -= {"order.npy", "offsets.npy"}
 
     # -- searching -------------------------------------------------------------------------
     def _probe_worthwhile(self, radius: int) -> bool:
@@ -293,18 +335,33 @@ class HammingIndex:
     def save(self, path: str | Path) -> None:
         """Write a folder of .npy files plus a header. Rows added since the last `build` are
         saved as an unindexed tail (searched by scan), so appending a few hashes to a large
-        index does not rebuild its tables."""
+        index does not rebuild its tables; files unchanged since `load` are hard-linked from
+        that folder, not written again (the tables are most of a 10M index's gigabyte)."""
         if not self._lengths:
             self.build()
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
-        np.save(p / "codes.npy", np.asarray(self._codes))
-        np.save(p / "deleted.npy", np.asarray(self._deleted))
-        np.save(p / "order.npy", np.asarray(self._order))
-        np.save(p / "offsets.npy", np.asarray(self._offsets))
+        arrays = {"codes.npy": self._codes, "deleted.npy": self._deleted,
+                  "order.npy": self._order, "offsets.npy": self._offsets}
+        for name, array in arrays.items():
+            if not self._link(name, p):
+                np.save(p / name, np.asarray(array))
         header = {"format": FORMAT, "version": VERSION, "rows": int(len(self._codes)),
                   "built": int(self._built), "substring_bits": list(self._lengths)}
         (p / "header.json").write_text(json.dumps(header))
+
+    def _link(self, name: str, folder: Path) -> bool:
+        """Hard-link an unchanged file from the folder this index was loaded from; False
+        where it changed, there is none, or the link failed (another file system)."""
+        src = self._loaded_from
+        if name not in self._unchanged or src is None or src.resolve() == folder.resolve():
+            return False
+        try:
+            (folder / name).unlink(missing_ok=True)
+            os.link(src / name, folder / name)
+        except OSError:
+            return False
+        return True
 
     @classmethod
     def load(cls, path: str | Path, mmap: bool = True) -> HammingIndex:
@@ -338,4 +395,5 @@ class HammingIndex:
         if built and any(int(idx._offsets[b - 1]) != built for b in bases[1:]):
             raise IndexFileError(f"{p}: offsets do not cover {built} rows; rebuild the index")
         idx._built = built
+        idx._loaded_from, idx._unchanged = p, set(want)
         return idx

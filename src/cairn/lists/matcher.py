@@ -146,7 +146,7 @@ class Matcher:
         self._active = np.concatenate(
             [self._active, np.fromiter((bool(e[4]) if len(e) > 4 else True for e in batch),
                                        bool, len(batch))])
-        self.dirty.add("entries")
+        self.dirty |= {"entries", "active"}  # active.npy has a row per entry: it grows too
         if pdq_rows:
             self.pdq.add(np.frombuffer(b"".join(pdq_rows), dtype=np.uint8).reshape(-1, 32))
             self._pdq_entry = np.concatenate([self._pdq_entry,

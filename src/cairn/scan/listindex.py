@@ -45,10 +45,15 @@ def open_matcher(store: Store, persist: bool = True) -> Matcher:
     if fresh and int(header["generation"]) == gen:
         return m
     if fresh:
-        m.set_active(store.changed_entries(int(header["generation"]), m.max_entry_id))
-        m.extend(store.iter_entries(after_id=m.max_entry_id))
+        flipped = m.set_active(store.changed_entries(int(header["generation"]),
+                                                     m.max_entry_id))
+        added = m.extend(store.iter_entries(after_id=m.max_entry_id))
+        log.info("list index extended in place to generation %d: %d entries added, %d "
+                 "flipped", gen, added, flipped)
     else:
         m, current = Matcher.build(store.iter_entries(), thresholds, percent), None
+        log.info("list index built from the store at generation %d: %d entries", gen,
+                 m.indexed)
     _save(m, root, current, {"store_id": store_id, "generation": gen})
     return m
 
