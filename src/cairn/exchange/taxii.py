@@ -120,11 +120,11 @@ async def read_body(request: Request, cap: int) -> bytes:
         except ValueError:
             raise TaxiiError(400, "bad Content-Length", f"{declared[:40]!r}") from None
         if size > cap:
-            raise TaxiiError(413, "too large", f"{size} bytes; at most {cap} a request")
+            raise TaxiiError(413, "too large", f"{size} bytes; at most {cap} bytes a request")
     body = bytearray()
     async for chunk in request.stream():
         if len(body) + len(chunk) > cap:
-            raise TaxiiError(413, "too large", f"over {cap} bytes; at most {cap} a request")
+            raise TaxiiError(413, "too large", f"over {cap} bytes; at most {cap} bytes a request")
         body += chunk
     return bytes(body)
 
@@ -140,6 +140,8 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
     @app.exception_handler(TaxiiError)
     async def taxii_error(_request: Request, e: TaxiiError) -> Response:
         headers = {"WWW-Authenticate": 'Basic realm="cairn"'} if e.status == 401 else None
+        if e.status == 413:  # hang up rather than read and drop the rest of the upload
+            headers = {"Connection": "close"}
         body = {"title": e.title, "description": e.description,
                 "http_status": str(e.status)}
         if getattr(e, "details", None):
