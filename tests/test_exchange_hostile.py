@@ -189,6 +189,39 @@ def test_a_red_object_of_an_imported_bundle_stays_red(tmp_path: Path) -> None:
     assert red not in json.dumps(body)
 
 
+def test_a_push_carries_each_entrys_marking_and_withholds_red(world: World,
+                                                              tmp_path: Path) -> None:
+    w = world  # the receiving agency; ours is `home`, whose list holds marked entries
+    home = tmp_path / "ours"
+    plain, strict, red = md5("ours-plain"), md5("ours-strict"), md5("ours-red")
+    ours = Store.open(home)
+    ours.add_list("mixed", "mixed.json", "stix", 31, [
+        {"signal_type": "md5", "value": v, "line": n, "attrs": {"tlp": tlp} if tlp else None}
+        for n, (v, tlp) in enumerate(((plain, None), (strict, "amber+strict"), (red, "red")),
+                                     1)], 0, tlp="green", stix_id=stix.indicator_id)
+    with serving(create_app(w.store)) as url:
+        cairn(home, "exchange", "add-peer", "them", "--url", f"{url}/api/", "--user",
+              "writer", "--token", w.tokens["writer"])
+        res = cairn(home, "exchange", "push", "them", "--list", "mixed", "--collection",
+                    w.known, "--json")
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.output)
+        assert (out["objects_sent"], out["accepted"], out["withheld_red"]) == (4, 4, 1)
+    assert w.entry(red) is None  # RED goes only from a RED list
+    assert json.loads(w.entry(plain)["attrs"])["tlp"] == "green"
+    assert json.loads(w.entry(strict)["attrs"])["tlp"] == "amber+strict"
+
+
+def test_too_many_objects_in_one_post_is_refused_whole(world: World) -> None:
+    from cairn.exchange.taxii import MAX_OBJECTS
+
+    w = world
+    client = TestClient(create_app(w.store), raise_server_exceptions=False)
+    before = w.snapshot()
+    r = post(client, w, [{}] * (MAX_OBJECTS + 1))
+    assert r.status_code == 413 and w.snapshot() == before
+
+
 # -- 2. a POST is applied per object ----------------------------------------------------------
 def test_a_post_is_all_or_nothing_per_object(world: World) -> None:
     w = world
@@ -234,6 +267,8 @@ def _bad_posts() -> list[tuple[str, bytes]]:
         ("object_refs: 5", env(opinion(md5("known-0"), object_refs=5))),
         ("pattern: 5", env(indicator(md5("x3"), pattern=5))),
         ("an id that is not one", env(indicator(md5("x4"), id=["indicator--1"]))),
+        ("an opinion naming 40,000 objects", env(opinion(md5("known-0"), object_refs=[
+            f"indicator--{uuid.UUID(int=n)}" for n in range(40_000)]))),
     ]
 
 
@@ -378,6 +413,9 @@ def test_timeout_is_a_deadline_for_the_whole_request(tmp_path: Path) -> None:
         assert "no complete answer within 3 s" in said(res), res.output
         assert peer.trickled < 10  # we hung up on it, not it on us
         assert not res.exception or isinstance(res.exception, SystemExit)
+        res = cairn(home, "exchange", "pull", "slow", "--collection", "c", "--deadline", "3")
+        assert res.exit_code == 2 and "the whole exchange took over 3 s" in said(res)
+        assert Store.open(home).lists() == []
     finally:
         peer.close()
 

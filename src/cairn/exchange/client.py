@@ -182,7 +182,7 @@ def pull(store: Store, peer_name: str, collection: str, list_name: str | None = 
                 oid = obj.get("id") if isinstance(obj, dict) else None
                 rejected.append({"position": position, "page": page,
                                  "id": oid[:200] if isinstance(oid, str) else None,
-                                 "reason": f"object {position}: {e}"})
+                                 "reason": f"object {position}: {e}"[:500]})
             return
         for d in found:
             d["origin"] = {"peer": peer_name, "collection": collection,

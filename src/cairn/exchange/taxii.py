@@ -48,6 +48,7 @@ STIX_MEDIA = "application/stix+json;version=2.1"
 API_ROOT = "api"
 MAX_LIMIT = 1000
 MAX_CONTENT_LENGTH = 10_485_760  # what the API root advertises, and the cap on a POST body
+MAX_OBJECTS = 20_000  # a POST's objects: bounds its status resource (a failure is ~300 bytes)
 OPINION_VALUES = {"strongly-disagree": "false_positive", "disagree": "false_positive",
                   "agree": "confirmed", "strongly-agree": "confirmed"}
 
@@ -293,6 +294,9 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
         objects = envelope.get("objects") if isinstance(envelope, dict) else None
         if not isinstance(objects, list):
             raise TaxiiError(400, "bad envelope", 'expected {"objects": [...]}')
+        if len(objects) > MAX_OBJECTS:
+            raise TaxiiError(413, "too many objects",
+                             f"{len(objects)} objects; at most {MAX_OBJECTS} a request")
         received = datetime.now(UTC).isoformat()
         results: list[dict] = []  # per object: id, version, and message when it failed
         entries: list[dict] = []  # from objects checked whole, added in one transaction
@@ -318,7 +322,9 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
                     if found:
                         carriers.append(res)
             except ValueError as e:
-                res["message"] = f"object {n}: {e}"
+                res["message"] = f"object {n}: {e}"[:500]
+            except Exception as e:  # noqa: BLE001 - one object never fails the request
+                res["message"] = f"object {n}: not processed ({type(e).__name__})"
         if entries:
             try:
                 store.add_list(x["name"], f"taxii:{p['name']}", "stix", x["pdq_threshold"],

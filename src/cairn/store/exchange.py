@@ -99,11 +99,16 @@ def page_entries(store: Store, list_id: int, added_after: str | None, after: tup
 
 
 def entries_for_stix_ids(store: Store, list_id: int, ids: list[str]) -> list[dict]:
-    if not ids:
-        return []
+    """A list's entries shared under these Indicator ids (asked 500 at a time: an Opinion
+    may name more objects than a database takes parameters)."""
+    out: list[dict] = []
+    unique = sorted(set(ids))
     with store.engine.connect() as c:
-        return [dict(r) for r in c.execute(select(t.list_entries).where(
-            t.list_entries.c.list_id == list_id, t.list_entries.c.stix_id.in_(ids))).mappings()]
+        for start in range(0, len(unique), 500):
+            out += [dict(r) for r in c.execute(select(t.list_entries).where(
+                t.list_entries.c.list_id == list_id,
+                t.list_entries.c.stix_id.in_(unique[start:start + 500]))).mappings()]
+    return out
 
 
 # -- opinions (feedback) ---------------------------------------------------------------------
