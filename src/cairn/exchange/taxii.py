@@ -22,7 +22,7 @@ streamed past it a 413 at the cap; a body that is not UTF-8 JSON nested at most
 `inbound.MAX_DEPTH` deep with an `objects` list is a 400 that changes nothing. Each object is
 checked whole before anything of it is applied, so it succeeds or fails alone, with a
 message naming its position, field and reason; the status is saved either way, and a POST
-of which no object succeeded is a 422 carrying it. Client input never causes a 500.
+of which no object succeeded is a 422 carrying it. Client input is a 4xx, never a 500.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
             headers = {"Connection": "close"}
         body = {"title": e.title, "description": e.description,
                 "http_status": str(e.status)}
-        if getattr(e, "details", None):
+        if e.details:
             body["details"] = e.details
         return reply(body, e.status, headers)
 
