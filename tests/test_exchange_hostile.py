@@ -492,3 +492,39 @@ def test_json_depth_prescan_agrees_with_the_parser() -> None:
     assert inbound.json_depth(b'"unterminated [[[') == 0
     with pytest.raises(ValueError, match="nested 40 deep"):
         inbound.parse_json(b"[" * 40 + b"]" * 40)
+
+
+def test_no_object_a_writer_can_send_is_a_500(world: World) -> None:
+    """Property: whatever JSON stands in for an object's properties, a POST is a 202 or a
+    4xx, objects fail alone, and only objects reported as successes change the store."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    w = world
+    client = TestClient(create_app(w.store), raise_server_exceptions=False)
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                       st.text(max_size=20), st.sampled_from([RED, AMBER, md5("known-0")]))
+    value = st.recursive(scalar, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+        max_leaves=8)
+    fields = st.sampled_from(["type", "id", "labels", "pattern", "hashes", "object_refs",
+                              "object_marking_refs", "granular_markings", "extensions",
+                              "modified", "opinion", "created_by_ref"])
+    base = st.sampled_from([indicator(md5("prop")), opinion(md5("known-1")),
+                            {"type": "file", "id": f"file--{uuid.uuid4()}",
+                             "hashes": {"MD5": md5("prop-file")}}])
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(base, st.dictionaries(fields, value, max_size=3)), max_size=4))
+    def check(cases: list[tuple[dict, dict]]) -> None:
+        objects = [b | changes for b, changes in cases]
+        before = w.snapshot()
+        r = post(client, w, objects)
+        assert r.status_code in (202, 422), (objects, r.status_code, r.text[:300])
+        status = r.json() if r.status_code == 202 else r.json()["details"]["status"]
+        assert status["success_count"] + status["failure_count"] == len(objects)
+        assert all(f["message"] for f in status["failures"])
+        if not status["success_count"]:
+            assert w.snapshot() == before
+
+    check()
