@@ -878,16 +878,23 @@ def peer_collections_cmd(ctx: click.Context, peer: str) -> None:
 @click.argument("peer")
 @click.option("--collection", required=True, help="The peer's collection id.")
 @click.option("--list", "list_name", help="Local list to add to [default: PEER/COLLECTION].")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
+@click.option("--timeout", default=30.0, show_default=True,
+              help="Seconds for each whole request, first byte to last.")
+@click.option("--deadline", default=3600.0, show_default=True, help="Seconds for the pull.")
+@click.option("--max-mib", default=1024, show_default=True, type=click.IntRange(1),
+              help="MiB the pull may read.")
+@click.option("--max-pages", default=10_000, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def pull_cmd(ctx: click.Context, peer: str, collection: str, list_name: str | None,
-             timeout: float, as_json: bool) -> None:
+             timeout: float, deadline: float, max_mib: int, max_pages: int,
+             as_json: bool) -> None:
     """Import what a peer's collection added since the last pull (incremental; a failed
     pull stores nothing and keeps the checkpoint)."""
     from cairn.exchange.client import pull
 
-    res = _exchange_call(pull, _store(ctx), peer, collection, list_name, timeout=timeout)
+    res = _exchange_call(pull, _store(ctx), peer, collection, list_name, timeout=timeout,
+                         deadline=deadline, max_bytes=max_mib << 20, max_pages=max_pages)
     _refresh_index(ctx)
     if as_json:
         _emit_json(res)

@@ -1,140 +1,261 @@
 """Pulling a partner's TAXII 2.1 collections, pushing ours, and sending feedback back.
 
 A pull reads every page after the checkpoint (`added_after` = the last date_added imported),
-then imports everything in one transaction and only then advances the checkpoint: a failure
-part-way (garbage, a timeout, a server paginating forever) raises a clear error and leaves
-the store and the checkpoint as they were, so the next pull resumes without duplicates.
+spooling the entries to a temporary file, then imports them in one transaction and only then
+advances the checkpoint: a failure part-way (garbage, a timeout, a server paginating forever)
+raises a clear error and leaves the store and the checkpoint as they were, so the next pull
+resumes without duplicates.
+
+A peer may be slow, broken or hostile, so every limit is total, not per read:
+- `timeout`: seconds for one whole request, connect to last byte (a peer trickling a byte a
+  second cannot stretch it); `deadline`: seconds for a whole pull.
+- `max_bytes` and `max_pages`: what one pull may read; memory holds one page at a time.
+- every object is checked (`inbound`) before it is read: a malformed one is rejected with
+  its position and reason, the rest imports.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
+import tempfile
+import time
 import uuid
+from collections.abc import Awaitable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import httpx
 
+from cairn.exchange import inbound
 from cairn.lists.formats import stix
 from cairn.store import Store
 from cairn.store import exchange as ex
 from cairn.store.store import StoreError
 
 MEDIA = "application/taxii+json;version=2.1"
-MAX_PAGES = 10_000
+MAX_PAGES = 10_000  # per pull
+MAX_BYTES = 1 << 30  # per pull: 1 GiB of TAXII envelopes, about 800,000 Indicators
+MAX_RESPONSE = 64 << 20  # one answer to a push, feedback or collections request
+DEADLINE = 3600.0  # seconds per pull
+MAX_TOKEN = 4096  # characters of a `next` token we send back
+MAX_REJECTED = 1000  # rejections kept with their reasons (all are counted)
+T = TypeVar("T")
 
 
 class ExchangeError(Exception):
     pass
 
 
-def _client(peer: dict, timeout: float) -> httpx.Client:
-    auth = (peer["user"] or "cairn", peer["secret"]) if peer["secret"] else None
-    return httpx.Client(auth=auth, timeout=timeout, headers={"Accept": MEDIA},
-                        follow_redirects=False)
-
-
-def _get(client: httpx.Client, url: str, params: dict) -> httpx.Response:
+def _run(coro: Awaitable[T]) -> T:
+    """Run the async exchange from sync code, also when an event loop is already running
+    in this thread (then on a thread of its own)."""
     try:
-        r = client.get(url, params=params)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+def _client(peer: dict, timeout: float) -> httpx.AsyncClient:
+    auth = (peer["user"] or "cairn", peer["secret"]) if peer["secret"] else None
+    return httpx.AsyncClient(auth=auth, timeout=timeout, follow_redirects=False,
+                             headers={"Accept": MEDIA, "Accept-Encoding": "identity"})
+
+
+class _Budget:
+    """What is left of a pull (or one call): seconds to its deadline, bytes to its cap."""
+
+    def __init__(self, timeout: float, deadline: float, max_bytes: int) -> None:
+        self.timeout, self.deadline = timeout, deadline
+        self.ends = time.monotonic() + deadline
+        self.max_bytes, self.left = max_bytes, max_bytes
+
+    def seconds(self) -> tuple[float, str]:
+        """Seconds the next request may take, and what will have run out when they do."""
+        rest = self.ends - time.monotonic()
+        if rest <= 0:
+            raise ExchangeError(f"the whole exchange took over {self.deadline:g} s; stopped")
+        if rest < self.timeout:
+            return rest, f"the whole exchange took over {self.deadline:g} s"
+        return self.timeout, f"no complete answer within {self.timeout:g} s (--timeout)"
+
+
+async def _request(c: httpx.AsyncClient, budget: _Budget, method: str, url: str,
+                   **kw: Any) -> tuple[httpx.Response, bytes]:  # noqa: ANN401
+    """One request and its whole body, within the budget's time and bytes; a non-2xx answer
+    becomes an ExchangeError quoting the start of its body."""
+    seconds, why = budget.seconds()
+    try:
+        async with asyncio.timeout(seconds):
+            async with c.stream(method, url, **kw) as r:
+                body = bytearray()
+                async for chunk in r.aiter_bytes():
+                    body += chunk
+                    if len(body) > budget.left:
+                        raise ExchangeError(
+                            f"{url}: over {budget.max_bytes} bytes read; stopped "
+                            "(raise the cap with --max-mib if the peer is trusted)")
+    except TimeoutError:
+        raise ExchangeError(f"{url}: {why}; stopped") from None
     except httpx.HTTPError as e:
         raise ExchangeError(f"{url}: {type(e).__name__}: {e}") from None
-    if r.status_code != 200:
-        raise ExchangeError(f"{url}: HTTP {r.status_code}: {r.text[:200]}")
-    return r
+    budget.left -= len(body)
+    if r.status_code not in (200, 202):
+        text = bytes(body[:200]).decode("utf-8", "replace")
+        raise ExchangeError(f"{url}: HTTP {r.status_code}: {text}")
+    return r, bytes(body)
+
+
+def _envelope(url: str, body: bytes) -> dict:
+    try:
+        doc = inbound.parse_json(body)
+    except ValueError as e:
+        raise ExchangeError(f"{url}: {e}: {body[:120]!r}") from None
+    if not isinstance(doc, dict):
+        raise ExchangeError(f"{url}: not a TAXII envelope (a JSON {type(doc).__name__})")
+    return doc
 
 
 def collections(store: Store, peer_name: str, timeout: float = 30) -> list[dict]:
     peer = ex.peer(store, peer_name)
-    with _client(peer, timeout) as c:
-        body = _json(_get(c, peer["url"].rstrip("/") + "/collections/", {}))
-    return body.get("collections") or []
+    url = peer["url"].rstrip("/") + "/collections/"
+
+    async def run() -> dict:
+        async with _client(peer, timeout) as c:
+            return _envelope(url, (await _request(
+                c, _Budget(timeout, timeout, MAX_RESPONSE), "GET", url))[1])
+
+    found = _run(run()).get("collections") or []
+    if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
+        raise ExchangeError(f"{url}: `collections` is not a list of objects")
+    return found
 
 
-def _json(r: httpx.Response) -> dict:
+def _timestamp(value: object) -> str | None:
+    """A peer's date header, if it is a timestamp (else it cannot be a checkpoint)."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
     try:
-        body = r.json()
-    except (json.JSONDecodeError, ValueError):
-        raise ExchangeError(f"{r.request.url}: not JSON: {r.text[:120]!r}") from None
-    if not isinstance(body, dict):
-        raise ExchangeError(f"{r.request.url}: not a TAXII envelope")
-    return body
+        datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return value
+
+
+def _spooled(spool: IO[str]) -> Iterator[dict]:
+    """Entries written one object a line; an object's hashes share one attrs dict again."""
+    spool.seek(0)
+    for line in spool:
+        group = json.loads(line)
+        for d in group:
+            d["attrs"] = group[0]["attrs"]
+            yield d
 
 
 def pull(store: Store, peer_name: str, collection: str, list_name: str | None = None,
-         limit: int = 500, timeout: float = 30, max_pages: int = MAX_PAGES) -> dict[str, Any]:
+         limit: int = 500, timeout: float = 30, max_pages: int = MAX_PAGES,
+         max_bytes: int = MAX_BYTES, deadline: float = DEADLINE) -> dict[str, Any]:
     """Import what a peer's collection added since the last pull into a local list
-    (default `<peer>/<collection>`); returns counts and the new checkpoint."""
+    (default `<peer>/<collection>`); returns counts, rejections and the new checkpoint."""
     peer = ex.peer(store, peer_name)
     ck = ex.checkpoint(store, peer["id"], collection)
     list_name = list_name or (ck["list_name"] if ck else f"{peer_name}/{collection}")
     since = ck["added_after"] if ck else None
     url = peer["url"].rstrip("/") + f"/collections/{collection}/objects/"
     fetched_at = datetime.now(UTC).isoformat(timespec="seconds")
-    entries: list[dict] = []
-    rejected: list = []
-    last, pages, token, seen_tokens = since, 0, None, set()
-    with _client(peer, timeout) as c:
-        while True:
-            params: dict[str, Any] = {"limit": limit}
-            if since:
-                params["added_after"] = since
-            if token:
-                params["next"] = token
-            r = _get(c, url, params)
-            body = _json(r)
-            objects = body.get("objects") or []
-            if not isinstance(objects, list):
-                raise ExchangeError(f"{url}: `objects` is not a list")
-            for obj in objects:
-                if not isinstance(obj, dict):
-                    raise ExchangeError(f"{url}: an object is not a JSON object")
-                try:
-                    found = stix.object_entries(obj, len(entries) + 1)
-                except ValueError as e:
-                    rejected.append({"id": obj.get("id"), "reason": str(e)})
-                    continue
-                for e in found:
-                    d = e.to_dict()
-                    d["origin"] = {"peer": peer_name, "collection": collection,
-                                   "fetched_at": fetched_at, "version": obj.get("modified"),
-                                   "stix_id": obj.get("id")}
-                    entries.append(d)
-            last = r.headers.get("X-TAXII-Date-Added-Last") or last
-            pages += 1
-            if not body.get("more"):
-                break
-            token = body.get("next")
-            if not token or token in seen_tokens:
-                raise ExchangeError(f"{url}: `more` without a new `next` token (page {pages})")
-            if pages >= max_pages:
-                raise ExchangeError(f"{url}: still paginating after {max_pages} pages; "
-                                    "stopped, checkpoint not advanced")
-            seen_tokens.add(token)
-    added = 0
-    if entries:
+    budget = _Budget(timeout, deadline, max_bytes)
+    rejected: list[dict] = []
+    counts = {"objects": 0, "entries": 0, "rejected": 0}
+
+    def take(obj: object, position: int, page: int, spool: IO[str]) -> None:
         try:
-            res = store.add_list(list_name, f"taxii:{peer_name}/{collection}", "stix", 31,
-                                 entries, len(rejected), append=store.list_info(list_name)
-                                 is not None, stix_id=stix.indicator_id)
-        except StoreError as e:
-            raise ExchangeError(str(e)) from None
-        added = res["added"]
+            checked = inbound.check_object(obj)
+            found = inbound.object_entries(checked, position) \
+                if checked["type"] in ("indicator", "file") else []
+        except ValueError as e:
+            counts["rejected"] += 1
+            if len(rejected) < MAX_REJECTED:
+                oid = obj.get("id") if isinstance(obj, dict) else None
+                rejected.append({"position": position, "page": page,
+                                 "id": oid[:200] if isinstance(oid, str) else None,
+                                 "reason": f"object {position}: {e}"[:500]})
+            return
+        for d in found:
+            d["origin"] = {"peer": peer_name, "collection": collection,
+                           "fetched_at": fetched_at, "version": checked.get("modified"),
+                           "stix_id": checked["id"]}
+        if found:
+            spool.write(json.dumps(found) + "\n")
+            counts["entries"] += len(found)
+
+    async def read_pages(spool: IO[str]) -> tuple[int, str | None]:
+        last, pages, token, seen = since, 0, None, set()
+        async with _client(peer, timeout) as c:
+            while True:
+                params: dict[str, Any] = {"limit": limit}
+                if since:
+                    params["added_after"] = since
+                if token:
+                    params["next"] = token
+                r, raw = await _request(c, budget, "GET", url, params=params)
+                body = _envelope(url, raw)
+                pages += 1
+                objects = body.get("objects") or []
+                if not isinstance(objects, list):
+                    raise ExchangeError(f"{url}: `objects` is not a list (page {pages})")
+                for obj in objects:
+                    counts["objects"] += 1
+                    take(obj, counts["objects"], pages, spool)
+                last = _timestamp(r.headers.get("X-TAXII-Date-Added-Last")) or last
+                if not body.get("more"):
+                    return pages, last
+                token = body.get("next")
+                if not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
+                    raise ExchangeError(f"{url}: `more` without a usable `next` token "
+                                        f"(page {pages})")
+                digest = hashlib.sha256(token.encode()).digest()
+                if digest in seen:
+                    raise ExchangeError(f"{url}: `more` without a new `next` token "
+                                        f"(page {pages})")
+                if pages >= max_pages:
+                    raise ExchangeError(f"{url}: still paginating after {max_pages} pages; "
+                                        "stopped, checkpoint not advanced (raise the cap "
+                                        "with --max-pages if the peer is trusted)")
+                seen.add(digest)
+
+    added = 0
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        pages, last = _run(read_pages(spool))
+        if counts["entries"]:
+            try:
+                res = store.add_list(list_name, f"taxii:{peer_name}/{collection}", "stix", 31,
+                                     _spooled(spool), counts["rejected"],
+                                     append=store.list_info(list_name) is not None,
+                                     stix_id=stix.indicator_id)
+            except StoreError as e:
+                raise ExchangeError(str(e)) from None
+            added = res["added"]
     ex.set_checkpoint(store, peer["id"], collection, list_name, last)
     return {"peer": peer_name, "collection": collection, "list": list_name, "pages": pages,
-            "objects_entries": len(entries), "added": added, "rejected": rejected,
+            "objects": counts["objects"], "objects_entries": counts["entries"],
+            "added": added, "rejected_count": counts["rejected"], "rejected": rejected,
             "checkpoint": last}
 
 
-def _post(client: httpx.Client, url: str, objects: list[dict]) -> dict:
-    try:
-        r = client.post(url, content=json.dumps({"objects": objects}),
-                        headers={"Content-Type": MEDIA})
-    except httpx.HTTPError as e:
-        raise ExchangeError(f"{url}: {type(e).__name__}: {e}") from None
-    if r.status_code not in (200, 202):
-        raise ExchangeError(f"{url}: HTTP {r.status_code}: {r.text[:200]}")
-    return _json(r)
+async def _post(c: httpx.AsyncClient, budget: _Budget, url: str, objects: list[dict]) -> dict:
+    _, body = await _request(c, budget, "POST", url,
+                             content=json.dumps({"objects": objects}),
+                             headers={"Content-Type": MEDIA})
+    return _envelope(url, body)
+
+
+def _count(value: object) -> int:
+    """A count from a peer's status, which may be anything."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def send_feedback(store: Store, peer_name: str, timeout: float = 30) -> dict[str, Any]:
@@ -156,41 +277,62 @@ def send_feedback(store: Store, peer_name: str, timeout: float = 30) -> dict[str
             "opinion": "strongly-disagree" if o["opinion"] == "false_positive"
             else "strongly-agree", "explanation": o["explanation"] or "",
             "object_refs": [ref]})
-    sent = 0
-    with _client(peer, timeout) as c:
-        for collection, objects in by_collection.items():
-            url = peer["url"].rstrip("/") + f"/collections/{collection}/objects/"
-            status = _post(c, url, objects)
-            if status.get("failure_count"):
-                raise ExchangeError(f"{url}: the peer refused {status['failure_count']} "
-                                    f"opinion(s): {status.get('failures')}")
-            sent += len(objects)
+
+    async def run() -> int:
+        sent = 0
+        async with _client(peer, timeout) as c:
+            for collection, objects in by_collection.items():
+                url = peer["url"].rstrip("/") + f"/collections/{collection}/objects/"
+                budget = _Budget(timeout, timeout, MAX_RESPONSE)
+                status = await _post(c, budget, url, objects)
+                if status.get("failure_count"):
+                    raise ExchangeError(f"{url}: the peer refused {status['failure_count']} "
+                                        f"opinion(s): {str(status.get('failures'))[:400]}")
+                sent += len(objects)
+        return sent
+
+    sent = _run(run()) if by_collection else 0
     ex.mark_shared(store, [o["id"] for o in pending])
     return {"peer": peer_name, "opinions_sent": sent}
 
 
 def push(store: Store, peer_name: str, list_name: str, collection: str, org: str,
          timeout: float = 30, chunk: int = 500) -> dict[str, Any]:
-    """Send a list's active entries to a peer's writable collection."""
+    """Send a list's active entries to a peer's writable collection, each marked with the
+    stricter of the list's TLP and its own. A RED entry goes only from a RED list: in any
+    other it is withheld and counted, as the server withholds it from partners."""
     peer = ex.peer(store, peer_name)
     info = store.list_info(list_name)
     if info is None:
         raise ExchangeError(f"no list named {list_name!r}")
     ident = stix.identity(org)
-    marking = stix.TLP2[info["tlp"] or "amber"]
+    listed = inbound.tlp_level(info["tlp"] or "amber")
     url = peer["url"].rstrip("/") + f"/collections/{collection}/objects/"
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    statuses: list[dict] = []  # the peer's status resources, one per POST
-    batch: list[dict] = []
-    with _client(peer, timeout) as c:
-        for e in store.export_entries(list_name):
-            batch += stix.entry_objects(e, ident, marking, created)
-            if len(batch) >= chunk:
-                statuses.append(_post(c, url, batch) | {"sent": len(batch)})
-                batch = []
-        if batch:
-            statuses.append(_post(c, url, batch) | {"sent": len(batch)})
+
+    async def run() -> tuple[list[dict], int]:
+        statuses: list[dict] = []  # the peer's status resources, one per POST
+        batch: list[dict] = []
+        withheld = 0
+        async with _client(peer, timeout) as c:
+            for e in store.export_entries(list_name):
+                level = inbound.strictest([listed, (e.get("attrs") or {}).get("tlp")])
+                if level == "red" and listed != "red":
+                    withheld += 1
+                    continue
+                batch += stix.entry_objects(e, ident, stix.TLP2[level or listed], created)
+                if len(batch) >= chunk:
+                    budget = _Budget(timeout, timeout, MAX_RESPONSE)
+                    statuses.append(await _post(c, budget, url, batch) | {"sent": len(batch)})
+                    batch = []
+            if batch:
+                budget = _Budget(timeout, timeout, MAX_RESPONSE)
+                statuses.append(await _post(c, budget, url, batch) | {"sent": len(batch)})
+        return statuses, withheld
+
+    statuses, withheld = _run(run())
     return {"peer": peer_name, "list": list_name,
             "objects_sent": sum(s["sent"] for s in statuses),
-            "accepted": sum(int(s.get("success_count", 0)) for s in statuses),
+            "accepted": sum(_count(s.get("success_count")) for s in statuses),
+            "withheld_red": withheld,
             "statuses": [str(s.get("id", "")) for s in statuses]}

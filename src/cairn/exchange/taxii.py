@@ -6,10 +6,23 @@ of a POST. Every request needs a partner's API token (HTTP Basic password, or a 
 token); without one it gets 401, for a collection it may not read or write 403, and nothing
 else. A RED list is served only to partners named on it (every grant names one).
 
+TLP is per object as well as per list: an entry that arrived marked (a RED Indicator posted
+into an AMBER collection, a RED object of an imported bundle) is served with the stricter of
+its own marking and its list's, and a RED entry only from a RED list, whose readers are all
+named: elsewhere it is absent from objects, manifest, single reads and opinions alike.
+
 Each active entry is served as an Indicator (its pattern: the one hash) and a File (the hash,
 PDQ in Cairn's property-extension), dated by when the entry entered this store. POSTs to a
 writable collection add Indicators' hashes to the list and record Opinions on its entries
 (feedback: a partner found a match false, or confirmed it).
+
+A POST is checked before it is read and applied per object, as TAXII's status resource
+describes: Content-Length over `max_content_length` is a 413 before a byte is read, a body
+streamed past it a 413 at the cap; a body that is not UTF-8 JSON nested at most
+`inbound.MAX_DEPTH` deep with an `objects` list is a 400 that changes nothing. Each object is
+checked whole before anything of it is applied, so it succeeds or fails alone, with a
+message naming its position, field and reason; the status is saved either way, and a POST
+of which no object succeeded is a 422 carrying it. Client input is a 4xx, never a 500.
 """
 
 from __future__ import annotations
@@ -23,7 +36,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
+from cairn.exchange import inbound
 from cairn.lists.formats import stix
 from cairn.store import Store
 from cairn.store import exchange as ex
@@ -32,15 +47,18 @@ MEDIA = "application/taxii+json;version=2.1"
 STIX_MEDIA = "application/stix+json;version=2.1"
 API_ROOT = "api"
 MAX_LIMIT = 1000
-MAX_CONTENT_LENGTH = 10_485_760  # what the API root advertises
+MAX_CONTENT_LENGTH = 10_485_760  # what the API root advertises, and the cap on a POST body
+MAX_OBJECTS = 20_000  # a POST's objects: bounds its status resource (a failure is ~300 bytes)
 OPINION_VALUES = {"strongly-disagree": "false_positive", "disagree": "false_positive",
                   "agree": "confirmed", "strongly-agree": "confirmed"}
 
 
 class TaxiiError(Exception):
-    def __init__(self, status: int, title: str, description: str = "") -> None:
+    def __init__(self, status: int, title: str, description: str = "",
+                 details: dict | None = None) -> None:
         super().__init__(title)
         self.status, self.title, self.description = status, title, description
+        self.details = details
 
 
 def collection_id(list_name: str) -> str:
@@ -54,11 +72,24 @@ def stix_time(iso: str | None) -> str:
 
 
 def from_stix_time(ts: str) -> str:
-    try:
-        dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        raise TaxiiError(400, "bad added_after", f"not a timestamp: {ts!r}") from None
-    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+    try:  # a year-1 or year-9999 time with an offset overflows on the way to UTC
+        dt = datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise TaxiiError(400, "bad added_after", f"not a timestamp: {ts[:80]!r}") from None
+    return dt.isoformat(timespec="microseconds")
+
+
+def served_level(list_tlp: str | None, row: dict) -> str | None:
+    """The marking an entry is served with: the stricter of its list's (amber when unset)
+    and its own; None when it may not be served from this list at all (RED outside a RED
+    list: only a RED list's readers are named for RED)."""
+    own = None
+    if row.get("attrs"):
+        attrs = json.loads(row["attrs"])
+        own = attrs.get("tlp") if isinstance(attrs, dict) else None
+    listed = inbound.tlp_level(list_tlp or "amber")
+    level = inbound.strictest([listed, own])
+    return None if level == "red" and listed != "red" else level
 
 
 def entry_objects(row: dict, org, marking: str) -> list[dict]:  # noqa: ANN001 - Identity
@@ -79,7 +110,28 @@ def _cursor(token: str | None) -> tuple[str, int] | None:
         raise TaxiiError(400, "bad next", "the next token is not one this server gave") from None
 
 
-def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1") -> FastAPI:
+async def read_body(request: Request, cap: int) -> bytes:
+    """The request body, refused with 413 before reading when its Content-Length is over
+    `cap` and while streaming once it passes `cap`: never more than `cap` (plus the chunk
+    that crossed it) is held, however much a client sends."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise TaxiiError(400, "bad Content-Length", f"{declared[:40]!r}") from None
+        if size > cap:
+            raise TaxiiError(413, "too large", f"{size} bytes; at most {cap} bytes a request")
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > cap:
+            raise TaxiiError(413, "too large", f"over {cap} bytes; at most {cap} bytes a request")
+        body += chunk
+    return bytes(body)
+
+
+def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
+               max_content_length: int = MAX_CONTENT_LENGTH) -> FastAPI:
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     ident = stix.identity(org)
 
@@ -89,8 +141,13 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
     @app.exception_handler(TaxiiError)
     async def taxii_error(_request: Request, e: TaxiiError) -> Response:
         headers = {"WWW-Authenticate": 'Basic realm="cairn"'} if e.status == 401 else None
-        return reply({"title": e.title, "description": e.description,
-                      "http_status": str(e.status)}, e.status, headers)
+        if e.status == 413:  # hang up rather than read and drop the rest of the upload
+            headers = {"Connection": "close"}
+        body = {"title": e.title, "description": e.description,
+                "http_status": str(e.status)}
+        if e.details:
+            body["details"] = e.details
+        return reply(body, e.status, headers)
 
     def partner(request: Request) -> dict:
         auth = request.headers.get("authorization", "")
@@ -134,7 +191,7 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
     def api_root(request: Request) -> Response:
         partner(request)
         return reply({"title": title, "versions": [MEDIA],
-                      "max_content_length": MAX_CONTENT_LENGTH})
+                      "max_content_length": max_content_length})
 
     @app.get(f"/{API_ROOT}/collections/")
     def collections(request: Request) -> Response:
@@ -161,15 +218,17 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
         header = not q.get("next") and not q.get("added_after") and limit >= 5
         n = max(1, (limit - (3 if header else 0)) // 2)
         added_after = from_stix_time(q["added_after"]) if q.get("added_after") else None
-        rows = ex.page_entries(store, x["id"], added_after, _cursor(q.get("next")), n + 1)
+        rows = ex.page_entries(store, x["id"], added_after, _cursor(q.get("next")), n + 1,
+                               keep=lambda r: served_level(x["tlp"], r) is not None)
         more, rows = len(rows) > n, rows[:n]
-        level = x["tlp"] or "amber"
+        level = inbound.tlp_level(x["tlp"] or "amber")
         objects = [(stix_time(x["imported_at"]), json.loads(o.serialize())) for o in (
             ident, stix.tlp_marking(level), stix.pdq_extension_definition(ident))] \
             if header else []
         for e in rows:
+            marking = stix.TLP2[served_level(x["tlp"], e) or "red"]
             objects += [(stix_time(e["added_at"]), o)
-                        for o in entry_objects(e, ident, stix.TLP2[level])]
+                        for o in entry_objects(e, ident, marking)]
         body: dict[str, Any] = {"more": more, "objects": objects}
         if more:
             body["next"] = base64.urlsafe_b64encode(
@@ -204,10 +263,11 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
         p = partner(request)
         x = collection(p, cid)
         rows = ex.entries_for_stix_ids(store, x["id"], [oid])
-        rows = [r for r in rows if r["status"] == "active"]
-        if not rows:
-            raise TaxiiError(404, "not found", f"no object {oid} in this collection")
-        marking = stix.TLP2[(x["tlp"] or "amber")]
+        rows = [r for r in rows if r["status"] == "active"
+                and served_level(x["tlp"], r) is not None]
+        if not rows:  # a RED entry this partner may not read looks the same as none
+            raise TaxiiError(404, "not found", f"no object {oid[:80]} in this collection")
+        marking = stix.TLP2[served_level(x["tlp"], rows[0]) or "red"]
         objs = [o for o in entry_objects(rows[0], ident, marking) if o["id"] == oid]
         return reply({"more": False, "objects": objs}, headers=headers_for(rows[:1]))
 
@@ -215,58 +275,93 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1")
     async def add_objects(cid: str, request: Request) -> Response:
         p = partner(request)
         x = collection(p, cid, write=True)
-        body = await request.body()
-        if len(body) > MAX_CONTENT_LENGTH:
-            raise TaxiiError(413, "too large", f"at most {MAX_CONTENT_LENGTH} bytes a request")
-        try:
-            envelope = json.loads(body)
-            objects = envelope["objects"]
-            assert isinstance(objects, list)
-        except (json.JSONDecodeError, KeyError, TypeError, AssertionError):
-            raise TaxiiError(400, "bad envelope", "expected {\"objects\": [...]}") from None
-        successes, failures, entries = [], [], []
-        for obj in objects:
-            oid = obj.get("id") if isinstance(obj, dict) else None
-            try:
-                if not isinstance(obj, dict) or not oid:
-                    raise ValueError("not a STIX object")
-                if obj.get("type") == "opinion":
-                    n = record_opinion(x, p, obj)
-                    if not n:
-                        raise ValueError("refers to no entry of this collection")
-                elif obj.get("type") in ("indicator", "file"):
-                    found = stix.object_entries(obj, len(entries) + 1)
-                    for e in found:
-                        d = e.to_dict()
-                        d["origin"] = {"partner": p["name"], "collection": cid,
-                                       "received_at": datetime.now(UTC).isoformat(),
-                                       "version": obj.get("modified")}
-                        entries.append(d)
-                successes.append({"id": oid, "version": obj.get("modified", "")})
-            except ValueError as e:
-                failures.append({"id": oid or "", "message": str(e)})
-        if entries:
-            store.add_list(x["name"], f"taxii:{p['name']}", "stix", x["pdq_threshold"],
-                           entries, 0, append=True, stix_id=stix.indicator_id)
-        sid = str(uuid.uuid4())
-        body = {"id": sid, "status": "complete", "request_timestamp": stix_time(
-            datetime.now(UTC).isoformat()), "total_count": len(objects),
-            "success_count": len(successes), "failure_count": len(failures),
-            "pending_count": 0, "successes": successes, "failures": failures}
-        ex.save_status(store, sid, p["id"], body)
-        return reply(body, 202)
+        body = await read_body(request, max_content_length)
+        status = await run_in_threadpool(apply_envelope, x, p, cid, body)
+        if status["total_count"] and not status["success_count"]:
+            first = status["failures"][0]
+            raise TaxiiError(422, "no object accepted", f"{status['failure_count']} of "
+                             f"{status['total_count']} failed; first: {first['message']}",
+                             {"status": status})
+        return reply(status, 202)
 
-    def record_opinion(x: dict, p: dict, obj: dict) -> int:
-        value = OPINION_VALUES.get(str(obj.get("opinion")))
-        if value is None:
-            raise ValueError(f"opinion {obj.get('opinion')!r} is not one of "
+    def apply_envelope(x: dict, p: dict, cid: str, body: bytes) -> dict:
+        """Check a POST's envelope (a failure changes nothing), then each object whole
+        before applying it; save and return the status resource."""
+        try:
+            envelope = inbound.parse_json(body)
+        except ValueError as e:
+            raise TaxiiError(400, "bad envelope", str(e)) from None
+        objects = envelope.get("objects") if isinstance(envelope, dict) else None
+        if not isinstance(objects, list):
+            raise TaxiiError(400, "bad envelope", 'expected {"objects": [...]}')
+        if len(objects) > MAX_OBJECTS:
+            raise TaxiiError(413, "too many objects",
+                             f"{len(objects)} objects; at most {MAX_OBJECTS} a request")
+        received = datetime.now(UTC).isoformat()
+        results: list[dict] = []  # per object: id, version, and message when it failed
+        entries: list[dict] = []  # from objects checked whole, added in one transaction
+        carriers: list[dict] = []  # the results whose objects gave those entries
+        opinions: list[tuple[dict, dict, list[int]]] = []
+        for n, obj in enumerate(objects, 1):
+            raw_id = obj.get("id") if isinstance(obj, dict) else None
+            version = obj.get("modified") or obj.get("created") if isinstance(obj, dict) \
+                else None
+            res = {"id": raw_id[:200] if isinstance(raw_id, str) else "",
+                   "version": version[:40] if isinstance(version, str) else stix_time(received)}
+            results.append(res)
+            try:
+                inbound.check_object(obj)
+                if obj["type"] == "opinion":
+                    opinions.append((res, obj, opinion_entries(x, obj)))
+                elif obj["type"] in ("indicator", "file"):
+                    found = inbound.object_entries(obj, n)
+                    for d in found:
+                        d["origin"] = {"partner": p["name"], "collection": cid,
+                                       "received_at": received, "version": obj.get("modified")}
+                    entries += found
+                    if found:
+                        carriers.append(res)
+            except ValueError as e:
+                res["message"] = f"object {n}: {e}"[:500]
+            except Exception as e:  # noqa: BLE001 - one object never fails the request
+                res["message"] = f"object {n}: not processed ({type(e).__name__})"
+        if entries:
+            try:
+                store.add_list(x["name"], f"taxii:{p['name']}", "stix", x["pdq_threshold"],
+                               entries, 0, append=True, stix_id=stix.indicator_id)
+            except Exception as e:  # noqa: BLE001 - nothing was added: each carrier failed
+                for res in carriers:
+                    res["message"] = f"not stored: {type(e).__name__}: {e}"
+        for res, obj, ids in opinions:
+            if "message" in res:
+                continue
+            try:
+                ex.add_opinions(store, ids, OPINION_VALUES[obj["opinion"]], p["name"],
+                                obj.get("explanation"), obj["id"], threshold=fp_threshold())
+            except Exception as e:  # noqa: BLE001 - its one transaction rolled back
+                res["message"] = f"not stored: {type(e).__name__}: {e}"
+        failures = [r for r in results if "message" in r]
+        sid = str(uuid.uuid4())
+        status = {"id": sid, "status": "complete", "request_timestamp": stix_time(received),
+                  "total_count": len(results), "success_count": len(results) - len(failures),
+                  "successes": [r for r in results if "message" not in r],
+                  "failure_count": len(failures), "failures": failures, "pending_count": 0,
+                  "pendings": []}
+        ex.save_status(store, sid, p["id"], status)
+        return status
+
+    def opinion_entries(x: dict, obj: dict) -> list[int]:
+        """The ids of the entries an Opinion judges: the Indicators it names that this
+        partner may read in this collection, else a ValueError."""
+        if obj["opinion"] not in OPINION_VALUES:
+            raise ValueError(f"`opinion` {obj['opinion']!r} is not recorded; one of "
                              f"{', '.join(OPINION_VALUES)}")
-        refs = [r for r in obj.get("object_refs") or [] if str(r).startswith("indicator--")]
-        rows = ex.entries_for_stix_ids(store, x["id"], refs)
-        for r in rows:
-            ex.add_opinion(store, r["id"], value, p["name"], obj.get("explanation"), obj["id"],
-                           threshold=fp_threshold())
-        return len(rows)
+        refs = [r for r in obj["object_refs"] if r.startswith("indicator--")]
+        rows = [r for r in ex.entries_for_stix_ids(store, x["id"], refs)
+                if served_level(x["tlp"], r) is not None]
+        if not rows:
+            raise ValueError("`object_refs` names no Indicator of this collection")
+        return [r["id"] for r in rows]
 
     @app.get(f"/{API_ROOT}/status/{{sid}}/")
     def status(sid: str, request: Request) -> Response:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -70,28 +71,44 @@ def partner_lists(store: Store, partner_id: int) -> list[dict]:
 
 
 def page_entries(store: Store, list_id: int, added_after: str | None, after: tuple | None,
-                 limit: int, active_only: bool = True) -> list[dict]:
-    """Entries in (added_at, id) order, after `added_after` and after the (added_at, id)
-    cursor of a previous page."""
+                 limit: int, active_only: bool = True,
+                 keep: Callable[[dict], bool] | None = None) -> list[dict]:
+    """Up to `limit` entries in (added_at, id) order, after `added_after` and after the
+    (added_at, id) cursor of a previous page; with `keep`, only rows it accepts (the rows it
+    refuses are skipped in the query's order, so pages stay full and cursors stay valid)."""
     e = t.list_entries.c
-    q = select(t.list_entries).where(e.list_id == list_id)
-    if active_only:
-        q = q.where(e.status == "active")
-    if added_after:
-        q = q.where(e.added_at > added_after)
-    if after:
-        q = q.where((e.added_at > after[0]) | ((e.added_at == after[0]) & (e.id > after[1])))
-    q = q.order_by(e.added_at, e.id).limit(limit)
-    with store.engine.connect() as c:
-        return [dict(r) for r in c.execute(q).mappings()]
+    out: list[dict] = []
+    batch = limit if keep is None else max(limit * 2, 200)
+    while len(out) < limit:
+        q = select(t.list_entries).where(e.list_id == list_id)
+        if active_only:
+            q = q.where(e.status == "active")
+        if added_after:
+            q = q.where(e.added_at > added_after)
+        if after:
+            q = q.where((e.added_at > after[0])
+                        | ((e.added_at == after[0]) & (e.id > after[1])))
+        q = q.order_by(e.added_at, e.id).limit(batch)
+        with store.engine.connect() as c:
+            rows = [dict(r) for r in c.execute(q).mappings()]
+        out += [r for r in rows if keep is None or keep(r)][:limit - len(out)]
+        if len(rows) < batch:
+            break
+        after = (rows[-1]["added_at"], rows[-1]["id"])
+    return out
 
 
 def entries_for_stix_ids(store: Store, list_id: int, ids: list[str]) -> list[dict]:
-    if not ids:
-        return []
+    """A list's entries shared under these Indicator ids (asked 500 at a time: an Opinion
+    may name more objects than a database takes parameters)."""
+    out: list[dict] = []
+    unique = sorted(set(ids))
     with store.engine.connect() as c:
-        return [dict(r) for r in c.execute(select(t.list_entries).where(
-            t.list_entries.c.list_id == list_id, t.list_entries.c.stix_id.in_(ids))).mappings()]
+        for start in range(0, len(unique), 500):
+            out += [dict(r) for r in c.execute(select(t.list_entries).where(
+                t.list_entries.c.list_id == list_id,
+                t.list_entries.c.stix_id.in_(unique[start:start + 500]))).mappings()]
+    return out
 
 
 # -- opinions (feedback) ---------------------------------------------------------------------
@@ -101,27 +118,46 @@ def add_opinion(store: Store, entry_id: int, opinion: str, author: str,
     """Record (or update) an author's opinion of an entry; an entry with `threshold` or more
     false-positive opinions is marked false_positive (it stops matching; it stays on record).
     Returns {"entry_id", "false_positives", "status"}."""
+    return add_opinions(store, [entry_id], opinion, author, explanation, stix_id,
+                        threshold)[0]
+
+
+def add_opinions(store: Store, entry_ids: list[int], opinion: str, author: str,
+                 explanation: str | None = None, stix_id: str | None = None,
+                 threshold: int = FALSE_POSITIVE_THRESHOLD) -> list[dict[str, Any]]:
+    """`add_opinion` on several entries in one transaction: one STIX Opinion naming several
+    Indicators is applied whole or not at all."""
     if opinion not in ("confirmed", "false_positive"):
         raise StoreError("opinion must be confirmed or false_positive")
+    out = []
     with store.engine.begin() as c:
-        o = t.opinions.c
-        old = c.execute(select(o.id).where(o.entry_id == entry_id, o.author == author)).scalar()
-        values = {"opinion": opinion, "explanation": explanation, "created_at": now(),
-                  "stix_id": stix_id, "shared_at": None}
-        if old:
-            c.execute(update(t.opinions).where(o.id == old).values(**values))
-        else:
-            c.execute(insert(t.opinions).values(entry_id=entry_id, author=author, **values))
-        fps = c.execute(select(func.count()).select_from(t.opinions).where(
-            o.entry_id == entry_id, o.opinion == "false_positive")).scalar_one()
-        status = c.execute(select(t.list_entries.c.status).where(
-            t.list_entries.c.id == entry_id)).scalar_one()
-        if fps >= threshold and status == "active":
-            gen = store._bump(c, destructive=False)
-            c.execute(update(t.list_entries).where(t.list_entries.c.id == entry_id).values(
-                status="false_positive", status_at=now(), changed_gen=gen,
-                status_note=f"{fps} false-positive opinion(s)"))
-            status = "false_positive"
+        for entry_id in entry_ids:
+            out.append(_add_opinion(store, c, entry_id, opinion, author, explanation, stix_id,
+                                    threshold))
+    return out
+
+
+def _add_opinion(store: Store, c, entry_id: int, opinion: str, author: str,  # noqa: ANN001
+                 explanation: str | None, stix_id: str | None, threshold: int
+                 ) -> dict[str, Any]:
+    o = t.opinions.c
+    old = c.execute(select(o.id).where(o.entry_id == entry_id, o.author == author)).scalar()
+    values = {"opinion": opinion, "explanation": explanation, "created_at": now(),
+              "stix_id": stix_id, "shared_at": None}
+    if old:
+        c.execute(update(t.opinions).where(o.id == old).values(**values))
+    else:
+        c.execute(insert(t.opinions).values(entry_id=entry_id, author=author, **values))
+    fps = c.execute(select(func.count()).select_from(t.opinions).where(
+        o.entry_id == entry_id, o.opinion == "false_positive")).scalar_one()
+    status = c.execute(select(t.list_entries.c.status).where(
+        t.list_entries.c.id == entry_id)).scalar_one()
+    if fps >= threshold and status == "active":
+        gen = store._bump(c, destructive=False)
+        c.execute(update(t.list_entries).where(t.list_entries.c.id == entry_id).values(
+            status="false_positive", status_at=now(), changed_gen=gen,
+            status_note=f"{fps} false-positive opinion(s)"))
+        status = "false_positive"
     return {"entry_id": entry_id, "false_positives": fps, "status": status}
 
 
