@@ -131,31 +131,65 @@ class Store:
 
     # -- items -----------------------------------------------------------------------------
     def done_paths(self, source_id: int) -> dict[str, tuple[int | None, float | None]]:
-        """Top-level paths already recorded for a source, with the size and mtime they had."""
+        """Top-level paths already recorded for a source, with the size and mtime they had
+        (their latest version's)."""
         with self.engine.connect() as c:
-            rows = c.execute(select(t.items.c.path, t.items.c.size, t.items.c.mtime).where(
-                t.items.c.source_id == source_id, t.items.c.parent_path.is_(None)))
+            rows = c.execute(select(t.items.c.path, t.items.c.size, t.items.c.mtime)
+                             .where(t.items.c.source_id == source_id,
+                                    t.items.c.parent_path.is_(None))
+                             .order_by(t.items.c.path, t.items.c.version))
             return {p: (s, m) for p, s, m in rows}
+
+    def _latest_versions(self, c, source_id: int, raws: set[bytes]  # noqa: ANN001
+                         ) -> dict[tuple[bytes, int], dict]:
+        """{(raw_path, ordinal): the latest version's row} for locations already recorded."""
+        latest: dict[tuple[bytes, int], dict] = {}
+        cols = (t.items.c.raw_path, t.items.c.ordinal, t.items.c.version, t.items.c.scan_run_id,
+                t.items.c.size, t.items.c.mtime, t.items.c.sha256, t.items.c.kind)
+        todo = sorted(raws)
+        for i in range(0, len(todo), 500):
+            for r in c.execute(select(*cols).where(
+                    t.items.c.source_id == source_id,
+                    t.items.c.raw_path.in_(todo[i:i + 500]))).mappings():
+                key = (bytes(r["raw_path"]), r["ordinal"])
+                if key not in latest or r["version"] > latest[key]["version"]:
+                    latest[key] = dict(r)
+        return latest
 
     def record_items(self, source_id: int, run_id: int, records: Sequence[dict],
                      matches: Sequence[list[dict]]) -> int:
         """Record items (with signals, errors, matches) in one transaction; returns how many new.
 
+        An item is its location: (raw path, ordinal). A location recorded before with the
+        same size, mtime and SHA-256 is skipped (what makes a resumed scan idempotent); one
+        that differs is recorded as its next version with a note, the earlier kept.
         Members of an archive come before the archive itself, so a recorded archive implies
         its members are recorded: that is what lets an interrupted scan resume safely.
         """
         new = 0
         with self.engine.begin() as c:
+            raws = {_raw(rec) for rec in records}
+            latest = self._latest_versions(c, source_id, raws)
             for rec, item_matches in zip(records, matches, strict=True):
+                key = (_raw(rec), rec.get("ordinal", 0))
+                prev = latest.get(key)
+                state = (rec.get("size"), rec.get("mtime"), rec.get("sha256"))
+                if prev and (prev["size"], prev["mtime"], prev["sha256"]) == state:
+                    continue  # already recorded by an earlier (interrupted) run
+                version = prev["version"] + 1 if prev else 1
                 res = c.execute(self.insert_ignore(t.items).values(
                     source_id=source_id, scan_run_id=run_id, path=rec["path"],
-                    parent_path=rec.get("parent"), kind=rec["kind"],
+                    parent_path=rec.get("parent"), raw_path=key[0], ordinal=key[1],
+                    version=version, note=_version_note(prev, state),
+                    atime_note=rec.get("atime_note"), kind=rec["kind"],
                     media_type=rec.get("media_type"), size=rec.get("size"),
                     mtime=rec.get("mtime"), md5=rec.get("md5"), sha1=rec.get("sha1"),
                     sha256=rec.get("sha256"), width=rec.get("width"), height=rec.get("height"),
                 ))
                 if not res.rowcount:
-                    continue  # already recorded by an earlier (interrupted) run
+                    continue  # a concurrent scan recorded this version first
+                latest[key] = {"version": version, "scan_run_id": run_id, "size": state[0],
+                               "mtime": state[1], "sha256": state[2], "kind": rec["kind"]}
                 new += 1
                 item_id = res.inserted_primary_key[0]
                 self._insert_pdq(c, rec)
@@ -579,3 +613,20 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: million-row list imports stay in cache
     cur.close()
+
+
+def _raw(rec: dict) -> bytes:
+    """A record's location bytes (records from before raw paths: its display path's)."""
+    raw = rec.get("raw_path")
+    return bytes(raw) if raw else rec["path"].encode("utf-8", "surrogateescape")
+
+
+def _version_note(prev: dict | None, state: tuple) -> str | None:
+    """What changed since the version recorded before, said on the new version."""
+    if prev is None:
+        return None
+    what = [f"{name} {a} -> {b}" for name, a, b in zip(
+        ("size", "mtime", "sha256"), (prev["size"], prev["mtime"], prev["sha256"]), state,
+        strict=True) if a != b]
+    return (f"changed since version {prev['version']} (scan run {prev['scan_run_id']}): "
+            + ", ".join(what) + "; the earlier version is kept")
