@@ -336,7 +336,10 @@ def iter_members(
         kind, suffix, open_stream, mode = _STREAMS[media_type]
         damage = _stream_damage(f, kind, open_stream, budget)
         if _is_tar(f, mode):
-            yield from _tar_members(f, budget, mode, damage)
+            try:
+                yield from _tar_members(f, budget, mode, damage)
+            except ArchiveError as e:
+                raise ArchiveError(f"{damage}; {e}" if damage else str(e)) from None
             if damage:
                 raise ArchiveError(f"{damage}; the members read carry a warning")
         else:

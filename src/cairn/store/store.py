@@ -236,7 +236,8 @@ class Store:
                        t.items.c.height, t.sources.c.name.label("source"))
                 .join(t.sources, t.items.c.source_id == t.sources.c.id)
                 .where(t.sources.c.case_id == case_id)
-                .order_by(t.sources.c.name, t.items.c.path)).mappings()]
+                .order_by(t.sources.c.name, t.items.c.path, t.items.c.ordinal,
+                          t.items.c.version)).mappings()]
             shas = select(t.items.c.sha256).join(t.sources).where(t.sources.c.case_id == case_id)
             sig: dict[tuple[str, str], tuple[str, int]] = {}
             for sha, stype, value, quality, _mode in c.execute(
@@ -303,10 +304,14 @@ class Store:
                 t.errors.join(t.items)).where(t.items.c.source_id == source_id)).scalar_one()
             n_match = c.execute(select(func.count(func.distinct(t.matches.c.item_id))).select_from(
                 t.matches.join(t.items)).where(t.items.c.source_id == source_id)).scalar_one()
+            n_atime = c.execute(select(func.count()).where(
+                t.items.c.source_id == source_id, t.items.c.atime_note.is_not(None))).scalar_one()
         return {
             "files": sum(kinds.values()), "images": kinds.get("image", 0),
             "videos": kinds.get("video", 0), "archives": kinds.get("archive", 0),
             "models": kinds.get("model", 0), "items_with_errors": n_err, "items_matched": n_match,
+            # read without O_NOATIME (not the owner), symlinks, folders listed without it
+            "items_atime_not_kept": n_atime,
         }
 
     def case_items(self, case_id: int) -> list[dict]:
@@ -316,7 +321,8 @@ class Store:
                 select(t.items, t.sources.c.name.label("source"))
                 .join(t.sources, t.items.c.source_id == t.sources.c.id)
                 .where(t.sources.c.case_id == case_id)
-                .order_by(t.sources.c.name, t.sources.c.id, t.items.c.path)
+                .order_by(t.sources.c.name, t.sources.c.id, t.items.c.path, t.items.c.ordinal,
+                          t.items.c.version)
             ).mappings().all()
             pdqs: dict[str, dict] = {}
             vpdqs: dict[str, dict] = {}
