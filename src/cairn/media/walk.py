@@ -148,17 +148,19 @@ def walk(root: str | bytes) -> Iterator[DiskEntry]:
             yield DiskEntry(name, root_b, "special", None, st.st_mtime,
                             f"{_special_kind(st.st_mode)}; not read", raw)
         return
-    stack: list[tuple[bytes, bytes]] = [(root_b, b"")]
+    # (folder, its path below the root, a note its parent had no entry to carry)
+    stack: list[tuple[bytes, bytes, str | None]] = [(root_b, b"", None)]
     while stack:
-        directory, prefix = stack.pop()
+        directory, prefix, inherited = stack.pop()
         try:
             entries, dir_note = _list_dir(directory)
+            dir_note = "; ".join(n for n in (inherited, dir_note) if n) or None
         except OSError as e:
             raw = prefix.rstrip(b"/") or b"."
             yield DiskEntry(display_name(raw), directory, "unreadable-dir", None, None,
                             f"cannot list directory: {e.strerror}", raw)
             continue
-        subdirs: list[tuple[bytes, bytes]] = []
+        subdirs: list[tuple[bytes, bytes, str | None]] = []
         for name, est in entries:
             raw = prefix + name
             rel = display_name(raw)
@@ -170,7 +172,7 @@ def walk(root: str | bytes) -> Iterator[DiskEntry]:
                 continue
             mode = est.st_mode
             if stat.S_ISDIR(mode):
-                subdirs.append((full, raw + b"/"))
+                subdirs.append((full, raw + b"/", None))
                 continue
             if stat.S_ISLNK(mode):
                 e = _symlink_entry(rel, raw, full, est)
@@ -185,4 +187,6 @@ def walk(root: str | bytes) -> Iterator[DiskEntry]:
                 yield DiskEntry(rel, full, "special", None, est.st_mtime,
                                 f"{_special_kind(mode)}; not read", raw, dir_note)
             dir_note = None
+        if dir_note and subdirs:  # no file here to carry it: the first subfolder's first entry
+            subdirs[0] = (subdirs[0][0], subdirs[0][1], dir_note)
         stack.extend(reversed(subdirs))
