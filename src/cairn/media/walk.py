@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 _BANG_SLASH = re.compile(rb"!(?=/)")
-_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|\\|!)")
+_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|\\|!)|!/")
 
 
 def display_name(raw: bytes | str) -> str:
@@ -34,11 +34,16 @@ def display_name(raw: bytes | str) -> str:
 
 
 def raw_name(display: str) -> bytes:
-    """The bytes `display_name` showed: display_name(raw_name(s)) == s."""
-    def one(m: re.Match[str]) -> str:
-        esc = m.group(1)
-        return chr(0xDC00 + int(esc[1:], 16)) if esc[0] == "x" else esc
-    return _ESCAPE.sub(one, display).encode("utf-8", "surrogateescape")
+    """The bytes `display_name` showed: raw_name(display_name(raw)) == raw. An unescaped `!/`
+    (an archive member's boundary in a path) becomes NUL, as in an item's raw path."""
+    return _ESCAPE.sub(_unescape, display).encode("utf-8", "surrogateescape")
+
+
+def _unescape(m: re.Match[str]) -> str:
+    esc = m.group(1)
+    if esc is None:
+        return "\0"
+    return chr(0xDC00 + int(esc[1:], 16)) if esc[0] == "x" else esc
 
 
 @dataclass(frozen=True, slots=True)

@@ -232,7 +232,8 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
     """
     opts = opts or HashOptions()
     out: list[dict] = []
-    rec = _base(entry.path, None, entry.size, entry.mtime, entry.raw)
+    rec = _base(entry.path, None, entry.size, entry.mtime)
+    rec["raw_path"] = entry.raw or rec["raw_path"]
     if entry.atime_note:
         rec["atime_note"] = entry.atime_note
     if entry.kind != "file":

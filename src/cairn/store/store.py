@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -621,10 +622,24 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.close()
 
 
+_DISPLAY_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|\\|!)|!/")
+
+
 def _raw(rec: dict) -> bytes:
-    """A record's location bytes (records from before raw paths: its display path's)."""
+    """A record's location bytes; for a record made without them (say, by the scan for a
+    file whose worker died), read back from its display path (media.walk.raw_name's rule,
+    restated here: the store does not import media)."""
     raw = rec.get("raw_path")
-    return bytes(raw) if raw else rec["path"].encode("utf-8", "surrogateescape")
+    if raw:
+        return bytes(raw)
+    return _DISPLAY_ESCAPE.sub(_unescape, rec["path"]).encode("utf-8", "surrogateescape")
+
+
+def _unescape(m: re.Match[str]) -> str:
+    esc = m.group(1)
+    if esc is None:
+        return "\0"  # an unescaped '!/': where an archive's members begin
+    return chr(0xDC00 + int(esc[1:], 16)) if esc[0] == "x" else esc
 
 
 def _version_note(prev: dict | None, state: tuple) -> str | None:
