@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import sqlite3
 import tarfile
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -155,44 +155,76 @@ def test_file_changed_while_hashed_says_so(tmp_path: Path) -> None:
     assert not rec["errors"]
 
 
-def test_migration_0008_keeps_rows_and_reads_raw_paths_back(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def old_db(request, tmp_path: Path):
+    """An empty store at revision 0007, on SQLite and (where one is set up) PostgreSQL."""
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, text
 
-    from cairn.store import Store
     from cairn.store.store import HERE
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    admin, name = None, ""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        base = os.environ.get("CAIRN_TEST_POSTGRES_URL")
+        if not base:
+            pytest.skip("no PostgreSQL: set CAIRN_TEST_POSTGRES_URL (.ci/run starts one)")
+        name = f"cairn_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        head, _, query = base.partition("?")
+        url = f"{head.rsplit('/', 1)[0]}/{name}?{query}"
     engine = create_engine(url)
     cfg = Config(str(HERE / "alembic.ini"))
     cfg.set_main_option("script_location", str(HERE / "migrations"))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0007")
+    yield url, engine
     engine.dispose()
-    with sqlite3.connect(tmp_path / "old.db") as con:
-        con.execute("insert into cases values (1, 'c', 'x')")
-        con.execute("insert into sources values (1, 1, 's', '/ev', 'x')")
-        con.execute("insert into scan_runs (id, case_id, source_id, tool_version, examiner, "
-                    "host, started_at, status, arguments) values (1, 1, 1, 'v', 'e', 'h', 'x', "
-                    "'complete', '{}')")
-        rows = [(1, "d/a\\xff.jpg", None), (2, "d/z.zip", None), (3, "d/z.zip!/m\\n.jpg",
-                                                                    "d/z.zip"),
-                (4, "plain.jpg", None)]
+    if admin is not None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_migration_0008_keeps_rows_and_reads_raw_paths_back(old_db) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from cairn.store import Store
+
+    url, engine = old_db
+    with engine.begin() as con:
+        con.execute(text("insert into cases values (1, 'c', 'x')"))
+        con.execute(text("insert into sources values (1, 1, 's', '/ev', 'x')"))
+        con.execute(text("insert into scan_runs (id, case_id, source_id, tool_version, "
+                         "examiner, host, started_at, status, arguments) values (1, 1, 1, 'v', "
+                         "'e', 'h', 'x', 'complete', '{}')"))
+        rows = [(101, "d/a\\xff.jpg", None), (102, "d/z.zip", None),
+                (103, "d/z.zip!/m\\n.jpg", "d/z.zip"), (104, "plain.jpg", None)]
         for i, path, parent in rows:
-            con.execute("insert into items (id, source_id, scan_run_id, path, parent_path, kind)"
-                        " values (?, 1, 1, ?, ?, 'image')", (i, path, parent))
-        con.execute("insert into errors (item_id, stage, message) values (3, 'read', 'kept')")
-    store = Store(url)
-    store.close()
-    with sqlite3.connect(tmp_path / "old.db") as con:
-        got = con.execute("select id, path, raw_path, ordinal, version from items order by id"
-                          ).fetchall()
-        errors = con.execute("select item_id, message from errors").fetchall()
-        con.execute("insert into items (source_id, scan_run_id, path, kind, raw_path, ordinal) "
-                    "values (1, 1, 'd/z.zip!/m\\\\n.jpg', 'image', ?, 1)", (got[2][2],))
-    assert got == [(1, "d/a\\xff.jpg", b"d/a\xff.jpg", 0, 1), (2, "d/z.zip", b"d/z.zip", 0, 1),
-                   (3, "d/z.zip!/m\\\\n.jpg", b"d/z.zip\0m\\n.jpg", 0, 1),
-                   (4, "plain.jpg", b"plain.jpg", 0, 1)]
-    assert errors == [(3, "kept")]
+            con.execute(text("insert into items (id, source_id, scan_run_id, path, parent_path, "
+                             "kind) values (:i, 1, 1, :p, :pp, 'image')"),
+                        {"i": i, "p": path, "pp": parent})
+        con.execute(text("insert into errors (item_id, stage, message) "
+                         "values (103, 'read', 'kept')"))
+    Store(url).close()
+    with engine.connect() as con:
+        got = [tuple(r) for r in con.execute(text(
+            "select id, path, raw_path, ordinal, version from items order by id"))]
+        errors = [tuple(r) for r in con.execute(text("select item_id, message from errors"))]
+    assert [(i, p, bytes(r), o, v) for i, p, r, o, v in got] == [
+        (101, "d/a\\xff.jpg", b"d/a\xff.jpg", 0, 1), (102, "d/z.zip", b"d/z.zip", 0, 1),
+        (103, "d/z.zip!/m\\\\n.jpg", b"d/z.zip\0m\\n.jpg", 0, 1),
+        (104, "plain.jpg", b"plain.jpg", 0, 1)]
+    assert errors == [(103, "kept")]
+    insert = text("insert into items (source_id, scan_run_id, path, kind, raw_path, ordinal) "
+                  "values (1, 1, 'same display path', 'image', :raw, :o)")
+    with engine.begin() as con:  # a second location sharing raw bytes needs its own ordinal
+        con.execute(insert, {"raw": b"d/z.zip\0m\\n.jpg", "o": 1})
+    with pytest.raises(IntegrityError), engine.begin() as con:
+        con.execute(insert, {"raw": b"d/z.zip\0m\\n.jpg", "o": 1})
