@@ -179,7 +179,8 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict]
             except Exception as e:  # noqa: BLE001 - one member's failure is that member's error
                 mrec = _base(path, rec["path"], len(member.data), member.mtime, raw,
                              tree.seen[raw] - 1)
-                mrec["kind"] = "other"
+                h = crypto.hash_bytes(member.data)  # its content stays evidence
+                mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)
                 _err(mrec, "archive", f"member could not be processed: {type(e).__name__}: {e}")
                 out.append(mrec)
     except ArchiveError as e:
