@@ -334,15 +334,15 @@ def iter_members(
         yield from _tar_members(f, budget, "r:", None)
     elif media_type in _STREAMS:
         kind, suffix, open_stream, mode = _STREAMS[media_type]
-        damage = _stream_damage(f, kind, open_stream, budget)
         if _is_tar(f, mode):
+            damage = _stream_damage(f, kind, open_stream, budget)
             try:
                 yield from _tar_members(f, budget, mode, damage)
             except ArchiveError as e:
                 raise ArchiveError(f"{damage}; {e}" if damage else str(e)) from None
             if damage:
                 raise ArchiveError(f"{damage}; the members read carry a warning")
-        else:
+        else:  # read to its end, so the stream's check is verified by the read itself
             yield from _single_member(f, name, kind, suffix, open_stream, budget)
     else:
         raise ArchiveError(f"unsupported archive type {media_type}")
