@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from sqlalchemy import Engine, create_engine, delete, event, func, insert, selec
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cairn.store import schema as t
+from cairn.store.identity import location_bytes, version_note
 
 HERE = Path(__file__).parent
 
@@ -169,10 +169,10 @@ class Store:
         """
         new = 0
         with self.engine.begin() as c:
-            raws = {_raw(rec) for rec in records}
+            raws = {location_bytes(rec) for rec in records}
             latest = self._latest_versions(c, source_id, raws)
             for rec, item_matches in zip(records, matches, strict=True):
-                key = (_raw(rec), rec.get("ordinal", 0))
+                key = (location_bytes(rec), rec.get("ordinal", 0))
                 prev = latest.get(key)
                 state = (rec.get("size"), rec.get("mtime"), rec.get("sha256"))
                 if prev and (prev["size"], prev["mtime"], prev["sha256"]) == state:
@@ -181,7 +181,7 @@ class Store:
                 res = c.execute(self.insert_ignore(t.items).values(
                     source_id=source_id, scan_run_id=run_id, path=rec["path"],
                     parent_path=rec.get("parent"), raw_path=key[0], ordinal=key[1],
-                    version=version, note=_version_note(prev, state),
+                    version=version, note=version_note(prev, state),
                     atime_note=rec.get("atime_note"), kind=rec["kind"],
                     media_type=rec.get("media_type"), size=rec.get("size"),
                     mtime=rec.get("mtime"), md5=rec.get("md5"), sha1=rec.get("sha1"),
@@ -620,34 +620,3 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: million-row list imports stay in cache
     cur.close()
-
-
-_DISPLAY_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|\\|!)|!/")
-
-
-def _raw(rec: dict) -> bytes:
-    """A record's location bytes; for a record made without them (say, by the scan for a
-    file whose worker died), read back from its display path (media.walk.raw_name's rule,
-    restated here: the store does not import media)."""
-    raw = rec.get("raw_path")
-    if raw:
-        return bytes(raw)
-    return _DISPLAY_ESCAPE.sub(_unescape, rec["path"]).encode("utf-8", "surrogateescape")
-
-
-def _unescape(m: re.Match[str]) -> str:
-    esc = m.group(1)
-    if esc is None:
-        return "\0"  # an unescaped '!/': where an archive's members begin
-    return chr(0xDC00 + int(esc[1:], 16)) if esc[0] == "x" else esc
-
-
-def _version_note(prev: dict | None, state: tuple) -> str | None:
-    """What changed since the version recorded before, said on the new version."""
-    if prev is None:
-        return None
-    what = [f"{name} {a} -> {b}" for name, a, b in zip(
-        ("size", "mtime", "sha256"), (prev["size"], prev["mtime"], prev["sha256"]), state,
-        strict=True) if a != b]
-    return (f"changed since version {prev['version']} (scan run {prev['scan_run_id']}): "
-            + ", ".join(what) + "; the earlier version is kept")
