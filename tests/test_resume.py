@@ -76,9 +76,11 @@ def test_ctrl_c_then_kill_9_then_resume(many_files: Path, tmp_path: Path) -> Non
     with sqlite3.connect(db) as con:
         total, distinct = con.execute(
             "select count(*), count(distinct path) from items").fetchone()
+        versions = con.execute("select max(version), max(ordinal) from items").fetchone()
         statuses = [r[0] for r in con.execute("select status from scan_runs order by id")]
         signals = con.execute(  # one PDQ per content (its dihedral set is another row)
             "select count(*) from signals where signal_type = 'pdq'").fetchone()[0]
     assert total == distinct == N_FILES
+    assert versions == (1, 0)  # resuming re-reads unchanged files: never a second version
     assert signals == N_FILES
     assert statuses == ["interrupted", "running", "complete"]  # kill -9 leaves 'running'

@@ -221,3 +221,12 @@ def test_rehash_makes_matched_items_exact(scanned) -> None:
     assert after["DCIM/unrelated_00.jpg"]["pdq"]["mode"] == "fast"  # not matched, not redone
     again = c.json("rehash", "--case", "op-test")
     assert again["items_needing_exact"] == 0
+
+
+def test_atimes_kept_except_where_recorded(scanned) -> None:
+    """Run as root every folder and file keeps its atime; a link's readlink cannot, and says so."""
+    noted = {p: it["atime_note"] for p, it in scanned["items"].items() if it.get("atime_note")}
+    if os.geteuid() == 0:
+        assert set(noted) == {"bad/loop", "bad/link.jpg"}
+        assert all("readlink" in n for n in noted.values())
+    assert scanned["summary"]["totals"]["items_atime_not_kept"] == len(noted)

@@ -28,6 +28,14 @@ class ReportError(Exception):
     pass
 
 
+def _identity(r: dict) -> dict:
+    """What tells apart items sharing a path: an ordinal (repeated member names), a version
+    (the file changed between scans), and a note where an atime could not be kept."""
+    return {**({"ordinal": r["ordinal"]} if r.get("ordinal") else {}),
+            **({"version": r["version"], "note": r["note"]} if r.get("version", 1) > 1 else {}),
+            **({"atime_note": r["atime_note"]} if r.get("atime_note") else {})}
+
+
 def build(store: Store, case: str, include_known_good: bool = False,
           with_trace: bool = True) -> dict:
     """The report of a case. Items matched only by known-good lists (NSRL) are counted and
@@ -53,6 +61,7 @@ def build(store: Store, case: str, include_known_good: bool = False,
             "kind": r["kind"], "pdq": pdq, **({"vpdq": r["vpdq"]} if r["vpdq"] else {}),
             "matches": r["matches"], "findings": r["findings"],
             "errors": r["errors"], **({"known_good": good} if good else {}),
+            **_identity(r),
         })
     link_model_files(items)
     runs = store.runs(case_id)

@@ -1,31 +1,58 @@
-"""Archive members read into memory, never extracted to disk, with bomb and depth limits."""
+"""Archive members read into memory, never extracted to disk, with bomb and depth limits.
+
+Budget: one `Budget` holds for the whole tree under a top-level file (archives nested in
+archives included): total bytes expanded, members and the expansion ratio against the
+top-level file's size. A 42.zip-style nest therefore stops once the tree has expanded past
+max(ratio_floor, max_ratio x file size), not at each level's own limit; what was read before
+is kept.
+
+Damage: any exception a reader raises for one member makes that member an error; one that
+breaks the archive (its directory, its stream) is an `ArchiveError` on the archive, after the
+members read so far. gzip, bzip2 and xz streams are decompressed to their end and checked
+(CRC, length) before a tarball inside them is read, because tarfile stops at the end blocks
+and never reaches the check: members of a damaged stream carry a warning that their hashes
+may be of damaged bytes.
+"""
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import posixpath
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
 from cairn.media.limits import Limits
-from cairn.media.walk import display_name
+from cairn.media.walk import display_name, raw_name
+
+CHUNK = 1 << 20
 
 
 @dataclass(slots=True)
 class Member:
-    name: str
+    name: str  # printable and reversible (walk.display_name of `raw`)
     data: bytes | None
     mtime: float | None = None
     error: str | None = None  # set when the member could not (safely) be read
     warning: str | None = None  # set when it was read but something about it is suspicious
+    raw: bytes = b""  # the name's bytes as stored in the archive
 
 
 class ArchiveError(Exception):
     """The archive as a whole cannot be opened or stops being readable."""
+
+
+class BudgetExhausted(ArchiveError):
+    """The tree under one top-level file has expanded as far as it may."""
+
+
+class ArchiveMemberTooBig(Exception):
+    pass
 
 
 def unsafe_name(name: str) -> str | None:
@@ -39,79 +66,128 @@ def unsafe_name(name: str) -> str | None:
     return None
 
 
-class _Budget:
+def _why(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+class Budget:
+    """What one top-level file may expand to, shared by every archive nested inside it."""
+
     def __init__(self, limits: Limits, compressed_size: int) -> None:
         self.limits = limits
         self.compressed = max(compressed_size, 1)
         self.total = 0
         self.count = 0
+        self.exhausted: str | None = None  # why the tree stopped being read
+
+    @property
+    def allowance(self) -> int:
+        """Total bytes the tree may expand to: past it, the ratio or total limit is broken."""
+        lim = self.limits
+        return min(lim.max_archive_total, max(lim.ratio_floor, lim.max_ratio * self.compressed))
+
+    def _stop(self) -> BudgetExhausted:
+        lim = self.limits
+        if self.allowance == lim.max_archive_total:
+            why = f"expands past {lim.max_archive_total} bytes in total"
+        else:
+            why = (f"expands past {self.allowance} bytes from {self.compressed} "
+                   f"(ratio over {lim.max_ratio}:1, possible archive bomb)")
+        self.exhausted = (f"the file (with every archive nested in it) {why}; rest not read")
+        return BudgetExhausted(self.exhausted)
+
+    def check(self) -> None:
+        if self.exhausted:
+            raise BudgetExhausted(self.exhausted)
+
+    def member(self) -> None:
+        """Count one member of any archive in the tree."""
+        self.check()
+        self.count += 1
+        if self.count > self.limits.max_members:
+            self.exhausted = (f"the file holds more than {self.limits.max_members} members "
+                              "(nested archives included); rest not read")
+            raise BudgetExhausted(self.exhausted)
+
+    def skip(self, n: int) -> None:
+        """Count bytes decompressed to get past a member that is not kept."""
+        self.total += n
+        if self.total > self.allowance:
+            raise self._stop()
 
     def read(self, f: BinaryIO, declared: int | None) -> bytes:
+        self.check()
         lim = self.limits
         if declared is not None and declared > lim.max_member_size:
             raise ArchiveMemberTooBig(
                 f"member declares {declared} bytes, over the member limit of {lim.max_member_size}"
             )
-        data = f.read(lim.max_member_size + 1)
-        if len(data) > lim.max_member_size:
-            raise ArchiveMemberTooBig(
-                f"member expands past the member limit of {lim.max_member_size} bytes"
-            )
+        room = self.allowance - self.total
+        cap = min(lim.max_member_size, room)
+        data = f.read(cap + 1)
+        if len(data) > cap:
+            if cap == lim.max_member_size and room > cap:
+                raise ArchiveMemberTooBig(
+                    f"member expands past the member limit of {lim.max_member_size} bytes")
+            self.total += len(data)
+            raise self._stop()
         self.total += len(data)
         return data
 
-    def check_archive(self) -> None:
-        lim = self.limits
-        if self.total > lim.max_archive_total:
-            raise ArchiveError(
-                f"archive expands past {lim.max_archive_total} bytes in total; rest not read"
-            )
-        if self.total > lim.ratio_floor and self.total > lim.max_ratio * self.compressed:
-            raise ArchiveError(
-                f"archive expands {self.total} bytes from {self.compressed} "
-                f"(ratio over {lim.max_ratio}:1, possible archive bomb); rest not read"
-            )
 
-
-class ArchiveMemberTooBig(Exception):
-    pass
-
-
-def _zip_members(f: BinaryIO, limits: Limits, compressed_size: int) -> Iterator[Member]:
+def _zip_members(f: BinaryIO, budget: Budget) -> Iterator[Member]:
+    limits = budget.limits
     try:
         zf = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise ArchiveError(f"not a readable zip archive: {e}") from None
-    budget = _Budget(limits, compressed_size)
+    except Exception as e:  # noqa: BLE001 - any reader failure is data: version, names, ...
+        raise ArchiveError(f"not a readable zip archive: {_why(e)}") from None
     with zf:
         for info in zf.infolist():
-            if info.is_dir():
-                continue
-            budget.count += 1
-            if budget.count > limits.max_members:
-                raise ArchiveError(f"more than {limits.max_members} members; rest not read")
             name = info.filename
+            if name.endswith("/"):  # ZipInfo.is_dir() raises IndexError on an empty name
+                continue
+            raw = _zip_raw(info)
+            shown = display_name(raw)
             mtime = _zip_time(info)
+            try:
+                budget.member()
+            except BudgetExhausted as e:
+                raise ArchiveError(str(e)) from None
+            if not name:
+                yield Member(shown, None, mtime, "member has an empty name; not read", raw=raw)
+                continue
             packed = max(info.compress_size, 1)
             if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * packed:
-                yield Member(name, None, mtime, (
+                yield Member(shown, None, mtime, (
                     f"zip bomb suspected: member declares {info.file_size} bytes from "
-                    f"{info.compress_size} compressed (ratio over {limits.max_ratio}:1); not read"))
+                    f"{info.compress_size} compressed (ratio over {limits.max_ratio}:1); not read"),
+                    raw=raw)
                 continue
             try:
                 with zf.open(info) as mf:
                     data = budget.read(mf, info.file_size)
+            except BudgetExhausted as e:
+                yield Member(shown, None, mtime, f"not read: {e}", raw=raw)
+                raise ArchiveError(str(e)) from None
             except ArchiveMemberTooBig as e:
-                yield Member(name, None, mtime, f"{e}; not read")
+                yield Member(shown, None, mtime, f"{e}; not read", raw=raw)
                 continue
             except RuntimeError as e:  # encrypted
-                yield Member(name, None, mtime, f"cannot read member: {e}")
+                yield Member(shown, None, mtime, f"cannot read member: {e}", raw=raw)
                 continue
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
-                yield Member(name, None, mtime, f"corrupt member: {e}")
+            except Exception as e:  # noqa: BLE001 - zlib, lzma, bz2, version, CRC: all data
+                yield Member(shown, None, mtime, f"corrupt member: {_why(e)}", raw=raw)
                 continue
-            yield Member(name, data, mtime)
-            budget.check_archive()
+            yield Member(shown, data, mtime, raw=raw)
+
+
+def _zip_raw(info: zipfile.ZipInfo) -> bytes:
+    """The name's bytes as stored: UTF-8 when flagged so, else cp437 (a byte-for-byte map)."""
+    enc = "utf-8" if info.flag_bits & 0x800 else "cp437"
+    try:
+        return info.orig_filename.encode(enc)
+    except UnicodeEncodeError:
+        return info.orig_filename.encode("utf-8", "surrogateescape")
 
 
 def _zip_time(info: zipfile.ZipInfo) -> float | None:
@@ -121,88 +197,152 @@ def _zip_time(info: zipfile.ZipInfo) -> float | None:
         return None
 
 
-def _tar_members(f: BinaryIO, limits: Limits, compressed_size: int) -> Iterator[Member]:
+def _tar_members(f: BinaryIO, budget: Budget, mode: str, damage: str | None
+                 ) -> Iterator[Member]:
     try:
-        tf = tarfile.open(fileobj=f, mode="r:*")  # noqa: SIM115 - closed by `with tf` below
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise ArchiveError(f"not a readable tar archive: {e}") from None
-    budget = _Budget(limits, compressed_size)
+        tf = tarfile.open(fileobj=f, mode=mode)  # noqa: SIM115 - closed by `with tf` below
+    except Exception as e:  # noqa: BLE001 - any reader failure is data
+        raise ArchiveError(f"not a readable tar archive: {_why(e)}") from None
+    warning = f"{damage}: this member's hash may be of damaged bytes" if damage else None
+    seen = 0
     with tf:
         while True:
             try:
                 ti = tf.next()
-            except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile) as e:
-                raise ArchiveError(
-                    f"archive is corrupt after {budget.count} members: {e}") from None
+            except Exception as e:  # noqa: BLE001 - zlib.error, LZMAError, EOFError, ...
+                raise ArchiveError(f"archive is corrupt after {seen} members: {_why(e)}") from None
             if ti is None:
                 break
             if ti.isdir():
                 continue
-            budget.count += 1
-            if budget.count > limits.max_members:
-                raise ArchiveError(f"more than {limits.max_members} members; rest not read")
-            name = display_name(ti.name)
+            seen += 1
+            raw = ti.name.encode("utf-8", "surrogateescape").split(b"\0", 1)[0]
+            name = display_name(raw)
+            try:
+                budget.member()
+            except BudgetExhausted as e:
+                raise ArchiveError(str(e)) from None
             if ti.issym() or ti.islnk():
                 kind = "symbolic" if ti.issym() else "hard"
                 yield Member(name, None, ti.mtime,
-                             f"{kind} link member to {ti.linkname!r}; not followed")
+                             f"{kind} link member to {ti.linkname!r}; not followed", raw=raw)
                 continue
             if not ti.isfile():
-                yield Member(name, None, ti.mtime, "special member (device or FIFO); not read")
+                yield Member(name, None, ti.mtime, "special member (device or FIFO); not read",
+                             raw=raw)
                 continue
             try:
                 mf = tf.extractfile(ti)
                 assert mf is not None
                 data = budget.read(mf, ti.size)
+            except BudgetExhausted as e:
+                yield Member(name, None, ti.mtime, f"not read: {e}", raw=raw)
+                raise ArchiveError(str(e)) from None
             except ArchiveMemberTooBig as e:
-                yield Member(name, None, ti.mtime, f"{e}; not read")
+                yield Member(name, None, ti.mtime, f"{e}; not read", raw=raw)
+                try:
+                    budget.skip(ti.size)  # tarfile decompresses what it skips
+                except BudgetExhausted as stop:
+                    raise ArchiveError(str(stop)) from None
                 continue
-            except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile) as e:
-                raise ArchiveError(f"archive is corrupt at member {name!r}: {e}") from None
-            yield Member(name, data, ti.mtime)
-            budget.check_archive()
+            except Exception as e:  # noqa: BLE001 - the stream broke inside this member
+                raise ArchiveError(f"archive is corrupt at member {name!r}: {_why(e)}") from None
+            yield Member(name, data, ti.mtime, warning=warning, raw=raw)
 
 
-def _gzip_members(f: BinaryIO, name: str, limits: Limits, compressed_size: int) -> Iterator[Member]:
-    """A gzip that is not a tarball holds one member: the name without `.gz`."""
-    inner = posixpath.basename(name)
-    inner = inner[:-3] if inner.lower().endswith(".gz") else inner + ".ungz"
-    budget = _Budget(limits, compressed_size)
+# name, its file suffix, how to open the decompressed stream, tarfile's mode for it
+_STREAMS: dict[str, tuple[str, str, Callable[[BinaryIO], BinaryIO], str]] = {
+    "application/gzip": ("gzip", ".gz", lambda f: gzip.GzipFile(fileobj=f), "r:gz"),
+    "application/x-bzip2": ("bzip2", ".bz2", lambda f: bz2.BZ2File(f), "r:bz2"),
+    "application/x-xz": ("xz", ".xz", lambda f: lzma.LZMAFile(f), "r:xz"),  # noqa: SIM115
+}
+
+
+def _stream_damage(f: BinaryIO, kind: str, open_stream: Callable[[BinaryIO], BinaryIO],
+                   budget: Budget) -> str | None:
+    """Decompress to the end, keeping nothing, so the stream's own check (gzip CRC-32 and
+    length, bzip2 block CRCs, xz check) is verified; say what is wrong, or None."""
+    room = budget.allowance - budget.total
+    n = 0
+    f.seek(0)
     try:
-        with gzip.GzipFile(fileobj=f) as gz:
-            data = budget.read(gz, None)
+        with open_stream(f) as s:
+            while chunk := s.read(CHUNK):
+                n += len(chunk)
+                if n > room:
+                    return (f"{kind} stream not checked to its end: it expands past "
+                            f"{room} bytes")
+    except EOFError as e:
+        return f"{kind} stream truncated after {n} bytes: {e}"
+    except Exception as e:  # noqa: BLE001 - CRC, invalid block, bad header: all damage
+        return f"{kind} stream damaged after {n} bytes: {_why(e)}"
+    finally:
+        f.seek(0)
+    return None
+
+
+def _single_member(f: BinaryIO, name: str, kind: str, suffix: str,
+                   open_stream: Callable[[BinaryIO], BinaryIO], budget: Budget
+                   ) -> Iterator[Member]:
+    """A compressed file that is not a tarball holds one member: the name without suffix."""
+    inner = posixpath.basename(name)
+    inner = inner[: -len(suffix)] if inner.lower().endswith(suffix) else inner + ".un" + suffix[1:]
+    raw = raw_name(inner)
+    try:
+        budget.member()
+    except BudgetExhausted as e:
+        raise ArchiveError(str(e)) from None
+    try:
+        with open_stream(f) as s:
+            data = budget.read(s, None)
+    except BudgetExhausted as e:
+        yield Member(inner, None, None, f"not read: {e}", raw=raw)
+        raise ArchiveError(str(e)) from None
     except ArchiveMemberTooBig as e:
-        yield Member(inner, None, None, f"{e}; not read")
+        yield Member(inner, None, None, f"{e}; not read", raw=raw)
         return
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise ArchiveError(f"corrupt gzip stream: {e}") from None
-    budget.check_archive()
-    yield Member(inner, data, None)
+    except Exception as e:  # noqa: BLE001 - zlib.error, LZMAError, CRC, truncation
+        raise ArchiveError(f"corrupt {kind} stream: {_why(e)}") from None
+    yield Member(inner, data, None, raw=raw)
 
 
-def _is_tar(f: BinaryIO) -> bool:
+def _is_tar(f: BinaryIO, mode: str) -> bool:
     try:
         f.seek(0)
-        with tarfile.open(fileobj=f, mode="r:*") as tf:
+        with tarfile.open(fileobj=f, mode=mode) as tf:
             return tf.next() is not None
-    except (tarfile.TarError, OSError, EOFError):
+    except Exception:  # noqa: BLE001 - not a tarball, whatever the reason
         return False
     finally:
         f.seek(0)
 
 
 def iter_members(
-    f: BinaryIO, media_type: str, name: str, limits: Limits, compressed_size: int
+    f: BinaryIO, media_type: str, name: str, limits: Limits, compressed_size: int,
+    budget: Budget | None = None,
 ) -> Iterator[Member]:
-    """Members of an archive held in a seekable binary file. Raises ArchiveError when broken."""
+    """Members of an archive held in a seekable binary file. Raises ArchiveError when broken.
+
+    `budget`: shared with the archives around and inside this one (one per top-level file);
+    a fresh one for this archive alone when None.
+    """
+    budget = budget or Budget(limits, compressed_size)
+    budget.check()
     if media_type == "application/zip":
-        yield from _zip_members(f, limits, compressed_size)
+        yield from _zip_members(f, budget)
     elif media_type == "application/x-tar":
-        yield from _tar_members(f, limits, compressed_size)
-    elif media_type == "application/gzip":
-        if _is_tar(f):
-            yield from _tar_members(f, limits, compressed_size)
-        else:
-            yield from _gzip_members(f, name, limits, compressed_size)
+        yield from _tar_members(f, budget, "r:", None)
+    elif media_type in _STREAMS:
+        kind, suffix, open_stream, mode = _STREAMS[media_type]
+        if _is_tar(f, mode):
+            damage = _stream_damage(f, kind, open_stream, budget)
+            try:
+                yield from _tar_members(f, budget, mode, damage)
+            except ArchiveError as e:
+                raise ArchiveError(f"{damage}; {e}" if damage else str(e)) from None
+            if damage:
+                raise ArchiveError(f"{damage}; the members read carry a warning")
+        else:  # read to its end, so the stream's check is verified by the read itself
+            yield from _single_member(f, name, kind, suffix, open_stream, budget)
     else:
         raise ArchiveError(f"unsupported archive type {media_type}")

@@ -8,8 +8,11 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 _AVIF_BRANDS = {b"avif", b"avis"}
 _QT_BRANDS = {b"qt  "}
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
+_BZ2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")  # a block's magic (pi), or an empty stream's end
 
-ARCHIVE_TYPES = {"application/zip", "application/x-tar", "application/gzip"}
+# gzip, bzip2 and xz hold a tarball or one compressed file: either way, members to read
+ARCHIVE_TYPES = {"application/zip", "application/x-tar", "application/gzip",
+                 "application/x-bzip2", "application/x-xz"}
 MODEL_TYPES = {"application/x-safetensors", "application/x-pytorch-checkpoint"}
 CHECKPOINT_EXT = (".ckpt", ".pt", ".pth")  # PyTorch zip checkpoints: a model, not an archive
 
@@ -76,7 +79,7 @@ def sniff(head: bytes) -> str:
         return "application/x-tar"
     if head.startswith(b"\x1f\x8b"):
         return "application/gzip"
-    if head.startswith(b"BZh"):
+    if head.startswith(b"BZh") and head[3:4].isdigit() and head[4:10] in _BZ2_BLOCKS:
         return "application/x-bzip2"
     if head.startswith(b"\xfd7zXZ\x00"):
         return "application/x-xz"

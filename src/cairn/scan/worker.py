@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from cairn.media.archives import ArchiveError, iter_members, unsafe_name
+from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
 from cairn.media.decode import DecodeError
 from cairn.media.limits import Limits
 from cairn.media.sniff import CHECKPOINT_EXT, HEAD_BYTES, kind_of, sniff
-from cairn.media.walk import DiskEntry
+from cairn.media.walk import DiskEntry, raw_name
 from cairn.provenance import examine
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators.novelai import NOVELAI_KEY
@@ -25,6 +27,9 @@ from cairn.signals.image import image_signals
 from cairn.signals.vpdq import DEFAULT_INTERVAL, VideoError, to_signal, vpdq_frames
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
+# Called with the descriptor after a file is read and before it is stat-ed again: lets a test
+# change the file at exactly that moment. None in use.
+after_read: Callable[[int], None] | None = None
 
 
 _IMAGE_EXT = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
@@ -88,8 +93,26 @@ def _err(rec: dict, stage: str, message: str) -> None:
     rec.setdefault("errors", []).append({"stage": stage, "message": message})
 
 
-def _base(path: str, parent: str | None, size: int | None, mtime: float | None) -> dict:
-    return {"path": path, "parent": parent, "size": size, "mtime": mtime, "errors": []}
+def _base(path: str, parent: str | None, size: int | None, mtime: float | None,
+          raw: bytes | None = None, ordinal: int = 0) -> dict:
+    """A record's identity: `raw_path` is its location's bytes (the path below the source,
+    then each member name, joined by NUL, which no file or member name holds); `ordinal`
+    tells apart locations of one file that share those bytes (repeated member names)."""
+    return {"path": path, "parent": parent, "size": size, "mtime": mtime, "errors": [],
+            "raw_path": raw if raw else raw_name(path), "ordinal": ordinal}
+
+
+@dataclass
+class _Tree:
+    """One top-level file and everything nested in it: one budget, one count of locations."""
+
+    budget: Budget
+    seen: Counter[bytes] = field(default_factory=Counter)
+
+    def ordinal(self, raw: bytes) -> int:
+        n = self.seen[raw]
+        self.seen[raw] += 1
+        return n
 
 
 def _image_signals(rec: dict, data: bytes, limits: Limits, opts: HashOptions) -> None:
@@ -125,37 +148,66 @@ def _video_signals(rec: dict, source: str | bytes | BinaryIO, opts: HashOptions)
 
 
 def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict],
-             opts: HashOptions) -> None:
+             opts: HashOptions, tree: _Tree | None = None, taint: str | None = None) -> None:
+    """Append the records of an archive's members (and theirs), each as it is done.
+
+    Whatever a reader raises becomes an error on a member or on the archive: no exception
+    type of a hostile archive leaves this function."""
     if depth >= limits.max_archive_depth:
         _err(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
              "members not opened")
         return
+    tree = tree or _Tree(Budget(limits, rec["size"] or 0))
     try:
-        for member in iter_members(f, rec["media_type"], rec["path"], limits, rec["size"] or 0):
+        for member in iter_members(f, rec["media_type"], rec["path"], limits, rec["size"] or 0,
+                                   tree.budget):
             path = f"{rec['path']}!/{member.name}"
+            raw = rec["raw_path"] + b"\0" + member.raw
+            warnings = [w for w in (unsafe_name(member.name), member.warning, taint) if w]
             if member.data is None:
-                mrec = _base(path, rec["path"], None, member.mtime)
+                mrec = _base(path, rec["path"], None, member.mtime, raw, tree.ordinal(raw))
                 mrec["kind"] = "other"
                 _err(mrec, "archive", member.error or "member not read")
+                for w in warnings:
+                    _err(mrec, "archive", w)
                 out.append(mrec)
                 continue
-            process_blob(path, rec["path"], member.data, member.mtime, depth + 1, limits, out,
-                         opts, name_warning=unsafe_name(member.name))
+            try:
+                process_blob(path, rec["path"], member.data, member.mtime, depth + 1, limits,
+                             out, opts, raw=raw, tree=tree, warnings=warnings,
+                             taint=member.warning or taint)
+            except Exception as e:  # noqa: BLE001 - one member's failure is that member's error
+                mrec = _base(path, rec["path"], len(member.data), member.mtime, raw,
+                             tree.seen[raw] - 1)
+                h = crypto.hash_bytes(member.data)  # its content stays evidence
+                mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)
+                _err(mrec, "archive", f"member could not be processed: {type(e).__name__}: {e}")
+                out.append(mrec)
     except ArchiveError as e:
         _err(rec, "archive", str(e))
+    except Exception as e:  # noqa: BLE001 - a reader bug or an exception type not foreseen
+        _err(rec, "archive", f"archive reader failed: {type(e).__name__}: {e}; rest not read")
 
 
 def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None, depth: int,
                  limits: Limits, out: list[dict], opts: HashOptions | None = None,
-                 name_warning: str | None = None) -> None:
-    """An in-memory file (an archive member): append its record and those of its members."""
+                 name_warning: str | None = None, *, raw: bytes | None = None,
+                 tree: _Tree | None = None, warnings: list[str] | None = None,
+                 taint: str | None = None) -> None:
+    """An in-memory file (an archive member): append its record and those of its members.
+
+    `tree`: the top-level file's budget and location counts; `taint`: why the bytes may be
+    damaged (a stream that failed its check), repeated on every member read from them."""
     opts = opts or HashOptions()
-    rec = _base(path, parent, len(data), mtime)
+    rec = _base(path, parent, len(data), mtime, raw)
+    if tree is not None:
+        rec["ordinal"] = tree.ordinal(rec["raw_path"])
     h = crypto.hash_bytes(data)
     rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)
     rec["media_type"], rec["kind"] = mt, kind = _sniff(data[:HEAD_BYTES], path)
-    if name_warning:
-        _err(rec, "archive", name_warning)
+    for w in [name_warning, *(warnings or [])]:
+        if w:
+            _err(rec, "archive", w)
     if mt == "application/x-empty":
         _err(rec, "read", "empty file (0 bytes)")
     _check_name(rec)
@@ -168,7 +220,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     elif kind == "model" and opts.provenance:
         _model(rec, io.BytesIO(data))
     elif kind == "archive":
-        _archive(rec, io.BytesIO(data), depth, limits, out, opts)
+        _archive(rec, io.BytesIO(data), depth, limits, out, opts, tree, taint)
     out.append(rec)  # after its members: a recorded archive implies recorded members
 
 
@@ -182,6 +234,9 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
     opts = opts or HashOptions()
     out: list[dict] = []
     rec = _base(entry.path, None, entry.size, entry.mtime)
+    rec["raw_path"] = entry.raw or rec["raw_path"]
+    if entry.atime_note:
+        rec["atime_note"] = entry.atime_note
     if entry.kind != "file":
         rec["kind"] = entry.kind if entry.kind in ("symlink", "special") else "other"
         rec["media_type"] = "inode/symlink" if entry.kind == "symlink" else None
@@ -190,16 +245,13 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
         out.append(rec)
         return out
     try:
-        fd = os.open(entry.fs_path, os.O_RDONLY | _O_NOATIME)
-    except PermissionError:
-        try:
-            fd = os.open(entry.fs_path, os.O_RDONLY)  # O_NOATIME needs ownership
-        except OSError as e:
-            return _unreadable(rec, e, out)
+        fd = _open_noatime(entry.fs_path, rec)
     except OSError as e:
         return _unreadable(rec, e, out)
     try:
         with os.fdopen(fd, "rb") as f:
+            before = os.fstat(fd)
+            rec["size"], rec["mtime"] = before.st_size, before.st_mtime  # the state hashed
             head = f.read(HEAD_BYTES)
             mt, kind = _sniff(head, entry.path)
             f.seek(0)
@@ -226,10 +278,42 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             elif kind == "archive":
                 f.seek(0)
                 _archive(rec, f, 0, limits, out, opts)
+            if after_read is not None:
+                after_read(fd)
+            _check_unchanged(rec, before, os.fstat(fd), hashes.size)
     except OSError as e:
         return _unreadable(rec, e, out)
     out.append(rec)
     return out
+
+
+def _open_noatime(path: bytes, rec: dict) -> int:
+    """Open read-only without updating the atime; where the kernel refuses O_NOATIME (EPERM:
+    not the file's owner and not root) open anyway and say so on the record."""
+    if not _O_NOATIME:
+        rec["atime_note"] = "O_NOATIME unavailable on this platform; reading may update the atime"
+        return os.open(path, os.O_RDONLY)
+    try:
+        return os.open(path, os.O_RDONLY | _O_NOATIME)
+    except PermissionError:
+        fd = os.open(path, os.O_RDONLY)  # O_NOATIME needs ownership (or CAP_FOWNER)
+        note = "opened without O_NOATIME (EPERM: not the file's owner); its atime may have changed"
+        rec["atime_note"] = f"{rec['atime_note']}; {note}" if rec.get("atime_note") else note
+        return fd
+
+
+def _check_unchanged(rec: dict, before: os.stat_result, after: os.stat_result,
+                     read: int) -> None:
+    """A file written to while it was read has hashes that may match no state of it."""
+    changes = [f"{what} {a} -> {b}" for what, a, b in (
+        ("size", before.st_size, after.st_size), ("mtime_ns", before.st_mtime_ns,
+                                                  after.st_mtime_ns),
+        ("ctime_ns", before.st_ctime_ns, after.st_ctime_ns)) if a != b]
+    if read != before.st_size:
+        changes.insert(0, f"{read} bytes read of {before.st_size} stat-ed")
+    if changes:
+        _err(rec, "read", "file changed while it was read (" + ", ".join(changes) + "): its "
+             "hashes may match no state of the file; rescan when it is quiet")
 
 
 def _unreadable(rec: dict, e: OSError, out: list[dict]) -> list[dict]:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -54,8 +55,15 @@ items = Table(
     Column("id", Integer, primary_key=True),
     Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
     Column("scan_run_id", Integer, ForeignKey("scan_runs.id"), nullable=False),
-    Column("path", Text, nullable=False),
+    Column("path", Text, nullable=False),  # printable and reversible: walk.display_name
     Column("parent_path", Text),  # the archive it came out of, if any
+    # identity: the location's bytes (path below the source, then member names, NUL-joined),
+    # an ordinal for locations of one file sharing those bytes, and a version per change
+    Column("raw_path", LargeBinary, nullable=False),
+    Column("ordinal", Integer, nullable=False, server_default="0"),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("note", Text),  # e.g. what changed since the previous version
+    Column("atime_note", Text),  # why reading it may have changed an atime (None: it did not)
     Column("kind", String(20), nullable=False),  # image video archive other symlink special
     Column("media_type", String(100)),
     Column("size", Integer),
@@ -65,7 +73,8 @@ items = Table(
     Column("sha256", String(64)),
     Column("width", Integer),
     Column("height", Integer),
-    UniqueConstraint("source_id", "path", name="uq_items_source_path"),
+    UniqueConstraint("source_id", "raw_path", "ordinal", "version", name="uq_items_location"),
+    Index("ix_items_source_path", "source_id", "path"),
     Index("ix_items_sha256", "sha256"),
     Index("ix_items_md5", "md5"),
     Index("ix_items_sha1", "sha1"),

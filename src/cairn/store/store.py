@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, delete, event, func, insert, selec
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cairn.store import schema as t
+from cairn.store.identity import location_bytes, version_note
 
 HERE = Path(__file__).parent
 
@@ -131,31 +132,65 @@ class Store:
 
     # -- items -----------------------------------------------------------------------------
     def done_paths(self, source_id: int) -> dict[str, tuple[int | None, float | None]]:
-        """Top-level paths already recorded for a source, with the size and mtime they had."""
+        """Top-level paths already recorded for a source, with the size and mtime they had
+        (their latest version's)."""
         with self.engine.connect() as c:
-            rows = c.execute(select(t.items.c.path, t.items.c.size, t.items.c.mtime).where(
-                t.items.c.source_id == source_id, t.items.c.parent_path.is_(None)))
+            rows = c.execute(select(t.items.c.path, t.items.c.size, t.items.c.mtime)
+                             .where(t.items.c.source_id == source_id,
+                                    t.items.c.parent_path.is_(None))
+                             .order_by(t.items.c.path, t.items.c.version))
             return {p: (s, m) for p, s, m in rows}
+
+    def _latest_versions(self, c, source_id: int, raws: set[bytes]  # noqa: ANN001
+                         ) -> dict[tuple[bytes, int], dict]:
+        """{(raw_path, ordinal): the latest version's row} for locations already recorded."""
+        latest: dict[tuple[bytes, int], dict] = {}
+        cols = (t.items.c.raw_path, t.items.c.ordinal, t.items.c.version, t.items.c.scan_run_id,
+                t.items.c.size, t.items.c.mtime, t.items.c.sha256, t.items.c.kind)
+        todo = sorted(raws)
+        for i in range(0, len(todo), 500):
+            for r in c.execute(select(*cols).where(
+                    t.items.c.source_id == source_id,
+                    t.items.c.raw_path.in_(todo[i:i + 500]))).mappings():
+                key = (bytes(r["raw_path"]), r["ordinal"])
+                if key not in latest or r["version"] > latest[key]["version"]:
+                    latest[key] = dict(r)
+        return latest
 
     def record_items(self, source_id: int, run_id: int, records: Sequence[dict],
                      matches: Sequence[list[dict]]) -> int:
         """Record items (with signals, errors, matches) in one transaction; returns how many new.
 
+        An item is its location: (raw path, ordinal). A location recorded before with the
+        same size, mtime and SHA-256 is skipped (what makes a resumed scan idempotent); one
+        that differs is recorded as its next version with a note, the earlier kept.
         Members of an archive come before the archive itself, so a recorded archive implies
         its members are recorded: that is what lets an interrupted scan resume safely.
         """
         new = 0
         with self.engine.begin() as c:
+            raws = {location_bytes(rec) for rec in records}
+            latest = self._latest_versions(c, source_id, raws)
             for rec, item_matches in zip(records, matches, strict=True):
+                key = (location_bytes(rec), rec.get("ordinal", 0))
+                prev = latest.get(key)
+                state = (rec.get("size"), rec.get("mtime"), rec.get("sha256"))
+                if prev and (prev["size"], prev["mtime"], prev["sha256"]) == state:
+                    continue  # already recorded by an earlier (interrupted) run
+                version = prev["version"] + 1 if prev else 1
                 res = c.execute(self.insert_ignore(t.items).values(
                     source_id=source_id, scan_run_id=run_id, path=rec["path"],
-                    parent_path=rec.get("parent"), kind=rec["kind"],
+                    parent_path=rec.get("parent"), raw_path=key[0], ordinal=key[1],
+                    version=version, note=version_note(prev, state),
+                    atime_note=rec.get("atime_note"), kind=rec["kind"],
                     media_type=rec.get("media_type"), size=rec.get("size"),
                     mtime=rec.get("mtime"), md5=rec.get("md5"), sha1=rec.get("sha1"),
                     sha256=rec.get("sha256"), width=rec.get("width"), height=rec.get("height"),
                 ))
                 if not res.rowcount:
-                    continue  # already recorded by an earlier (interrupted) run
+                    continue  # a concurrent scan recorded this version first
+                latest[key] = {"version": version, "scan_run_id": run_id, "size": state[0],
+                               "mtime": state[1], "sha256": state[2], "kind": rec["kind"]}
                 new += 1
                 item_id = res.inserted_primary_key[0]
                 self._insert_pdq(c, rec)
@@ -202,7 +237,8 @@ class Store:
                        t.items.c.height, t.sources.c.name.label("source"))
                 .join(t.sources, t.items.c.source_id == t.sources.c.id)
                 .where(t.sources.c.case_id == case_id)
-                .order_by(t.sources.c.name, t.items.c.path)).mappings()]
+                .order_by(t.sources.c.name, t.items.c.path, t.items.c.ordinal,
+                          t.items.c.version)).mappings()]
             shas = select(t.items.c.sha256).join(t.sources).where(t.sources.c.case_id == case_id)
             sig: dict[tuple[str, str], tuple[str, int]] = {}
             for sha, stype, value, quality, _mode in c.execute(
@@ -269,10 +305,14 @@ class Store:
                 t.errors.join(t.items)).where(t.items.c.source_id == source_id)).scalar_one()
             n_match = c.execute(select(func.count(func.distinct(t.matches.c.item_id))).select_from(
                 t.matches.join(t.items)).where(t.items.c.source_id == source_id)).scalar_one()
+            n_atime = c.execute(select(func.count()).where(
+                t.items.c.source_id == source_id, t.items.c.atime_note.is_not(None))).scalar_one()
         return {
             "files": sum(kinds.values()), "images": kinds.get("image", 0),
             "videos": kinds.get("video", 0), "archives": kinds.get("archive", 0),
             "models": kinds.get("model", 0), "items_with_errors": n_err, "items_matched": n_match,
+            # read without O_NOATIME (not the owner), symlinks, folders listed without it
+            "items_atime_not_kept": n_atime,
         }
 
     def case_items(self, case_id: int) -> list[dict]:
@@ -282,7 +322,8 @@ class Store:
                 select(t.items, t.sources.c.name.label("source"))
                 .join(t.sources, t.items.c.source_id == t.sources.c.id)
                 .where(t.sources.c.case_id == case_id)
-                .order_by(t.sources.c.name, t.sources.c.id, t.items.c.path)
+                .order_by(t.sources.c.name, t.sources.c.id, t.items.c.path, t.items.c.ordinal,
+                          t.items.c.version)
             ).mappings().all()
             pdqs: dict[str, dict] = {}
             vpdqs: dict[str, dict] = {}

@@ -1,0 +1,230 @@
+"""Item identity: every file and member is its own item, even where display names collide;
+display paths read back into the raw bytes; a file that changes is a new version, noted."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cairn.cli import cli
+from cairn.demo import jpeg_bytes, picture
+from cairn.media.limits import Limits
+from cairn.media.walk import display_name, walk
+from cairn.scan import worker
+
+
+def jpg(seed: int) -> bytes:
+    return jpeg_bytes(picture(seed, (48, 32)))
+
+
+class Case:
+    """`cairn scan` and `cairn report` in-process against one store."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.env = {"CAIRN_HOME": str(tmp / "home")}
+        self.db = tmp / "home" / "cairn.db"
+        self.runner = CliRunner()
+
+    def scan(self, where: Path) -> dict:
+        res = self.runner.invoke(cli, ["scan", str(where), "--case", "c", "--workers", "1",
+                                       "--json", "--no-progress"], env=self.env)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)
+
+    def items(self) -> list[dict]:
+        res = self.runner.invoke(cli, ["report", "--case", "c", "--format", "json"],
+                                 env=self.env)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)["items"]
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_colliding_names_are_distinct_items(tmp_path: Path) -> None:
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(3):
+            z.writestr("same.jpg", jpg(i))  # zipfile warns about the duplicate: that is the point
+    (ev / "s.zip").write_bytes(buf.getvalue())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for i, name in enumerate((b"a\xff.jpg", b"a\\xff.jpg")):
+            ti = tarfile.TarInfo(name.decode("utf-8", "surrogateescape"))
+            data = jpg(10 + i)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    (ev / "t.tar").write_bytes(buf.getvalue())
+    disk = os.fsencode(ev / "disk")
+    os.mkdir(disk)
+    for i, name in enumerate((b"a\xff.jpg", b"a\\xff.jpg")):
+        with open(os.path.join(disk, name), "wb") as f:
+            f.write(jpg(20 + i))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("y.jpg", jpg(30))
+    (ev / "x.zip").write_bytes(buf.getvalue())
+    (ev / "x.zip!").mkdir()
+    (ev / "x.zip!" / "y.jpg").write_bytes(jpg(31))
+
+    case = Case(tmp_path)
+    first = case.scan(ev)
+    items = case.items()
+    by_path: dict[str, list[dict]] = {}
+    for it in items:
+        by_path.setdefault(it["path"], []).append(it)
+    same = by_path["s.zip!/same.jpg"]
+    assert [it.get("ordinal", 0) for it in same] == [0, 1, 2]
+    assert len({it["sha256"] for it in same}) == 3
+    assert {"t.tar!/a\\xff.jpg", "t.tar!/a\\\\xff.jpg", "disk/a\\xff.jpg",
+            "disk/a\\\\xff.jpg"} <= set(by_path)
+    assert by_path["t.tar!/a\\xff.jpg"][0]["sha256"] != by_path["t.tar!/a\\\\xff.jpg"][0][
+        "sha256"]
+    member, folder = by_path["x.zip!/y.jpg"], by_path["x.zip\\!/y.jpg"]
+    assert member[0]["sha256"] != folder[0]["sha256"]
+    # s.zip + 3, t.tar + 2, 2 on disk, x.zip + 1, the folder's file
+    assert first["new_items"] == len(items) == 4 + 3 + 2 + 2 + 1
+    assert case.scan(ev)["new_items"] == 0  # rescanning a location never duplicates a row
+
+
+@given(st.lists(st.binary(min_size=1, max_size=12).filter(lambda b: b"\0" not in b),
+                min_size=1, max_size=4))
+def test_display_paths_read_back_into_their_bytes(parts: list[bytes]) -> None:
+    from cairn.media.walk import raw_name
+
+    raw = b"/".join(parts)
+    shown = display_name(raw)
+    assert raw_name(shown) == raw
+    assert "!/" not in shown.replace("\\\\", "").replace("\\!", "")  # never an archive joint
+
+
+def test_x_zip_bang_folder_is_not_read_as_a_member() -> None:
+    assert display_name(b"x.zip!/y.jpg") == "x.zip\\!/y.jpg"
+    assert display_name(b"a\\xff") == "a\\\\xff" and display_name(b"a\xff") == "a\\xff"
+
+
+def test_file_edited_between_scans_is_a_new_version(tmp_path: Path) -> None:
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    f = ev / "p.jpg"
+    f.write_bytes(jpg(1))
+    os.utime(f, (1_700_000_000, 1_700_000_000))
+    (ev / "q.jpg").write_bytes(jpg(2))
+    case = Case(tmp_path)
+    case.scan(ev)
+    f.write_bytes(jpg(3))
+    os.utime(f, (1_700_000_100, 1_700_000_100))
+    again = case.scan(ev)
+    assert again["new_items"] == 1 and again["skipped_already_recorded"] == 1
+    versions = [it for it in case.items() if it["path"] == "p.jpg"]
+    assert [it.get("version", 1) for it in versions] == [1, 2]
+    assert versions[0]["sha256"] != versions[1]["sha256"]
+    note = versions[1]["note"]
+    assert "changed since version 1" in note and "sha256" in note
+    assert "earlier version is kept" in note
+    assert case.scan(ev)["new_items"] == 0  # the latest version is what a rescan compares
+
+
+def test_file_changed_while_hashed_says_so(tmp_path: Path) -> None:
+    f = tmp_path / "grow.jpg"
+    f.write_bytes(jpg(1))
+    (entry,) = list(walk(tmp_path))
+
+    def append(_fd: int) -> None:
+        with open(f, "ab") as out:
+            out.write(b"more")
+
+    worker.after_read = append
+    try:
+        (rec,) = worker.process_entry(entry, Limits())
+    finally:
+        worker.after_read = None
+    said = " | ".join(e["message"] for e in rec["errors"])
+    assert "file changed while it was read" in said and "may match no state" in said
+    (rec,) = worker.process_entry(entry, Limits())
+    assert not rec["errors"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def old_db(request, tmp_path: Path):
+    """An empty store at revision 0007, on SQLite and (where one is set up) PostgreSQL."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from cairn.store.store import HERE
+
+    admin, name = None, ""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        base = os.environ.get("CAIRN_TEST_POSTGRES_URL")
+        if not base:
+            pytest.skip("no PostgreSQL: set CAIRN_TEST_POSTGRES_URL (.ci/run starts one)")
+        name = f"cairn_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        head, _, query = base.partition("?")
+        url = f"{head.rsplit('/', 1)[0]}/{name}?{query}"
+    engine = create_engine(url)
+    cfg = Config(str(HERE / "alembic.ini"))
+    cfg.set_main_option("script_location", str(HERE / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+    yield url, engine
+    engine.dispose()
+    if admin is not None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_migration_0008_keeps_rows_and_reads_raw_paths_back(old_db) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from cairn.store import Store
+
+    url, engine = old_db
+    with engine.begin() as con:
+        con.execute(text("insert into cases values (1, 'c', 'x')"))
+        con.execute(text("insert into sources values (1, 1, 's', '/ev', 'x')"))
+        con.execute(text("insert into scan_runs (id, case_id, source_id, tool_version, "
+                         "examiner, host, started_at, status, arguments) values (1, 1, 1, 'v', "
+                         "'e', 'h', 'x', 'complete', '{}')"))
+        rows = [(101, "d/a\\xff.jpg", None), (102, "d/z.zip", None),
+                (103, "d/z.zip!/m\\n.jpg", "d/z.zip"), (104, "plain.jpg", None)]
+        for i, path, parent in rows:
+            con.execute(text("insert into items (id, source_id, scan_run_id, path, parent_path, "
+                             "kind) values (:i, 1, 1, :p, :pp, 'image')"),
+                        {"i": i, "p": path, "pp": parent})
+        con.execute(text("insert into errors (item_id, stage, message) "
+                         "values (103, 'read', 'kept')"))
+    Store(url).close()
+    with engine.connect() as con:
+        got = [tuple(r) for r in con.execute(text(
+            "select id, path, raw_path, ordinal, version from items order by id"))]
+        errors = [tuple(r) for r in con.execute(text("select item_id, message from errors"))]
+    assert [(i, p, bytes(r), o, v) for i, p, r, o, v in got] == [
+        (101, "d/a\\xff.jpg", b"d/a\xff.jpg", 0, 1), (102, "d/z.zip", b"d/z.zip", 0, 1),
+        (103, "d/z.zip!/m\\\\n.jpg", b"d/z.zip\0m\\n.jpg", 0, 1),
+        (104, "plain.jpg", b"plain.jpg", 0, 1)]
+    assert errors == [(103, "kept")]
+    insert = text("insert into items (source_id, scan_run_id, path, kind, raw_path, ordinal) "
+                  "values (1, 1, 'same display path', 'image', :raw, :o)")
+    with engine.begin() as con:  # a second location sharing raw bytes needs its own ordinal
+        con.execute(insert, {"raw": b"d/z.zip\0m\\n.jpg", "o": 1})
+    with pytest.raises(IntegrityError), engine.begin() as con:
+        con.execute(insert, {"raw": b"d/z.zip\0m\\n.jpg", "o": 1})
