@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.media.decode import DecodeError, exif_of
+from cairn.media.decode import exif_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_TEXT = 8 * 1024 * 1024  # bytes of one text chunk, decompressed
@@ -155,9 +155,6 @@ def decode_user_comment(raw: bytes | str) -> str:
 def _exif_text(image: Any, md: Metadata) -> None:
     try:
         exif = exif_of(image, md.exif)
-    except DecodeError as e:
-        md.errors.append(str(e))
-        return
     except Exception as e:  # noqa: BLE001 - Pillow raises many types for bad EXIF
         md.errors.append(f"EXIF: unreadable ({type(e).__name__}: {e})")
         return
