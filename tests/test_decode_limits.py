@@ -398,3 +398,18 @@ def test_guard_sees_real_loads(guarded_loads: list) -> None:
     Picture(dp.png(picture(1208, (64, 48))), LIMIT).rgb()
     assert set(guarded_loads) == {(64, 48)}  # load() is called again on use: a no-op
     assert np.asarray(Image.new("L", (2, 2))).shape == (2, 2)
+
+
+def test_exif_pillow_found_in_png_text_is_still_read() -> None:
+    """Pillow no longer sees PNG text chunks; ImageMagick's hex EXIF in one is read by ours."""
+    from PIL import PngImagePlugin
+
+    exif = Image.Exif()
+    exif[0x0131] = "MagickTool"
+    raw = exif.tobytes()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", f"\nexif\n{len(raw)}\n{raw.hex()}\n")
+    buf = io.BytesIO()
+    picture(1210, (64, 48)).save(buf, "PNG", pnginfo=info)
+    md = read_metadata(buf.getvalue(), Picture(buf.getvalue(), LIMIT).header)
+    assert md.text["exif:Software"] == "MagickTool" and not md.errors

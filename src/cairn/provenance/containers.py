@@ -153,8 +153,15 @@ def decode_user_comment(raw: bytes | str) -> str:
 
 
 def _exif_text(image: Any, md: Metadata) -> None:
+    raw = md.exif
+    profile = md.text.get("png:Raw profile type exif")  # ImageMagick's hex-in-text EXIF
+    if raw is None and profile:
+        try:
+            raw = bytes.fromhex("".join(profile.split("\n")[3:]))
+        except ValueError:
+            md.errors.append("PNG text 'Raw profile type exif': not hexadecimal")
     try:
-        exif = exif_of(image, md.exif)
+        exif = exif_of(image, raw)
     except Exception as e:  # noqa: BLE001 - Pillow raises many types for bad EXIF
         md.errors.append(f"EXIF: unreadable ({type(e).__name__}: {e})")
         return
