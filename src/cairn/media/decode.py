@@ -61,8 +61,9 @@ def check_pixels(width: int, height: int, max_pixels: int, what: str = "image") 
             f"{max_pixels} (max_pixels; possible decompression bomb); not decoded")
 
 
-def _text_too_large(ctype: bytes, body: bytes) -> bool:
-    """Would Pillow refuse this text chunk (inflated past its 1 MiB per-chunk limit)?"""
+def _inflated_size(ctype: bytes, body: bytes) -> int:
+    """How far a text chunk inflates, counted up to Pillow's limit + 1 (0 if not compressed
+    or damaged: damage is containers' to note)."""
     _, _, rest = body.partition(b"\0")
     if ctype == b"zTXt":
         compressed = rest[1:]
@@ -70,21 +71,19 @@ def _text_too_large(ctype: bytes, body: bytes) -> bool:
         parts = rest[2:].split(b"\0", 2)
         compressed = parts[2] if len(parts) == 3 else b""
     else:
-        return False
-    d = zlib.decompressobj()
+        return 0
     try:
-        out = d.decompress(compressed, PILLOW_TEXT_LIMIT + 1)
+        return len(zlib.decompressobj().decompress(compressed, PILLOW_TEXT_LIMIT + 1))
     except zlib.error:
-        return False
-    return len(out) > PILLOW_TEXT_LIMIT
+        return 0
 
 
 def pillow_view(data: bytes, notes: list[str] | None = None) -> bytes:
     """The bytes Pillow is given: a PNG without its text chunks (each one Pillow would refuse
-    noted, with its offset); anything else unchanged."""
+    noted, with its offset, while 64 MiB of inflating lasts); anything else unchanged."""
     if not data.startswith(PNG_MAGIC):
         return data
-    out, pos, dropped = [data[:8]], 8, False
+    out, pos, dropped, budget = [data[:8]], 8, False, 64 * PILLOW_TEXT_LIMIT
     while pos + 12 <= len(data):
         length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
         end = pos + 12 + length
@@ -92,7 +91,9 @@ def pillow_view(data: bytes, notes: list[str] | None = None) -> bytes:
             break  # truncated: Pillow decides what to make of the rest
         if ctype in PNG_TEXT_CHUNKS:
             dropped = True
-            if notes is not None and _text_too_large(ctype, data[pos + 8:end - 4]):
+            size = _inflated_size(ctype, data[pos + 8:end - 4]) if budget > 0 else 0
+            budget -= size
+            if notes is not None and size > PILLOW_TEXT_LIMIT:
                 notes.append(f"PNG chunk {ctype.decode('latin-1')!r} at byte {pos}: text "
                              f"inflates past {PILLOW_TEXT_LIMIT} bytes; skipped for the pixel "
                              "decode (the picture is hashed)")
