@@ -78,8 +78,9 @@ def text_bomb(ctype: bytes, inflated: int = 2 << 20) -> bytes:
     return chunk(b"iTXt", b"Comment\0\x01\0\0\0" + packed)
 
 
-def mkv_of_jpeg_frames(side: int, frames: int = 3) -> bytes:
-    """An MKV of `frames` flat grey MJPEG frames, side x side (muxed, not re-encoded)."""
+def mkv_of_jpeg_frames(side: int, frames: int = 3, declared: int | None = None) -> bytes:
+    """An MKV of `frames` flat grey MJPEG frames, side x side (muxed, not re-encoded); its
+    track header says `declared` x `declared` when given (a lie)."""
     import av
 
     buf = io.BytesIO()
@@ -87,7 +88,7 @@ def mkv_of_jpeg_frames(side: int, frames: int = 3) -> bytes:
     jpg, out = buf.getvalue(), io.BytesIO()
     with av.open(out, "w", format="matroska") as c:
         s = c.add_stream("mjpeg", rate=1)
-        s.width = s.height = side
+        s.width = s.height = declared or side
         s.pix_fmt = "yuvj420p"
         for i in range(frames):
             p = av.Packet(jpg)
@@ -205,6 +206,11 @@ def test_video_of_giant_frames_is_refused_from_its_header(giant_mkv: bytes) -> N
     assert rec["kind"] == "video" and "vpdq" not in rec
     assert (f"video frame is 12000x12000 = 144000000 pixels, over the limit of {LIMIT}"
             in messages(rec))
+
+
+def test_video_whose_header_lies_about_its_frame_size_is_refused() -> None:
+    rec = scan_record("liar.mkv", mkv_of_jpeg_frames(12000, frames=2, declared=64))
+    assert "vpdq" not in rec and "12000x12000 = 144000000 pixels" in messages(rec)
 
 
 def test_video_frame_count_and_duration_limits(tmp_path: Path) -> None:
