@@ -84,15 +84,17 @@ VIDEO_OPTION = click.option(
     help="Seconds between hashed video frames (0: every frame).")
 
 
-def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0) -> list[dict]:
+def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
+               **provenance: str | tuple[tuple[str, str], ...] | None) -> list[dict]:
     """Records of one file: the file itself first, then any archive members, as a scan sees
-    them (member paths prefixed with the file's path)."""
+    them (member paths prefixed with the file's path). `provenance`: HashOptions' reader
+    settings (keys, trust, detector); pixels are decoded once, by media/decode."""
     from cairn.media.limits import Limits
     from cairn.media.walk import walk
     from cairn.scan.worker import HashOptions, process_entry
 
     (entry,) = walk(str(path))
-    records = process_entry(entry, Limits(), HashOptions(mode, video_interval))
+    records = process_entry(entry, Limits(), HashOptions(mode, video_interval, **provenance))
     prefix = str(path)[: -len(entry.path)] if str(path).endswith(entry.path) else ""
     for r in records:
         r["path"] = prefix + r["path"]
@@ -219,7 +221,6 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
     signatures, model-file hashes. Nothing is recorded.
 
     Exit 0 if any file carries a generator claim or synthetic source type, 1 if none does."""
-    from cairn.provenance import examine
     from cairn.provenance.catalogue import Catalogue, CatalogueError, annotate
     from cairn.provenance.generators.novelai import NOVELAI_KEY
 
@@ -232,17 +233,14 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
         _fail(str(e))
     results = []
     for f in files:
-        rec = _hash_file(f)[0]
-        if rec["kind"] == "image":
-            found = [x.to_dict() for x in examine(f.read_bytes(), novelai_keys=keys,
-                                                  media_type=rec["media_type"],
-                                                  c2pa_trust=trust, detector=det)]
-        else:
-            found = rec.get("findings", [])
+        # one decode under the scan's limits, shared by PDQ and every pixel reader
+        rec = _hash_file(f, novelai_keys=tuple(keys.items()), c2pa_trust=trust,
+                         detector=det)[0]
+        found = rec.get("findings", [])
         if cat:
             annotate(found, cat)
         results.append({"path": str(f), "sha256": rec["sha256"], "media_type": rec["media_type"],
-                        "findings": found})
+                        "findings": found, "errors": rec.get("errors", [])})
     claims = any(x.get("generator") or x.get("synthetic") for r in results
                  for x in r["findings"])
     if as_json:
@@ -254,6 +252,8 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
             out.print(styled((r["path"], "bold"), f"  {r['media_type']}"), highlight=False)
             if not r["findings"]:
                 out.print("  no provenance findings")
+            for e in r["errors"]:
+                out.print(f"  {e['stage']}: {e['message']}", highlight=False, markup=False)
             for x in r["findings"]:
                 out.print(f"  {finding_summary(x)}", highlight=False)
                 if x.get("prompt"):

@@ -9,7 +9,9 @@ MiB = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_pixels: int = 100_000_000  # one decoded frame; Pillow's own default is 89M
+    max_pixels: int = 100_000_000  # one decoded frame, picture or video; Pillow's is 89M
+    max_video_frames: int = 1_000_000  # frames decoded per video: 9.3 h at 30 fps
+    max_video_seconds: float = 86_400.0  # of a video's timeline hashed (its timestamps)
     max_archive_depth: int = 5  # a.zip!/b.zip!/c.zip! ... deeper members are not opened
     max_member_size: int = 512 * MiB  # one archive member, decompressed, held in memory
     max_archive_total: int = 8 * 1024 * MiB  # all members of one archive, decompressed

@@ -8,14 +8,14 @@ Midjourney). Damaged metadata gives a finding with an error, never an exception.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-from PIL import Image
-
+from cairn.media.decode import Picture
+from cairn.media.limits import Limits
 from cairn.media.sniff import HEAD_BYTES, sniff
 from cairn.provenance.c2pa_reader import read_c2pa
-from cairn.provenance.containers import open_for_metadata, read_metadata
+from cairn.provenance.containers import Metadata, read_metadata
 from cairn.provenance.detector import DetectorError, load_detector
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators import read_generators
@@ -41,31 +41,53 @@ def capture_time(text: str | None) -> str | None:
     return (dt.astimezone(UTC) if dt.tzinfo else dt).isoformat(timespec="seconds")
 
 
-def examine(data: bytes, image: Image.Image | None = None,
+def _guarded(kind: str, source: str, read: Callable[[], list[Finding]]) -> list[Finding]:
+    """A reader's findings, or, when it raises on hostile bytes (whatever the type), one
+    finding of its kind whose error names the reader and the exception: a note, never a
+    crash (as generators/ does for each generator reader)."""
+    try:
+        return read()
+    except DetectorError:
+        raise  # misconfiguration: the caller stops before scanning, not per file
+    except Exception as e:  # noqa: BLE001 - hostile input reaches every reader
+        return [Finding(kind, "declared" if kind != "detector" else "statistical", source, {},
+                        error=f"{source} reader failed: {type(e).__name__}: {e}")]
+
+
+def examine(data: bytes, picture: Picture | None = None,
             novelai_keys: dict[str, str] | None = None, media_type: str | None = None,
             c2pa_trust: str | None = None, watermarks: bool = True,
-            detector: str | None = None) -> list[Finding]:
-    """Findings of one image file's bytes (the image, if already opened, saves a reopen).
-    `c2pa_trust`: PEM bundle of the C2PA trust anchors the examiner accepts; `detector`:
-    path of a detector config (see detector.py)."""
-    img: Any = image if image is not None else open_for_metadata(data)
-    md = read_metadata(data, img)
-    findings = read_c2pa(data, media_type or sniff(data[:HEAD_BYTES]), c2pa_trust)
-    findings += read_xmp(md.xmp) + read_generators(md, img, novelai_keys)
+            detector: str | None = None, max_pixels: int | None = None
+            ) -> list[Finding]:
+    """Findings of one image file's bytes. `picture`: the file as media/decode opened it for
+    PDQ, so pixel readers reuse that decode (without it, one is opened here under
+    `max_pixels`); readers get its header for metadata and its frames, never the bytes to
+    decode themselves. `c2pa_trust`: PEM bundle of the C2PA trust anchors the examiner
+    accepts; `detector`: path of a detector config (see detector.py). A reader that raises
+    gives a finding with an error."""
+    pic = picture if picture is not None else Picture(data, max_pixels or Limits().max_pixels)
+    md = Metadata()
+
+    def metadata() -> list[Finding]:
+        nonlocal md
+        md = read_metadata(data, pic.header)
+        return []
+
+    findings = _guarded("generator", "metadata", metadata)
+    findings += _guarded("c2pa", "c2pa", lambda: read_c2pa(
+        data, media_type or sniff(data[:HEAD_BYTES]), c2pa_trust))
+    findings += _guarded("digital_source_type", "xmp", lambda: read_xmp(md.xmp))
+    findings += _guarded("generator", "generators",
+                         lambda: read_generators(md, pic, novelai_keys))
     taken = capture_time(md.text.get("exif:DateTimeOriginal"))
     if taken:
         findings.append(Finding("capture_time", "declared", "exif:DateTimeOriginal",
                                 {"time": taken}))
-    if img is not None and watermarks:
-        findings += read_watermarks(data, img)
-    if img is not None and detector:
-        try:
-            findings.append(load_detector(detector).finding(img))
-        except DetectorError:
-            raise  # misconfiguration: the caller stops before scanning, not per file
-        except Exception as e:  # noqa: BLE001 - an undecodable picture: a note
-            findings.append(Finding("detector", "statistical", "detector", {},
-                                    error=f"detector failed: {type(e).__name__}: {e}"))
+    if pic.header is not None and watermarks:
+        findings += _guarded("watermark", "pixels:dwtDct", lambda: read_watermarks(pic))
+    if pic.header is not None and detector:
+        findings += _guarded("detector", "detector",
+                             lambda: [load_detector(detector).finding(pic)])
     text_errors = [e for e in md.errors if e.startswith("PNG chunk")]
     if text_errors and not any(f.kind == "generator" for f in findings):
         # a damaged text chunk may have been the generator's: say so, claim nothing

@@ -7,12 +7,12 @@ chose to keep.
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
-from PIL import Image
+from cairn.media.decode import exif_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_TEXT = 8 * 1024 * 1024  # bytes of one text chunk, decompressed
@@ -32,6 +32,7 @@ class Metadata:
     text: dict[str, str] = field(default_factory=dict)  # source ("png:parameters") -> text
     xmp: bytes | None = None
     errors: list[str] = field(default_factory=list)
+    exif: bytes | None = None  # a PNG's eXIf chunk (Pillow would decode pixels to find it)
 
     def get(self, *keys: str) -> tuple[str, str] | None:
         """The first present of several keys, as (source, text)."""
@@ -41,9 +42,10 @@ class Metadata:
         return None
 
 
-def read_metadata(data: bytes, image: Image.Image | None = None) -> Metadata:
+def read_metadata(data: bytes, image: Any = None) -> Metadata:
     """Text metadata of a PNG (tEXt/zTXt/iTXt) or, through Pillow's EXIF reader, of a
-    JPEG/WebP/TIFF/HEIC; plus the raw XMP packet wherever it lives."""
+    JPEG/WebP/TIFF/HEIC; plus the raw XMP packet wherever it lives. `image`: the header
+    media/decode opened (`Picture.header`): metadata only, its pixels are never touched."""
     md = Metadata()
     if data.startswith(PNG_MAGIC):
         _png_text(data, md)
@@ -71,6 +73,9 @@ def _png_text(data: bytes, md: Metadata) -> None:
         pos += 12 + length
         if ctype == b"IEND":
             return
+        if ctype == b"eXIf" and md.exif is None:
+            md.exif = body
+            continue
         if ctype not in (b"tEXt", b"zTXt", b"iTXt"):
             continue
         try:
@@ -147,9 +152,16 @@ def decode_user_comment(raw: bytes | str) -> str:
     return raw.decode("utf-8", "replace").rstrip("\0")
 
 
-def _exif_text(image: Image.Image, md: Metadata) -> None:
+def _exif_text(image: Any, md: Metadata) -> None:
+    raw = md.exif
+    profile = md.text.get("png:Raw profile type exif")  # ImageMagick's hex-in-text EXIF
+    if raw is None and profile:
+        try:
+            raw = bytes.fromhex("".join(profile.split("\n")[3:]))
+        except ValueError:
+            md.errors.append("PNG text 'Raw profile type exif': not hexadecimal")
     try:
-        exif = image.getexif()
+        exif = exif_of(image, raw)
     except Exception as e:  # noqa: BLE001 - Pillow raises many types for bad EXIF
         md.errors.append(f"EXIF: unreadable ({type(e).__name__}: {e})")
         return
@@ -186,11 +198,3 @@ def _find_xmp_packet(data: bytes, limit: int = 4 * 1024 * 1024) -> bytes | None:
         return None
     end = data.find(b"</x:xmpmeta>", start, start + limit)
     return data[start:end + len(b"</x:xmpmeta>")] if end > 0 else None
-
-
-def open_for_metadata(data: bytes) -> Image.Image | None:
-    """An image opened lazily (header only) for its EXIF and info; None if Pillow can't."""
-    try:
-        return Image.open(io.BytesIO(data))
-    except Exception:  # noqa: BLE001 - not an image Pillow knows: no EXIF to read
-        return None

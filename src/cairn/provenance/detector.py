@@ -22,8 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from cairn.media.decode import DecodeError, Picture
 from cairn.provenance.finding import Finding
 
 
@@ -96,22 +96,25 @@ class Detector:
         self.cfg = cfg
         self.input_name = self.session.get_inputs()[0].name
 
-    def preprocess(self, image: Image.Image) -> np.ndarray:
+    def preprocess(self, picture: Picture) -> np.ndarray:
+        """The model's input from the full frame media/decode gives (DecodeError if none)."""
         c = self.cfg
-        rgb = image.convert("RGB").resize(c.size, Image.Resampling.BILINEAR)
-        x = np.asarray(rgb, dtype=np.float32) / np.float32(c.scale)
+        rgb = picture.rgb_resized(c.size)
+        if rgb is None:
+            raise DecodeError(picture.error or "no decodable frame")
+        x = rgb.astype(np.float32) / np.float32(c.scale)
         x = (x - np.asarray(c.mean, np.float32)) / np.asarray(c.std, np.float32)
         if c.layout == "NCHW":
             x = x.transpose(2, 0, 1)
         return x[None, ...].astype(np.float32)
 
-    def score(self, image: Image.Image) -> float:
-        out = self.session.run(None, {self.input_name: self.preprocess(image)})
+    def score(self, picture: Picture) -> float:
+        out = self.session.run(None, {self.input_name: self.preprocess(picture)})
         raw = float(np.asarray(out[0]).ravel()[self.cfg.output_index])
         return 1.0 / (1.0 + math.exp(-raw)) if self.cfg.activation == "sigmoid" else raw
 
-    def finding(self, image: Image.Image) -> Finding:
-        s = self.score(image)
+    def finding(self, picture: Picture) -> Finding:
+        s = self.score(picture)
         return Finding("detector", "statistical", f"detector:{self.cfg.name}", {
             "name": self.cfg.name, "score": round(s, 6), "threshold": self.cfg.threshold,
             "above_threshold": s >= self.cfg.threshold, "model_sha256": self.cfg.sha256})

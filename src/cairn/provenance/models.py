@@ -39,6 +39,7 @@ class ModelHashes:
     tensor_sha256: str | None = None
     short_hash: str | None = None  # what A1111 writes for a LoRA (12 hex)
     metadata: dict = field(default_factory=dict)  # safetensors __metadata__ (training info)
+    note: str | None = None  # what of the header could not be read (the hashes stand)
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if v not in (None, {}, "")}
@@ -60,17 +61,13 @@ def hash_model(f: BinaryIO, fmt: str | None = None) -> ModelHashes:
     n = safetensors_header(head + f.read(1))
     f.seek(0)
     metadata: dict = {}
+    note = None
     if n is not None:
         f.seek(8)
         header_bytes = f.read(n)
         if len(header_bytes) < n:
             raise ModelFileError(f"safetensors header says {n} bytes; the file is shorter")
-        try:
-            header = json.loads(header_bytes)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ModelFileError(f"safetensors header is not JSON: {e}") from None
-        meta = header.get("__metadata__") if isinstance(header, dict) else None
-        metadata = {str(k): str(v)[:2000] for k, v in (meta or {}).items()}
+        metadata, note = _header_metadata(header_bytes)
         f.seek(0)
     full, tensors, b3 = hashlib.sha256(), hashlib.sha256(), blake3.blake3()
     autov1 = hashlib.sha256()
@@ -92,7 +89,36 @@ def hash_model(f: BinaryIO, fmt: str | None = None) -> ModelHashes:
                        size=pos, sha256=sha, autov2=sha[:10],
                        autov1=autov1.hexdigest()[:8] if pos > AUTOV1_AT else None,
                        blake3=b3.hexdigest(), tensor_sha256=tensor_sha, short_hash=short,
-                       metadata=metadata)
+                       metadata=metadata, note=note)
+
+
+def _header_metadata(header_bytes: bytes) -> tuple[dict, str | None]:
+    """The safetensors header's `__metadata__` (a JSON object of strings, by the format's
+    spec) as {str: str}, and a note naming what was wrong with it. The header is evidence:
+    nesting deep enough to exhaust the parser, or `__metadata__` a list or a string, is a
+    note on the hashes, never an exception."""
+    try:
+        header = json.loads(header_bytes)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"safetensors header is not JSON: {e}") from None
+    except RecursionError:
+        return {}, "safetensors header: JSON nested too deeply to parse; metadata not read"
+    if not isinstance(header, dict):
+        return {}, f"safetensors header is a JSON {type(header).__name__}, not an object"
+    meta = header.get("__metadata__")
+    if meta is None:
+        return {}, None
+    if not isinstance(meta, dict):
+        return {}, (f"safetensors header: __metadata__ is a JSON {type(meta).__name__}, not "
+                    "an object of strings; not read")
+    out, skipped = {}, 0
+    for k, v in meta.items():
+        if isinstance(v, str | int | float | bool):
+            out[str(k)[:200]] = str(v)[:2000]
+        else:
+            skipped += 1  # nested values are not the spec's, and may be deep
+    return out, (f"safetensors header: {skipped} __metadata__ value(s) nested; skipped"
+                 if skipped else None)
 
 
 def keys_of(h: dict) -> set[str]:

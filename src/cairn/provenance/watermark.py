@@ -18,11 +18,9 @@ Survives PNG and 4:4:4 JPEG; not 4:2:0 JPEG (chroma is halved), resizing or crop
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image, JpegImagePlugin
 
+from cairn.media.decode import Picture
 from cairn.provenance.finding import Finding
 
 SCALE = 36.0
@@ -76,22 +74,26 @@ def decode_bits(votes: np.ndarray, length: int) -> np.ndarray:
     return (sums / np.maximum(counts, 1) * 255 > 127).astype(np.uint8)
 
 
-def examinable(image: Image.Image) -> str | None:
-    """Why the picture cannot carry a readable mark, or None if it can."""
-    if image.width * image.height < MIN_PIXELS:
+def examinable(picture: Picture) -> str | None:
+    """Why the picture cannot carry a readable mark, or None if it can (from its header:
+    no pixels are decoded for a picture that could not carry one)."""
+    if picture.size is None:
+        return "not decodable"
+    width, height = picture.size
+    if width * height < MIN_PIXELS:
         return "smaller than 256x256"
-    if image.format == "JPEG" and JpegImagePlugin.get_sampling(image) != 0:
+    if picture.jpeg_sampling not in (None, 0):
         return "JPEG with subsampled chroma"
     return None
 
 
-def read_watermarks(data: bytes, image: Image.Image | None = None) -> list[Finding]:
-    try:
-        img = image if image is not None else Image.open(io.BytesIO(data))
-        if examinable(img):
-            return []
-        rgb = np.asarray(img.convert("RGB"))
-    except Exception:  # noqa: BLE001 - undecodable: the scan's decode stage reports it
+def read_watermarks(picture: Picture) -> list[Finding]:
+    """Marks in the full-resolution frame media/decode gives; none when it gives none (the
+    decode's refusal is the PDQ stage's error)."""
+    if examinable(picture):
+        return []
+    rgb = picture.rgb()
+    if rgb is None:
         return []
     votes = block_votes(u_channel(rgb))
     out = []

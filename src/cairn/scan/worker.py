@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
-from cairn.media.decode import DecodeError
+from cairn.media.decode import DecodeError, Picture
 from cairn.media.limits import Limits
 from cairn.media.sniff import CHECKPOINT_EXT, HEAD_BYTES, kind_of, sniff
 from cairn.media.walk import DiskEntry, raw_name
@@ -58,10 +58,10 @@ def _sniff(head: bytes, path: str) -> tuple[str, str]:
     return mt, kind_of(mt)
 
 
-def _provenance(rec: dict, data: bytes, opts: HashOptions) -> None:
+def _provenance(rec: dict, data: bytes, picture: Picture, opts: HashOptions) -> None:
     keys = {"novelai": NOVELAI_KEY, **dict(opts.novelai_keys)}
     try:
-        found = examine(data, novelai_keys=keys, media_type=rec.get("media_type"),
+        found = examine(data, picture, novelai_keys=keys, media_type=rec.get("media_type"),
                         c2pa_trust=opts.c2pa_trust, detector=opts.detector)
     except Exception as e:  # noqa: BLE001 - a reader's failure is data, not a crash
         _err(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
@@ -76,7 +76,11 @@ def _model(rec: dict, f: BinaryIO) -> None:
     except (ModelFileError, OSError) as e:
         _err(rec, "provenance", f"model file: {e}")
         return
-    rec["findings"] = [Finding("model_file", "cryptographic", "file", h.to_dict()).to_dict()]
+    except Exception as e:  # noqa: BLE001 - hostile headers reach the reader
+        _err(rec, "provenance", f"model file: reader failed: {type(e).__name__}: {e}")
+        return
+    rec["findings"] = [Finding("model_file", "cryptographic", "file", h.to_dict(),
+                               error=h.note).to_dict()]
 
 
 def _check_name(rec: dict) -> None:
@@ -115,9 +119,20 @@ class _Tree:
         return n
 
 
-def _image_signals(rec: dict, data: bytes, limits: Limits, opts: HashOptions) -> None:
+def _image(rec: dict, data: bytes, limits: Limits, opts: HashOptions) -> None:
+    """PDQ and provenance of one picture from ONE media/decode `Picture`: decoded once under
+    `limits.max_pixels`, its frames shared by every pixel reader."""
+    picture = Picture(data, limits.max_pixels)
+    for note in picture.notes:
+        _err(rec, "decode", note)
+    _image_signals(rec, picture, opts)
+    if opts.provenance:
+        _provenance(rec, data, picture, opts)
+
+
+def _image_signals(rec: dict, picture: Picture, opts: HashOptions) -> None:
     try:
-        sig = image_signals(data, limits.max_pixels, opts.mode)
+        sig = image_signals(picture, mode=opts.mode)
     except DecodeError as e:
         _err(rec, "decode", str(e))
         return
@@ -136,12 +151,16 @@ def _image_signals(rec: dict, data: bytes, limits: Limits, opts: HashOptions) ->
                                for name, v in sig.variants]
 
 
-def _video_signals(rec: dict, source: str | bytes | BinaryIO, opts: HashOptions) -> None:
+def _video_signals(rec: dict, source: str | bytes | BinaryIO, limits: Limits,
+                   opts: HashOptions) -> None:
     try:
-        frames = vpdq_frames(source, opts.video_interval)
+        frames = vpdq_frames(source, opts.video_interval, limits=limits)
     except VideoError as e:
         frames = e.frames
         _err(rec, "decode", str(e))
+    except Exception as e:  # noqa: BLE001 - a demuxer's failure is data, not a crash
+        frames = []
+        _err(rec, "decode", f"video decoder failed: {type(e).__name__}: {e}")
     if frames:
         rec["vpdq"] = {"mode": "fast", "interval": opts.video_interval, "signal": to_signal(frames),
                        "frames": [(f.timestamp, f.hash, f.quality) for f in frames]}
@@ -212,11 +231,9 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
         _err(rec, "read", "empty file (0 bytes)")
     _check_name(rec)
     if kind == "image":
-        _image_signals(rec, data, limits, opts)
-        if opts.provenance:
-            _provenance(rec, data, opts)
+        _image(rec, data, limits, opts)
     elif kind == "video":
-        _video_signals(rec, io.BytesIO(data), opts)
+        _video_signals(rec, io.BytesIO(data), limits, opts)
     elif kind == "model" and opts.provenance:
         _model(rec, io.BytesIO(data))
     elif kind == "archive":
@@ -267,14 +284,12 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
                     _err(rec, "decode", f"image larger than {limits.max_image_bytes} bytes; "
                          "hashed, not decoded")
                 else:
-                    _image_signals(rec, data, limits, opts)
-                    if opts.provenance:
-                        _provenance(rec, data, opts)
+                    _image(rec, data, limits, opts)
             elif kind == "model" and opts.provenance:
                 _model(rec, f)
             elif kind == "video":
                 f.seek(0)
-                _video_signals(rec, f, opts)
+                _video_signals(rec, f, limits, opts)
             elif kind == "archive":
                 f.seek(0)
                 _archive(rec, f, 0, limits, out, opts)

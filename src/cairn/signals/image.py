@@ -1,5 +1,5 @@
 """Image bytes -> PDQ, in the mode asked for: the one path the scan, `cairn hash` and the
-benchmarks share."""
+benchmarks share. Pixels come from media/decode (a `Picture`), never from Pillow directly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cairn.media.decode import FAST_MIN_SIDE, open_image
+from cairn.media.decode import FAST_MIN_SIDE, Picture, luma_or_rgb
 from cairn.signals.pdq import PdqResult, pdq_from_image, visual_variant
 from cairn.signals.pdq_fast import luma_from_rgb, pdq_from_luma
 from cairn.signals.variants import query_variants
@@ -24,28 +24,31 @@ class ImageSignals:
     variants: tuple[tuple[str, PdqResult], ...] = ()  # trimmed / cropped, for lookups only
 
 
-def _luma(image) -> np.ndarray:  # noqa: ANN001
+def _luma(pixels: np.ndarray) -> np.ndarray:
     """The picture as seen, as a luma plane: for query variants, never the canonical hash."""
-    if image.mode == "YCbCr":
-        return np.asarray(image.getchannel(0))
-    if image.mode == "L":
-        return np.asarray(image)
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    return luma_from_rgb(np.asarray(rgb))
+    return pixels if pixels.ndim == 2 else luma_from_rgb(pixels)
 
 
-def image_signals(data: bytes, max_pixels: int, mode: str = "exact",
+def image_signals(data: bytes | Picture, max_pixels: int | None = None, mode: str = "exact",
                   dihedral: bool = True, variants: bool = True) -> ImageSignals:
-    """Decode (raising DecodeError) and hash. `fast` applies to colour and grey JPEGs only:
-    reduced-scale YCbCr decode + the fast PDQ core; everything else is hashed exactly."""
+    """Decode (raising DecodeError) and hash. `data`: the file's bytes, or its `Picture`
+    (already opened by the caller, so that provenance reuses the same decode); `max_pixels`
+    is required with bytes. `fast` applies to colour and grey JPEGs only: reduced-scale YCbCr
+    decode + the fast PDQ core; everything else is hashed exactly."""
     if mode not in PDQ_MODES:
         raise ValueError(f"PDQ mode must be one of {PDQ_MODES}, not {mode!r}")
-    image = open_image(data, max_pixels, reduce_to=FAST_MIN_SIDE if mode == "fast" else None)
+    if isinstance(data, Picture):
+        picture = data
+    elif max_pixels is None:
+        raise ValueError("max_pixels is required when decoding bytes")
+    else:
+        picture = Picture(data, max_pixels)
+    image = picture.frame(reduce_to=FAST_MIN_SIDE if mode == "fast" else None)
     width, height = image.info.get("original_size", image.size)
     # only the fast JPEG decode yields YCbCr; a grey JPEG in fast mode is already luma
     fast_core = image.mode == "YCbCr" or (
         mode == "fast" and image.format == "JPEG" and image.mode == "L")
-    luma = _luma(image) if fast_core or variants else None
+    luma = _luma(luma_or_rgb(image)) if fast_core or variants else None
     result = pdq_from_luma(luma, dihedral) if fast_core else pdq_from_image(image, dihedral)
     extra = tuple(query_variants(luma)) if variants else ()
     return ImageSignals(result, width, height, visual_variant(image), extra)

@@ -7,10 +7,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pdqhash
-from PIL import Image
+
+from cairn.media.decode import NON_VISUAL_MODES as NON_VISUAL_MODES
+from cairn.media.decode import pdq_pixels, visual_pixels
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# the array python-threatexchange feeds to pdqhash: made in media/decode, like every pixel
+pixels_for_pdq = pdq_pixels
 
 HASH_BITS = 256
 HEX_DIGITS = 64
@@ -33,23 +42,6 @@ class PdqResult:
         return {"hash": self.hash, "quality": self.quality, "mode": self.mode}
 
 
-def pixels_for_pdq(image: Image.Image) -> np.ndarray:
-    """The uint8 HxWx3 array python-threatexchange feeds to pdqhash, quirks included.
-
-    It converts only LA and I;16 to RGB; other modes pass their raw channels (P: palette
-    indices, CMYK: C, M, Y). Deployed hashes were made this way, so we do the same.
-    """
-    if image.mode in ("LA", "I;16"):
-        image = image.convert("RGB")
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, np.newaxis], 3, axis=2)
-    arr = arr[:, :, :3]
-    if arr.dtype != np.uint8:
-        arr = arr.astype(np.uint8)
-    return np.ascontiguousarray(arr)
-
-
 def _bits_to_hex(bits: np.ndarray) -> str:
     return np.packbits(bits.astype(np.uint8)).tobytes().hex()
 
@@ -67,22 +59,18 @@ def pdq_from_pixels(pixels: np.ndarray, dihedral: bool = True) -> PdqResult:
 
 
 def pdq_from_image(image: Image.Image, dihedral: bool = True) -> PdqResult:
-    return pdq_from_pixels(pixels_for_pdq(image), dihedral)
-
-
-# Modes whose python-threatexchange hash is not of the picture a person sees: P and PA hash
-# palette indices, CMYK hashes C/M/Y as if R/G/B, "1" hashes 0/1 values (quality 0).
-NON_VISUAL_MODES = ("P", "PA", "CMYK", "1")
+    """PDQ of a decoded frame (media/decode), exactly as python-threatexchange hashes it."""
+    return pdq_from_pixels(pdq_pixels(image), dihedral)
 
 
 def visual_variant(image: Image.Image) -> PdqResult | None:
-    """PDQ of the picture as seen (converted to RGB), for modes where the exact hash is not.
-
-    Used only as a query-side variant when matching; the stored hash stays the exact one.
-    """
-    if image.mode not in NON_VISUAL_MODES:
+    """PDQ of the picture as seen (converted to RGB), for modes where the exact hash is not
+    (palette, CMYK, bilevel). Used only as a query-side variant when matching; the stored
+    hash stays the exact one."""
+    rgb = visual_pixels(image)
+    if rgb is None:
         return None
-    result = pdq_from_image(image.convert("RGB"))
+    result = pdq_from_pixels(rgb)
     return PdqResult(result.hash, result.quality, "rgb", result.dihedral)
 
 

@@ -1,7 +1,7 @@
 """vPDQ: PDQ of video frames, one per interval (default 1 s, as python-threatexchange).
 
-Frames are decoded with PyAV (media.video) and hashed from the decoder's luma plane with the
-fast PDQ core.
+Frames are decoded with PyAV (media.video, under the limits) and hashed from the decoder's
+luma plane with the fast PDQ core.
 Against the reference C++ hasher's sample hashes this agrees to a median of 0 bits; frames of
 quality >= 50 stay within 16 bits (tests/test_vpdq.py states the measured tolerance). Hashes
 are labelled `fast`: close to the reference, not bit-identical.
@@ -18,7 +18,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from cairn.media.video import VideoDecodeError, luma_frames
+from cairn.media.limits import Limits
+from cairn.media.video import VideoDecodeError, VideoLimitError, luma_frames
 from cairn.signals.pdq import MATCH_DISTANCE, MIN_QUALITY, hex_to_bytes
 from cairn.signals.pdq_fast import pdq_from_luma
 
@@ -46,13 +47,23 @@ class VideoError(Exception):
 
 
 def vpdq_frames(source: str | bytes | BinaryIO, interval: float = DEFAULT_INTERVAL,
-                max_seconds: float | None = None, threads: int = 1) -> list[VpdqFrame]:
-    """Hash one frame per `interval` seconds (every frame when 0) of the first video stream."""
+                max_seconds: float | None = None, threads: int = 1,
+                limits: Limits | None = None) -> list[VpdqFrame]:
+    """Hash one frame per `interval` seconds (every frame when 0) of the first video stream,
+    as media/video decodes it under `limits` (frame size, frame count, seconds; defaults
+    when None). A limit reached keeps the frames hashed before it, in VideoError."""
+    limits = limits or Limits()
     frames: list[VpdqFrame] = []
     try:
-        for index, t, luma in luma_frames(source, interval, max_seconds, threads):
+        for index, t, luma in luma_frames(source, interval, max_seconds, threads,
+                                          limits.max_pixels, limits.max_video_frames):
+            if t > limits.max_video_seconds:
+                raise VideoLimitError(f"video runs past {limits.max_video_seconds:g} s "
+                                      "(max_video_seconds); later frames not hashed")
             result = pdq_from_luma(luma, dihedral=False)
             frames.append(VpdqFrame(index, t, result.hash, result.quality))
+    except VideoLimitError as e:
+        raise VideoError(f"{e} ({len(frames)} frames hashed)", frames) from None
     except VideoDecodeError as e:
         raise VideoError(f"corrupt or truncated video after {len(frames)} hashed frames: "
                          f"{e}", frames) from None

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from PIL import Image
 
+from cairn.media.decode import Picture
 from cairn.provenance.containers import Metadata
 from cairn.provenance.finding import Finding, clip
 from cairn.provenance.generators.base import as_float, as_int, generator_finding, load_json
@@ -37,12 +37,12 @@ class StealthError(ValueError):
     pass
 
 
-def read_stealth(image: Image.Image) -> dict | None:
-    """The alpha-LSB payload as a dict, None if the image carries none; StealthError when a
-    magic is there but what follows is damaged."""
-    if "A" not in image.getbands():
+def read_stealth(picture: Picture) -> dict | None:
+    """The alpha-LSB payload as a dict, None if the picture carries none (or media/decode
+    gives no pixels); StealthError when a magic is there but what follows is damaged."""
+    alpha = picture.alpha()
+    if alpha is None:
         return None
-    alpha = np.asarray(image.getchannel("A"))
     h, w = alpha.shape
     if h * w < 8 * (15 + 4):
         return None
@@ -70,19 +70,22 @@ def read_stealth(image: Image.Image) -> dict | None:
     return out
 
 
-def signed_message(image: Image.Image, comment: dict) -> bytes:
+def signed_message(rgb: np.ndarray, comment: dict) -> bytes:
+    """What NovelAI signs: the RGB pixels (row-major, as decoded) + the unsigned comment."""
     unsigned = {k: v for k, v in comment.items() if k != "signed_hash"}
-    rgb = np.asarray(image.convert("RGB"))
-    return rgb.tobytes() + json.dumps(unsigned).encode("utf-8")
+    return np.ascontiguousarray(rgb).tobytes() + json.dumps(unsigned).encode("utf-8")
 
 
-def verify(image: Image.Image, comment: dict, keys: dict[str, str]) -> str | None:
-    """Name of the key whose Ed25519 signature verifies, or None."""
+def verify(picture: Picture, comment: dict, keys: dict[str, str]) -> str | None:
+    """Name of the key whose Ed25519 signature verifies, or None (also without pixels)."""
     try:
         sig = base64.b64decode(str(comment["signed_hash"]), validate=True)
     except (KeyError, binascii.Error, ValueError):
         return None
-    message = signed_message(image, comment)
+    rgb = picture.rgb()
+    if rgb is None:
+        return None
+    message = signed_message(rgb, comment)
     for name, key in keys.items():
         try:
             Ed25519PublicKey.from_public_bytes(base64.b64decode(key)).verify(sig, message)
@@ -108,19 +111,16 @@ class NovelAIReader:
 
     def read(self, md: Metadata, image: Any = None) -> list[Finding]:
         chunks: dict[str, str] = {}
-        source, note = "", None
+        source = ""
         if md.text.get("png:Software", "").strip() == "NovelAI":
             chunks = {k[4:]: v for k, v in md.text.items() if k.startswith("png:")}
             source = "png:Comment"
-        if isinstance(image, Image.Image) and not chunks:
+        if isinstance(image, Picture) and not chunks:
             try:
                 stealth = read_stealth(image)
             except StealthError as e:
                 return [generator_finding("alpha-lsb", None, {"generator": "novelai"},
                                           error=str(e))]
-            except (OSError, ValueError) as e:  # pixels unreadable: nothing to read
-                note = f"alpha channel unreadable: {e}"
-                stealth = None
             if stealth:
                 chunks = {str(k): v if isinstance(v, str) else json.dumps(v)
                           for k, v in stealth.items()}
@@ -140,14 +140,19 @@ class NovelAIReader:
                   "cfg_scale": as_float(comment.get("scale")),
                   "size": f"{w}x{h}" if w and h else None, "model": name,
                   "model_hash": model_id}
-        findings = [generator_finding(source, raw, fields, error=err or note,
+        findings = [generator_finding(source, raw, fields, error=err,
                                       extra={"request_type": comment.get("request_type"),
                                              "generation_time": chunks.get("Generation time")})]
-        if comment.get("signed_hash") and isinstance(image, Image.Image):
+        if comment.get("signed_hash") and isinstance(image, Picture):
             signer = verify(image, comment, self.keys)
             data = {"scheme": "novelai-ed25519", "signer": signer, "valid": signer is not None,
                     "signed_hash": clip(str(comment["signed_hash"]))}
-            if signer:
+            if image.rgb() is None:
+                data["valid"] = None
+                findings.append(Finding("signature", "declared", source, data,
+                                        error=f"signature not checked: pixels not decoded "
+                                              f"({image.error})"))
+            elif signer:
                 findings.append(Finding("signature", "cryptographic", source, data))
             else:
                 findings.append(Finding(
