@@ -152,8 +152,9 @@ def stream(f: IO[bytes], wanted: Mapping[str, str], what: str = "list", noun: st
             comp = (keys[-1] or "") if is_map else "item"
             prefix = f"{parent}.{comp}" if parent else comp
             if not is_map and wanted.get(parent) == "items":
+                item = _build(events, ev, val)
                 counter[0] += 1
-                yield parent, _build(events, ev, val)
+                yield parent, item
                 continue
         else:
             prefix = ""

@@ -4,8 +4,9 @@ Per Media (entries sharing a group) we write a File object carrying its MD5 / SH
 SHA-256, with PDQ and its quality in a property-extension defined by Cairn's own
 extension-definition, and an Indicator whose pattern ORs every hash. Every object carries
 a TLP 2.0 marking (the OASIS marking-definition ids): the export's, or its entries' own where
-that is stricter; `created_by_ref` is the sharing organisation's Identity. Ids are UUIDv5 of their content, so exporting the same list
-twice gives the same objects: a TAXII peer sees no spurious changes.
+that is stricter; `created_by_ref` is the sharing organisation's Identity. Ids are UUIDv5
+of their content, so exporting the same list twice gives the same objects: a TAXII peer sees
+no spurious changes.
 
 Import takes bundles others made: File hashes, Indicator patterns of the form
 `[file:hashes.'SHA-256' = '…']` (MD5, SHA-1, SHA-256; our PDQ extension), and markings: an
@@ -18,10 +19,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import stix2

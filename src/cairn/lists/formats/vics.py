@@ -160,9 +160,8 @@ def read_vics(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
         raise ListFormatError("not a VICS document: no odata.metadata / @odata.context")
     f.seek(start)
     prefix = "value.item.Media" if info["shape"] == "Cases" else "value"
-    n = 0
-    for _, media in jsonstream.stream(f, {prefix: "items"}, "VICS", "Media"):
-        n += 1
+    media_items = jsonstream.stream(f, {prefix: "items"}, "VICS", "Media")
+    for n, (_, media) in enumerate(media_items, 1):
         try:
             yield from media_entries(media, n)
         except ValueError as e:
