@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-from cairn.lists.formats import fields, jsonstream
+from cairn.lists.formats import fields, jsonstream, markings
 from cairn.lists.formats.jsonstream import Malformed
+from cairn.lists.formats.markings import Withheld
 from cairn.lists.formats.readers import Entry, ListFormatError, Rejected, normalise
 
 CONTEXT_2 = ("http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/{profile}/"
@@ -212,8 +213,10 @@ def media_of(group: list[dict], media_id: int) -> dict:
 
 
 def write_vics(entries: Iterable[dict], out: IO[str], version: str = "2.0",
-               profile: str = "Default", shape: str = "Media", case: dict | None = None) -> int:
-    """Stream entries out as VICS; returns how many Media were written."""
+               profile: str = "Default", shape: str = "Media", case: dict | None = None,
+               tlp: str | None = None, withheld: list[Withheld] | None = None) -> int:
+    """Stream entries out as VICS; returns how many Media were written. VICS has no marking:
+    an entry marked stricter than the export's `tlp` is left out, onto `withheld`."""
     if profile not in PROFILES:
         raise ValueError(f"VICS profile must be one of {PROFILES}")
     if version == "2.0":
@@ -226,6 +229,12 @@ def write_vics(entries: Iterable[dict], out: IO[str], version: str = "2.0",
         out.write("\n" + json.dumps(c)[:-1] + (", " if c else "") + '"Media": [')
     n = 0
     for group in _group(entries):
+        level = markings.strictest((e.get("attrs") or {}).get("tlp") for e in group)
+        if tlp is not None and markings.stricter(level, tlp):  # a Media goes whole or not
+            if withheld is not None:
+                withheld.extend(Withheld(e["signal_type"], e["value"], level or "red", tlp)
+                                for e in group)
+            continue
         vm = media_of(group, n + 1)
         if version != "2.0" and "SHA256" in vm:  # 1.x has no SHA256 field
             vm.setdefault("AlternativeHashes", []).append(
