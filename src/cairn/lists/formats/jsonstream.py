@@ -55,13 +55,6 @@ class Utf8Repair:
                 return text.encode("utf-8")
 
 
-def _store(top: Any, key: str | None, value: Any) -> None:
-    if type(top) is dict:
-        top[key] = value
-    else:
-        top.append(value)
-
-
 def _build(events: Iterator[tuple[str, Any]], ev: str, val: Any) -> Any:
     """The value that starts with event (ev, val), consuming its events to its end."""
     if ev not in _START:
@@ -70,34 +63,43 @@ def _build(events: Iterator[tuple[str, Any]], ev: str, val: Any) -> Any:
         return val
     root: Any = {} if ev == "start_map" else []
     stack = [root]
+    top, in_map = root, ev == "start_map"
     key: str | None = None
     bad: str | None = None
     depth = 1
     for ev, val in events:
         if ev == "map_key":
             key = val
-            if bad is None and len(val) > MAX_STRING:
+            if len(val) > MAX_STRING and bad is None:
                 bad = f"a key of {len(val):,} characters (limit {MAX_STRING:,})"
-        elif ev in _START:
+        elif ev == "start_map" or ev == "start_array":
             depth += 1
             if bad is None:
                 if depth > MAX_DEPTH:
                     bad = f"nested deeper than {MAX_DEPTH} levels"
                     continue
                 c: Any = {} if ev == "start_map" else []
-                _store(stack[-1], key, c)
+                if in_map:
+                    top[key] = c
+                else:
+                    top.append(c)
                 stack.append(c)
-        elif ev in _END:
+                top, in_map = c, ev == "start_map"
+        elif ev == "end_map" or ev == "end_array":
             depth -= 1
             if depth == 0:
                 return root if bad is None else Malformed(bad)
             if bad is None:
                 stack.pop()
+                top = stack[-1]
+                in_map = type(top) is dict
         elif bad is None:
             if type(val) is str and len(val) > MAX_STRING:
                 bad = f"a string of {len(val):,} characters (limit {MAX_STRING:,})"
+            elif in_map:
+                top[key] = val
             else:
-                _store(stack[-1], key, val)
+                top.append(val)
     raise ListFormatError("JSON ends inside an item")  # unreachable: yajl raises first
 
 
@@ -112,58 +114,49 @@ def _skip(events: Iterator[tuple[str, Any]]) -> None:
                 return
 
 
-def _events(f: IO[bytes], what: str, noun: str, counter: list[int]
-            ) -> Iterator[tuple[str, Any]]:
-    """ijson's events, with the parser's failures as ListFormatError."""
-    it = ijson.basic_parse(Utf8Repair(f), use_float=False)  # Decimals: exact, never inf
-    while True:
-        try:
-            ev = next(it)
-        except StopIteration:
-            return
-        except (ijson.JSONError, ValueError, SystemError) as e:
-            # SystemError: yajl2_c wraps int()'s refusal of a number over 4,300 digits
-            msg = str(e.__cause__ or e).splitlines()[0] if str(e) else type(e).__name__
-            raise ListFormatError(f"{what} JSON broken after {noun} {counter[0]}: "
-                                  f"{msg[:200]}") from None
-        yield ev
-
-
 def stream(f: IO[bytes], wanted: Mapping[str, str], what: str = "list", noun: str = "item"
            ) -> Iterator[tuple[str, Any]]:
     """(prefix, value) for what `wanted` names, in file order. `wanted` maps an ijson-style
     prefix (`objects`, `value.item.Media`, `Event.Tag`) to "items" (yield each element of
     the array there) or "value" (yield the value there). A value too deep or too large is a
     `Malformed`. Containers outside any wanted path deeper than MAX_DEPTH are skipped."""
-    counter = [0]
-    events = _events(f, what, noun, counter)
-    stack: list[tuple[bool, str]] = []  # (is a map, its prefix), outside built values
-    keys: list[str | None] = []
-    for ev, val in events:
-        if ev == "map_key":
-            keys[-1] = val
-            continue
-        if ev in _END:
-            stack.pop()
-            keys.pop()
-            continue
-        if stack:
-            is_map, parent = stack[-1]
-            comp = (keys[-1] or "") if is_map else "item"
-            prefix = f"{parent}.{comp}" if parent else comp
-            if not is_map and wanted.get(parent) == "items":
-                item = _build(events, ev, val)
-                counter[0] += 1
-                yield parent, item
+    n = 0
+    try:
+        # ijson's C parser, no prefixes; Decimals: exact, never inf
+        events = ijson.basic_parse(Utf8Repair(f), use_float=False)
+        stack: list[tuple[bool, str]] = []  # (is a map, its prefix), outside built values
+        keys: list[str | None] = []
+        for ev, val in events:
+            if ev == "map_key":
+                keys[-1] = val
                 continue
-        else:
-            prefix = ""
-        if wanted.get(prefix) == "value":
-            yield prefix, _build(events, ev, val)
-            continue
-        if ev in _START:
-            if len(stack) >= MAX_DEPTH:
-                _skip(events)  # nothing wanted lies this deep
+            if ev in _END:
+                stack.pop()
+                keys.pop()
                 continue
-            stack.append((ev == "start_map", prefix))
-            keys.append(None)
+            if stack:
+                is_map, parent = stack[-1]
+                comp = (keys[-1] or "") if is_map else "item"
+                prefix = f"{parent}.{comp}" if parent else comp
+                if not is_map and wanted.get(parent) == "items":
+                    item = _build(events, ev, val)
+                    n += 1
+                    yield parent, item
+                    continue
+            else:
+                prefix = ""
+            if wanted.get(prefix) == "value":
+                yield prefix, _build(events, ev, val)
+                continue
+            if ev in _START:
+                if len(stack) >= MAX_DEPTH:
+                    _skip(events)  # nothing wanted lies this deep
+                    continue
+                stack.append((ev == "start_map", prefix))
+                keys.append(None)
+    except (ijson.JSONError, ValueError, SystemError) as e:
+        # SystemError: yajl2_c wraps int()'s refusal of a number over 4,300 digits. Nothing
+        # else here raises these: the consumer's own errors never enter this generator.
+        cause = e.__cause__ or e
+        msg = (str(cause).splitlines() or [type(cause).__name__])[0]
+        raise ListFormatError(f"{what} JSON broken after {noun} {n}: {msg[:200]}") from None

@@ -253,9 +253,11 @@ def object_entries(obj: dict, position: int,
     reason) for any malformed object, never another error. Each entry's `attrs["tlp"]` is
     the strictest TLP among the object's markings (OASIS TLP 1.0 and 2.0 ids, and those
     `defined` by the bundle), so RED stays RED whatever the list's marking."""
-    o = StixObject.parse(obj)
-    tlp = markings.strictest([TLP_BY_ID.get(m) or (defined or {}).get(m)
-                              for m in o.marking_refs])
+    return _entries(StixObject.parse(obj), position, defined or {})
+
+
+def _entries(o: StixObject, position: int, defined: Mapping[str, str]) -> list[Entry]:
+    tlp = markings.strictest([TLP_BY_ID.get(m) or defined.get(m) for m in o.marking_refs])
     category = next((lb.split(":", 1)[1] for lb in o.labels if lb.startswith("category:")),
                     None)
     labels = [lb for lb in o.labels if not lb.startswith("category:")]
@@ -293,22 +295,29 @@ def read_stix(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
 
     Two passes: the first learns, for every hash, the strictest marking any object carrying
     it has (a File marked AMBER and an Indicator marked RED for the same hash give one entry,
-    RED), and the TLP marking-definitions the bundle defines; the second yields entries."""
+    RED), with the TLP marking-definitions the bundle defines; the second yields entries."""
     head = f.read(4096)
     start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     if not sniff(head[start:].decode("utf-8", "replace")):
         raise ListFormatError("not a STIX 2.1 bundle (no \"type\": \"bundle\")")
-    defined: dict[str, str] = {}
+    defined: dict[str, str] = {}  # TLP marking-definitions the bundle states itself
     strictest: dict[tuple[str, str], str | None] = {}
-    for obj in _objects(f, start):
-        defined |= marking_levels(obj)
+    pending: dict[tuple[str, str], set[str]] = {}  # marking ids defined later, maybe
     for n, obj in enumerate(_objects(f, start), 1):
+        defined |= marking_levels(obj)
         try:
-            for e in object_entries(obj, n, defined):
-                k = (e.signal_type, e.value)
-                strictest[k] = markings.strictest((strictest.get(k), e.attrs.get("tlp")))
+            o = StixObject.parse(obj)
+            found = _entries(o, n, defined)
         except ValueError:
             continue  # reported in the second pass
+        unknown = {m for m in o.marking_refs if m not in TLP_BY_ID and m not in defined}
+        for e in found:
+            k = (e.signal_type, e.value)
+            strictest[k] = markings.strictest((strictest.get(k), e.attrs.get("tlp")))
+            if unknown:
+                pending.setdefault(k, set()).update(unknown)
+    for k, refs in pending.items():
+        strictest[k] = markings.strictest([strictest[k], *map(defined.get, refs)])
     for n, obj in enumerate(_objects(f, start), 1):
         try:
             found = object_entries(obj, n, defined)
