@@ -298,3 +298,28 @@ def test_hashsum_names_cannot_add_lines(tmp_path: Path) -> None:
     _, entries, _ = read_list(tmp_path / "x.md5")
     assert [(e.value, e.labels) for e in entries] == [
         (md5(1), [f"file:a.jpg\n{md5(2)}  injected.jpg"])]
+
+
+def test_nsrl_hostile_cells_cost_one_row(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "RDS_hostile.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE FILE (sha256 TEXT, sha1 TEXT, md5 TEXT, crc32 TEXT, "
+                "file_name TEXT, file_size INTEGER, package_id INTEGER)")
+    con.execute("INSERT INTO FILE VALUES (?,?,?,?,?,?,?)",  # SQLite keeps a BLOB anywhere
+                (sha256(1), "", "", "0", b"name\xff", b"\x00", 1))
+    con.commit()
+    con.close()
+    home = tmp_path / "home"
+    res = json.loads(run(home, "lists", "import", db, "--name", "n", "--json").stdout)
+    assert res["entries"] == 1
+    _, (e,), _ = read_list(db)
+    assert e.labels == ["file:name\ufffd"] and e.attrs["nsrl"]["file_size"] == "\x00"
+    rds2 = tmp_path / "NSRLFile.txt"
+    rds2.write_text('"SHA-1","MD5","CRC32","FileName","FileSize","ProductCode",'
+                    '"OpSystemCode","SpecialCode"\n'
+                    f'"{"A" * 40}","{md5(1)}","0","{"x" * 140_000}","1","1","1",""\n'
+                    f'"{"B" * 40}","{md5(2)}","0","b.exe","1","1","1",""\n')
+    _, entries, rejected = read_list(rds2)
+    assert [e.value for e in entries] == ["b" * 40] and [r.line for r in rejected] == [2]
