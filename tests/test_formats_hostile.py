@@ -214,6 +214,16 @@ def test_nesting_and_bad_utf8_cost_one_entry(tmp_path: Path) -> None:
     assert "nested deeper" in rejected[0].reason
 
 
+def test_nesting_a_million_deep_costs_one_item() -> None:
+    # through the new stream only: ijson.items needs memory in the square of the depth
+    from cairn.lists.formats.jsonstream import Malformed, stream
+
+    deep = b"[" * 1_000_000 + b"]" * 1_000_000
+    doc = b'{"x": ' + deep + b', "objects": [' + deep + b', {"a": 1}]}'
+    got = list(stream(io.BytesIO(doc), {"objects": "items"}))
+    assert [type(v) for _, v in got] == [Malformed, dict] and got[1][1] == {"a": 1}
+
+
 def test_hashes_must_be_plain_hex(tmp_path: Path) -> None:
     # int(x, 16) takes '0x', signs, '_' and non-ASCII digits: none of them is a digest
     bad = ["0x" + md5(1)[2:], "-" + md5(1)[1:], md5(1)[:10] + "_" + md5(1)[11:],

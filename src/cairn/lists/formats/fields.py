@@ -10,12 +10,14 @@ where a list does.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
 MAX_TEXT = 4096  # characters in one label, tag, comment, name or id
 MAX_ITEMS = 1024  # labels, tags, files or hashes on one entry
 MAX_INT = (1 << 63) - 1  # what SQLite and PostgreSQL store
+_DIGITS = re.compile(r"-?[0-9]{1,19}")
 
 
 def kind(v: Any) -> str:
@@ -104,10 +106,9 @@ def integer(v: Any, field: str, lo: int = -MAX_INT, hi: int = MAX_INT,
     if isinstance(v, bool):
         raise ValueError(f"{field}: expected a whole number, got boolean")
     if strings and isinstance(v, str):
-        s = v.strip()
-        if not (s.isascii() and s.lstrip("-").isdigit() and len(s) <= 20):
+        if not _DIGITS.fullmatch(v.strip()):
             raise ValueError(f"{field}: {v[:40]!r} is not a whole number")
-        v = int(s)
+        v = int(v)
     if isinstance(v, float):
         v = Decimal(repr(v)) if v == v and abs(v) != float("inf") else None
         if v is None:
