@@ -6,7 +6,6 @@ examiners can reproduce each other's results (no timestamps of report generation
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
@@ -15,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from cairn import __version__
+from cairn.lists.formats.csvcells import Writer
 from cairn.store import Store
 from cairn.trace.chart import timeline_svg
 from cairn.trace.links import link_model_files
@@ -106,8 +106,10 @@ CSV_COLUMNS = ["source", "path", "kind", "media_type", "size", "md5", "sha1", "s
 
 
 def to_csv(report: dict) -> str:
+    """One row per item. Text cells that a spreadsheet would run as a formula (a file or
+    source name beginning `=`, `+`, `-`, `@`) are prefixed with `'` (see csvcells)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = Writer(buf)
     w.writerow(CSV_COLUMNS)
     for it in report["items"]:
         pdq = it["pdq"] or {}

@@ -44,6 +44,7 @@ def read_rds3(path: Path, rejected: list[Rejected], signal_type: str | None
             except ValueError as e:
                 rejected.append(Rejected(n, str(digest)[:80], f"FILE row {n}: {e}"))
                 continue
+            name, size, package = _plain(name), _plain(size), _plain(package)
             yield Entry(st, value, n, None, [f"file:{name}"] if name else [], None,
                         attrs={"nsrl": {"file_name": name, "file_size": size,
                                         "package_id": package}})
@@ -59,7 +60,15 @@ def read_rds2(f: IO[str], rejected: list[Rejected], signal_type: str | None
     if st not in RDS2_COLUMN:
         raise ListFormatError("an RDSv2 list holds sha1 or md5")
     reader = csv.DictReader(f)
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:  # a field over csv's limit: this row only
+            n = reader.reader.line_num  # DictReader's own line_num is set only on success
+            rejected.append(Rejected(n, "", f"line {n}: {e}"))
+            continue
         n = reader.line_num
         try:
             value = normalise(st, row.get(RDS2_COLUMN[st]) or "")
@@ -70,6 +79,16 @@ def read_rds2(f: IO[str], rejected: list[Rejected], signal_type: str | None
         yield Entry(st, value, n, None, [f"file:{name}"] if name else [], None,
                     attrs={"nsrl": {"file_name": name, "file_size": row.get("FileSize"),
                                     "product_code": row.get("ProductCode")}})
+
+
+def _plain(v: object) -> str | int | float | None:
+    """A SQLite cell as JSON can hold it: SQLite keeps any type in any column, so a hostile
+    database can put a BLOB where a name belongs."""
+    if v is None or isinstance(v, (str, int, float)):
+        return v
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    return str(v)
 
 
 def open_text(path: Path) -> IO[str]:

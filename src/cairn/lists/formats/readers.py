@@ -24,6 +24,7 @@ _TE_NAMES = {
 }
 _HASHSUM = re.compile(r"^\\?([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})[ \t][ *]?(.*)$")
 _BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256"}
+MAX_VPDQ = 1 << 20  # characters in one vPDQ signal: an hour at one frame a second is 300 KB
 
 
 class ListFormatError(Exception):
@@ -54,7 +55,16 @@ class Rejected:
     reason: str
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
 def normalise(signal_type: str, value: str) -> str:
+    """The canonical form of a hash; ValueError naming what is wrong (never another error)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{signal_type} hash must be a string, not {type(value).__name__}")
+    if signal_type in ("md5", "sha1", "sha256", "pdq") and not _HEX.fullmatch(value.strip()):
+        # int(x, 16) and bytes.fromhex also take '0x', '_', signs, spaces and non-ASCII digits
+        raise ValueError(f"{signal_type} hash is not hexadecimal: {value[:80]!r}")
     if signal_type == "pdq":
         hx = pdq.normalise_hex(value)
         ones = bin(int(hx, 16)).count("1")
@@ -64,7 +74,12 @@ def normalise(signal_type: str, value: str) -> str:
             raise ValueError(f"degenerate PDQ hash ({ones} of 256 bits set); not a picture's PDQ")
         return hx
     if signal_type == "vpdq":
-        return vpdq.to_signal(vpdq.parse_signal(value))
+        if len(value) > MAX_VPDQ:
+            raise ValueError(f"vPDQ signal of {len(value):,} characters (limit {MAX_VPDQ:,})")
+        try:
+            return vpdq.to_signal(vpdq.parse_signal(value))
+        except RecursionError:  # json.loads of '[[[[…' nested thousands deep
+            raise ValueError("vPDQ signal nested too deep") from None
     if signal_type == "photodna":
         v = value.strip()
         if not v or len(v) > 2048 or any(c.isspace() for c in v):
@@ -94,10 +109,46 @@ def detect_format(text: str) -> str:
     return "plain"
 
 
+@dataclass(slots=True)
+class TeCsvRow:
+    """One python-threatexchange CSV row, checked: cells restored from CSV-injection
+    neutralising (see csvcells), bounded, the hash normalised."""
+    signal_type: str
+    value: str
+    collab: str | None
+    category: str | None
+    tags: list[str]
+
+    @classmethod
+    def parse(cls, rec: dict[str, str]) -> TeCsvRow:
+        from cairn.lists.formats import fields
+
+        raw_type = rec.get("signal_type", "").lower()
+        st = _TE_NAMES.get(raw_type)
+        if st is None:
+            raise ValueError(f"unsupported signal type {raw_type[:40]!r}")
+        value = normalise(st, rec.get("signal_str", ""))
+        collab = fields.text(rec.get("collab"), "collab")
+        category = fields.text(rec.get("category"), "category")
+        tags = fields.text_list((rec.get("tags") or "").split(), "tags")
+        return cls(st, value, collab, category, tags)
+
+
 def _te_csv(text: str, rejected: list[Rejected]) -> Iterator[Entry]:
+    from cairn.lists.formats.csvcells import restore
+
     reader = csv.reader(io.StringIO(text))
     header = None
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            # a field over csv's limit (131,072 characters), a stray carriage return: this row
+            # only; the reader starts afresh on the next line
+            rejected.append(Rejected(reader.line_num, "", f"unreadable CSV row: {e}"))
+            continue
         n = reader.line_num
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
@@ -109,19 +160,13 @@ def _te_csv(text: str, rejected: list[Rejected]) -> Iterator[Entry]:
                     f"line {n}: python-threatexchange CSV header must include "
                     f"{','.join(TE_CSV_HEADER)}; missing {', '.join(missing)}")
             continue
-        rec = dict(zip(header, (c.strip() for c in row), strict=False))
-        raw_type = rec.get("signal_type", "").lower()
-        st = _TE_NAMES.get(raw_type)
-        if st is None:
-            rejected.append(Rejected(n, ",".join(row), f"unsupported signal type {raw_type!r}"))
-            continue
+        rec = dict(zip(header, (restore(c.strip()) for c in row), strict=False))
         try:
-            value = normalise(st, rec.get("signal_str", ""))
+            r = TeCsvRow.parse(rec)
         except ValueError as e:
-            rejected.append(Rejected(n, ",".join(row), str(e)))
+            rejected.append(Rejected(n, ",".join(row)[:200], str(e)))
             continue
-        yield Entry(st, value, n, rec.get("category") or None,
-                    (rec.get("tags") or "").split(), rec.get("collab") or None)
+        yield Entry(r.signal_type, r.value, n, r.category, r.tags, r.collab)
 
 
 def _te_local(text: str, rejected: list[Rejected]) -> Iterator[Entry]:
@@ -147,6 +192,8 @@ def _hashsum(text: str, rejected: list[Rejected], signal_type: str | None) -> It
             rejected.append(Rejected(n, line, "expected '<hex digest>  <file name>'"))
             continue
         digest, name = m.group(1), m.group(2).strip()
+        if line.startswith("\\"):  # GNU md5sum escapes a name holding \n or \\
+            name = name.replace("\\\\", "\0").replace("\\n", "\n").replace("\0", "\\")
         st = signal_type or _BY_LENGTH[len(digest)]
         try:
             value = normalise(st, digest)

@@ -3,12 +3,15 @@
 Per Media (entries sharing a group) we write a File object carrying its MD5 / SHA-1 /
 SHA-256, with PDQ and its quality in a property-extension defined by Cairn's own
 extension-definition, and an Indicator whose pattern ORs every hash. Every object carries
-the list's TLP 2.0 marking (the OASIS marking-definition ids) and `created_by_ref` the
-sharing organisation's Identity. Ids are UUIDv5 of their content, so exporting the same list
-twice gives the same objects: a TAXII peer sees no spurious changes.
+a TLP 2.0 marking (the OASIS marking-definition ids): the export's, or its entries' own where
+that is stricter; `created_by_ref` is the sharing organisation's Identity. Ids are UUIDv5
+of their content, so exporting the same list twice gives the same objects: a TAXII peer sees
+no spurious changes.
 
 Import takes bundles others made: File hashes, Indicator patterns of the form
-`[file:hashes.'SHA-256' = '…']` (MD5, SHA-1, SHA-256; our PDQ extension), and markings.
+`[file:hashes.'SHA-256' = '…']` (MD5, SHA-1, SHA-256; our PDQ extension), and markings: an
+entry keeps the strictest TLP among every object that carries its hash. Each object is checked
+(`StixObject`) before anything is kept; a malformed one is rejected by position.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-import ijson
 import stix2
 
+from cairn.lists.formats import fields, jsonstream, markings
+from cairn.lists.formats.jsonstream import Malformed
 from cairn.lists.formats.readers import Entry, ListFormatError, Rejected, normalise
 from cairn.lists.formats.vics import _group
 
@@ -45,6 +50,7 @@ _FROM_STIX = {"md5": "md5", "sha-1": "sha1", "sha1": "sha1", "sha-256": "sha256"
 _PATTERN = re.compile(r"file:hashes\.(?:'([^']+)'|([A-Za-z0-9-]+))\s*=\s*'([^']*)'")
 _PDQ_PATTERN = re.compile(r"file:extensions\.'([^']+)'\.pdq\s*=\s*'([0-9a-fA-F]{64})'")
 EPOCH = "2020-01-01T00:00:00.000Z"
+MAX_PATTERN = 1 << 20  # characters in one Indicator pattern
 
 
 def tlp_marking(level: str) -> stix2.MarkingDefinition:
@@ -91,9 +97,19 @@ def indicator_id(signal_type: str, value: str) -> str | None:
     return f"indicator--{uuid.uuid5(NAMESPACE, pattern_term(signal_type, value))}"
 
 
+def group_marking(group: list[dict], marking: str) -> str:
+    """The marking-definition id a group is shared under: `marking` (the export's), or the
+    strictest entry's own if that is stricter. RED never widens."""
+    level = markings.strictest([TLP_BY_ID.get(marking),
+                                *((e.get("attrs") or {}).get("tlp") for e in group)])
+    return marking if level is None or level == TLP_BY_ID.get(marking) else TLP2[level]
+
+
 def group_objects(group: list[dict], org: stix2.Identity, marking: str,
                   created: str) -> list[Any]:
-    """An Indicator, a File and the relationship between them, for one Media's entries."""
+    """An Indicator, a File and the relationship between them, for one Media's entries,
+    marked with `marking` or the entries' own marking where that is stricter."""
+    marking = group_marking(group, marking)
     hashes = {HASH_NAMES[e["signal_type"]]: e["value"] for e in group
               if e["signal_type"] in HASH_NAMES}
     pdqs = [e for e in group if e["signal_type"] == "pdq"]
@@ -139,7 +155,8 @@ def entry_objects(entry: dict, org: stix2.Identity, marking: str, created: str
 
 def write_stix(entries: Iterable[dict], out: IO[str], org: str, tlp: str,
                created: str | None = None) -> int:
-    """Stream a bundle; returns how many Indicators were written."""
+    """Stream a bundle; returns how many Indicators were written. Objects are marked `tlp`,
+    or their entries' own marking where stricter (its definition written before first use)."""
     created = created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     ident = identity(org)
     marking = tlp_marking(tlp)
@@ -147,9 +164,14 @@ def write_stix(entries: Iterable[dict], out: IO[str], org: str, tlp: str,
               + ', "objects": [\n')
     head = [ident, marking, pdq_extension_definition(ident)]
     out.write(",\n".join(o.serialize() for o in head))
+    written = {marking.id}
     n = 0
     for group in _group(entries):
-        for o in group_objects(group, ident, marking.id, created):
+        objs = group_objects(group, ident, marking.id, created)
+        for ref in {r for o in objs for r in o.object_marking_refs} - written:
+            out.write(",\n" + tlp_marking(TLP_BY_ID[ref]).serialize())  # first used here
+            written.add(ref)
+        for o in objs:
             out.write(",\n" + o.serialize())
         n += 1
     out.write("\n]}\n")
@@ -161,62 +183,154 @@ def sniff(head: str) -> bool:
     return bool(re.search(r'"type"\s*:\s*"bundle"', head[:4096]))
 
 
-def object_entries(obj: dict, position: int) -> list[Entry]:
-    t = obj.get("type")
-    tlp = next((TLP_BY_ID[m] for m in obj.get("object_marking_refs") or [] if m in TLP_BY_ID),
-               None)
-    labels = [str(x) for x in obj.get("labels") or []]
-    category = next((lb.split(":", 1)[1] for lb in labels if lb.startswith("category:")), None)
-    labels = [lb for lb in labels if not lb.startswith("category:")]
-    attrs = {"stix_id": obj.get("id"), **({"tlp": tlp} if tlp else {})}
+@dataclass(slots=True)
+class StixObject:
+    """The fields Cairn reads from a STIX object, checked: a partner's object with a number
+    for `labels`, a list for `hashes` or a map in `object_marking_refs` is refused here,
+    naming the field, before anything is kept."""
+    type: str
+    id: str | None
+    labels: list[str]
+    marking_refs: list[str]  # object_marking_refs and every granular marking_ref
+    hashes: dict[str, str]  # file: algorithm -> value
+    pdq: str | None  # file: Cairn's PDQ property-extension
+    pdq_quality: int | None
+    pattern: str  # indicator
+
+    @classmethod
+    def parse(cls, obj: Any) -> StixObject:
+        if isinstance(obj, Malformed):
+            raise ValueError(obj.reason)
+        if not isinstance(obj, dict):
+            raise ValueError(f"expected a JSON object, got {fields.kind(obj)}")
+        t = fields.required_text(obj.get("type"), "type", 250)
+        oid = fields.text(obj.get("id"), "id", 300)
+        labels = fields.text_list(obj.get("labels"), "labels")
+        refs = fields.text_list(obj.get("object_marking_refs"), "object_marking_refs")
+        for i, g in enumerate(fields.items(obj.get("granular_markings"),
+                                           "granular_markings")):
+            g = fields.mapping(g, f"granular_markings[{i}]")
+            ref = fields.text(g.get("marking_ref"), f"granular_markings[{i}].marking_ref")
+            if ref:
+                refs.append(ref)
+        hashes: dict[str, str] = {}
+        pdq, quality, pattern = None, None, ""
+        if t == "file":
+            for name, v in fields.mapping(obj.get("hashes"), "hashes").items():
+                hashes[name] = fields.required_text(v, f"hashes.{name[:40]}")
+            for ext_id, ext in fields.mapping(obj.get("extensions"), "extensions").items():
+                if ext_id != PDQ_EXTENSION:
+                    continue
+                ext = fields.mapping(ext, f"extensions.{ext_id}")
+                pdq = fields.text(ext.get("pdq"), "extensions.pdq", 64)
+                quality = fields.integer(ext.get("pdq_quality"), "extensions.pdq_quality",
+                                         0, 100)
+        elif t == "indicator":
+            pattern = fields.text(obj.get("pattern"), "pattern", MAX_PATTERN) or ""
+        return cls(t, oid, labels, refs, hashes, pdq, quality, pattern)
+
+
+def marking_levels(obj: Any) -> dict[str, str]:
+    """{id: TLP level} if `obj` is a marking-definition stating a TLP level (1.0
+    `definition_type: tlp`, or the TLP 2.0 extension), for markings a bundle defines itself."""
+    if not isinstance(obj, dict) or obj.get("type") != "marking-definition":
+        return {}
+    oid = obj.get("id")
+    found: list[Any] = []
+    d = obj.get("definition")
+    if obj.get("definition_type") == "tlp" and isinstance(d, dict):
+        found.append(d.get("tlp"))
+    ext = obj.get("extensions")
+    if isinstance(ext, dict) and isinstance(ext.get(TLP2_EXTENSION), dict):
+        found.append(ext[TLP2_EXTENSION].get("tlp_2_0"))
+    lv = markings.strictest(found)
+    return {oid: lv} if isinstance(oid, str) and lv else {}
+
+
+def object_entries(obj: dict, position: int,
+                   defined: Mapping[str, str] | None = None) -> list[Entry]:
+    """The hash entries of one STIX object. Raises ValueError (naming the field and the
+    reason) for any malformed object, never another error. Each entry's `attrs["tlp"]` is
+    the strictest TLP among the object's markings (OASIS TLP 1.0 and 2.0 ids, and those
+    `defined` by the bundle), so RED stays RED whatever the list's marking."""
+    return _entries(StixObject.parse(obj), position, defined or {})
+
+
+def _entries(o: StixObject, position: int, defined: Mapping[str, str]) -> list[Entry]:
+    tlp = markings.strictest([TLP_BY_ID.get(m) or defined.get(m) for m in o.marking_refs])
+    category = next((lb.split(":", 1)[1] for lb in o.labels if lb.startswith("category:")),
+                    None)
+    labels = [lb for lb in o.labels if not lb.startswith("category:")]
+    attrs: dict[str, Any] = {"stix_id": o.id, **({"tlp": tlp} if tlp else {})}
     found: list[tuple[str, str]] = []
-    if t == "file":
-        for name, v in (obj.get("hashes") or {}).items():
-            st = _FROM_STIX.get(name.lower())
-            if st:
-                found.append((st, str(v)))
-        for ext_id, ext in (obj.get("extensions") or {}).items():
-            if isinstance(ext, dict) and ext.get("pdq") and ext_id == PDQ_EXTENSION:
-                found.append(("pdq", str(ext["pdq"])))
-                if ext.get("pdq_quality") is not None:
-                    attrs["pdq_quality"] = ext["pdq_quality"]
-    elif t == "indicator":
-        pattern = str(obj.get("pattern", ""))
-        for quoted, bare, value in _PATTERN.findall(pattern):
-            st = _FROM_STIX.get((quoted or bare).lower())
-            if st:
-                found.append((st, value))
-        for ext_id, value in _PDQ_PATTERN.findall(pattern):
-            if ext_id == PDQ_EXTENSION:
-                found.append(("pdq", value))
-    attrs["group"] = f"stix:{obj.get('id', position)}"  # one dict shared by the object's hashes
+    for name, v in o.hashes.items():
+        st = _FROM_STIX.get(name.lower())
+        if st:
+            found.append((st, v))
+    if o.pdq:
+        found.append(("pdq", o.pdq))
+        if o.pdq_quality is not None:
+            attrs["pdq_quality"] = o.pdq_quality
+    for quoted, bare, value in _PATTERN.findall(o.pattern):
+        st = _FROM_STIX.get((quoted or bare).lower())
+        if st:
+            found.append((st, value))
+    for ext_id, value in _PDQ_PATTERN.findall(o.pattern):
+        if ext_id == PDQ_EXTENSION:
+            found.append(("pdq", value))
+    attrs["group"] = f"stix:{o.id or position}"  # one dict shared by the object's hashes
     return [Entry(st, normalise(st, v), position, category, labels, None, attrs=attrs)
             for st, v in found]
 
 
+def _objects(f: IO[bytes], start: int) -> Iterator[Any]:
+    f.seek(start)
+    for _, obj in jsonstream.stream(f, {"objects": "items"}, "STIX bundle", "object"):
+        yield obj
+
+
 def read_stix(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
-    """Stream a bundle's objects; an object that yields a malformed hash is rejected with
-    its position (`line` = the object's 1-based index) and id."""
+    """Stream a bundle's objects; a malformed object is rejected with its position (`line` =
+    the object's 1-based index), id and reason, and the rest import.
+
+    Two passes: the first learns, for every hash, the strictest marking any object carrying
+    it has (a File marked AMBER and an Indicator marked RED for the same hash give one entry,
+    RED), with the TLP marking-definitions the bundle defines; the second yields entries."""
     head = f.read(4096)
     start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     if not sniff(head[start:].decode("utf-8", "replace")):
         raise ListFormatError("not a STIX 2.1 bundle (no \"type\": \"bundle\")")
-    f.seek(start)
-    n = 0
-    seen: set[tuple[str, str]] = set()
-    try:
-        for obj in ijson.items(f, "objects.item", use_float=True):
-            n += 1
-            if not isinstance(obj, dict):
-                rejected.append(Rejected(n, repr(obj)[:200], f"object {n}: not a JSON object"))
-                continue
-            try:
-                for e in object_entries(obj, n):
-                    if (e.signal_type, e.value) not in seen:
-                        seen.add((e.signal_type, e.value))
-                        yield e
-            except ValueError as e:
-                rejected.append(Rejected(n, str(obj.get("id"))[:200],
-                                         f"object {n} ({obj.get('id')}): {e}"))
-    except ijson.JSONError as e:
-        raise ListFormatError(f"STIX bundle JSON broken after object {n}: {e}") from None
+    defined: dict[str, str] = {}  # TLP marking-definitions the bundle states itself
+    strictest: dict[tuple[str, str], str | None] = {}
+    pending: dict[tuple[str, str], set[str]] = {}  # marking ids defined later, maybe
+    for n, obj in enumerate(_objects(f, start), 1):
+        defined |= marking_levels(obj)
+        try:
+            o = StixObject.parse(obj)
+            found = _entries(o, n, defined)
+        except ValueError:
+            continue  # reported in the second pass
+        unknown = {m for m in o.marking_refs if m not in TLP_BY_ID and m not in defined}
+        for e in found:
+            k = (e.signal_type, e.value)
+            strictest[k] = markings.strictest((strictest.get(k), e.attrs.get("tlp")))
+            if unknown:
+                pending.setdefault(k, set()).update(unknown)
+    for k, refs in pending.items():
+        strictest[k] = markings.strictest([strictest[k], *map(defined.get, refs)])
+    for n, obj in enumerate(_objects(f, start), 1):
+        try:
+            found = object_entries(obj, n, defined)
+        except ValueError as e:
+            oid = obj.get("id") if isinstance(obj, dict) else None
+            name = f" ({str(oid)[:100]})" if isinstance(oid, str) else ""
+            rejected.append(Rejected(n, fields.preview(obj), f"object {n}{name}: {e}"))
+            continue
+        for e in found:
+            k = (e.signal_type, e.value)
+            if k not in strictest:
+                continue  # yielded already, from an earlier object
+            tlp = strictest.pop(k)
+            if tlp != e.attrs.get("tlp"):
+                e.attrs = {**e.attrs, "tlp": tlp}
+            yield e

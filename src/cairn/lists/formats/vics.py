@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-import ijson
-
+from cairn.lists.formats import fields, jsonstream, markings
+from cairn.lists.formats.jsonstream import Malformed
+from cairn.lists.formats.markings import Withheld
 from cairn.lists.formats.readers import Entry, ListFormatError, Rejected, normalise
 
 CONTEXT_2 = ("http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/{profile}/"
@@ -28,8 +30,6 @@ PROFILES = ("Default", "US", "UK", "CUSTOM")
 CATEGORIES = {0: "non-pertinent", 1: "CAM", 2: "child exploitive / age difficult",
               3: "CGI/animation child exploitive", 4: "comparison"}
 FLAGS = ("VictimIdentified", "OffenderIdentified", "IsDistributed", "IsPrecategorized")
-KEPT = ("MediaID", "Series", "MediaSize", "DateUpdated", "MediaFiles", "Tags", "Comments",
-        *FLAGS)
 HASH_KEYS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "PDQ": "pdq",
              "PhotoDNA": "photodna"}
 _ALT_NAMES = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256",
@@ -48,105 +48,125 @@ def sniff(head: str) -> dict | None:
             "profile": profile or ("Default" if m.group(1) == "@odata.context" else None)}
 
 
-def _flag(v: Any) -> bool | None:
+def _flag(v: Any, field: str) -> bool | None:
     if isinstance(v, bool) or v is None:
         return v
-    s = str(v).strip().lower()
+    s = str(v).strip().lower() if isinstance(v, (str, int, Decimal)) else None
     if s in ("true", "1", "yes"):
         return True
     if s in ("false", "0", "no", ""):
         return False
-    raise ValueError(f"not a boolean: {v!r}")
-
-
-def _plain(v: Any) -> Any:
-    """ijson's Decimals back to int/float, recursively, for JSON storage."""
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() else float(v)
-    if isinstance(v, list):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return v
+    raise ValueError(f"{field}: not a boolean: {fields.preview(v, 40)}")
 
 
 def _metadata_pdq(meta: Any) -> str | None:
     if isinstance(meta, dict):
-        return meta.get("PDQ")
-    if isinstance(meta, list):
-        for m in meta:
-            if isinstance(m, dict) and str(m.get("Name", "")).upper() == "PDQ":
-                return m.get("Value")
+        return fields.text(meta.get("PDQ"), "MediaMetadata.PDQ", 64)
+    for i, m in enumerate(fields.items(meta, "MediaMetadata")):
+        m = fields.mapping(m, f"MediaMetadata[{i}]")
+        name = fields.text(m.get("Name"), f"MediaMetadata[{i}].Name")
+        if name and name.upper() == "PDQ":
+            return fields.text(m.get("Value"), f"MediaMetadata[{i}].Value", 64)
     return None
 
 
-def media_entries(media: dict, position: int) -> list[Entry]:
+def _category(cat: Any) -> str | None:
+    if cat is None or cat == "":
+        return None
+    n = fields.integer(cat, "Category", strings=True) if not isinstance(cat, bool) else None
+    if n not in CATEGORIES:
+        raise ValueError(f"Category {fields.preview(cat, 40)} is not 0-4")
+    return str(n)
+
+
+@dataclass(slots=True)
+class VicsMedia:
+    """One VICS Media, checked field by field before anything is kept: its hashes, category
+    and the fields carried through (`vics`), as plain JSON of bounded size."""
+    category: str | None
+    hashes: list[tuple[str, str]]  # (signal type, raw value), in the Media's order
+    vics: dict[str, Any]
+
+    @classmethod
+    def parse(cls, media: Any) -> VicsMedia:
+        if isinstance(media, Malformed):
+            raise ValueError(media.reason)
+        if not isinstance(media, dict):
+            raise ValueError("a Media must be a JSON object")
+        category = _category(media.get("Category"))
+        vics: dict[str, Any] = {}
+        if media.get("MediaID") not in (None, ""):
+            mid = media["MediaID"]
+            vics["MediaID"] = (fields.text(mid, "MediaID", 200) if isinstance(mid, str)
+                               else fields.integer(mid, "MediaID"))
+        for k in ("Series", "DateUpdated", "Comments"):
+            if (v := fields.text(media.get(k), k)) is not None:
+                vics[k] = v
+        if media.get("MediaSize") not in (None, ""):
+            vics["MediaSize"] = fields.integer(media["MediaSize"], "MediaSize", 0,
+                                               strings=True)
+        if media.get("MediaFiles") not in (None, ""):
+            vics["MediaFiles"] = [
+                {fields.required_text(k, f"MediaFiles[{i}] key", 200):
+                 fields.scalar(v, f"MediaFiles[{i}].{k[:40]}") for k, v in
+                 fields.mapping(mf, f"MediaFiles[{i}]").items()}
+                for i, mf in enumerate(fields.items(media["MediaFiles"], "MediaFiles"))]
+        if media.get("Tags") not in (None, ""):
+            vics["Tags"] = fields.text_list(media["Tags"], "Tags", numbers=True)
+        for f in FLAGS:
+            if media.get(f) not in (None, ""):
+                vics[f] = _flag(media[f], f)
+        hashes: list[tuple[str, str]] = []
+        for key, st in HASH_KEYS.items():
+            if (v := fields.text(media.get(key), key, 2048)) is not None:
+                hashes.append((st, v))
+        if pdq := _metadata_pdq(media.get("MediaMetadata")):
+            hashes.append(("pdq", pdq))
+        for i, alt in enumerate(fields.items(media.get("AlternativeHashes"),
+                                             "AlternativeHashes")):
+            alt = fields.mapping(alt, f"AlternativeHashes[{i}]")
+            name = fields.text(alt.get("HashName"), f"AlternativeHashes[{i}].HashName", 40)
+            value = fields.text(alt.get("HashValue"), f"AlternativeHashes[{i}].HashValue",
+                                2048)
+            st = _ALT_NAMES.get((name or "").lower())
+            if st and value:
+                hashes.append((st, value))
+        if not hashes:
+            raise ValueError("Media has no hash (MD5, SHA1, SHA256, PDQ or PhotoDNA)")
+        return cls(category, hashes, vics)
+
+
+def media_entries(media: Any, position: int) -> list[Entry]:
     """The entries of one Media; raises ValueError naming the field that is wrong."""
-    if not isinstance(media, dict):
-        raise ValueError("a Media must be a JSON object")
-    cat = media.get("Category")
-    if cat is not None and cat != "":
-        try:
-            cat_n = int(str(cat))
-        except ValueError:
-            raise ValueError(f"Category {cat!r} is not 0-4") from None
-        if cat_n not in CATEGORIES:
-            raise ValueError(f"Category {cat_n} is not 0-4")
-        category: str | None = str(cat_n)
-    else:
-        category = None
-    vics = {k: _plain(media[k]) for k in KEPT if media.get(k) not in (None, "")}
-    for f in FLAGS:
-        if f in vics:
-            vics[f] = _flag(vics[f])
-    hashes: list[tuple[str, str]] = []
-    for key, st in HASH_KEYS.items():
-        if media.get(key):
-            hashes.append((st, str(media[key])))
-    pdq = _metadata_pdq(media.get("MediaMetadata"))
-    if pdq:
-        hashes.append(("pdq", str(pdq)))
-    for alt in media.get("AlternativeHashes") or []:
-        if isinstance(alt, dict):
-            st = _ALT_NAMES.get(str(alt.get("HashName", "")).lower())
-            if st and alt.get("HashValue"):
-                hashes.append((st, str(alt["HashValue"])))
-    if not hashes:
-        raise ValueError("Media has no hash (MD5, SHA1, SHA256, PDQ or PhotoDNA)")
-    labels = [str(x) for x in vics.get("Tags") or [] if isinstance(x, (str, int))]
-    attrs = {"vics": vics, "group": f"vics:{vics.get('MediaID', position)}"}  # shared
+    m = VicsMedia.parse(media)
+    labels = list(m.vics.get("Tags") or [])
+    attrs = {"vics": m.vics, "group": f"vics:{m.vics.get('MediaID', position)}"}  # shared
     out, seen = [], set()
-    for st, raw in hashes:
+    for st, raw in m.hashes:
         value = normalise(st, raw)
         if (st, value) in seen:
             continue
         seen.add((st, value))
-        out.append(Entry(st, value, position, category, labels, None, attrs=attrs))
+        out.append(Entry(st, value, position, m.category, labels, None, attrs=attrs))
     return out
 
 
 def read_vics(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
     """Stream the Media of a VICS file (hash set or case); bad Media are rejected with their
-    position (`line` = the Media's 1-based index in the file)."""
+    position (`line` = the Media's 1-based index in the file) and the field at fault."""
     head = f.read(65536)
     start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     info = sniff(head[start:].decode("utf-8", "replace"))
     if info is None:
         raise ListFormatError("not a VICS document: no odata.metadata / @odata.context")
     f.seek(start)
-    prefix = "value.item.Media.item" if info["shape"] == "Cases" else "value.item"
-    n = 0
-    try:
-        for media in ijson.items(f, prefix, use_float=False):
-            n += 1
-            try:
-                yield from media_entries(media, n)
-            except ValueError as e:
-                text = json.dumps(_plain(media), default=str)[:200] \
-                    if isinstance(media, dict) else repr(media)[:200]
-                rejected.append(Rejected(n, text, f"Media {n}: {e}"))
-    except ijson.JSONError as e:
-        raise ListFormatError(f"VICS JSON broken after Media {n}: {e}") from None
+    prefix = "value.item.Media" if info["shape"] == "Cases" else "value"
+    media_items = jsonstream.stream(f, {prefix: "items"}, "VICS", "Media")
+    for n, (_, media) in enumerate(media_items, 1):
+        try:
+            yield from media_entries(media, n)
+        except ValueError as e:
+            rejected.append(Rejected(n, fields.preview(media), f"Media {n}: {e}"))
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -193,8 +213,10 @@ def media_of(group: list[dict], media_id: int) -> dict:
 
 
 def write_vics(entries: Iterable[dict], out: IO[str], version: str = "2.0",
-               profile: str = "Default", shape: str = "Media", case: dict | None = None) -> int:
-    """Stream entries out as VICS; returns how many Media were written."""
+               profile: str = "Default", shape: str = "Media", case: dict | None = None,
+               tlp: str | None = None, withheld: list[Withheld] | None = None) -> int:
+    """Stream entries out as VICS; returns how many Media were written. VICS has no marking:
+    an entry marked stricter than the export's `tlp` is left out, onto `withheld`."""
     if profile not in PROFILES:
         raise ValueError(f"VICS profile must be one of {PROFILES}")
     if version == "2.0":
@@ -207,6 +229,12 @@ def write_vics(entries: Iterable[dict], out: IO[str], version: str = "2.0",
         out.write("\n" + json.dumps(c)[:-1] + (", " if c else "") + '"Media": [')
     n = 0
     for group in _group(entries):
+        level = markings.strictest((e.get("attrs") or {}).get("tlp") for e in group)
+        if tlp is not None and markings.stricter(level, tlp):  # a Media goes whole or not
+            if withheld is not None:
+                withheld.extend(Withheld(e["signal_type"], e["value"], level or "red", tlp)
+                                for e in group)
+            continue
         vm = media_of(group, n + 1)
         if version != "2.0" and "SHA256" in vm:  # 1.x has no SHA256 field
             vm.setdefault("AlternativeHashes", []).append(
