@@ -333,3 +333,37 @@ def test_nsrl_hostile_cells_cost_one_row(tmp_path: Path) -> None:
                     f'"{"B" * 40}","{md5(2)}","0","b.exe","1","1","1",""\n')
     _, entries, rejected = read_list(rds2)
     assert [e.value for e in entries] == ["b" * 40] and [r.line for r in rejected] == [2]
+
+
+def test_cli_exports_leave_out_and_count_what_their_marking_cannot_carry(tmp_path: Path
+                                                                         ) -> None:
+    """`lists export` (te-csv) and `report --format vics` travel under one marking: a RED entry
+    of an AMBER list is left out and counted, and only an export marked RED carries it."""
+    from cairn.demo import jpeg_bytes, picture
+
+    home, ev = tmp_path / "home", tmp_path / "ev"
+    ev.mkdir()
+    pics = {name: jpeg_bytes(picture(seed, (96, 64))) for name, seed in (("r.jpg", 1),
+                                                                         ("a.jpg", 2))}
+    for name, data in pics.items():
+        (ev / name).write_bytes(data)
+    digest = {n: hashlib.md5(d).hexdigest() for n, d in pics.items()}
+    red = stix_file(1, [RED], hashes={"MD5": digest["r.jpg"]})
+    amber = stix_file(2, hashes={"MD5": digest["a.jpg"]})
+    run(home, "lists", "import", write(tmp_path / "b.json", bundle(red, amber)), "--name", "l",
+        "--tlp", "amber")
+
+    out = tmp_path / "l.csv"
+    res = run(home, "lists", "export", "l", "--format", "te-csv", "-o", out, "--json")
+    assert json.loads(res.stdout)["withheld"] == 1 and "left out 1" in res.stderr
+    assert digest["a.jpg"] in out.read_text() and digest["r.jpg"] not in out.read_text()
+    run(home, "lists", "export", "l", "--format", "te-csv", "--tlp", "red", "-o", out)
+    assert digest["r.jpg"] in out.read_text()
+
+    run(home, "scan", ev, "--case", "c", "--workers", "1", "--json")
+    res = run(home, "report", "--case", "c", "--format", "vics")
+    sent = {m["MD5"].lower() for m in json.loads(res.stdout)["value"][0]["Media"]}
+    assert sent == {digest["a.jpg"]} and "left out 1" in res.stderr
+    res = run(home, "report", "--case", "c", "--format", "vics", "--tlp", "red")
+    sent = {m["MD5"].lower() for m in json.loads(res.stdout)["value"][0]["Media"]}
+    assert sent == {digest["a.jpg"], digest["r.jpg"]}

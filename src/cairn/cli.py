@@ -422,7 +422,7 @@ def lists_export(ctx: click.Context, name: str, fmt: str, output: Path, tlp: str
                  misp_distribution: int | None, as_json: bool) -> None:
     """Export a list's active entries: hashes, labels and metadata, never content.
     Withdrawn and false-positive entries are left out."""
-    from cairn.lists.formats import misp, stix, vics, writers
+    from cairn.lists.formats import markings, misp, stix, vics, writers
 
     store = _store(ctx)
     info = store.list_info(name)
@@ -430,23 +430,28 @@ def lists_export(ctx: click.Context, name: str, fmt: str, output: Path, tlp: str
         _fail(f"no list named {name!r}")
     level = tlp or info["tlp"] or "amber"
     entries = store.export_entries(name)
+    held: list[markings.Withheld] = []  # entries marked stricter than a format can say
     if fmt == "misp":
         n = misp.write_misp_feed(entries, output, org, name, level, misp_distribution)
     else:
         tmp = output.with_name(output.name + ".part")
         with tmp.open("w", encoding="utf-8", newline="") as f:
             if fmt == "vics":
-                n = vics.write_vics(entries, f, vics_version, vics_profile)
+                n = vics.write_vics(entries, f, vics_version, vics_profile, tlp=level,
+                                    withheld=held)
             elif fmt == "stix":
                 n = stix.write_stix(entries, f, org, level)
             elif fmt == "te-csv":
-                n = writers.write_te_csv(entries, f)
+                n = writers.write_te_csv(entries, f, tlp=level, withheld=held)
             elif fmt == "te-local":
-                n = writers.write_te_local(entries, f)
+                n = writers.write_te_local(entries, f, tlp=level, withheld=held)
             else:
-                n = writers.write_hashsum(entries, f, fmt[:-3])
+                n = writers.write_hashsum(entries, f, fmt[:-3], tlp=level, withheld=held)
         tmp.replace(output)  # never a half-written export under the real name
-    res = {"list": name, "format": fmt, "output": str(output), "written": n, "tlp": level}
+    res = {"list": name, "format": fmt, "output": str(output), "written": n, "tlp": level,
+           "withheld": len(held)}
+    if held:
+        err.print(markings.describe(held), style="yellow", highlight=False)
     if as_json:
         _emit_json(res)
     else:
@@ -647,9 +652,12 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
                    "otherwise counted and left out.")
 @click.option("--no-trace", is_flag=True,
               help="Leave out families, fingerprints and the timeline (faster on huge cases).")
+@click.option("--tlp", type=TLP_CHOICE, default="amber", show_default=True,
+              help="vics: the marking the file travels under; media matched by entries "
+                   "marked stricter are left out (and counted).")
 @click.pass_context
 def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None,
-               include_known_good: bool, no_trace: bool) -> None:
+               include_known_good: bool, no_trace: bool, tlp: str) -> None:
     """A case's report: every item with its hashes, matches, findings and errors. No pixels."""
     import io
 
@@ -659,10 +667,13 @@ def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None,
         report = build(_store(ctx), case, include_known_good, with_trace=not no_trace)
         if fmt == "vics":
             from cairn.exchange.case_export import write_case_vics
+            from cairn.lists.formats.markings import describe
 
-            buf = io.StringIO()
-            write_case_vics(report, buf)
+            buf, held = io.StringIO(), []
+            write_case_vics(report, buf, tlp=tlp, withheld=held)
             text = buf.getvalue()
+            if held:
+                err.print(describe(held), style="yellow", highlight=False)
         else:
             text = render(report, fmt)
     except ReportError as e:

@@ -1,13 +1,18 @@
 """A case's matched and categorised items as Project VIC VICS (`#Cases`), for Griffeye-style
 review tools: MD5 (upper-case), SHA1, MediaSize, Category (the most severe category any
 matched list entry gives: 1 before 2, 3, 4, then 0), MediaFiles (name, path, exhibit), and
-PDQ in MediaMetadata. Hashes and metadata only: no pixels."""
+PDQ in MediaMetadata. Hashes and metadata only: no pixels.
+
+VICS has no marking per Media, so the file travels under one TLP (`tlp`): a Media whose
+matched entries are marked stricter than that (the entry's own marking or its list's) is
+left out and handed to `withheld`, as `lists export` does. RED never widens."""
 
 from __future__ import annotations
 
 import json
 from typing import IO
 
+from cairn.lists.formats import markings
 from cairn.lists.formats.vics import CONTEXT_2
 
 SEVERITY = {"1": 0, "2": 1, "3": 2, "4": 3, "0": 4}
@@ -19,7 +24,13 @@ def _category(matches: list[dict]) -> int | None:
     return int(min(cats, key=SEVERITY.__getitem__)) if cats else None
 
 
-def write_case_vics(report: dict, out: IO[str], profile: str = "Default") -> int:
+def _marking(matches: list[dict]) -> str | None:
+    return markings.strictest(x for m in matches
+                              for x in (m["entry"].get("tlp"), m["entry"].get("list_tlp")))
+
+
+def write_case_vics(report: dict, out: IO[str], profile: str = "Default", tlp: str = "amber",
+                    withheld: list[markings.Withheld] | None = None) -> int:
     media: dict[str, dict] = {}  # by sha256: one Media for all copies, every file listed
     for it in report["items"]:
         if not it["matches"] or not it.get("md5"):
@@ -40,7 +51,14 @@ def write_case_vics(report: dict, out: IO[str], profile: str = "Default") -> int
         m["_matches"] += it["matches"]
     value = []
     for m in media.values():
-        cat = _category(m.pop("_matches"))
+        matches = m.pop("_matches")
+        own = _marking(matches)
+        if markings.stricter(own, tlp):
+            if withheld is not None:
+                withheld.append(markings.Withheld("md5", m["MD5"].lower(), own or "red", tlp))
+            continue
+        m["MediaID"] = len(value) + 1
+        cat = _category(matches)
         if cat is not None:
             m["Category"] = cat
             m["IsPrecategorized"] = True

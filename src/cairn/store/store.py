@@ -367,7 +367,8 @@ class Store:
                        t.list_entries.c.value, t.list_entries.c.category,
                        t.list_entries.c.labels, t.list_entries.c.collab,
                        t.list_entries.c.line_no, t.list_entries.c.origin,
-                       t.list_entries.c.status)
+                       t.list_entries.c.status, t.list_entries.c.attrs,
+                       t.lists.c.tlp.label("list_tlp"))
                 .select_from(
                     t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)
                     .join(t.sources, t.items.c.source_id == t.sources.c.id)
@@ -388,7 +389,10 @@ class Store:
                               "line": m["line_no"],
                               # where a shared entry came from, and if it was judged since
                               **({"origin": json.loads(m["origin"])} if m["origin"] else {}),
-                              **({"status": m["status"]} if m["status"] != "active" else {})},
+                              **({"status": m["status"]} if m["status"] != "active" else {}),
+                              # its own marking and its list's: what may carry it onwards
+                              "tlp": (json.loads(m["attrs"] or "{}") or {}).get("tlp"),
+                              "list_tlp": m["list_tlp"]},
                 })
         out = []
         for r in rows:
