@@ -114,6 +114,25 @@ def test_hash_match_and_provenance_survive_a_crashing_file(
     assert "SIGSEGV" in _messages(json.loads(res.output))
 
 
+def test_scan_options_set_the_caps_and_the_summary_says_what_happened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = _pictures(tmp_path / "ex", ["a.jpg", "boom.jpg"])
+    monkeypatch.setenv(FAULT_ENV, "boom.jpg:hang")
+    home = str(tmp_path / "home")
+    res = CliRunner().invoke(cli, ["--home", home, "scan", str(ex), "--case", "c",
+                                   "--max-worker-memory", "1536M", "--file-timeout", "1.5"])
+    assert res.exit_code == 0, res.output
+    assert "1 file(s) stopped their worker" in res.output
+    store = Store.open(home)
+    run = store.runs(store.case_id("c"))[-1]
+    assert json.loads(run["arguments"])["max_worker_memory"] == 1536 << 20
+    assert json.loads(run["summary"])["worker_failures"] == 1
+    assert "timed out after 1.5 s" in _messages(_items(store, "c")["boom.jpg"])
+    res = CliRunner().invoke(cli, ["--home", home, "scan", str(ex), "--case", "c",
+                                   "--max-worker-memory", "300M"])
+    assert res.exit_code == 2 and "at least 1.0 GiB" in res.output
+
+
 def test_provenance_of_a_fifo_or_a_symlink_is_an_error_record(tmp_path: Path) -> None:
     target = _pictures(tmp_path / "ex", ["t.jpg"]) / "t.jpg"
     fifo, link = tmp_path / "pipe", tmp_path / "link.jpg"

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -32,6 +33,9 @@ from rich.table import Table
 
 from cairn import __version__
 from cairn.scan.interrupt import Interrupted
+
+if TYPE_CHECKING:
+    from cairn.scan.worker import HashOptions
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_FATAL, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -84,7 +88,8 @@ VIDEO_OPTION = click.option(
     help="Seconds between hashed video frames (0: every frame).")
 
 
-def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0) -> list[dict]:
+def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
+               opts: HashOptions | None = None) -> list[dict]:
     """Records of one file: the file itself first, then any archive members, as a scan sees
     them (member paths prefixed with the file's path)."""
     from cairn.media.limits import Limits
@@ -93,7 +98,7 @@ def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0) -> 
     from cairn.scan.worker import HashOptions
 
     (entry,) = walk(str(path))
-    records = records_of(entry, Limits(), HashOptions(mode, video_interval))  # guarded child
+    records = records_of(entry, Limits(), opts or HashOptions(mode, video_interval))  # isolated
     prefix = str(path)[: -len(entry.path)] if str(path).endswith(entry.path) else ""
     for r in records:
         r["path"] = prefix + r["path"]
@@ -219,9 +224,9 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
     signatures, model-file hashes. Nothing is recorded.
 
     Exit 0 if any file carries a generator claim or synthetic source type, 1 if none does."""
-    from cairn.provenance import examine
     from cairn.provenance.catalogue import Catalogue, CatalogueError, annotate
     from cairn.provenance.generators.novelai import NOVELAI_KEY
+    from cairn.scan.worker import HashOptions
 
     keys = {"novelai": NOVELAI_KEY, **_novelai_keys(novelai_keys)}
     trust = _read_trust(c2pa_trust)
@@ -230,15 +235,12 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
         cat = Catalogue.read(catalogue) if catalogue else None
     except (CatalogueError, OSError) as e:
         _fail(str(e))
+    opts = HashOptions("exact", c2pa_trust=trust, novelai_keys=tuple(keys.items()),
+                       detector=det)  # read in the isolated worker, like a scan
     results = []
     for f in files:
-        rec = _hash_file(f)[0]
-        if rec["kind"] == "image":
-            found = [x.to_dict() for x in examine(f.read_bytes(), novelai_keys=keys,
-                                                  media_type=rec["media_type"],
-                                                  c2pa_trust=trust, detector=det)]
-        else:
-            found = rec.get("findings", [])
+        rec = _hash_file(f, opts=opts)[0]
+        found = rec.get("findings", [])
         if cat:
             annotate(found, cat)
         results.append({"path": str(f), "sha256": rec.get("sha256"),
@@ -660,6 +662,10 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     ):
         table.add_row(label, str(value))
     out.print(table)
+    if s["worker_failures"]:
+        out.print(f"{s['worker_failures']} file(s) stopped their worker (an error, the memory "
+                  "ceiling, the time limit or a crash): each was hashed again by a fresh worker "
+                  "and recorded with the reason; the scan went on", highlight=False)
     out.print(f"report: cairn report --case {case} --format html -o report.html",
               highlight=False)
 
