@@ -49,6 +49,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 
@@ -281,6 +282,8 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self.failures: list[str] = []  # "path: what happened", one per failed file
         _live.add(self)
+        _context()
+        forkserver.ensure_running()  # its imports overlap with the caller's walk; no wait
 
     def __enter__(self) -> WorkerPool:
         return self
