@@ -125,8 +125,9 @@ def scan(
         last_flush = time.monotonic()
 
     status = "failed"
-    pool = WorkerPool(workers, limits, options, caps)
+    pool: WorkerPool | None = None
     try:  # from here on, however it ends, the run is closed with what happened
+        pool = WorkerPool(workers, limits, options, caps)  # fork server starts importing now
         matcher = matcher_for(store)
         done = store.done_paths(source_id)
         todo: list[DiskEntry] = []
@@ -151,11 +152,12 @@ def scan(
         status = "interrupted"
         raise
     finally:
-        pool.close()  # no worker outlives the scan
+        if pool is not None:
+            pool.close()  # no worker outlives the scan
+            summary.worker_failures = len(pool.failures)
         if status != "complete":
             flush()  # keep what finished before Ctrl-C
         summary.status = status
-        summary.worker_failures = len(pool.failures)
         summary.seconds = time.monotonic() - started
         summary.totals = store.source_counts(source_id)
         store.end_run(run_id, status, summary.to_dict())
