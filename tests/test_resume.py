@@ -76,7 +76,7 @@ def test_ctrl_c_then_kill_9_then_resume(many_files: Path, tmp_path: Path) -> Non
     store = Store.open(home)
     killed = store.runs(store.case_id("c"))[-1]
     assert (killed["status"], killed["process"]) == ("running", "gone")  # shown as dead
-    assert _incomplete(home) == 2
+    assert _incomplete(home) == (2, 1)
 
     env = os.environ | {"CAIRN_HOME": str(home)}
     done = subprocess.run([CAIRN, "scan", str(many_files), "--case", "c", "--no-progress"],
@@ -94,9 +94,10 @@ def test_ctrl_c_then_kill_9_then_resume(many_files: Path, tmp_path: Path) -> Non
     assert statuses == ["superseded", "superseded", "complete"]
     assert [(json.loads(r["summary"])["superseded_by"], json.loads(r["summary"])["status_before"])
             for r in store.runs(store.case_id("c"))[:2]] == [(3, "interrupted"), (3, "running")]
-    assert _incomplete(home) == 0
+    assert _incomplete(home) == (0, 0)
 
 
-def _incomplete(home: Path) -> int:
-    store = Store.open(home)
-    return build_report(store, "c", with_trace=False)["summary"]["incomplete_runs"]
+def _incomplete(home: Path) -> tuple[int, int]:
+    """The report's count of unfinished runs, and of those whose process is gone."""
+    s = build_report(Store.open(home), "c", with_trace=False)["summary"]
+    return s["incomplete_runs"], s["incomplete_runs_dead"]
