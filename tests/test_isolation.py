@@ -74,6 +74,22 @@ def test_failed_worker_gives_an_item_with_the_reason_and_the_scan_goes_on(
     assert json.loads(run["summary"])["worker_failures"] == 1
 
 
+def test_a_real_escaping_exception_no_longer_aborts_the_scan(tmp_path: Path) -> None:
+    """Issue 12 item 2: a safetensors header whose __metadata__ is a list raised
+    AttributeError out of the worker; sorted first, the scan recorded nothing, every rerun."""
+    ex = _pictures(tmp_path / "ex", ["b.jpg", "c.jpg"])
+    header = json.dumps({"__metadata__": ["x"], "t": {"dtype": "F32", "shape": [1],
+                                                      "data_offsets": [0, 4]}}).encode()
+    (ex / "a.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
+    store = Store.open(tmp_path / "home")
+    summary = scan(store, "c", ex, workers=2)
+    assert summary.status == "complete"
+    items = _items(store, "c")
+    assert sorted(items) == ["a.safetensors", "b.jpg", "c.jpg"]
+    assert items["a.safetensors"]["errors"] and items["a.safetensors"]["sha256"]
+    assert items["b.jpg"]["pdq"] and items["c.jpg"]["pdq"]
+
+
 def test_members_read_before_a_crash_are_kept(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     ex = tmp_path / "ex"
