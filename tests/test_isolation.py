@@ -288,6 +288,25 @@ def test_ctrl_c_in_a_terminal_reaches_workers_too_and_still_one_line(many: Path,
     assert _count(db, "select count(*) from scan_runs where status = 'interrupted'") == 1
 
 
+def test_members_are_stored_while_their_archive_is_still_being_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records stream: a member read before a slow one is in the store long before the
+    archive is done (before: nothing of a top-level file until all of it was read)."""
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    with zipfile.ZipFile(ex / "a.zip", "w") as z:
+        for i, name in enumerate(["m1.jpg", "m2.jpg"]):
+            z.writestr(name, jpeg_bytes(picture(i, (64, 48)), 80))
+    db = tmp_path / "home" / "cairn.db"
+    monkeypatch.setenv(FAULT_ENV, "m1.jpg:hang")  # after m1's record is sent, it stalls
+    proc = _scan(tmp_path / "home", ex, "--workers", "1")
+    member = "select count(*) from items where path = 'a.zip!/m1.jpg'"
+    _wait_for("the first member stored", lambda: _count(db, member) == 1, proc)
+    assert _count(db, "select count(*) from items where path = 'a.zip'") == 0
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+
+
 def test_sigterm_marks_the_run_interrupted(many: Path, tmp_path: Path) -> None:
     db = tmp_path / "home" / "cairn.db"
     proc = _scan(tmp_path / "home", many, "--workers", "2")

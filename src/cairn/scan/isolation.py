@@ -67,6 +67,7 @@ MEMORY_FLOOR = 2 * GiB  # the default never goes below: ordinary files peak at 0
 MEMORY_MIN = 1 * GiB  # less is refused: a worker holds 0.32 GB before reading anything
 DEFAULT_TIMEOUT = 300.0
 DEPTH = 2  # files queued per worker, so it never waits on the parent between two files
+HEARTBEAT = 0.5  # s: `run` yields at least this often, so records never wait on a slow file
 _EXIT_MEMORY = 77  # a worker that could not even report its MemoryError exits with this
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 _PR_SET_PDEATHSIG = 1
@@ -305,6 +306,7 @@ class WorkerPool:
         """(records, finished) as they come: `finished` marks the end of one entry's work.
 
         Every entry ends with exactly one record of its own (after its members', if any).
+        While workers are busy and silent, ([], False) comes every `HEARTBEAT` seconds.
         """
         todo = iter(entries)
         queue: deque[_Task] = deque()
@@ -318,7 +320,10 @@ class WorkerPool:
                     return
                 deadline = min(self._deadline(w.tasks[0]) for w in busy)
                 ready = set(wait_ready([w.conn for w in busy] + [w.proc.sentinel for w in busy],
-                                       timeout=max(0.0, deadline - time.monotonic())))
+                                       timeout=min(HEARTBEAT,
+                                                   max(0.0, deadline - time.monotonic()))))
+                if not ready:
+                    yield [], False  # a heartbeat: the caller may store what it holds
                 for w in busy:
                     yield from self._service(w, ready, queue)
         finally:
