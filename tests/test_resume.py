@@ -1,7 +1,9 @@
-"""An interrupted scan (Ctrl-C, kill -9) resumes on rerun and never duplicates an item."""
+"""An interrupted scan (Ctrl-C, kill -9) resumes on rerun and never duplicates an item; the
+rerun that finishes the work closes the unfinished runs, so the report counts none."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from cairn.cases.report import build as build_report
 from cairn.demo import jpeg_bytes, picture
+from cairn.store import Store
 from conftest import CAIRN
 
 N_FILES = 1500
@@ -69,6 +73,11 @@ def test_ctrl_c_then_kill_9_then_resume(many_files: Path, tmp_path: Path) -> Non
     after_kill = _count(db)
     assert after_int < after_kill < N_FILES
 
+    store = Store.open(home)
+    killed = store.runs(store.case_id("c"))[-1]
+    assert (killed["status"], killed["process"]) == ("running", "gone")  # shown as dead
+    assert _incomplete(home) == (2, 1)
+
     env = os.environ | {"CAIRN_HOME": str(home)}
     done = subprocess.run([CAIRN, "scan", str(many_files), "--case", "c", "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=300)
@@ -83,4 +92,14 @@ def test_ctrl_c_then_kill_9_then_resume(many_files: Path, tmp_path: Path) -> Non
     assert total == distinct == N_FILES
     assert versions == (1, 0)  # resuming re-reads unchanged files: never a second version
     assert signals == N_FILES
-    assert statuses == ["interrupted", "running", "complete"]  # kill -9 leaves 'running'
+    # the complete rescan finished their work: it closes them, the report counts nothing undone
+    assert statuses == ["superseded", "superseded", "complete"]
+    assert [(json.loads(r["summary"])["superseded_by"], json.loads(r["summary"])["status_before"])
+            for r in store.runs(store.case_id("c"))[:2]] == [(3, "interrupted"), (3, "running")]
+    assert _incomplete(home) == (0, 0)
+
+
+def _incomplete(home: Path) -> tuple[int, int]:
+    """The report's count of unfinished runs, and of those whose process is gone."""
+    s = build_report(Store.open(home), "c", with_trace=False)["summary"]
+    return s["incomplete_runs"], s["incomplete_runs_dead"]

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import (
@@ -31,6 +33,10 @@ from rich.table import Table
 
 from cairn import __version__
 from cairn.cli_text import SafeConsole, json_safe, json_text, styled, visible_lines
+from cairn.scan.interrupt import Interrupted
+
+if TYPE_CHECKING:
+    from cairn.scan.worker import HashOptions
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_FATAL, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -85,16 +91,17 @@ VIDEO_OPTION = click.option(
 
 
 def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
-               **provenance: str | tuple[tuple[str, str], ...] | None) -> list[dict]:
+               opts: HashOptions | None = None) -> list[dict]:
     """Records of one file: the file itself first, then any archive members, as a scan sees
     them (member paths prefixed with the file's path). `provenance`: HashOptions' reader
     settings (keys, trust, detector); pixels are decoded once, by media/decode."""
     from cairn.media.limits import Limits
     from cairn.media.walk import walk
-    from cairn.scan.worker import HashOptions, process_entry
+    from cairn.scan.isolation import records_of
+    from cairn.scan.worker import HashOptions
 
     (entry,) = walk(str(path))
-    records = process_entry(entry, Limits(), HashOptions(mode, video_interval, **provenance))
+    records = records_of(entry, Limits(), opts or HashOptions(mode, video_interval))  # isolated
     prefix = str(path)[: -len(entry.path)] if str(path).endswith(entry.path) else ""
     for r in records:
         r["path"] = prefix + r["path"]
@@ -223,6 +230,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
     Exit 0 if any file carries a generator claim or synthetic source type, 1 if none does."""
     from cairn.provenance.catalogue import Catalogue, CatalogueError, annotate
     from cairn.provenance.generators.novelai import NOVELAI_KEY
+    from cairn.scan.worker import HashOptions
 
     keys = {"novelai": NOVELAI_KEY, **_novelai_keys(novelai_keys)}
     trust = _read_trust(c2pa_trust)
@@ -231,16 +239,17 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
         cat = Catalogue.read(catalogue) if catalogue else None
     except (CatalogueError, OSError) as e:
         _fail(str(e))
+    opts = HashOptions("exact", c2pa_trust=trust, novelai_keys=tuple(keys.items()),
+                       detector=det)  # read in the isolated worker, like a scan
     results = []
     for f in files:
-        # one decode under the scan's limits, shared by PDQ and every pixel reader
-        rec = _hash_file(f, novelai_keys=tuple(keys.items()), c2pa_trust=trust,
-                         detector=det)[0]
+        rec = _hash_file(f, opts=opts)[0]
         found = rec.get("findings", [])
         if cat:
             annotate(found, cat)
-        results.append({"path": str(f), "sha256": rec["sha256"], "media_type": rec["media_type"],
-                        "findings": found, "errors": rec.get("errors", [])})
+        results.append({"path": str(f), "sha256": rec.get("sha256"),
+                        "media_type": rec.get("media_type"), "findings": found,
+                        "errors": rec.get("errors", [])})
     claims = any(x.get("generator") or x.get("synthetic") for r in results
                  for x in r["findings"])
     if as_json:
@@ -552,6 +561,21 @@ def lists_index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
 
 
 # -- scan -----------------------------------------------------------------------------------
+def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    from cairn.scan.isolation import MEMORY_MIN, format_size, parse_size
+
+    if value is None:
+        return None
+    try:
+        n = parse_size(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    if n < MEMORY_MIN:
+        raise click.BadParameter(f"at least {format_size(MEMORY_MIN)}: a worker holds about "
+                                 "0.3 GiB before it reads anything")
+    return n
+
+
 @cli.command("scan")
 @click.argument("location", type=click.Path(exists=False, path_type=Path))
 @click.option("--case", required=True, help="Case the evidence belongs to (created if new).")
@@ -563,6 +587,13 @@ def lists_index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
               help="Archives nested deeper than this are not opened.")
 @click.option("--max-ratio", type=click.IntRange(2), default=200, show_default=True,
               help="Largest decompression ratio accepted from an archive.")
+@click.option("--max-worker-memory", metavar="SIZE", callback=_size_option,
+              help="Address space each worker may use (e.g. 4G, 1536M) [default: "
+                   "min(4G, 80% of RAM / workers), at least 2G]. A file that needs more is "
+                   "recorded with an error; a fresh worker goes on.")
+@click.option("--file-timeout", type=click.FloatRange(0, min_open=True), default=300.0,
+              show_default=True, help="Seconds a worker may spend on one top-level file "
+              "(with its archive members); then it is stopped, the file recorded with an error.")
 @mode_option("fast")
 @VIDEO_OPTION
 @C2PA_TRUST_OPTION
@@ -572,15 +603,19 @@ def lists_index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | None,
-             workers: int | None, max_pixels: int, max_depth: int, max_ratio: int, mode: str,
+             workers: int | None, max_pixels: int, max_depth: int, max_ratio: int,
+             max_worker_memory: int | None, file_timeout: float, mode: str,
              video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
              detector: Path | None, as_json: bool, no_progress: bool) -> None:
     """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
 
     Rerunning the same command resumes an interrupted scan and never duplicates an item.
+    Each file is read by an isolated worker: a file that crashes it, exhausts its memory or
+    outlasts --file-timeout becomes an item with an error, and the scan goes on.
     """
     from cairn.media.limits import Limits
-    from cairn.scan.pipeline import scan
+    from cairn.scan.isolation import default_caps
+    from cairn.scan.pipeline import default_workers, scan
     from cairn.scan.worker import HashOptions
 
     if not os.path.lexists(location):
@@ -613,7 +648,9 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
                                novelai_keys=tuple(_novelai_keys(novelai_keys).items()),
                                detector=_check_detector(detector)),
                            arguments={"argv": sys.argv[1:]},
-                           on_total=on_total, on_progress=on_progress)
+                           on_total=on_total, on_progress=on_progress,
+                           caps=default_caps(workers or default_workers(), max_worker_memory,
+                                             file_timeout))
     except KeyboardInterrupt:
         err.print("interrupted: what was recorded stays; rerun the same command to "
                   "resume", style="yellow")
@@ -630,11 +667,16 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
         ("files (items)", tot["files"]), ("images", tot["images"]), ("videos", tot["videos"]),
         ("archives", tot["archives"]), ("items matched", tot["items_matched"]),
         ("items with errors", tot["items_with_errors"]),
+        ("worker failures", s["worker_failures"]),
         ("new this run", s["new_items"]), ("already recorded", s["skipped_already_recorded"]),
         ("time", f"{s['seconds']:.1f} s ({s['files_per_second']:.0f} files/s)"),
     ):
         table.add_row(label, str(value))
     out.print(table)
+    if s["worker_failures"]:
+        out.print(f"{s['worker_failures']} file(s) stopped their worker (an error, the memory "
+                  "ceiling, the time limit or a crash): each was hashed again by a fresh worker "
+                  "and recorded with the reason; the scan went on", highlight=False)
     out.print(f"report: cairn report --case {shlex.quote(case)} --format html -o report.html",
               highlight=False)
 
@@ -1048,8 +1090,23 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
     out.print(f"report: {(out_dir / 'report.html').resolve()}", highlight=False)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    for s in (signal.SIGINT, signal.SIGTERM):  # cleanup runs once; kill -9 if it ever hangs
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
+
+
 def main() -> None:
-    cli(obj={})
+    """The console entry: SIGINT and SIGTERM unwind every command (runs are closed, workers
+    killed) and end it with one line and exit 130, never a traceback."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        cli(obj={})
+    except Interrupted as e:
+        err.print(f"interrupted ({e}): what was recorded stays; rerun the same command to "
+                  "resume", markup=False, highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,10 @@ def build(store: Store, case: str, include_known_good: bool = False,
             f.get("synthetic") for f in it["findings"])),
         "known_good_hidden": hidden,
         "scan_runs": len(runs),
-        "incomplete_runs": sum(1 for r in runs if r["status"] != "complete"),
+        # work still undone: a complete rescan supersedes the runs it finished for
+        "incomplete_runs": sum(1 for r in runs if r["status"] not in ("complete", "superseded")),
+        # of those, left `running` by a process that is gone (killed, crashed, host rebooted)
+        "incomplete_runs_dead": sum(1 for r in runs if r.get("process") == "gone"),
     }
     used = sorted({m["list"] for it in items for m in it["matches"]})
     lists = [{"name": x["name"], "entries": x["entry_count"], "format": x["format"],

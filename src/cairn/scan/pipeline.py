@@ -3,6 +3,11 @@
 Resumable by construction: a top-level file is skipped when the store already holds it with
 the same size and mtime, and every record is inserted with INSERT-or-ignore on
 (source, path), so a rescan after Ctrl-C or kill -9 finishes the work without duplicates.
+A run that finishes closes the earlier unfinished runs of its source (`superseded`).
+
+Files are read by isolated workers (`scan/isolation.py`): a file that makes its worker raise,
+run out of memory, time out or crash becomes an item with an error, a fresh worker takes over,
+and the summary counts it (`worker_failures`).
 """
 
 from __future__ import annotations
@@ -11,19 +16,18 @@ import getpass
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from threadpoolctl import threadpool_limits
 
 from cairn import __version__
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
+from cairn.scan.interrupt import Interrupted
+from cairn.scan.isolation import Caps, WorkerPool, default_caps
 from cairn.scan.listindex import match_records, open_matcher
-from cairn.scan.worker import HashOptions, process_entry
+from cairn.scan.worker import HashOptions
 from cairn.store import Store
 
 BATCH_RECORDS = 200
@@ -41,6 +45,7 @@ class ScanSummary:
     skipped_already_recorded: int = 0
     new_items: int = 0
     new_matches: int = 0
+    worker_failures: int = 0  # files whose worker raised, ran out of memory, timed out or died
     seconds: float = 0.0
     totals: dict = field(default_factory=dict)
 
@@ -54,6 +59,7 @@ class ScanSummary:
             "run_id": self.run_id, "status": self.status, "entries_found": self.entries_found,
             "skipped_already_recorded": self.skipped_already_recorded,
             "new_items": self.new_items, "new_matches": self.new_matches,
+            "worker_failures": self.worker_failures,
             "seconds": round(self.seconds, 3), "files_per_second": round(self.files_per_second, 1),
             "totals": self.totals,
         }
@@ -71,40 +77,6 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _one_blas_thread() -> None:
-    """Each worker is one core's worth: a BLAS thread pool per process would oversubscribe
-    the machine (measured: 2 workers ran slower than 1 before this)."""
-    threadpool_limits(1)
-
-
-def _results(entries: list[DiskEntry], limits: Limits, workers: int, opts: HashOptions
-             ) -> Iterator[list[dict]]:
-    """Records per entry, in completion order, with a bounded number of tasks in flight."""
-    if workers <= 1:
-        with threadpool_limits(1):
-            for e in entries:
-                yield process_entry(e, limits, opts)
-        return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
-        pending: set[Future] = set()
-        it = iter(entries)
-        try:
-            while True:
-                while len(pending) < workers * 4:
-                    e = next(it, None)
-                    if e is None:
-                        break
-                    pending.add(pool.submit(process_entry, e, limits, opts))
-                if not pending:
-                    return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
 def scan(
     store: Store,
     case: str,
@@ -117,10 +89,12 @@ def scan(
     arguments: dict | None = None,
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    caps: Caps | None = None,
 ) -> ScanSummary:
     limits = limits or Limits()
     options = options or HashOptions()
     workers = workers or default_workers()
+    caps = caps or default_caps(workers)
     loc = os.path.abspath(os.fsdecode(location))
     if not os.path.lexists(loc):
         raise FileNotFoundError(f"evidence not found: {loc}")
@@ -132,29 +106,17 @@ def scan(
                              (arguments or {}) | {"location": loc, "workers": workers,
                                                   "pdq_mode": options.mode,
                                                   "video_interval": options.video_interval,
-                                                  "limits": limits.to_dict()})
+                                                  "limits": limits.to_dict()}
+                             | caps.to_dict())
     summary = ScanSummary(case, name, loc, run_id)
     started = time.monotonic()
-    matcher = matcher_for(store)
-
-    done = store.done_paths(source_id)
-    todo: list[DiskEntry] = []
-    for e in walk(loc):
-        summary.entries_found += 1
-        prev = done.get(e.path)
-        if prev is not None and prev == (e.size, e.mtime):
-            summary.skipped_already_recorded += 1
-            continue
-        todo.append(e)
-    if on_total:
-        on_total(len(todo))
-
     batch: list[dict] = []
     last_flush = time.monotonic()
+    matcher: Matcher | None = None
 
     def flush() -> None:
         nonlocal last_flush, matcher
-        if batch:
+        if batch and matcher is not None:
             matcher, matches = match_records(store, matcher, batch)
             found = [[m.to_dict() for m in ms] for ms in matches]
             summary.new_items += store.record_items(source_id, run_id, batch, found)
@@ -162,17 +124,37 @@ def scan(
             batch.clear()
         last_flush = time.monotonic()
 
-    status = "interrupted"
-    try:
-        for records in _results(todo, limits, workers, options):
+    status = "failed"
+    pool: WorkerPool | None = None
+    try:  # from here on, however it ends, the run is closed with what happened
+        pool = WorkerPool(workers, limits, options, caps)  # fork server starts importing now
+        matcher = matcher_for(store)
+        done = store.done_paths(source_id)
+        todo: list[DiskEntry] = []
+        for e in walk(loc):
+            summary.entries_found += 1
+            prev = done.get(e.path)
+            if prev is not None and prev == (e.size, e.mtime):
+                summary.skipped_already_recorded += 1
+                continue
+            todo.append(e)
+        if on_total:
+            on_total(len(todo))
+        for records, finished in pool.run(todo):
             batch.extend(records)
-            if on_progress:
+            if finished and on_progress:
                 on_progress(1)
             if len(batch) >= BATCH_RECORDS or time.monotonic() - last_flush > BATCH_SECONDS:
                 flush()
         flush()
         status = "complete"
+    except (KeyboardInterrupt, Interrupted):
+        status = "interrupted"
+        raise
     finally:
+        if pool is not None:
+            pool.close()  # no worker outlives the scan
+            summary.worker_failures = len(pool.failures)
         if status != "complete":
             flush()  # keep what finished before Ctrl-C
         summary.status = status

@@ -241,15 +241,17 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     out.append(rec)  # after its members: a recorded archive implies recorded members
 
 
-def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None
-                  ) -> list[dict]:
+def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None,
+                  out: list[dict] | None = None) -> list[dict]:
     """One entry found on disk -> its record, preceded by its archive members' records.
 
     `opts.mode`: `exact` hashes the full-resolution decode (bit-identical to the reference);
     `fast` lets JPEGs decode at reduced scale (>= 512 px a side) and records hashes as `fast`.
+    `out`: where records go as each is done (anything with `.append`; an isolated worker
+    streams them to the scan), returned; a new list by default.
     """
     opts = opts or HashOptions()
-    out: list[dict] = []
+    out = [] if out is None else out
     rec = _base(entry.path, None, entry.size, entry.mtime)
     rec["raw_path"] = entry.raw or rec["raw_path"]
     if entry.atime_note:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -12,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cairn.store import schema as t
@@ -30,6 +33,7 @@ def default_home() -> Path:
 
 
 ENTRY_STATUSES = ("active", "withdrawn", "false_positive")
+MIGRATION_LOCK = 0x6361_6972_6E00  # pg_advisory lock key: "cairn"
 
 
 class StoreError(Exception):
@@ -55,11 +59,28 @@ class Store:
         return cls(url or f"sqlite:///{home_path / 'cairn.db'}", home_path)
 
     def _migrate(self) -> None:
+        """Upgrade to head, one process at a time: two first runs on a fresh home would
+        otherwise both create the tables ("table cases already exists")."""
         cfg = Config(str(HERE / "alembic.ini"))
         cfg.set_main_option("script_location", str(HERE / "migrations"))
-        with self.engine.begin() as conn:
+        with self._migration_lock(), self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":  # held until this transaction ends
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def _migration_lock(self) -> contextlib.AbstractContextManager:
+        """An exclusive flock beside an SQLite store (released by the kernel if we die)."""
+        if self.engine.dialect.name != "sqlite":
+            return contextlib.nullcontext()
+        db = self.engine.url.database
+        if self.home is not None:
+            path = Path(self.home) / "migrate.lock"
+        elif db and db != ":memory:" and not db.startswith("file:"):
+            path = Path(db + ".migrate.lock")
+        else:
+            return contextlib.nullcontext()
+        return _flocked(path)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -110,25 +131,57 @@ class Store:
         return [dict(r) for r in rows]
 
     # -- scan runs -----------------------------------------------------------------------
+    # status: running | complete | interrupted | failed | superseded (an unfinished run whose
+    # work a later complete run of the same source finished; its summary names that run)
+    UNFINISHED = ("running", "interrupted", "failed")
+
     def start_run(self, case_id: int, source_id: int, version: str, examiner: str, host: str,
                   arguments: dict) -> int:
+        """A `running` run, with the process that runs it (to tell later whether it died)."""
+        pid = os.getpid()
+        process = {"pid": pid, "pid_started": _process_started(pid)}
         with self.engine.begin() as c:
             return c.execute(insert(t.scan_runs).values(
                 case_id=case_id, source_id=source_id, tool_version=version, examiner=examiner,
-                host=host, started_at=now(), status="running", arguments=json.dumps(arguments),
+                host=host, started_at=now(), status="running",
+                arguments=json.dumps(arguments | {"process": process}),
             )).inserted_primary_key[0]
 
-    def end_run(self, run_id: int, status: str, summary: dict) -> None:
+    def end_run(self, run_id: int, status: str, summary: dict) -> list[int]:
+        """Close a run. A complete run also closes the earlier unfinished runs of its source
+        (left `interrupted`, or `running` by a process that is gone): their work is done now.
+        Returns the ids of the runs it superseded."""
+        closed = []
         with self.engine.begin() as c:
             c.execute(update(t.scan_runs).where(t.scan_runs.c.id == run_id).values(
                 ended_at=now(), status=status, summary=json.dumps(summary, sort_keys=True)))
+            if status != "complete":
+                return closed
+            source_id = c.execute(select(t.scan_runs.c.source_id)
+                                  .where(t.scan_runs.c.id == run_id)).scalar_one()
+            earlier = c.execute(select(t.scan_runs).where(
+                t.scan_runs.c.source_id == source_id, t.scan_runs.c.id < run_id,
+                t.scan_runs.c.status.in_(self.UNFINISHED))).mappings().all()
+            for r in earlier:
+                if r["status"] == "running" and _run_process(r) != "gone":
+                    continue  # still going (or on another host): it will close itself
+                old = json.loads(r["summary"]) if r["summary"] else {}
+                c.execute(update(t.scan_runs).where(t.scan_runs.c.id == r["id"]).values(
+                    status="superseded", ended_at=r["ended_at"] or now(),
+                    summary=json.dumps(old | {"superseded_by": run_id,
+                                              "status_before": r["status"]}, sort_keys=True)))
+                closed.append(r["id"])
+        return closed
 
     def runs(self, case_id: int) -> list[dict]:
+        """Runs of a case, oldest first; `process` says of a `running` run whether the
+        process that runs it is `alive`, `gone` (killed) or `unknown` (another host)."""
         with self.engine.connect() as c:
             rows = c.execute(select(t.scan_runs, t.sources.c.name.label("source"))
                              .join(t.sources).where(t.scan_runs.c.case_id == case_id)
                              .order_by(t.scan_runs.c.id)).mappings().all()
-        return [dict(r) for r in rows]
+        return [dict(r) | {"process": _run_process(r) if r["status"] == "running" else None}
+                for r in rows]
 
     # -- items -----------------------------------------------------------------------------
     def done_paths(self, source_id: int) -> dict[str, tuple[int | None, float | None]]:
@@ -624,3 +677,39 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: million-row list imports stay in cache
     cur.close()
+
+
+@contextlib.contextmanager
+def _flocked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the other process's migration
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _process_started(pid: int) -> int | None:
+    """When a process started (clock ticks since boot): a pid plus this names one process,
+    even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == b"Z" else int(fields[19])
+
+
+def _run_process(run: Any) -> str:
+    """alive | gone | unknown: whether the process recorded by start_run still runs."""
+    try:
+        process = json.loads(run["arguments"]).get("process") or {}
+    except (ValueError, AttributeError):
+        return "unknown"
+    pid = process.get("pid")
+    if not pid or run["host"] != socket.gethostname() or not os.path.isdir("/proc/self"):
+        return "unknown"
+    started = _process_started(pid)
+    if started is None:
+        return "gone"
+    return "alive" if process.get("pid_started") in (None, started) else "gone"

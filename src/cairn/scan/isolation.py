@@ -1,0 +1,461 @@
+"""Each file of evidence is read in a child process that is allowed to die.
+
+A hostile file can make a decoder raise, loop, exhaust memory or crash the interpreter. So a
+worker reads one top-level file at a time with a ceiling on its address space (RLIMIT_AS) and
+a time limit per file, and streams each record to the parent as it is done (an archive's
+members before the archive). When a worker raises, is over its memory limit, times out, is
+killed or segfaults, the parent:
+
+- keeps every record that worker had already sent (members read before the failure),
+- starts a fresh worker, which reads the file again for its identity only (sniff and hashes,
+  no decoding, no archive), and records it with an error naming what happened,
+- goes on with the next file, and counts the failure (`WorkerPool.failures`).
+
+If that hash-only read fails too, the file is recorded with its size and both errors.
+
+Workers are forked from a fork server (`multiprocessing` "forkserver", modules preloaded), so a
+fresh worker costs a fork, not an interpreter start, and inherits none of the scan's state
+(database handles, the mapped list index, threads). Workers die with their parent: the fork
+server exits when the scan's process is gone, and each worker has asked the kernel
+(PR_SET_PDEATHSIG) to be killed when the fork server goes; the pool also kills its workers
+when it is closed, on any exit, Ctrl-C included.
+
+Memory: `default_caps` gives each worker min(4 GiB, 80% of RAM / workers), never under
+`MEMORY_FLOOR`. Measured (Python 3.11, the pinned wheels): a worker holds 0.32 GB of address
+space after imports and peaks at 0.85 GB on ordinary photos, a 720p video and a zip in
+`fast` mode; a 100-megapixel JPEG (the default `--max-pixels`) in `exact` mode peaks at 3.84 GB.
+The ceiling is on address space, not resident memory, so it holds whatever the allocator does.
+
+Time: the limit covers one top-level file with all its archive members. Measured on the 2-core
+development machine under load: the fork server starts once per command (about 1.2 s, the
+imports), a fresh worker costs about 0.15 s, a warm worker adds about 4 ms per file of round
+trip, hidden in a scan by queueing `DEPTH` files per worker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import re
+import resource
+import signal
+import sys
+import time
+import types
+import weakref
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing import forkserver
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_ready
+
+from threadpoolctl import threadpool_limits
+
+from cairn.media.limits import Limits
+from cairn.media.sniff import HEAD_BYTES, kind_of, sniff
+from cairn.media.walk import DiskEntry
+from cairn.scan.worker import HashOptions, process_entry
+from cairn.signals import crypto
+
+GiB = 1 << 30
+MEMORY_CEILING = 4 * GiB  # enough for a 100 MP picture in exact mode (3.84 GB measured)
+MEMORY_FLOOR = 2 * GiB  # the default never goes below: ordinary files peak at 0.85 GB
+MEMORY_MIN = 1 * GiB  # less is refused: a worker holds 0.32 GB before reading anything
+DEFAULT_TIMEOUT = 300.0
+DEPTH = 2  # files queued per worker, so it never waits on the parent between two files
+HEARTBEAT = 0.5  # s: `run` yields at least this often, so records never wait on a slow file
+_EXIT_MEMORY = 77  # a worker that could not even report its MemoryError exits with this
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+_PR_SET_PDEATHSIG = 1
+
+# Test-only: "NAME:ACTION" makes a worker misbehave on a file or member whose path ends with
+# NAME (segv, abort, kill, raise, memory, hang). Read in the parent, so it reaches workers the
+# fork server made before the variable was set; nothing in Cairn sets it.
+FAULT_ENV = "CAIRN_TEST_WORKER_FAULT"
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """What one worker may use for one top-level file."""
+
+    memory: int = MEMORY_CEILING  # bytes of address space (RLIMIT_AS)
+    timeout: float = DEFAULT_TIMEOUT  # seconds
+
+    def to_dict(self) -> dict:
+        return {"max_worker_memory": self.memory, "file_timeout": self.timeout}
+
+
+def physical_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def default_caps(workers: int, memory: int | None = None, timeout: float | None = None) -> Caps:
+    """A fair share of RAM per worker, so all of them at their ceiling still fit."""
+    if memory is None:
+        memory = max(MEMORY_FLOOR, min(MEMORY_CEILING, int(0.8 * physical_memory() / workers)))
+    return Caps(memory, DEFAULT_TIMEOUT if timeout is None else timeout)
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'4G', '1536M', '2.5GiB', '4294967296' -> bytes (K, M, G, T are powers of 1024)."""
+    m = _SIZE.fullmatch(text)
+    if not m:
+        raise ValueError(f"not a size: {text!r} (e.g. 4G, 1536M)")
+    return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
+
+
+def format_size(n: int) -> str:
+    return f"{n / GiB:.1f} GiB" if n >= GiB else f"{n / (1 << 20):.0f} MiB"
+
+
+# -- the child ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Config:
+    limits: Limits
+    opts: HashOptions
+    caps: Caps
+    fault: str | None = None
+
+
+class _Stream:
+    """process_entry's `out`: each record goes to the parent the moment it is appended."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sent = 0
+        self.fault: str | None = None  # test-only, armed while a file is first read
+
+    def append(self, rec: dict) -> None:
+        self.conn.send(("rec", rec))
+        self.sent += 1
+        _test_fault(self.fault, rec["path"])
+
+    def extend(self, recs: Iterable[dict]) -> None:
+        for rec in recs:
+            self.append(rec)
+
+    def __len__(self) -> int:  # append-only: what was sent is gone from here
+        return self.sent
+
+
+def _test_fault(fault: str | None, path: str) -> None:
+    if not fault:
+        return
+    name, _, action = fault.rpartition(":")
+    if not path.endswith(name):
+        return
+    if action == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif action == "abort":
+        os.abort()
+    elif action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "raise":
+        raise RuntimeError(f"test fault on {path}")
+    elif action == "memory":  # 4 GiB, untouched: only a ceiling makes it fail
+        _hold = [bytearray(64 << 20) for _ in range(64)]  # noqa: F841
+    elif action == "hang":
+        while True:
+            signal.pause()
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the pipe's EOF still ends an idle worker
+        pass
+
+
+def _serve(conn: Connection, cfg: _Config) -> None:
+    """A worker's life: files in, records out, until the parent goes or a file kills it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent decides, then kills us
+    _die_with_parent()
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = cfg.caps.memory if hard == resource.RLIM_INFINITY else min(cfg.caps.memory, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    threadpool_limits(1)  # a worker is one core's worth; BLAS threads would oversubscribe
+    out = _Stream(conn)
+    while True:
+        try:
+            kind, entry = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)  # the parent is gone
+        try:
+            out.fault = cfg.fault if kind == "file" else None
+            if kind == "file":
+                _test_fault(cfg.fault, entry.path)
+                process_entry(entry, cfg.limits, cfg.opts, out)
+            else:
+                _identity(entry, out)
+            conn.send(("done", None))
+        except MemoryError:
+            _report(conn, f"over the memory limit of {format_size(cfg.caps.memory)} "
+                          "(MemoryError)", _EXIT_MEMORY)
+        except BaseException as e:  # noqa: BLE001 - anything a file provokes is reported
+            _report(conn, f"raised {type(e).__name__}: {e}"[:500], 1)
+
+
+def _report(conn: Connection, reason: str, code: int) -> None:
+    """Tell the parent why, then go: a worker that failed once is not trusted again."""
+    try:
+        conn.send(("failed", reason))
+    finally:
+        os._exit(code)
+
+
+def _identity(entry: DiskEntry, out: _Stream) -> None:
+    """The hash-only read after a failure: sniff and hash, nothing decoded or opened."""
+    rec: dict = {"path": entry.path, "parent": None, "size": entry.size, "mtime": entry.mtime,
+                 "kind": "other", "media_type": None, "errors": []}
+    try:
+        try:
+            fd = os.open(entry.fs_path, os.O_RDONLY | _O_NOATIME)
+        except PermissionError:
+            fd = os.open(entry.fs_path, os.O_RDONLY)  # O_NOATIME needs ownership
+        with os.fdopen(fd, "rb") as f:
+            mt = sniff(f.read(HEAD_BYTES))
+            f.seek(0)
+            h, _ = crypto.hash_stream(f, keep_up_to=0)
+        rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size, media_type=mt,
+                   kind=kind_of(mt))
+    except OSError as e:
+        rec["errors"].append({"stage": "read", "message": f"cannot read file: {e.strerror or e}"})
+    out.append(rec)
+
+
+# -- the parent --------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Task:
+    entry: DiskEntry
+    retry_of: str | None = None  # set on the hash-only reread: why the first read failed
+    streamed: int = 0  # records received for it so far
+    started: float = 0.0
+
+
+@dataclass(slots=True)
+class _Worker:
+    proc: multiprocessing.process.BaseProcess
+    conn: Connection
+    tasks: deque[_Task] = field(default_factory=deque)  # the first is running
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])  # imported once by the fork server, not per worker
+    return ctx
+
+
+def _exit_reason(code: int | None, caps: Caps) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        return f"killed by signal {-code} ({name})"
+    if code == _EXIT_MEMORY:
+        return f"over the memory limit of {format_size(caps.memory)}"
+    return f"exited with status {code}"
+
+
+_live: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+class WorkerPool:
+    """`workers` isolated worker processes; `run(entries)` yields their records.
+
+    Use as a context manager (or call `close`): closing kills the workers. A pool can run
+    several batches; its workers stay warm in between.
+    """
+
+    def __init__(self, workers: int, limits: Limits, opts: HashOptions, caps: Caps) -> None:
+        self.size = max(1, workers)
+        self.caps = caps
+        self._cfg = _Config(limits, opts, caps, os.environ.get(FAULT_ENV) or None)
+        self._workers: list[_Worker] = []
+        self.failures: list[str] = []  # "path: what happened", one per failed file
+        _live.add(self)
+        _context()
+        forkserver.ensure_running()  # its imports overlap with the caller's walk; no wait
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill every worker now (an idle one holds nothing; a busy one is being abandoned)."""
+        workers, self._workers = self._workers, []
+        for w in workers:
+            if w.proc.exitcode is None:
+                w.proc.kill()
+        for w in workers:
+            w.proc.join(5)
+            w.conn.close()
+
+    def run(self, entries: Iterable[DiskEntry]) -> Iterator[tuple[list[dict], bool]]:
+        """(records, finished) as they come: `finished` marks the end of one entry's work.
+
+        Every entry ends with exactly one record of its own (after its members', if any).
+        While workers are busy and silent, ([], False) comes every `HEARTBEAT` seconds.
+        """
+        todo = iter(entries)
+        queue: deque[_Task] = deque()
+        clean = False
+        try:
+            while True:
+                self._fill(todo, queue)
+                busy = [w for w in self._workers if w.tasks]
+                if not busy:
+                    clean = True
+                    return
+                deadline = min(self._deadline(w.tasks[0]) for w in busy)
+                ready = set(wait_ready([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                                       timeout=min(HEARTBEAT,
+                                                   max(0.0, deadline - time.monotonic()))))
+                if not ready:
+                    yield [], False  # a heartbeat: the caller may store what it holds
+                for w in busy:
+                    yield from self._service(w, ready, queue)
+        finally:
+            if not clean:  # interrupted or abandoned: no worker may outlive this
+                self.close()
+
+    # -- internals -----------------------------------------------------------------------
+    def _deadline(self, task: _Task) -> float:
+        return task.started + self.caps.timeout
+
+    def _start(self) -> _Worker:
+        ctx = _context()
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_serve, args=(child, self._cfg), name="cairn-worker",
+                           daemon=True)
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")  # else multiprocessing re-runs
+        try:  # the parent's main script (`cairn`, a bench, pytest) in every fresh worker
+            proc.start()
+        finally:
+            sys.modules["__main__"] = main
+        child.close()
+        w = _Worker(proc, parent)
+        self._workers.append(w)
+        return w
+
+    def _slot(self) -> _Worker | None:
+        idle = next((w for w in self._workers if not w.tasks), None)
+        if idle is not None:
+            return idle
+        if len(self._workers) < self.size:
+            return self._start()
+        return min((w for w in self._workers if len(w.tasks) < DEPTH),
+                   key=lambda w: len(w.tasks), default=None)
+
+    def _fill(self, todo: Iterator[DiskEntry], queue: deque[_Task]) -> None:
+        while True:
+            if not queue:
+                e = next(todo, None)
+                if e is None:
+                    return
+                queue.append(_Task(e))
+            w = self._slot()
+            if w is None:
+                return
+            task = queue.popleft()
+            if not w.tasks:
+                task.started = time.monotonic()
+            w.tasks.append(task)
+            with contextlib.suppress(OSError):  # died idle: its sentinel says so on the next wait
+                w.conn.send(("identity" if task.retry_of else "file", task.entry))
+
+    def _service(self, w: _Worker, ready: set, queue: deque[_Task]
+                 ) -> Iterator[tuple[list[dict], bool]]:
+        dead: str | None = None
+        if w.conn in ready or w.proc.sentinel in ready:
+            try:
+                while w.conn.poll():
+                    kind, value = w.conn.recv()
+                    if kind == "rec":
+                        yield [self._received(w.tasks[0], value)], False
+                    elif kind == "done":
+                        w.tasks.popleft()
+                        if w.tasks:
+                            w.tasks[0].started = time.monotonic()
+                        yield [], True
+                    else:
+                        dead = value
+                        break
+            except (EOFError, OSError):
+                pass
+        if dead is None and w.proc.sentinel in ready:
+            w.proc.join(5)
+            dead = _exit_reason(w.proc.exitcode, self.caps)
+        if dead is None and w.tasks and time.monotonic() >= self._deadline(w.tasks[0]):
+            dead = f"timed out after {self.caps.timeout:g} s"
+        if dead is not None:
+            yield from self._failed(w, dead, queue)
+
+    def _received(self, task: _Task, rec: dict) -> dict:
+        task.streamed += 1
+        if task.retry_of is not None:
+            rec.setdefault("errors", []).append({"stage": "worker", "message": task.retry_of})
+        return rec
+
+    def _failed(self, w: _Worker, reason: str, queue: deque[_Task]
+                ) -> Iterator[tuple[list[dict], bool]]:
+        """Replace the worker; reread its file for identity, or record what is known."""
+        self._workers.remove(w)
+        if w.proc.exitcode is None:
+            w.proc.kill()
+        w.proc.join(5)
+        w.conn.close()
+        if not w.tasks:  # died between files: nothing to blame
+            return
+        task, *waiting = w.tasks
+        queue.extendleft(reversed([_Task(t.entry, t.retry_of) for t in waiting]))
+        if task.retry_of is None:
+            self.failures.append(f"{task.entry.path}: {reason}")
+            kept = "members read before that are recorded; " if task.streamed else ""
+            queue.appendleft(_Task(task.entry, f"worker {reason}; {kept}a fresh worker took "
+                                               "over and hashed the file without decoding it"))
+            return
+        e = task.entry
+        rec = {"path": e.path, "parent": None, "size": e.size, "mtime": e.mtime, "kind": "other",
+               "media_type": None, "errors": [
+                   {"stage": "worker", "message": task.retry_of},
+                   {"stage": "worker", "message": f"the hash-only reread failed too: {reason}"}]}
+        yield [rec], True
+
+
+@atexit.register
+def _close_all() -> None:
+    for pool in list(_live):
+        pool.close()
+
+
+_shared: dict[_Config, WorkerPool] = {}
+
+
+def records_of(entry: DiskEntry, limits: Limits, opts: HashOptions, caps: Caps | None = None
+               ) -> list[dict]:
+    """One entry's records as a scan records them (members first, the file last), read in an
+    isolated worker that stays warm for the next call with the same settings."""
+    cfg = _Config(limits, opts, caps or default_caps(1), os.environ.get(FAULT_ENV) or None)
+    pool = _shared.get(cfg)
+    if pool is None:
+        for old in _shared.values():
+            old.close()
+        _shared.clear()
+        pool = _shared[cfg] = WorkerPool(1, limits, opts, cfg.caps)
+    out: list[dict] = []
+    for records, _ in pool.run([entry]):
+        out.extend(records)
+    return out

@@ -1,0 +1,331 @@
+"""A file that kills its worker never takes a scan down, and no worker outlives the scan.
+
+Workers are made to misbehave on a chosen file through the test-only CAIRN_TEST_WORKER_FAULT
+hook (`scan/isolation.py`): raise, segfault, abort, be killed, exhaust memory, hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cairn.cli import cli
+from cairn.demo import jpeg_bytes, picture
+from cairn.scan.isolation import FAULT_ENV, Caps, GiB
+from cairn.scan.pipeline import scan
+from cairn.store import Store
+from conftest import CAIRN
+
+
+def _pictures(root: Path, names: list[str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        (root / name).write_bytes(jpeg_bytes(picture(i, (64, 48)), 80))
+    return root
+
+
+def _items(store: Store, case: str) -> dict[str, dict]:
+    return {it["path"]: it for it in store.case_items(store.case_id(case))}
+
+
+def _messages(item: dict) -> str:
+    return " | ".join(e["message"] for e in item["errors"])
+
+
+FAULTS = [  # action, caps, what the error must say
+    ("raise", Caps(), "worker raised RuntimeError: test fault on boom.jpg"),
+    ("segv", Caps(), "worker killed by signal 11 (SIGSEGV)"),
+    ("abort", Caps(), "worker killed by signal 6 (SIGABRT)"),
+    ("kill", Caps(), "worker killed by signal 9 (SIGKILL)"),
+    ("memory", Caps(memory=1 * GiB), "worker over the memory limit of 1.0 GiB"),
+    ("hang", Caps(timeout=2), "worker timed out after 2 s"),
+]
+
+
+@pytest.mark.parametrize(("action", "caps", "said"), FAULTS, ids=[f[0] for f in FAULTS])
+def test_failed_worker_gives_an_item_with_the_reason_and_the_scan_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str, caps: Caps,
+        said: str) -> None:
+    ex = _pictures(tmp_path / "ex", ["a.jpg", "boom.jpg", "c.jpg", "d.jpg", "e.jpg"])
+    monkeypatch.setenv(FAULT_ENV, f"boom.jpg:{action}")
+    store = Store.open(tmp_path / "home")
+    summary = scan(store, "c", ex, workers=2, caps=caps)
+    assert summary.status == "complete"
+    assert summary.worker_failures == 1
+    items = _items(store, "c")
+    assert sorted(items) == ["a.jpg", "boom.jpg", "c.jpg", "d.jpg", "e.jpg"]
+    boom = items["boom.jpg"]
+    assert said in _messages(boom)
+    assert "a fresh worker took over" in _messages(boom)
+    # the hash-only reread still gives the file its identity
+    assert boom["sha256"] and boom["md5"] and boom["kind"] == "image" and boom["pdq"] is None
+    for name in ("a.jpg", "c.jpg", "d.jpg", "e.jpg"):
+        assert items[name]["errors"] == [] and items[name]["pdq"], name
+    run = store.runs(store.case_id("c"))[-1]
+    assert json.loads(run["summary"])["worker_failures"] == 1
+
+
+def test_a_real_escaping_exception_no_longer_aborts_the_scan(tmp_path: Path) -> None:
+    """Issue 12 item 2: a safetensors header whose __metadata__ is a list raised
+    AttributeError out of the worker; sorted first, the scan recorded nothing, every rerun."""
+    ex = _pictures(tmp_path / "ex", ["b.jpg", "c.jpg"])
+    header = json.dumps({"__metadata__": ["x"], "t": {"dtype": "F32", "shape": [1],
+                                                      "data_offsets": [0, 4]}}).encode()
+    (ex / "a.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
+    store = Store.open(tmp_path / "home")
+    summary = scan(store, "c", ex, workers=2)
+    assert summary.status == "complete"
+    items = _items(store, "c")
+    assert sorted(items) == ["a.safetensors", "b.jpg", "c.jpg"]
+    assert items["a.safetensors"]["errors"] and items["a.safetensors"]["sha256"]
+    assert items["b.jpg"]["pdq"] and items["c.jpg"]["pdq"]
+
+
+def test_members_read_before_a_crash_are_kept(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    with zipfile.ZipFile(ex / "a.zip", "w") as z:
+        for i, name in enumerate(["m1.jpg", "boom.jpg", "m3.jpg"]):
+            z.writestr(name, jpeg_bytes(picture(i, (64, 48)), 80))
+    _pictures(ex, ["after.jpg"])
+    monkeypatch.setenv(FAULT_ENV, "boom.jpg:segv")  # after the member's record is sent
+    store = Store.open(tmp_path / "home")
+    summary = scan(store, "c", ex, workers=1)
+    assert summary.status == "complete" and summary.worker_failures == 1
+    items = _items(store, "c")
+    assert items["a.zip!/m1.jpg"]["pdq"] and items["a.zip!/boom.jpg"]["pdq"]
+    assert "a.zip!/m3.jpg" not in items  # never read: the worker died before it
+    said = _messages(items["a.zip"])
+    assert "killed by signal 11 (SIGSEGV)" in said and "members read before" in said
+    assert items["a.zip"]["sha256"] and items["after.jpg"]["errors"] == []
+
+
+def test_hash_match_and_provenance_survive_a_crashing_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = _pictures(tmp_path / "ex", ["boom.jpg", "ok.jpg"])
+    monkeypatch.setenv(FAULT_ENV, "boom.jpg:segv")
+    home = str(tmp_path / "home")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--home", home, "hash", "--json", str(ex / "boom.jpg"),
+                              str(ex / "ok.jpg")])
+    assert res.exit_code == 0, res.output
+    boom, ok = json.loads(res.output)
+    assert "killed by signal 11 (SIGSEGV)" in _messages(boom) and boom["sha256"]
+    assert ok["pdq"] and ok["errors"] == []
+    res = runner.invoke(cli, ["--home", home, "match", "--json", str(ex / "boom.jpg")])
+    assert res.exit_code == 1, res.output  # nothing matched, nothing crashed
+    assert "SIGSEGV" in _messages(json.loads(res.output))
+    res = runner.invoke(cli, ["--home", home, "provenance", "--json", str(ex / "boom.jpg")])
+    assert res.exit_code == 1, res.output
+    assert "SIGSEGV" in _messages(json.loads(res.output))
+
+
+def test_scan_options_set_the_caps_and_the_summary_says_what_happened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = _pictures(tmp_path / "ex", ["a.jpg", "boom.jpg"])
+    monkeypatch.setenv(FAULT_ENV, "boom.jpg:hang")
+    home = str(tmp_path / "home")
+    res = CliRunner().invoke(cli, ["--home", home, "scan", str(ex), "--case", "c",
+                                   "--max-worker-memory", "1536M", "--file-timeout", "1.5"])
+    assert res.exit_code == 0, res.output
+    assert "1 file(s) stopped their worker" in res.output
+    store = Store.open(home)
+    run = store.runs(store.case_id("c"))[-1]
+    assert json.loads(run["arguments"])["max_worker_memory"] == 1536 << 20
+    assert json.loads(run["summary"])["worker_failures"] == 1
+    assert "timed out after 1.5 s" in _messages(_items(store, "c")["boom.jpg"])
+    res = CliRunner().invoke(cli, ["--home", home, "scan", str(ex), "--case", "c",
+                                   "--max-worker-memory", "300M"])
+    assert res.exit_code == 2 and "at least 1.0 GiB" in res.output
+
+
+def test_provenance_of_a_fifo_or_a_symlink_is_an_error_record(tmp_path: Path) -> None:
+    target = _pictures(tmp_path / "ex", ["t.jpg"]) / "t.jpg"
+    fifo, link = tmp_path / "pipe", tmp_path / "link.jpg"
+    os.mkfifo(fifo)
+    link.symlink_to(target)
+    for path, said in ((fifo, "named pipe (FIFO); not read"), (link, "symbolic link")):
+        res = CliRunner().invoke(cli, ["--home", str(tmp_path / "home"), "provenance",
+                                       "--json", str(path)])
+        assert res.exit_code == 1, res.output  # no claim; before: KeyError 'sha256'
+        rec = json.loads(res.output)
+        assert rec["sha256"] is None and said in _messages(rec)
+
+
+# -- processes -----------------------------------------------------------------------------------
+def _children() -> dict[int, int]:
+    """pid -> parent pid of every live process."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != b"Z":
+                out[int(d)] = int(fields[1])
+    return out
+
+
+def _descendants(pid: int) -> set[int]:
+    procs = _children()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in procs.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _count(db: Path, sql: str) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            return con.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _wait_for(what: str, ok, proc: subprocess.Popen, limit: float = 120) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + limit
+    while not ok():
+        assert proc.poll() is None, f"cairn exited before {what}: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory) -> Path:
+    return _pictures(tmp_path_factory.mktemp("many"), [f"{i:04d}.jpg" for i in range(800)])
+
+
+def _scan(home: Path, exhibit: Path, *extra: str) -> subprocess.Popen:
+    env = os.environ | {"CAIRN_HOME": str(home)}
+    env.pop("CAIRN_DATABASE_URL", None)
+    return subprocess.Popen([CAIRN, "scan", str(exhibit), "--case", "c", "--no-progress",
+                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # its own group, as in a shell
+
+
+def test_kill_9_of_a_scan_leaves_no_worker(many: Path, tmp_path: Path) -> None:
+    db = tmp_path / "home" / "cairn.db"
+    proc = _scan(tmp_path / "home", many, "--workers", "2")
+    workers: set[int] = set()
+
+    def working() -> bool:
+        nonlocal workers
+        workers = _descendants(proc.pid)
+        return len(workers) >= 2 and _count(db, "select count(*) from items") >= 20
+
+    _wait_for("two workers at work", working, proc)
+    proc.kill()
+    proc.wait(timeout=30)
+    _all_gone(workers)
+
+
+def _all_gone(pids: set[int]) -> None:
+    """Workers, fork server and resource tracker all exit within seconds (polled)."""
+    deadline = time.monotonic() + 15
+    while left := pids & set(_children()):
+        assert time.monotonic() < deadline, f"still alive after the scan: {left}"
+        time.sleep(0.05)
+
+
+def _one_line(stderr: str) -> None:
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "rerun the same command to resume" in lines[0], stderr
+
+
+@pytest.mark.parametrize("moment", ["store-opened", "run-created", "mid-scan"])
+def test_sigint_at_any_moment_exits_130_with_one_line(many: Path, tmp_path: Path,
+                                                      moment: str) -> None:
+    home = tmp_path / "home"
+    db = home / "cairn.db"
+    proc = _scan(home, many, "--workers", "2")
+    if moment == "store-opened":  # while migrating: within the first second
+        _wait_for("the store", db.exists, proc)
+    elif moment == "run-created":  # before the walk, the workers, the first item
+        _wait_for("the run", lambda: _count(db, "select count(*) from scan_runs") > 0, proc)
+    else:
+        _wait_for("items", lambda: _count(db, "select count(*) from items") >= 20, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    _one_line(proc.stderr.read())
+    runs = _count(db, "select count(*) from scan_runs")
+    assert runs == _count(db, "select count(*) from scan_runs where status = 'interrupted'")
+    if moment != "store-opened":  # while migrating there may be no run yet
+        assert runs == 1
+
+
+def test_ctrl_c_in_a_terminal_reaches_workers_too_and_still_one_line(many: Path,
+                                                                     tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals the whole process group: workers must leave it to the scan
+    (before: each printed its own KeyboardInterrupt traceback)."""
+    db = tmp_path / "home" / "cairn.db"
+    proc = _scan(tmp_path / "home", many, "--workers", "2")
+    workers: set[int] = set()
+
+    def working() -> bool:
+        nonlocal workers
+        workers = _descendants(proc.pid)
+        return len(workers) >= 2 and _count(db, "select count(*) from items") >= 20
+
+    _wait_for("two workers at work", working, proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    _one_line(proc.stderr.read())
+    _all_gone(workers)
+    assert _count(db, "select count(*) from scan_runs where status = 'interrupted'") == 1
+
+
+def test_members_are_stored_while_their_archive_is_still_being_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records stream: a member read before a slow one is in the store long before the
+    archive is done (before: nothing of a top-level file until all of it was read)."""
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    with zipfile.ZipFile(ex / "a.zip", "w") as z:
+        for i, name in enumerate(["m1.jpg", "m2.jpg"]):
+            z.writestr(name, jpeg_bytes(picture(i, (64, 48)), 80))
+    db = tmp_path / "home" / "cairn.db"
+    monkeypatch.setenv(FAULT_ENV, "m1.jpg:hang")  # after m1's record is sent, it stalls
+    proc = _scan(tmp_path / "home", ex, "--workers", "1")
+    member = "select count(*) from items where path = 'a.zip!/m1.jpg'"
+    _wait_for("the first member stored", lambda: _count(db, member) == 1, proc)
+    assert _count(db, "select count(*) from items where path = 'a.zip'") == 0
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+
+
+def test_sigterm_marks_the_run_interrupted(many: Path, tmp_path: Path) -> None:
+    db = tmp_path / "home" / "cairn.db"
+    proc = _scan(tmp_path / "home", many, "--workers", "2")
+    _wait_for("items", lambda: _count(db, "select count(*) from items") >= 20, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    _one_line(proc.stderr.read())
+    assert _count(db, "select count(*) from scan_runs where status = 'interrupted'") == 1
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_two_first_runs_at_once_both_succeed(tmp_path: Path, attempt: int) -> None:
+    ex = _pictures(tmp_path / "ex", ["a.jpg"])
+    env = os.environ | {"CAIRN_HOME": str(tmp_path / "home")}
+    env.pop("CAIRN_DATABASE_URL", None)
+    procs = [subprocess.Popen([CAIRN, "scan", str(ex), "--case", f"c{i}", "--no-progress",
+                               "--json"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert json.loads(out)["status"] == "complete"
