@@ -86,8 +86,11 @@ def test_a_real_escaping_exception_no_longer_aborts_the_scan(tmp_path: Path) -> 
     assert summary.status == "complete"
     items = _items(store, "c")
     assert sorted(items) == ["a.safetensors", "b.jpg", "c.jpg"]
-    assert items["a.safetensors"]["errors"] and items["a.safetensors"]["sha256"]
+    assert items["a.safetensors"]["sha256"]
     assert items["b.jpg"]["pdq"] and items["c.jpg"]["pdq"]
+    # the reader now notes the bad header itself, on the model-file finding
+    (finding,) = items["a.safetensors"]["findings"]
+    assert finding["kind"] == "model_file" and "__metadata__" in finding["error"]
 
 
 def test_members_read_before_a_crash_are_kept(tmp_path: Path,
