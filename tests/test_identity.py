@@ -228,3 +228,18 @@ def test_migration_0008_keeps_rows_and_reads_raw_paths_back(old_db) -> None:
         con.execute(insert, {"raw": b"d/z.zip\0m\\n.jpg", "o": 1})
     with pytest.raises(IntegrityError), engine.begin() as con:
         con.execute(insert, {"raw": b"d/z.zip\0m\\n.jpg", "o": 1})
+
+
+def test_rehash_finds_a_file_under_a_folder_named_like_an_archive(tmp_path: Path) -> None:
+    """`cairn rehash` cut paths at their first `!/`: a real folder `x.zip!` (shown `x.zip\\!/`)
+    was then cut mid-name and its files reported missing."""
+    ev = tmp_path / "ev"
+    (ev / "x.zip!").mkdir(parents=True)
+    (ev / "x.zip!" / "y.jpg").write_bytes(jpeg_bytes(picture(7, (600, 600))))
+    case = Case(tmp_path)
+    case.scan(ev)
+    res = case.runner.invoke(cli, ["rehash", "--case", "c", "--all", "--json"], env=case.env)
+    assert res.exit_code == 0, res.output
+    done = json.loads(res.stdout)
+    assert done["missing"] == [] and done["files_read"] == 1
+    assert done["exact_signals_added"] == 1

@@ -332,3 +332,45 @@ def test_two_first_runs_at_once_both_succeed(tmp_path: Path, attempt: int) -> No
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
         assert json.loads(out)["status"] == "complete"
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Has the process installed a handler for `sig` (its SigCgt mask in /proc)?"""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(mask >> (sig - 1) & 1)
+
+
+def test_sigint_while_the_command_is_still_loading_exits_130_without_a_traceback(
+        tmp_path: Path) -> None:
+    """Handlers are in place before `cairn.cli` and its libraries load: SIGTERM is caught (which
+    Python never does by itself) from the first moment, and a SIGINT then ends the command with
+    one line and 130, whether it lands during the imports or after."""
+    script = ("import sys, signal, cairn.entry as e\n"
+              "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+              "import builtins\n"
+              "real = builtins.__import__\n"
+              "def hook(name, *a, **k):\n"
+              "    if name == 'cairn.cli':\n"
+              "        signal.raise_signal(signal.SIGINT)\n"
+              "    return real(name, *a, **k)\n"
+              "builtins.__import__ = hook\n"
+              "sys.argv = ['cairn', '--version']\n"
+              "e.main()\n")
+    proc = subprocess.run([str(Path(CAIRN).parent / "python"), "-c", script],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert "while starting" in proc.stderr
+
+    p = subprocess.Popen([CAIRN, "cases"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=os.environ | {"CAIRN_HOME": str(tmp_path / "h")})
+    deadline = time.monotonic() + 60
+    while not _catches(p.pid, signal.SIGTERM) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "Traceback" not in err and err.count("\n") == 1, err

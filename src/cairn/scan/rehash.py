@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cairn.media.limits import Limits
-from cairn.media.walk import walk
-from cairn.scan.worker import HashOptions, process_entry
+from cairn.media.walk import display_name, raw_name, walk
+from cairn.scan.isolation import records_of
+from cairn.scan.worker import HashOptions
 from cairn.store import Store
 
 
@@ -38,15 +39,17 @@ def ensure_exact(store: Store, case: str, only_matched: bool = True,
     opts = HashOptions(mode="exact")
     limits = limits or Limits()
     for location, paths in sorted(need.items()):
-        tops = {p.split("!/", 1)[0] for p in paths}
-        found = {e.path: e for e in walk(location) if e.path in tops}
+        # the file on disk: the path up to its first unescaped `!/` (a real folder named
+        # `x.zip!` is shown `x.zip\!/`), compared as bytes
+        tops = {raw_name(p).split(b"\0", 1)[0] for p in paths}
+        found = {e.raw: e for e in walk(location) if e.raw in tops}
         for top in sorted(tops):
             entry = found.get(top)
             if entry is None:
-                summary.missing.append(f"{location}: {top}")
+                summary.missing.append(f"{location}: {display_name(top)}")
                 continue
             summary.files_read += 1
-            records = [r for r in process_entry(entry, limits, opts)
-                       if r["path"] in paths]
+            # read in an isolated worker, under the scan's caps: evidence can be hostile
+            records = [r for r in records_of(entry, limits, opts) if r["path"] in paths]
             summary.exact_signals_added += store.add_pdq_signals(records)
     return summary
