@@ -4,11 +4,13 @@ reader's Python code, and findings kept instead of stopping at the first.
     python fuzz/harness.py TARGET --out fuzz-out [--mem-mib 3072] -- [libFuzzer flags] DIRS
 
 A finding is an exception the target's adapter does not expect (fuzz/targets.py), a timeout
-(libFuzzer `-timeout`, per input) or memory running out (RLIMIT_AS here: MemoryError or a
-native allocation failure; libFuzzer `-rss_limit_mb`). Exceptions are caught and recorded
-so one run finds many (the smallest input per signature is kept, with its traceback); a
-timeout, an out-of-memory or a native crash ends the process and libFuzzer writes the input
-(fuzz/run.py starts the target again for the rest of its time).
+(libFuzzer `-timeout`, per input), or memory: an input that makes the process resident past
+`--rss-mib` (half the cap by default: a scan with 2 workers must stay under 3 GiB), or one
+that hits the RLIMIT_AS cap (`--mem-mib`: a MemoryError that escapes, or a native
+allocation failure). Exceptions are caught and recorded so one run finds many (the smallest
+input per signature is kept, with its traceback); a timeout, a memory finding or a native
+crash ends the process (libFuzzer writes the input; fuzz/run.py starts the target again for
+the rest of its time).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fuzz.targets import TARGETS, Adapter  # noqa: E402 - after the path above
 
 REGRESSIONS = ROOT / "tests" / "fuzz"
 STATS_EVERY = 1.0  # seconds between stats writes (a crash loses at most this much count)
+MEMORY_EXIT = 86  # exit status after a memory finding: peak RSS only resets in a new process
 
 
 def signature(exc: BaseException) -> str:
@@ -98,8 +101,8 @@ class Recorder:
         if now - self.last_write >= STATS_EVERY:
             self.write(now)
 
-    def record(self, exc: BaseException, data: bytes) -> str:
-        sig = signature(exc)
+    def record(self, exc: BaseException, data: bytes, sig: str | None = None) -> str:
+        sig = sig or signature(exc)
         entry = self.findings.setdefault(sig, {"count": 0, "known": sig in self.known})
         entry["count"] += 1
         stem = self.dir / slug(sig)
@@ -127,7 +130,7 @@ def known_signatures(target: str, adapter: Adapter) -> set[str]:
     """Signatures of the committed regression inputs: findings already filed."""
     known = set()
     for path in sorted((REGRESSIONS / target).glob("*")):
-        if path.name.startswith(("timeout", "oom", "crash")):
+        if path.name.startswith(("timeout", "oom", "crash", "memory")):
             known.add(path.name.split("-")[0])
         elif path.is_file() and not path.name.startswith("."):
             exc = check(adapter, path.read_bytes())
@@ -141,6 +144,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("--out", type=Path, default=ROOT / "fuzz-out")
     parser.add_argument("--mem-mib", type=int, default=3072)
+    parser.add_argument("--rss-mib", type=int, default=0, help="default: half of --mem-mib")
     parser.add_argument("--raise", dest="reraise", action="store_true",
                         help="let unexpected exceptions crash (for libFuzzer -minimize_crash)")
     args, libfuzzer = parser.parse_known_args(argv)
@@ -153,6 +157,9 @@ def main(argv: list[str]) -> None:
     with atheris.instrument_imports(include=list(target.instrument)):
         adapter = target.load()
     recorder = Recorder(target.name, args.out, known_signatures(target.name, adapter))
+    rss_kib = (args.rss_mib or args.mem_mib // 2) * 1024
+    if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > rss_kib:
+        sys.exit(f"{target.name}: resident past {rss_kib // 1024} MiB before fuzzing began")
 
     def one_input(data: bytes) -> None:
         recorder.tick()
@@ -161,6 +168,11 @@ def main(argv: list[str]) -> None:
             recorder.record(exc, data)
             if args.reraise:
                 raise exc
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if peak > rss_kib:
+            recorder.record(MemoryError(f"peak RSS {peak // 1024} MiB on one input, over "
+                                        f"{rss_kib // 1024} MiB"), data, "memory")
+            os._exit(MEMORY_EXIT)  # a fresh process for the rest: peak RSS never goes down
 
     atheris.Setup([sys.argv[0], *libfuzzer], one_input)
     try:

@@ -37,7 +37,7 @@ from fuzz.targets import TARGETS  # noqa: E402 - after the path above
 
 MIN_RUN = 3.0  # seconds: less left than this is not worth starting a process for
 MAX_RESTARTS = 25  # per target: a target that dies at once every time is reported, not looped
-ARTIFACT_KINDS = ("timeout", "oom", "crash", "leak")
+ARTIFACT_KINDS = ("timeout", "oom", "crash", "leak", "memory")
 
 
 @dataclass
@@ -50,6 +50,7 @@ class TargetStats:
     findings: int = 0  # distinct signatures
     new: int = 0  # of which no regression file reproduces
     restarts: int = 0
+    timeout_s: int = 0  # per input
     signatures: dict[str, dict] = field(default_factory=dict)
     error: str | None = None
 
@@ -82,10 +83,21 @@ def _known_artifacts(target: str) -> set[str]:
             if _artifact_kind(p) in ARTIFACT_KINDS} if folder.is_dir() else set()
 
 
-def run_target(name: str, seconds: float, out: Path, mem_mib: int, timeout: int,
+def _dictionary(tokens: tuple[str, ...], path: Path) -> Path:
+    """A libFuzzer dictionary file: one quoted token a line, bytes escaped as \\xNN."""
+    def quote(token: str) -> str:
+        return "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02X}"
+                       for b in token.encode())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f'"{quote(t)}"\n' for t in tokens))
+    return path
+
+
+def run_target(name: str, seconds: float, out: Path, mem_mib: int, timeout: int | None,
                python: str) -> TargetStats:
     target = TARGETS[name]
-    stats = TargetStats(name)
+    timeout = timeout or target.timeout
+    stats = TargetStats(name, timeout_s=timeout)
     corpus, seeds = out / "corpus" / name, out / "seeds" / name
     artifacts = out / "artifacts" / name
     for d in (corpus, artifacts, out / "logs"):
@@ -111,6 +123,8 @@ def run_target(name: str, seconds: float, out: Path, mem_mib: int, timeout: int,
                f"-rss_limit_mb={mem_mib}", f"-max_len={target.max_len}",
                "-print_final_stats=1", f"-artifact_prefix={artifacts}/",
                str(corpus), str(seeds)]
+        if target.tokens:
+            cmd.insert(-2, f"-dict={_dictionary(target.tokens, out / 'dicts' / name)}")
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                                   errors="replace", timeout=left + timeout + 60)
@@ -179,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "fuzz-out")
     parser.add_argument("--mem-mib", type=int, default=3072,
                         help="RLIMIT_AS and libFuzzer -rss_limit_mb of each target process")
-    parser.add_argument("--timeout", type=int, default=10, help="seconds per input")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="seconds per input (default: the target's, 3 for text readers, "
+                             "10 for the rest)")
     args = parser.parse_args(argv)
     names = [n for n in args.targets.split(",") if n] or list(TARGETS)
     unknown = sorted(set(names) - set(TARGETS))
@@ -201,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
               + (f", ERROR {r.error}" if r.error else ""), flush=True)
     (out / "stats.json").write_text(json.dumps(
         {"seconds_per_target": args.seconds, "mem_mib": args.mem_mib,
-         "timeout_s": args.timeout, "targets": {r.target: asdict(r) for r in rows}},
+         "targets": {r.target: asdict(r) for r in rows}},
         indent=2))
     print(table(rows))
     print(f"stats: {out / 'stats.json'}")

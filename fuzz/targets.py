@@ -54,6 +54,8 @@ class Target:
     load: Callable[[], Adapter]
     instrument: tuple[str, ...] = ("cairn",)
     max_len: int = 64 * 1024  # largest input libFuzzer makes (seeds stay below it)
+    timeout: int = 10  # seconds one input may take before it is a finding
+    tokens: tuple[str, ...] = ()  # a libFuzzer dictionary: words the format is made of
 
 
 def _limits() -> Limits:
@@ -133,7 +135,9 @@ def _image_signals() -> Adapter:
 
 
 def _examine() -> Adapter:
-    """Every provenance reader at once, as the scan calls them: never raises (documented)."""
+    """Every provenance reader at once, as the scan calls them: never raises (documented).
+    media.decode is imported as in a scan worker: it turns Pillow's own pixel guard off."""
+    import cairn.media.decode  # noqa: F401 - for that side effect
     from cairn.media.sniff import HEAD_BYTES, sniff
     from cairn.provenance import examine
 
@@ -244,8 +248,32 @@ def _video() -> Adapter:
     return Adapter(run, (VideoError,))
 
 
+JSON = ("{", "}", "[", "]", '":', '","', "null", "true", "1e999", "-1", '"\\u0000"')
+TOKENS: dict[str, tuple[str, ...]] = {
+    "a1111": ("Steps: ", "Sampler: ", "Seed: ", "\nNegative prompt:", "Lora hashes: ",
+              "TI hashes: ", "Version: ", "App: ", "forge", "sd.next", ": ", ", ", '"', '\\"',
+              "0123456789ab"),
+    "comfyui": (*JSON, '"class_type"', '"inputs"', '"KSampler"', '"positive"', '"negative"',
+                '"text"', '"ckpt_name"', '"lora_name"', '"seed"', '"nodes"',
+                '"widgets_values"', '"type"', '"CheckpointLoaderSimple"', '"LoraLoader"',
+                '"width"', '"height"', '"EmptyLatentImage"', '"sampler_name"',
+                '"conditioning"', '"strength_model"'),
+    "invokeai": (*JSON, '"loras"', '"model"', '"vae"', '"image"', '"prompt"',
+                 '"positive_prompt"', '"width"', '"height"', '"seed"', '"name"', '"hash"',
+                 '"weight"', " -s ", " -S ", " -W ", " -H ", " -C ", " -A ", "'"),
+    "fooocus": (*JSON, '"loras"', '"LoRA 1"', '"resolution"', '"seed"', "fooocus",
+                "Steps: ", "Sampler: ", "Seed: ", " : "),
+    "midjourney": ("Job ID: ", "3f2b6c1e-8a4d-4f0b-9c7e-1d2e3f4a5b6c", " --v ", " --seed ",
+                   " --niji", " --"),
+    "novelai": (*JSON, "NovelAI", '"signed_hash"', '"width"', '"height"', '"seed"', '"steps"',
+                '"scale"', '"prompt"', '"uc"', " 4BDE2A90"),
+}
+
+
 def _gen(name: str, doc: str) -> Target:
-    return Target(name, doc, _generator(name), max_len=16 * 1024)
+    """Text readers: fast, so an input taking seconds is a finding (superlinear parsing)."""
+    return Target(name, doc, _generator(name), max_len=16 * 1024, timeout=3,
+                  tokens=TOKENS[name])
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
@@ -264,7 +292,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            ("cairn", *PIL_PY, "defusedxml")),
     Target("c2pa", "provenance.c2pa_reader.read_c2pa (native SDK); never raises", _c2pa),
     Target("xmp", "provenance.xmp.read_xmp (defusedxml); never raises", _xmp,
-           ("cairn", "defusedxml"), max_len=16 * 1024),
+           ("cairn", "defusedxml"), max_len=16 * 1024, timeout=3,
+           tokens=("<!DOCTYPE x [", "<!ENTITY e ", "SYSTEM ", "&e;", "xmlns:", "rdf:resource=",
+                   "Iptc4xmpExt:DigitalSourceType", "xmp:CreatorTool", "<![CDATA[", "&#")),
     _gen("a1111", "A1111/Forge/SD.Next parameters text; never raises"),
     _gen("comfyui", "ComfyUI prompt/workflow graphs; never raises"),
     _gen("invokeai", "InvokeAI metadata JSON / Dream line; never raises"),

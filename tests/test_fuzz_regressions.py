@@ -1,11 +1,17 @@
 """Every input the fuzzers ever found (tests/fuzz/<target>/) replayed through the same adapter
 (fuzz/targets.py): the reader must raise nothing but its documented error types, under a
-memory ceiling like a scan worker's."""
+memory ceiling like a scan worker's.
+
+Inputs named `timeout-*` or `memory-*` (a hang, or a peak RSS past half the fuzzing cap) are
+replayed in a child process, which must finish (HANG_S is many times the fuzzing per-input
+limit, so only a hang trips it) and stay under the same resident-memory line as fuzzing."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import resource
+import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
@@ -16,6 +22,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "tests" / "fuzz"
 HEADROOM = 2 << 30  # bytes of address space a replayed input may add to this process
+MEM_MIB = 3072  # the fuzzing cap (fuzz/run.py --mem-mib); resident past half is a finding
+HANG_S = 120  # a replay still running after this is a hang (fuzzing flags 3-10 s per input)
+CHILD = """
+import json, resource, sys
+sys.path[:0] = [sys.argv[1] + "/src", sys.argv[1]]
+from fuzz.harness import cap_memory, check, signature
+from fuzz.targets import TARGETS
+cap_memory(int(sys.argv[4]))
+exc = check(TARGETS[sys.argv[2]].load(), open(sys.argv[3], "rb").read())
+print(json.dumps({"exc": exc and signature(exc), "detail": repr(exc)[:500],
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+"""
 
 sys.path.insert(0, str(REPO))
 harness = importlib.import_module("fuzz.harness")
@@ -30,6 +48,8 @@ OWNER_FIXING = {
     "zip/lzma-huge-dictionary.zip": "archives owner fixing (MemoryError under a memory cap)",
     "tar/lzma-huge-dictionary.tar": "archives owner fixing (MemoryError under a memory cap)",
     "compressed/invalid-deflate.gz": "archives owner fixing (zlib.error escapes)",
+    "examine/memory-webp-16383x16383-watermark.webp":
+        "watermark owner fixing (issue 12 item 1: pixels decoded outside media.decode)",
 }
 
 
@@ -70,9 +90,25 @@ def test_every_target_has_its_folder_name() -> None:
     assert {p.name for p in CASES.iterdir() if p.is_dir()} <= set(targets.TARGETS)
 
 
+def _replay_in_child(name: str, path: Path) -> None:
+    try:
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(REPO), name, str(path),
+                               str(MEM_MIB)], capture_output=True, text=True, timeout=HANG_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name} reader still busy with {path.name} after {HANG_S} s", pytrace=False)
+    assert proc.returncode == 0, f"replay of {path.name} died: {proc.stderr[-2000:]}"
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["exc"] is None, f"{name} reader let {result['exc']} out: {result['detail']}"
+    assert result["rss_mib"] <= MEM_MIB // 2, \
+        f"{name} reader was resident at {result['rss_mib']} MiB on {path.name}"
+
+
 @pytest.mark.parametrize("path", list(_cases()))
 def test_fuzz_regression(path: Path, memory_ceiling: None) -> None:
     name = path.parent.name
+    if path.name.startswith(("timeout-", "memory-")):
+        _replay_in_child(name, path)
+        return
     adapter = _adapters.get(name) or _adapters.setdefault(name, targets.TARGETS[name].load())
     exc = harness.check(adapter, path.read_bytes())
     if exc is not None:
