@@ -50,14 +50,18 @@ OWNER_FIXING = {
     "compressed/invalid-deflate.gz": "archives owner fixing (zlib.error escapes)",
     "examine/memory-webp-16383x16383-watermark.webp":
         "watermark owner fixing (issue 12 item 1: pixels decoded outside media.decode)",
+    "stealth/deep-json-payload.raw": "novelai owner fixing (RecursionError from read_stealth)",
+    "novelai/timeout-source-spaces.txt": "novelai owner fixing (_source_model regex is "
+                                         "quadratic: 100 KB of spaces, minutes)",
 }
+NOT_RUN = {"novelai/timeout-source-spaces.txt"}  # would spend HANG_S on every run until fixed
 
 
 def _cases() -> Iterator[object]:
     for path in sorted(CASES.glob("*/*")):
         key = f"{path.parent.name}/{path.name}"
-        marks = [pytest.mark.xfail(strict=False, reason=OWNER_FIXING[key])] \
-            if key in OWNER_FIXING else []
+        marks = [pytest.mark.xfail(strict=False, reason=OWNER_FIXING[key],
+                                   run=key not in NOT_RUN)] if key in OWNER_FIXING else []
         yield pytest.param(path, id=key, marks=marks)
 
 
