@@ -53,6 +53,10 @@ OWNER_FIXING = {
     "stealth/deep-json-payload.raw": "novelai owner fixing (RecursionError from read_stealth)",
     "novelai/timeout-source-spaces.txt": "novelai owner fixing (_source_model regex is "
                                          "quadratic: 100 KB of spaces, minutes)",
+    "video/memory-vp8-32x16000-frame.webm": "signals owner fixing (pdq_fast._sample_operator "
+                                             "builds an n x n matrix for a side of n pixels)",
+    "image_signals/memory-jpeg-32x16000-fast-pdq.jpg": "signals owner fixing (pdq_fast: the "
+                                                       "same n x n operator, fast mode)",
 }
 NOT_RUN = {"novelai/timeout-source-spaces.txt"}  # would spend HANG_S on every run until fixed
 
