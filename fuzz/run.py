@@ -13,8 +13,10 @@ artifacts/<target>/ (timeouts, out-of-memory and native crashes, as libFuzzer wr
 logs/<target>.log.
 
 A target that stops on a timeout, out-of-memory or a native crash is started again for the
-rest of its time. Exit status 1 when a finding is new (no regression file under tests/fuzz/
-reproduces it) or a target could not run; 0 otherwise.
+rest of its time. Exit status 1 when a target could not run, or found an exception or a
+native crash that is new (no regression file under tests/fuzz/ reproduces it); 0 otherwise.
+New timeouts and memory findings are listed but do not fail the run: how long an input
+takes depends on the machine's load, and CI runs this on shared machines.
 """
 
 from __future__ import annotations
@@ -171,6 +173,10 @@ def run_target(name: str, seconds: float, out: Path, mem_mib: int, timeout: int 
     return stats
 
 
+def load_dependent(sig: str) -> bool:
+    return sig.startswith(("timeout", "oom", "memory", "slow"))
+
+
 def table(rows: list[TargetStats]) -> str:
     head = f"{'target':<14}{'seconds':>8}{'execs':>10}{'execs/s':>9}{'corpus':>8}" \
            f"{'findings':>9}{'new':>5}{'restarts':>9}"
@@ -221,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         indent=2))
     print(table(rows))
     print(f"stats: {out / 'stats.json'}")
-    return 1 if any(r.new or r.error for r in rows) else 0
+    failing = [r.target for r in rows if r.error or any(
+        not e["known"] and not load_dependent(sig) for sig, e in r.signatures.items())]
+    if failing:
+        print(f"new findings or errors in: {', '.join(failing)} (regression files go under "
+              "tests/fuzz/<target>/)")
+    return 1 if failing else 0
 
 
 if __name__ == "__main__":

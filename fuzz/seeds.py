@@ -146,6 +146,10 @@ def images() -> dict[str, bytes]:
         "exif.tiff": with_exif(_img(24), "TIFF", comment="tiff comment", software="DemoCam"),
         "deflate.tiff": _save(_img(25), "TIFF", compression="tiff_adobe_deflate"),
     }
+    # big enough for the watermark reader (256x256, not 4:2:0 JPEG), small as files
+    ramp = Image.linear_gradient("L").convert("RGB")
+    out["watermark-444.jpg"] = _save(ramp, "JPEG", quality=30, subsampling=0)
+    out["watermark.webp"] = _save(ramp, "WEBP", lossless=True)
     # no HEIF encoder in this libheif: HEIF is then reached by mutation alone
     with contextlib.suppress(OSError, KeyError, ValueError):
         out["small.heic"] = _save(_img(26), "HEIF", quality=50)
