@@ -145,8 +145,6 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "fuzz-out")
     parser.add_argument("--mem-mib", type=int, default=3072)
     parser.add_argument("--rss-mib", type=int, default=0, help="default: half of --mem-mib")
-    parser.add_argument("--raise", dest="reraise", action="store_true",
-                        help="let unexpected exceptions crash (for libFuzzer -minimize_crash)")
     args, libfuzzer = parser.parse_known_args(argv)
     libfuzzer = [a for a in libfuzzer if a != "--"]
     cap_memory(args.mem_mib)
@@ -166,8 +164,6 @@ def main(argv: list[str]) -> None:
         exc = check(adapter, data)
         if exc is not None:
             recorder.record(exc, data)
-            if args.reraise:
-                raise exc
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if peak > rss_kib:
             recorder.record(MemoryError(f"peak RSS {peak // 1024} MiB on one input, over "
