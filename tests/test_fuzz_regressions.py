@@ -57,6 +57,9 @@ OWNER_FIXING = {
                                              "builds an n x n matrix for a side of n pixels)",
     "image_signals/memory-jpeg-32x16000-fast-pdq.jpg": "signals owner fixing (pdq_fast: the "
                                                        "same n x n operator, fast mode)",
+    "image_signals/gif-48x63787-pdq-variants.gif": "signals owner fixing (pdq_fast operator "
+                                                   "of 24.6 GiB via the query variants)",
+    "examine/memory-gif-4-gigapixel-watermark.gif": "watermark owner fixing (issue 12 item 1)",
 }
 NOT_RUN = {"novelai/timeout-source-spaces.txt"}  # would spend HANG_S on every run until fixed
 
