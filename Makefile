@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint bench bench-index clean
+.PHONY: demo test lint bench bench-index fuzz fuzz-smoke clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.bench: $(VENV)/.installed
 	$(PIP) install -q -e '.[test,bench]'
+	touch $@
+
+$(VENV)/.fuzz: $(VENV)/.installed
+	$(PIP) install -q -e '.[test,fuzz]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -35,6 +39,14 @@ bench: $(VENV)/.bench
 
 bench-index: $(VENV)/.bench
 	$(PY) bench/bench_index.py --sizes 1M,10M
+
+# coverage-guided fuzzing (atheris) of every reader of evidence bytes; fuzz/run.py says more
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.fuzz
+	nice -n 10 $(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+fuzz-smoke: $(VENV)/.fuzz
+	$(PY) fuzz/run.py --seconds 20
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

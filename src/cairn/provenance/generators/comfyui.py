@@ -20,9 +20,9 @@ def _text_of(graph: dict, ref: Any, depth: int = 0) -> str | None:
     if not isinstance(ref, list) or not ref or depth > 20:
         return None
     node = graph.get(str(ref[0]))
-    if not isinstance(node, dict):
+    inputs = node.get("inputs") if isinstance(node, dict) else None
+    if not isinstance(inputs, dict):  # a node's inputs as a list or text: nothing to follow
         return None
-    inputs = node.get("inputs") or {}
     for key in ("text", "text_g", "prompt", "string"):
         v = inputs.get(key)
         if isinstance(v, str):

@@ -21,7 +21,8 @@ def _get(meta: dict, *keys: str) -> Any:
 
 def parse_json(meta: dict) -> dict[str, Any]:
     loras = []
-    for item in meta.get("loras") or []:  # new scheme: [[name, weight, hash], ...]
+    loras_in = meta.get("loras")
+    for item in loras_in if isinstance(loras_in, list) else []:  # [[name, weight, hash]]
         if isinstance(item, list) and item:
             loras.append({"name": item[0], "weight": as_float(item[1]) if len(item) > 1
                           else None, "hash": item[2] if len(item) > 2 else None})

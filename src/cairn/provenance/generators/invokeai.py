@@ -19,11 +19,16 @@ def _model(v: Any) -> tuple[str | None, str | None]:
     return (v if isinstance(v, str) else None), None
 
 
+def _list(v: Any) -> list:
+    """A JSON value that should be a list: anything else (a number, an object) is none."""
+    return v if isinstance(v, list) else []
+
+
 def parse_metadata(meta: dict) -> dict[str, Any]:
     model, model_hash = _model(meta.get("model"))
     vae, vae_hash = _model(meta.get("vae"))
     loras = []
-    for lora in meta.get("loras") or []:
+    for lora in _list(meta.get("loras")):
         if isinstance(lora, dict):
             name, h = _model(lora.get("model") or lora.get("lora"))
             loras.append({"name": name, "hash": h, "weight": as_float(lora.get("weight"))})
