@@ -24,7 +24,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/cairn demo --out demo-out
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench fuzz
 
 test: lint
 	$(PY) -m pytest -q

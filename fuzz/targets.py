@@ -214,16 +214,19 @@ def stealth_image(data: bytes) -> Image.Image:
 
 def _stealth() -> Adapter:
     """NovelAI's alpha-LSB metadata and its Ed25519 signature, on the decoded pixels."""
+    from cairn.media.decode import Picture
     from cairn.provenance.containers import Metadata
     from cairn.provenance.generators.novelai import NovelAIReader, StealthError, read_stealth
 
     reader = NovelAIReader()
 
     def run(data: bytes) -> object:
-        image = stealth_image(data)
+        buf = io.BytesIO()
+        stealth_image(data).save(buf, "PNG", compress_level=0)
+        picture = Picture(buf.getvalue(), _limits().max_pixels)  # as a worker hands it over
         with contextlib.suppress(StealthError):  # documented: a magic, then damage
-            read_stealth(image)
-        return [f.to_dict() for f in reader.read(Metadata(), image)]
+            read_stealth(picture)
+        return [f.to_dict() for f in reader.read(Metadata(), picture)]
 
     return Adapter(run)
 

@@ -46,6 +46,9 @@ def luma_frames(source: str | bytes | BinaryIO, interval: float = 1.0,
                 raise VideoDecodeError("no video stream")
             stream = container.streams.video[0]
             ctx = stream.codec_context
+            if ctx is None:  # a stream whose codec FFmpeg has no decoder for (fuzz/video)
+                raise VideoDecodeError("video stream of a codec FFmpeg cannot decode; "
+                                       "not decoded")
             if max_pixels is not None:
                 check_pixels(ctx.width, ctx.height, max_pixels, "video frame")
                 ctx.options = {"max_pixels": str(max_pixels)}  # FFmpeg refuses larger ones

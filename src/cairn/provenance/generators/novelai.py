@@ -63,8 +63,9 @@ def read_stealth(picture: Picture) -> dict | None:
             raise StealthError(f"stealth payload is not gzip: {e}") from None
     try:
         out = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise StealthError(f"stealth payload is not JSON: {e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        # RecursionError: JSON nested past Python's recursion limit (fuzz/stealth regression)
+        raise StealthError(f"stealth payload is not JSON: {type(e).__name__}: {e}") from None
     if not isinstance(out, dict):
         raise StealthError("stealth payload is not a JSON object")
     return out
@@ -95,12 +96,19 @@ def verify(picture: Picture, comment: dict, keys: dict[str, str]) -> str | None:
     return None
 
 
+_MODEL_ID = re.compile(r"[0-9A-Fa-f]{8}")
+
+
 def _source_model(source: str | None) -> tuple[str | None, str | None]:
     """`NovelAI Diffusion V4.5 4BDE2A90` -> (name, id)."""
     if not source:
         return None, None
-    m = re.match(r"^(.*?)\s+([0-9A-Fa-f]{8})$", source.strip())
-    return (m.group(1), m.group(2).lower()) if m else (source, None)
+    # split at the last run of white space, not with a regex: `(.*?)\s+HEX$` backtracks
+    # quadratically on long runs of spaces (fuzz/novelai regression: 100 KB took minutes)
+    parts = source.strip().rsplit(None, 1)
+    if len(parts) == 2 and _MODEL_ID.fullmatch(parts[1]):
+        return parts[0], parts[1].lower()
+    return source, None
 
 
 class NovelAIReader:
