@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint bench bench-index fuzz fuzz-smoke clean
+.PHONY: demo test lint bench bench-index bench-listindex fuzz fuzz-smoke clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench: $(VENV)/.bench
 
 bench-index: $(VENV)/.bench
 	$(PY) bench/bench_index.py --sizes 1M,10M
+
+bench-listindex: $(VENV)/.bench
+	$(PY) bench/bench_listindex.py --size 10M --append 100k
 
 # coverage-guided fuzzing (atheris) of every reader of evidence bytes; fuzz/run.py says more
 FUZZ_SECONDS ?= 600

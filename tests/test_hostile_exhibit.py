@@ -81,11 +81,14 @@ def hostile(tmp_path_factory):
         sampler.stopped.set()
         proc.kill()
     seconds = time.monotonic() - started
-    print(f"\nhostile exhibit: {len(expect)} files scanned in {seconds:.1f} s, "
-          f"peak RSS of the process tree {sampler.peak / (1 << 20):.0f} MiB", file=sys.stderr)
     assert proc.returncode == 0, f"scan exited {proc.returncode}\n{stdout}\n{stderr}"
     report = subprocess.run([CAIRN, "report", "--case", "hostile", "--format", "json"],
                             capture_output=True, text=True, env=env, check=True).stdout
+    items = json.loads(report)["items"]
+    print(f"\nhostile exhibit: {len(expect)} hostile files, {len(items)} items "
+          f"({sum(1 for it in items if it['errors'])} with errors) scanned in {seconds:.1f} s "
+          f"with 2 workers, peak RSS of the process tree {sampler.peak / (1 << 20):.0f} MiB",
+          file=sys.stderr)
     return {"ev": ev, "expect": expect, "before": before, "summary": json.loads(stdout),
             "stderr": stderr, "report": json.loads(report), "peak": sampler.peak,
             "home": home, "tmp": tmp, "pwned": pwned, "root": root}
