@@ -219,17 +219,23 @@ def _scan(home: Path, exhibit: Path, *extra: str) -> subprocess.Popen:
                             text=True, start_new_session=True)  # its own group, as in a shell
 
 
-def test_kill_9_of_a_scan_leaves_no_worker(many: Path, tmp_path: Path) -> None:
-    db = tmp_path / "home" / "cairn.db"
-    proc = _scan(tmp_path / "home", many, "--workers", "2")
+def _scan_at_work(home: Path, exhibit: Path) -> tuple[subprocess.Popen, set[int]]:
+    """A 2-worker scan, once both workers are up and 20 items are recorded; its children."""
+    proc = _scan(home, exhibit, "--workers", "2")
     workers: set[int] = set()
 
     def working() -> bool:
         nonlocal workers
         workers = _descendants(proc.pid)
-        return len(workers) >= 2 and _count(db, "select count(*) from items") >= 20
+        return len(workers) >= 2 and _count(home / "cairn.db",
+                                            "select count(*) from items") >= 20
 
     _wait_for("two workers at work", working, proc)
+    return proc, workers
+
+
+def test_kill_9_of_a_scan_leaves_no_worker(many: Path, tmp_path: Path) -> None:
+    proc, workers = _scan_at_work(tmp_path / "home", many)
     proc.kill()
     proc.wait(timeout=30)
     _all_gone(workers)
@@ -274,21 +280,13 @@ def test_ctrl_c_in_a_terminal_reaches_workers_too_and_still_one_line(many: Path,
                                                                      tmp_path: Path) -> None:
     """A terminal's Ctrl-C signals the whole process group: workers must leave it to the scan
     (before: each printed its own KeyboardInterrupt traceback)."""
-    db = tmp_path / "home" / "cairn.db"
-    proc = _scan(tmp_path / "home", many, "--workers", "2")
-    workers: set[int] = set()
-
-    def working() -> bool:
-        nonlocal workers
-        workers = _descendants(proc.pid)
-        return len(workers) >= 2 and _count(db, "select count(*) from items") >= 20
-
-    _wait_for("two workers at work", working, proc)
+    proc, workers = _scan_at_work(tmp_path / "home", many)
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     _one_line(proc.stderr.read())
     _all_gone(workers)
-    assert _count(db, "select count(*) from scan_runs where status = 'interrupted'") == 1
+    assert _count(tmp_path / "home" / "cairn.db",
+                  "select count(*) from scan_runs where status = 'interrupted'") == 1
 
 
 def test_members_are_stored_while_their_archive_is_still_being_read(

@@ -14,6 +14,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from cairn.lists.formats.jsonstream import Malformed
+
 MAX_TEXT = 4096  # characters in one label, tag, comment, name or id
 MAX_ITEMS = 1024  # labels, tags, files or hashes on one entry
 MAX_INT = (1 << 63) - 1  # what SQLite and PostgreSQL store
@@ -35,6 +37,16 @@ def kind(v: Any) -> str:
     if isinstance(v, dict):
         return "object"
     return type(v).__name__
+
+
+def json_object(v: Any, what: str = "expected a JSON object") -> dict:
+    """The item a record is built from: a dict, else ValueError saying what it is instead
+    (for a streamed item too deep or too large to build, its own reason)."""
+    if isinstance(v, Malformed):
+        raise ValueError(v.reason)
+    if not isinstance(v, dict):
+        raise ValueError(f"{what}, got {kind(v)}")
+    return v
 
 
 def text(v: Any, field: str, max_len: int = MAX_TEXT) -> str | None:

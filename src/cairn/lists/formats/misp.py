@@ -153,10 +153,7 @@ class MispAttribute:
 
     @classmethod
     def parse(cls, a: Any) -> MispAttribute:
-        if isinstance(a, Malformed):
-            raise ValueError(a.reason)
-        if not isinstance(a, dict):
-            raise ValueError(f"expected a JSON object, got {fields.kind(a)}")
+        a = fields.json_object(a)
         return cls(fields.required_text(a.get("type"), "type", 100).lower(),
                    fields.text(a.get("value"), "value", 4200) or "",
                    fields.text(a.get("comment"), "comment") or "",

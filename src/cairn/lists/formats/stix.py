@@ -27,7 +27,6 @@ from typing import IO, Any
 import stix2
 
 from cairn.lists.formats import fields, jsonstream, markings
-from cairn.lists.formats.jsonstream import Malformed
 from cairn.lists.formats.readers import Entry, ListFormatError, Rejected, normalise
 from cairn.lists.formats.vics import _group
 
@@ -199,10 +198,7 @@ class StixObject:
 
     @classmethod
     def parse(cls, obj: Any) -> StixObject:
-        if isinstance(obj, Malformed):
-            raise ValueError(obj.reason)
-        if not isinstance(obj, dict):
-            raise ValueError(f"expected a JSON object, got {fields.kind(obj)}")
+        obj = fields.json_object(obj)
         t = fields.required_text(obj.get("type"), "type", 250)
         oid = fields.text(obj.get("id"), "id", 300)
         labels = fields.text_list(obj.get("labels"), "labels")

@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import IO, Any
 
 from cairn.lists.formats import fields, jsonstream, markings
-from cairn.lists.formats.jsonstream import Malformed
 from cairn.lists.formats.markings import Withheld
 from cairn.lists.formats.readers import Entry, ListFormatError, Rejected, normalise
 
@@ -89,10 +88,7 @@ class VicsMedia:
 
     @classmethod
     def parse(cls, media: Any) -> VicsMedia:
-        if isinstance(media, Malformed):
-            raise ValueError(media.reason)
-        if not isinstance(media, dict):
-            raise ValueError("a Media must be a JSON object")
+        media = fields.json_object(media, "a Media must be a JSON object")
         category = _category(media.get("Category"))
         vics: dict[str, Any] = {}
         if media.get("MediaID") not in (None, ""):
