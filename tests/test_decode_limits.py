@@ -195,6 +195,44 @@ def test_text_chunk_bomb_is_skipped_with_a_note(ctype: bytes, mode: str) -> None
     assert not a["errors"]
 
 
+def icc_bomb() -> bytes:
+    """An iCCP chunk of ~2 KB whose profile inflates past Pillow's 1 MiB."""
+    return chunk(b"iCCP", b"icc\0\0" + zlib.compress(b" " * (2 << 20), 9))
+
+
+def bad_crc_time() -> bytes:
+    """An ordinary tIME chunk whose CRC is wrong: Pillow refuses the whole picture."""
+    good = chunk(b"tIME", struct.pack(">HBBBBB", 2024, 1, 2, 3, 4, 5))
+    return good[:-4] + bytes(b ^ 0xFF for b in good[-4:])
+
+
+@pytest.mark.parametrize(("make", "note"), [(icc_bomb, "profile inflates past"),
+                                            (bad_crc_time, "bad CRC")])
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_other_ancillary_chunks_never_stop_a_picture_from_being_hashed(make, note: str,
+                                                                       mode: str) -> None:
+    """Only the chunks pixels come from reach Pillow: an iCCP bomb or a chunk with a bad CRC
+    made Pillow refuse the picture, so a listed PNG could be made to stop matching."""
+    plain = dp.png(picture(1205, (320, 240)))
+    hostile = with_chunk_after_ihdr(plain, make())
+    a, b = scan_record("plain.png", plain, mode=mode), scan_record("evade.png", hostile,
+                                                                   mode=mode)
+    assert b["pdq"]["hash"] == a["pdq"]["hash"] and b["pdq"]["quality"] == a["pdq"]["quality"]
+    assert note in messages(b) and "at byte 33" in messages(b)
+
+
+def test_ordinary_ancillary_chunks_leave_no_note() -> None:
+    """gAMA, pHYs, tIME, a small iCCP with good CRCs are dropped for the pixel decode
+    silently: no note on an ordinary picture."""
+    plain = dp.png(picture(1206, (64, 48)))
+    extra = (chunk(b"gAMA", struct.pack(">I", 45455)) + chunk(b"pHYs", bytes(9))
+             + chunk(b"tIME", struct.pack(">HBBBBB", 2024, 1, 2, 3, 4, 5))
+             + chunk(b"iCCP", b"icc\0\0" + zlib.compress(b"x" * 100)))
+    rec = scan_record("ok.png", with_chunk_after_ihdr(plain, extra), mode="exact")
+    assert rec["pdq"]["hash"] == scan_record("plain.png", plain, mode="exact")["pdq"]["hash"]
+    assert not rec["errors"]
+
+
 # -- 4. video frames obey the limits ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def giant_mkv() -> bytes:

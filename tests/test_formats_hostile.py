@@ -367,3 +367,20 @@ def test_cli_exports_leave_out_and_count_what_their_marking_cannot_carry(tmp_pat
     res = run(home, "report", "--case", "c", "--format", "vics", "--tlp", "red")
     sent = {m["MD5"].lower() for m in json.loads(res.stdout)["value"][0]["Media"]}
     assert sent == {digest["a.jpg"], digest["r.jpg"]}
+
+
+def test_an_export_is_never_marked_weaker_than_its_list(tmp_path: Path) -> None:
+    """`--tlp clear` on a RED list wrote every entry as CLEAR: the list's marking is a floor."""
+    home = tmp_path / "home"
+    src = write(tmp_path / "b.json", bundle(stix_file(1), stix_file(2)))
+    run(home, "lists", "import", src, "--name", "l", "--tlp", "red")
+    out = tmp_path / "out.json"
+    res = run(home, "lists", "export", "l", "--format", "stix", "--tlp", "clear", "-o", out,
+              "--json")
+    assert json.loads(res.stdout)["tlp"] == "red"
+    objs = stix2.parse(out.read_text(), allow_custom=True).objects
+    assert {tuple(o.object_marking_refs) for o in objs if o.type == "file"} == {(RED,)}
+    csv_out = tmp_path / "out.csv"
+    res = run(home, "lists", "export", "l", "--format", "te-csv", "--tlp", "green", "-o",
+              csv_out, "--json")
+    assert json.loads(res.stdout)["tlp"] == "red" and md5(1) in csv_out.read_text()

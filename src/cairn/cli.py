@@ -415,7 +415,8 @@ EXPORT_FORMATS = ["vics", "stix", "misp", "te-csv", "te-local", "md5sum", "sha1s
 @click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="File to write (a folder for a MISP feed).")
-@click.option("--tlp", type=TLP_CHOICE, help="Marking [default: the list's, else amber].")
+@click.option("--tlp", type=TLP_CHOICE,
+              help="Marking [default: the list's, else amber]; never weaker than the list's.")
 @click.option("--org", default="Cairn", show_default=True,
               help="The sharing organisation (STIX identity, MISP Orgc).")
 @click.option("--vics-version", type=click.Choice(["2.0", "1.x"]), default="2.0",
@@ -437,7 +438,8 @@ def lists_export(ctx: click.Context, name: str, fmt: str, output: Path, tlp: str
     info = store.list_info(name)
     if info is None:
         _fail(f"no list named {name!r}")
-    level = tlp or info["tlp"] or "amber"
+    # the list's marking is a floor: --tlp can make an export stricter, never weaker
+    level = markings.strictest([tlp, info["tlp"]]) or "amber"
     entries = store.export_entries(name)
     held: list[markings.Withheld] = []  # entries marked stricter than a format can say
     if fmt == "misp":

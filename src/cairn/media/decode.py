@@ -43,6 +43,10 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")
 FAST_MIN_SIDE = 512
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+# What Pillow needs for a PNG's (or APNG's) pixels; every other chunk is metadata that
+# Pillow never applies to pixel values, yet can make it refuse the whole picture (an iCCP
+# inflating past 1 MiB, a bad CRC on any ancillary chunk), so it never reaches Pillow.
+PNG_PIXEL_CHUNKS = (b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT")
 PILLOW_TEXT_LIMIT = 1 << 20  # PngImagePlugin.MAX_TEXT_CHUNK: a larger chunk fails the open
 # Modes whose python-threatexchange hash is not of the picture a person sees: P and PA hash
 # palette indices, CMYK hashes C/M/Y as if R/G/B, "1" hashes 0/1 values (quality 0).
@@ -62,10 +66,10 @@ def check_pixels(width: int, height: int, max_pixels: int, what: str = "image") 
 
 
 def _inflated_size(ctype: bytes, body: bytes) -> int:
-    """How far a text chunk inflates, counted up to Pillow's limit + 1 (0 if not compressed
-    or damaged: damage is containers' to note)."""
+    """How far a text or ICC chunk inflates, counted up to Pillow's limit + 1 (0 if not
+    compressed or damaged: damage is containers' to note)."""
     _, _, rest = body.partition(b"\0")
-    if ctype == b"zTXt":
+    if ctype in (b"zTXt", b"iCCP"):
         compressed = rest[1:]
     elif ctype == b"iTXt" and rest[:1] == b"\x01":
         parts = rest[2:].split(b"\0", 2)
@@ -79,8 +83,11 @@ def _inflated_size(ctype: bytes, body: bytes) -> int:
 
 
 def pillow_view(data: bytes, notes: list[str] | None = None) -> bytes:
-    """The bytes Pillow is given: a PNG without its text chunks (each one Pillow would refuse
-    noted, with its offset, while 64 MiB of inflating lasts); anything else unchanged."""
+    """The bytes Pillow is given: a PNG with only the chunks its pixels come from
+    (PNG_PIXEL_CHUNKS); anything else unchanged. A dropped chunk that would have made Pillow
+    refuse the picture is noted with its offset (text or ICC inflating past 1 MiB, while
+    64 MiB of inflating lasts; a bad CRC): it is skipped, never a reason not to hash.
+    Metadata is read from the original bytes (provenance/containers)."""
     if not data.startswith(PNG_MAGIC):
         return data
     out, pos, dropped, budget = [data[:8]], 8, False, 64 * PILLOW_TEXT_LIMIT
@@ -89,16 +96,22 @@ def pillow_view(data: bytes, notes: list[str] | None = None) -> bytes:
         end = pos + 12 + length
         if end > len(data):
             break  # truncated: Pillow decides what to make of the rest
-        if ctype in PNG_TEXT_CHUNKS:
+        if ctype in PNG_PIXEL_CHUNKS:
+            out.append(data[pos:end])
+        else:
             dropped = True
+            name = ctype.decode("latin-1")
             size = _inflated_size(ctype, data[pos + 8:end - 4]) if budget > 0 else 0
             budget -= size
             if notes is not None and size > PILLOW_TEXT_LIMIT:
-                notes.append(f"PNG chunk {ctype.decode('latin-1')!r} at byte {pos}: text "
-                             f"inflates past {PILLOW_TEXT_LIMIT} bytes; skipped for the pixel "
-                             "decode (the picture is hashed)")
-        else:
-            out.append(data[pos:end])
+                notes.append(f"PNG chunk {name!r} at byte {pos}: "
+                             f"{'profile' if ctype == b'iCCP' else 'text'} inflates past "
+                             f"{PILLOW_TEXT_LIMIT} bytes; skipped for the pixel decode (the "
+                             "picture is hashed)")
+            elif notes is not None and \
+                    zlib.crc32(data[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+                notes.append(f"PNG chunk {name!r} at byte {pos}: bad CRC; skipped for the "
+                             "pixel decode (the picture is hashed)")
         pos = end
         if ctype == b"IEND":
             break
