@@ -1,14 +1,15 @@
 """Source -> items: walk, fan out to worker processes, match, record in batches.
 
 Resumable by construction: a top-level file is skipped when the store already holds it with
-the same size and mtime, and every record is inserted with INSERT-or-ignore on
-(source, path), so a rescan after Ctrl-C or kill -9 finishes the work without duplicates.
-A run that finishes closes the earlier unfinished runs of its source (`superseded`).
+the same size and mtime (unless its worker failed on it: then it is read again), and a record
+whose location (`store.identity`) holds the same state is not inserted twice, so a rescan
+after Ctrl-C or kill -9 finishes the work without duplicates. A run that finishes closes the
+earlier unfinished runs of its source (`superseded`).
 
 A store error while recording (the database refuses a row, or is gone) is raised once: the
-batch that failed is offered again record by record, up to the one refused (a member is never
-kept without what follows it being retried: an archive comes after its members), nothing
-recorded before is lost, and the run is ended `failed` with the error in its summary.
+batch that failed is offered again record by record and kept up to the one refused (never
+past it: an archive comes after its members, and a recorded archive is taken as done),
+nothing recorded before is lost, and the run is ended `failed` with the error in its summary.
 
 Files are read by isolated workers (`scan/isolation.py`): a file that makes its worker raise,
 run out of memory, time out or crash becomes an item with an error, a fresh worker takes over,
