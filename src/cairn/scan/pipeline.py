@@ -196,8 +196,9 @@ def _record(store: Store, source_id: int, run_id: int, records: list[dict],
         try:
             new += store.record_items(source_id, run_id, [rec], [matches])
         except Exception as e:  # noqa: BLE001 - named and raised by the caller
-            err = StoreError(f"cannot record {rec['path']!r}: {type(e).__name__}: "
-                             f"{str(e)[:500]}")
+            why = getattr(e, "orig", None) or e  # the database's own words, not the SQL
+            err = StoreError(f"cannot record {rec['path']!r} (scan run {run_id}): "
+                             f"{type(why).__name__}: {str(why)[:500]}")
             err.__cause__ = e
             return new, i, err
     return new, len(records), None

@@ -265,7 +265,7 @@ class Store:
                 if rec.get("findings") and rec.get("sha256"):
                     c.execute(self.insert_ignore(t.findings), [
                         {"sha256": rec["sha256"], "kind": f["kind"], "strength": f["strength"],
-                         "source": f["source"][:200], "error": f.get("error"),
+                         "source": _text(f["source"])[:200], "error": _text(f.get("error")),
                          "data": json.dumps(f, sort_keys=True, ensure_ascii=False)}
                         for f in rec["findings"]])
                 vpdq = rec.get("vpdq")
@@ -275,7 +275,7 @@ class Store:
                         value=vpdq["signal"], quality=len(vpdq["frames"])))
                 if rec.get("errors"):
                     c.execute(insert(t.errors), [
-                        {"item_id": item_id, "stage": e["stage"], "message": e["message"]}
+                        {"item_id": item_id, "stage": e["stage"], "message": _text(e["message"])}
                         for e in rec["errors"]])
                 if item_matches:
                     c.execute(self.insert_ignore(t.matches), [
@@ -682,6 +682,12 @@ class _JsonMemo:
             self._keep = obj
             self._last = (id(obj), json.dumps(obj, sort_keys=True, default=str))
         return self._last[1]
+
+
+def _text(s: str | None) -> str | None:
+    """Evidence-derived words (an exception's message, a finding's source) with any NUL
+    written `\\x00`: PostgreSQL refuses NUL in text, and would refuse the whole batch."""
+    return s.replace("\0", "\\x00") if s else s
 
 
 def _worker_failed() -> Any:
