@@ -257,3 +257,51 @@ def test_scan_of_hostile_archives_finishes_and_reruns(tmp_path: Path) -> None:
     assert items["z.jpg"]["pdq"] and not items["z.jpg"]["errors"]
     again = json.loads(runner.invoke(cli, args, env=env).output)
     assert again["new_items"] == 0 and again["status"] == "complete"
+
+
+# -- names never carry NUL into the store; the checking pass is charged -------------------------
+
+def zip_with_nul_in_name() -> bytes:
+    """zipfile's writer cuts a name at NUL, so the byte is put in by hand (local header and
+    central directory; no CRC covers a name)."""
+    zb = zip_bytes([("a.jpgXhidden.txt", jpeg_bytes(picture(3, (32, 32))))])
+    assert zb.count(b"a.jpgXhidden.txt") == 2
+    return zb.replace(b"a.jpgXhidden.txt", b"a.jpg\0hidden.txt")
+
+
+def test_zip_member_name_with_nul_is_cut_as_zipfile_cuts_it(tmp_path: Path) -> None:
+    (tmp_path / "n.zip").write_bytes(zip_with_nul_in_name())
+    recs = records(tmp_path / "n.zip")
+    assert set(recs) == {"n.zip", "n.zip!/a.jpg"}
+    member = recs["n.zip!/a.jpg"]
+    assert member["raw_path"] == b"n.zip\0a.jpg"  # one NUL: the member boundary, nothing more
+    assert member["pdq"] and not member["errors"]
+
+
+def tarball_then_zeros(inner: tuple[str, bytes], zeros: int) -> bytes:
+    """A gzip holding a one-member tar followed by `zeros` zero bytes (~1000:1 in gzip)."""
+    return gzip.compress(tar_bytes([inner]) + bytes(zeros), mtime=0)
+
+
+def test_nested_tarballs_padded_with_zeros_stop_at_the_tree_budget(tmp_path: Path) -> None:
+    """The CRC-checking pass inflated up to what was left of the budget without charging it:
+    each level here inflates 6 MiB of zeros, 4 levels 24 MiB, past the 16 MiB the tree may."""
+    data = tarball_then_zeros(("deep.txt", b"the bottom"), 6 << 20)
+    for level in range(3):
+        data = tarball_then_zeros((f"l{level}.tar.gz", data), 6 << 20)
+    assert len(data) < 100_000
+    (tmp_path / "pad.tar.gz").write_bytes(data)
+    recs = records(tmp_path / "pad.tar.gz")
+    assert not [p for p, r in recs.items() if p.endswith("deep.txt") and r.get("sha256")]
+    said = " | ".join(messages(r) for r in recs.values())
+    assert "possible archive bomb" in said and "rest not read" in said, said
+
+
+def test_intact_tar_gz_is_charged_once(tmp_path: Path) -> None:
+    """Checked whole, then read: the members are prepaid, so a tarball that fits the budget
+    once is read whole (10 MiB of members, 16 MiB allowed)."""
+    members = [(f"m{i}.bin", bytes([i]) * (1 << 20)) for i in range(10)]
+    (tmp_path / "ok.tar.gz").write_bytes(gzip.compress(tar_bytes(members), mtime=0))
+    recs = records(tmp_path / "ok.tar.gz")
+    assert not messages(recs["ok.tar.gz"])
+    assert sum(1 for p, r in recs.items() if p.endswith(".bin") and r.get("sha256")) == 10

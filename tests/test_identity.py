@@ -3,9 +3,13 @@ display paths read back into the raw bytes; a file that changes is a new version
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import random
+import sqlite3
+import string
 import tarfile
 import uuid
 import zipfile
@@ -216,18 +220,24 @@ def test_migration_0008_keeps_rows_and_reads_raw_paths_back(old_db) -> None:
     with engine.connect() as con:
         got = [tuple(r) for r in con.execute(text(
             "select id, path, raw_path, ordinal, version from items order by id"))]
+        keys = [(bytes(r), bytes(k)) for r, k in con.execute(text(
+            "select raw_path, location_key from items"))]
         errors = [tuple(r) for r in con.execute(text("select item_id, message from errors"))]
+    assert all(k == hashlib.sha256(r).digest() for r, k in keys)
     assert [(i, p, bytes(r), o, v) for i, p, r, o, v in got] == [
         (101, "d/a\\xff.jpg", b"d/a\xff.jpg", 0, 1), (102, "d/z.zip", b"d/z.zip", 0, 1),
         (103, "d/z.zip!/m\\\\n.jpg", b"d/z.zip\0m\\n.jpg", 0, 1),
         (104, "plain.jpg", b"plain.jpg", 0, 1)]
     assert errors == [(103, "kept")]
-    insert = text("insert into items (source_id, scan_run_id, path, kind, raw_path, ordinal) "
-                  "values (1, 1, 'same display path', 'image', :raw, :o)")
+    insert = text("insert into items (source_id, scan_run_id, path, kind, raw_path, "
+                  "location_key, ordinal) values (1, 1, 'same display path', 'image', :raw, "
+                  ":key, :o)")
+    raw = b"d/z.zip\0m\\n.jpg"
+    row = {"raw": raw, "key": hashlib.sha256(raw).digest(), "o": 1}
     with engine.begin() as con:  # a second location sharing raw bytes needs its own ordinal
-        con.execute(insert, {"raw": b"d/z.zip\0m\\n.jpg", "o": 1})
+        con.execute(insert, row)
     with pytest.raises(IntegrityError), engine.begin() as con:
-        con.execute(insert, {"raw": b"d/z.zip\0m\\n.jpg", "o": 1})
+        con.execute(insert, row)
 
 
 def test_rehash_finds_a_file_under_a_folder_named_like_an_archive(tmp_path: Path) -> None:
@@ -243,3 +253,30 @@ def test_rehash_finds_a_file_under_a_folder_named_like_an_archive(tmp_path: Path
     done = json.loads(res.stdout)
     assert done["missing"] == [] and done["files_read"] == 1
     assert done["exact_signals_added"] == 1
+
+
+def long_name(n: int = 3000) -> str:
+    """A member name of `n` incompressible bytes: past PostgreSQL's 2,704-byte btree entry."""
+    rnd = random.Random(n)
+    return "".join(rnd.choices(string.ascii_letters + string.digits, k=n - 4)) + ".jpg"
+
+
+def long_name_zip(where: Path) -> str:
+    name = long_name()
+    with zipfile.ZipFile(where, "w") as z:
+        z.writestr(name, jpg(5))
+    return name
+
+
+def test_a_member_name_past_the_btree_entry_limit_is_recorded(tmp_path: Path) -> None:
+    """The unique key held the raw path itself; now its SHA-256 (PostgreSQL: test_postgres)."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    name = long_name_zip(ev / "long.zip")
+    case = Case(tmp_path)
+    assert case.scan(ev)["status"] == "complete"
+    assert f"long.zip!/{name}" in {it["path"] for it in case.items()}
+    with sqlite3.connect(case.db) as con:
+        rows = con.execute("select raw_path, location_key from items").fetchall()
+    assert len(rows) == 2
+    assert all(bytes(k) == hashlib.sha256(bytes(r)).digest() for r, k in rows)

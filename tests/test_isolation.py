@@ -6,6 +6,7 @@ hook (`scan/isolation.py`): raise, segfault, abort, be killed, exhaust memory, h
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,11 +18,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from cairn.cli import cli
 from cairn.demo import jpeg_bytes, picture
-from cairn.scan.isolation import FAULT_ENV, Caps, GiB
+from cairn.media.limits import Limits
+from cairn.media.walk import walk
+from cairn.scan.isolation import FAULT_ENV, Caps, GiB, records_of
 from cairn.scan.pipeline import scan
+from cairn.scan.worker import HashOptions
 from cairn.store import Store
 from conftest import CAIRN
 
@@ -72,6 +77,43 @@ def test_failed_worker_gives_an_item_with_the_reason_and_the_scan_goes_on(
         assert items[name]["errors"] == [] and items[name]["pdq"], name
     run = store.runs(store.case_id("c"))[-1]
     assert json.loads(run["summary"])["worker_failures"] == 1
+
+
+def test_a_file_that_stopped_its_worker_is_read_again_on_rescan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was listed as done and skipped forever, whatever --max-worker-memory or
+    --file-timeout the rescan gave. Read again, its whole result is a new version; the
+    hash-only record of the failure is kept, and a further rescan adds nothing."""
+    ex = _pictures(tmp_path / "ex", ["a.jpg", "boom.jpg"])
+    monkeypatch.setenv(FAULT_ENV, "boom.jpg:raise")
+    store = Store.open(tmp_path / "home")
+    assert scan(store, "c", ex, workers=1).worker_failures == 1
+    monkeypatch.delenv(FAULT_ENV)  # as a rescan with a larger cap would
+    again = scan(store, "c", ex, workers=1)
+    assert (again.skipped_already_recorded, again.new_items) == (1, 1)
+    with store.engine.connect() as c:
+        rows = c.execute(text("select version, note from items where path = 'boom.jpg' "
+                              "order by version")).all()
+    assert [v for v, _ in rows] == [1, 2]
+    assert "read again: its worker failed on version 1" in rows[1][1]
+    assert _items(store, "c")["boom.jpg"]["pdq"]
+    third = scan(store, "c", ex, workers=1)
+    assert (third.skipped_already_recorded, third.new_items) == (2, 0)
+
+
+def test_the_hash_only_reread_keeps_the_entry_identity_and_atime_note(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fallback built its record by hand: no raw path (the store guessed it back from the
+    display path) and no atime note from the walk."""
+    ex = _pictures(tmp_path / "ex", ["boom.jpg"])
+    (entry,) = walk(ex)
+    entry = dataclasses.replace(entry, atime_note="folder listed without O_NOATIME (test)")
+    monkeypatch.setenv(FAULT_ENV, "boom.jpg:raise")
+    (rec,) = records_of(entry, Limits(), HashOptions())
+    assert "a fresh worker took over" in _messages(rec)
+    assert rec["raw_path"] == entry.raw == b"boom.jpg" and rec["ordinal"] == 0
+    assert rec["atime_note"] == "folder listed without O_NOATIME (test)"
+    assert rec["sha256"] and rec["kind"] == "image"
 
 
 def test_a_real_escaping_exception_no_longer_aborts_the_scan(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from sqlalchemy import create_engine, text
 
 from conftest import CAIRN
 from exhibit import EXPECT_MATCHES, build
+from test_archives_hostile import zip_with_nul_in_name
+from test_identity import long_name_zip
 
 URL = os.environ.get("CAIRN_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not URL, reason="no PostgreSQL: set CAIRN_TEST_POSTGRES_URL "
@@ -91,3 +93,20 @@ def test_postgres_gives_what_sqlite_gives(pg_url: str, tmp_path: Path) -> None:
     run(tmp_path / "pg-home", pg_url, "lists", "remove", name)
     after = json.loads(run(tmp_path / "pg-home", pg_url, "lists", "index", "--json"))
     assert after["indexed_entries"] < info["indexed_entries"]
+
+
+def test_hostile_member_names_are_recorded_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    """A member name holding NUL (PostgreSQL refuses NUL in text) and one of 3,000
+    incompressible bytes (past a btree entry's 2,704) failed the batch insert, and the run
+    stayed `running`; both are recorded now, the run complete, a rescan adds nothing."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    name = long_name_zip(ev / "long.zip")
+    (ev / "nul.zip").write_bytes(zip_with_nul_in_name())
+    home = tmp_path / "home"
+    first = json.loads(run(home, pg_url, "scan", ev, "--case", "pg", "--json", "--no-progress"))
+    assert first["status"] == "complete" and first["new_items"] == 4
+    paths = {it["path"] for it in json.loads(run(home, pg_url, "report", "--case", "pg"))["items"]}
+    assert paths == {"long.zip", f"long.zip!/{name}", "nul.zip", "nul.zip!/a.jpg"}
+    again = json.loads(run(home, pg_url, "scan", ev, "--case", "pg", "--json", "--no-progress"))
+    assert again["status"] == "complete" and again["new_items"] == 0

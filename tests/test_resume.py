@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from cairn.cases.report import build as build_report
 from cairn.demo import jpeg_bytes, picture
+from cairn.scan.pipeline import scan
 from cairn.store import Store
+from cairn.store.store import StoreError
 from conftest import CAIRN
 
 N_FILES = 1500
@@ -103,3 +106,27 @@ def _incomplete(home: Path) -> tuple[int, int]:
     """The report's count of unfinished runs, and of those whose process is gone."""
     s = build_report(Store.open(home), "c", with_trace=False)["summary"]
     return s["incomplete_runs"], s["incomplete_runs_dead"]
+
+
+def test_a_record_the_store_refuses_fails_the_run_once_and_keeps_the_rest(
+        tmp_path: Path) -> None:
+    """A batch the database refused was flushed again in `finally`, raised again, and the run
+    was never ended (left `running`; every rerun the same). Here a trigger refuses one path,
+    as PostgreSQL refused a NUL or an over-long index entry."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i, name in enumerate(["a.jpg", "b.jpg", "refused.jpg", "z.jpg"]):
+        (ev / name).write_bytes(jpeg_bytes(picture(i, (64, 48)), 80))
+    store = Store.open(tmp_path / "home")
+    with store.engine.begin() as c:
+        c.execute(text("create trigger refuse before insert on items "
+                       "when new.path = 'refused.jpg' "
+                       "begin select raise(abort, 'refused by the test'); end"))
+    with pytest.raises(StoreError, match="cannot record 'refused.jpg'.*refused by the test"):
+        scan(store, "c", ev, workers=1)
+    (run,) = store.runs(store.case_id("c"))
+    assert run["status"] == "failed"
+    assert "refused by the test" in json.loads(run["summary"])["error"]
+    with store.engine.connect() as c:
+        kept = [r[0] for r in c.execute(text("select path from items order by path"))]
+    assert kept == ["a.jpg", "b.jpg"]  # recorded before the refusal: never lost

@@ -11,7 +11,8 @@ breaks the archive (its directory, its stream) is an `ArchiveError` on the archi
 members read so far. gzip, bzip2 and xz streams are decompressed to their end and checked
 (CRC, length) before a tarball inside them is read, because tarfile stops at the end blocks
 and never reaches the check: members of a damaged stream carry a warning that their hashes
-may be of damaged bytes.
+may be of damaged bytes. That checking pass is charged to the budget (the tar's members are
+then prepaid), so a tar followed by gigabytes of zeros costs what it inflates, nested or not.
 """
 
 from __future__ import annotations
@@ -115,13 +116,21 @@ class Budget:
         if self.total > self.allowance:
             raise self._stop()
 
-    def read(self, f: BinaryIO, declared: int | None) -> bytes:
+    def read(self, f: BinaryIO, declared: int | None, prepaid: bool = False) -> bytes:
+        """A member's bytes, charged to the tree; `prepaid`: already charged when its whole
+        stream was inflated to check it (`_stream_damage`), so only the member cap holds."""
         self.check()
         lim = self.limits
         if declared is not None and declared > lim.max_member_size:
             raise ArchiveMemberTooBig(
                 f"member declares {declared} bytes, over the member limit of {lim.max_member_size}"
             )
+        if prepaid:
+            data = f.read(lim.max_member_size + 1)
+            if len(data) > lim.max_member_size:
+                raise ArchiveMemberTooBig(
+                    f"member expands past the member limit of {lim.max_member_size} bytes")
+            return data
         room = self.allowance - self.total
         cap = min(lim.max_member_size, room)
         data = f.read(cap + 1)
@@ -182,12 +191,15 @@ def _zip_members(f: BinaryIO, budget: Budget) -> Iterator[Member]:
 
 
 def _zip_raw(info: zipfile.ZipInfo) -> bytes:
-    """The name's bytes as stored: UTF-8 when flagged so, else cp437 (a byte-for-byte map)."""
+    """The name's bytes as stored: UTF-8 when flagged so, else cp437 (a byte-for-byte map),
+    cut at a NUL as zipfile's `filename` and tar's reader cut it: a raw path joins names
+    with NUL, and PostgreSQL refuses NUL in the text of the display path."""
     enc = "utf-8" if info.flag_bits & 0x800 else "cp437"
     try:
-        return info.orig_filename.encode(enc)
+        raw = info.orig_filename.encode(enc)
     except UnicodeEncodeError:
-        return info.orig_filename.encode("utf-8", "surrogateescape")
+        raw = info.orig_filename.encode("utf-8", "surrogateescape")
+    return raw.split(b"\0", 1)[0]
 
 
 def _zip_time(info: zipfile.ZipInfo) -> float | None:
@@ -197,8 +209,9 @@ def _zip_time(info: zipfile.ZipInfo) -> float | None:
         return None
 
 
-def _tar_members(f: BinaryIO, budget: Budget, mode: str, damage: str | None
-                 ) -> Iterator[Member]:
+def _tar_members(f: BinaryIO, budget: Budget, mode: str, damage: str | None,
+                 prepaid: bool = False) -> Iterator[Member]:
+    """`prepaid`: the stream was inflated whole and charged before (see `_stream_damage`)."""
     try:
         tf = tarfile.open(fileobj=f, mode=mode)  # noqa: SIM115 - closed by `with tf` below
     except Exception as e:  # noqa: BLE001 - any reader failure is data
@@ -234,14 +247,15 @@ def _tar_members(f: BinaryIO, budget: Budget, mode: str, damage: str | None
             try:
                 mf = tf.extractfile(ti)
                 assert mf is not None
-                data = budget.read(mf, ti.size)
+                data = budget.read(mf, ti.size, prepaid)
             except BudgetExhausted as e:
                 yield Member(name, None, ti.mtime, f"not read: {e}", raw=raw)
                 raise ArchiveError(str(e)) from None
             except ArchiveMemberTooBig as e:
                 yield Member(name, None, ti.mtime, f"{e}; not read", raw=raw)
                 try:
-                    budget.skip(ti.size)  # tarfile decompresses what it skips
+                    if not prepaid:
+                        budget.skip(ti.size)  # tarfile decompresses what it skips
                 except BudgetExhausted as stop:
                     raise ArchiveError(str(stop)) from None
                 continue
@@ -261,17 +275,20 @@ _STREAMS: dict[str, tuple[str, str, Callable[[BinaryIO], BinaryIO], str]] = {
 def _stream_damage(f: BinaryIO, kind: str, open_stream: Callable[[BinaryIO], BinaryIO],
                    budget: Budget) -> str | None:
     """Decompress to the end, keeping nothing, so the stream's own check (gzip CRC-32 and
-    length, bzip2 block CRCs, xz check) is verified; say what is wrong, or None."""
-    room = budget.allowance - budget.total
+    length, bzip2 block CRCs, xz check) is verified; say what is wrong, or None.
+
+    Every byte inflated here is charged to the budget (a tar followed by gigabytes of zeros
+    costs what it inflates, nested or not); the tarball read from the stream afterwards is
+    then prepaid. Raises BudgetExhausted when the stream expands past what is left."""
     n = 0
     f.seek(0)
     try:
         with open_stream(f) as s:
             while chunk := s.read(CHUNK):
                 n += len(chunk)
-                if n > room:
-                    return (f"{kind} stream not checked to its end: it expands past "
-                            f"{room} bytes")
+                budget.skip(len(chunk))
+    except BudgetExhausted:
+        raise
     except EOFError as e:
         return f"{kind} stream truncated after {n} bytes: {e}"
     except Exception as e:  # noqa: BLE001 - CRC, invalid block, bad header: all damage
@@ -337,7 +354,7 @@ def iter_members(
         if _is_tar(f, mode):
             damage = _stream_damage(f, kind, open_stream, budget)
             try:
-                yield from _tar_members(f, budget, mode, damage)
+                yield from _tar_members(f, budget, mode, damage, prepaid=True)
             except ArchiveError as e:
                 raise ArchiveError(f"{damage}; {e}" if damage else str(e)) from None
             if damage:

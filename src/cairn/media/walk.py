@@ -20,7 +20,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-_O_NOATIME = getattr(os, "O_NOATIME", 0)
+O_NOATIME = getattr(os, "O_NOATIME", 0)  # 0 where the platform has none; the one definition
 _BANG_SLASH = re.compile(rb"!(?=/)")
 _ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|\\|!)|!/")
 
@@ -110,15 +110,15 @@ def _list_dir(directory: bytes) -> tuple[list[tuple[bytes, os.stat_result | OSEr
     note = None
     flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(directory, flags | _O_NOATIME)
+        fd = os.open(directory, flags | O_NOATIME)
     except PermissionError as e:
-        if not _O_NOATIME:
+        if not O_NOATIME:
             raise
         fd = os.open(directory, flags)  # O_NOATIME needs ownership (or CAP_FOWNER)
         note = (f"folder {display_name(directory)!r} listed without O_NOATIME "
                 f"({errno.errorcode.get(e.errno or 0, e.errno)}: not its owner); "
                 "its atime may have changed")
-    if not _O_NOATIME:
+    if not O_NOATIME:
         note = "O_NOATIME unavailable on this platform; folder atimes may have changed"
     try:
         out: list[tuple[bytes, os.stat_result | OSError]] = []

@@ -56,10 +56,8 @@ from multiprocessing.connection import wait as wait_ready
 from threadpoolctl import threadpool_limits
 
 from cairn.media.limits import Limits
-from cairn.media.sniff import HEAD_BYTES, kind_of, sniff
 from cairn.media.walk import DiskEntry
-from cairn.scan.worker import HashOptions, process_entry
-from cairn.signals import crypto
+from cairn.scan.worker import HashOptions, entry_record, identity_record, process_entry
 
 GiB = 1 << 30
 MEMORY_CEILING = 4 * GiB  # enough for a 100 MP picture in exact mode (3.84 GB measured)
@@ -69,7 +67,6 @@ DEFAULT_TIMEOUT = 300.0
 DEPTH = 2  # files queued per worker, so it never waits on the parent between two files
 HEARTBEAT = 0.5  # s: `run` yields at least this often, so records never wait on a slow file
 _EXIT_MEMORY = 77  # a worker that could not even report its MemoryError exits with this
-_O_NOATIME = getattr(os, "O_NOATIME", 0)
 _PR_SET_PDEATHSIG = 1
 
 # Test-only: "NAME:ACTION" makes a worker misbehave on a file or member whose path ends with
@@ -214,22 +211,7 @@ def _report(conn: Connection, reason: str, code: int) -> None:
 
 def _identity(entry: DiskEntry, out: _Stream) -> None:
     """The hash-only read after a failure: sniff and hash, nothing decoded or opened."""
-    rec: dict = {"path": entry.path, "parent": None, "size": entry.size, "mtime": entry.mtime,
-                 "kind": "other", "media_type": None, "errors": []}
-    try:
-        try:
-            fd = os.open(entry.fs_path, os.O_RDONLY | _O_NOATIME)
-        except PermissionError:
-            fd = os.open(entry.fs_path, os.O_RDONLY)  # O_NOATIME needs ownership
-        with os.fdopen(fd, "rb") as f:
-            mt = sniff(f.read(HEAD_BYTES))
-            f.seek(0)
-            h, _ = crypto.hash_stream(f, keep_up_to=0)
-        rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size, media_type=mt,
-                   kind=kind_of(mt))
-    except OSError as e:
-        rec["errors"].append({"stage": "read", "message": f"cannot read file: {e.strerror or e}"})
-    out.append(rec)
+    out.append(identity_record(entry))
 
 
 # -- the parent --------------------------------------------------------------------------------
@@ -427,11 +409,10 @@ class WorkerPool:
             queue.appendleft(_Task(task.entry, f"worker {reason}; {kept}a fresh worker took "
                                                "over and hashed the file without decoding it"))
             return
-        e = task.entry
-        rec = {"path": e.path, "parent": None, "size": e.size, "mtime": e.mtime, "kind": "other",
-               "media_type": None, "errors": [
-                   {"stage": "worker", "message": task.retry_of},
-                   {"stage": "worker", "message": f"the hash-only reread failed too: {reason}"}]}
+        rec = entry_record(task.entry) | {"kind": "other", "media_type": None}
+        rec["errors"] += [
+            {"stage": "worker", "message": task.retry_of},
+            {"stage": "worker", "message": f"the hash-only reread failed too: {reason}"}]
         yield [rec], True
 
 

@@ -1,9 +1,15 @@
 """Source -> items: walk, fan out to worker processes, match, record in batches.
 
 Resumable by construction: a top-level file is skipped when the store already holds it with
-the same size and mtime, and every record is inserted with INSERT-or-ignore on
-(source, path), so a rescan after Ctrl-C or kill -9 finishes the work without duplicates.
-A run that finishes closes the earlier unfinished runs of its source (`superseded`).
+the same size and mtime (unless its worker failed on it: then it is read again), and a record
+whose location (`store.identity`) holds the same state is not inserted twice, so a rescan
+after Ctrl-C or kill -9 finishes the work without duplicates. A run that finishes closes the
+earlier unfinished runs of its source (`superseded`).
+
+A store error while recording (the database refuses a row, or is gone) is raised once: the
+batch that failed is offered again record by record and kept up to the one refused (never
+past it: an archive comes after its members, and a recorded archive is taken as done),
+nothing recorded before is lost, and the run is ended `failed` with the error in its summary.
 
 Files are read by isolated workers (`scan/isolation.py`): a file that makes its worker raise,
 run out of memory, time out or crash becomes an item with an error, a fresh worker takes over,
@@ -29,6 +35,7 @@ from cairn.scan.isolation import Caps, WorkerPool, default_caps
 from cairn.scan.listindex import match_records, open_matcher
 from cairn.scan.worker import HashOptions
 from cairn.store import Store
+from cairn.store.store import StoreError
 
 BATCH_RECORDS = 200
 BATCH_SECONDS = 0.5
@@ -46,6 +53,7 @@ class ScanSummary:
     new_items: int = 0
     new_matches: int = 0
     worker_failures: int = 0  # files whose worker raised, ran out of memory, timed out or died
+    error: str | None = None  # why the run failed, when it did
     seconds: float = 0.0
     totals: dict = field(default_factory=dict)
 
@@ -59,7 +67,7 @@ class ScanSummary:
             "run_id": self.run_id, "status": self.status, "entries_found": self.entries_found,
             "skipped_already_recorded": self.skipped_already_recorded,
             "new_items": self.new_items, "new_matches": self.new_matches,
-            "worker_failures": self.worker_failures,
+            "worker_failures": self.worker_failures, "error": self.error,
             "seconds": round(self.seconds, 3), "files_per_second": round(self.files_per_second, 1),
             "totals": self.totals,
         }
@@ -117,11 +125,15 @@ def scan(
     def flush() -> None:
         nonlocal last_flush, matcher
         if batch and matcher is not None:
-            matcher, matches = match_records(store, matcher, batch)
+            pending = batch[:]
+            batch.clear()  # offered to the store once, whatever it answers
+            matcher, matches = match_records(store, matcher, pending)
             found = [[m.to_dict() for m in ms] for ms in matches]
-            summary.new_items += store.record_items(source_id, run_id, batch, found)
-            summary.new_matches += sum(1 for f in found if f)
-            batch.clear()
+            new, kept, refused = _record(store, source_id, run_id, pending, found)
+            summary.new_items += new
+            summary.new_matches += sum(1 for f in found[:kept] if f)
+            if refused is not None:
+                raise refused
         last_flush = time.monotonic()
 
     status = "failed"
@@ -151,17 +163,45 @@ def scan(
     except (KeyboardInterrupt, Interrupted):
         status = "interrupted"
         raise
+    except Exception as e:
+        summary.error = f"{type(e).__name__}: {e}"[:2000]
+        raise
     finally:
         if pool is not None:
             pool.close()  # no worker outlives the scan
             summary.worker_failures = len(pool.failures)
         if status != "complete":
-            flush()  # keep what finished before Ctrl-C
+            try:
+                flush()  # keep what finished before Ctrl-C
+            except Exception as e:  # noqa: BLE001 - the error already leaving wins; say this one
+                summary.error = summary.error or f"{type(e).__name__}: {e}"[:2000]
         summary.status = status
         summary.seconds = time.monotonic() - started
         summary.totals = store.source_counts(source_id)
         store.end_run(run_id, status, summary.to_dict())
     return summary
+
+
+def _record(store: Store, source_id: int, run_id: int, records: list[dict],
+            found: list[list[dict]]) -> tuple[int, int, StoreError | None]:
+    """Record a batch in one transaction; when the store refuses it, record one by one up to
+    the record refused (those before it are kept). Returns how many are new, how many were
+    recorded or already there, and the error naming the record refused, if one was."""
+    try:
+        return store.record_items(source_id, run_id, records, found), len(records), None
+    except Exception:  # noqa: BLE001 - which record? asked one at a time below
+        pass
+    new = 0
+    for i, (rec, matches) in enumerate(zip(records, found, strict=True)):
+        try:
+            new += store.record_items(source_id, run_id, [rec], [matches])
+        except Exception as e:  # noqa: BLE001 - named and raised by the caller
+            why = getattr(e, "orig", None) or e  # the database's own words, not the SQL
+            err = StoreError(f"cannot record {rec['path']!r} (scan run {run_id}): "
+                             f"{type(why).__name__}: {str(why)[:500]}")
+            err.__cause__ = e
+            return new, i, err
+    return new, len(records), None
 
 
 def _examiner() -> str:

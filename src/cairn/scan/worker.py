@@ -17,7 +17,7 @@ from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
 from cairn.media.decode import DecodeError, Picture
 from cairn.media.limits import Limits
 from cairn.media.sniff import CHECKPOINT_EXT, HEAD_BYTES, kind_of, sniff
-from cairn.media.walk import DiskEntry, raw_name
+from cairn.media.walk import O_NOATIME, DiskEntry, raw_name
 from cairn.provenance import examine
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators.novelai import NOVELAI_KEY
@@ -26,7 +26,6 @@ from cairn.signals import crypto
 from cairn.signals.image import image_signals
 from cairn.signals.vpdq import DEFAULT_INTERVAL, VideoError, to_signal, vpdq_frames
 
-_O_NOATIME = getattr(os, "O_NOATIME", 0)
 # Called with the descriptor after a file is read and before it is stat-ed again: lets a test
 # change the file at exactly that moment. None in use.
 after_read: Callable[[int], None] | None = None
@@ -252,10 +251,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
     """
     opts = opts or HashOptions()
     out = [] if out is None else out
-    rec = _base(entry.path, None, entry.size, entry.mtime)
-    rec["raw_path"] = entry.raw or rec["raw_path"]
-    if entry.atime_note:
-        rec["atime_note"] = entry.atime_note
+    rec = entry_record(entry)
     if entry.kind != "file":
         rec["kind"] = entry.kind if entry.kind in ("symlink", "special") else "other"
         rec["media_type"] = "inode/symlink" if entry.kind == "symlink" else None
@@ -264,7 +260,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
         out.append(rec)
         return out
     try:
-        fd = _open_noatime(entry.fs_path, rec)
+        fd = open_noatime(entry.fs_path, rec)
     except OSError as e:
         return _unreadable(rec, e, out)
     try:
@@ -304,14 +300,41 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
     return out
 
 
-def _open_noatime(path: bytes, rec: dict) -> int:
+def entry_record(entry: DiskEntry) -> dict:
+    """A top-level entry's record before it is read: its identity (display path, raw path
+    bytes) and what walking to it may have done to atimes. Every record of an entry starts
+    here, the isolated worker's fallbacks after a failure included."""
+    rec = _base(entry.path, None, entry.size, entry.mtime, raw=entry.raw)
+    if entry.atime_note:
+        rec["atime_note"] = entry.atime_note
+    return rec
+
+
+def identity_record(entry: DiskEntry) -> dict:
+    """The hash-only read of a file whose worker failed on it: sniffed and hashed, nothing
+    decoded, no archive opened; opened as every read is (O_NOATIME, noted where refused)."""
+    rec = entry_record(entry)
+    rec.update(kind="other", media_type=None)
+    try:
+        with os.fdopen(open_noatime(entry.fs_path, rec), "rb") as f:
+            mt, kind = _sniff(f.read(HEAD_BYTES), entry.path)
+            f.seek(0)
+            h, _ = crypto.hash_stream(f, keep_up_to=0)
+        rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size, media_type=mt,
+                   kind=kind)
+    except OSError as e:
+        _err(rec, "read", f"cannot read file: {e.strerror or e}")
+    return rec
+
+
+def open_noatime(path: bytes, rec: dict) -> int:
     """Open read-only without updating the atime; where the kernel refuses O_NOATIME (EPERM:
     not the file's owner and not root) open anyway and say so on the record."""
-    if not _O_NOATIME:
+    if not O_NOATIME:
         rec["atime_note"] = "O_NOATIME unavailable on this platform; reading may update the atime"
         return os.open(path, os.O_RDONLY)
     try:
-        return os.open(path, os.O_RDONLY | _O_NOATIME)
+        return os.open(path, os.O_RDONLY | O_NOATIME)
     except PermissionError:
         fd = os.open(path, os.O_RDONLY)  # O_NOATIME needs ownership (or CAP_FOWNER)
         note = "opened without O_NOATIME (EPERM: not the file's owner); its atime may have changed"

@@ -58,8 +58,10 @@ items = Table(
     Column("path", Text, nullable=False),  # printable and reversible: walk.display_name
     Column("parent_path", Text),  # the archive it came out of, if any
     # identity: the location's bytes (path below the source, then member names, NUL-joined),
-    # an ordinal for locations of one file sharing those bytes, and a version per change
+    # an ordinal for locations of one file sharing those bytes, and a version per change;
+    # unique on the raw path's SHA-256: PostgreSQL's btree entries stop at 2,704 bytes
     Column("raw_path", LargeBinary, nullable=False),
+    Column("location_key", LargeBinary(32), nullable=False),  # store.identity.location_key
     Column("ordinal", Integer, nullable=False, server_default="0"),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("note", Text),  # e.g. what changed since the previous version
@@ -73,8 +75,9 @@ items = Table(
     Column("sha256", String(64)),
     Column("width", Integer),
     Column("height", Integer),
-    UniqueConstraint("source_id", "raw_path", "ordinal", "version", name="uq_items_location"),
-    Index("ix_items_source_path", "source_id", "path"),
+    UniqueConstraint("source_id", "location_key", "ordinal", "version",
+                     name="uq_items_location"),
+    Index("ix_items_path", "path", postgresql_using="hash"),  # no length limit; equality only
     Index("ix_items_sha256", "sha256"),
     Index("ix_items_md5", "md5"),
     Index("ix_items_sha1", "sha1"),

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, delete, event, func, insert, selec
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cairn.store import schema as t
-from cairn.store.identity import location_bytes, version_note
+from cairn.store.identity import location_bytes, location_key, version_note
 
 HERE = Path(__file__).parent
 
@@ -186,26 +186,36 @@ class Store:
     # -- items -----------------------------------------------------------------------------
     def done_paths(self, source_id: int) -> dict[str, tuple[int | None, float | None]]:
         """Top-level paths already recorded for a source, with the size and mtime they had
-        (their latest version's)."""
+        (their latest version's). A path whose latest version is a worker's failure (out of
+        memory, timed out, crashed: recorded from a hash-only reread) is left out, so a
+        rescan, perhaps with a larger --max-worker-memory or --file-timeout, reads it again."""
         with self.engine.connect() as c:
-            rows = c.execute(select(t.items.c.path, t.items.c.size, t.items.c.mtime)
+            rows = c.execute(select(t.items.c.path, t.items.c.size, t.items.c.mtime,
+                                    _worker_failed())
                              .where(t.items.c.source_id == source_id,
                                     t.items.c.parent_path.is_(None))
                              .order_by(t.items.c.path, t.items.c.version))
-            return {p: (s, m) for p, s, m in rows}
+            done: dict[str, tuple[int | None, float | None]] = {}
+            for p, s, m, failed in rows:
+                if failed:
+                    done.pop(p, None)
+                else:
+                    done[p] = (s, m)
+            return done
 
-    def _latest_versions(self, c, source_id: int, raws: set[bytes]  # noqa: ANN001
+    def _latest_versions(self, c, source_id: int, keys: set[bytes]  # noqa: ANN001
                          ) -> dict[tuple[bytes, int], dict]:
-        """{(raw_path, ordinal): the latest version's row} for locations already recorded."""
+        """{(location_key, ordinal): the latest version's row} for locations recorded."""
         latest: dict[tuple[bytes, int], dict] = {}
-        cols = (t.items.c.raw_path, t.items.c.ordinal, t.items.c.version, t.items.c.scan_run_id,
-                t.items.c.size, t.items.c.mtime, t.items.c.sha256, t.items.c.kind)
-        todo = sorted(raws)
+        cols = (t.items.c.location_key, t.items.c.ordinal, t.items.c.version,
+                t.items.c.scan_run_id, t.items.c.size, t.items.c.mtime, t.items.c.sha256,
+                t.items.c.kind, _worker_failed())
+        todo = sorted(keys)
         for i in range(0, len(todo), 500):
             for r in c.execute(select(*cols).where(
                     t.items.c.source_id == source_id,
-                    t.items.c.raw_path.in_(todo[i:i + 500]))).mappings():
-                key = (bytes(r["raw_path"]), r["ordinal"])
+                    t.items.c.location_key.in_(todo[i:i + 500]))).mappings():
+                key = (bytes(r["location_key"]), r["ordinal"])
                 if key not in latest or r["version"] > latest[key]["version"]:
                     latest[key] = dict(r)
         return latest
@@ -216,24 +226,28 @@ class Store:
 
         An item is its location: (raw path, ordinal). A location recorded before with the
         same size, mtime and SHA-256 is skipped (what makes a resumed scan idempotent); one
-        that differs is recorded as its next version with a note, the earlier kept.
+        that differs is recorded as its next version with a note, the earlier kept; so is
+        a file read whole after its worker had failed on it (the failure kept its hashes only).
         Members of an archive come before the archive itself, so a recorded archive implies
         its members are recorded: that is what lets an interrupted scan resume safely.
         """
         new = 0
         with self.engine.begin() as c:
-            raws = {location_bytes(rec) for rec in records}
-            latest = self._latest_versions(c, source_id, raws)
-            for rec, item_matches in zip(records, matches, strict=True):
-                key = (location_bytes(rec), rec.get("ordinal", 0))
+            raws = [location_bytes(rec) for rec in records]
+            latest = self._latest_versions(c, source_id, {location_key(r) for r in raws})
+            for rec, raw, item_matches in zip(records, raws, matches, strict=True):
+                key = (location_key(raw), rec.get("ordinal", 0))
                 prev = latest.get(key)
                 state = (rec.get("size"), rec.get("mtime"), rec.get("sha256"))
-                if prev and (prev["size"], prev["mtime"], prev["sha256"]) == state:
+                failed = any(e["stage"] == "worker" for e in rec.get("errors") or ())
+                if (prev and (prev["size"], prev["mtime"], prev["sha256"]) == state
+                        and (failed or not prev["worker_failed"])):
                     continue  # already recorded by an earlier (interrupted) run
                 version = prev["version"] + 1 if prev else 1
                 res = c.execute(self.insert_ignore(t.items).values(
                     source_id=source_id, scan_run_id=run_id, path=rec["path"],
-                    parent_path=rec.get("parent"), raw_path=key[0], ordinal=key[1],
+                    parent_path=rec.get("parent"), raw_path=raw, location_key=key[0],
+                    ordinal=key[1],
                     version=version, note=version_note(prev, state),
                     atime_note=rec.get("atime_note"), kind=rec["kind"],
                     media_type=rec.get("media_type"), size=rec.get("size"),
@@ -243,14 +257,15 @@ class Store:
                 if not res.rowcount:
                     continue  # a concurrent scan recorded this version first
                 latest[key] = {"version": version, "scan_run_id": run_id, "size": state[0],
-                               "mtime": state[1], "sha256": state[2], "kind": rec["kind"]}
+                               "mtime": state[1], "sha256": state[2], "kind": rec["kind"],
+                               "worker_failed": failed}
                 new += 1
                 item_id = res.inserted_primary_key[0]
                 self._insert_pdq(c, rec)
                 if rec.get("findings") and rec.get("sha256"):
                     c.execute(self.insert_ignore(t.findings), [
                         {"sha256": rec["sha256"], "kind": f["kind"], "strength": f["strength"],
-                         "source": f["source"][:200], "error": f.get("error"),
+                         "source": _text(f["source"])[:200], "error": _text(f.get("error")),
                          "data": json.dumps(f, sort_keys=True, ensure_ascii=False)}
                         for f in rec["findings"]])
                 vpdq = rec.get("vpdq")
@@ -260,7 +275,7 @@ class Store:
                         value=vpdq["signal"], quality=len(vpdq["frames"])))
                 if rec.get("errors"):
                     c.execute(insert(t.errors), [
-                        {"item_id": item_id, "stage": e["stage"], "message": e["message"]}
+                        {"item_id": item_id, "stage": e["stage"], "message": _text(e["message"])}
                         for e in rec["errors"]])
                 if item_matches:
                     c.execute(self.insert_ignore(t.matches), [
@@ -667,6 +682,19 @@ class _JsonMemo:
             self._keep = obj
             self._last = (id(obj), json.dumps(obj, sort_keys=True, default=str))
         return self._last[1]
+
+
+def _text(s: str | None) -> str | None:
+    """Evidence-derived words (an exception's message, a finding's source) with any NUL
+    written `\\x00`: PostgreSQL refuses NUL in text, and would refuse the whole batch."""
+    return s.replace("\0", "\\x00") if s else s
+
+
+def _worker_failed() -> Any:
+    """Whether an item carries a worker's failure (its record is a hash-only reread)."""
+    return (select(t.errors.c.id).where(t.errors.c.item_id == t.items.c.id,
+                                        t.errors.c.stage == "worker")
+            .exists().label("worker_failed"))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001

@@ -4,14 +4,18 @@ Items were unique on (source, display path): two members named alike, or two nam
 displayed alike (a raw 0xFF byte and a literal `\\xff`), collapsed into one row, and a file
 changed between scans kept its first result only. Now: `raw_path` (the location's bytes,
 path then member names joined by NUL), `ordinal` (repeated names in one file), `version`
-(a changed file is a new row), `note`, `atime_note`. Existing rows get ordinal 0, version 1
-and a raw path read back from their display path; display paths are rewritten to the new,
-reversible escaping (a literal backslash doubled, `!/` in a name written `\\!/`).
+(a changed file is a new row), `note`, `atime_note`, and `location_key` (the raw path's
+SHA-256: the unique key holds it, not the raw path, because a PostgreSQL btree entry stops at
+2,704 bytes; `path` gets a hash index there for the same reason). Existing rows get
+ordinal 0, version 1 and a raw path read back from their display path; display paths are
+rewritten to the new, reversible escaping (a literal backslash doubled, `!/` in a name
+written `\\!/`).
 
 Revision ID: 0008
 Revises: 0007
 """
 
+import hashlib
 import re
 
 import sqlalchemy as sa
@@ -40,7 +44,7 @@ def _items(with_identity: bool) -> sa.Table:
     cols = [sa.Column("id", sa.Integer, primary_key=True), sa.Column("path", sa.Text),
             sa.Column("parent_path", sa.Text)]
     if with_identity:
-        cols.append(sa.Column("raw_path", sa.LargeBinary))
+        cols += [sa.Column("raw_path", sa.LargeBinary), sa.Column("location_key", sa.LargeBinary)]
     return sa.table("items", *cols)
 
 
@@ -62,12 +66,22 @@ def _fill_identity(conn: sa.Connection) -> None:
         conn.execute(sa.update(items).where(items.c.id == item_id).values(
             raw_path=b"\0".join(segments), path="!/".join(shown),
             parent_path="!/".join(shown[:-1]) if parent is not None else None))
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.update(items).values(location_key=sa.func.sha256(items.c.raw_path)))
+        return
+    rows = conn.execute(sa.select(items.c.id, items.c.raw_path)).all()
+    for i in range(0, len(rows), 1000):
+        conn.execute(sa.update(items).where(items.c.id == sa.bindparam("item_id"))
+                     .values(location_key=sa.bindparam("key")),
+                     [{"item_id": item_id, "key": hashlib.sha256(raw).digest()}
+                      for item_id, raw in rows[i:i + 1000]])
 
 
 def upgrade() -> None:
     conn = op.get_bind()
     with op.batch_alter_table("items") as batch:
         batch.add_column(sa.Column("raw_path", sa.LargeBinary(), nullable=True))
+        batch.add_column(sa.Column("location_key", sa.LargeBinary(32), nullable=True))
         batch.add_column(sa.Column("ordinal", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
         batch.add_column(sa.Column("note", sa.Text(), nullable=True))
@@ -75,20 +89,21 @@ def upgrade() -> None:
     _fill_identity(conn)
     with _children_set_aside(conn), op.batch_alter_table("items") as batch:
         batch.alter_column("raw_path", existing_type=sa.LargeBinary(), nullable=False)
+        batch.alter_column("location_key", existing_type=sa.LargeBinary(32), nullable=False)
         batch.drop_constraint("uq_items_source_path", type_="unique")
         batch.create_unique_constraint(
-            "uq_items_location", ["source_id", "raw_path", "ordinal", "version"])
-        batch.create_index("ix_items_source_path", ["source_id", "path"])
+            "uq_items_location", ["source_id", "location_key", "ordinal", "version"])
+        batch.create_index("ix_items_path", ["path"], postgresql_using="hash")
 
 
 def downgrade() -> None:
     conn = op.get_bind()
     with _children_set_aside(conn), op.batch_alter_table("items") as batch:
-        batch.drop_index("ix_items_source_path")
+        batch.drop_index("ix_items_path")
         batch.drop_constraint("uq_items_location", type_="unique")
         # fails where two locations now share a display path: nothing is deleted here
         batch.create_unique_constraint("uq_items_source_path", ["source_id", "path"])
-        for col in ("atime_note", "note", "version", "ordinal", "raw_path"):
+        for col in ("atime_note", "note", "version", "ordinal", "location_key", "raw_path"):
             batch.drop_column(col)
 
 
