@@ -130,3 +130,26 @@ def test_a_record_the_store_refuses_fails_the_run_once_and_keeps_the_rest(
     with store.engine.connect() as c:
         kept = [r[0] for r in c.execute(text("select path from items order by path"))]
     assert kept == ["a.jpg", "b.jpg"]  # recorded before the refusal: never lost
+
+
+def test_cairn_scan_says_a_store_refusal_in_one_line(tmp_path: Path) -> None:
+    """`cairn scan` printed the StoreError's traceback, SQL included."""
+    from click.testing import CliRunner
+
+    from cairn.cli import cli
+
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i, name in enumerate(["a.jpg", "refused.jpg"]):
+        (ev / name).write_bytes(jpeg_bytes(picture(i, (64, 48)), 80))
+    store = Store.open(tmp_path / "home")
+    with store.engine.begin() as c:
+        c.execute(text("create trigger refuse before insert on items "
+                       "when new.path = 'refused.jpg' "
+                       "begin select raise(abort, 'refused by the test'); end"))
+    res = CliRunner().invoke(cli, ["scan", str(ev), "--case", "c", "--workers", "1",
+                                   "--no-progress"], env={"CAIRN_HOME": str(tmp_path / "home")})
+    assert res.exit_code == 2 and not isinstance(res.exception, StoreError)
+    message = " ".join(res.stderr.split())  # one message (the console wraps it)
+    assert "Traceback" not in res.stderr and message.startswith("error: cannot record")
+    assert "refused by the test" in message and "what was recorded before it stays" in message

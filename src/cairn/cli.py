@@ -619,6 +619,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     from cairn.scan.isolation import default_caps
     from cairn.scan.pipeline import default_workers, scan
     from cairn.scan.worker import HashOptions
+    from cairn.store.store import StoreError
 
     if not os.path.lexists(location):
         _fail(f"evidence not found: {location}")
@@ -659,6 +660,9 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
         sys.exit(EXIT_INTERRUPTED)
     except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
         _fail(str(e))
+    except StoreError as e:  # the run is already closed as `failed`, with what was recorded
+        _fail(f"{e}; what was recorded before it stays (run `cairn report --case "
+              f"{shlex.quote(case)}`)")
     s = summary.to_dict()
     if as_json:
         _emit_json(s)
