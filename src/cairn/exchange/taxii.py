@@ -39,7 +39,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from cairn.exchange import inbound
-from cairn.lists.formats import stix
+from cairn.lists.formats import markings, stix
 from cairn.store import Store
 from cairn.store import exchange as ex
 
@@ -87,8 +87,8 @@ def served_level(list_tlp: str | None, row: dict) -> str | None:
     if row.get("attrs"):
         attrs = json.loads(row["attrs"])
         own = attrs.get("tlp") if isinstance(attrs, dict) else None
-    listed = inbound.tlp_level(list_tlp or "amber")
-    level = inbound.strictest([listed, own])
+    listed = markings.read(list_tlp or "amber")
+    level = markings.strictest([listed, own])
     return None if level == "red" and listed != "red" else level
 
 
@@ -100,14 +100,25 @@ def entry_objects(row: dict, org, marking: str) -> list[dict]:  # noqa: ANN001 -
     return stix.entry_objects(entry, org, marking, stix_time(row["added_at"]))
 
 
+MAX_ROW_ID = 2**63  # a cursor's row id must fit a signed 64-bit column (SQLite, PostgreSQL)
+
+
 def _cursor(token: str | None) -> tuple[str, int] | None:
+    """The (added_at, row id) a `next` token this server gave stands for; a 400 for any
+    other, checked before it reaches a query: an ISO timestamp and 0 <= id < 2**63 (a
+    larger id overflows SQLite's integer, a NUL in the time fails PostgreSQL)."""
     if not token:
         return None
+    bad = TaxiiError(400, "bad next", "the next token is not one this server gave")
     try:
         added_at, _, ident = base64.urlsafe_b64decode(token.encode()).decode().rpartition("|")
-        return added_at, int(ident)
-    except (ValueError, UnicodeDecodeError):
-        raise TaxiiError(400, "bad next", "the next token is not one this server gave") from None
+        row_id = int(ident)
+        datetime.fromisoformat(added_at)
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        raise bad from None
+    if not 0 <= row_id < MAX_ROW_ID or len(added_at) > 40 or not added_at.isprintable():
+        raise bad
+    return added_at, row_id
 
 
 async def read_body(request: Request, cap: int) -> bytes:
@@ -221,7 +232,7 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
         rows = ex.page_entries(store, x["id"], added_after, _cursor(q.get("next")), n + 1,
                                keep=lambda r: served_level(x["tlp"], r) is not None)
         more, rows = len(rows) > n, rows[:n]
-        level = inbound.tlp_level(x["tlp"] or "amber")
+        level = markings.read(x["tlp"] or "amber")
         objects = [(stix_time(x["imported_at"]), json.loads(o.serialize())) for o in (
             ident, stix.tlp_marking(level), stix.pdq_extension_definition(ident))] \
             if header else []
@@ -262,6 +273,8 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
     def get_object(cid: str, oid: str, request: Request) -> Response:
         p = partner(request)
         x = collection(p, cid)
+        if not inbound.is_identifier(oid):  # checked before a query: `%00` fails PostgreSQL
+            raise TaxiiError(404, "not found", f"no object {oid[:80]!r} in this collection")
         rows = ex.entries_for_stix_ids(store, x["id"], [oid])
         rows = [r for r in rows if r["status"] == "active"
                 and served_level(x["tlp"], r) is not None]
@@ -302,6 +315,9 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
         entries: list[dict] = []  # from objects checked whole, added in one transaction
         carriers: list[dict] = []  # the results whose objects gave those entries
         opinions: list[tuple[dict, dict, list[int]]] = []
+        # the envelope's own marking-definitions: an object's reference to one is read as
+        # markings.resolve says; a reference to none of them and no OASIS TLP id is RED
+        defined = inbound.marking_definitions(objects)
         for n, obj in enumerate(objects, 1):
             raw_id = obj.get("id") if isinstance(obj, dict) else None
             version = obj.get("modified") or obj.get("created") if isinstance(obj, dict) \
@@ -314,7 +330,7 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
                 if obj["type"] == "opinion":
                     opinions.append((res, obj, opinion_entries(x, obj)))
                 elif obj["type"] in ("indicator", "file"):
-                    found = inbound.object_entries(obj, n)
+                    found = inbound.object_entries(obj, n, defined)
                     for d in found:
                         d["origin"] = {"partner": p["name"], "collection": cid,
                                        "received_at": received, "version": obj.get("modified")}
