@@ -184,7 +184,7 @@ def pull(store: Store, peer_name: str, collection: str, list_name: str | None = 
 
     def take(obj: object, position: int, page: int, spool: IO[str]) -> None:
         if len(defined) < MAX_MARKINGS:  # past it, a reference to another one is RED
-            stix.define(defined, obj)
+            inbound.define(defined, obj)
         try:
             checked = inbound.check_object(obj)
             found = inbound.object_entries(checked, position) \

@@ -79,11 +79,22 @@ def marking_of(obj: dict, defined: Mapping[str, str] | None = None) -> str | Non
     return stix.marking_tlp(marking_refs(obj), defined)
 
 
+def define(defined: dict[str, str], obj: object) -> None:
+    """Add what `obj` defines to `defined` if it is a well-formed marking-definition (one
+    rejected as malformed defines nothing: a reference to it stays RED)."""
+    if isinstance(obj, dict) and obj.get("type") == "marking-definition":
+        try:
+            check_object(obj)
+        except ValueError:
+            return
+        stix.define(defined, obj)
+
+
 def marking_definitions(objects: Iterable[object]) -> dict[str, str]:
     """{id: TLP level or markings.NOT_TLP} of the marking-definitions among `objects`."""
     defined: dict[str, str] = {}
     for obj in objects:
-        stix.define(defined, obj)
+        define(defined, obj)
     return defined
 
 

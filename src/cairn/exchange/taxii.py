@@ -10,6 +10,9 @@ TLP is per object as well as per list: an entry that arrived marked (a RED Indic
 into an AMBER collection, a RED object of an imported bundle) is served with the stricter of
 its own marking and its list's, and a RED entry only from a RED list, whose readers are all
 named: elsewhere it is absent from objects, manifest, single reads and opinions alike.
+A posted object's marking is read as `markings.resolve` says, with the marking-definitions
+of its envelope: a reference to anything but an OASIS TLP id or a TLP or `statement`
+marking-definition sent with it makes it RED.
 
 Each active entry is served as an Indicator (its pattern: the one hash) and a File (the hash,
 PDQ in Cairn's property-extension), dated by when the entry entered this store. POSTs to a

@@ -328,12 +328,12 @@ def read_stix(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
     refs_of: dict[tuple[str, str], frozenset[str]] = {}  # every marking on each hash
     shared: dict[frozenset[str], frozenset[str]] = {}  # one set per distinct marking set
     for n, obj in enumerate(_objects(f, start), 1):
-        define(defined, obj)
         try:
             o = StixObject.parse(obj)
             found = _entries(o, n, None)
         except ValueError:
-            continue  # reported in the second pass
+            continue  # reported in the second pass; a malformed definition defines nothing
+        define(defined, obj)
         refs = frozenset(o.marking_refs)
         for e in found:
             k = (e.signal_type, e.value)
