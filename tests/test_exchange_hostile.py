@@ -166,6 +166,98 @@ def test_an_objects_own_marking_is_served_and_red_never_widens(world: World) -> 
     assert r.status_code == 422 and w.entry(red)["status"] == "active"
 
 
+def marking(n: int, kind: str = "tlp", **definition: object) -> dict:
+    """A partner's own marking-definition (not an OASIS id): TLP 1.0 style, a statement, or
+    (kind "tlp2") the TLP 2.0 extension."""
+    md = {"type": "marking-definition", "spec_version": "2.1", "created": T0,
+          "id": f"marking-definition--{uuid.uuid5(NS, f'marking-{n}')}"}
+    if kind == "tlp2":
+        return md | {"name": "TLP:X", "extensions": {stix.TLP2_EXTENSION: {
+            "extension_type": "property-extension", "tlp_2_0": definition["tlp"]}}}
+    return md | {"definition_type": kind, "definition": definition}
+
+
+OWN_RED, OWN_RED2, OWN_GREEN = marking(1, tlp="red"), marking(2, "tlp2", tlp="red"), \
+    marking(3, tlp="green")
+NOTICE = marking(4, "statement", statement="Copyright example.test")
+OTHER = marking(5, "pap", pap="red")  # a definition type Cairn does not read
+NEVER = f"marking-definition--{uuid.uuid5(NS, 'never-defined')}"
+
+
+def marked_cases() -> tuple[list[dict], dict[str, str | None]]:
+    """Indicators marked with partners' own markings, and the TLP each must be kept as."""
+    want = {md5("own-red"): ("red", [OWN_RED["id"]]),
+            md5("own-red-2"): ("red", [GREEN, OWN_RED2["id"]]),
+            md5("own-green"): ("green", [OWN_GREEN["id"]]),
+            md5("notice"): ("green", [GREEN, NOTICE["id"]]),  # a statement is not a TLP
+            md5("never"): ("red", [GREEN, NEVER]),  # defined nowhere: RED
+            md5("other"): ("red", [OTHER["id"]])}  # defined, but not as anything we read
+    objects = [indicator(v, refs) for v, (_, refs) in want.items()]
+    objects.append(indicator(md5("granular"), [GREEN], granular_markings=[
+        {"marking_ref": NEVER, "selectors": ["description"]}], description="x"))
+    return objects, {v: lv for v, (lv, _) in want.items()} | {md5("granular"): "red"}
+
+
+def test_partner_defined_and_unreadable_markings_fail_closed_in_a_post(world: World) -> None:
+    w = world
+    objects, want = marked_cases()
+    client = TestClient(create_app(w.store))
+    r = post(client, w, [*objects, OWN_RED, OWN_RED2, OWN_GREEN, NOTICE, OTHER])
+    assert r.status_code == 202 and r.json()["failure_count"] == 0, r.text[:500]
+    assert {v: json.loads(w.entry(v)["attrs"]).get("tlp") for v in want} == want
+    served = json.dumps(client.get(f"/api/collections/{w.known}/objects/",
+                                   auth=w.auth("reader")).json())
+    for v, lv in want.items():
+        assert (v in served) == (lv != "red"), v  # RED is never served as AMBER
+
+
+def test_partner_defined_markings_are_read_across_pulled_pages(tmp_path: Path) -> None:
+    objects, want = marked_cases()
+
+    def answer(line: str) -> bytes:  # the markings come on the last page, after their use
+        if "next=" not in line:
+            return taxii({"more": True, "next": "page-2", "objects": objects})
+        return taxii({"more": False, "objects": [OWN_RED, OWN_RED2, OWN_GREEN, NOTICE,
+                                                 OTHER]})
+
+    peer = Peer(answer)
+    try:
+        home = tmp_path / "home"
+        cairn(home, "exchange", "add-peer", "p", "--url", peer.url)
+        res = cairn(home, "exchange", "pull", "p", "--collection", "c", "--json")
+        assert res.exit_code == 0 and res.exception is None, res.output
+        assert json.loads(res.output)["rejected_count"] == 0
+        store = Store.open(home)
+        (lst,) = store.lists()
+        got = {e["value"]: (e["attrs"] or {}).get("tlp")
+               for e in store.export_entries(lst["name"])}
+        assert got == want
+    finally:
+        peer.close()
+
+
+def test_a_bad_cursor_or_object_id_is_a_4xx_before_any_query(world: World) -> None:
+    import base64
+
+    w = world
+    client = TestClient(create_app(w.store), raise_server_exceptions=False)
+    objects = f"/api/collections/{w.known}/objects/"
+    for cursor in ("2026-01-01T00:00:00+00:00|99999999999999999999",  # SQLite overflow
+                   "2026-01-01T00:00:00+00:00|-1", f"2026-01-01T00:00:00+00:00|{2**63}",
+                   "2026-01-01\x00|1", "not a time|1"):
+        token = base64.urlsafe_b64encode(cursor.encode()).decode()
+        for what in ("objects", "manifest"):
+            r = client.get(f"/api/collections/{w.known}/{what}/", auth=w.auth("reader"),
+                           params={"next": token})
+            assert r.status_code == 400 and r.json()["title"] == "bad next", (cursor, what)
+    for oid in ("indicator--%00", "indicator--%00%00", "not-an-id", "indicator--" + "0" * 500):
+        r = client.get(f"{objects}{oid}/", auth=w.auth("reader"))
+        assert r.status_code == 404, (oid, r.status_code)
+    first = client.get(objects, auth=w.auth("reader"), params={"limit": 2}).json()
+    r = client.get(objects, auth=w.auth("reader"), params={"limit": 2, "next": first["next"]})
+    assert r.status_code == 200  # the cursors this server gives still work
+
+
 def test_a_red_object_of_an_imported_bundle_stays_red(tmp_path: Path) -> None:
     home = tmp_path / "home"
     green, red = md5("bundle-green"), md5("bundle-red")

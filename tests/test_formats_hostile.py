@@ -78,7 +78,33 @@ def test_strictest_marking_of_an_object_and_across_objects(tmp_path: Path) -> No
     assert tlp == {md5(1): "red", sha256(1): "red", md5(2): "red", md5(3): "red"}
     from cairn.lists.formats.markings import strictest
 
-    assert strictest(["clear", "amber+strict", "amber", None, "bogus"]) == "amber+strict"
+    assert strictest(["clear", "amber+strict", "amber", None, ""]) == "amber+strict"
+    assert strictest(["clear", "bogus"]) == "red"  # a level we cannot read is RED
+
+
+def test_a_marking_the_bundle_cannot_resolve_counts_as_red(tmp_path: Path) -> None:
+    def md(n: int, **kw: object) -> dict:
+        return {"type": "marking-definition", "spec_version": "2.1",
+                "id": f"marking-definition--0b5e1f1e-0000-4000-8000-{n:012d}", **kw}
+
+    notice = md(20, definition_type="statement", definition={"statement": "(c) example.test"})
+    pap = md(21, definition_type="pap", definition={"pap": "red"})  # not a type Cairn reads
+    weird = md(22, definition_type="tlp", definition={"tlp": "purple"})  # no such level
+    fake = md(0, definition_type="tlp", definition={"tlp": "clear"}) | {"id": RED}
+    never = "marking-definition--0b5e1f1e-0000-4000-8000-000000000099"
+    files = [stix_file(11, [never]),  # defined nowhere
+             stix_file(12, [notice["id"]]),  # a statement only: no TLP at all
+             stix_file(13, [stixfmt.TLP2["green"], notice["id"]]),
+             stix_file(14, [pap["id"]]), stix_file(15, [weird["id"]]),
+             stix_file(16, [RED]),  # a partner cannot redefine an OASIS id
+             stix_file(17, [stixfmt.TLP2["green"]], granular_markings=[
+                 {"marking_ref": never, "selectors": ["name"]}], name="x")]
+    fmt, entries, rejected = read_list(write(tmp_path / "b.json",
+                                             bundle(*files, notice, pap, weird, fake)))
+    assert fmt == "stix" and not rejected
+    assert {e.value: e.attrs.get("tlp") for e in entries} == {
+        md5(11): "red", md5(12): None, md5(13): "green", md5(14): "red", md5(15): "red",
+        md5(16): "red", md5(17): "red"}
 
 
 def test_red_entry_keeps_red_through_import_and_every_export(tmp_path: Path) -> None:

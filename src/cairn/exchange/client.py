@@ -12,6 +12,9 @@ A peer may be slow, broken or hostile, so every limit is total, not per read:
 - `max_bytes` and `max_pages`: what one pull may read; memory holds one page at a time.
 - every object is checked (`inbound`) before it is read: a malformed one is rejected with
   its position and reason, the rest imports.
+- markings are resolved once every page is read (a marking-definition may come on any
+  page): an object's reference to anything but an OASIS TLP id or a TLP or statement
+  marking-definition the peer sent makes its entries RED (`markings.resolve`).
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ from typing import IO, Any, TypeVar
 import httpx
 
 from cairn.exchange import inbound
-from cairn.lists.formats import stix
+from cairn.lists.formats import markings, stix
 from cairn.store import Store
 from cairn.store import exchange as ex
 from cairn.store.store import StoreError
 
 MEDIA = "application/taxii+json;version=2.1"
 MAX_PAGES = 10_000  # per pull
+MAX_MARKINGS = 10_000  # marking-definitions kept per pull (a real feed has a handful)
 MAX_BYTES = 1 << 30  # per pull: 1 GiB of TAXII envelopes, about 800,000 Indicators
 MAX_RESPONSE = 64 << 20  # one answer to a push, feedback or collections request
 DEADLINE = 3600.0  # seconds per pull
@@ -146,13 +150,19 @@ def _timestamp(value: object) -> str | None:
     return value
 
 
-def _spooled(spool: IO[str]) -> Iterator[dict]:
-    """Entries written one object a line; an object's hashes share one attrs dict again."""
+def _spooled(spool: IO[str], defined: dict[str, str]) -> Iterator[dict]:
+    """Entries written one object a line with its marking refs; an object's hashes share one
+    attrs dict again, marked with the TLP its refs resolve to among every page's
+    marking-definitions (`defined`)."""
     spool.seek(0)
     for line in spool:
-        group = json.loads(line)
+        refs, group = json.loads(line)
+        attrs = {k: v for k, v in group[0]["attrs"].items() if k != "tlp"}
+        level = stix.marking_tlp(refs, defined)
+        if level:
+            attrs["tlp"] = level
         for d in group:
-            d["attrs"] = group[0]["attrs"]
+            d["attrs"] = attrs
             yield d
 
 
@@ -170,8 +180,11 @@ def pull(store: Store, peer_name: str, collection: str, list_name: str | None = 
     budget = _Budget(timeout, deadline, max_bytes)
     rejected: list[dict] = []
     counts = {"objects": 0, "entries": 0, "rejected": 0}
+    defined: dict[str, str] = {}  # the marking-definitions of every page, for _spooled
 
     def take(obj: object, position: int, page: int, spool: IO[str]) -> None:
+        if len(defined) < MAX_MARKINGS:  # past it, a reference to another one is RED
+            inbound.define(defined, obj)
         try:
             checked = inbound.check_object(obj)
             found = inbound.object_entries(checked, position) \
@@ -189,7 +202,7 @@ def pull(store: Store, peer_name: str, collection: str, list_name: str | None = 
                            "fetched_at": fetched_at, "version": checked.get("modified"),
                            "stix_id": checked["id"]}
         if found:
-            spool.write(json.dumps(found) + "\n")
+            spool.write(json.dumps([inbound.marking_refs(checked), found]) + "\n")
             counts["entries"] += len(found)
 
     async def read_pages(spool: IO[str]) -> tuple[int, str | None]:
@@ -233,7 +246,7 @@ def pull(store: Store, peer_name: str, collection: str, list_name: str | None = 
         if counts["entries"]:
             try:
                 res = store.add_list(list_name, f"taxii:{peer_name}/{collection}", "stix", 31,
-                                     _spooled(spool), counts["rejected"],
+                                     _spooled(spool, defined), counts["rejected"],
                                      append=store.list_info(list_name) is not None,
                                      stix_id=stix.indicator_id)
             except StoreError as e:
@@ -306,7 +319,7 @@ def push(store: Store, peer_name: str, list_name: str, collection: str, org: str
     if info is None:
         raise ExchangeError(f"no list named {list_name!r}")
     ident = stix.identity(org)
-    listed = inbound.tlp_level(info["tlp"] or "amber")
+    listed = markings.read(info["tlp"] or "amber")
     url = peer["url"].rstrip("/") + f"/collections/{collection}/objects/"
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -316,7 +329,7 @@ def push(store: Store, peer_name: str, list_name: str, collection: str, org: str
         withheld = 0
         async with _client(peer, timeout) as c:
             for e in store.export_entries(list_name):
-                level = inbound.strictest([listed, (e.get("attrs") or {}).get("tlp")])
+                level = markings.strictest([listed, (e.get("attrs") or {}).get("tlp")])
                 if level == "red" and listed != "red":
                     withheld += 1
                     continue

@@ -9,8 +9,10 @@ field and the reason, never another exception, so one bad object is one rejectio
   RecursionError, not a parse error).
 - `check_object` checks the shape of every property Cairn reads (types, ids, timestamps,
   markings) before `stix.object_entries` sees the object.
-- `marking_of` gives an object's strictest TLP (object and granular markings); `strictest`
-  orders TLP levels, an unknown one counting as RED: a marking we cannot read never widens.
+- `marking_of` gives an object's strictest TLP (object and granular markings), by the one
+  rule of `markings.resolve`: OASIS TLP ids, TLP marking-definitions sent with it (`defined`:
+  the POST envelope's, or every pulled page's), a `statement` one ignored, any other
+  reference RED. A marking we cannot read never widens.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from itertools import accumulate
 from typing import Any
@@ -27,8 +29,6 @@ from cairn.lists.formats import stix
 
 MAX_DEPTH = 32  # a TAXII envelope of STIX objects nests about 6 deep; 32 leaves room
 MAX_STRING = 65_536  # one pattern, label or hash: far above any real one
-TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
-_RANK = {level: n for n, level in enumerate(TLP_ORDER)}
 OPINIONS = ("strongly-disagree", "disagree", "neutral", "agree", "strongly-agree")
 
 # a JSON string once its escaped backslashes and quotes are gone, also an unterminated one:
@@ -64,25 +64,49 @@ def parse_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:  # noqa: ANN401 
         raise ValueError(f"JSON nested too deep; at most {max_depth}") from None
 
 
-def tlp_level(value: object) -> str:
-    """A TLP level as Cairn writes it; anything unknown counts as RED (fail closed)."""
-    s = str(value).strip().lower().removeprefix("tlp:").replace("white", "clear")
-    return s if s in _RANK else "red"
-
-
-def strictest(levels: Iterable[str | None]) -> str | None:
-    """The strictest of some TLP levels (None: no marking at all)."""
-    known = [tlp_level(x) for x in levels if x]
-    return max(known, key=_RANK.__getitem__) if known else None
-
-
-def marking_of(obj: dict) -> str | None:
-    """The strictest TLP an object is marked with, at object or property level: a RED
-    marking on any property makes the whole object RED here."""
+def marking_refs(obj: dict) -> list:
+    """Every marking reference of a checked object, at object and property level."""
     refs = list(obj.get("object_marking_refs") or [])
     refs += [g.get("marking_ref") for g in obj.get("granular_markings") or []
-             if isinstance(g, dict)]
-    return strictest(stix.TLP_BY_ID.get(r) for r in refs if isinstance(r, str))
+             if isinstance(g, dict) and g.get("marking_ref") is not None]
+    return refs
+
+
+def marking_of(obj: dict, defined: Mapping[str, str] | None = None) -> str | None:
+    """The strictest TLP an object is marked with, at object or property level: a RED
+    marking on any property makes the whole object RED here, and so does a reference that
+    is neither an OASIS TLP id nor `defined` (see `stix.marking_levels`)."""
+    return stix.marking_tlp(marking_refs(obj), defined)
+
+
+def define(defined: dict[str, str], obj: object) -> None:
+    """Add what `obj` defines to `defined` if it is a well-formed marking-definition (one
+    rejected as malformed defines nothing: a reference to it stays RED)."""
+    if isinstance(obj, dict) and obj.get("type") == "marking-definition":
+        try:
+            check_object(obj)
+        except ValueError:
+            return
+        stix.define(defined, obj)
+
+
+def marking_definitions(objects: Iterable[object]) -> dict[str, str]:
+    """{id: TLP level or markings.NOT_TLP} of the marking-definitions among `objects`."""
+    defined: dict[str, str] = {}
+    for obj in objects:
+        define(defined, obj)
+    return defined
+
+
+def is_identifier(value: object, prefix: str | None = None) -> bool:
+    """Is `value` a STIX identifier `<type>--<uuid>` (of type `prefix`, if given)?"""
+    if not isinstance(value, str) or len(value) > 300:
+        return False
+    try:
+        _identifier(value, "id", prefix)
+    except ValueError:
+        return False
+    return True
 
 
 def _fail(field: str, reason: str) -> ValueError:
@@ -205,9 +229,11 @@ def check_object(obj: object) -> dict:
     return obj
 
 
-def object_entries(obj: object, position: int) -> list[dict]:
+def object_entries(obj: object, position: int,
+                   defined: Mapping[str, str] | None = None) -> list[dict]:
     """The entries (export-row dicts) one received Indicator or File gives, marked with its
-    strictest TLP; a ValueError naming the field and reason for a malformed one."""
+    strictest TLP (`marking_of`, with the marking-definitions `defined` beside it); a
+    ValueError naming the field and reason for a malformed one."""
     check_object(obj)
     assert isinstance(obj, dict)
     try:
@@ -216,7 +242,7 @@ def object_entries(obj: object, position: int) -> list[dict]:
         raise
     except Exception as e:  # noqa: BLE001 - a reader's crash is this object's rejection
         raise ValueError(f"unreadable ({type(e).__name__}: {e})") from None
-    level = marking_of(obj)
+    level = marking_of(obj, defined)
     attrs: dict | None = None  # one dict for the object's hashes, as the readers give it
     entries = []
     for e in found:

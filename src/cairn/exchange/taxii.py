@@ -10,6 +10,9 @@ TLP is per object as well as per list: an entry that arrived marked (a RED Indic
 into an AMBER collection, a RED object of an imported bundle) is served with the stricter of
 its own marking and its list's, and a RED entry only from a RED list, whose readers are all
 named: elsewhere it is absent from objects, manifest, single reads and opinions alike.
+A posted object's marking is read as `markings.resolve` says, with the marking-definitions
+of its envelope: a reference to anything but an OASIS TLP id or a TLP or `statement`
+marking-definition sent with it makes it RED.
 
 Each active entry is served as an Indicator (its pattern: the one hash) and a File (the hash,
 PDQ in Cairn's property-extension), dated by when the entry entered this store. POSTs to a
@@ -39,7 +42,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from cairn.exchange import inbound
-from cairn.lists.formats import stix
+from cairn.lists.formats import markings, stix
 from cairn.store import Store
 from cairn.store import exchange as ex
 
@@ -87,8 +90,8 @@ def served_level(list_tlp: str | None, row: dict) -> str | None:
     if row.get("attrs"):
         attrs = json.loads(row["attrs"])
         own = attrs.get("tlp") if isinstance(attrs, dict) else None
-    listed = inbound.tlp_level(list_tlp or "amber")
-    level = inbound.strictest([listed, own])
+    listed = markings.read(list_tlp or "amber")
+    level = markings.strictest([listed, own])
     return None if level == "red" and listed != "red" else level
 
 
@@ -100,14 +103,25 @@ def entry_objects(row: dict, org, marking: str) -> list[dict]:  # noqa: ANN001 -
     return stix.entry_objects(entry, org, marking, stix_time(row["added_at"]))
 
 
+MAX_ROW_ID = 2**63  # a cursor's row id must fit a signed 64-bit column (SQLite, PostgreSQL)
+
+
 def _cursor(token: str | None) -> tuple[str, int] | None:
+    """The (added_at, row id) a `next` token this server gave stands for; a 400 for any
+    other, checked before it reaches a query: an ISO timestamp and 0 <= id < 2**63 (a
+    larger id overflows SQLite's integer, a NUL in the time fails PostgreSQL)."""
     if not token:
         return None
+    bad = TaxiiError(400, "bad next", "the next token is not one this server gave")
     try:
         added_at, _, ident = base64.urlsafe_b64decode(token.encode()).decode().rpartition("|")
-        return added_at, int(ident)
-    except (ValueError, UnicodeDecodeError):
-        raise TaxiiError(400, "bad next", "the next token is not one this server gave") from None
+        row_id = int(ident)
+        datetime.fromisoformat(added_at)
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        raise bad from None
+    if not 0 <= row_id < MAX_ROW_ID or len(added_at) > 40 or not added_at.isprintable():
+        raise bad
+    return added_at, row_id
 
 
 async def read_body(request: Request, cap: int) -> bytes:
@@ -221,7 +235,7 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
         rows = ex.page_entries(store, x["id"], added_after, _cursor(q.get("next")), n + 1,
                                keep=lambda r: served_level(x["tlp"], r) is not None)
         more, rows = len(rows) > n, rows[:n]
-        level = inbound.tlp_level(x["tlp"] or "amber")
+        level = markings.read(x["tlp"] or "amber")
         objects = [(stix_time(x["imported_at"]), json.loads(o.serialize())) for o in (
             ident, stix.tlp_marking(level), stix.pdq_extension_definition(ident))] \
             if header else []
@@ -262,6 +276,8 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
     def get_object(cid: str, oid: str, request: Request) -> Response:
         p = partner(request)
         x = collection(p, cid)
+        if not inbound.is_identifier(oid):  # checked before a query: `%00` fails PostgreSQL
+            raise TaxiiError(404, "not found", f"no object {oid[:80]!r} in this collection")
         rows = ex.entries_for_stix_ids(store, x["id"], [oid])
         rows = [r for r in rows if r["status"] == "active"
                 and served_level(x["tlp"], r) is not None]
@@ -302,6 +318,9 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
         entries: list[dict] = []  # from objects checked whole, added in one transaction
         carriers: list[dict] = []  # the results whose objects gave those entries
         opinions: list[tuple[dict, dict, list[int]]] = []
+        # the envelope's own marking-definitions: an object's reference to one is read as
+        # markings.resolve says; a reference to none of them and no OASIS TLP id is RED
+        defined = inbound.marking_definitions(objects)
         for n, obj in enumerate(objects, 1):
             raw_id = obj.get("id") if isinstance(obj, dict) else None
             version = obj.get("modified") or obj.get("created") if isinstance(obj, dict) \
@@ -314,7 +333,7 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
                 if obj["type"] == "opinion":
                     opinions.append((res, obj, opinion_entries(x, obj)))
                 elif obj["type"] in ("indicator", "file"):
-                    found = inbound.object_entries(obj, n)
+                    found = inbound.object_entries(obj, n, defined)
                     for d in found:
                         d["origin"] = {"partner": p["name"], "collection": cid,
                                        "received_at": received, "version": obj.get("modified")}

@@ -11,11 +11,20 @@ nothing but the export's marking, stated beside it: an entry stricter than that 
 of the file and handed to the caller as `Withheld`, so the caller can say so. Leaving out
 rather than refusing the whole export: the file is then exactly what its marking allows, and
 the message says how to include the rest (`--tlp red`, or STIX / MISP). RED never widens.
+
+This is Cairn's one TLP vocabulary (import, export, TAXII server and client). Fail closed:
+- a TLP name that is not one of LEVELS (or an alias) counts as RED (`read`, `strictest`);
+- a marking reference (`object_marking_refs`, `granular_markings[].marking_ref`) counts as
+  (`resolve`): the OASIS TLP 1.0/2.0 marking-definition's level for their ids; else the level
+  of a TLP marking-definition sent with it (same bundle, POST envelope or pulled pages:
+  `definition_type: "tlp"` or the TLP 2.0 extension), RED if that level is unreadable;
+  nothing for a `statement` marking-definition sent with it (not a TLP); and RED for any
+  other reference: one never defined, or defined as something Cairn does not read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 LEVELS = ("clear", "green", "amber", "amber+strict", "red")  # least to most strict
@@ -34,14 +43,39 @@ def level(name: object) -> str | None:
     return s if s in RANK else None
 
 
-def strictest(levels: Iterable[str | None]) -> str | None:
-    """The strictest of some TLP levels (unknown names and None ignored); None if none."""
+def read(name: object) -> str:
+    """A TLP level from a name, RED for one that is not a TLP level (fail closed)."""
+    return level(name) or "red"
+
+
+def strictest(levels: Iterable[object]) -> str | None:
+    """The strictest of some TLP levels; None and "" are no marking, any other name that is
+    not a TLP level counts as RED. None if there is no marking at all."""
     best: str | None = None
-    for lv in levels:
-        lv = level(lv)
-        if lv is not None and (best is None or RANK[lv] > RANK[best]):
+    for name in levels:
+        if name is None or name == "":
+            continue
+        lv = read(name)
+        if best is None or RANK[lv] > RANK[best]:
             best = lv
     return best
+
+
+NOT_TLP = ""  # in a `known` mapping of `resolve`: a marking-definition that is not a TLP
+
+
+def resolve(refs: Iterable[object], *known: Mapping[str, str]) -> str | None:
+    """The strictest TLP of some marking references, looked up in `known` in order (first
+    hit wins: pass the OASIS ids first so a partner cannot redefine them). A ref that maps
+    to NOT_TLP is ignored; one found nowhere, or not a string, is RED. None: no TLP."""
+    found: list[str] = []
+    for ref in refs:
+        lv = next((m[ref] for m in known if isinstance(ref, str) and ref in m), None)
+        if lv is None:
+            return "red"
+        if lv != NOT_TLP:
+            found.append(lv)
+    return strictest(found)
 
 
 def entry_level(entry: dict, floor: str | None = None) -> str | None:

@@ -227,33 +227,61 @@ class StixObject:
 
 
 def marking_levels(obj: Any) -> dict[str, str]:
-    """{id: TLP level} if `obj` is a marking-definition stating a TLP level (1.0
-    `definition_type: tlp`, or the TLP 2.0 extension), for markings a bundle defines itself."""
+    """{id: TLP level} if `obj` is a marking-definition Cairn reads, for markings a bundle
+    (or envelope, or pull) defines itself: a TLP one (1.0 `definition_type: tlp`, or the TLP
+    2.0 extension; an unreadable level is RED), or {id: markings.NOT_TLP} for a `statement`
+    one without a TLP extension (a copyright or handling note, not a TLP). Any other
+    marking-definition gives {}: references to it stay unresolved, so count as RED."""
     if not isinstance(obj, dict) or obj.get("type") != "marking-definition":
         return {}
     oid = obj.get("id")
+    if not isinstance(oid, str):
+        return {}
     found: list[Any] = []
     d = obj.get("definition")
-    if obj.get("definition_type") == "tlp" and isinstance(d, dict):
-        found.append(d.get("tlp"))
+    kind = obj.get("definition_type")
+    if kind == "tlp":
+        found.append((d.get("tlp") if isinstance(d, dict) else None) or "unreadable")
     ext = obj.get("extensions")
-    if isinstance(ext, dict) and isinstance(ext.get(TLP2_EXTENSION), dict):
-        found.append(ext[TLP2_EXTENSION].get("tlp_2_0"))
-    lv = markings.strictest(found)
-    return {oid: lv} if isinstance(oid, str) and lv else {}
+    if isinstance(ext, dict) and TLP2_EXTENSION in ext:
+        t2 = ext[TLP2_EXTENSION]
+        found.append((t2.get("tlp_2_0") if isinstance(t2, dict) else None) or "unreadable")
+    if found:
+        return {oid: markings.read(markings.strictest(found))}
+    if kind == "statement" and isinstance(d, dict) and isinstance(d.get("statement"), str):
+        return {oid: markings.NOT_TLP}
+    return {}
+
+
+def define(defined: dict[str, str], obj: Any) -> None:
+    """Add what `obj` defines (`marking_levels`) to `defined`; an id defined twice keeps the
+    stricter meaning (a TLP over a statement, RED over AMBER)."""
+    for oid, lv in marking_levels(obj).items():
+        was = defined.get(oid)
+        if was is None or was == markings.NOT_TLP:
+            defined[oid] = lv
+        elif lv != markings.NOT_TLP:
+            defined[oid] = markings.read(markings.strictest((was, lv)))
+
+
+def marking_tlp(refs: Iterable[object], defined: Mapping[str, str] | None = None) -> str | None:
+    """The strictest TLP of an object's marking refs (see `markings.resolve`): OASIS ids
+    first, then what was `defined` with it; any other ref is RED."""
+    return markings.resolve(refs, TLP_BY_ID, defined or {})
 
 
 def object_entries(obj: dict, position: int,
                    defined: Mapping[str, str] | None = None) -> list[Entry]:
     """The hash entries of one STIX object. Raises ValueError (naming the field and the
     reason) for any malformed object, never another error. Each entry's `attrs["tlp"]` is
-    the strictest TLP among the object's markings (OASIS TLP 1.0 and 2.0 ids, and those
-    `defined` by the bundle), so RED stays RED whatever the list's marking."""
-    return _entries(StixObject.parse(obj), position, defined or {})
+    the strictest TLP among the object's markings (`marking_tlp`: OASIS TLP 1.0 and 2.0 ids,
+    those `defined` by the bundle, RED for any other), so RED stays RED whatever the list's
+    marking and a marking Cairn cannot read counts as RED."""
+    o = StixObject.parse(obj)
+    return _entries(o, position, marking_tlp(o.marking_refs, defined))
 
 
-def _entries(o: StixObject, position: int, defined: Mapping[str, str]) -> list[Entry]:
-    tlp = markings.strictest([TLP_BY_ID.get(m) or defined.get(m) for m in o.marking_refs])
+def _entries(o: StixObject, position: int, tlp: str | None) -> list[Entry]:
     category = next((lb.split(":", 1)[1] for lb in o.labels if lb.startswith("category:")),
                     None)
     labels = [lb for lb in o.labels if not lb.startswith("category:")]
@@ -296,24 +324,24 @@ def read_stix(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
     start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     if not sniff(head[start:].decode("utf-8", "replace")):
         raise ListFormatError("not a STIX 2.1 bundle (no \"type\": \"bundle\")")
-    defined: dict[str, str] = {}  # TLP marking-definitions the bundle states itself
-    strictest: dict[tuple[str, str], str | None] = {}
-    pending: dict[tuple[str, str], set[str]] = {}  # marking ids defined later, maybe
+    defined: dict[str, str] = {}  # marking-definitions the bundle states itself
+    refs_of: dict[tuple[str, str], frozenset[str]] = {}  # every marking on each hash
+    shared: dict[frozenset[str], frozenset[str]] = {}  # one set per distinct marking set
     for n, obj in enumerate(_objects(f, start), 1):
-        defined |= marking_levels(obj)
         try:
             o = StixObject.parse(obj)
-            found = _entries(o, n, defined)
+            found = _entries(o, n, None)
         except ValueError:
-            continue  # reported in the second pass
-        unknown = {m for m in o.marking_refs if m not in TLP_BY_ID and m not in defined}
+            continue  # reported in the second pass; a malformed definition defines nothing
+        define(defined, obj)
+        refs = frozenset(o.marking_refs)
         for e in found:
             k = (e.signal_type, e.value)
-            strictest[k] = markings.strictest((strictest.get(k), e.attrs.get("tlp")))
-            if unknown:
-                pending.setdefault(k, set()).update(unknown)
-    for k, refs in pending.items():
-        strictest[k] = markings.strictest([strictest[k], *map(defined.get, refs)])
+            both = refs_of.get(k, frozenset()) | refs
+            refs_of[k] = shared.setdefault(both, both)
+    # resolved once the whole bundle is read: a marking may be defined after its use
+    strictest = {k: marking_tlp(refs, defined) for k, refs in refs_of.items()}
+    del refs_of, shared
     for n, obj in enumerate(_objects(f, start), 1):
         try:
             found = object_entries(obj, n, defined)
