@@ -457,3 +457,27 @@ def test_exif_pillow_found_in_png_text_is_still_read() -> None:
     picture(1210, (64, 48)).save(buf, "PNG", pnginfo=info)
     md = read_metadata(buf.getvalue(), Picture(buf.getvalue(), LIMIT).header)
     assert md.text["exif:Software"] == "MagickTool" and not md.errors
+
+
+def test_a_gif_frame_over_the_limit_is_refused_before_pillow_opens_it() -> None:
+    """Pillow allocates a GIF's first-frame canvas while *opening* it: a 107-byte GIF whose
+    screen is 48x32 but whose first frame claims 32768x18701 (after junk bytes Pillow skips)
+    took 600 MB before any load (fuzz/decode)."""
+    from cairn.media.decode import Picture, gif_canvas
+
+    data = (Path(__file__).parent / "fuzz/decode/memory-gif-frame-32768x18701-at-open.gif"
+            ).read_bytes()
+    assert gif_canvas(data) == (32768, 18701)
+    pic = Picture(data, 100_000_000)
+    assert pic.header is None and "32768x18701" in (pic.error or "")
+
+
+@pytest.mark.parametrize("size", [(8, 8), (64, 48), (300, 17)])
+def test_gif_canvas_is_the_size_pillow_gives(size: tuple[int, int]) -> None:
+    from cairn.media.decode import gif_canvas
+
+    buf = io.BytesIO()
+    frames = [picture(1300 + k, size) for k in range(3)]
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], comment=b"x" * 300)
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        assert gif_canvas(buf.getvalue()) == im.size == size

@@ -65,6 +65,34 @@ def check_pixels(width: int, height: int, max_pixels: int, what: str = "image") 
             f"{max_pixels} (max_pixels; possible decompression bomb); not decoded")
 
 
+def gif_canvas(data: bytes) -> tuple[int, int] | None:
+    """The canvas a GIF's first frame needs, from the bytes: its logical screen grown to the
+    first image descriptor's extent, as Pillow grows it. None if not a GIF or unreadable here.
+
+    Pillow allocates that canvas while it *opens* a GIF (the disposal buffer), before any
+    load: a 107-byte GIF whose first frame claims 32768 x 18701 took 600 MB at open
+    (fuzz/decode). So a GIF's size is checked from its bytes before Pillow sees it."""
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        return None
+    width, height = struct.unpack("<HH", data[6:10])
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    while pos < len(data):  # each step moves on: linear in the file, like Pillow's own walk
+        kind = data[pos]
+        if kind == 0x3B:  # trailer: no image
+            break
+        if kind == 0x2C:  # image descriptor: left, top, width, height
+            if pos + 9 > len(data):
+                break
+            left, top, w, h = struct.unpack("<HHHH", data[pos + 1:pos + 9])
+            return max(width, left + w), max(height, top + h)
+        if kind == 0x21:  # extension: introducer, label, sub-blocks until a zero length
+            pos += 2
+            while pos < len(data) and data[pos]:
+                pos += data[pos] + 1
+        pos += 1  # Pillow skips any other byte, one at a time
+    return width, height
+
+
 def _inflated_size(ctype: bytes, body: bytes) -> int:
     """How far a text or ICC chunk inflates, counted up to Pillow's limit + 1 (0 if not
     compressed or damaged: damage is containers' to note)."""
@@ -154,6 +182,9 @@ class Picture:
     def __post_init__(self) -> None:
         self._view = pillow_view(self.data, self.notes)
         try:
+            canvas = gif_canvas(self.data)
+            if canvas is not None:  # Pillow allocates a GIF's canvas while opening it
+                check_pixels(*canvas, self.max_pixels)
             self.header = open_header(self._view)
         except DecodeError as e:
             self.error = str(e)
