@@ -108,20 +108,26 @@ def _incomplete(home: Path) -> tuple[int, int]:
     return s["incomplete_runs"], s["incomplete_runs_dead"]
 
 
-def test_a_record_the_store_refuses_fails_the_run_once_and_keeps_the_rest(
-        tmp_path: Path) -> None:
-    """A batch the database refused was flushed again in `finally`, raised again, and the run
-    was never ended (left `running`; every rerun the same). Here a trigger refuses one path,
-    as PostgreSQL refused a NUL or an over-long index entry."""
+def _refusing_store(tmp_path: Path, names: list[str]) -> tuple[Store, Path]:
+    """Evidence of small pictures, and a store whose database refuses `refused.jpg` (a
+    trigger), as PostgreSQL refused a NUL or an over-long index entry."""
     ev = tmp_path / "ev"
     ev.mkdir()
-    for i, name in enumerate(["a.jpg", "b.jpg", "refused.jpg", "z.jpg"]):
+    for i, name in enumerate(names):
         (ev / name).write_bytes(jpeg_bytes(picture(i, (64, 48)), 80))
     store = Store.open(tmp_path / "home")
     with store.engine.begin() as c:
         c.execute(text("create trigger refuse before insert on items "
                        "when new.path = 'refused.jpg' "
                        "begin select raise(abort, 'refused by the test'); end"))
+    return store, ev
+
+
+def test_a_record_the_store_refuses_fails_the_run_once_and_keeps_the_rest(
+        tmp_path: Path) -> None:
+    """A batch the database refused was flushed again in `finally`, raised again, and the run
+    was never ended (left `running`; every rerun the same)."""
+    store, ev = _refusing_store(tmp_path, ["a.jpg", "b.jpg", "refused.jpg", "z.jpg"])
     with pytest.raises(StoreError, match="cannot record 'refused.jpg'.*refused by the test"):
         scan(store, "c", ev, workers=1)
     (run,) = store.runs(store.case_id("c"))
@@ -138,16 +144,8 @@ def test_cairn_scan_says_a_store_refusal_in_one_line(tmp_path: Path) -> None:
 
     from cairn.cli import cli
 
-    ev = tmp_path / "ev"
-    ev.mkdir()
-    for i, name in enumerate(["a.jpg", "refused.jpg"]):
-        (ev / name).write_bytes(jpeg_bytes(picture(i, (64, 48)), 80))
-    store = Store.open(tmp_path / "home")
-    with store.engine.begin() as c:
-        c.execute(text("create trigger refuse before insert on items "
-                       "when new.path = 'refused.jpg' "
-                       "begin select raise(abort, 'refused by the test'); end"))
-    res = CliRunner().invoke(cli, ["scan", str(ev), "--case", "c", "--workers", "1",
+    _refusing_store(tmp_path, ["a.jpg", "refused.jpg"])
+    res = CliRunner().invoke(cli, ["scan", str(tmp_path / "ev"), "--case", "c", "--workers", "1",
                                    "--no-progress"], env={"CAIRN_HOME": str(tmp_path / "home")})
     assert res.exit_code == 2 and not isinstance(res.exception, StoreError)
     message = " ".join(res.stderr.split())  # one message (the console wraps it)
