@@ -14,7 +14,10 @@ _BZ2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")  # a block's magic (pi), or an empty 
 ARCHIVE_TYPES = {"application/zip", "application/x-tar", "application/gzip",
                  "application/x-bzip2", "application/x-xz"}
 MODEL_TYPES = {"application/x-safetensors", "application/x-pytorch-checkpoint"}
-CHECKPOINT_EXT = (".ckpt", ".pt", ".pth")  # PyTorch zip checkpoints: a model, not an archive
+CHECKPOINT_EXT = (".ckpt", ".pt", ".pth")
+# not pictures or videos, yet able to carry C2PA credentials: provenance reads their stream
+STREAM_PROVENANCE_TYPES = {"audio/mp4", "audio/wav", "audio/mpeg", "audio/flac",
+                           "application/pdf"}  # PyTorch zip checkpoints: a model, not an archive
 
 
 def _ftyp(head: bytes) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from cairn.media.decode import Picture
 from cairn.media.limits import Limits
@@ -19,10 +20,12 @@ from cairn.provenance.containers import Metadata, read_metadata
 from cairn.provenance.detector import DetectorError, load_detector
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators import read_generators
+from cairn.provenance.media_tags import read_media_tags
+from cairn.provenance.stealth import StealthError, read_stealth
 from cairn.provenance.watermark import read_watermarks
 from cairn.provenance.xmp import read_xmp
 
-__all__ = ["Finding", "capture_time", "examine"]
+__all__ = ["Finding", "capture_time", "examine", "examine_stream"]
 
 
 def capture_time(text: str | None) -> str | None:
@@ -71,11 +74,16 @@ def examine(data: bytes, picture: Picture | None = None,
     def metadata() -> list[Finding]:
         nonlocal md
         md = read_metadata(data, pic.header)
+        if pic.header is not None:
+            try:  # once, from the frame media/decode gives; every generator reader shares it
+                md.stealth = read_stealth(pic)
+            except StealthError as e:
+                md.stealth_error = str(e)
         return []
 
     findings = _guarded("generator", "metadata", metadata)
     findings += _guarded("c2pa", "c2pa", lambda: read_c2pa(
-        data, media_type or sniff(data[:HEAD_BYTES]), c2pa_trust))
+        data, media_type or sniff(data[:HEAD_BYTES]), c2pa_trust, md.xmp))
     findings += _guarded("digital_source_type", "xmp", lambda: read_xmp(md.xmp))
     findings += _guarded("generator", "generators",
                          lambda: read_generators(md, pic, novelai_keys))
@@ -97,4 +105,29 @@ def examine(data: bytes, picture: Picture | None = None,
         for f in findings:
             if f.kind == "generator" and not f.error:
                 f.error = "; ".join(md.errors[:5])
+    return findings
+
+
+def examine_stream(f: BinaryIO, media_type: str, c2pa_trust: str | None = None
+                   ) -> list[Finding]:
+    """Findings of a file that is not decoded as a picture (video, audio, PDF), read from its
+    seekable stream, never loaded whole: the container's tags and XMP (media_tags), C2PA (the
+    SDK reads the boxes it needs), and the generator readers over those tags. Same findings,
+    same shapes as `examine` gives a picture, so a video links into families like one."""
+    md = Metadata()
+
+    def metadata() -> list[Finding]:
+        nonlocal md
+        f.seek(0)
+        md = read_media_tags(f, media_type)
+        return []
+
+    findings = _guarded("generator", "metadata", metadata)
+    findings += _guarded("c2pa", "c2pa", lambda: read_c2pa(f, media_type, c2pa_trust, md.xmp))
+    findings += _guarded("digital_source_type", "xmp", lambda: read_xmp(md.xmp))
+    findings += _guarded("generator", "generators", lambda: read_generators(md, None))
+    if md.errors:
+        for x in findings:
+            if x.kind == "generator" and not x.error:
+                x.error = "; ".join(md.errors[:5])
     return findings

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Any, BinaryIO
 
 import c2pa
 
@@ -67,12 +67,20 @@ def _generator(manifest: dict) -> str | None:
     return manifest.get("claim_generator")
 
 
-def read_c2pa(data: bytes, media_type: str, trust_pem: str | None = None) -> list[Finding]:
-    if not might_have_c2pa(data):
-        return []
+def read_c2pa(source: bytes | BinaryIO, media_type: str, trust_pem: str | None = None,
+              xmp: bytes | None = None) -> list[Finding]:
+    """The C2PA finding of a file given as bytes (a picture already in memory) or as a
+    seekable stream (a video: the SDK reads the boxes it needs). `xmp`: the file's XMP packet
+    as containers/media_tags read it."""
+    if isinstance(source, bytes | bytearray):
+        if not might_have_c2pa(source):
+            return []
+        stream: BinaryIO = io.BytesIO(source)
+    else:
+        stream = source
+        stream.seek(0)
     try:
-        reader = c2pa.Reader.try_create(media_type, io.BytesIO(data),
-                                        context=_context(trust_pem))
+        reader = c2pa.Reader.try_create(media_type, stream, context=_context(trust_pem))
     except c2pa.C2paError as e:
         return [Finding("c2pa", "declared", "c2pa", {"state": "invalid"},
                         error=f"C2PA store unreadable: {e}")]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.media.decode import exif_of
+from cairn.provenance.stealth import Stealth
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_TEXT = 8 * 1024 * 1024  # bytes of one text chunk, decompressed
@@ -33,6 +34,10 @@ class Metadata:
     xmp: bytes | None = None
     errors: list[str] = field(default_factory=list)
     exif: bytes | None = None  # a PNG's eXIf chunk (Pillow would decode pixels to find it)
+    # metadata hidden in pixel LSBs (provenance/stealth.py), read once by examine() from the
+    # decoded frame; None when absent. `stealth_error`: a signature whose payload is damaged.
+    stealth: Stealth | None = None
+    stealth_error: str | None = None
 
     def get(self, *keys: str) -> tuple[str, str] | None:
         """The first present of several keys, as (source, text)."""

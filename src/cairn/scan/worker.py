@@ -16,9 +16,9 @@ from typing import BinaryIO
 from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
 from cairn.media.decode import DecodeError, Picture
 from cairn.media.limits import Limits
-from cairn.media.sniff import CHECKPOINT_EXT, HEAD_BYTES, kind_of, sniff
+from cairn.media.sniff import CHECKPOINT_EXT, HEAD_BYTES, STREAM_PROVENANCE_TYPES, kind_of, sniff
 from cairn.media.walk import O_NOATIME, DiskEntry, raw_name
-from cairn.provenance import examine
+from cairn.provenance import examine, examine_stream
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators.novelai import NOVELAI_KEY
 from cairn.provenance.models import ModelFileError, hash_model
@@ -62,6 +62,17 @@ def _provenance(rec: dict, data: bytes, picture: Picture, opts: HashOptions) -> 
     try:
         found = examine(data, picture, novelai_keys=keys, media_type=rec.get("media_type"),
                         c2pa_trust=opts.c2pa_trust, detector=opts.detector)
+    except Exception as e:  # noqa: BLE001 - a reader's failure is data, not a crash
+        _err(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
+        return
+    if found:
+        rec["findings"] = [f.to_dict() for f in found]
+
+
+def _stream_provenance(rec: dict, f: BinaryIO, opts: HashOptions) -> None:
+    """Provenance of a video, audio file or PDF, from its stream (C2PA, container tags)."""
+    try:
+        found = examine_stream(f, rec["media_type"], c2pa_trust=opts.c2pa_trust)
     except Exception as e:  # noqa: BLE001 - a reader's failure is data, not a crash
         _err(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
         return
@@ -233,6 +244,10 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
         _image(rec, data, limits, opts)
     elif kind == "video":
         _video_signals(rec, io.BytesIO(data), limits, opts)
+        if opts.provenance:
+            _stream_provenance(rec, io.BytesIO(data), opts)
+    elif mt in STREAM_PROVENANCE_TYPES and opts.provenance:
+        _stream_provenance(rec, io.BytesIO(data), opts)
     elif kind == "model" and opts.provenance:
         _model(rec, io.BytesIO(data))
     elif kind == "archive":
@@ -288,6 +303,10 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             elif kind == "video":
                 f.seek(0)
                 _video_signals(rec, f, limits, opts)
+                if opts.provenance:
+                    _stream_provenance(rec, f, opts)
+            elif mt in STREAM_PROVENANCE_TYPES and opts.provenance:
+                _stream_provenance(rec, f, opts)
             elif kind == "archive":
                 f.seek(0)
                 _archive(rec, f, 0, limits, out, opts)
