@@ -8,10 +8,13 @@ from typing import Any, Protocol
 from cairn.provenance.containers import Metadata
 from cairn.provenance.finding import Finding, clip
 
-# the normalised fields of a `generator` finding, in report order
+# the normalised fields of a `generator` finding, in report order. Fingerprints that
+# trace/links.py links items on: model_hash, loras, `resources` (every model, LoRA, embedding
+# or VAE cited: {type, name, version, hash, air, weight}, `air` a normalised Civitai AIR URN),
+# `stealth` (Stealth.describe(): metadata carried in pixel LSBs), `account` (a user/account id).
 FIELDS = ("generator", "version", "prompt", "negative_prompt", "seed", "sampler", "scheduler",
           "steps", "cfg_scale", "size", "model", "model_hash", "vae", "vae_hash", "loras",
-          "embeddings", "user", "job_id")
+          "embeddings", "resources", "stealth", "user", "account", "job_id")
 
 
 class GeneratorReader(Protocol):
