@@ -209,3 +209,42 @@ def test_parallel_join_gives_the_same_families(monkeypatch: pytest.MonkeyPatch) 
     one = [f.to_dict() for f in fam.families(items, workers=1)]
     two = [f.to_dict() for f in fam.families(items, workers=2)]
     assert one == two and sum(f["size"] - 1 for f in one) == planted
+
+
+def _item(source: str, path: str, *findings: dict) -> dict:
+    return {"source": source, "path": path, "sha256": f"{source}/{path}",
+            "findings": list(findings)}
+
+
+def test_new_fingerprints_link_pictures_and_videos() -> None:
+    """Issue 14: AIR URNs, resource hashes, accounts, the stealth carrier and the C2PA claim
+    generator are link keys, on videos as on pictures, weighed by the same rarity."""
+    from cairn.trace.links import keys_of, links
+
+    air = "urn:air:sdxl:lora:civitai:328553@368189"
+    civitai = {"kind": "generator", "generator": "civitai", "resources": [
+        {"type": "lora", "name": "lighthouse-style", "hash": "0x0123456789AB", "air": air},
+        {"type": "Checkpoint", "name": "base", "hash": "abcdef0123", "air": None}]}
+    assert keys_of([civitai]) >= {("air", air), ("air_model", "urn:air:sdxl:lora:civitai:328553"),
+                                  ("lora_hash", "0123456789ab"), ("model_hash", "abcdef0123")}
+    other_version = {"kind": "generator", "generator": "civitai", "resources": [
+        {"type": "lora", "air": "urn:air:sdxl:lora:civitai:328553@400000"}]}
+    stealth = {"kind": "generator", "generator": "automatic1111", "account": "user-0042",
+               "stealth": {"signature": "stealth_rgbcomp", "channel": "rgb", "compressed": True}}
+    signed = {"kind": "c2pa", "state": "valid", "claim_generator": "Demo Generator 1.0",
+              "signer": {"issuer": "Cairn Test CA", "common_name": "Demo Generator Signer"}}
+    forged = {"kind": "c2pa", "state": "invalid", "claim_generator": "Demo Generator 1.0",
+              "signer": {"issuer": "Cairn Test CA", "common_name": "Demo Generator Signer"}}
+    items = [_item("ex-1", "a.png", civitai, stealth), _item("ex-2", "b.png", other_version),
+             _item("ex-2", "clip.mp4", signed), _item("ex-3", "c.jpg", signed, stealth),
+             _item("ex-4", "d.jpg", forged)]
+    by = {(lk.type, lk.key): lk for lk in links(items)}
+    model = by[("air_model", "urn:air:sdxl:lora:civitai:328553")]
+    assert [i["path"] for i in model.items] == ["a.png", "b.png"] and model.weight == 0.5
+    assert ("air", air) not in by  # one item cites that version
+    c2 = by[("c2pa_signer", "Cairn Test CA/Demo Generator Signer")]
+    assert [i["path"] for i in c2.items] == ["clip.mp4", "c.jpg"]  # the video links
+    assert "d.jpg" not in [i["path"] for i in c2.items]  # a signature that failed: no key
+    assert by[("c2pa_generator", "Demo Generator 1.0")].strength == "weak"
+    assert by[("account", "automatic1111:user-0042")].strength == "strong"
+    assert by[("stealth", "stealth_rgbcomp/rgb")].weight == 0.2

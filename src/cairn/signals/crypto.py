@@ -79,5 +79,5 @@ def normalise_hex(value: str, kind: str) -> str:
 
 def bare_ref(ref: str) -> str:
     """A cited hash as generator metadata writes it (`blake3_multi:ABC…`, `sha256:…`, `ABC`)
-    -> bare lower-case hex, the form files are hashed into."""
-    return ref.rsplit(":", 1)[-1].strip().lower()
+    -> bare lower-case hex, the form files are hashed into (SwarmUI writes `0x…`)."""
+    return ref.rsplit(":", 1)[-1].strip().lower().removeprefix("0x")
