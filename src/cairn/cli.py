@@ -32,34 +32,23 @@ from rich.progress import (
 from rich.table import Table
 
 from cairn import __version__
-from cairn.cli_text import SafeConsole, json_safe, json_text, styled, visible_lines
+from cairn.cli_text import json_safe, styled, visible_lines
 from cairn.scan.interrupt import Interrupted
 
 if TYPE_CHECKING:
     from cairn.scan.worker import HashOptions
 
-EXIT_OK, EXIT_NO_MATCH, EXIT_FATAL, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-# evidence names what is printed: strings are plain text, control characters escaped
-err = SafeConsole(stderr=True)
-out = SafeConsole()
-
-
-def _store(ctx: click.Context):  # noqa: ANN202
-    from cairn.store import Store
-
-    if "store" not in ctx.obj:
-        ctx.obj["store"] = Store.open(ctx.obj["home"])
-    return ctx.obj["store"]
-
-
-def _fail(message: str) -> None:
-    err.print(styled(("error:", "bold red"), f" {message}"), highlight=False)
-    sys.exit(EXIT_FATAL)
-
-
-def _emit_json(data: object) -> None:
-    click.echo(json_text(data))
+from cairn.cli_common import (
+    EXIT_INTERRUPTED,
+    EXIT_NO_MATCH,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    _emit_json,
+    _fail,
+    _store,
+    err,
+    out,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -1107,13 +1096,26 @@ def main() -> None:
     killed) and end it with one line and exit 130, never a traceback."""
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    from cairn.store.custody import UnsignedWrite
+
     try:
         cli(obj={})
+    except UnsignedWrite as e:
+        _fail(str(e))
     except Interrupted as e:
         err.print(f"interrupted ({e}): what was recorded stays; rerun the same command to "
                   "resume", markup=False, highlight=False)
         sys.exit(EXIT_INTERRUPTED)
 
+
+def _register() -> None:
+    from cairn.cli_custody import custody_group, keys_group, sources_group
+
+    for group in (custody_group, keys_group, sources_group):
+        cli.add_command(group)
+
+
+_register()
 
 if __name__ == "__main__":
     main()

@@ -257,3 +257,28 @@ taxii_statuses = Table(
     Column("body", Text, nullable=False),  # the status resource, JSON
     Column("created_at", String(32), nullable=False),
 )
+
+# The chain of custody (store/custody.py): append-only, hash-chained, one chain per case
+# ("case:<id>") and one for the store's lists ("store"). Never updated, never deleted: a
+# deleted case keeps its chain and a tombstone entry. `id` is the order rows were written in;
+# `seq` the entry's place in its chain; `hash` the SHA-256 of its canonical form, which holds
+# `prev`, the hash of the entry before it.
+custody = Table(
+    "custody", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("chain", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("time", String(40), nullable=False),
+    Column("examiner", String(200), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("case_id", Integer),  # no foreign key: the tombstone outlives the case
+    Column("details", Text, nullable=False),  # canonical JSON
+    Column("prev", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(64)),  # the examiner's Ed25519 key, when entries are signed
+    Column("signature", Text),  # base64
+    UniqueConstraint("chain", "seq", name="uq_custody_chain_seq"),
+    Index("ix_custody_case", "case_id"),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -18,7 +19,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cairn.store import custody
 from cairn.store import schema as t
+from cairn.store.custody import STORE_CHAIN, Actor, case_chain
 from cairn.store.identity import location_bytes, location_key, version_note
 
 HERE = Path(__file__).parent
@@ -50,6 +53,42 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._migrate()
+        self._actor: Actor | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """Who the custody log names for changes made through this store (loaded on first
+        use: the examiner's signing key is read only when something is written)."""
+        if self._actor is None:
+            self._actor = Actor.current(self.home)
+        return self._actor
+
+    @actor.setter
+    def actor(self, value: Actor) -> None:
+        self._actor = value
+
+    def _log(self, c, chain: str, action: str, subject: str, details: dict,  # noqa: ANN001
+             case_id: int | None = None) -> dict:
+        """One custody entry, in the transaction of connection `c` (the change's own)."""
+        return custody.append(c, self.actor, chain, action, subject, details, case_id)
+
+    def log_event(self, case_id: int | None, action: str, subject: str, details: dict) -> dict:
+        """A custody entry for an event that changes nothing else in the store (an export,
+        a report, a verification): in the case's chain, or the store's."""
+        with self.engine.begin() as c:
+            return self._log(c, case_chain(case_id) if case_id is not None else STORE_CHAIN,
+                             action, subject, details, case_id)
+
+    def custody_entries(self, case_id: int | None = None, chain: str | None = None
+                        ) -> list[dict]:
+        """Custody entries as written (by `id`): of one case's chain, of one chain, or all."""
+        q = select(t.custody).order_by(t.custody.c.id)
+        if case_id is not None:
+            q = q.where(t.custody.c.chain == case_chain(case_id))
+        elif chain is not None:
+            q = q.where(t.custody.c.chain == chain)
+        with self.engine.connect() as c:
+            return [custody.row_entry(r) for r in c.execute(q).mappings()]
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Store:
@@ -102,8 +141,12 @@ class Store:
                 return row[0]
             if not create:
                 return None
-            c.execute(self.insert_ignore(t.cases).values(name=name, created_at=now()))
-            return c.execute(select(t.cases.c.id).where(t.cases.c.name == name)).scalar_one()
+            res = c.execute(self.insert_ignore(t.cases).values(name=name, created_at=now()))
+            cid = c.execute(select(t.cases.c.id).where(t.cases.c.name == name)).scalar_one()
+            if res.rowcount:
+                self._log(c, case_chain(cid), "case.created", f"case:{name}", {"name": name},
+                          cid)
+            return cid
 
     def source_id(self, case_id: int, name: str, location: str) -> int:
         with self.engine.begin() as c:
@@ -113,9 +156,34 @@ class Store:
             row = c.execute(q).first()
             if row:
                 return row[0]
-            c.execute(self.insert_ignore(t.sources).values(
+            res = c.execute(self.insert_ignore(t.sources).values(
                 case_id=case_id, name=name, location=location, added_at=now()))
-            return c.execute(q).scalar_one()
+            sid = c.execute(q).scalar_one()
+            if res.rowcount:
+                self._log(c, case_chain(case_id), "source.added", f"source:{sid}",
+                          {"source": sid, "name": name, "location": location}, case_id)
+            return sid
+
+    def sources(self, case_id: int) -> list[dict]:
+        """A case's sources: id, name, location, added_at."""
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(
+                select(t.sources.c.id, t.sources.c.name, t.sources.c.location,
+                       t.sources.c.added_at).where(t.sources.c.case_id == case_id)
+                .order_by(t.sources.c.id)).mappings()]
+
+    def source_files(self, source_id: int) -> tuple[dict[bytes, dict], dict[str, Any]]:
+        """The files recorded of a source as found on disk (latest version of each top-level
+        item, by raw path: path, size, sha256), and the manifest they make now."""
+        files: dict[bytes, dict] = {}
+        with self.engine.connect() as c:
+            for raw, path, size, sha in c.execute(
+                    select(t.items.c.raw_path, t.items.c.path, t.items.c.size,
+                           t.items.c.sha256)
+                    .where(t.items.c.source_id == source_id, t.items.c.parent_path.is_(None))
+                    .order_by(t.items.c.raw_path, t.items.c.version.desc())):
+                files.setdefault(bytes(raw), {"path": path, "size": size, "sha256": sha})
+            return files, self._manifest(c, source_id)
 
     def cases(self) -> list[dict]:
         with self.engine.connect() as c:
@@ -141,24 +209,33 @@ class Store:
         pid = os.getpid()
         process = {"pid": pid, "pid_started": _process_started(pid)}
         with self.engine.begin() as c:
-            return c.execute(insert(t.scan_runs).values(
+            run_id = c.execute(insert(t.scan_runs).values(
                 case_id=case_id, source_id=source_id, tool_version=version, examiner=examiner,
                 host=host, started_at=now(), status="running",
                 arguments=json.dumps(arguments | {"process": process}),
             )).inserted_primary_key[0]
+            self._log(c, case_chain(case_id), "scan.started", f"run:{run_id}",
+                      {"run": run_id, "source": source_id, "tool_version": version,
+                       "arguments": arguments}, case_id)
+            return run_id
 
     def end_run(self, run_id: int, status: str, summary: dict) -> list[int]:
         """Close a run. A complete run also closes the earlier unfinished runs of its source
         (left `interrupted`, or `running` by a process that is gone): their work is done now.
         Returns the ids of the runs it superseded."""
-        closed = []
+        closed: list[int] = []
         with self.engine.begin() as c:
             c.execute(update(t.scan_runs).where(t.scan_runs.c.id == run_id).values(
                 ended_at=now(), status=status, summary=json.dumps(summary, sort_keys=True)))
+            case_id, source_id = c.execute(select(t.scan_runs.c.case_id,
+                                                  t.scan_runs.c.source_id)
+                                           .where(t.scan_runs.c.id == run_id)).one()
+            details: dict[str, Any] = {"run": run_id, "source": source_id, "status": status,
+                                       "summary": summary}
             if status != "complete":
+                self._log(c, case_chain(case_id), "scan.ended", f"run:{run_id}", details,
+                          case_id)
                 return closed
-            source_id = c.execute(select(t.scan_runs.c.source_id)
-                                  .where(t.scan_runs.c.id == run_id)).scalar_one()
             earlier = c.execute(select(t.scan_runs).where(
                 t.scan_runs.c.source_id == source_id, t.scan_runs.c.id < run_id,
                 t.scan_runs.c.status.in_(self.UNFINISHED))).mappings().all()
@@ -171,7 +248,28 @@ class Store:
                     summary=json.dumps(old | {"superseded_by": run_id,
                                               "status_before": r["status"]}, sort_keys=True)))
                 closed.append(r["id"])
+            details |= {"superseded": closed, "manifest": self._manifest(c, source_id)}
+            self._log(c, case_chain(case_id), "scan.ended", f"run:{run_id}", details, case_id)
         return closed
+
+    @staticmethod
+    def _manifest(c, source_id: int) -> dict[str, Any]:  # noqa: ANN001 - a Connection
+        """The source's acquisition manifest as recorded: the SHA-256 of its lines
+        `sha256 size path` (latest version of every file found on disk, sorted by raw path
+        bytes), and how many files: what `sources verify` re-hashes the source against."""
+        digest, files, last = hashlib.sha256(), 0, None
+        rows = c.execute(select(t.items.c.raw_path, t.items.c.path, t.items.c.size,
+                                t.items.c.sha256)
+                         .where(t.items.c.source_id == source_id,
+                                t.items.c.parent_path.is_(None))
+                         .order_by(t.items.c.raw_path, t.items.c.version.desc()))
+        for raw, path, size, sha in rows:
+            if raw == last:
+                continue  # an earlier version of the same file
+            last = raw
+            digest.update(manifest_line(sha, size, path))
+            files += 1
+        return {"files": files, "sha256": digest.hexdigest()}
 
     def runs(self, case_id: int) -> list[dict]:
         """Runs of a case, oldest first; `process` says of a `running` run whether the
@@ -490,6 +588,7 @@ class Store:
                 raise StoreError(f"a list named {name!r} exists; use --replace to re-import "
                                  "it or --append to add to it")
             if old and replace:
+                self._log_matches_removed(c, old[0], name, "list replaced")
                 self._delete_list(c, old[0])
             if old and append:
                 list_id = old[0]
@@ -524,6 +623,12 @@ class Store:
             n_rejected = rejected if isinstance(rejected, int) else len(rejected)
             c.execute(update(t.lists).where(t.lists.c.id == list_id).values(
                 entry_count=count, rejected_count=t.lists.c.rejected_count + n_rejected))
+            action = ("list.appended" if old and append else
+                      "list.replaced" if old else "list.imported")
+            self._log(c, STORE_CHAIN, action, f"list:{name}",
+                      {"list": name, "file": source_file, "format": fmt, "entries": count,
+                       "added": count - before, "rejected": n_rejected, "purpose": purpose,
+                       "tlp": tlp, "pdq_threshold": pdq_threshold})
         return {"id": list_id, "name": name, "entries": count, "added": count - before,
                 "rejected": n_rejected}
 
@@ -543,9 +648,27 @@ class Store:
             old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
             if not old:
                 return False
+            removed = self._log_matches_removed(c, old[0], name, "list removed")
+            entries = self._entry_count(c, old[0])
             self._delete_list(c, old[0])
             self._bump(c, destructive=True)
+            self._log(c, STORE_CHAIN, "list.removed", f"list:{name}",
+                      {"list": name, "entries": entries, "matches_by_case": removed})
             return True
+
+    def _log_matches_removed(self, c, list_id: int, name: str,  # noqa: ANN001
+                             why: str) -> dict[str, int]:
+        """A custody entry in every case whose recorded matches a list's removal takes
+        with it: {case id: matches}."""
+        rows = c.execute(select(t.sources.c.case_id, func.count())
+                         .select_from(t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)
+                                      .join(t.sources, t.items.c.source_id == t.sources.c.id))
+                         .where(t.matches.c.list_id == list_id)
+                         .group_by(t.sources.c.case_id)).all()
+        for case_id, n in rows:
+            self._log(c, case_chain(case_id), "matches.removed", f"list:{name}",
+                      {"list": name, "matches": n, "why": why}, case_id)
+        return {str(case_id): n for case_id, n in rows}
 
     def set_entry_status(self, name: str, values: Iterable[str], status: str,
                          note: str | None = None) -> dict[str, list[str]]:
@@ -573,6 +696,10 @@ class Store:
                 c.execute(update(t.list_entries).where(t.list_entries.c.id.in_(ids)).values(
                     status=status, status_at=now(), status_note=note, changed_gen=gen))
                 out["changed"].append(value)
+            if out["changed"]:
+                self._log(c, STORE_CHAIN, f"list.entries.{status}", f"list:{name}",
+                          {"list": name, "status": status, "values": out["changed"],
+                           "note": note})
         return out
 
     # -- list generations: what the persisted list index checks itself against ----------
@@ -741,3 +868,8 @@ def _run_process(run: Any) -> str:
     if started is None:
         return "gone"
     return "alive" if process.get("pid_started") in (None, started) else "gone"
+
+
+def manifest_line(sha256: str | None, size: int | None, path: str) -> bytes:
+    """One file in a source's acquisition manifest (also what `sources verify` hashes)."""
+    return f"{sha256 or '-'} {size if size is not None else '-'} {path}\n".encode()
