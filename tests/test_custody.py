@@ -6,64 +6,23 @@ Cairn's; `sources verify` re-hashes evidence against its acquisition."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from click.testing import CliRunner
-from PIL import Image
 from sqlalchemy import Connection, create_engine, text
 
-from cairn.cli import cli
 from cairn.store.custody import UnsignedWrite
 from cairn.store.custody_chain import GENESIS, canonical, entry_hash, verify_chain
-
-EXAMINER = "examiner-01"
-PG = os.environ.get("CAIRN_TEST_POSTGRES_URL")
-DB_URLS: dict[Path, str | None] = {}  # home -> the database its store is in
+from inprocess import DB_URLS, EXAMINER, database, pictures, run
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None (the home's SQLite file) or a fresh database on the CI's PostgreSQL."""
-    if request.param == "sqlite":
-        yield None
-        return
-    if not PG:
-        pytest.skip("no PostgreSQL: set CAIRN_TEST_POSTGRES_URL (.ci/run starts one)")
-    name = f"cairn_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, query = PG.partition("?")
-    yield f"{base.rsplit('/', 1)[0]}/{name}?{query}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def run(home: Path, *args: object, ok: tuple[int, ...] = (0,), examiner: str = EXAMINER
-        ) -> str:
-    """`cairn` in-process, as the examiner, on the home's database."""
-    res = CliRunner().invoke(cli, [str(a) for a in args], obj={}, catch_exceptions=False,
-                             env={"CAIRN_HOME": str(home), "CAIRN_EXAMINER": examiner,
-                                  "CAIRN_DATABASE_URL": DB_URLS.get(home), "COLUMNS": "200"})
-    assert res.exit_code in ok, f"cairn {args} exited {res.exit_code}:\n{res.output}"
-    return res.output
-
-
-def pictures(folder: Path, n: int = 3) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        px = (np.random.default_rng(700 + i).random((48, 64, 3)) * 255).astype("uint8")
-        Image.fromarray(px).save(folder / f"photo-{i}.png")
-    return folder
+    yield from database(request.param)
 
 
 @pytest.fixture
@@ -101,10 +60,12 @@ def test_every_change_is_logged_signed_and_verifies(case: tuple[Path, Path]) -> 
     assert ended["summary"]["new_matches"] == 1
     out = json.loads(run(home, "custody", "verify", "--json"))
     assert out["ok"] and set(out["chains"]) == {"case:1", "store"}
-    # a list removed takes its matches: the case's chain says how many, the store's why
-    run(home, "lists", "remove", "known-demo")
-    (removed,) = [e for e in entries(home) if e["action"] == "matches.removed"]
-    assert removed["details"] == {"list": "known-demo", "matches": 1, "why": "list removed"}
+    # removing a list retracts the case's matches: the case's chain says how many
+    assert "Add --force" in run(home, "lists", "remove", "known-demo", ok=(2,))
+    run(home, "lists", "remove", "known-demo", "--force")
+    (removed,) = [e for e in entries(home) if e["action"] == "matches.list_removed"]
+    assert removed["details"] == {"list": "known-demo", "matches": 1, "note": "list removed",
+                                  "status": "list_removed"}
     store_log = json.loads(run(home, "custody", "verify", "--json"))["chains"]["store"]
     assert store_log["entries"] >= 3 and store_log["signed"]
 

@@ -47,6 +47,7 @@ from cairn.cli_common import (
     _fail,
     _store,
     err,
+    existing_case,
     out,
 )
 
@@ -356,19 +357,24 @@ TLP_CHOICE = click.Choice(["clear", "green", "amber", "amber+strict", "red"])
 @click.option("--tlp", type=TLP_CHOICE, help="The list's TLP marking, for sharing it on.")
 @click.option("--replace", is_flag=True, help="Replace a list of the same name.")
 @click.option("--append", is_flag=True, help="Add the file's entries to a list of that name.")
+@click.option("--no-rematch", is_flag=True,
+              help="Don't look up the new entries in the cases already scanned.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_type: str | None,
                  threshold: int, video_percent: float, known_good: bool, tlp: str | None,
-                 replace: bool, append: bool, as_json: bool) -> None:
+                 replace: bool, append: bool, no_rematch: bool, as_json: bool) -> None:
     """Import a list: python-threatexchange CSV or local file, md5sum-style, plain, Project
     VIC VICS, a STIX 2.1 bundle, a MISP feed or event, or NSRL (RDSv3/RDSv2). Streamed, in
-    one transaction; the list index is brought up to date before this returns."""
+    one transaction; the list index is brought up to date before this returns. Then every
+    case already scanned is re-matched against the new entries (from its stored signals,
+    the evidence is not read again), unless --no-rematch."""
     if replace and append:
         _fail("--replace and --append exclude each other")
     from cairn.lists.formats import ListFormatError, open_list, stix
     from cairn.store.store import StoreError
 
+    before = _store(ctx).max_entry_id()
     try:
         used, entries, rejected = open_list(path, fmt, signal_type)
         res = _store(ctx).add_list(name, str(path.resolve()), used, threshold,
@@ -382,6 +388,7 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
     res["format"] = used
     res["rejected_lines"] = [{"line": r.line, "reason": r.reason, "text": r.text[:200]}
                              for r in rejected]
+    res["rematch"] = [] if no_rematch else _rematch_cases(ctx, before, f"list {name} imported")
     if as_json:
         _emit_json(res)
     else:
@@ -392,7 +399,39 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
         added = f", {res['added']} new" if append else ""
         out.print(styled("imported list ", (name, "bold"), f": {res['entries']} entries{added} "
                          f"({used}), {len(rejected)} lines rejected"), highlight=False)
+        for r in res["rematch"]:
+            out.print(f"re-matched case {r['case']}: {r['new_matches']} new match(es) in "
+                      f"{r['items']} items", highlight=False)
     sys.exit(EXIT_PARTIAL if rejected else EXIT_OK)
+
+
+def _rematch_cases(ctx: click.Context, after_entry: int, why: str) -> list[dict]:
+    """Every case re-matched against the entries added after `after_entry`."""
+    from cairn.scan.rematch import rematch
+
+    store = _store(ctx)
+    return [rematch(store, c["name"], after_entry=after_entry, why=why).to_dict()
+            for c in store.cases() if c["items"] and c.get("status", "open") == "open"]
+
+
+@cli.command("rematch")
+@click.option("--case", required=True, help="The case.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rematch_cmd(ctx: click.Context, case: str, as_json: bool) -> None:
+    """Match a case's stored signals against the lists as they are now, without reading the
+    evidence again: what a list imported after the scan would have matched. New matches are
+    recorded, with a custody entry; those on record keep their status."""
+    from cairn.scan.rematch import rematch
+
+    existing_case(ctx, case)
+    res = rematch(_store(ctx), case).to_dict()
+    if as_json:
+        _emit_json(res)
+    else:
+        out.print(f"case {case}: {res['items']} items re-matched, {res['new_matches']} new "
+                  "match(es)" + "".join(f"; {n} from {k}" for k, n in res["by_list"].items()),
+                  highlight=False)
 
 
 EXPORT_FORMATS = ["vics", "stix", "misp", "te-csv", "te-local", "md5sum", "sha1sum",
@@ -461,13 +500,31 @@ def lists_export(ctx: click.Context, name: str, fmt: str, output: Path, tlp: str
 
 @lists_group.command("remove")
 @click.argument("name")
+@click.option("--force", is_flag=True,
+              help="Remove it even though cases hold matches against it (they are kept, as "
+                   "`list_removed`, and no longer count).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def lists_remove(ctx: click.Context, name: str) -> None:
-    """Remove a list and the matches recorded against it."""
-    if not _store(ctx).remove_list(name):
+def lists_remove(ctx: click.Context, name: str, force: bool, as_json: bool) -> None:
+    """Take a list out of use. Nothing recorded is deleted: its entries stop matching, the
+    list stays on record renamed `NAME (removed TIME)`, and cases' matches against it become
+    `list_removed` (shown, not counted), each case's custody log saying so. Refused while
+    cases hold active matches against it, unless --force."""
+    from cairn.store.store import StoreError
+
+    try:
+        res = _store(ctx).remove_list(name, force=force)
+    except StoreError as e:
+        _fail(str(e))
+    if res is None:
         _fail(f"no list named {name!r}")
     _refresh_index(ctx)
-    out.print(f"removed list {name}")
+    if as_json:
+        _emit_json(res)
+    else:
+        held = sum(res["matches_by_case"].values())
+        out.print(f"removed list {name} ({res['entries']} entries); {held} match(es) in "
+                  f"{len(res['matches_by_case'])} case(s) now list_removed", highlight=False)
 
 
 def _refresh_index(ctx: click.Context) -> int:
@@ -715,13 +772,20 @@ def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None,
             text = render(report, fmt)
     except ReportError as e:
         _fail(str(e))
+    import hashlib
+
+    store = _store(ctx)
+    store.log_event(store.case_id(case), "report.written", f"case:{case}",
+                    {"format": fmt, "output": str(output) if output else None,
+                     "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                     "custody_head": report.get("record", {}).get("custody_head")})
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}", highlight=False)
     elif fmt in ("json", "vics"):  # the same JSON data, with nothing a terminal acts on
         click.echo(json_safe(text), nl=False)
     else:  # a CSV or HTML report is exact in a pipe, shows escapes on a terminal
-        tty = click.get_text_stream("stdout").isatty()
+        tty = sys.stdout.isatty()
         click.echo(visible_lines(text) if tty else text, nl=False)
 
 
@@ -1019,12 +1083,16 @@ def feedback_cmd(ctx: click.Context, path: str, case: str, verdict: str | None,
     if verdict is None:
         _fail("give --false-positive or --confirmed")
     store = _store(ctx)
-    case_id = store.case_id(case)
-    if case_id is None:
-        _fail(f"no case named {case!r}")
+    case_id = existing_case(ctx, case)
     entry_ids = store.matched_entries(case_id, path)
+    if not entry_ids:  # the path as on disk: the source's location, then the in-source path
+        for inside in _source_paths(store, case_id, path):
+            entry_ids = store.matched_entries(case_id, inside)
+            if entry_ids:
+                break
     if not entry_ids:
-        _fail(f"{path}: no recorded match in case {case}")
+        _fail(f"{path}: no recorded match in case {case} (give the path as on disk or as "
+              "the report shows it)")
     res = [ex.add_opinion(store, eid, verdict, f"local:{_examiner()}", note,
                           threshold=fp_threshold()) for eid in entry_ids]
     _refresh_index(ctx)
@@ -1035,6 +1103,25 @@ def feedback_cmd(ctx: click.Context, path: str, case: str, verdict: str | None,
             out.print(f"entry {r['entry_id']}: {verdict}; now {r['status']}", highlight=False)
 
 
+def _source_paths(store, case_id: int, path: str) -> list[str]:  # noqa: ANN001 - a Store
+    """An on-disk path as the in-source paths it may be: below each source's location."""
+    import os
+
+    from cairn.media.walk import display_name
+
+    absolute = os.path.abspath(path)
+    found = []
+    for s in store.sources(case_id):
+        root = os.path.abspath(s["location"])
+        if os.path.isfile(root) and absolute == root:
+            found.append(os.path.basename(root))
+        elif absolute.startswith(root.rstrip("/") + "/"):
+            rel = absolute[len(root.rstrip("/")) + 1:]
+            # as the scan displays it; as typed too (an archive member: `x.zip!/a.jpg`)
+            found += [display_name(rel), rel]
+    return found
+
+
 @cli.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("demo-out"), show_default=True)
@@ -1043,7 +1130,7 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
     """Generate benign demo evidence and lists, import, scan, and write the report."""
     import shutil
 
-    from cairn.cases.report import build, render
+    from cairn.cases.report import active, build, render
     from cairn.demo import make_demo
     from cairn.demo_provenance import make_ai_exhibit
     from cairn.lists.formats import read_list
@@ -1069,7 +1156,7 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
     report = build(store, "demo")
     for fmt in ("html", "json"):
         (out_dir / f"report.{fmt}").write_text(render(report, fmt), encoding="utf-8")
-    found = {it["path"] for it in report["items"] if it["matches"]}
+    found = {it["path"] for it in report["items"] if active(it)}
     missed = sorted(set(made["planted"]) - found)
     out.print(f"planted copies and edits found: {len(made['planted']) - len(missed)}"
               f"/{len(made['planted'])}" + (f" (missed: {', '.join(missed)})" if missed else ""))

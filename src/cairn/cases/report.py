@@ -16,6 +16,7 @@ from markupsafe import Markup
 from cairn import __version__
 from cairn.lists.formats.csvcells import Writer
 from cairn.store import Store
+from cairn.store.store import MATCH_STATUSES
 from cairn.trace.chart import timeline_svg
 from cairn.trace.links import link_model_files
 from cairn.trace.report import trace
@@ -65,6 +66,7 @@ def build(store: Store, case: str, include_known_good: bool = False,
         })
     link_model_files(items)
     runs = store.runs(case_id)
+    counted = [it for it in items if active(it)]
     sources = sorted({(r["source"], json.loads(r["arguments"])["location"]) for r in runs})
     kinds: dict[str, int] = {}
     for it in items:
@@ -72,7 +74,10 @@ def build(store: Store, case: str, include_known_good: bool = False,
     summary = {
         "items": len(items), "images": kinds.get("image", 0), "videos": kinds.get("video", 0),
         "archives": kinds.get("archive", 0), "models": kinds.get("model", 0),
-        "items_matched": sum(1 for it in items if it["matches"]),
+        "items_matched": len(counted),
+        # matches kept on record that no longer count: withdrawn, false positive, list removed
+        "matches_not_counted": {st: n for st in MATCH_STATUSES[1:] if (n := sum(
+            1 for it in items for m in it["matches"] if m.get("status") == st))},
         "items_with_errors": sum(1 for it in items if it["errors"]),
         "items_with_generator_claims": sum(1 for it in items if any(
             f["kind"] == "generator" and f.get("generator") for f in it["findings"])),
@@ -85,7 +90,8 @@ def build(store: Store, case: str, include_known_good: bool = False,
         # of those, left `running` by a process that is gone (killed, crashed, host rebooted)
         "incomplete_runs_dead": sum(1 for r in runs if r.get("process") == "gone"),
     }
-    used = sorted({m["list"] for it in items for m in it["matches"]})
+    used = sorted({m["list"] for it in items for m in it["matches"]
+                   if m.get("status", "active") == "active"})
     lists = [{"name": x["name"], "entries": x["entry_count"], "format": x["format"],
               "source_file": Path(x["source_file"]).name, "pdq_threshold": x["pdq_threshold"],
               "purpose": x["purpose"]}
@@ -95,9 +101,37 @@ def build(store: Store, case: str, include_known_good: bool = False,
     summary["families"] = len(traced["families"])
     summary["fingerprint_links"] = len(traced["links"])
     return {"case": case, "tool": f"cairn {__version__}", "summary": summary,
+            "record": record(store, case_id, runs),
             "trace": {k: traced[k] for k in ("families", "links", "sources", "timeline")},
             "sources": [{"name": s, "location": loc} for s, loc in sources],
             "lists": lists, "lists_matched": used, "items": items}
+
+
+def active(item: dict) -> list[dict]:
+    """An item's matches that count (active); the others stay listed with their status."""
+    return [m for m in item["matches"] if m.get("status", "active") == "active"]
+
+
+# custody actions that record reading the case, not changing it: a report names the last
+# entry before them, so the same store gives the same report however often it is written
+READS = ("report.written", "custody.exported", "sources.verified")
+
+
+def record(store: Store, case_id: int, runs: list[dict]) -> dict:
+    """Who did what with which tool: the scan runs (examiner, host, tool version, times,
+    arguments' location, status) and the case's custody head."""
+    entries = store.custody_entries(case_id)
+    changes = [e for e in entries if e["action"] not in READS]
+    head = changes[-1] if changes else None
+    return {
+        "examiners": sorted({r["examiner"] for r in runs} | {e["examiner"] for e in changes}),
+        "scan_runs": [{"run": r["id"], "source": r["source"], "examiner": r["examiner"],
+                       "host": r["host"], "tool_version": r["tool_version"],
+                       "started_at": r["started_at"], "ended_at": r["ended_at"],
+                       "status": r["status"]} for r in runs],
+        "custody_head": {"seq": head["seq"], "hash": head["hash"], "time": head["time"],
+                         "signed": bool(head["signature"])} if head else None,
+    }
 
 
 def to_json(report: dict) -> str:
@@ -119,8 +153,9 @@ def to_csv(report: dict) -> str:
         w.writerow([
             it["source"], it["path"], it["kind"], it["media_type"] or "", it["size"],
             it["md5"] or "", it["sha1"] or "", it["sha256"] or "", pdq.get("hash", ""),
-            pdq.get("quality", ""), "yes" if it["matches"] else "no",
+            pdq.get("quality", ""), "yes" if active(it) else "no",
             " | ".join(f"{m['list']}:{m['signal']}:d={m['distance']}:{m['transform']}"
+                       + (f" [{m['status']}]" if m.get("status", "active") != "active" else "")
                        for m in it["matches"]),
             " | ".join(finding_summary(f) for f in it["findings"]),
             " | ".join(f"{e['stage']}: {e['message']}" for e in it["errors"]),
@@ -168,7 +203,7 @@ def finding_summary(f: dict) -> str:
 def to_html(report: dict) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       keep_trailing_newline=True)
-    matched = [it for it in report["items"] if it["matches"]]
+    matched = [it for it in report["items"] if it["matches"]]  # with their status
     with_errors = [it for it in report["items"] if it["errors"]]
     with_findings = [it for it in report["items"] if it["findings"]]
     env.filters["finding"] = finding_summary

@@ -33,7 +33,8 @@ def write_case_vics(report: dict, out: IO[str], profile: str = "Default", tlp: s
                     withheld: list[markings.Withheld] | None = None) -> int:
     media: dict[str, dict] = {}  # by sha256: one Media for all copies, every file listed
     for it in report["items"]:
-        if not it["matches"] or not it.get("md5"):
+        counted = [m for m in it["matches"] if m.get("status", "active") == "active"]
+        if not counted or not it.get("md5"):  # retracted matches stay home, on record
             continue
         m = media.get(it["sha256"])
         if m is None:
@@ -48,7 +49,7 @@ def write_case_vics(report: dict, out: IO[str], profile: str = "Default", tlp: s
         name = it["path"].rsplit("/", 1)[-1].rsplit("!/", 1)[-1]
         m["MediaFiles"].append({"FileName": name, "FilePath": it["path"],
                                 "SourceID": it["source"]})
-        m["_matches"] += it["matches"]
+        m["_matches"] += counted
     value = []
     for m in media.values():
         matches = m.pop("_matches")

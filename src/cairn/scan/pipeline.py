@@ -205,6 +205,9 @@ def _record(store: Store, source_id: int, run_id: int, records: list[dict],
 
 
 def _examiner() -> str:
+    """Who the record names: $CAIRN_EXAMINER (as the custody log does), else the login."""
+    if os.environ.get("CAIRN_EXAMINER"):
+        return os.environ["CAIRN_EXAMINER"]
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -134,6 +134,8 @@ lists = Table(
     # detect: known material, matches are hits | known-good: NSRL-style, matches hide items
     Column("purpose", String(20), nullable=False, server_default="detect"),
     Column("tlp", String(20)),  # clear green amber amber+strict red; None: not shared yet
+    # removed: renamed `NAME (removed TIME)`, its entries `list_removed`, kept with its matches
+    Column("removed_at", String(32)),
 )
 
 list_entries = Table(
@@ -183,6 +185,12 @@ matches = Table(
     Column("transform", String(20), nullable=False),
     Column("timestamp", Float),  # seconds into a video, for a frame that matched
     Column("detail", Text),  # JSON, e.g. vPDQ {"query_percent", "target_percent"}
+    # active | withdrawn (by the publisher) | false_positive | list_removed: a match is never
+    # deleted; only active ones count. Who changed it and when; the custody log has it too.
+    Column("status", String(20), nullable=False, server_default="active"),
+    Column("status_at", String(32)),
+    Column("status_by", String(200)),
+    Column("status_note", Text),
     UniqueConstraint("item_id", "entry_id", "signal_type", name="uq_matches_item_entry_signal"),
     Index("ix_matches_item", "item_id"),
 )

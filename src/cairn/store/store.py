@@ -36,6 +36,8 @@ def default_home() -> Path:
 
 
 ENTRY_STATUSES = ("active", "withdrawn", "false_positive")
+# a match's status: its entry's, or `list_removed`; only `active` matches count
+MATCH_STATUSES = ("active", "withdrawn", "false_positive", "list_removed")
 MIGRATION_LOCK = 0x6361_6972_6E00  # pg_advisory lock key: "cairn"
 
 
@@ -141,9 +143,10 @@ class Store:
                 return row[0]
             if not create:
                 return None
-            res = c.execute(self.insert_ignore(t.cases).values(name=name, created_at=now()))
+            created = c.execute(self.insert_ignore(t.cases).values(
+                name=name, created_at=now()).returning(t.cases.c.id)).first()
             cid = c.execute(select(t.cases.c.id).where(t.cases.c.name == name)).scalar_one()
-            if res.rowcount:
+            if created is not None:
                 self._log(c, case_chain(cid), "case.created", f"case:{name}", {"name": name},
                           cid)
             return cid
@@ -156,10 +159,11 @@ class Store:
             row = c.execute(q).first()
             if row:
                 return row[0]
-            res = c.execute(self.insert_ignore(t.sources).values(
-                case_id=case_id, name=name, location=location, added_at=now()))
+            created = c.execute(self.insert_ignore(t.sources).values(
+                case_id=case_id, name=name, location=location, added_at=now()
+            ).returning(t.sources.c.id)).first()
             sid = c.execute(q).scalar_one()
-            if res.rowcount:
+            if created is not None:
                 self._log(c, case_chain(case_id), "source.added", f"source:{sid}",
                           {"source": sid, "name": name, "location": location}, case_id)
             return sid
@@ -351,14 +355,15 @@ class Store:
                     media_type=rec.get("media_type"), size=rec.get("size"),
                     mtime=rec.get("mtime"), md5=rec.get("md5"), sha1=rec.get("sha1"),
                     sha256=rec.get("sha256"), width=rec.get("width"), height=rec.get("height"),
-                ))
-                if not res.rowcount:
-                    continue  # a concurrent scan recorded this version first
+                ).returning(t.items.c.id))
+                inserted = res.first()  # None: a concurrent scan recorded this version first
+                if inserted is None:  # (RETURNING: PostgreSQL's rowcount here is -1 either way)
+                    continue
                 latest[key] = {"version": version, "scan_run_id": run_id, "size": state[0],
                                "mtime": state[1], "sha256": state[2], "kind": rec["kind"],
                                "worker_failed": failed}
                 new += 1
-                item_id = res.inserted_primary_key[0]
+                item_id = inserted[0]
                 self._insert_pdq(c, rec)
                 if rec.get("findings") and rec.get("sha256"):
                     c.execute(self.insert_ignore(t.findings), [
@@ -428,6 +433,74 @@ class Store:
             r["findings"] = finds.get(sha, []) if sha else []
         return rows
 
+    def match_inputs(self, case_id: int, after_item: int = 0, limit: int = 20_000
+                     ) -> list[dict]:
+        """Up to `limit` items of a case (id > after_item, by id) as the matcher takes them:
+        crypto hashes, PDQ with its dihedral hashes (exact preferred), vPDQ frames. What
+        re-matching reads instead of the evidence. (A scan's PDQ variants of palette and
+        bordered pictures are not stored: re-matching looks up the plain hash's 8 turns.)"""
+        from cairn.signals.vpdq import parse_signal  # PyAV: only when re-matching
+
+        with self.engine.connect() as c:
+            rows = [dict(r) for r in c.execute(
+                select(t.items.c.id.label("item_id"), t.items.c.md5, t.items.c.sha1,
+                       t.items.c.sha256)
+                .join(t.sources, t.items.c.source_id == t.sources.c.id)
+                .where(t.sources.c.case_id == case_id, t.items.c.id > after_item)
+                .order_by(t.items.c.id).limit(limit)).mappings()]
+            shas = sorted({r["sha256"] for r in rows if r["sha256"]})
+            sig: dict[tuple[str, str], tuple[str, int]] = {}
+            for start in range(0, len(shas), 2000):
+                for sha, stype, value, quality in c.execute(
+                        select(t.signals.c.sha256, t.signals.c.signal_type, t.signals.c.value,
+                               t.signals.c.quality)
+                        .where(t.signals.c.sha256.in_(shas[start:start + 2000]))
+                        .order_by(t.signals.c.sha256, t.signals.c.signal_type,
+                                  t.signals.c.mode)):
+                    sig.setdefault((sha, stype), (value, quality))  # exact before fast
+        for r in rows:
+            sha = r["sha256"]
+            pdq, pdq8, vpdq = (sig.get((sha, k)) for k in ("pdq", "pdq8", "vpdq"))
+            if pdq:
+                r["pdq"] = {"hash": pdq[0], "quality": pdq[1],
+                            "dihedral": pdq8[0].split(",") if pdq8 else [pdq[0]]}
+            if vpdq:
+                frames = parse_signal(vpdq[0])
+                r["vpdq"] = {"frames": [(f.timestamp, f.hash, f.quality) for f in frames]}
+        return rows
+
+    def add_matches(self, case_id: int, found: Sequence[tuple[int, list[dict]]],
+                    why: str) -> dict[str, int]:
+        """Record matches of already-recorded items ((item id, [match dicts])), ignoring
+        those on record (whatever their status); one custody entry naming how many were new,
+        by list. Returns {list name: new matches}."""
+        new_by_list: dict[int, int] = {}
+        with self.engine.begin() as c:
+            # RETURNING, not rowcount: PostgreSQL's driver counts a skipped conflicting row
+            stmt = self.insert_ignore(t.matches).returning(t.matches.c.id)
+            for item_id, ms in found:
+                for m in ms:
+                    res = c.execute(stmt.values(
+                        item_id=item_id, entry_id=m["entry_id"], list_id=m["list_id"],
+                        signal_type=m["signal"], distance=m["distance"],
+                        transform=m["transform"], timestamp=m.get("timestamp"),
+                        detail=json.dumps(m["detail"]) if m.get("detail") else None))
+                    if res.first() is not None:
+                        new_by_list[m["list_id"]] = new_by_list.get(m["list_id"], 0) + 1
+            if not new_by_list:
+                return {}
+            names = dict(c.execute(select(t.lists.c.id, t.lists.c.name)
+                                   .where(t.lists.c.id.in_(list(new_by_list)))).all())
+            by_name = {names[k]: v for k, v in sorted(new_by_list.items())}
+            self._log(c, case_chain(case_id), "matches.added", f"case:{case_id}",
+                      {"why": why, "matches": sum(by_name.values()), "by_list": by_name},
+                      case_id)
+        return by_name
+
+    def max_entry_id(self) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.max(t.list_entries.c.id))).scalar() or 0)
+
     def items_without_exact_pdq(self, case_id: int, only_matched: bool) -> dict[str, set[str]]:
         """{source location: item paths} of items with a fast PDQ and no exact one."""
         exact = select(t.signals.c.sha256).where(t.signals.c.signal_type == "pdq",
@@ -454,9 +527,10 @@ class Store:
             c.execute(self.insert_ignore(t.signals).values(
                 sha256=rec["sha256"], signal_type="pdq8", mode=p["mode"],
                 value=",".join(p["dihedral"]), quality=p["quality"]))
-        return c.execute(self.insert_ignore(t.signals).values(
+        new = c.execute(self.insert_ignore(t.signals).values(
             sha256=rec["sha256"], signal_type="pdq", mode=p["mode"], value=p["hash"],
-            quality=p["quality"])).rowcount
+            quality=p["quality"]).returning(t.signals.c.id)).first()
+        return int(new is not None)  # (PostgreSQL's rowcount is -1 here, new or not)
 
     def add_pdq_signals(self, records: Sequence[dict]) -> int:
         """Record PDQ signals of already-recorded content; returns how many were new."""
@@ -534,7 +608,9 @@ class Store:
                        t.list_entries.c.labels, t.list_entries.c.collab,
                        t.list_entries.c.line_no, t.list_entries.c.origin,
                        t.list_entries.c.status, t.list_entries.c.attrs,
-                       t.lists.c.tlp.label("list_tlp"))
+                       t.lists.c.tlp.label("list_tlp"),
+                       t.matches.c.status.label("match_status"), t.matches.c.status_at,
+                       t.matches.c.status_by, t.matches.c.status_note)
                 .select_from(
                     t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)
                     .join(t.sources, t.items.c.source_id == t.sources.c.id)
@@ -549,7 +625,10 @@ class Store:
                     extra["timestamp"] = m["timestamp"]
                 ms.setdefault(m["item_id"], []).append({
                     "list": m["list"], "signal": m["signal_type"], "distance": m["distance"],
-                    "transform": m["transform"], **extra,
+                    "transform": m["transform"], **extra, "status": m["match_status"],
+                    **({"status_at": m["status_at"], "status_by": m["status_by"],
+                        "status_note": m["status_note"]}
+                       if m["match_status"] != "active" else {}),
                     "entry": {"value": m["value"], "category": m["category"],
                               "labels": json.loads(m["labels"]), "collab": m["collab"],
                               "line": m["line_no"],
@@ -588,7 +667,12 @@ class Store:
                 raise StoreError(f"a list named {name!r} exists; use --replace to re-import "
                                  "it or --append to add to it")
             if old and replace:
-                self._log_matches_removed(c, old[0], name, "list replaced")
+                if self._active_matches_by_case(c, old[0]) or c.execute(
+                        select(t.matches.c.id).where(t.matches.c.list_id == old[0]).limit(1)
+                ).first():
+                    raise StoreError(f"cases hold matches against {name!r}: `--replace` "
+                                     "would lose them. Import the new file with --append, "
+                                     "or remove the list first (its matches are kept)")
                 self._delete_list(c, old[0])
             if old and append:
                 list_id = old[0]
@@ -639,36 +723,90 @@ class Store:
 
     @staticmethod
     def _delete_list(c, list_id: int) -> None:  # noqa: ANN001 - a Connection
-        c.execute(delete(t.matches).where(t.matches.c.list_id == list_id))
+        """Drop a list that no case's match refers to (`--replace`: its entries are read
+        again from the new file)."""
         c.execute(delete(t.list_entries).where(t.list_entries.c.list_id == list_id))
         c.execute(delete(t.lists).where(t.lists.c.id == list_id))
 
-    def remove_list(self, name: str) -> bool:
-        with self.engine.begin() as c:
-            old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
-            if not old:
-                return False
-            removed = self._log_matches_removed(c, old[0], name, "list removed")
-            entries = self._entry_count(c, old[0])
-            self._delete_list(c, old[0])
-            self._bump(c, destructive=True)
-            self._log(c, STORE_CHAIN, "list.removed", f"list:{name}",
-                      {"list": name, "entries": entries, "matches_by_case": removed})
-            return True
+    def list_match_counts(self, name: str) -> dict[str, int]:
+        """Active matches against a list, by case name: what removing it would retract."""
+        with self.engine.connect() as c:
+            return {n: k for n, k in c.execute(
+                select(t.cases.c.name, func.count())
+                .select_from(t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)
+                             .join(t.sources, t.items.c.source_id == t.sources.c.id)
+                             .join(t.cases, t.sources.c.case_id == t.cases.c.id)
+                             .join(t.lists, t.matches.c.list_id == t.lists.c.id))
+                .where(t.lists.c.name == name, t.lists.c.removed_at.is_(None),
+                       t.matches.c.status == "active")
+                .group_by(t.cases.c.name))}
 
-    def _log_matches_removed(self, c, list_id: int, name: str,  # noqa: ANN001
-                             why: str) -> dict[str, int]:
-        """A custody entry in every case whose recorded matches a list's removal takes
-        with it: {case id: matches}."""
-        rows = c.execute(select(t.sources.c.case_id, func.count())
+    def remove_list(self, name: str, force: bool = False) -> dict | None:
+        """Take a list out of use, keeping the record: it is renamed `NAME (removed TIME)`,
+        its entries stop matching (`list_removed`), partners lose access, and every case's
+        matches against it become `list_removed`, each case's custody log saying how many.
+        Refuses (StoreError) while cases hold active matches against it, unless `force`.
+        None when no list has that name."""
+        with self.engine.begin() as c:
+            old = c.execute(select(t.lists.c.id, t.lists.c.entry_count).where(
+                t.lists.c.name == name, t.lists.c.removed_at.is_(None))).first()
+            if not old:
+                return None
+            list_id, entries = old
+            held = self._active_matches_by_case(c, list_id)
+            if held and not force:
+                raise StoreError(
+                    f"cases hold {sum(held.values())} active match(es) against {name!r} ("
+                    + ", ".join(f"{n}: {k}" for n, k in sorted(held.items()))
+                    + "); they would become `list_removed`. Add --force to remove it")
+            when = now()
+            gen = self._bump(c, destructive=False)  # entries leave the index as inactive
+            c.execute(update(t.list_entries).where(t.list_entries.c.list_id == list_id)
+                      .values(status="list_removed", status_at=when, changed_gen=gen))
+            c.execute(delete(t.list_access).where(t.list_access.c.list_id == list_id))
+            c.execute(update(t.lists).where(t.lists.c.id == list_id).values(
+                name=f"{name} (removed {when})", removed_at=when))
+            retracted = self._set_match_status(c, t.matches.c.list_id == list_id, name,
+                                               "list_removed", "list removed")
+            self._log(c, STORE_CHAIN, "list.removed", f"list:{name}",
+                      {"list": name, "entries": entries, "renamed": f"{name} (removed {when})",
+                       "matches_by_case": retracted})
+            return {"list": name, "entries": entries, "matches_by_case": retracted}
+
+    def _active_matches_by_case(self, c, list_id: int) -> dict[str, int]:  # noqa: ANN001
+        return {n: k for n, k in c.execute(
+            select(t.cases.c.name, func.count())
+            .select_from(t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)
+                         .join(t.sources, t.items.c.source_id == t.sources.c.id)
+                         .join(t.cases, t.sources.c.case_id == t.cases.c.id))
+            .where(t.matches.c.list_id == list_id, t.matches.c.status == "active")
+            .group_by(t.cases.c.name))}
+
+    def _set_match_status(self, c, which: Any, list_name: str, status: str,  # noqa: ANN001
+                          note: str | None) -> dict[str, int]:
+        """Set the status of the matches `which` selects (those not already so; reinstating
+        never revives a removed list's), with who and when; one custody entry per case
+        naming how many. Returns {case id: matches changed}."""
+        cond = [which, t.matches.c.status != status]
+        if status == "active":
+            cond.append(t.matches.c.status != "list_removed")
+        rows = c.execute(select(t.matches.c.id, t.sources.c.case_id)
                          .select_from(t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)
                                       .join(t.sources, t.items.c.source_id == t.sources.c.id))
-                         .where(t.matches.c.list_id == list_id)
-                         .group_by(t.sources.c.case_id)).all()
-        for case_id, n in rows:
-            self._log(c, case_chain(case_id), "matches.removed", f"list:{name}",
-                      {"list": name, "matches": n, "why": why}, case_id)
-        return {str(case_id): n for case_id, n in rows}
+                         .where(*cond)).all()
+        by_case: dict[int, list[int]] = {}
+        for mid, case_id in rows:
+            by_case.setdefault(case_id, []).append(mid)
+        when = now()
+        for case_id, ids in sorted(by_case.items()):
+            for start in range(0, len(ids), 500):
+                c.execute(update(t.matches).where(t.matches.c.id.in_(ids[start:start + 500]))
+                          .values(status=status, status_at=when,
+                                  status_by=self.actor.examiner, status_note=note))
+            self._log(c, case_chain(case_id), f"matches.{status}", f"list:{list_name}",
+                      {"list": list_name, "matches": len(ids), "status": status,
+                       "note": note}, case_id)
+        return {str(k): len(v) for k, v in sorted(by_case.items())}
 
     def set_entry_status(self, name: str, values: Iterable[str], status: str,
                          note: str | None = None) -> dict[str, list[str]]:
@@ -677,8 +815,10 @@ class Store:
         if status not in ENTRY_STATUSES:
             raise StoreError(f"status must be one of {', '.join(ENTRY_STATUSES)}")
         out: dict[str, list[str]] = {"changed": [], "unchanged": [], "unknown": []}
+        changed_ids: list[int] = []
         with self.engine.begin() as c:
-            row = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
+            row = c.execute(select(t.lists.c.id).where(t.lists.c.name == name,
+                                                       t.lists.c.removed_at.is_(None))).first()
             if not row:
                 raise StoreError(f"no list named {name!r}")
             gen = self._bump(c, destructive=False)
@@ -695,7 +835,11 @@ class Store:
                     continue
                 c.execute(update(t.list_entries).where(t.list_entries.c.id.in_(ids)).values(
                     status=status, status_at=now(), status_note=note, changed_gen=gen))
+                changed_ids += ids
                 out["changed"].append(value)
+            if changed_ids:
+                self._set_match_status(c, t.matches.c.entry_id.in_(changed_ids), name, status,
+                                       note)
             if out["changed"]:
                 self._log(c, STORE_CHAIN, f"list.entries.{status}", f"list:{name}",
                           {"list": name, "status": status, "values": out["changed"],
@@ -735,7 +879,8 @@ class Store:
 
     def lists(self) -> list[dict]:
         with self.engine.connect() as c:
-            rows = c.execute(select(t.lists).order_by(t.lists.c.name)).mappings().all()
+            rows = c.execute(select(t.lists).where(t.lists.c.removed_at.is_(None))
+                             .order_by(t.lists.c.name)).mappings().all()
             by_type: dict[int, dict[str, int]] = {}
             for list_id, st, n in c.execute(
                 select(t.list_entries.c.list_id, t.list_entries.c.signal_type, func.count())
