@@ -193,12 +193,16 @@ def _novelai_keys(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _read_trust(path: Path | None) -> str | None:
+    """The examiner's C2PA trust anchors, checked before any file is read: a damaged bundle
+    would otherwise fail every file's validation."""
     if path is None:
         return None
-    text = path.read_text(encoding="ascii", errors="replace")
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        _fail(f"{path}: no PEM certificate in it (--c2pa-trust wants a PEM bundle)")
-    return text
+    from cairn.provenance.c2pa_reader import TrustError, trust_anchors
+
+    try:
+        return trust_anchors(path.read_text(encoding="ascii", errors="replace"))
+    except TrustError as e:
+        _fail(f"{path}: {e} (--c2pa-trust wants a PEM bundle of certificates)")
 
 
 @cli.command("provenance")

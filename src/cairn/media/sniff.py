@@ -8,6 +8,7 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 _AVIF_BRANDS = {b"avif", b"avis"}
 _QT_BRANDS = {b"qt  "}
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
+_M4V_BRANDS = {b"M4V ", b"M4VH", b"M4VP"}  # iTunes video: an MP4 by another name
 _BZ2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")  # a block's magic (pi), or an empty stream's end
 
 # gzip, bzip2 and xz hold a tarball or one compressed file: either way, members to read
@@ -36,6 +37,8 @@ def _ftyp(head: bytes) -> str | None:
         return "audio/mp4"
     if major in _QT_BRANDS:
         return "video/quicktime"
+    if major in _M4V_BRANDS:
+        return "video/x-m4v"
     if major.startswith(b"3g"):
         return "video/3gpp"
     return "video/mp4"
@@ -92,9 +95,60 @@ def sniff(head: bytes) -> str:
         return "application/vnd.rar"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
+    audio = _audio(head)
+    if audio:
+        return audio
     if _safetensors(head):
         return "application/x-safetensors"
     return "application/octet-stream"
+
+
+# MPEG audio frame header (ISO/IEC 11172-3 2.4.2.3, 13818-3 for MPEG-2/2.5): kbit/s by
+# (MPEG-1?, layer) and bitrate index 1..14, samples/s by version and index 0..2
+_KBPS = {(True, 1): (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+         (True, 2): (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+         (True, 3): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+         (False, 1): (32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+         (False, 2): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)}
+_KBPS[(False, 3)] = _KBPS[(False, 2)]
+_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _mpeg_frame(head: bytes, pos: int) -> int | None:
+    """Length of the MPEG audio frame whose header is at `pos`, None if none is there."""
+    if pos + 4 > len(head) or head[pos] != 0xFF or head[pos + 1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (head[pos + 1] >> 3) & 3, 4 - ((head[pos + 1] >> 1) & 3)
+    rate_i, bitrate_i = (head[pos + 2] >> 2) & 3, head[pos + 2] >> 4
+    if version == 1 or layer == 4 or rate_i == 3 or bitrate_i in (0, 15):
+        return None  # reserved values, or free format (too rare to be worth a false match)
+    kbps, rate = _KBPS[(version == 3, layer)][bitrate_i - 1], _RATES[version][rate_i]
+    pad = (head[pos + 2] >> 1) & 1
+    if layer == 1:
+        return (12 * kbps * 1000 // rate + pad) * 4
+    per = 144 if version == 3 or layer == 2 else 72  # MPEG-2/2.5 layer III: half the samples
+    return per * kbps * 1000 // rate + pad
+
+
+def _audio(head: bytes) -> str | None:
+    """MP3 or FLAC, behind an ID3v2 tag or not (C2PA puts its manifest in one, in front of
+    either). After a tag, anything but FLAC is taken for MP3, the usual case (padding may
+    sit between the tag and the first frame, and a long tag hides what follows)."""
+    if head.startswith(b"ID3") and len(head) >= 10 and head[3] in (2, 3, 4):
+        size = head[6:10]
+        if any(b & 0x80 for b in size):
+            return None  # not a syncsafe integer: not an ID3v2 tag
+        pos = 10 + (size[0] << 21 | size[1] << 14 | size[2] << 7 | size[3])
+        pos += 10 if head[5] & 0x10 else 0  # a footer
+        return "audio/flac" if head[pos:pos + 4] == b"fLaC" else "audio/mpeg"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    length = _mpeg_frame(head, 0)
+    if length is None:
+        return None
+    if length + 4 <= len(head) and _mpeg_frame(head, length) is None:
+        return None  # a stray 0xFFE: the next frame must follow where this one ends
+    return "audio/mpeg"
 
 
 def _safetensors(head: bytes) -> bool:
