@@ -20,7 +20,8 @@ from PIL import Image
 import tools_fixtures as tf
 from cairn import demo_provenance as dp
 from cairn.cli import cli
-from cairn.provenance import bmff, examine, examine_stream
+from cairn.media.sniff import sniff
+from cairn.provenance import bmff, ebml, examine, examine_stream
 from cairn.provenance.containers import Metadata
 from cairn.provenance.generators import read_generators
 from cairn.provenance.media_tags import read_media_tags
@@ -177,6 +178,41 @@ def test_older_videohelpersuite_comment(tmp_path: Path, name: str, fmt: str | No
     assert (g["generator"], g["source"], g["seed"]) == ("comfyui", "mp4:comment", 987654321)
 
 
+def test_comfyui_webm_tags(tmp_path: Path) -> None:
+    tags_ = {"prompt": json.dumps(tf.comfy_prompt()), "workflow": json.dumps(tf.comfy_workflow())}
+    path = tf.video(tmp_path / "ComfyUI_00001_.webm", tags_, movflags=False, fmt="webm",
+                    codec="libvpx")
+    mt = sniff(path.read_bytes()[:4096])
+    assert mt == "video/webm"
+    md = tags(path.read_bytes(), mt)
+    assert json.loads(md.text["mkv:workflow"]) == tf.comfy_workflow()
+    assert "mkv:duration" not in md.text  # FFmpeg's per-track tags are not the file's
+    (g,) = [x for x in stream(path, mt) if x["kind"] == "generator"]
+    assert (g["source"], g["seed"], g["model"]) == ("mkv:prompt", 987654321,
+                                                    "private-finetune-v3.safetensors")
+
+
+def test_matroska_live_stream_seekhead_and_damage(monkeypatch: pytest.MonkeyPatch) -> None:
+    tags_ = {"PROMPT": json.dumps(tf.comfy_prompt())}
+    for live in (False, True):  # live: unknown-size Cluster, Tags found through the SeekHead
+        md = tags(tf.matroska(tags_, live), "video/webm")
+        assert "mkv:prompt" in md.text and md.errors == []
+    data = tf.matroska(tags_, live=True)
+    at = data.rindex((0x1254C367).to_bytes(4, "big"))  # the Tags element (not the SeekID)
+    md = tags(data[:at + 40], "video/webm")  # Tags cut short
+    assert md.text == {} and any("Tags at byte" in e and "truncated" in e for e in md.errors)
+    md = tags(data[:at - 2], "video/webm")  # cut before Tags: the SeekHead points past it
+    assert md.text == {} and any("outside the file" in e for e in md.errors)
+    moved = data[:at] + b"\xec" + data[at:]  # the SeekHead now points one byte early
+    md = tags(moved, "video/webm")
+    assert md.text == {} and any("no Tags element" in e for e in md.errors)
+    assert any("no EBML header" in e for e in tags(b"\x1a\x45\xdf" + b"\0" * 10,
+                                                   "video/webm").errors)
+    monkeypatch.setattr(ebml, "MAX_TAGS", 32)
+    md = tags(tf.matroska(tags_), "video/webm")
+    assert md.text == {} and any("over the 32-byte limit" in e for e in md.errors)
+
+
 def test_plain_videos_and_camera_exif_get_no_claim(tmp_path: Path) -> None:
     path = tf.video(tmp_path / "holiday.mp4", {"title": "beach, 2019",
                                                "comment": "with the kids"})
@@ -288,6 +324,15 @@ def test_walker_on_random_box_trees(tree: bytes, noise: bytes) -> None:
         assert len(md.errors) < 2000
         n = sum(1 for _ in bmff.walk(data, []))
         assert n <= bmff.MAX_BOXES
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=st.binary(max_size=300), live=st.booleans())
+def test_matroska_reader_on_random_bytes(body: bytes, live: bool) -> None:
+    good = tf.matroska({"PROMPT": "{}"}, live)
+    for data in (good[:40] + body, good + body, body, good[: len(body) % len(good)]):
+        md = tags(data, "video/x-matroska")  # never raises
+        assert len(md.errors) < 50
 
 
 # -- Draw Things ---------------------------------------------------------------------------

@@ -112,12 +112,13 @@ def _frames(n: int = 4, size: tuple[int, int] = (64, 48)) -> list[np.ndarray]:
 
 
 def video(path: Path, tags: dict[str, str], movflags: bool = True,
-          fmt: str | None = None) -> Path:
+          fmt: str | None = None, codec: str = "h264") -> Path:
     """A short H.264 video written as ComfyUI's core video node does
     (comfy_api/latest/_input_impl/video_types.py `VideoFromComponents.save_to`):
     `av.open(path, mode='w', options={'movflags': 'use_metadata_tags'})`, then
     `output.metadata[key] = json.dumps(value)` before the stream is added. `movflags=False`:
-    FFmpeg's default tags, as older VideoHelperSuite got them (its `comment` tag)."""
+    FFmpeg's default tags, as older VideoHelperSuite got them (its `comment` tag).
+    `fmt="webm"`, `codec="libvpx"`: the same calls into FFmpeg's Matroska muxer."""
     import av  # PyAV, as ComfyUI uses it
 
     kw: dict[str, Any] = {"format": fmt} if fmt else {}
@@ -125,7 +126,7 @@ def video(path: Path, tags: dict[str, str], movflags: bool = True,
     with av.open(str(path), mode="w", options=opts, **kw) as out:
         for k, v in tags.items():
             out.metadata[k] = v
-        stream = out.add_stream("h264", rate=Fraction(8000, 1000))
+        stream = out.add_stream(codec, rate=Fraction(8000, 1000))
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         for a in _frames():
             for packet in stream.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
@@ -264,3 +265,28 @@ def mdta_meta(tags: dict[str, str], count: int | None = None) -> bytes:
 def mp4_file(moov_payload: bytes, moov_size: int | None = None) -> bytes:
     ftyp = box(b"ftyp", b"isom\0\0\2\0isomiso2mp41")
     return ftyp + box(b"mdat", b"\0" * 64) + box(b"moov", moov_payload, moov_size)
+
+
+# -- raw Matroska elements ----------------------------------------------------------------
+def ebml(eid: int, payload: bytes = b"", unknown: bool = False) -> bytes:
+    """One EBML element: ID (marker bits kept), 8-byte size (all ones: unknown), payload."""
+    size = b"\x01\xff\xff\xff\xff\xff\xff\xff" if unknown else (
+        b"\x01" + len(payload).to_bytes(7, "big"))
+    return eid.to_bytes((eid.bit_length() + 7) // 8, "big") + size + payload
+
+
+def matroska(tags: dict[str, str], live: bool = False) -> bytes:
+    """EBML header + Segment (SeekHead -> Tags, a Cluster, Tags). `live`: Segment and
+    Cluster of unknown size, as a live stream writes them: only the SeekHead finds Tags."""
+    head = ebml(0x1A45DFA3, ebml(0x4282, b"webm"))
+    simple = b"".join(ebml(0x7373, ebml(0x63C0, b"") + ebml(0x67C8, ebml(0x45A3, k.encode())
+                                                         + ebml(0x4487, v.encode())))
+                      for k, v in tags.items())
+    tags_el = ebml(0x1254C367, simple)
+    cluster = ebml(0x1F43B675, ebml(0xE7, b"\0") + b"\xa3\x84\x81\0\0\x80", unknown=live)
+    def seekhead(position: int) -> bytes:  # 8-byte position: the same size for any value
+        return ebml(0x114D9B74, ebml(0x4DBB, ebml(0x53AB, (0x1254C367).to_bytes(4, "big"))
+                                     + ebml(0x53AC, position.to_bytes(8, "big"))))
+
+    seek = seekhead(len(seekhead(0)) + len(cluster))  # relative to the Segment's payload
+    return head + ebml(0x18538067, seek + cluster + tags_el, unknown=live)

@@ -12,6 +12,9 @@ into `Metadata.text` as `mp4:<name>`:
   default, where older VideoHelperSuite's `comment` lands (`mp4:comment`);
 - QuickTime `udta` text boxes (`©cmt`: 16-bit length, 16-bit language, text): FFmpeg's MOV.
 The XMP packet comes from the XMP `uuid` box or `udta/XMP_`.
+
+WebM/MKV (provenance/ebml.py): the Segment's global `Tags/Tag/SimpleTag` pairs, as
+`mkv:<name>` (FFmpeg upper-cases the names; they are lower-cased here: `mkv:prompt`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from cairn.provenance import bmff
+from cairn.provenance import bmff, ebml
 from cairn.provenance.containers import MAX_TEXT_TOTAL, Metadata
 
 BMFF_TYPES = {"video/mp4", "video/quicktime", "video/3gpp", "audio/mp4", "video/x-m4v"}
+MATROSKA_TYPES = {"video/webm", "video/x-matroska", "audio/webm", "audio/x-matroska"}
 MAX_KEYS = 4096  # entries of one `keys` box: FFmpeg writes one per tag
 # iTunes/QuickTime item types -> the names FFmpeg gives them (its mov muxer's table)
 ITEM_NAMES = {b"\xa9cmt": "comment", b"\xa9des": "description", b"desc": "description",
@@ -36,6 +40,11 @@ def read_media_tags(f: BinaryIO, media_type: str) -> Metadata:
     and its XMP packet; an empty `Metadata` for formats not read (yet). Damage is a note in
     `errors`."""
     md = Metadata()
+    if media_type in MATROSKA_TYPES:
+        total = [0]
+        for name, text in ebml.read_tags(f, md.errors).items():
+            _put(md, name, text, total, "mkv")
+        return md
     if media_type not in BMFF_TYPES:
         return md
     top = bmff.read_top_level(f)
@@ -48,13 +57,13 @@ def read_media_tags(f: BinaryIO, media_type: str) -> Metadata:
     return md
 
 
-def _put(md: Metadata, name: str, text: str, total: list[int]) -> None:
+def _put(md: Metadata, name: str, text: str, total: list[int], prefix: str = "mp4") -> None:
     total[0] += len(text)
     if total[0] > MAX_TEXT_TOTAL:
         if not any("tags exceed" in e for e in md.errors):
-            md.errors.append(f"MP4: tags exceed {MAX_TEXT_TOTAL} characters; rest ignored")
+            md.errors.append(f"{prefix}: tags exceed {MAX_TEXT_TOTAL} characters; rest ignored")
         return
-    md.text.setdefault(f"mp4:{name}", text)
+    md.text.setdefault(f"{prefix}:{name}", text)
 
 
 def _read_moov(moov: bytes, md: Metadata) -> None:

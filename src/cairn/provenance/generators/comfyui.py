@@ -6,7 +6,8 @@ read from the API graph; the UI graph fills in when it is the only one.
 The same graphs outside PNG (FACTS.md "ComfyUI outside PNG"): WebP from SaveAnimatedWEBP in
 EXIF `Model` ("prompt:" + JSON) and `Make` ("workflow:" + JSON); MP4 from the core video
 node and VideoHelperSuite in container tags `prompt`/`workflow` (media_tags.py: `mp4:prompt`,
-possibly JSON-encoded twice), or, from older VideoHelperSuite, one `comment` tag holding both.
+possibly JSON-encoded twice; WebM/MKV: `mkv:prompt`), or, from older VideoHelperSuite, one
+`comment` tag holding both.
 The finding's source names where it was read: `png:prompt`, `exif:Model`, `mp4:prompt`."""
 
 from __future__ import annotations
@@ -127,12 +128,12 @@ def _tagged(md: Metadata) -> dict[str, tuple[str, str]]:
 
 def _comment(md: Metadata) -> tuple[str, str, dict] | None:
     """Older VideoHelperSuite: one container `comment` tag holding {"prompt", "workflow"}."""
-    text = md.text.get("mp4:comment")
-    if not text or not text.lstrip().startswith("{"):
+    hit = md.get("mp4:comment", "mkv:comment")
+    if hit is None or not hit[1].lstrip().startswith("{"):
         return None
-    value, _ = _decode(text)
+    value, _ = _decode(hit[1])
     if isinstance(value, dict) and ("prompt" in value or "workflow" in value):
-        return "mp4:comment", text, value
+        return hit[0], hit[1], value
     return None
 
 
@@ -146,8 +147,9 @@ class ComfyUIReader:
 
     def read(self, md: Metadata, image: Any = None) -> list[Finding]:
         tagged = _tagged(md)
-        prompt = md.get("png:prompt", "mp4:prompt") or tagged.get("prompt")
-        workflow = md.get("png:workflow", "mp4:workflow") or tagged.get("workflow")
+        prompt = md.get("png:prompt", "mp4:prompt", "mkv:prompt") or tagged.get("prompt")
+        workflow = md.get("png:workflow", "mp4:workflow", "mkv:workflow") or tagged.get(
+            "workflow")
         if prompt is None and workflow is None:
             comment = _comment(md)
             return self._from_comment(*comment) if comment else []
