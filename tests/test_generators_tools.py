@@ -22,7 +22,7 @@ from cairn import demo_provenance as dp
 from cairn.cli import cli
 from cairn.media.sniff import sniff
 from cairn.provenance import bmff, ebml, examine, examine_stream
-from cairn.provenance.containers import Metadata
+from cairn.provenance.containers import Metadata, read_metadata
 from cairn.provenance.generators import read_generators
 from cairn.provenance.media_tags import read_media_tags
 from cairn.provenance.stealth import Stealth
@@ -39,6 +39,10 @@ def gens(data: bytes) -> list[dict]:
 def stream(path: Path, media_type: str = "video/mp4") -> list[dict]:
     with path.open("rb") as f:
         return [x.to_dict() for x in examine_stream(f, media_type)]
+
+
+def read_metadata_of(data: bytes) -> Metadata:
+    return read_metadata(data, Image.open(io.BytesIO(data)))
 
 
 def tags(data: bytes, media_type: str = "video/mp4") -> Metadata:
@@ -146,6 +150,24 @@ def test_comfyui_webp_workflow_only_reads_the_ui_graph() -> None:
     assert (g["source"], g["model"], g["seed"]) == ("exif:Make",
                                                     "private-finetune-v3.safetensors",
                                                     987654321)
+
+
+def test_comfyui_webp_workflow_in_image_description() -> None:
+    data = tf.comfyui_webp(extra_first={"note": {"text": "first extra key"}})
+    exif = Image.open(io.BytesIO(data)).getexif()
+    assert exif[0x010F].startswith("note:") and exif[0x010E].startswith("workflow:")
+    md = read_metadata_of(data)
+    assert md.text["exif:ImageDescription"].startswith("workflow:{")
+    (g,) = gens(data)
+    assert g["source"] == "exif:Model" and g["seed"] == 987654321
+
+
+def test_comfyui_animated_png_comf_chunks() -> None:
+    data = tf.comfyui_apng()
+    assert data.index(b"comf") > data.index(b"IDAT")  # after the first frame, as ComfyUI
+    (g,) = gens(data)
+    assert (g["generator"], g["source"]) == ("comfyui", "png:comf:prompt")
+    assert (g["seed"], g["prompt"]) == (987654321, "a red kite over dunes")
 
 
 def test_comfyui_mp4_tags_through_the_cli(tmp_path: Path) -> None:

@@ -80,17 +80,37 @@ def comfy_workflow() -> dict:
     return dp.comfyui_workflow()
 
 
-def comfyui_webp(prompt: dict | None = None, workflow: dict | None = None) -> bytes:
+def comfyui_apng() -> bytes:
+    """ComfyUI SaveAnimatedPNG (comfy_api/latest/_ui.py `_create_animated_png_metadata`,
+    `save_animated_png`): PngInfo.add(b"comf", b"prompt\0" + JSON, after_idat=True), the same
+    per extra_pnginfo key, then `save(pnginfo=…, compress_level=4, save_all=True, …)`."""
+    from PIL.PngImagePlugin import PngInfo
+
+    frames = [picture(630 + i, (48, 48)) for i in range(3)]
+    info = PngInfo()
+    info.add(b"comf", b"prompt\0" + json.dumps(comfy_prompt()).encode("latin-1"),
+             after_idat=True)
+    info.add(b"comf", b"workflow\0" + json.dumps(comfy_workflow()).encode("latin-1"),
+             after_idat=True)
+    b = io.BytesIO()
+    frames[0].save(b, "PNG", pnginfo=info, compress_level=4, save_all=True,
+                   duration=int(1000.0 / 6.0), append_images=frames[1:])
+    return b.getvalue()
+
+
+def comfyui_webp(prompt: dict | None = None, workflow: dict | None = None,
+                 extra_first: dict | None = None) -> bytes:
     """ComfyUI SaveAnimatedWEBP (comfy_api/latest/_ui.py `ImageSaveHelper._create_webp_metadata`
     and `save_animated_webp`): `exif = pil_images[0].getexif()`, `exif[0x0110] = "prompt:{}"
     .format(json.dumps(prompt))`, each extra_pnginfo key from 0x010F down as "key:" + JSON,
     then `save(save_all=True, duration=…, append_images=…, exif=exif, lossless=True,
-    quality=80, method=4)`."""
+    quality=80, method=4)`. `extra_first`: extra_pnginfo keys ahead of `workflow` (which
+    then lands in ImageDescription, 0x010E)."""
     frames = [picture(610 + i, (64, 64)) for i in range(3)]
     exif = frames[0].getexif()
     exif[0x0110] = f"prompt:{json.dumps(prompt or comfy_prompt())}"
     tag = 0x010F
-    for key, value in {"workflow": workflow or comfy_workflow()}.items():
+    for key, value in {**(extra_first or {}), "workflow": workflow or comfy_workflow()}.items():
         exif[tag] = f"{key}:{json.dumps(value)}"
         tag -= 1
     b = io.BytesIO()

@@ -3,11 +3,12 @@
 strengths), seeds, samplers and the text fed to the sampler's positive/negative inputs are
 read from the API graph; the UI graph fills in when it is the only one.
 
-The same graphs outside PNG (FACTS.md "ComfyUI outside PNG"): WebP from SaveAnimatedWEBP in
-EXIF `Model` ("prompt:" + JSON) and `Make` ("workflow:" + JSON); MP4 from the core video
-node and VideoHelperSuite in container tags `prompt`/`workflow` (media_tags.py: `mp4:prompt`,
-possibly JSON-encoded twice; WebM/MKV: `mkv:prompt`), or, from older VideoHelperSuite, one
-`comment` tag holding both.
+The same graphs elsewhere (FACTS.md "ComfyUI outside PNG"): APNG from SaveAnimatedPNG in
+private `comf` chunks (`key\0JSON` after IDAT: `png:comf:prompt`); WebP from
+SaveAnimatedWEBP in EXIF `Model` ("prompt:" + JSON) and `Make` ("workflow:" + JSON); MP4
+from the core video node and VideoHelperSuite in container tags `prompt`/`workflow`
+(media_tags.py: `mp4:prompt`, possibly JSON-encoded twice; WebM/MKV: `mkv:prompt`), or, from
+older VideoHelperSuite, one `comment` tag holding both.
 The finding's source names where it was read: `png:prompt`, `exif:Model`, `mp4:prompt`."""
 
 from __future__ import annotations
@@ -147,9 +148,10 @@ class ComfyUIReader:
 
     def read(self, md: Metadata, image: Any = None) -> list[Finding]:
         tagged = _tagged(md)
-        prompt = md.get("png:prompt", "mp4:prompt", "mkv:prompt") or tagged.get("prompt")
-        workflow = md.get("png:workflow", "mp4:workflow", "mkv:workflow") or tagged.get(
-            "workflow")
+        prompt = md.get("png:prompt", "png:comf:prompt", "mp4:prompt", "mkv:prompt") or \
+            tagged.get("prompt")
+        workflow = md.get("png:workflow", "png:comf:workflow", "mp4:workflow",
+                          "mkv:workflow") or tagged.get("workflow")
         if prompt is None and workflow is None:
             comment = _comment(md)
             return self._from_comment(*comment) if comment else []
