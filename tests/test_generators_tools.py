@@ -407,3 +407,34 @@ def test_ai_system_without_source_type_still_a_finding() -> None:
     plain = tf.iptc_ai_xmp(dst=None).replace(
         "<Iptc4xmpExt:AISystemUsed>Example Image Model</Iptc4xmpExt:AISystemUsed>", "")
     assert found(tf.xmp_jpeg(plain)) == []  # a credit line alone claims nothing
+
+
+xml_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20)  # XML 1.0
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | xml_text,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(xml_text, kids, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(params=st.dictionaries(st.sampled_from(["prompt", "model", "seed", "cfgscale", "loras",
+                                               "loraweights", "width", "height", "sampler"]),
+                              json_values, max_size=9),
+       models=json_values, settings_=st.dictionaries(
+           st.sampled_from(["c", "uc", "model", "seed", "scale", "size", "lora", "v2"]),
+           json_values, max_size=8), comment=json_values)
+def test_readers_on_json_of_any_shape(params: dict, models: object, settings_: dict,
+                                      comment: object) -> None:
+    """Values of any type where each tool's JSON has its fields: a finding, never a crash,
+    and nothing our strict-JSON output cannot carry."""
+    swarm = json.dumps({"sui_image_params": params, "sui_models": models})
+    dt = tf.drawthings_xmp(settings_ | {k: v for k, v in tf.drawthings_settings().items()
+                                        if k not in settings_})
+    md = Metadata(text={"png:parameters": swarm,
+                        "mp4:comment": json.dumps({"prompt": comment, "workflow": comment})},
+                  xmp=dt.encode())
+    out = read_generators(md)
+    assert not [f for f in out if f.source.startswith("reader:")], out
+    assert {f.data.get("generator") for f in out} >= {"swarmui", "drawthings"}
+    for f in out:
+        json.dumps(f.to_dict(), allow_nan=False)

@@ -10,6 +10,7 @@ import struct
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import numpy as np
 from PIL import Image
@@ -192,10 +193,12 @@ def drawthings_xmp(settings: dict | None = None) -> str:
     exif:UserComment rdf:Alt holding the JSON), as Draw Things metadata readers' tests
     reproduce it. JSON escaped for XML as Draw Things' packets are."""
     s = settings or drawthings_settings()
-    desc = (f"{s['c']}&#xA;-{s['uc']}&#xA;Steps: {s['steps']}, Sampler: {s['sampler']}, "
-            f"Guidance Scale: {s['scale']}, Seed: {s['seed']}, Size: {s['size']}, "
-            f"Model: {s['model']}, Strength: {s['strength']}, Seed Mode: {s['seed_mode']}")
-    body = json.dumps(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    lines = [str(s["c"]), f"-{s['uc']}",
+             f"Steps: {s['steps']}, Sampler: {s['sampler']}, Guidance Scale: {s['scale']}, "
+             f"Seed: {s['seed']}, Size: {s['size']}, Model: {s['model']}, "
+             f"Strength: {s['strength']}, Seed Mode: {s['seed_mode']}"]
+    desc = "&#xA;".join(escape(x) for x in lines)
+    body = escape(json.dumps(s))
     return f"""<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 6.0.0">
    <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
       <rdf:Description rdf:about=""

@@ -74,14 +74,14 @@ def children(data: bytes, start: int, end: int, errors: list[str], where: str = 
              budget: list[int] | None = None) -> Iterator[Box]:
     """The boxes laid end to end in `data[start:end]`; stops at the first impossible size.
     `budget`: a one-item list counting boxes still allowed, shared by a whole walk."""
+    budget = [MAX_BOXES] if budget is None else budget  # never more than MAX_BOXES a call
     pos = start
     end = min(end, len(data))
     while pos + 8 <= end:
-        if budget is not None:
-            if budget[0] <= 0:
-                errors.append(f"{where}: more than {MAX_BOXES} boxes; rest not read")
-                return
-            budget[0] -= 1
+        if budget[0] <= 0:
+            errors.append(f"{where}: more than {MAX_BOXES} boxes; rest not read")
+            return
+        budget[0] -= 1
         parsed = _header(data[pos:pos + 16], pos, end, errors, where)
         if parsed is None:
             return

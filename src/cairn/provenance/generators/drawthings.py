@@ -18,7 +18,7 @@ from cairn.provenance.containers import Metadata
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators.a1111 import parse_params_line
 from cairn.provenance.generators.base import as_float, as_int, generator_finding, load_json
-from cairn.provenance.generators.swarmui import finite
+from cairn.provenance.generators.swarmui import finite, text_of
 
 EXIF_NS = "http://ns.adobe.com/exif/1.0/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -42,13 +42,11 @@ def parse(meta: dict) -> dict[str, Any]:
                    "air": None, "weight": None}] if model else [])
     resources += [{"type": "lora", "name": x["name"], "version": None, "hash": None,
                    "air": None, "weight": x["weight"]} for x in loras]
-    size = meta.get("size")
-    return {"generator": "drawthings", "prompt": meta.get("c") or None,
-            "negative_prompt": meta.get("uc") or None, "seed": as_int(meta.get("seed")),
-            "sampler": meta.get("sampler"), "steps": as_int(meta.get("steps")),
-            "cfg_scale": finite(meta.get("scale")),
-            "size": size if isinstance(size, str) else None, "model": model,
-            "loras": loras, "resources": resources}
+    return {"generator": "drawthings", "prompt": text_of(meta.get("c")),
+            "negative_prompt": text_of(meta.get("uc")), "seed": as_int(meta.get("seed")),
+            "sampler": text_of(meta.get("sampler")), "steps": as_int(meta.get("steps")),
+            "cfg_scale": finite(meta.get("scale")), "size": text_of(meta.get("size")),
+            "model": model, "loras": loras, "resources": resources}
 
 
 def _from_description(text: str) -> dict[str, Any] | None:

@@ -66,7 +66,8 @@ def _list(v: Any) -> list[str]:
     return []
 
 
-def _text(v: Any) -> str | None:
+def text_of(v: Any) -> str | None:
+    """A non-empty string value, else None (JSON from files may hold anything anywhere)."""
     return v if isinstance(v, str) and v else None
 
 
@@ -89,7 +90,7 @@ def parse(meta: dict) -> dict[str, Any]:
     model_hash = None
     models = meta.get("sui_models")
     for m in models if isinstance(models, list) else []:
-        if not isinstance(m, dict) or not _text(m.get("name")):
+        if not isinstance(m, dict) or not text_of(m.get("name")):
             continue
         param = str(m.get("param") or "")
         rtype = PARAM_TYPES.get(param, param or None)
@@ -101,7 +102,7 @@ def parse(meta: dict) -> dict[str, Any]:
         if param == "model" and model_hash is None:
             model_hash = digest
     cited = {_stem(r["name"]) for r in resources}
-    model = _text(p.get("model"))
+    model = text_of(p.get("model"))
     if model and _stem(model) not in cited:
         resources.insert(0, {"type": "checkpoint", "name": model, "version": None,
                              "hash": None, "air": None, "weight": None})
@@ -109,12 +110,12 @@ def parse(meta: dict) -> dict[str, Any]:
         if _stem(lora["name"]) not in cited:
             resources.append({"type": "lora", "name": lora["name"], "version": None,
                               "hash": None, "air": None, "weight": lora["weight"]})
-    return {"generator": "swarmui", "version": _text(p.get("swarm_version")),
-            "prompt": _text(p.get("prompt")), "negative_prompt": _text(p.get("negativeprompt")),
-            "seed": as_int(p.get("seed")), "sampler": _text(p.get("sampler")),
-            "scheduler": _text(p.get("scheduler")), "steps": as_int(p.get("steps")),
+    return {"generator": "swarmui", "version": text_of(p.get("swarm_version")),
+            "prompt": text_of(p.get("prompt")), "negative_prompt": text_of(p.get("negativeprompt")),
+            "seed": as_int(p.get("seed")), "sampler": text_of(p.get("sampler")),
+            "scheduler": text_of(p.get("scheduler")), "steps": as_int(p.get("steps")),
             "cfg_scale": finite(p.get("cfgscale")), "size": f"{w}x{h}" if w and h else None,
-            "model": model, "model_hash": model_hash, "vae": _text(p.get("vae")),
+            "model": model, "model_hash": model_hash, "vae": text_of(p.get("vae")),
             "loras": loras, "resources": resources}
 
 
