@@ -86,6 +86,9 @@ def parse(meta: dict) -> dict[str, Any]:
     names, weights = _list(p.get("loras")), _list(p.get("loraweights"))
     loras = [{"name": n, "weight": finite(weights[i]) if i < len(weights) else None}
              for i, n in enumerate(names)]
+    weight_of = {}  # stem -> weight: one lookup per model, however many a file cites
+    for lora in reversed(loras):
+        weight_of[_stem(lora["name"])] = lora["weight"]
     resources: list[dict[str, Any]] = []
     model_hash = None
     models = meta.get("sui_models")
@@ -95,8 +98,7 @@ def parse(meta: dict) -> dict[str, Any]:
         param = str(m.get("param") or "")
         rtype = PARAM_TYPES.get(param, param or None)
         digest = _hash(m.get("hash"))
-        weight = next((x["weight"] for x in loras if _stem(x["name"]) == _stem(m["name"])),
-                      None) if rtype == "lora" else None
+        weight = weight_of.get(_stem(m["name"])) if rtype == "lora" else None
         resources.append({"type": rtype, "name": m["name"], "version": None, "hash": digest,
                           "air": None, "weight": weight})
         if param == "model" and model_hash is None:
