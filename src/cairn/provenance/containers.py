@@ -81,10 +81,10 @@ def _png_text(data: bytes, md: Metadata) -> None:
         if ctype == b"eXIf" and md.exif is None:
             md.exif = body
             continue
-        if ctype not in (b"tEXt", b"zTXt", b"iTXt"):
+        if ctype not in (b"tEXt", b"zTXt", b"iTXt", b"comf"):
             continue
-        try:
-            key, text = _text_chunk(ctype, body)
+        try:  # `comf`: ComfyUI SaveAnimatedPNG's private chunk, laid out as tEXt
+            key, text = _text_chunk(b"tEXt" if ctype == b"comf" else ctype, body)
         except ValueError as e:
             md.errors.append(f"{where}: {e}")
             continue
@@ -95,7 +95,7 @@ def _png_text(data: bytes, md: Metadata) -> None:
         if key == "XML:com.adobe.xmp":
             md.xmp = text.encode("utf-8")
         else:
-            md.text.setdefault(f"png:{key}", text)
+            md.text.setdefault(f"png:comf:{key}" if ctype == b"comf" else f"png:{key}", text)
 
 
 def _inflate(blob: bytes) -> bytes:

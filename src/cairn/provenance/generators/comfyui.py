@@ -1,7 +1,15 @@
 """ComfyUI: the `prompt` text chunk is the API graph `{node id: {class_type, inputs}}`, the
 `workflow` chunk the UI graph `{nodes: [{type, widgets_values}]}`. Checkpoints, LoRAs (with
 strengths), seeds, samplers and the text fed to the sampler's positive/negative inputs are
-read from the API graph; the UI graph fills in when it is the only one."""
+read from the API graph; the UI graph fills in when it is the only one.
+
+The same graphs elsewhere (FACTS.md "ComfyUI outside PNG"): APNG from SaveAnimatedPNG in
+private `comf` chunks (`key\0JSON` after IDAT: `png:comf:prompt`); WebP from
+SaveAnimatedWEBP in EXIF `Model` ("prompt:" + JSON) and `Make` ("workflow:" + JSON); MP4
+from the core video node and VideoHelperSuite in container tags `prompt`/`workflow`
+(media_tags.py: `mp4:prompt`, possibly JSON-encoded twice; WebM/MKV: `mkv:prompt`), or, from
+older VideoHelperSuite, one `comment` tag holding both.
+The finding's source names where it was read: `png:prompt`, `exif:Model`, `mp4:prompt`."""
 
 from __future__ import annotations
 
@@ -93,26 +101,85 @@ def parse_ui_graph(workflow: dict) -> dict[str, Any]:
             "seed": seeds[0] if seeds else None, "loras": loras}
 
 
+def _decode(text: str) -> tuple[Any, str | None]:
+    """JSON that writers may have encoded more than once (a graph already serialised, passed
+    through `json.dumps` again by a video node): decode until it is not a string."""
+    value, err = load_json(text)
+    for _ in range(3):
+        if not isinstance(value, str) or not value.lstrip().startswith(("{", "[", '"')):
+            break
+        inner, inner_err = load_json(value)
+        if inner_err:
+            break
+        value = inner
+    return value, err
+
+
+def _tagged(md: Metadata) -> dict[str, tuple[str, str]]:
+    """`key -> (source, JSON text)` of ComfyUI's EXIF tags in WebP/JPEG: SaveAnimatedWEBP
+    writes `Model` = "prompt:" + JSON and `Make`, `ImageDescription`, … = "<extra key>:" +
+    JSON (comfy_api/latest/_ui.py `_create_webp_metadata`)."""
+    out: dict[str, tuple[str, str]] = {}
+    for source in ("exif:Model", "exif:Make", "exif:ImageDescription"):
+        key, sep, rest = md.text.get(source, "").partition(":")
+        if sep and key in ("prompt", "workflow") and rest.lstrip()[:1] in ("{", "["):
+            out.setdefault(key, (source, rest))
+    return out
+
+
+def _comment(md: Metadata) -> tuple[str, str, dict] | None:
+    """Older VideoHelperSuite: one container `comment` tag holding {"prompt", "workflow"}."""
+    hit = md.get("mp4:comment", "mkv:comment")
+    if hit is None or not hit[1].lstrip().startswith("{"):
+        return None
+    value, _ = _decode(hit[1])
+    if isinstance(value, dict) and ("prompt" in value or "workflow" in value):
+        return hit[0], hit[1], value
+    return None
+
+
+def _is_api_graph(graph: Any) -> bool:
+    return isinstance(graph, dict) and bool(graph) and all(
+        isinstance(v, dict) and "class_type" in v for v in graph.values())
+
+
 class ComfyUIReader:
     name = "comfyui"
 
     def read(self, md: Metadata, image: Any = None) -> list[Finding]:
-        prompt, workflow = md.text.get("png:prompt"), md.text.get("png:workflow")
+        tagged = _tagged(md)
+        prompt = md.get("png:prompt", "png:comf:prompt", "mp4:prompt", "mkv:prompt") or \
+            tagged.get("prompt")
+        workflow = md.get("png:workflow", "png:comf:workflow", "mp4:workflow",
+                          "mkv:workflow") or tagged.get("workflow")
         if prompt is None and workflow is None:
-            return []
-        source = "png:prompt" if prompt is not None else "png:workflow"
-        graph, err = load_json(prompt) if prompt is not None else (None, None)
-        if isinstance(graph, dict) and graph and all(
-                isinstance(v, dict) and "class_type" in v for v in graph.values()):
+            comment = _comment(md)
+            return self._from_comment(*comment) if comment else []
+        source, raw = prompt if prompt is not None else workflow  # type: ignore[misc]
+        graph, err = _decode(prompt[1]) if prompt is not None else (None, None)
+        if _is_api_graph(graph):
             fields = parse_api_graph(graph)
             extra = fields.pop("_all", None)
-            return [generator_finding(source, prompt, fields, extra=extra)]
+            return [generator_finding(source, raw, fields, extra=extra)]
         if workflow is not None:
-            ui, err2 = load_json(workflow)
+            ui, err2 = _decode(workflow[1])
             if isinstance(ui, dict) and isinstance(ui.get("nodes"), list):
-                return [generator_finding("png:workflow", workflow, parse_ui_graph(ui))]
+                return [generator_finding(workflow[0], workflow[1], parse_ui_graph(ui))]
             err = err or err2
         if prompt is not None and err is None and not isinstance(graph, dict):
             return []  # a `prompt` chunk that is plain text: some other tool's
-        return [generator_finding(source, prompt or workflow, {"generator": "comfyui"},
+        return [generator_finding(source, raw, {"generator": "comfyui"},
                                   error=err or "not a ComfyUI graph")]
+
+    def _from_comment(self, source: str, raw: str, value: dict) -> list[Finding]:
+        graph, ui = value.get("prompt"), value.get("workflow")
+        graph = _decode(graph)[0] if isinstance(graph, str) else graph
+        ui = _decode(ui)[0] if isinstance(ui, str) else ui
+        if _is_api_graph(graph):
+            fields = parse_api_graph(graph)
+            extra = fields.pop("_all", None)
+            return [generator_finding(source, raw, fields, extra=extra)]
+        if isinstance(ui, dict) and isinstance(ui.get("nodes"), list):
+            return [generator_finding(source, raw, parse_ui_graph(ui))]
+        return [generator_finding(source, raw, {"generator": "comfyui"},
+                                  error="comment holds no ComfyUI graph")]
