@@ -242,6 +242,19 @@ def _models() -> Adapter:
     return Adapter(run, (ModelFileError,))
 
 
+def _media_tags() -> Adapter:
+    """A video's container tags and XMP (provenance.media_tags: our own ISO-BMFF and EBML
+    walkers, by seeking) from the stream; damage is a note, never an exception."""
+    from cairn.provenance.media_tags import read_media_tags
+
+    def run(data: bytes) -> object:
+        mt = "video/webm" if data[:4] == b"\x1a\x45\xdf\xa3" else "video/mp4"
+        md = read_media_tags(io.BytesIO(data), mt)
+        return md.text, md.xmp, md.errors
+
+    return Adapter(run)
+
+
 def _video() -> Adapter:
     from cairn.signals.vpdq import VideoError, vpdq_frames
 
@@ -294,6 +307,11 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("examine", "provenance.examine, every reader at once; never raises", _examine,
            ("cairn", *PIL_PY, "defusedxml")),
     Target("c2pa", "provenance.c2pa_reader.read_c2pa (native SDK); never raises", _c2pa),
+    Target("media_tags", "MP4/MOV boxes and Matroska tags of a video stream; never raises",
+           _media_tags, timeout=5,
+           tokens=("ftyp", "moov", "udta", "meta", "hdlr", "mdta", "keys", "ilst", "data",
+                   "uuid", "\xa9cmt", "----", "XMP_", "prompt", "workflow", "comment",
+                   "\x1a\x45\xdf\xa3", "\x18\x53\x80\x67", "\x12\x54\xc3\x67")),
     Target("xmp", "provenance.xmp.read_xmp (defusedxml); never raises", _xmp,
            ("cairn", "defusedxml"), max_len=16 * 1024, timeout=3,
            tokens=("<!DOCTYPE x [", "<!ENTITY e ", "SYSTEM ", "&e;", "xmlns:", "rdf:resource=",

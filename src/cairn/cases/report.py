@@ -167,11 +167,16 @@ def finding_summary(f: dict) -> str:
     """One line per finding, for CSV cells and table rows."""
     kind = f["kind"]
     if kind == "generator":
+        stealth = f.get("stealth") or {}
         parts = [f.get("generator"), f.get("model"),
                  f"[{f['model_hash']}]" if f.get("model_hash") else None,
                  f"seed {f['seed']}" if f.get("seed") is not None else None,
                  "loras " + ",".join(str(x.get("name")) for x in f["loras"])
-                 if f.get("loras") else None]
+                 if f.get("loras") else None,
+                 "AIR " + ",".join(str(r["air"]) for r in f["resources"] if r.get("air"))
+                 if any(r.get("air") for r in f.get("resources") or []) else None,
+                 f"in {stealth.get('channel')} LSBs ({stealth.get('signature')})"
+                 if stealth else None]
         what = " ".join(str(p) for p in parts if p)
     elif kind == "digital_source_type":
         what = str(f.get("code", ""))
@@ -184,7 +189,10 @@ def finding_summary(f: dict) -> str:
         signer = (f.get("signer") or {}).get("common_name")
         what = " ".join(str(x) for x in (f.get("state"), f.get("claim_generator"),
                                          signer and f"signed by {signer}",
-                                         ",".join(f.get("digital_source_types") or []))
+                                         ",".join(f.get("digital_source_types") or []),
+                                         f.get("remote_manifest") and
+                                         f"remote manifest {f['remote_manifest']} (not "
+                                         "fetched)")
                         if x)
     elif kind == "watermark":
         what = (f"{f.get('generator_family')} {f.get('decision')} "
