@@ -104,12 +104,16 @@ def _ends_value(line: str, end: int) -> int:
 
 def parse_params_line(line: str) -> dict[str, str] | None:
     """The `Key: value, …` line as a dict (JSON arrays/objects kept as their JSON text), or
-    None if the line is not one. Linear: each key, string, bracketed value and plain value is
-    scanned once; after one structured value fails to close, the rest are read as plain
-    values (a second scan of the same tail could make it quadratic)."""
+    None if the line is not one.
+
+    Linear: keys and plain values are scanned once and consumed. A JSON string scan ends at
+    the first unescaped quote, which no later value can start before (a value opens after
+    `:` or a space, never after a backslash), so string scans never overlap. A bracket scan
+    that fails (never closes, wrong bracket, junk after it) sets a horizon: no bracket scan
+    starts before it again, so no text is bracket-scanned twice."""
     out: dict[str, str] = {}
     line = line.strip()
-    n, pos, structured = len(line), 0, True
+    n, pos, horizon = len(line), 0, 0
     while pos < n:
         while pos < n and line[pos].isspace():
             pos += 1
@@ -123,7 +127,7 @@ def parse_params_line(line: str) -> dict[str, str] | None:
         while v < n and line[v].isspace():
             v += 1
         value: str | None = None
-        if structured and v < n and line[v] in '"[{':
+        if v < n and (line[v] == '"' or (line[v] in "[{" and v >= horizon)):
             end = scan_string(line, v) if line[v] == '"' else scan_json(line, v)
             nxt = _ends_value(line, end) if end > 0 else -1
             if nxt >= 0:
@@ -133,8 +137,8 @@ def parse_params_line(line: str) -> dict[str, str] | None:
                         value = json.loads(value)
                     except (json.JSONDecodeError, RecursionError):
                         value = value[1:-1]
-            else:
-                structured = False
+            elif line[v] != '"':
+                horizon = n if end < 0 else end
         if value is None:
             comma = line.find(",", v)
             end = n if comma < 0 else comma
