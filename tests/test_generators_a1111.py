@@ -17,6 +17,7 @@ from cairn import demo_provenance as dp
 from cairn.demo import picture
 from cairn.provenance import examine
 from cairn.provenance.generators.a1111 import (
+    MAX_RESOURCES,
     json_value,
     parse_parameters,
     parse_params_line,
@@ -109,6 +110,15 @@ def test_a1111_resources_from_its_own_fields() -> None:
                      ("vae", "vae-ft-mse.safetensors", "735e4c3a44"),
                      ("lora", "seaside", "0123456789ab"), ("lora", "brushwork", "abcdefabcdef"),
                      ("embedding", "easyneg", "c74b4e810b03")]
+
+
+def test_resources_are_bounded_and_merged_once() -> None:
+    loras = ", ".join(f"l{i}: {i:012x}" for i in range(1000))
+    text = f'p\nSteps: 1, Seed: 2, Sampler: x, Lora hashes: "{loras}", Lora hashes 2: x'
+    fields, _ = parse_parameters(text)
+    assert len(fields["loras"]) == 1000 and len(fields["resources"]) == MAX_RESOURCES
+    assert fields["resources"][3] == {"type": "lora", "name": "l3", "version": None,
+                                      "hash": f"{3:012x}", "air": None, "weight": None}
 
 
 # -- the parameter line ---------------------------------------------------------------------------

@@ -126,6 +126,14 @@ def test_neither_a1111_nor_novelai_payload_is_left_to_other_readers() -> None:
     assert A1111Reader().read(md) == [] and NovelAIReader().read(md) == []
 
 
+def test_unexplained_text_in_pixels_is_noted_without_a_generator() -> None:
+    img = sf.stealth_picture("alpha", False, text="a note hidden in the pixels, nothing more")
+    (g,) = generators(dp.png(img))
+    assert "generator" not in g and g["source"] == "alpha-lsb"
+    assert g["raw"] == "a note hidden in the pixels, nothing more"
+    assert g["stealth"]["signature"] == "stealth_pnginfo" and "neither A1111" in g["error"]
+
+
 # -- damage is a note ---------------------------------------------------------------------------
 def test_damaged_length_of_a_gzip_payload_is_recovered_with_a_note() -> None:
     bits = sf.with_length(sf.stealth_bits(sf.LIGHTHOUSE, "alpha", True), 10**9)

@@ -187,28 +187,46 @@ def resource(kind: str, name: Any = None, version: Any = None, hash: Any = None,
 
 class Resources:
     """Resources cited by one text, merged: a second citation of the same type and hash (or
-    AIR) fills the first's missing fields instead of repeating it."""
+    AIR), or of the same type and name without a conflicting hash or AIR, fills the first's
+    missing fields instead of repeating it. Indexed, so a text citing a million LoRAs costs
+    a million lookups, and bounded to MAX_RESOURCES entries."""
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self._index: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def note(self, text: str) -> None:
+        if len(self.notes) < 5:
+            self.notes.append(text)
+
+    def _find(self, r: dict[str, Any]) -> dict[str, Any] | None:
+        for k in ("hash", "air"):
+            have = self._index.get((k, r["type"], r[k])) if r[k] else None
+            if have is not None:
+                return have
+        have = self._index.get(("name", r["type"], r["name"])) if r["name"] else None
+        if have is not None and not any(have[k] and r[k] and have[k] != r[k]
+                                        for k in ("hash", "air")):
+            return have
+        return None
 
     def add(self, r: dict[str, Any]) -> None:
         if not any(r[k] for k in ("name", "hash", "air")):
             return
-        for have in self.items:
-            if have["type"] != r["type"]:
-                continue
-            same_id = any(have[k] and have[k] == r[k] for k in ("hash", "air"))
-            same_name = bool(have["name"]) and have["name"] == r["name"] and not any(
-                have[k] and r[k] and have[k] != r[k] for k in ("hash", "air"))
-            if same_id or same_name:
-                for k, v in r.items():
-                    if have[k] is None:
-                        have[k] = v
+        have = self._find(r)
+        if have is None:
+            if len(self.items) >= MAX_RESOURCES:
                 return
-        if len(self.items) < MAX_RESOURCES:
+            have = r
             self.items.append(r)
+        else:
+            for k, v in r.items():
+                if have[k] is None:
+                    have[k] = v
+        for k in ("hash", "air", "name"):
+            if have[k]:
+                self._index.setdefault((k, have["type"], have[k]), have)
 
     def civitai(self, items: Any) -> None:
         """`Civitai resources`: [{type, modelVersionId, modelName, modelVersionName |
@@ -220,8 +238,8 @@ class Resources:
             air = normalise_air(raw_air) if isinstance(raw_air, str) else None
             name = item.get("modelName")
             if raw_air and air is None:
-                self.notes.append(f"Civitai resources: malformed AIR {str(raw_air)[:80]!r} "
-                                  "kept as the name")
+                self.note(f"Civitai resources: malformed AIR {str(raw_air)[:80]!r} kept as "
+                          "the name")
                 name = name or raw_air
             kind = item.get("type") or ""
             self.add(resource(str(kind) or "unknown", name,
@@ -325,7 +343,10 @@ class A1111Reader:
     """Text chunks and stealth pixels both. When the pixels hold the same text as the chunk,
     one finding (the chunk's) says so in `stealth`; when they differ (a chunk edited after
     the fact, or stripped and replaced), each is its own finding: the pixels' text is the one
-    that survives stripping, and a difference is evidence."""
+    that survives stripping, and a difference is evidence. Stealth payloads that are JSON are
+    left to their writers' readers (NovelAI, ComfyUI, SwarmUI); plain text that is not A1111
+    infotext, and a signature whose payload is lost (`Metadata.stealth_error`), are noted
+    with no generator claimed, since the pixels alone cannot say whose they were."""
 
     name = "automatic1111"
 
@@ -353,13 +374,19 @@ class A1111Reader:
         stealth = md.stealth
         if stealth is not None:
             text = stealth.text()
-            parsed = parse_parameters(text) if not text.lstrip().startswith("{") else None
+            json_like = text.lstrip()[:1] in ("{", "[")  # NovelAI, ComfyUI, SwarmUI: theirs
+            parsed = parse_parameters(text) if not json_like else None
             if parsed is not None:
                 if chunk_text is not None and _same(chunk_text, text) and not stealth.note:
                     found[0].data["stealth"] = stealth.describe()
                 else:
                     found.append(_finding(stealth.source, text, parsed, stealth.describe(),
                                           stealth.note))
+            elif not json_like:  # text hidden in pixels that no writer's layout explains
+                found.append(generator_finding(
+                    stealth.source, text, {"stealth": stealth.describe()},
+                    error="; ".join(e for e in (stealth.note, "stealth payload is neither A1111 "
+                                                "parameters nor JSON") if e)))
         elif md.stealth_error:
             # a signature whose payload is lost: whose it was cannot be told; claim nothing
             found.append(generator_finding(error_source(md.stealth_error), None, {},
