@@ -180,7 +180,8 @@ def resource(kind: str, name: Any = None, version: Any = None, hash: Any = None,
     """One entry of `resources`, in the agreed shape (generators/base.py FIELDS)."""
     def text(v: Any) -> str | None:
         return (str(v).strip()[:512] or None) if v not in (None, "") else None
-    return {"type": TYPE_WORDS.get(kind.lower(), kind.lower()), "name": text(name),
+    word = kind.strip().lower()[:64]
+    return {"type": TYPE_WORDS.get(word, word), "name": text(name),
             "version": text(version), "hash": _hex(hash), "air": air,
             "weight": as_float(weight) if weight is not None else None}
 
