@@ -1,8 +1,10 @@
 """NovelAI: text chunks (`Software` = NovelAI, `Source` = model name and id, `Comment` =
 generation JSON with `signed_hash`) and the same metadata hidden in the alpha channel's least
-significant bits ("stealth" metadata, which survives stripping of text chunks): read
-column-major, magic `stealth_pngcomp` (gzip) or `stealth_pnginfo` (plain), a 32-bit
-big-endian bit length, then the payload.
+significant bits ("stealth" metadata, which survives stripping of text chunks). The pixels are
+read once for every writer by provenance/stealth.py (`Metadata.stealth`); this reader takes a
+payload only when it is NovelAI's: a JSON object of the text chunks (`Comment`, or
+`Description` / `Software`), whatever signature carried it. A damaged payload whose writer
+cannot be told is not claimed here (generators/a1111.py notes it, claiming no generator).
 
 `signed_hash` is an Ed25519 signature over the RGB pixels plus the comment without the
 signature; verifying it against NovelAI's published key is a `cryptographic` finding.
@@ -12,10 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
 import re
-import zlib
 from typing import Any
 
 import numpy as np
@@ -27,48 +27,21 @@ from cairn.provenance.containers import Metadata
 from cairn.provenance.finding import Finding, clip
 from cairn.provenance.generators.base import as_float, as_int, generator_finding, load_json
 
+# fuzz/targets.py's stealth adapter imports these from here (they lived here before the one
+# stealth reader): kept as names of this module until it imports them from stealth.py
+from cairn.provenance.stealth import MAX_PAYLOAD, StealthError, read_stealth  # noqa: F401
+
 # NovelAI/novelai-image-metadata, nai_sig.py
 NOVELAI_KEY = "Y2JcQAOhLwzwSDUJPNgL04nS0Tbqm7cSRc4xk0vRMic="
-MAGICS = {b"stealth_pngcomp": True, b"stealth_pnginfo": False}  # -> gzip-compressed
-MAX_PAYLOAD = 4 * 1024 * 1024  # bytes
 
 
-class StealthError(ValueError):
-    pass
-
-
-def read_stealth(picture: Picture) -> dict | None:
-    """The alpha-LSB payload as a dict, None if the picture carries none (or media/decode
-    gives no pixels); StealthError when a magic is there but what follows is damaged."""
-    alpha = picture.alpha()
-    if alpha is None:
-        return None
-    h, w = alpha.shape
-    if h * w < 8 * (15 + 4):
-        return None
-    lsb = alpha.T & 1  # column-major: x outer, y inner
-    bits = lsb.ravel()
-    magic = np.packbits(bits[:120]).tobytes()
-    if magic not in MAGICS:
-        return None
-    length = int.from_bytes(np.packbits(bits[120:152]).tobytes(), "big")  # in bits
-    if length % 8 or length <= 0 or length > min(len(bits) - 152, 8 * MAX_PAYLOAD):
-        raise StealthError(f"stealth header gives a payload of {length} bits; the image "
-                           f"holds {len(bits) - 152}")
-    payload = np.packbits(bits[152:152 + length]).tobytes()
-    if MAGICS[magic]:
-        try:
-            payload = gzip.decompress(payload)
-        except (OSError, EOFError, zlib.error) as e:
-            raise StealthError(f"stealth payload is not gzip: {e}") from None
-    try:
-        out = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        # RecursionError: JSON nested past Python's recursion limit (fuzz/stealth regression)
-        raise StealthError(f"stealth payload is not JSON: {type(e).__name__}: {e}") from None
-    if not isinstance(out, dict):
-        raise StealthError("stealth payload is not a JSON object")
-    return out
+def is_novelai_payload(payload: dict | None) -> bool:
+    """A stealth JSON object is NovelAI's when it holds its text chunks."""
+    if not payload:
+        return False
+    software = payload.get("Software")
+    return "Comment" in payload or "Description" in payload or (
+        isinstance(software, str) and software.strip().startswith("NovelAI"))
 
 
 def signed_message(rgb: np.ndarray, comment: dict) -> bytes:
@@ -123,16 +96,14 @@ class NovelAIReader:
         if md.text.get("png:Software", "").strip() == "NovelAI":
             chunks = {k[4:]: v for k, v in md.text.items() if k.startswith("png:")}
             source = "png:Comment"
-        if isinstance(image, Picture) and not chunks:
-            try:
-                stealth = read_stealth(image)
-            except StealthError as e:
-                return [generator_finding("alpha-lsb", None, {"generator": "novelai"},
-                                          error=str(e))]
-            if stealth:
-                chunks = {str(k): v if isinstance(v, str) else json.dumps(v)
-                          for k, v in stealth.items()}
-                source = "alpha-lsb"
+        stealth = md.stealth  # NovelAI writes both; the chunks win, the finding says both
+        payload = stealth.json_object() if stealth is not None else None
+        if not is_novelai_payload(payload):
+            stealth = None
+        elif stealth is not None and not chunks:
+            chunks = {str(k): v if isinstance(v, str) else json.dumps(v)
+                      for k, v in (payload or {}).items()}
+            source = stealth.source
         if not chunks:
             return []
         raw = chunks.get("Comment")
@@ -147,7 +118,10 @@ class NovelAIReader:
                   "sampler": comment.get("sampler"), "steps": as_int(comment.get("steps")),
                   "cfg_scale": as_float(comment.get("scale")),
                   "size": f"{w}x{h}" if w and h else None, "model": name,
-                  "model_hash": model_id}
+                  "model_hash": model_id,
+                  "stealth": stealth.describe() if stealth is not None else None}
+        if stealth is not None and stealth.note:
+            err = "; ".join(e for e in (stealth.note, err) if e)
         findings = [generator_finding(source, raw, fields, error=err,
                                       extra={"request_type": comment.get("request_type"),
                                              "generation_time": chunks.get("Generation time")})]
