@@ -38,6 +38,7 @@ GENERATOR_KEYS: dict[str, tuple[str, ...]] = {  # the text keys each generator r
     "midjourney": ("png:Description", "png:Author", "exif:ImageDescription", "exif:Artist"),
     "novelai": ("png:Software", "png:Source", "png:Comment", "png:Description",
                 "png:Generation time"),
+    "swarmui": ("png:parameters", "exif:UserComment"),
 }
 
 
@@ -213,20 +214,24 @@ def stealth_image(data: bytes) -> Image.Image:
 
 
 def _stealth() -> Adapter:
-    """NovelAI's alpha-LSB metadata and its Ed25519 signature, on the decoded pixels."""
+    """Pixel-LSB metadata (provenance.stealth, alpha then RGB) read as examine() reads it,
+    then every generator reader over it (A1111, NovelAI with its Ed25519 signature,
+    SwarmUI): the payload decides whose it is. Only StealthError leaves the bit reader."""
     from cairn.media.decode import Picture
     from cairn.provenance.containers import Metadata
-    from cairn.provenance.generators.novelai import NovelAIReader, StealthError, read_stealth
-
-    reader = NovelAIReader()
+    from cairn.provenance.generators import read_generators
+    from cairn.provenance.stealth import StealthError, read_stealth
 
     def run(data: bytes) -> object:
         buf = io.BytesIO()
         stealth_image(data).save(buf, "PNG", compress_level=0)
         picture = Picture(buf.getvalue(), _limits().max_pixels)  # as a worker hands it over
-        with contextlib.suppress(StealthError):  # documented: a magic, then damage
-            read_stealth(picture)
-        return [f.to_dict() for f in reader.read(Metadata(), picture)]
+        md = Metadata()
+        try:
+            md.stealth = read_stealth(picture)
+        except StealthError as e:  # documented: a signature, then damage
+            md.stealth_error = str(e)
+        return [f.to_dict() for f in read_generators(md, picture)]
 
     return Adapter(run)
 
@@ -268,7 +273,8 @@ JSON = ("{", "}", "[", "]", '":', '","', "null", "true", "1e999", "-1", '"\\u000
 TOKENS: dict[str, tuple[str, ...]] = {
     "a1111": ("Steps: ", "Sampler: ", "Seed: ", "\nNegative prompt:", "Lora hashes: ",
               "TI hashes: ", "Version: ", "App: ", "forge", "sd.next", ": ", ", ", '"', '\\"',
-              "0123456789ab"),
+              "0123456789ab", "Civitai resources: ", "Civitai metadata: ", "Hashes: ", "[",
+              "{", "<lora:", "urn:air:sdxl:lora:civitai:328553@368189", "Module 1: "),
     "comfyui": (*JSON, '"class_type"', '"inputs"', '"KSampler"', '"positive"', '"negative"',
                 '"text"', '"ckpt_name"', '"lora_name"', '"seed"', '"nodes"',
                 '"widgets_values"', '"type"', '"CheckpointLoaderSimple"', '"LoraLoader"',
@@ -281,6 +287,9 @@ TOKENS: dict[str, tuple[str, ...]] = {
                 "Steps: ", "Sampler: ", "Seed: ", " : "),
     "midjourney": ("Job ID: ", "3f2b6c1e-8a4d-4f0b-9c7e-1d2e3f4a5b6c", " --v ", " --seed ",
                    " --niji", " --"),
+    "swarmui": (*JSON, '"sui_image_params"', '"sui_models"', '"sui_extra_data"', '"prompt"',
+                '"seed"', '"model"', '"loras"', '"loraweights"', '"hash"', '"0x', "NaN",
+                '"cfgscale"', '"width"'),
     "novelai": (*JSON, "NovelAI", '"signed_hash"', '"width"', '"height"', '"seed"', '"steps"',
                 '"scale"', '"prompt"', '"uc"', " 4BDE2A90"),
 }
@@ -322,6 +331,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     _gen("fooocus", "Fooocus JSON / A1111-layout parameters; never raises"),
     _gen("midjourney", "Midjourney Description with Job ID and flags; never raises"),
     _gen("novelai", "NovelAI text chunks (Comment JSON, Source); never raises"),
+    _gen("swarmui", "SwarmUI sui_image_params/sui_models JSON (NaN too); never raises"),
     Target("stealth", "NovelAI alpha-LSB stealth metadata + signature; StealthError only "
            "from read_stealth, nothing from the reader", _stealth),
     Target("models", "provenance.models.hash_model (safetensors header, checkpoints); "

@@ -217,9 +217,11 @@ def _read_trust(path: Path | None) -> str | None:
 def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
                    novelai_keys: tuple[str, ...], c2pa_trust: Path | None,
                    detector: Path | None, as_json: bool) -> None:
-    """Provenance findings of files outside any case: generator metadata (A1111/Forge,
-    ComfyUI, InvokeAI, NovelAI, Fooocus, Midjourney), IPTC digital source type, NovelAI
-    signatures, model-file hashes. Nothing is recorded.
+    """Provenance findings of files outside any case (pictures, videos, audio, PDF): C2PA
+    credentials (a remote manifest is named, never fetched), generator metadata in text
+    chunks, EXIF, XMP, video tags or pixel LSBs (A1111/Forge/reForge, Civitai, SwarmUI,
+    ComfyUI, InvokeAI, NovelAI, Fooocus, Midjourney, Draw Things), IPTC digital source type
+    and AI labels, NovelAI signatures, model-file hashes. Nothing is recorded.
 
     Exit 0 if any file carries a generator claim or synthetic source type, 1 if none does."""
     from cairn.provenance.catalogue import Catalogue, CatalogueError, annotate

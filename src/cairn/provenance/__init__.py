@@ -1,9 +1,12 @@
 """Provenance of synthetic imagery: pure functions from a file's bytes to findings.
 
-`examine(data)` runs every reader: C2PA content credentials, XMP digital source type,
-generator metadata (A1111/Forge/
-SD.Next, ComfyUI, InvokeAI, NovelAI with stealth metadata and signature, Fooocus,
-Midjourney). Damaged metadata gives a finding with an error, never an exception.
+`examine(data)` runs every reader on a picture: C2PA content credentials (embedded, or a
+remote manifest's address, never fetched), XMP digital source type and IPTC AI labels,
+metadata hidden in pixel LSBs (stealth.py, read once for every writer), generator metadata
+(A1111/Forge/reForge/SD.Next, Civitai, SwarmUI, ComfyUI, InvokeAI, NovelAI with its
+signature, Fooocus, Midjourney, Draw Things). `examine_stream(f)` does the same for video,
+audio and PDF from their stream (C2PA, container tags, XMP). Damaged metadata gives a
+finding with an error, never an exception.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from cairn.provenance.finding import Finding
-from cairn.provenance.xmp import DST_PREFIX, SYNTHETIC, _values
+from cairn.provenance.xmp import DST_PREFIX, SYNTHETIC, values
 
 STATES = {"Trusted": "trusted", "Valid": "valid", "Invalid": "invalid"}
 DCTERMS = "http://purl.org/dc/terms/"
@@ -95,7 +95,7 @@ def remote_reference(xmp: bytes | None) -> str | None:
         root = SafeET.fromstring(xmp.strip(b"\0 \r\n\t"))
     except (ParseError, DefusedXmlException, ValueError):
         return None  # the XMP reader reports the damage
-    for value in _values(root, DCTERMS, "provenance"):
+    for value in values(root, DCTERMS, "provenance"):
         if len(value) <= MAX_URL and _URL.match(value):
             return value
     return None
