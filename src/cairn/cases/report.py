@@ -190,9 +190,10 @@ def finding_summary(f: dict) -> str:
         what = " ".join(str(x) for x in (f.get("state"), f.get("claim_generator"),
                                          signer and f"signed by {signer}",
                                          ",".join(f.get("digital_source_types") or []),
-                                         f.get("remote_manifest") and
-                                         f"remote manifest {f['remote_manifest']} (not "
-                                         "fetched)")
+                                         f.get("state") != "remote"  # (its error says)
+                                         and f.get("remote_manifest")
+                                         and f"also names a remote manifest "
+                                         f"{f['remote_manifest']} (not fetched)")
                         if x)
     elif kind == "watermark":
         what = (f"{f.get('generator_family')} {f.get('decision')} "
