@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image, PngImagePlugin
 
-from cairn.demo import picture
+from cairn.demo import picture, tiny_video
 from cairn.provenance.generators.novelai import signed_message
 
 A1111_TEXT = (
@@ -145,10 +145,12 @@ def novelai_png(key: Ed25519PrivateKey | None, img: Image.Image | None = None) -
                      "Generation time": "3.1", "Comment": json.dumps(comment)})
 
 
-def embed_stealth(img: Image.Image, payload: dict, length_override: int | None = None
+def embed_stealth(img: Image.Image, payload: dict | str, length_override: int | None = None
                   ) -> Image.Image:
-    """Hide `payload` in the alpha channel's LSBs the way NovelAI does (column-major)."""
-    data = gzip.compress(json.dumps(payload).encode())
+    """Hide `payload` in the alpha channel's LSBs, column-major, gzip (`stealth_pngcomp`):
+    NovelAI's chunk JSON (a dict) or A1111's infotext (a str), as each writes it."""
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    data = gzip.compress(text.encode())
     bits_len = len(data) * 8 if length_override is None else length_override
     header = b"stealth_pngcomp" + struct.pack(">I", bits_len)
     bits = np.unpackbits(np.frombuffer(header + data, dtype=np.uint8))
@@ -331,6 +333,10 @@ def make_ai_exhibit(out: Path) -> dict:
                                          {"invokeai_metadata": json.dumps(invokeai_metadata())}),
         "outputs/nai-lantern.png": novelai_png(key),
         "outputs/nai-stripped.png": stealth_png(),
+        # the same set-up, its text chunk stripped: the parameters survive in the alpha LSBs
+        "outputs/00003-3141594.png": png(embed_stealth(
+            picture(5405, (320, 240)),
+            A1111_TEXT.format(lora=short).replace("3141592", "3141594"))),
         "outputs/fooocus/2024-05-01_10-00-00.png": fooocus_png(),
         "outputs/mj/paper_boat.png": midjourney_png(),
         "outputs/credentials.jpg": c2pa_signed(creds, _jpeg(picture(5403, (480, 360)))),
@@ -338,6 +344,11 @@ def make_ai_exhibit(out: Path) -> dict:
         "Photos/IMG_0001.jpg": camera_jpeg(),
         "Photos/garden.png": plain_png_with_text(),
     }
+    clip = out / "clip.mp4"  # a short benign clip, signed like the credentials picture
+    tiny_video(clip, seconds=2, seed=5406)
+    files["outputs/video/clip-signed.mp4"] = c2pa_signed(creds, clip.read_bytes(),
+                                                         mime="video/mp4")
+    clip.unlink()
     for rel, data in files.items():
         (exhibit / rel).parent.mkdir(parents=True, exist_ok=True)
         (exhibit / rel).write_bytes(data)
