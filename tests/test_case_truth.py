@@ -156,3 +156,17 @@ def test_reports_name_their_record_and_stay_identical(scanned, tmp_path: Path) -
     written = [e for e in log if e["action"] == "report.written"]
     assert len(written) == 4 and written[0]["details"]["format"] == "json"
     assert f"custody log entry {changes[-1]['seq']}" in html[0]
+
+
+def test_two_sources_of_one_name_are_refused(scanned, tmp_path: Path) -> None:
+    home, _, _ = scanned
+    other = pictures(tmp_path / "elsewhere" / "exhibit-07", n=1, seed=900)
+    out = run(home, "scan", other, "--case", "op-demo", "--no-progress", ok=(2,))
+    assert "already has a source named 'exhibit-07'" in out and "--source-name" in out
+    log = json.loads(run(home, "custody", "show", "--case", "op-demo", "--json"))
+    assert [e["action"] for e in log].count("source.added") == 1  # nothing written
+    run(home, "scan", other, "--case", "op-demo", "--source-name", "exhibit-07b",
+        "--no-progress")
+    rep = report(home)
+    assert {s["name"] for s in rep["sources"]} == {"exhibit-07", "exhibit-07b"}
+    run(home, "scan", tmp_path / "exhibit-07", "--case", "op-demo", "--no-progress")  # again

@@ -671,7 +671,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     from cairn.scan.isolation import default_caps
     from cairn.scan.pipeline import default_workers, scan
     from cairn.scan.worker import HashOptions
-    from cairn.store.store import StoreError
+    from cairn.store.store import SourceNameTaken, StoreError
 
     if not os.path.lexists(location):
         _fail(f"evidence not found: {location}")
@@ -710,7 +710,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
         err.print("interrupted: what was recorded stays; rerun the same command to "
                   "resume", style="yellow")
         sys.exit(EXIT_INTERRUPTED)
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
+    except (FileNotFoundError, NotADirectoryError, PermissionError, SourceNameTaken) as e:
         _fail(str(e))
     except StoreError as e:  # the run is already closed as `failed`, with what was recorded
         _fail(f"{e}; what was recorded before it stays (run `cairn report --case "

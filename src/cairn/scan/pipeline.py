@@ -107,6 +107,9 @@ def scan(
     if not os.path.lexists(loc):
         raise FileNotFoundError(f"evidence not found: {loc}")
     name = source_name or os.path.basename(loc.rstrip("/")) or loc
+    existing = store.case_id(case)
+    if existing is not None:  # refused before anything is written (SourceNameTaken)
+        store.check_source_name(existing, name, loc)
     case_id = store.case_id(case, create=True)
     assert case_id is not None
     source_id = store.source_id(case_id, name, loc)

@@ -45,6 +45,10 @@ class StoreError(Exception):
     pass
 
 
+class SourceNameTaken(StoreError):
+    """A second, different location given a source name the case already uses."""
+
+
 class Store:
     """Thin repository over SQLAlchemy Core: bulk inserts that ignore duplicates, plain reads."""
 
@@ -151,7 +155,21 @@ class Store:
                           cid)
             return cid
 
+    def check_source_name(self, case_id: int, name: str, location: str) -> None:
+        """Refuse (SourceNameTaken) a name the case already gives another location: two
+        different folders both called `exhibit-07` would otherwise be two sources of one
+        name, and every report ambiguous."""
+        with self.engine.connect() as c:
+            other = c.execute(select(t.sources.c.location).where(
+                t.sources.c.case_id == case_id, t.sources.c.name == name,
+                t.sources.c.location != location)).first()
+        if other:
+            raise SourceNameTaken(
+                f"this case already has a source named {name!r}, at {other[0]}; name this "
+                f"one with --source-name (e.g. --source-name {name}-2)")
+
     def source_id(self, case_id: int, name: str, location: str) -> int:
+        self.check_source_name(case_id, name, location)
         with self.engine.begin() as c:
             q = select(t.sources.c.id).where(
                 t.sources.c.case_id == case_id, t.sources.c.location == location
