@@ -242,7 +242,8 @@ def test_scan_of_hostile_archives_finishes_and_reruns(tmp_path: Path) -> None:
     (ev / "z.jpg").write_bytes(jpeg_bytes(picture(1, (64, 48))))
     env = {"CAIRN_HOME": str(tmp_path / "home")}
     runner = CliRunner()
-    args = ["scan", str(ev), "--case", "h", "--workers", "1", "--json", "--no-progress"]
+    args = ["scan", str(ev), "--case", "h", "--new-case", "--workers", "1", "--json",
+            "--no-progress"]
     first = runner.invoke(cli, args, env=env)
     assert first.exit_code == 0, first.output
     summary = json.loads(first.output)

@@ -38,7 +38,8 @@ def test_scan_keeps_folder_and_file_atimes_and_records_link_atimes(tmp_path: Pat
     paths = _evidence(ev)
     before = {p: os.lstat(p).st_atime_ns for p in paths}
     env = {"CAIRN_HOME": str(tmp_path / "home")}
-    res = CliRunner().invoke(cli, ["scan", str(ev), "--case", "a", "--workers", "1", "--json",
+    res = CliRunner().invoke(cli, ["scan", str(ev), "--case", "a", "--new-case", "--workers", "1",
+                                   "--json",
                                    "--no-progress"], env=env)
     assert res.exit_code == 0, res.output
     assert {p: os.lstat(p).st_atime_ns for p in paths} == before

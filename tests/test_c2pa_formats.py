@@ -341,7 +341,7 @@ def test_scan_links_a_video_and_a_picture_by_signer(tmp_path: Path, cairn: Cairn
     (ev / "plain.jpg").write_bytes(jpeg_bytes(picture(7381, (320, 240))))
     pem = tmp_path / "anchors.pem"
     pem.write_text(creds[0])
-    cairn.run("scan", ev, "--case", "c2", "--no-progress", "--c2pa-trust", pem)
+    cairn.run("scan", ev, "--case", "c2", "--new-case", "--no-progress", "--c2pa-trust", pem)
     rep = json.loads(cairn.run("report", "--case", "c2", "--format", "json").stdout)
     states = {it["path"]: [f["state"] for f in it["findings"] if f["kind"] == "c2pa"]
               for it in rep["items"]}

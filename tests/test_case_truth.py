@@ -28,7 +28,7 @@ def scanned(tmp_path: Path, db: str | None) -> Iterator[tuple[Path, Path, list[s
     home = tmp_path / "home"
     DB_URLS[home] = db
     ev = pictures(tmp_path / "exhibit-07")
-    run(home, "scan", ev, "--case", "op-demo", "--no-progress")
+    run(home, "scan", ev, "--case", "op-demo", "--new-case", "--no-progress")
     shas = [json.loads(run(home, "hash", ev / f"photo-{i}.png", "--json"))["sha256"]
             for i in range(3)]
     yield home, ev, shas
@@ -161,12 +161,22 @@ def test_reports_name_their_record_and_stay_identical(scanned, tmp_path: Path) -
 def test_two_sources_of_one_name_are_refused(scanned, tmp_path: Path) -> None:
     home, _, _ = scanned
     other = pictures(tmp_path / "elsewhere" / "exhibit-07", n=1, seed=900)
-    out = run(home, "scan", other, "--case", "op-demo", "--no-progress", ok=(2,))
+    out = run(home, "scan", other, "--case", "op-demo", "--new-case", "--no-progress", ok=(2,))
     assert "already has a source named 'exhibit-07'" in out and "--source-name" in out
     log = json.loads(run(home, "custody", "show", "--case", "op-demo", "--json"))
     assert [e["action"] for e in log].count("source.added") == 1  # nothing written
-    run(home, "scan", other, "--case", "op-demo", "--source-name", "exhibit-07b",
+    run(home, "scan", other, "--case", "op-demo", "--new-case", "--source-name", "exhibit-07b",
         "--no-progress")
     rep = report(home)
     assert {s["name"] for s in rep["sources"]} == {"exhibit-07", "exhibit-07b"}
-    run(home, "scan", tmp_path / "exhibit-07", "--case", "op-demo", "--no-progress")  # again
+    run(home, "scan", tmp_path / "exhibit-07", "--case", "op-demo", "--new-case",
+        "--no-progress")  # again
+
+
+def test_a_typo_in_the_case_does_not_open_a_new_one(scanned, tmp_path: Path) -> None:
+    home, ev, _ = scanned
+    out = run(home, "scan", ev, "--case", "op-dmeo", "--no-progress", ok=(2,))
+    assert "no case named 'op-dmeo'; did you mean 'op-demo'?" in out and "--new-case" in out
+    assert [c["name"] for c in json.loads(run(home, "cases", "--json"))] == ["op-demo"]
+    run(home, "scan", ev, "--case", "op-2", "--new-case", "--no-progress")
+    assert len(json.loads(run(home, "cases", "--json"))) == 2

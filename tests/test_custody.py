@@ -37,7 +37,7 @@ def case(tmp_path: Path, db: str | None) -> Iterator[tuple[Path, Path]]:
     sha = json.loads(run(home, "hash", ev / "photo-1.png", "--json"))["sha256"]
     listed.write_text(f"sha256 {sha}\n")
     run(home, "lists", "import", listed, "--name", "known-demo", "--format", "te-local")
-    run(home, "scan", ev, "--case", "op-demo", "--no-progress")
+    run(home, "scan", ev, "--case", "op-demo", "--new-case", "--no-progress")
     yield home, ev
     DB_URLS.pop(home)
 

@@ -153,7 +153,7 @@ def test_two_instances_share_scan_and_feed_back(instances, tmp_path: Path) -> No
     ev = tmp_path / "exhibit"
     ev.mkdir()
     (ev / "holiday.jpg").write_bytes(files[2])
-    b.cli.run("scan", ev, "--case", "op", "--no-progress")
+    b.cli.run("scan", ev, "--case", "op", "--new-case", "--no-progress")
     rep = json.loads(b.cli.run("report", "--case", "op").stdout)
     (match,) = rep["items"][0]["matches"]
     assert match["list"] == "from-a"

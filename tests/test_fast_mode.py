@@ -75,7 +75,7 @@ def test_fast_scan_records_fast_hashes_and_finds_the_same_matches(tmp_path: Path
         # one store each: a store reports an exact hash for content wherever it has one
         c = Cairn(tmp_path / f"home-{mode}")
         c.run("lists", "import", lists / "known.csv", "--name", "pdqs")
-        c.run("scan", ev, "--case", "c", "--mode", mode)
+        c.run("scan", ev, "--case", "c", "--new-case", "--mode", mode)
         report = json.loads(c.run("report", "--case", "c").stdout)
         found[mode] = {it["path"] for it in report["items"] if it["matches"]}
         modes = {it["path"]: it["pdq"]["mode"] for it in report["items"]}

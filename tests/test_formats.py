@@ -241,7 +241,7 @@ def test_nsrl_known_good_hides_items(cairn: Cairn, tmp_path: Path) -> None:
     assert (res["format"], res["entries"]) == ("nsrl", 2)
     assert res["rejected_lines"][0]["line"] == 3
     assert {x["name"]: x["purpose"] for x in cairn.json("lists")}["nsrl"] == "known-good"
-    cairn.run("scan", ev, "--case", "kg", "--no-progress")
+    cairn.run("scan", ev, "--case", "kg", "--new-case", "--no-progress")
     rep = json.loads(cairn.run("report", "--case", "kg").stdout)
     assert [it["path"] for it in rep["items"]] == ["photo.jpg"]
     assert rep["summary"]["known_good_hidden"] == 1 and rep["summary"]["items_matched"] == 0
@@ -279,7 +279,7 @@ def test_case_export_as_vics(cairn: Cairn, tmp_path: Path) -> None:
                              "Default/$metadata#Media",
            "value": [{"MediaID": 1, "Category": 2, "MD5": hashlib.md5(data).hexdigest()}]}
     _import(cairn, write_vics(tmp_path / "k.json", doc), "k")
-    cairn.run("scan", ev, "--case", "c", "--no-progress")
+    cairn.run("scan", ev, "--case", "c", "--new-case", "--no-progress")
     out = json.loads(cairn.run("report", "--case", "c", "--format", "vics").stdout)
     assert out["@odata.context"].endswith("$metadata#Cases")
     (case,) = out["value"]

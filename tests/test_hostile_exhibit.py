@@ -70,7 +70,8 @@ def hostile(tmp_path_factory):
     env = os.environ | {"CAIRN_HOME": str(home), "TMPDIR": str(tmp), "COLUMNS": "200"}
     env.pop("CAIRN_DATABASE_URL", None)
     started = time.monotonic()
-    proc = subprocess.Popen([CAIRN, "scan", str(ev), "--case", "hostile", "--workers", "2",
+    proc = subprocess.Popen([CAIRN, "scan", str(ev), "--case", "hostile", "--new-case",
+                             "--workers", "2",
                              "--json", "--no-progress"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=root)
     sampler = _PeakSampler(proc.pid)

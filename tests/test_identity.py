@@ -40,7 +40,8 @@ class Case:
         self.runner = CliRunner()
 
     def scan(self, where: Path) -> dict:
-        res = self.runner.invoke(cli, ["scan", str(where), "--case", "c", "--workers", "1",
+        res = self.runner.invoke(cli, ["scan", str(where), "--case", "c", "--new-case",
+                                       "--workers", "1",
                                        "--json", "--no-progress"], env=self.env)
         assert res.exit_code == 0, res.output
         return json.loads(res.output)

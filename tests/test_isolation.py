@@ -180,7 +180,7 @@ def test_scan_options_set_the_caps_and_the_summary_says_what_happened(
     ex = _pictures(tmp_path / "ex", ["a.jpg", "boom.jpg"])
     monkeypatch.setenv(FAULT_ENV, "boom.jpg:hang")
     home = str(tmp_path / "home")
-    res = CliRunner().invoke(cli, ["--home", home, "scan", str(ex), "--case", "c",
+    res = CliRunner().invoke(cli, ["--home", home, "scan", str(ex), "--case", "c", "--new-case",
                                    "--max-worker-memory", "1536M", "--file-timeout", "1.5"])
     assert res.exit_code == 0, res.output
     assert "1 file(s) stopped their worker" in res.output
@@ -189,7 +189,7 @@ def test_scan_options_set_the_caps_and_the_summary_says_what_happened(
     assert json.loads(run["arguments"])["max_worker_memory"] == 1536 << 20
     assert json.loads(run["summary"])["worker_failures"] == 1
     assert "timed out after 1.5 s" in _messages(_items(store, "c")["boom.jpg"])
-    res = CliRunner().invoke(cli, ["--home", home, "scan", str(ex), "--case", "c",
+    res = CliRunner().invoke(cli, ["--home", home, "scan", str(ex), "--case", "c", "--new-case",
                                    "--max-worker-memory", "300M"])
     assert res.exit_code == 2 and "at least 1.0 GiB" in res.output
 
@@ -256,7 +256,8 @@ def many(tmp_path_factory) -> Path:
 def _scan(home: Path, exhibit: Path, *extra: str) -> subprocess.Popen:
     env = os.environ | {"CAIRN_HOME": str(home)}
     env.pop("CAIRN_DATABASE_URL", None)
-    return subprocess.Popen([CAIRN, "scan", str(exhibit), "--case", "c", "--no-progress",
+    return subprocess.Popen([CAIRN, "scan", str(exhibit), "--case", "c", "--new-case",
+                             "--no-progress",
                              *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)  # its own group, as in a shell
 
@@ -365,7 +366,8 @@ def test_two_first_runs_at_once_both_succeed(tmp_path: Path, attempt: int) -> No
     ex = _pictures(tmp_path / "ex", ["a.jpg"])
     env = os.environ | {"CAIRN_HOME": str(tmp_path / "home")}
     env.pop("CAIRN_DATABASE_URL", None)
-    procs = [subprocess.Popen([CAIRN, "scan", str(ex), "--case", f"c{i}", "--no-progress",
+    procs = [subprocess.Popen([CAIRN, "scan", str(ex), "--case", f"c{i}", "--new-case",
+                               "--no-progress",
                                "--json"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in range(2)]
     for p in procs:

@@ -257,7 +257,7 @@ def test_index_damaged_inside_is_rebuilt_when_a_query_meets_it(cairn: Cairn,
     ev = tmp_path / "ev"
     ev.mkdir()
     (ev / "copy.jpg").write_bytes(data)
-    cairn.run("scan", ev, "--case", "c", "--no-progress")
+    cairn.run("scan", ev, "--case", "c", "--new-case", "--no-progress")
     (item,) = json.loads(cairn.run("report", "--case", "c").stdout)["items"]
     assert [x["list"] for x in item["matches"]] == ["known"]
 

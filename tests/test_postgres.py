@@ -52,7 +52,7 @@ def run(home: Path, db: str | None, *args: str | Path, ok: tuple[int, ...] = (0,
 def _flow(home: Path, db: str | None, evidence: Path, lists: dict) -> tuple[dict, dict]:
     for name, path in lists.items():
         run(home, db, "lists", "import", path, "--name", name, ok=(0, 3))
-    run(home, db, "scan", evidence, "--case", "pg", "--no-progress")
+    run(home, db, "scan", evidence, "--case", "pg", "--new-case", "--no-progress")
     report = json.loads(run(home, db, "report", "--case", "pg"))
     trace = json.loads(run(home, db, "trace", "--case", "pg", "--json"))
     return report, trace
@@ -84,7 +84,8 @@ def test_postgres_gives_what_sqlite_gives(pg_url: str, tmp_path: Path) -> None:
         assert c.execute(text("select version_num from alembic_version")).scalar_one()
     engine.dispose()
     # idempotent rescan, list withdrawal and the list index work the same on PostgreSQL
-    run(tmp_path / "pg-home", pg_url, "scan", evidence, "--case", "pg", "--no-progress")
+    run(tmp_path / "pg-home", pg_url, "scan", evidence, "--case", "pg", "--new-case",
+        "--no-progress")
     again = json.loads(run(tmp_path / "pg-home", pg_url, "report", "--case", "pg"))
     assert _essence(again) == _essence(pg_report)
     name = next(iter(lists))
@@ -104,9 +105,11 @@ def test_hostile_member_names_are_recorded_on_postgres(pg_url: str, tmp_path: Pa
     name = long_name_zip(ev / "long.zip")
     (ev / "nul.zip").write_bytes(zip_with_nul_in_name())
     home = tmp_path / "home"
-    first = json.loads(run(home, pg_url, "scan", ev, "--case", "pg", "--json", "--no-progress"))
+    first = json.loads(run(home, pg_url, "scan", ev, "--case", "pg", "--new-case", "--json",
+                           "--no-progress"))
     assert first["status"] == "complete" and first["new_items"] == 4
     paths = {it["path"] for it in json.loads(run(home, pg_url, "report", "--case", "pg"))["items"]}
     assert paths == {"long.zip", f"long.zip!/{name}", "nul.zip", "nul.zip!/a.jpg"}
-    again = json.loads(run(home, pg_url, "scan", ev, "--case", "pg", "--json", "--no-progress"))
+    again = json.loads(run(home, pg_url, "scan", ev, "--case", "pg", "--new-case", "--json",
+                           "--no-progress"))
     assert again["status"] == "complete" and again["new_items"] == 0

@@ -325,7 +325,7 @@ def test_scan_reports_findings_and_links_model_files(cairn: Cairn, tmp_path: Pat
         (ev / name).write_bytes(data)
     pem = tmp_path / "anchors.pem"
     pem.write_text(creds[0])
-    cairn.run("scan", ev, "--case", "prov", "--no-progress", "--c2pa-trust", pem,
+    cairn.run("scan", ev, "--case", "prov", "--new-case", "--no-progress", "--c2pa-trust", pem,
               "--novelai-key", f"test-signer={pub}")
     rep = json.loads(cairn.run("report", "--case", "prov", "--format", "json").stdout)
     by = {it["path"]: it for it in rep["items"]}
@@ -528,7 +528,7 @@ def test_scan_with_detector(cairn: Cairn, tmp_path: Path) -> None:
     ev.mkdir()
     (ev / "a.png").write_bytes(dp.png(picture(610, (128, 96))))
     (ev / "b.jpg").write_bytes(jpeg_bytes(picture(611, (128, 96))))
-    cairn.run("scan", ev, "--case", "det", "--no-progress", "--detector", cfg)
+    cairn.run("scan", ev, "--case", "det", "--new-case", "--no-progress", "--detector", cfg)
     rep = json.loads(cairn.run("report", "--case", "det").stdout)
     for it in rep["items"]:
         (d,) = it["findings"]

@@ -34,7 +34,8 @@ def _count(db: Path) -> int:
 
 def _start(home: Path, exhibit: Path) -> subprocess.Popen:
     env = os.environ | {"CAIRN_HOME": str(home)}
-    return subprocess.Popen([CAIRN, "scan", str(exhibit), "--case", "c", "--workers", "2",
+    return subprocess.Popen([CAIRN, "scan", str(exhibit), "--case", "c", "--new-case",
+                             "--workers", "2",
                              "--no-progress"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -82,7 +83,8 @@ def test_ctrl_c_then_kill_9_then_resume(many_files: Path, tmp_path: Path) -> Non
     assert _incomplete(home) == (2, 1)
 
     env = os.environ | {"CAIRN_HOME": str(home)}
-    done = subprocess.run([CAIRN, "scan", str(many_files), "--case", "c", "--no-progress"],
+    done = subprocess.run([CAIRN, "scan", str(many_files), "--case", "c", "--new-case",
+                           "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     with sqlite3.connect(db) as con:
@@ -145,7 +147,8 @@ def test_cairn_scan_says_a_store_refusal_in_one_line(tmp_path: Path) -> None:
     from cairn.cli import cli
 
     _refusing_store(tmp_path, ["a.jpg", "refused.jpg"])
-    res = CliRunner().invoke(cli, ["scan", str(tmp_path / "ev"), "--case", "c", "--workers", "1",
+    res = CliRunner().invoke(cli, ["scan", str(tmp_path / "ev"), "--case", "c", "--new-case",
+                                   "--workers", "1",
                                    "--no-progress"], env={"CAIRN_HOME": str(tmp_path / "home")})
     assert res.exit_code == 2 and not isinstance(res.exception, StoreError)
     message = " ".join(res.stderr.split())  # one message (the console wraps it)

@@ -41,7 +41,7 @@ def scanned(tmp_path_factory):
     imp1 = c.json("lists", "import", ex["lists"] / "known.csv", "--name", "pdqs")
     imp2 = c.json("lists", "import", ex["lists"] / "known.md5", "--name", "md5s")
     c.json("lists", "import", ex["lists"] / "videos.csv", "--name", "videos")
-    summary = c.json("scan", ex["exhibit"], "--case", "op-test", "--workers", "2")
+    summary = c.json("scan", ex["exhibit"], "--case", "op-test", "--new-case", "--workers", "2")
     report = json.loads(c.run("report", "--case", "op-test", "--format", "json").stdout)
     return {"c": c, "ex": ex, "before": before, "imports": (imp1, imp2), "summary": summary,
             "report": report, "items": {it["path"]: it for it in report["items"]}}
@@ -131,7 +131,8 @@ def test_evidence_is_untouched(scanned) -> None:
 
 def test_rescan_is_idempotent_and_report_deterministic(scanned) -> None:
     c = scanned["c"]
-    again = c.json("scan", scanned["ex"]["exhibit"], "--case", "op-test", "--workers", "2")
+    again = c.json("scan", scanned["ex"]["exhibit"], "--case", "op-test", "--new-case",
+                   "--workers", "2")
     assert again["new_items"] == 0
     assert again["skipped_already_recorded"] == again["entries_found"]
     assert again["totals"] == scanned["summary"]["totals"]
@@ -197,7 +198,7 @@ def test_list_with_bad_lines_imports_valid_ones_and_exits_3(cairn, tmp_path: Pat
 
 
 def test_missing_evidence_and_case_are_clear_errors(cairn, tmp_path: Path) -> None:
-    proc = cairn.run("scan", tmp_path / "nope", "--case", "x", ok=(2,))
+    proc = cairn.run("scan", tmp_path / "nope", "--case", "x", "--new-case", ok=(2,))
     assert "evidence not found" in proc.stderr
     proc = cairn.run("report", "--case", "nope", ok=(2,))
     assert "no case named 'nope'" in proc.stderr

@@ -71,7 +71,8 @@ def test_hostile_names_print_literally_and_inert(hostile: tuple[Run, list[Path]]
     assert shown_list == "[bold red]list[/]\\x1b[2J"
     assert shown_list in run("lists").stdout
 
-    scan = run("scan", paths[0].parent.parent, "--case", CASE, "--source-name", SOURCE,
+    scan = run("scan", paths[0].parent.parent, "--case", CASE, "--new-case", "--source-name",
+               SOURCE,
                "--workers", "1", "--no-progress").stdout
     assert visible(CASE) in scan and visible(SOURCE) in scan
     assert "case [/] \\x1b]0;pwned\\x07 \\u202eevil" in scan
@@ -100,7 +101,7 @@ def test_hostile_names_print_literally_and_inert(hostile: tuple[Run, list[Path]]
 
 def test_json_output_is_the_data_unchanged(hostile: tuple[Run, list[Path]]) -> None:
     run, paths = hostile
-    run("scan", paths[0].parent.parent, "--case", CASE, "--source-name", SOURCE,
+    run("scan", paths[0].parent.parent, "--case", CASE, "--new-case", "--source-name", SOURCE,
         "--workers", "1", "--no-progress")
     (listed,) = json.loads(run("lists", "--json").stdout)
     assert listed["name"] == LIST

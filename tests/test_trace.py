@@ -74,7 +74,7 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     touch(ex["laptop-2"] / "copy-of-A.jpg", T0)
     cairn = Cairn(tmp / "home")
     for name, d in ex.items():
-        cairn.run("scan", d, "--case", "op", "--source-name", name, "--no-progress")
+        cairn.run("scan", d, "--case", "op", "--new-case", "--source-name", name, "--no-progress")
     res = cairn.json("trace", "--case", "op", "--graphml", tmp / "g.graphml", "--graph-json",
                      tmp / "g.json", "--timeline-svg", tmp / "t.svg")
     (tmp / "report.html").write_text(cairn.run("report", "--case", "op", "--format",
@@ -181,7 +181,8 @@ def test_trace_across_cases(cairn: Cairn, tmp_path: Path) -> None:
         d = tmp_path / case
         d.mkdir()
         (d / "x.jpg").write_bytes(pic)
-        cairn.run("scan", d, "--case", case, "--source-name", "seized", "--no-progress")
+        cairn.run("scan", d, "--case", case, "--new-case", "--source-name", "seized",
+                  "--no-progress")
     assert cairn.json("trace", "--case", "op-north")["families"] == []
     res = cairn.json("trace", "--case", "op-north", "--case", "op-south")
     (f,) = res["families"]

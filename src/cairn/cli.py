@@ -632,7 +632,10 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 
 @cli.command("scan")
 @click.argument("location", type=click.Path(exists=False, path_type=Path))
-@click.option("--case", required=True, help="Case the evidence belongs to (created if new).")
+@click.option("--case", required=True, help="Case the evidence belongs to.")
+@click.option("--new-case", is_flag=True,
+              help="Open the case if it does not exist yet (without it, an unknown case is "
+                   "refused, naming the nearest: a typo must not start a new case).")
 @click.option("--source-name", help="Name of this exhibit [default: the folder or file name].")
 @click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: cores].")
 @click.option("--max-pixels", type=click.IntRange(1), default=100_000_000, show_default=True,
@@ -656,7 +659,8 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
-def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | None,
+def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
+             source_name: str | None,
              workers: int | None, max_pixels: int, max_depth: int, max_ratio: int,
              max_worker_memory: int | None, file_timeout: float, mode: str,
              video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
@@ -676,6 +680,9 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
     if not os.path.lexists(location):
         _fail(f"evidence not found: {location}")
     store = _store(ctx)
+    if not new_case:
+        existing_case(ctx, case, "; to open a new case add --new-case (or `cairn cases "
+                      "create`)")
     limits = Limits(max_pixels=max_pixels, max_archive_depth=max_depth, max_ratio=max_ratio)
     show = not no_progress and not as_json and err.is_terminal
     progress = Progress(SpinnerColumn(), TextColumn("scanning", style="bold", markup=False),
@@ -1153,7 +1160,8 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
         store.add_list(lname, str(made["lists"] / fname), fmt, 31,
                        (e.to_dict() for e in entries), 0)
         out.print(f"imported list {lname}: {len(entries)} entries ({fmt})")
-    ctx.invoke(scan_cmd, location=made["exhibit"], case="demo", source_name=None, workers=None,
+    ctx.invoke(scan_cmd, location=made["exhibit"], case="demo", new_case=True,
+               source_name=None, workers=None,
                max_pixels=100_000_000, max_depth=5, max_ratio=200, mode="fast",
                video_interval=1.0, as_json=False,
                no_progress=False)

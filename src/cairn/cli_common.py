@@ -34,8 +34,9 @@ def _emit_json(data: object) -> None:
     click.echo(json_text(data))
 
 
-def existing_case(ctx: click.Context, name: str) -> int:
-    """The id of case `name`; refuses (exit 2) naming the nearest existing cases."""
+def existing_case(ctx: click.Context, name: str, hint: str = "") -> int:
+    """The id of case `name`; refuses (exit 2) naming the nearest existing cases (a typo
+    must not open a new case), then `hint`."""
     store = _store(ctx)
     cid = store.case_id(name)
     if cid is not None:
@@ -43,4 +44,4 @@ def existing_case(ctx: click.Context, name: str) -> int:
     names = [c["name"] for c in store.cases()]
     near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     _fail(f"no case named {name!r}" + (f"; did you mean {', '.join(map(repr, near))}?"
-                                       if near else ""))
+                                       if near else "") + hint)
