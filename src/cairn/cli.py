@@ -571,6 +571,8 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.argument("location", type=click.Path(exists=False, path_type=Path))
 @click.option("--case", required=True, help="Case the evidence belongs to (created if new).")
 @click.option("--source-name", help="Name of this exhibit [default: the folder or file name].")
+@click.option("--device", help="The device (of the case) this exhibit was taken from: the "
+              "source is linked to it (`cairn devices add` first).")
 @click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: cores].")
 @click.option("--max-pixels", type=click.IntRange(1), default=100_000_000, show_default=True,
               help="Refuse to decode images larger than this (decompression bombs).")
@@ -594,8 +596,8 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | None,
-             workers: int | None, max_pixels: int, max_depth: int, max_ratio: int,
-             max_worker_memory: int | None, file_timeout: float, mode: str,
+             device: str | None, workers: int | None, max_pixels: int, max_depth: int,
+             max_ratio: int, max_worker_memory: int | None, file_timeout: float, mode: str,
              video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
              detector: Path | None, as_json: bool, no_progress: bool) -> None:
     """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
@@ -612,6 +614,11 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
 
     if not os.path.lexists(location):
         _fail(f"evidence not found: {location}")
+    from cairn.cli_people import device_for_scan, link_sources, refuse_closed
+
+    case_id = device_for_scan(ctx, case, device) if device else None
+    if device is None:
+        refuse_closed(ctx, case)
     store = _store(ctx)
     limits = Limits(max_pixels=max_pixels, max_archive_depth=max_depth, max_ratio=max_ratio)
     show = not no_progress and not as_json and err.is_terminal
@@ -653,6 +660,10 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
         _fail(f"{e}; what was recorded before it stays (run `cairn report --case "
               f"{shlex.quote(case)}`)")
     s = summary.to_dict()
+    if device and case_id is not None:  # the source this scan recorded, by its location
+        s["device"] = device
+        link_sources(ctx, case_id, device, [x["id"] for x in store.sources(case_id)
+                                            if x["location"] == summary.location])
     if as_json:
         _emit_json(s)
         return
@@ -667,6 +678,8 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
         ("time", f"{s['seconds']:.1f} s ({s['files_per_second']:.0f} files/s)"),
     ):
         table.add_row(label, str(value))
+    if device:
+        table.add_row("device", device)
     out.print(table)
     if s["worker_failures"]:
         out.print(f"{s['worker_failures']} file(s) stopped their worker (an error, the memory "
@@ -1110,9 +1123,10 @@ def main() -> None:
 
 def _register() -> None:
     from cairn.cli_custody import custody_group, keys_group, sources_group
+    from cairn.cli_people import GROUPS
 
-    for group in (custody_group, keys_group, sources_group):
-        cli.add_command(group)
+    for group in (custody_group, keys_group, sources_group, *GROUPS):
+        cli.add_command(group)  # `cases` (cli_people) takes over from the plain list above
 
 
 _register()
