@@ -139,6 +139,7 @@ def test_suspects_devices_actions_operations_logged_and_intact(run: Run, tmp_pat
                                                                 ) -> None:
     ev = tmp_path / "exhibit-phone"
     picture(ev, "a.png", 1)
+    run("keys", "create", "--examiner", EXAMINER)  # every entry below is signed
     run("cases", "create", "op-harbour")
     s = run.json("suspects", "add", "S-01", "--case", "op-harbour", "--country", "dk",
                  "--alias", "harbourfox", "--account", "Telegram:user-0042",
@@ -190,11 +191,18 @@ def test_suspects_devices_actions_operations_logged_and_intact(run: Run, tmp_pat
          "actions": 2}]
     assert op["actions_by_country"] == {"DK": {"arrest": 1}, "NL": {"knock-and-talk": 1}}
 
+    run("devices", "add", "D-02", "--case", "op-harbour", "--kind", "tablet")
+    refused = run("scan", ev, "--case", "op-harbour", "--device", "D-02", "--no-progress",
+                  ok=(2,))
+    assert "is linked to device 'D-01', not 'D-02'" in " ".join(refused.split())
+
     log = run.log()
+    assert all(e["signature"] for e in log)
+    assert sum(e["action"] == "scan.started" for e in log) == 2  # not the refused third
     assert [e["action"] for e in log if not e["action"].startswith(("scan.", "source."))] == [
-        "case.created", "suspect.added", "suspect.added", "device.added", "device.linked",
-        "action.added", "action.added", "suspect.edited", "device.edited",
-        "operation.case_added"]
+        "key.registered", "case.created", "suspect.added", "suspect.added", "device.added",
+        "device.linked", "action.added", "action.added", "suspect.edited", "device.edited",
+        "operation.case_added", "device.added"]
     (ed,) = [e for e in log if e["action"] == "suspect.edited"]
     assert ed["details"]["before"] == {
         "aliases": ["harbourfox"], "country": "DK", "status": "identified",
@@ -209,7 +217,9 @@ def test_suspects_devices_actions_operations_logged_and_intact(run: Run, tmp_pat
     assert linked["details"]["source_name"] == "exhibit-phone"
     store_chain = json.loads(run("custody", "verify", "--json"))
     assert store_chain["ok"]
-    assert store_chain["chains"]["store"]["entries"] == 1  # operation.created
+    # the key's registration and operation.created
+    assert store_chain["chains"]["store"]["entries"] == 2
+    assert store_chain["chains"]["store"]["signed"]
 
 
 def test_bad_input_is_refused_naming_the_value_and_writes_nothing(run: Run, tmp_path: Path

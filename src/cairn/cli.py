@@ -616,7 +616,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, source_name: str | N
         _fail(f"evidence not found: {location}")
     from cairn.cli_people import device_for_scan, link_sources, refuse_closed
 
-    case_id = device_for_scan(ctx, case, device) if device else None
+    case_id = device_for_scan(ctx, case, device, str(location)) if device else None
     if device is None:
         refuse_closed(ctx, case)
     store = _store(ctx)

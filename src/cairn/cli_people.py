@@ -313,15 +313,26 @@ def link_sources(ctx: click.Context, case_id: int, key: str, source_ids: list[in
     return _do(lambda: [people.link_source(case_id, key, sid) for sid in source_ids])
 
 
-def device_for_scan(ctx: click.Context, case: str, key: str) -> int:
-    """Before `cairn scan --device`: the case's id, once the case is open and has the
-    device; refuses (exit 2) naming the case's devices."""
+def device_for_scan(ctx: click.Context, case: str, key: str, location: str) -> int:
+    """Before `cairn scan --device`: the case's id, once the case is open, has the device,
+    and the exhibit at `location` (if scanned before) is on no other device; refuses (exit 2)
+    naming the case's devices, so a refused link never follows a finished scan."""
+    import os
+
     store = _store(ctx)
     cid = store.case_id(case)
     if cid is None:
         _fail(f"no case named {case!r}, so no device {key!r}; `cairn cases create {case}` "
               "and `cairn devices add` first")
-    _do(lambda: (_people(ctx).require_open(cid), _people(ctx).device(cid, key)))
+    people = _people(ctx)
+    _do(lambda: (people.require_open(cid), people.device(cid, key)))
+    loc = os.path.abspath(os.fsdecode(location))  # as scan() names the source's location
+    for d in people.devices(cid):
+        for sid, name in zip(d["source_ids"], d["sources"], strict=True):
+            if d["id"] != key and any(s["id"] == sid and s["location"] == loc
+                                      for s in store.sources(cid)):
+                _fail(f"source {name!r} ({loc}) is linked to device {d['id']!r}, not "
+                      f"{key!r}")
     return cid
 
 
