@@ -179,6 +179,8 @@ def test_suspects_devices_actions_operations_logged_and_intact(run: Run, tmp_pat
                       "IBAN DK00 0000 0000 0042", "--status", "arrested")
     assert edited["changed"] == ["aliases", "country", "identifiers", "status"]
     run.json("devices", "edit", "D-01", "--case", "op-harbour", "--model", "X2")
+    cleared = run.json("suspects", "edit", "S-02", "--case", "op-harbour", "--country", "")
+    assert cleared["country"] is None and cleared["changed"] == ["country"]
     # nothing to change: no entry
     run("suspects", "edit", "S-01", "--case", "op-harbour", "--country", "SE")
 
@@ -190,6 +192,9 @@ def test_suspects_devices_actions_operations_logged_and_intact(run: Run, tmp_pat
         {"case": "op-harbour", "suspects": ["S-01", "S-02"], "devices": ["D-01"],
          "actions": 2}]
     assert op["actions_by_country"] == {"DK": {"arrest": 1}, "NL": {"knock-and-talk": 1}}
+    assert run.json("operations", "list") == [
+        {"name": "Op-Lighthouse", "agencies": ["Police-North", "Europol"],
+         "countries": ["DK", "NL"], "cases": ["op-harbour"]}]
 
     run("devices", "add", "D-02", "--case", "op-harbour", "--kind", "tablet")
     refused = run("scan", ev, "--case", "op-harbour", "--device", "D-02", "--no-progress",
@@ -202,8 +207,10 @@ def test_suspects_devices_actions_operations_logged_and_intact(run: Run, tmp_pat
     assert [e["action"] for e in log if not e["action"].startswith(("scan.", "source."))] == [
         "key.registered", "case.created", "suspect.added", "suspect.added", "device.added",
         "device.linked", "action.added", "action.added", "suspect.edited", "device.edited",
-        "operation.case_added", "device.added"]
-    (ed,) = [e for e in log if e["action"] == "suspect.edited"]
+        "suspect.edited", "operation.case_added", "device.added"]
+    ed, cleared_entry = [e for e in log if e["action"] == "suspect.edited"]
+    assert cleared_entry["details"] == {"suspect": "S-02", "before": {"country": "NL"},
+                                        "after": {"country": None}}
     assert ed["details"]["before"] == {
         "aliases": ["harbourfox"], "country": "DK", "status": "identified",
         "identifiers": s["identifiers"]}

@@ -41,10 +41,14 @@ def _people(ctx: click.Context):  # noqa: ANN202 - a People
 
 def _do(call: Callable[[], Any]) -> Any:
     """Run a check or a change; a refusal exits 2 with its message."""
+    from sqlalchemy.exc import IntegrityError
+
     try:
         return call()
     except PeopleError as e:
         _fail(str(e))
+    except IntegrityError as e:  # the same id added at the same moment by another process
+        _fail(f"refused by the database, nothing written (a concurrent change?): {e.orig}")
 
 
 def _public(record: dict) -> dict:
@@ -95,7 +99,7 @@ def _identifiers(kw: dict, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def _country(value: str | None) -> str | None:
-    return None if value is None else check_country(value)
+    return check_country(value) if value else None
 
 
 # -- suspects -------------------------------------------------------------------------------
@@ -156,7 +160,7 @@ def suspects_show(ctx: click.Context, key: str, case: str, as_json: bool) -> Non
 @click.option("--country", help="ISO 3166-1 alpha-2.")
 @click.option("--agency")
 @click.option("--status")
-@click.option("--notes", help="Replaces the notes.")
+@click.option("--notes", help="Replaces the notes (\"\" clears a field).")
 @click.option("--alias", "aliases", multiple=True, help="Add an alias (repeat).")
 @click.option("--drop-alias", "drop_aliases", multiple=True, help="Remove an alias (repeat).")
 @_identifier_options("", "Add an identifier: {} (repeat).")
@@ -171,11 +175,11 @@ def suspects_edit(ctx: click.Context, key: str, case: str, country: str | None,
     cid = existing_case(ctx, case)
 
     def edit() -> dict:
-        fields = {k: v for k, v in (("agency", check_text(agency, "agency", 200)),
-                                    ("status", check_text(status, "status", 100)),
-                                    ("notes", check_text(notes, "notes"))) if v is not None}
+        fields = {k: check_text(v, k, limit) for k, v, limit in (
+            ("agency", agency, 200), ("status", status, 100), ("notes", notes, 10_000))
+            if v is not None}  # given: "" clears it
         if country is not None:
-            fields["country"] = check_country(country)
+            fields["country"] = _country(country)
         return _people(ctx).edit_suspect(
             cid, key, set_fields=fields, add_aliases=aliases, drop_aliases=drop_aliases,
             add_identifiers=_identifiers(idents), drop_identifiers=_identifiers(idents, "drop_"))
@@ -214,9 +218,10 @@ def _device_fields(kind: str | None, kw: dict[str, str | None]) -> dict[str, str
         if kw.get(k) is not None:
             fields[k] = check_text(kw[k], k.replace("_", " "), 1000)
     if kw.get("imei") is not None:
-        fields["imei"] = check_imei(kw["imei"] or "")
+        fields["imei"] = check_imei(kw["imei"]) if kw["imei"] else None
     if kw.get("seized_at") is not None:
-        fields["seized_at"] = check_when(kw["seized_at"] or "", "seized-at")
+        fields["seized_at"] = check_when(kw["seized_at"], "seized-at") if kw["seized_at"] \
+            else None
     return fields
 
 
@@ -405,6 +410,14 @@ def operations_create(ctx: click.Context, name: str, agencies: tuple[str, ...],
         name, [check_text(a, "agency", 200) or "" for a in agencies],
         [check_country(c) for c in countries]))
     _emit(rec, as_json, ())
+
+
+@operations_group.command("list")
+@JSON_OPTION
+@click.pass_context
+def operations_list(ctx: click.Context, as_json: bool) -> None:
+    """Operations with their agencies, countries and cases."""
+    _emit(_people(ctx).operations(), as_json, ("name", "agencies", "countries", "cases"))
 
 
 @operations_group.command("add-case")

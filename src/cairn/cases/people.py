@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     from cairn.store import Store
@@ -149,8 +149,9 @@ def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
 
 
 def check_text(value: str | None, what: str, limit: int = 10_000) -> str | None:
-    """Free text (notes, agency, outcome): None stays None; refused when over `limit`."""
-    if value is None:
+    """Free text (notes, agency, outcome): None and "" are None (an edit's "" clears the
+    field); refused when over `limit`."""
+    if not value:
         return None
     if len(value) > limit:
         raise PeopleError(f"{what} is {len(value)} characters; at most {limit}")
@@ -164,42 +165,65 @@ def is_synthetic(finding: dict[str, Any]) -> bool:
     return bool(finding.get("synthetic") or finding.get("generator"))
 
 
-def case_people(store: Store, case_id: int) -> dict[str, Any]:
+class Found(TypedDict):
+    """What was found on a device's sources (or all of a suspect's devices' sources)."""
+
+    sources: list[str]  # source names, in the order they were added
+    items: int
+    active_matches: int
+    matched_items: int  # items with at least one active match
+    synthetic_items: int  # items with a finding that is_synthetic()
+
+
+class DeviceFound(Found):
+    id: str
+    kind: str
+    suspect: str | None
+
+
+class SuspectFound(Found):
+    id: str
+    country: str | None
+    devices: list[str]
+
+
+class CasePeople(TypedDict):
+    suspects: list[SuspectFound]
+    devices: list[DeviceFound]
+    unattributed_sources: list[str]  # sources linked to no device
+
+
+def case_people(store: Store, case_id: int) -> CasePeople:
     """Per suspect and per device of a case: its sources and, counted from the store, its
     items, active matches (list entries still active, lists that detect rather than mark
     known-good files), matched items and items with a synthetic provenance finding.
-    A suspect's figures are those of its devices' sources together. Reads only.
-
-    {"suspects": [{"id", "country", "devices": [ids], "sources": [names], "items",
-    "active_matches", "matched_items", "synthetic_items"}], "devices": [{"id", "kind",
-    "suspect", "sources", ...same counts}], "unattributed_sources": [names]}"""
+    A suspect's figures are those of its devices' sources together. Reads only."""
     from cairn.store.people import People
 
     people = People(store)
     counts = people.source_counts(case_id, is_synthetic)
     names = {s["id"]: s["name"] for s in store.sources(case_id)}
 
-    def tally(source_ids: list[int]) -> dict[str, Any]:
-        zero = {"items": 0, "active_matches": 0, "matched_items": 0, "synthetic_items": 0}
-        total = dict(zero)
+    def tally(source_ids: list[int]) -> Found:
+        total = {"items": 0, "active_matches": 0, "matched_items": 0, "synthetic_items": 0}
         for sid in source_ids:
-            for k, n in counts.get(sid, zero).items():
+            for k, n in counts.get(sid, {}).items():
                 total[k] += n
-        return {"sources": [names[s] for s in source_ids]} | total
+        return Found(sources=[names[s] for s in source_ids], **total)
 
     devices = people.devices(case_id)
     by_suspect: dict[str | None, list[dict]] = {}
     for d in devices:
         by_suspect.setdefault(d["suspect"], []).append(d)
-    out_devices = [{"id": d["id"], "kind": d["kind"], "suspect": d["suspect"]}
-                   | tally(d["source_ids"]) for d in devices]
+    out_devices = [DeviceFound(id=d["id"], kind=d["kind"], suspect=d["suspect"],
+                               **tally(d["source_ids"])) for d in devices]
     out_suspects = []
     for s in people.suspects(case_id):
         own = by_suspect.get(s["id"], [])
-        out_suspects.append({"id": s["id"], "country": s["country"],
-                             "devices": [d["id"] for d in own]}
-                            | tally(sorted({sid for d in own for sid in d["source_ids"]})))
+        out_suspects.append(SuspectFound(
+            id=s["id"], country=s["country"], devices=[d["id"] for d in own],
+            **tally(sorted({sid for d in own for sid in d["source_ids"]}))))
     linked = {sid for d in devices for sid in d["source_ids"]}
-    return {"suspects": out_suspects, "devices": out_devices,
-            "unattributed_sources": [n for sid, n in sorted(names.items())
-                                     if sid not in linked]}
+    return CasePeople(suspects=out_suspects, devices=out_devices,
+                      unattributed_sources=[n for sid, n in sorted(names.items())
+                                            if sid not in linked])

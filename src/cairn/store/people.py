@@ -424,6 +424,22 @@ class People:
                               + (f"; operations: {', '.join(known)}" if known else ""))
         return op_id
 
+    def operations(self) -> list[dict]:
+        """Operations by name: agencies, countries, the names of their (not deleted) cases."""
+        with self.engine.connect() as c:
+            ops = c.execute(select(t.operations).order_by(t.operations.c.name)).mappings().all()
+            members: dict[int, list[str]] = {}
+            for op_id, case in c.execute(
+                    select(t.operation_cases.c.operation_id, t.cases.c.name)
+                    .join(t.cases, t.cases.c.id == t.operation_cases.c.case_id)
+                    .outerjoin(t.case_states, t.case_states.c.case_id == t.cases.c.id)
+                    .where(func.coalesce(t.case_states.c.status, "open") != "deleted")
+                    .order_by(t.cases.c.name)):
+                members.setdefault(op_id, []).append(case)
+        return [{"name": r["name"], "agencies": json.loads(r["agencies"]),
+                 "countries": json.loads(r["countries"]), "cases": members.get(r["id"], [])}
+                for r in ops]
+
     def operation(self, name: str) -> dict:
         """An operation with its cases (not deleted ones), their suspects, and its actions
         counted by country and kind."""
