@@ -98,6 +98,10 @@ def _identifiers(kw: dict, prefix: str = "") -> list[tuple[str, str]]:
             for v in kw.get(f"{prefix}{kind}", ())]
 
 
+def _aliases(values: Iterable[str]) -> list[str]:
+    return [a for a in (check_text(v.strip(), "alias", 200) for v in values) if a]
+
+
 def _country(value: str | None) -> str | None:
     return check_country(value) if value else None
 
@@ -128,7 +132,8 @@ def suspects_add(ctx: click.Context, key: str, case: str, country: str | None,
     """Add a suspect to a case (the id is pseudonymous, unique in the case)."""
     cid = existing_case(ctx, case)
     rec = _do(lambda: _people(ctx).add_suspect(
-        cid, check_key(key, "suspect"), aliases=aliases, identifiers=_identifiers(idents),
+        cid, check_key(key, "suspect"), aliases=_aliases(aliases),
+        identifiers=_identifiers(idents),
         country=_country(country), agency=check_text(agency, "agency", 200),
         status=check_text(status, "status", 100), notes=check_text(notes, "notes")))
     _emit(rec, as_json, SUSPECT_COLUMNS)
@@ -181,7 +186,8 @@ def suspects_edit(ctx: click.Context, key: str, case: str, country: str | None,
         if country is not None:
             fields["country"] = _country(country)
         return _people(ctx).edit_suspect(
-            cid, key, set_fields=fields, add_aliases=aliases, drop_aliases=drop_aliases,
+            cid, key, set_fields=fields, add_aliases=_aliases(aliases),
+            drop_aliases=[a.strip() for a in drop_aliases],
             add_identifiers=_identifiers(idents), drop_identifiers=_identifiers(idents, "drop_"))
     rec = _do(edit)
     if not as_json and not rec["changed"]:
