@@ -637,6 +637,8 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
               help="Open the case if it does not exist yet (without it, an unknown case is "
                    "refused, naming the nearest: a typo must not start a new case).")
 @click.option("--source-name", help="Name of this exhibit [default: the folder or file name].")
+@click.option("--device", help="The device (of the case) this exhibit was taken from: the "
+              "source is linked to it (`cairn devices add` first).")
 @click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: cores].")
 @click.option("--max-pixels", type=click.IntRange(1), default=100_000_000, show_default=True,
               help="Refuse to decode images larger than this (decompression bombs).")
@@ -660,8 +662,8 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
-             source_name: str | None,
-             workers: int | None, max_pixels: int, max_depth: int, max_ratio: int,
+             source_name: str | None, device: str | None, workers: int | None,
+             max_pixels: int, max_depth: int, max_ratio: int,
              max_worker_memory: int | None, file_timeout: float, mode: str,
              video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
              detector: Path | None, as_json: bool, no_progress: bool) -> None:
@@ -679,10 +681,15 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
 
     if not os.path.lexists(location):
         _fail(f"evidence not found: {location}")
-    store = _store(ctx)
+    from cairn.cli_people import device_for_scan, link_sources, refuse_closed
+
     if not new_case:
         existing_case(ctx, case, "; to open a new case add --new-case (or `cairn cases "
                       "create`)")
+    case_id = device_for_scan(ctx, case, device, str(location)) if device else None
+    if device is None:
+        refuse_closed(ctx, case)
+    store = _store(ctx)
     limits = Limits(max_pixels=max_pixels, max_archive_depth=max_depth, max_ratio=max_ratio)
     show = not no_progress and not as_json and err.is_terminal
     progress = Progress(SpinnerColumn(), TextColumn("scanning", style="bold", markup=False),
@@ -723,6 +730,10 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
         _fail(f"{e}; what was recorded before it stays (run `cairn report --case "
               f"{shlex.quote(case)}`)")
     s = summary.to_dict()
+    if device and case_id is not None:  # the source this scan recorded, by its location
+        s["device"] = device
+        link_sources(ctx, case_id, device, [x["id"] for x in store.sources(case_id)
+                                            if x["location"] == summary.location])
     if as_json:
         _emit_json(s)
         return
@@ -737,6 +748,8 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
         ("time", f"{s['seconds']:.1f} s ({s['files_per_second']:.0f} files/s)"),
     ):
         table.add_row(label, str(value))
+    if device:
+        table.add_row("device", device)
     out.print(table)
     if s["worker_failures"]:
         out.print(f"{s['worker_failures']} file(s) stopped their worker (an error, the memory "
@@ -828,21 +841,6 @@ def rehash_cmd(ctx: click.Context, case: str, all_items: bool, as_json: bool) ->
         for m in s.missing:
             err.print(f"evidence not found: {m}", style="yellow", highlight=False)
     sys.exit(EXIT_PARTIAL if s.missing else EXIT_OK)
-
-
-@cli.command("cases")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def cases_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Cases in this store."""
-    rows = _store(ctx).cases()
-    if as_json:
-        _emit_json(rows)
-        return
-    table = Table("case", "sources", "items", "created")
-    for r in rows:
-        table.add_row(r["name"], str(r["sources"]), str(r["items"]), r["created_at"])
-    out.print(table)
 
 
 # -- trace ------------------------------------------------------------------------------------
@@ -1211,9 +1209,10 @@ def main() -> None:
 
 def _register() -> None:
     from cairn.cli_custody import custody_group, keys_group, sources_group
+    from cairn.cli_people import GROUPS
 
-    for group in (custody_group, keys_group, sources_group):
-        cli.add_command(group)
+    for group in (custody_group, keys_group, sources_group, *GROUPS):
+        cli.add_command(group)  # `cases` (cli_people) takes over from the plain list above
 
 
 _register()
