@@ -155,12 +155,13 @@ def test_suspects_devices_actions_operations_logged_and_intact(run: Run, tmp_pat
                  "--seized-at", "2024-11-05T06:30", "--seized-where", "Harbour Street 1",
                  "--seized-by", "officer-7")
     assert d["suspect"] == "S-01" and d["imei"] == IMEI and d["sources"] == []
-    scanned = run.json("scan", ev, "--case", "op-harbour", "--device", "D-01", "--no-progress")
+    scanned = run.json("scan", ev, "--case", "op-harbour", "--new-case", "--device", "D-01",
+                       "--no-progress")
     assert scanned["device"] == "D-01"
     assert run.json("devices", "show", "D-01", "--case", "op-harbour")["sources"] == [
         "exhibit-phone"]
     # a rescan of the same exhibit for the same device links nothing again
-    run("scan", ev, "--case", "op-harbour", "--device", "D-01", "--no-progress")
+    run("scan", ev, "--case", "op-harbour", "--new-case", "--device", "D-01", "--no-progress")
     a = run.json("actions", "add", "--case", "op-harbour", "--kind", "arrest", "--suspect",
                  "S-01", "--suspect", "S-02", "--device", "D-01", "--date", "2024-11-05",
                  "--country", "dk", "--agency", "Police-North", "--outcome", "detained")
@@ -197,7 +198,8 @@ def test_suspects_devices_actions_operations_logged_and_intact(run: Run, tmp_pat
          "countries": ["DK", "NL"], "cases": ["op-harbour"]}]
 
     run("devices", "add", "D-02", "--case", "op-harbour", "--kind", "tablet")
-    refused = run("scan", ev, "--case", "op-harbour", "--device", "D-02", "--no-progress",
+    refused = run("scan", ev, "--case", "op-harbour", "--new-case", "--device", "D-02",
+                  "--no-progress",
                   ok=(2,))
     assert "is linked to device 'D-01', not 'D-02'" in " ".join(refused.split())
 
@@ -267,7 +269,7 @@ def test_bad_input_is_refused_naming_the_value_and_writes_nothing(run: Run, tmp_
          "no alias 'nobody'"),
         (("suspects", "edit", "S-01", "--case", "op-harbour", "--country", "XX",
           "--status", "arrested"), "country 'XX'"),
-        (("scan", ev, "--case", "op-harbour", "--device", "D-09", "--no-progress"),
+        (("scan", ev, "--case", "op-harbour", "--new-case", "--device", "D-09", "--no-progress"),
          "no device 'D-09' in this case; its devices: D-01"),
         (("operations", "create", "Op-Lighthouse"), "operation named 'Op-Lighthouse' exists"),
         (("operations", "add-case", "Op-Nowhere", "--case", "op-harbour"),
@@ -294,7 +296,7 @@ def test_case_lifecycle_close_reopen_rename_delete(run: Run, tmp_path: Path) -> 
     ev = picture(tmp_path / "exhibit-01", "a.png", 5).parent
     run("cases", "create", "op-harbour")
     run("suspects", "add", "S-01", "--case", "op-harbour")
-    run("scan", ev, "--case", "op-harbour", "--no-progress")
+    run("scan", ev, "--case", "op-harbour", "--new-case", "--no-progress")
     assert run.json("cases", "close", "op-harbour", "--reason", "trial over")["status"] == (
         "closed")
     n = len(run.log())
@@ -304,7 +306,7 @@ def test_case_lifecycle_close_reopen_rename_delete(run: Run, tmp_path: Path) -> 
                  ("devices", "add", "D-01", "--case", "op-harbour", "--kind", "phone"),
                  ("actions", "add", "--case", "op-harbour", "--kind", "arrest", "--date",
                   "2024-11-05", "--country", "DK"),
-                 ("scan", ev, "--case", "op-harbour", "--no-progress"),
+                 ("scan", ev, "--case", "op-harbour", "--new-case", "--no-progress"),
                  ("cases", "rename", "op-harbour", "op-quay"),
                  ("cases", "close", "op-harbour")):
         out = run(*args, ok=(2,))
@@ -330,7 +332,7 @@ def test_case_lifecycle_close_reopen_rename_delete(run: Run, tmp_path: Path) -> 
     assert gone["name"] == "op-quay" and gone["status"] == "deleted" and gone["items"] == 1
     run("suspects", "add", "S-03", "--case", "op-quay", ok=(2,))
     run("cases", "reopen", "op-quay", ok=(2,))
-    run("scan", ev, "--case", "op-quay", "--no-progress", ok=(2,))
+    run("scan", ev, "--case", "op-quay", "--new-case", "--no-progress", ok=(2,))
     log = run.log("op-quay")
     assert [e["action"] for e in log if e["action"].startswith("case.")] == [
         "case.created", "case.closed", "case.reopened", "case.renamed", "case.deleted"]
@@ -345,7 +347,7 @@ def test_case_lifecycle_close_reopen_rename_delete(run: Run, tmp_path: Path) -> 
 
 
 def test_cases_alone_still_lists(run: Run, tmp_path: Path) -> None:
-    run("scan", picture(tmp_path / "ex", "a.png", 6).parent, "--case", "op-plain",
+    run("scan", picture(tmp_path / "ex", "a.png", 6).parent, "--case", "op-plain", "--new-case",
         "--no-progress")
     assert "op-plain" in run("cases")
     (c,) = run.json("cases")
@@ -375,11 +377,11 @@ def test_case_people_counts_items_matches_and_synthetic_findings(run: Run, tmp_p
                  ("devices", "add", "D-02", "--kind", "storage", "--suspect", "S-01"),
                  ("devices", "add", "D-03", "--kind", "laptop", "--suspect", "S-02")):
         run(*args, "--case", "op-harbour")
-    run("scan", phone, "--case", "op-harbour", "--device", "D-01", "--no-progress")
-    run("scan", sd, "--case", "op-harbour", "--device", "D-02", "--no-progress")
-    run("scan", other.parent, "--case", "op-harbour", "--no-progress")
+    run("scan", phone, "--case", "op-harbour", "--new-case", "--device", "D-01", "--no-progress")
+    run("scan", sd, "--case", "op-harbour", "--new-case", "--device", "D-02", "--no-progress")
+    run("scan", other.parent, "--case", "op-harbour", "--new-case", "--no-progress")
     run("devices", "link", "D-03", "--case", "op-harbour", "--source", "laptop-image")
-    run("scan", loose.parent, "--case", "op-harbour", "--no-progress")
+    run("scan", loose.parent, "--case", "op-harbour", "--new-case", "--no-progress")
     # a source holds to one device
     assert "linked to device 'D-03'" in run("devices", "link", "D-01", "--case", "op-harbour",
                                             "--source", "laptop-image", ok=(2,))

@@ -414,10 +414,11 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
 def _rematch_cases(ctx: click.Context, after_entry: int, why: str) -> list[dict]:
     """Every case re-matched against the entries added after `after_entry`."""
     from cairn.scan.rematch import rematch
+    from cairn.store.people import People
 
-    store = _store(ctx)
+    store = _store(ctx)  # closed and deleted cases stay as they were closed
     return [rematch(store, c["name"], after_entry=after_entry, why=why).to_dict()
-            for c in store.cases() if c["items"] and c.get("status", "open") == "open"]
+            for c in People(store).cases() if c["items"] and c["status"] == "open"]
 
 
 @cli.command("rematch")
@@ -428,9 +429,11 @@ def rematch_cmd(ctx: click.Context, case: str, as_json: bool) -> None:
     """Match a case's stored signals against the lists as they are now, without reading the
     evidence again: what a list imported after the scan would have matched. New matches are
     recorded, with a custody entry; those on record keep their status."""
+    from cairn.cli_people import refuse_closed
     from cairn.scan.rematch import rematch
 
     existing_case(ctx, case)
+    refuse_closed(ctx, case)
     res = rematch(_store(ctx), case).to_dict()
     if as_json:
         _emit_json(res)
