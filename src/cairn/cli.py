@@ -765,9 +765,15 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
 # -- report / cases -------------------------------------------------------------------------
 @cli.command("report")
 @click.option("--case", required=True)
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html", "vics"]),
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html", "vics", "incident"]),
               default="json", show_default=True,
-              help="vics: the matched, categorised items as a Project VIC case.")
+              help="vics: the matched, categorised items as a Project VIC case. incident: "
+                   "the incident report (summary, timeline, methodology, impact, defanged "
+                   "indicators, actions by country, findings), as -o's extension says: "
+                   ".html, .pdf (headless Chromium), .md or .json [default: Markdown].")
+@click.option("--notes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="incident: the examiner's notes (Markdown); its `Lessons learned` and "
+                   "`Recommendations` sections become the report's.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here instead of standard output.")
 @click.option("--include-known-good", is_flag=True,
@@ -779,13 +785,16 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
               help="vics: the marking the file travels under; media matched by entries "
                    "marked stricter are left out (and counted).")
 @click.pass_context
-def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None,
+def report_cmd(ctx: click.Context, case: str, fmt: str, notes: Path | None, output: Path | None,
                include_known_good: bool, no_trace: bool, tlp: str) -> None:
     """A case's report: every item with its hashes, matches, findings and errors. No pixels."""
     import io
 
     from cairn.cases.report import ReportError, build, render
 
+    existing_case(ctx, case)
+    if fmt == "incident":
+        return _incident_report(ctx, case, notes, output, not no_trace)
     try:
         report = build(_store(ctx), case, include_known_good, with_trace=not no_trace)
         if fmt == "vics":
@@ -816,6 +825,37 @@ def report_cmd(ctx: click.Context, case: str, fmt: str, output: Path | None,
     else:  # a CSV or HTML report is exact in a pipe, shows escapes on a terminal
         tty = sys.stdout.isatty()
         click.echo(visible_lines(text) if tty else text, nl=False)
+
+
+def _incident_report(ctx: click.Context, case: str, notes: Path | None, output: Path | None,
+                     with_trace: bool) -> None:
+    import hashlib
+
+    from cairn.cases.incident import build_incident, render_incident
+    from cairn.cases.report import ReportError
+
+    kinds = {".html": "html", ".htm": "html", ".pdf": "pdf", ".md": "md", ".json": "json"}
+    kind = kinds.get(output.suffix.lower()) if output else "md"
+    if kind is None:
+        _fail(f"{output}: an incident report is written as .html, .pdf, .md or .json")
+    store = _store(ctx)
+    try:
+        data = build_incident(store, case, notes.read_text(encoding="utf-8") if notes else None,
+                              with_trace=with_trace)
+        body = render_incident(data, kind)
+    except (ReportError, OSError, UnicodeDecodeError) as e:
+        _fail(str(e))
+    raw = body if isinstance(body, bytes) else body.encode("utf-8")
+    store.log_event(store.case_id(case), "report.written", f"case:{case}",
+                    {"format": f"incident-{kind}", "output": str(output) if output else None,
+                     "sha256": hashlib.sha256(raw).hexdigest(),
+                     "custody_head": data["record"]["custody_head"]})
+    if output:
+        output.write_bytes(raw)
+        err.print(f"wrote {output}", highlight=False)
+    else:
+        tty = sys.stdout.isatty()
+        click.echo(visible_lines(raw.decode()) if tty else raw.decode(), nl=False)
 
 
 @cli.command("rehash")
@@ -1144,8 +1184,10 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
     """Generate benign demo evidence and lists, import, scan, and write the report."""
     import shutil
 
+    from cairn.cases.incident import build_incident, render_incident
     from cairn.cases.report import active, build, render
     from cairn.demo import make_demo
+    from cairn.demo_operation import stage_operation
     from cairn.demo_provenance import make_ai_exhibit
     from cairn.lists.formats import read_list
 
@@ -1168,6 +1210,11 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
                no_progress=False)
     ctx.invoke(scan_cmd, location=ai["exhibit"], case="demo", c2pa_trust=ai["anchors"],
                novelai_keys=(f"demo-signer={ai['novelai_key']}",), no_progress=False)
+    notes = stage_operation(store, "demo", out_dir)
+    incident = build_incident(store, "demo", notes.read_text(encoding="utf-8"))
+    for kind in ("html", "md"):
+        (out_dir / f"incident.{kind}").write_text(str(render_incident(incident, kind)),
+                                                  encoding="utf-8")
     report = build(store, "demo")
     for fmt in ("html", "json"):
         (out_dir / f"report.{fmt}").write_text(render(report, fmt), encoding="utf-8")
@@ -1184,7 +1231,12 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
     strong = sum(1 for lk in report["trace"]["links"] if lk["strength"] == "strong")
     out.print(f"trace: {s['families']} families ({spans} spanning both exhibits), "
               f"{strong} strong fingerprint links", highlight=False)
+    out.print(f"operation: {incident['impact']['suspects']} suspects, "
+              f"{incident['impact']['devices']} devices, "
+              f"{sum(a['total'] for a in incident['response_actions'])} actions in "
+              f"{len(incident['response_actions'])} countries", highlight=False)
     out.print(f"report: {(out_dir / 'report.html').resolve()}", highlight=False)
+    out.print(f"incident report: {(out_dir / 'incident.html').resolve()}", highlight=False)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
