@@ -238,3 +238,17 @@ def test_unknown_case_is_refused_with_the_nearest_name(case: tuple[Path, Path]) 
     home, _ = case
     assert "did you mean 'op-demo'" in run(home, "custody", "show", "--case", "op-dem",
                                            ok=(2,))
+
+
+def test_exports_are_logged_in_the_store_chain(case: tuple[Path, Path], tmp_path: Path) -> None:
+    from cairn.store.store import Store
+
+    home, _ = case
+    run(home, "lists", "export", "known-demo", "--format", "sha256sum", "-o",
+        tmp_path / "out.txt")
+    store = Store(DB_URLS.get(home) or f"sqlite:///{home / 'cairn.db'}", home)
+    last = store.custody_entries(chain="store")[-1]
+    store.close()
+    assert last["action"] == "list.exported" and last["signature"]
+    assert (last["details"]["written"], last["details"]["format"]) == (1, "sha256sum")
+    assert json.loads(run(home, "custody", "verify", "--json"))["ok"]

@@ -116,11 +116,14 @@ def test_store_index_kept_current(tmp_path: Path) -> None:
     store2 = Store.open(tmp_path / "home")
     assert len(open_matcher(store2)) == 219
 
-    # removing a list rebuilds: nothing of it matches, the other list still does
-    store.add_list("b", "c.txt", "plain", 31, _entries(_random_pdq(3)), 0)
+    # removing a list takes its entries out of use (kept on record, as its matches are):
+    # nothing of it matches, the other list still does, without a rebuild
+    other = _random_pdq(3)
+    store.add_list("b", "c.txt", "plain", 31, _entries(other), 0)
     store.remove_list("a")
     m = open_matcher(store)
-    assert m.indexed == 3 and m.match(_pdq_rec(more[-1])) == []
+    assert len(m) == 3 and m.indexed == 223 and m.match(_pdq_rec(more[-1])) == []
+    assert len(m.match(_pdq_rec(other[0]))) == 1
 
 
 def _edited(hx: str, bits: int) -> str:

@@ -498,6 +498,7 @@ def lists_export(ctx: click.Context, name: str, fmt: str, output: Path, tlp: str
         tmp.replace(output)  # never a half-written export under the real name
     res = {"list": name, "format": fmt, "output": str(output), "written": n, "tlp": level,
            "withheld": len(held)}
+    _store(ctx).log_event(None, "list.exported", f"list:{name}", res)
     if held:
         err.print(markings.describe(held), style="yellow", highlight=False)
     if as_json:
@@ -1059,9 +1060,16 @@ def pull_cmd(ctx: click.Context, peer: str, collection: str, list_name: str | No
     pull stores nothing and keeps the checkpoint)."""
     from cairn.exchange.client import pull
 
+    before = _store(ctx).max_entry_id()
     res = _exchange_call(pull, _store(ctx), peer, collection, list_name, timeout=timeout,
                          deadline=deadline, max_bytes=max_mib << 20, max_pages=max_pages)
+    _store(ctx).log_event(None, "taxii.pulled", f"peer:{peer}",
+                          {"peer": peer, "collection": collection} | {
+                              k: res.get(k) for k in ("list", "added", "pages", "checkpoint",
+                                                      "rejected")})
     _refresh_index(ctx)
+    res["rematch"] = _rematch_cases(ctx, before, f"pulled from {peer}/{collection}") \
+        if res.get("added") else []
     if as_json:
         _emit_json(res)
     else:
@@ -1083,6 +1091,10 @@ def push_cmd(ctx: click.Context, peer: str, list_name: str, collection: str, org
     from cairn.exchange.client import push
 
     res = _exchange_call(push, _store(ctx), peer, list_name, collection, org)
+    _store(ctx).log_event(None, "taxii.pushed", f"peer:{peer}",
+                          {"peer": peer, "list": list_name, "collection": collection} | {
+                              k: res.get(k) for k in ("objects_sent", "accepted",
+                                                      "withheld_red")})
     _emit_json(res) if as_json else out.print(
         f"pushed {res['objects_sent']} objects of {list_name} to {peer}; "
         f"{res['accepted']} accepted", highlight=False)
@@ -1098,6 +1110,8 @@ def send_feedback_cmd(ctx: click.Context, peer: str, as_json: bool) -> None:
     from cairn.exchange.client import send_feedback
 
     res = _exchange_call(send_feedback, _store(ctx), peer)
+    _store(ctx).log_event(None, "taxii.feedback_sent", f"peer:{peer}",
+                          {"peer": peer, "opinions_sent": res.get("opinions_sent")})
     _emit_json(res) if as_json else out.print(
         f"sent {res['opinions_sent']} opinion(s) to {peer}", highlight=False)
 

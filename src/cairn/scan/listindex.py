@@ -65,12 +65,12 @@ def match_records(store: Store, matcher: Matcher, records: list[dict]
     rebuilt from the store, and the records are matched again; returns the matcher to go on
     with."""
     try:
-        return matcher, [matcher.match(r) for r in records]
+        return matcher, matcher.match_many(records)
     except IndexFileError as e:
         log.warning("list index damaged, rebuilding it from the store: %s", e)
         set_aside(store)
         matcher = open_matcher(store)
-        return matcher, [matcher.match(r) for r in records]
+        return matcher, matcher.match_many(records)
 
 
 def set_aside(store: Store) -> None:
