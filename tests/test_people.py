@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
-from sqlalchemy import create_engine, text
 
 from cairn.cases.people import (
     COUNTRIES,
@@ -33,6 +31,7 @@ from cairn.cases.people import (
 )
 from cairn.cli import cli
 from cairn.store import Store
+from inprocess import database
 
 EXAMINER = "examiner-02"
 PG = os.environ.get("CAIRN_TEST_POSTGRES_URL")
@@ -42,20 +41,7 @@ IMEI = "490154203237518"  # a valid IMEI (Luhn check digit 8)
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """None (the home's SQLite file) or a fresh database on the CI's PostgreSQL."""
-    if request.param == "sqlite":
-        yield None
-        return
-    if not PG:
-        pytest.skip("no PostgreSQL: set CAIRN_TEST_POSTGRES_URL (.ci/run starts one)")
-    name = f"cairn_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, query = PG.partition("?")
-    yield f"{base.rsplit('/', 1)[0]}/{name}?{query}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from database(request.param)
 
 
 class Run:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from conftest import CAIRN
 from exhibit import EXPECT_MATCHES, build
+from inprocess import database
 from test_archives_hostile import zip_with_nul_in_name
 from test_identity import long_name_zip
 
@@ -24,18 +25,9 @@ pytestmark = pytest.mark.skipif(not URL, reason="no PostgreSQL: set CAIRN_TEST_P
 
 
 @pytest.fixture
-def pg_url() -> str:
+def pg_url() -> Iterator[str | None]:
     """A fresh database on the test cluster, dropped afterwards."""
-    assert URL
-    name = f"cairn_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, query = URL.partition("?")
-    yield f"{base.rsplit('/', 1)[0]}/{name}?{query}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from database("postgresql")
 
 
 def run(home: Path, db: str | None, *args: str | Path, ok: tuple[int, ...] = (0,)) -> str:
