@@ -25,6 +25,7 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench fuzz
+	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest -q
@@ -52,4 +53,4 @@ fuzz-smoke: $(VENV)/.fuzz
 	$(PY) fuzz/run.py --seconds 20
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache

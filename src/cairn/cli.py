@@ -257,8 +257,9 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
             out.print(styled((r["path"], "bold"), f"  {r['media_type']}"), highlight=False)
             if not r["findings"]:
                 out.print("  no provenance findings")
-            for e in r["errors"]:
-                out.print(f"  {e['stage']}: {e['message']}", highlight=False, markup=False)
+            for error in r["errors"]:
+                out.print(f"  {error['stage']}: {error['message']}", highlight=False,
+                          markup=False)
             for x in r["findings"]:
                 out.print(f"  {finding_summary(x)}", highlight=False)
                 if x.get("prompt"):
@@ -800,9 +801,10 @@ def report_cmd(ctx: click.Context, case: str, fmt: str, notes: Path | None, outp
         report = build(_store(ctx), case, include_known_good, with_trace=not no_trace)
         if fmt == "vics":
             from cairn.exchange.case_export import write_case_vics
-            from cairn.lists.formats.markings import describe
+            from cairn.lists.formats.markings import Withheld, describe
 
-            buf, held = io.StringIO(), []
+            buf = io.StringIO()
+            held: list[Withheld] = []
             write_case_vics(report, buf, tlp=tlp, withheld=held)
             text = buf.getvalue()
             if held:

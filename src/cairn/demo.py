@@ -23,7 +23,8 @@ def picture(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
     acc = np.zeros((h, w, 3), dtype=np.float32)
     for octave, weight in ((3, 1.0), (6, 0.6), (12, 0.35), (24, 0.2)):
         small = rng.random((octave, max(2, octave * w // h), 3), dtype=np.float32)
-        layer = Image.fromarray((small * 255).astype(np.uint8)).resize((w, h), Image.BICUBIC)
+        layer = Image.fromarray((small * 255).astype(np.uint8)).resize(
+            (w, h), Image.Resampling.BICUBIC)
         acc += weight * np.asarray(layer, dtype=np.float32)
     acc -= acc.min()
     acc *= 255.0 / max(float(acc.max()), 1.0)
@@ -75,7 +76,7 @@ CROPS: dict[str, Callable[[Image.Image], Image.Image]] = {
 
 # Ordinary edits a copy goes through on its way between devices. Name -> function.
 EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
-    "resize50": lambda im: im.resize((im.width // 2, im.height // 2), Image.LANCZOS),
+    "resize50": lambda im: im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS),
     "rotate90": lambda im: im.transpose(Image.Transpose.ROTATE_90),
     "flip": lambda im: ImageOps.mirror(im),
     "grey": lambda im: ImageOps.grayscale(im).convert("RGB"),

@@ -40,8 +40,8 @@ def stage_operation(store: Store, case: str, out_dir: Path) -> Path:
     people.add_device(case_id, "D-02", {"kind": "desktop", "suspect": "S-02",
                                         "seized_at": "2024-11-06",
                                         "seized_by": "Demo Police West"})
-    for source, device in zip(store.sources(case_id), ("D-01", "D-02"), strict=False):
-        people.link_source(case_id, device, source["id"])
+    for source, device_key in zip(store.sources(case_id), ("D-01", "D-02"), strict=False):
+        people.link_source(case_id, device_key, source["id"])
     for kind, date, country, suspect, device, outcome in (
             ("arrest", "2024-11-05", "DK", "S-01", "D-01", "remanded"),
             ("device-seizure", "2024-11-05", "DK", "S-01", "D-01", None),

@@ -138,7 +138,7 @@ def novelai_png(key: Ed25519PrivateKey | None, img: Image.Image | None = None) -
     img = img or picture(502, (320, 240))
     comment = novelai_comment()
     if key is not None:
-        sig = key.sign(signed_message(img, comment))
+        sig = key.sign(signed_message(np.asarray(img), comment))
         comment["signed_hash"] = base64.b64encode(sig).decode()
     return png(img, {"Title": "NovelAI generated image", "Description": comment["prompt"],
                      "Software": "NovelAI", "Source": "NovelAI Diffusion V4.5 4BDE2A90",

@@ -24,7 +24,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cairn.cases.defang import defang
-from cairn.cases.people import case_people
+from cairn.cases.people import CasePeople, case_people
 from cairn.cases.report import TEMPLATES, ReportError, active, build
 from cairn.store import Store
 from cairn.store.people import People
@@ -207,7 +207,7 @@ def _indicators(suspects: list[dict], matched: list[dict]) -> dict[str, Any]:
 
 
 def _findings(rep: dict, matched: list[dict], synthetic: list[dict], across: list[dict],
-              found: dict) -> dict[str, Any]:
+              found: CasePeople) -> dict[str, Any]:
     by_list = Counter(m["list"] for it in matched for m in active(it))
     gens: Counter = Counter()
     models: Counter = Counter()
@@ -239,7 +239,7 @@ def _findings(rep: dict, matched: list[dict], synthetic: list[dict], across: lis
 
 
 def _summary(case: str, impact: dict, countries: list[str], by_country: list[dict]) -> str:
-    acts = Counter()
+    acts: Counter[str] = Counter()
     for row in by_country:
         acts.update(row["actions"])
     parts = [f"Case {case}: {impact['items']} items from {impact['devices']} device(s) of "

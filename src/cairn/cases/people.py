@@ -209,7 +209,10 @@ def case_people(store: Store, case_id: int) -> CasePeople:
         for sid in source_ids:
             for k, n in counts.get(sid, {}).items():
                 total[k] += n
-        return Found(sources=[names[s] for s in source_ids], **total)
+        return Found(sources=[names[s] for s in source_ids], items=total["items"],
+                     active_matches=total["active_matches"],
+                     matched_items=total["matched_items"],
+                     synthetic_items=total["synthetic_items"])
 
     devices = people.devices(case_id)
     by_suspect: dict[str | None, list[dict]] = {}

@@ -50,7 +50,7 @@ def write_case_vics(report: dict, out: IO[str], profile: str = "Default", tlp: s
         m["MediaFiles"].append({"FileName": name, "FilePath": it["path"],
                                 "SourceID": it["source"]})
         m["_matches"] += counted
-    value = []
+    value: list[dict] = []
     for m in media.values():
         matches = m.pop("_matches")
         own = _marking(matches)

@@ -245,8 +245,8 @@ def object_entries(obj: object, position: int,
     level = marking_of(obj, defined)
     attrs: dict | None = None  # one dict for the object's hashes, as the readers give it
     entries = []
-    for e in found:
-        d = e.to_dict()
+    for entry in found:
+        d = entry.to_dict()
         if attrs is None:
             attrs = {k: v for k, v in (d.get("attrs") or {}).items() if k != "tlp"}
             if level:

@@ -157,8 +157,8 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
         headers = {"WWW-Authenticate": 'Basic realm="cairn"'} if e.status == 401 else None
         if e.status == 413:  # hang up rather than read and drop the rest of the upload
             headers = {"Connection": "close"}
-        body = {"title": e.title, "description": e.description,
-                "http_status": str(e.status)}
+        body: dict[str, Any] = {"title": e.title, "description": e.description,
+                                "http_status": str(e.status)}
         if e.details:
             body["details"] = e.details
         return reply(body, e.status, headers)

@@ -28,6 +28,7 @@ import os
 from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def _substrings(codes: np.ndarray, lengths: tuple[int, ...], interleave: bool = 
 
     perm = INTERLEAVE if interleave else np.arange(32, dtype=np.intp)
     starts = np.cumsum((0,) + tuple(lengths[:-1])).astype(np.int64)
-    out = np.empty((len(codes), len(lengths)), dtype=dtype)
+    out: np.ndarray = np.empty((len(codes), len(lengths)), dtype=dtype)
     kernels.substring_keys(np.ascontiguousarray(codes, dtype=np.uint8), perm, starts,
                            np.asarray(lengths, dtype=np.int64), out)
     return out
@@ -368,7 +369,7 @@ class HammingIndex:
         """Open a saved index, memory-mapped: a 10M index opens without reading it."""
         p = Path(path)
         header = read_header(p, FORMAT, VERSION, "Hamming index")
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         idx = cls()
         n = int(header["rows"])
         built = int(header.get("built", -1))

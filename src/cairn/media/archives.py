@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import posixpath
 import tarfile
@@ -26,12 +27,22 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import BinaryIO, Literal, Protocol
 
 from cairn.media.limits import Limits
 from cairn.media.walk import display_name, raw_name
 
 CHUNK = 1 << 20
+
+# tarfile's read modes we use: typeshed types `tarfile.open`'s mode by overloads on literals,
+# so a mode kept in a table must carry its literal type for the call to type-check
+TarMode = Literal["r:", "r:gz", "r:bz2", "r:xz"]
+
+
+class Readable(Protocol):
+    """What `Budget.read` needs: zip and tar members and the decompressed streams have it."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 @dataclass(slots=True)
@@ -116,7 +127,7 @@ class Budget:
         if self.total > self.allowance:
             raise self._stop()
 
-    def read(self, f: BinaryIO, declared: int | None, prepaid: bool = False) -> bytes:
+    def read(self, f: Readable, declared: int | None, prepaid: bool = False) -> bytes:
         """A member's bytes, charged to the tree; `prepaid`: already charged when its whole
         stream was inflated to check it (`_stream_damage`), so only the member cap holds."""
         self.check()
@@ -209,7 +220,7 @@ def _zip_time(info: zipfile.ZipInfo) -> float | None:
         return None
 
 
-def _tar_members(f: BinaryIO, budget: Budget, mode: str, damage: str | None,
+def _tar_members(f: BinaryIO, budget: Budget, mode: TarMode, damage: str | None,
                  prepaid: bool = False) -> Iterator[Member]:
     """`prepaid`: the stream was inflated whole and charged before (see `_stream_damage`)."""
     try:
@@ -265,14 +276,14 @@ def _tar_members(f: BinaryIO, budget: Budget, mode: str, damage: str | None,
 
 
 # name, its file suffix, how to open the decompressed stream, tarfile's mode for it
-_STREAMS: dict[str, tuple[str, str, Callable[[BinaryIO], BinaryIO], str]] = {
+_STREAMS: dict[str, tuple[str, str, Callable[[BinaryIO], io.BufferedIOBase], TarMode]] = {
     "application/gzip": ("gzip", ".gz", lambda f: gzip.GzipFile(fileobj=f), "r:gz"),
     "application/x-bzip2": ("bzip2", ".bz2", lambda f: bz2.BZ2File(f), "r:bz2"),
     "application/x-xz": ("xz", ".xz", lambda f: lzma.LZMAFile(f), "r:xz"),  # noqa: SIM115
 }
 
 
-def _stream_damage(f: BinaryIO, kind: str, open_stream: Callable[[BinaryIO], BinaryIO],
+def _stream_damage(f: BinaryIO, kind: str, open_stream: Callable[[BinaryIO], io.BufferedIOBase],
                    budget: Budget) -> str | None:
     """Decompress to the end, keeping nothing, so the stream's own check (gzip CRC-32 and
     length, bzip2 block CRCs, xz check) is verified; say what is wrong, or None.
@@ -299,7 +310,7 @@ def _stream_damage(f: BinaryIO, kind: str, open_stream: Callable[[BinaryIO], Bin
 
 
 def _single_member(f: BinaryIO, name: str, kind: str, suffix: str,
-                   open_stream: Callable[[BinaryIO], BinaryIO], budget: Budget
+                   open_stream: Callable[[BinaryIO], io.BufferedIOBase], budget: Budget
                    ) -> Iterator[Member]:
     """A compressed file that is not a tarball holds one member: the name without suffix."""
     inner = posixpath.basename(name)
@@ -323,7 +334,7 @@ def _single_member(f: BinaryIO, name: str, kind: str, suffix: str,
     yield Member(inner, data, None, raw=raw)
 
 
-def _is_tar(f: BinaryIO, mode: str) -> bool:
+def _is_tar(f: BinaryIO, mode: TarMode) -> bool:
     try:
         f.seek(0)
         with tarfile.open(fileobj=f, mode=mode) as tf:

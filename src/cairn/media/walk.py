@@ -144,13 +144,13 @@ def walk(root: str | bytes) -> Iterator[DiskEntry]:
     st = os.lstat(root_b)
     if not stat.S_ISDIR(st.st_mode):
         raw = os.path.basename(root_b)
-        name = display_name(raw)
+        shown = display_name(raw)
         if stat.S_ISREG(st.st_mode):
-            yield DiskEntry(name, root_b, "file", st.st_size, st.st_mtime, raw=raw)
+            yield DiskEntry(shown, root_b, "file", st.st_size, st.st_mtime, raw=raw)
         elif stat.S_ISLNK(st.st_mode):
-            yield _symlink_entry(name, raw, root_b, st)
+            yield _symlink_entry(shown, raw, root_b, st)
         else:
-            yield DiskEntry(name, root_b, "special", None, st.st_mtime,
+            yield DiskEntry(shown, root_b, "special", None, st.st_mtime,
                             f"{_special_kind(st.st_mode)}; not read", raw)
         return
     # (folder, its path below the root, a note its parent had no entry to carry)
@@ -180,11 +180,11 @@ def walk(root: str | bytes) -> Iterator[DiskEntry]:
                 subdirs.append((full, raw + b"/", None))
                 continue
             if stat.S_ISLNK(mode):
-                e = _symlink_entry(rel, raw, full, est)
+                link = _symlink_entry(rel, raw, full, est)
                 if dir_note:
-                    e = DiskEntry(e.path, e.fs_path, e.kind, e.size, e.mtime, e.note, raw,
-                                  f"{dir_note}; {e.atime_note}")
-                yield e
+                    link = DiskEntry(link.path, link.fs_path, link.kind, link.size, link.mtime,
+                                     link.note, raw, f"{dir_note}; {link.atime_note}")
+                yield link
             elif stat.S_ISREG(mode):
                 yield DiskEntry(rel, full, "file", est.st_size, est.st_mtime, raw=raw,
                                 atime_note=dir_note)

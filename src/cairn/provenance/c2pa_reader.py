@@ -186,7 +186,7 @@ def read_c2pa(source: bytes | BinaryIO, media_type: str, trust_pem: str | None =
                     "relationship": i.get("relationship"),
                     "manifest": i.get("active_manifest")}
                    for i in manifest.get("ingredients") or []]
-    data_out = {
+    data_out: dict[str, Any] = {
         "state": state, "claim_generator": _generator(manifest), "title": manifest.get("title"),
         "signer": {"issuer": sig.get("issuer"), "common_name": sig.get("common_name"),
                    "serial": sig.get("cert_serial_number"), "alg": sig.get("alg"),

@@ -102,7 +102,8 @@ class Detector:
         rgb = picture.rgb_resized(c.size)
         if rgb is None:
             raise DecodeError(picture.error or "no decodable frame")
-        x = rgb.astype(np.float32) / np.float32(c.scale)
+        # annotated: numpy's stubs type floating[Any] / floating[32] as complex128
+        x: np.ndarray = rgb.astype(np.float32) / np.float32(c.scale)
         x = (x - np.asarray(c.mean, np.float32)) / np.asarray(c.std, np.float32)
         if c.layout == "NCHW":
             x = x.transpose(2, 0, 1)

@@ -230,7 +230,7 @@ class _Worker:
     tasks: deque[_Task] = field(default_factory=deque)  # the first is running
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([__name__])  # imported once by the fork server, not per worker
     return ctx

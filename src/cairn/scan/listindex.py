@@ -34,17 +34,17 @@ def open_matcher(store: Store, persist: bool = True) -> Matcher:
         return Matcher.build(store.iter_entries(), thresholds, percent)
     root = Path(store.home) / "index"
     current = _current(root)
-    m, header = None, {}
+    m: Matcher | None = None
+    header: dict = {}
     if current is not None:
         try:
             m, header = Matcher.load(root / current, thresholds, percent)
         except IndexFileError as e:
             log.warning("list index unusable, rebuilding: %s", e)
-    fresh = (m is not None and header.get("store_id") == store_id
-             and int(header.get("generation", -1)) >= rebuild_gen)
-    if fresh and int(header["generation"]) == gen:
-        return m
-    if fresh:
+    if (m is not None and header.get("store_id") == store_id
+            and int(header.get("generation", -1)) >= rebuild_gen):  # fresh: catch it up
+        if int(header["generation"]) == gen:
+            return m
         flipped = m.set_active(store.changed_entries(int(header["generation"]),
                                                      m.max_entry_id))
         added = m.extend(store.iter_entries(after_id=m.max_entry_id))

@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, TypeVar, overload
 
 from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
 from cairn.media.decode import DecodeError, Picture
@@ -35,6 +35,15 @@ _IMAGE_EXT = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", 
               ".heic", ".heif", ".avif"}
 _VIDEO_EXT = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", ".3gp", ".mpg",
               ".mpeg", ".ts"}
+
+
+class Records(Protocol):
+    """Where records go as each is done: a list, or an isolated worker's stream to the scan."""
+
+    def append(self, rec: dict, /) -> None: ...
+
+
+_Out = TypeVar("_Out", bound=Records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +185,7 @@ def _video_signals(rec: dict, source: str | bytes | BinaryIO, limits: Limits,
                        "frames": [(f.timestamp, f.hash, f.quality) for f in frames]}
 
 
-def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict],
+def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: Records,
              opts: HashOptions, tree: _Tree | None = None, taint: str | None = None) -> None:
     """Append the records of an archive's members (and theirs), each as it is done.
 
@@ -219,7 +228,7 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: list[dict]
 
 
 def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None, depth: int,
-                 limits: Limits, out: list[dict], opts: HashOptions | None = None,
+                 limits: Limits, out: Records, opts: HashOptions | None = None,
                  name_warning: str | None = None, *, raw: bytes | None = None,
                  tree: _Tree | None = None, warnings: list[str] | None = None,
                  taint: str | None = None) -> None:
@@ -255,8 +264,18 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     out.append(rec)  # after its members: a recorded archive implies recorded members
 
 
+@overload
 def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None,
-                  out: list[dict] | None = None) -> list[dict]:
+                  out: None = None) -> list[dict]: ...
+
+
+@overload
+def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None,
+                  out: _Out) -> _Out: ...
+
+
+def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None,
+                  out: Records | None = None) -> Records:
     """One entry found on disk -> its record, preceded by its archive members' records.
 
     `opts.mode`: `exact` hashes the full-resolution decode (bit-identical to the reference);
@@ -375,7 +394,7 @@ def _check_unchanged(rec: dict, before: os.stat_result, after: os.stat_result,
              "hashes may match no state of the file; rescan when it is quiet")
 
 
-def _unreadable(rec: dict, e: OSError, out: list[dict]) -> list[dict]:
+def _unreadable(rec: dict, e: OSError, out: _Out) -> _Out:
     rec["kind"] = "other"
     _err(rec, "read", f"cannot read file: {e.strerror or e}")
     out.append(rec)

@@ -49,6 +49,7 @@ def image_signals(data: bytes | Picture, max_pixels: int | None = None, mode: st
     fast_core = image.mode == "YCbCr" or (
         mode == "fast" and image.format == "JPEG" and image.mode == "L")
     luma = _luma(luma_or_rgb(image)) if fast_core or variants else None
-    result = pdq_from_luma(luma, dihedral) if fast_core else pdq_from_image(image, dihedral)
-    extra = tuple(query_variants(luma)) if variants else ()
+    result = (pdq_from_luma(luma, dihedral) if fast_core and luma is not None
+              else pdq_from_image(image, dihedral))
+    extra = tuple(query_variants(luma)) if variants and luma is not None else ()
     return ImageSignals(result, width, height, visual_variant(image), extra)

@@ -139,12 +139,12 @@ def _verify_one(entries: list[Mapping[str, Any]], keys: dict[str, str]
                 break
         if e.get("signature"):
             signed_from = seq if signed_from is None else signed_from
-            pk = keys.get(str(e.get("key_id")))
-            if pk is None:
+            signer = keys.get(str(e.get("key_id")))
+            if signer is None:
                 problem = _problem(e, "bad signature", f"signed by key {e.get('key_id')}, "
                                    "which no earlier entry registered")
                 break
-            ok = _verify_signature(pk, str(e["signature"]), canonical(e))
+            ok = _verify_signature(signer, str(e["signature"]), canonical(e))
             if ok is False:
                 problem = _problem(e, "bad signature", f"the signature by key {e['key_id']} "
                                    "does not verify")

@@ -16,12 +16,12 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, FromClause, delete, func, insert, select, update
 
 from cairn.cases.people import PeopleError, check_text
 from cairn.store import schema as t
 from cairn.store.custody import STORE_CHAIN, case_chain
-from cairn.store.store import Store, now
+from cairn.store.store import Store, inserted_id, now
 
 SUSPECT_FIELDS = ("country", "agency", "status", "notes")  # set by edit as they are
 DEVICE_FIELDS = ("kind", "make", "model", "serial", "imei", "seized_at", "seized_where",
@@ -70,7 +70,7 @@ class People:
         """Cases by name: status, operation, sources, items, suspects, devices, created."""
         cs = t.cases.c
 
-        def count(table: t.Table, where: Any) -> Any:
+        def count(table: FromClause, where: Any) -> Any:
             return select(func.count()).select_from(table).where(where).scalar_subquery()
 
         q = (select(cs.name, cs.created_at,
@@ -92,8 +92,7 @@ class People:
         with self.engine.begin() as c:
             if c.execute(select(t.cases.c.id).where(t.cases.c.name == name)).first():
                 raise PeopleError(f"a case named {name!r} exists")
-            cid = c.execute(insert(t.cases).values(name=name, created_at=now())
-                            ).inserted_primary_key[0]
+            cid = inserted_id(c.execute(insert(t.cases).values(name=name, created_at=now())))
             c.execute(insert(t.case_states).values(case_id=cid, status="open",
                                                    changed_at=now()))
             self.store._log(c, case_chain(cid), "case.created", f"case:{name}",
@@ -148,10 +147,10 @@ class People:
             if self._suspect_id(c, case_id, key) is not None:
                 raise PeopleError(f"suspect {key!r} exists in this case; `cairn suspects "
                                   "edit` changes it")
-            sid = c.execute(insert(t.suspects).values(
+            sid = inserted_id(c.execute(insert(t.suspects).values(
                 case_id=case_id, key=key, aliases=json.dumps(list(dict.fromkeys(aliases))),
                 country=country, agency=agency, status=status, notes=notes,
-                created_at=now())).inserted_primary_key[0]
+                created_at=now())))
             for kind, value in dict.fromkeys(identifiers):
                 c.execute(insert(t.identifiers).values(suspect_id=sid, kind=kind, value=value))
             record = self._suspect(c, sid)
@@ -242,9 +241,8 @@ class People:
                 raise PeopleError(f"device {key!r} exists in this case; `cairn devices edit` "
                                   "changes it")
             values = self._device_values(c, case_id, fields)
-            did = c.execute(insert(t.devices).values(case_id=case_id, key=key,
-                                                     created_at=now(), **values)
-                            ).inserted_primary_key[0]
+            did = inserted_id(c.execute(insert(t.devices).values(
+                case_id=case_id, key=key, created_at=now(), **values)))
             record = self._device(c, did)
             self.store._log(c, case_chain(case_id), "device.added", f"device:{key}", record,
                             case_id)
@@ -348,9 +346,9 @@ class People:
             self._open_case(c, case_id)
             sids = [self._need_suspect(c, case_id, s) for s in dict.fromkeys(suspects)]
             dids = [self._need_device(c, case_id, d) for d in dict.fromkeys(devices)]
-            aid = c.execute(insert(t.actions).values(
+            aid = inserted_id(c.execute(insert(t.actions).values(
                 case_id=case_id, kind=kind, date=date, country=country, agency=agency,
-                outcome=outcome, notes=notes, created_at=now())).inserted_primary_key[0]
+                outcome=outcome, notes=notes, created_at=now())))
             for sid in sids:
                 c.execute(insert(t.action_suspects).values(action_id=aid, suspect_id=sid))
             for did in dids:

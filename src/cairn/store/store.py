@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 
 from cairn.store import custody
 from cairn.store import schema as t
@@ -29,6 +30,16 @@ HERE = Path(__file__).parent
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The key of the row a single-row insert made. SQLAlchemy types `inserted_primary_key`
+    as optional: None only when a statement inserted no row, which a single-row insert always
+    does; should it ever happen, this says so instead of failing on `None[0]`."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the insert made no row")
+    return key[0]
 
 
 def default_home() -> Path:
@@ -231,11 +242,11 @@ class Store:
         pid = os.getpid()
         process = {"pid": pid, "pid_started": _process_started(pid)}
         with self.engine.begin() as c:
-            run_id = c.execute(insert(t.scan_runs).values(
+            run_id = inserted_id(c.execute(insert(t.scan_runs).values(
                 case_id=case_id, source_id=source_id, tool_version=version, examiner=examiner,
                 host=host, started_at=now(), status="running",
                 arguments=json.dumps(arguments | {"process": process}),
-            )).inserted_primary_key[0]
+            )))
             self._log(c, case_chain(case_id), "scan.started", f"run:{run_id}",
                       {"run": run_id, "source": source_id, "tool_version": version,
                        "arguments": arguments}, case_id)
@@ -557,7 +568,7 @@ class Store:
 
     def source_counts(self, source_id: int) -> dict[str, int]:
         with self.engine.connect() as c:
-            kinds = dict(c.execute(select(t.items.c.kind, func.count()).where(
+            kinds: dict[str, int] = dict(c.execute(select(t.items.c.kind, func.count()).where(
                 t.items.c.source_id == source_id).group_by(t.items.c.kind)).all())
             n_err = c.execute(select(func.count(func.distinct(t.errors.c.item_id))).select_from(
                 t.errors.join(t.items)).where(t.items.c.source_id == source_id)).scalar_one()
@@ -695,11 +706,11 @@ class Store:
             if old and append:
                 list_id = old[0]
             else:
-                list_id = c.execute(insert(t.lists).values(
+                list_id = inserted_id(c.execute(insert(t.lists).values(
                     name=name, source_file=source_file, format=fmt, imported_at=now(),
                     entry_count=0, rejected_count=0, pdq_threshold=pdq_threshold,
                     vpdq_percent=vpdq_percent, purpose=purpose, tlp=tlp,
-                )).inserted_primary_key[0]
+                )))
             gen = self._bump(c, destructive=bool(old and replace))
             before = self._entry_count(c, list_id)
             added_at = datetime.now(UTC).isoformat(timespec="microseconds")
@@ -972,6 +983,14 @@ class _JsonMemo:
             self._keep = obj
             self._last = (id(obj), json.dumps(obj, sort_keys=True, default=str))
         return self._last[1]
+
+
+@overload
+def _text(s: str) -> str: ...
+
+
+@overload
+def _text(s: str | None) -> str | None: ...
 
 
 def _text(s: str | None) -> str | None:

@@ -142,8 +142,8 @@ def families(items: list[dict], threshold: int = pdqmod.MATCH_DISTANCE,
         out.append(fam)
     out.sort(key=lambda f: (-len(f.members), f.representative["source"],
                             f.representative["path"]))
-    for k, f in enumerate(out, 1):
-        f.id = k
+    for k, family in enumerate(out, 1):
+        family.id = k
     return out
 
 

@@ -350,11 +350,12 @@ def read_stix(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
             name = f" ({str(oid)[:100]})" if isinstance(oid, str) else ""
             rejected.append(Rejected(n, fields.preview(obj), f"object {n}{name}: {e}"))
             continue
-        for e in found:
-            k = (e.signal_type, e.value)
+        for entry in found:
+            k = (entry.signal_type, entry.value)
             if k not in strictest:
                 continue  # yielded already, from an earlier object
             tlp = strictest.pop(k)
-            if tlp != e.attrs.get("tlp"):
-                e.attrs = {**e.attrs, "tlp": tlp}
-            yield e
+            attrs = entry.attrs or {}  # always a dict from object_entries
+            if tlp != attrs.get("tlp"):
+                entry.attrs = {**attrs, "tlp": tlp}
+            yield entry

@@ -124,9 +124,9 @@ class VicsMedia:
             name = fields.text(alt.get("HashName"), f"AlternativeHashes[{i}].HashName", 40)
             value = fields.text(alt.get("HashValue"), f"AlternativeHashes[{i}].HashValue",
                                 2048)
-            st = _ALT_NAMES.get((name or "").lower())
-            if st and value:
-                hashes.append((st, value))
+            alt_type = _ALT_NAMES.get((name or "").lower())
+            if alt_type and value:
+                hashes.append((alt_type, value))
         if not hashes:
             raise ValueError("Media has no hash (MD5, SHA1, SHA256, PDQ or PhotoDNA)")
         return cls(category, hashes, vics)

@@ -13,7 +13,7 @@ The finding's source names where it was read: `png:prompt`, `exif:Model`, `mp4:p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from cairn.provenance.containers import Metadata
 from cairn.provenance.finding import Finding
@@ -138,7 +138,7 @@ def _comment(md: Metadata) -> tuple[str, str, dict] | None:
     return None
 
 
-def _is_api_graph(graph: Any) -> bool:
+def _is_api_graph(graph: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(graph, dict) and bool(graph) and all(
         isinstance(v, dict) and "class_type" in v for v in graph.values())
 

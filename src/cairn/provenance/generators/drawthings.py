@@ -26,7 +26,8 @@ TOOL = "draw things"
 
 
 def _loras(meta: dict) -> list[dict[str, Any]]:
-    v2 = meta.get("v2") if isinstance(meta.get("v2"), dict) else {}
+    v2_raw = meta.get("v2")
+    v2: dict[str, Any] = v2_raw if isinstance(v2_raw, dict) else {}
     items = meta.get("lora") if isinstance(meta.get("lora"), list) else v2.get("loras")
     out = []
     for x in items if isinstance(items, list) else []:

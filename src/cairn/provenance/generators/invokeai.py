@@ -42,7 +42,8 @@ def parse_metadata(meta: dict) -> dict[str, Any]:
 
 
 def parse_sd_metadata(meta: dict) -> dict[str, Any]:
-    img = meta.get("image") if isinstance(meta.get("image"), dict) else {}
+    image = meta.get("image")
+    img: dict[str, Any] = image if isinstance(image, dict) else {}
     prompt = img.get("prompt")
     if isinstance(prompt, list):
         prompt = " ".join(str(p.get("prompt", "")) for p in prompt if isinstance(p, dict))

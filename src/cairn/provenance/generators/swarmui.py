@@ -81,11 +81,13 @@ def _stem(name: str) -> str:
 
 
 def parse(meta: dict) -> dict[str, Any]:
-    p = meta.get(KEY) if isinstance(meta.get(KEY), dict) else {}
+    params = meta.get(KEY)
+    p: dict[str, Any] = params if isinstance(params, dict) else {}
     w, h = as_int(p.get("width")), as_int(p.get("height"))
     names, weights = _list(p.get("loras")), _list(p.get("loraweights"))
-    loras = [{"name": n, "weight": finite(weights[i]) if i < len(weights) else None}
-             for i, n in enumerate(names)]
+    loras: list[dict[str, Any]] = [
+        {"name": n, "weight": finite(weights[i]) if i < len(weights) else None}
+        for i, n in enumerate(names)]
     weight_of = {}  # stem -> weight: one lookup per model, however many a file cites
     for lora in reversed(loras):
         weight_of[_stem(lora["name"])] = lora["weight"]

@@ -17,6 +17,7 @@ Revises: 0007
 
 import hashlib
 import re
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -40,9 +41,10 @@ def _display(raw: bytes) -> str:  # walk.display_name as of this revision
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _items(with_identity: bool) -> sa.Table:
-    cols = [sa.Column("id", sa.Integer, primary_key=True), sa.Column("path", sa.Text),
-            sa.Column("parent_path", sa.Text)]
+def _items(with_identity: bool) -> sa.TableClause:
+    cols: list[sa.ColumnClause[Any]] = [
+        sa.Column("id", sa.Integer, primary_key=True), sa.Column("path", sa.Text),
+        sa.Column("parent_path", sa.Text)]
     if with_identity:
         cols += [sa.Column("raw_path", sa.LargeBinary), sa.Column("location_key", sa.LargeBinary)]
     return sa.table("items", *cols)
@@ -52,6 +54,7 @@ def _fill_identity(conn: sa.Connection) -> None:
     items = _items(True)
     plain = sa.and_(~items.c.path.contains("!", autoescape=True),
                     ~items.c.path.contains("\\", autoescape=True))
+    raw: sa.ColumnElement[Any]
     if conn.dialect.name == "postgresql":
         raw = sa.func.convert_to(items.c.path, "UTF8")
     else:
@@ -69,12 +72,12 @@ def _fill_identity(conn: sa.Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.update(items).values(location_key=sa.func.sha256(items.c.raw_path)))
         return
-    rows = conn.execute(sa.select(items.c.id, items.c.raw_path)).all()
-    for i in range(0, len(rows), 1000):
+    keyed = conn.execute(sa.select(items.c.id, items.c.raw_path)).all()
+    for i in range(0, len(keyed), 1000):
         conn.execute(sa.update(items).where(items.c.id == sa.bindparam("item_id"))
                      .values(location_key=sa.bindparam("key")),
-                     [{"item_id": item_id, "key": hashlib.sha256(raw).digest()}
-                      for item_id, raw in rows[i:i + 1000]])
+                     [{"item_id": item_id, "key": hashlib.sha256(raw_path).digest()}
+                      for item_id, raw_path in keyed[i:i + 1000]])
 
 
 def upgrade() -> None:
