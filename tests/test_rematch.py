@@ -46,3 +46,33 @@ def test_match_many_is_match_record_by_record(seed: int, n_records: int) -> None
             rec["md5"] = md5s[int(rng.integers(len(md5s)))]
         records.append(rec)
     assert m.match_many(records) == [m.match(r) for r in records]
+
+
+def test_rematch_on_forked_workers_records_what_one_process_does(
+        tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """The same case re-matched on 2 forked workers (small tasks, so they are used) and in
+    one process gives the same new matches; a second run adds none."""
+    import json
+
+    from cairn.scan import rematch as rm
+    from inprocess import pictures, run
+
+    homes = [tmp_path / "one", tmp_path / "two"]
+    ev = pictures(tmp_path / "ev", n=12, seed=950)
+    shas = [json.loads(run(homes[0], "hash", ev / f"photo-{i}.png", "--json"))
+            for i in range(12)]
+    listed = tmp_path / "known.csv"
+    listed.write_text("signal_type,signal_str,collab,category,tags\n" + "".join(
+        f"pdq,{h['pdq']['hash']},demo,benign,\n" for h in shas[::3]))
+    monkeypatch.setattr(rm, "PART", 2)
+    results = []
+    for home, workers in zip(homes, (1, 2), strict=True):
+        run(home, "scan", ev, "--case", "c", "--new-case", "--no-progress")
+        run(home, "lists", "import", listed, "--name", "known", "--no-rematch")
+        from cairn.store import Store
+
+        store = Store.open(home)
+        results.append(rm.rematch(store, "c", workers=workers).to_dict())
+        assert rm.rematch(store, "c", workers=workers).new_matches == 0
+        store.close()
+    assert results[0] == results[1] and results[0]["new_matches"] == 4
