@@ -180,13 +180,14 @@ class Matcher:
     def _search(self, hexes: list[str], radius: int) -> list[list[tuple[int, int, int]]]:
         """Per hash: (entry id, list id, distance) of active list PDQ hashes within radius.
         One index call for all of them (a picture's 8 dihedral variants, a video's frames)."""
-        out = []
-        for rows, dists in self.pdq.search(codes_from_hex(hexes), radius):
-            eids = self._pdq_entry[rows]
-            lids, live = self._owner(eids)
-            out.append(list(zip(eids[live].tolist(), lids[live].tolist(),
-                                dists[live].tolist(), strict=True)))
-        return out
+        qi, rows, dists = self.pdq.join(codes_from_hex(hexes), radius)
+        eids = self._pdq_entry[rows]  # all hits at once: owners looked up in one call
+        lids, live = self._owner(eids)
+        qi, eids, lids, dists = qi[live], eids[live], lids[live], dists[live]
+        bounds = np.searchsorted(qi, np.arange(len(hexes) + 1)).tolist()
+        e, li, d = eids.tolist(), lids.tolist(), dists.tolist()
+        return [list(zip(e[a:b], li[a:b], d[a:b], strict=True))
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def __len__(self) -> int:
         return int(np.count_nonzero(self._active))
