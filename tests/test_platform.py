@@ -136,6 +136,8 @@ def test_import_with_a_mapping_keeps_good_rows_and_names_bad_ones(run: Run, tmp_
     assert details["counts"] == res["counts"] and details["rejected"] == 13
     assert details["platform"] == "forum-x" and details["mapping"]["accounts"]["id"] == "user_id"
     assert "intact" in run("custody", "verify", "--case", "op-harbour")
+    assert run.json("platform", "imports", "--case", "op-harbour")[0]["files"] == \
+        details["files"]
     accounts = {a["account"]: a for a in run.json("platform", "accounts", "--case",
                                                   "op-harbour")}
     assert sorted(accounts) == ["user-0001", "user-0003"]

@@ -79,6 +79,25 @@ def platform_import(ctx: click.Context, folder: Path, case: str, platform: str,
         sys.exit(EXIT_PARTIAL)
 
 
+@platform_group.command("imports")
+@CASE_OPTION
+@JSON_OPTION
+@click.pass_context
+def platform_imports(ctx: click.Context, case: str, as_json: bool) -> None:
+    """A case's platform imports: files with their SHA-256, counts, rejected rows."""
+    imports = _platforms(ctx).imports(existing_case(ctx, case))
+    if as_json:
+        _emit_json(imports)
+        return
+    for i in imports:
+        counts = ", ".join(f"{n} {table}" for table, n in i["counts"].items())
+        out.print(f"import {i['import']} ({i['platform']}, {i['imported_at']}): {counts}; "
+                  f"{i['rejected']} rejected", highlight=False)
+        for f in i["files"]:
+            out.print(f"  {f['file']} sha256 {f['sha256']} ({f['size']} bytes)",
+                      highlight=False)
+
+
 @platform_group.command("accounts")
 @CASE_OPTION
 @click.option("--account", help="Only this account (its id on the platform).")

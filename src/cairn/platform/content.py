@@ -16,13 +16,15 @@ from cairn.store import Store
 PDQ_DISTANCE = pdqmod.MATCH_DISTANCE  # 31
 
 
-def _active(m: dict) -> bool:
-    return m.get("status", "active") == "active" and \
+def _active(m: dict, known_good: set[str]) -> bool:
+    """A match that counts: its own status and its entry's active, on a list that detects
+    material (a known-good list's match marks an ordinary file)."""
+    return m.get("status", "active") == "active" and m["list"] not in known_good and \
         m.get("entry", {}).get("status", "active") == "active"
 
 
-def item_ref(it: dict, via: str, distance: int) -> dict:
-    matches = [m for m in it["matches"] if _active(m)]
+def item_ref(it: dict, via: str, distance: int, known_good: set[str]) -> dict:
+    matches = [m for m in it["matches"] if _active(m, known_good)]
     return {"source": it["source"], "path": it["path"], "sha256": it["sha256"],
             "via": via, "distance": distance,
             "active_matches": len(matches),
@@ -34,6 +36,7 @@ def link_accounts(store: Store, case_id: int, accounts: list[dict]) -> list[dict
     """Each account's transfers gain `items`: the case's items they are (by hash) or look
     like (PDQ); the account gains a summary. Changes `accounts` in place and returns it."""
     items = store.case_items(case_id)
+    known_good = {x["name"] for x in store.lists() if x["purpose"] == "known-good"}
     dihedral = {r["id"]: r["dihedral"] for r in store.case_signals(case_id)}
     by_sha: dict[str, list[dict]] = {}
     by_md5: dict[str, list[dict]] = {}
@@ -71,11 +74,12 @@ def link_accounts(store: Store, case_id: int, accounts: list[dict]) -> list[dict
             exact = by_sha.get(x["sha256"], []) if x["sha256"] else \
                 by_md5.get(x["md5"], []) if x["md5"] else []
             for it in exact:
-                refs[it["id"]] = item_ref(it, "sha256" if x["sha256"] else "md5", 0)
+                refs[it["id"]] = item_ref(it, "sha256" if x["sha256"] else "md5", 0,
+                                         known_good)
             for k, d in sorted(near.get(x["id"], {}).items(), key=lambda kv: kv[1]):
                 it = items[k]
                 if it["id"] not in refs:
-                    refs[it["id"]] = item_ref(it, "pdq", d)
+                    refs[it["id"]] = item_ref(it, "pdq", d, known_good)
             x["items"] = list(refs.values())
             seen_items |= set(refs)
         matched = [r for x in a["transfers"] for r in x["items"]]

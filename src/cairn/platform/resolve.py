@@ -55,7 +55,7 @@ def resolve(store: Store, case_id: int) -> dict:
     links: list[dict] = []
     common: list[dict] = []
     for kind in ("email", "payment", "ip_ua"):
-        rows = ps.shared(case_id, kind)
+        rows = ps.shared(case_id, kind, RARE_PAIR if kind == "ip_ua" else None)
         for value, who in _groups(rows):
             who = sorted(dict.fromkeys(who))
             if len(who) < 2:
