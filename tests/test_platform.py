@@ -35,10 +35,11 @@ def run(tmp_path: Path, db: str | None) -> Run:
     return Run(tmp_path / "home", db)
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+def write_csv(path: Path, header: list[str], rows: list[list[object]], delimiter: str = ","
+              ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, delimiter=delimiter)
         w.writerow(header)
         w.writerows(rows)
     return path
@@ -50,6 +51,7 @@ def sha256(path: Path) -> str:
 
 MAPPING = """
 list_separator = "|"
+delimiter = ";"
 timezone = "+01:00"
 
 [accounts]
@@ -69,7 +71,8 @@ payment_id = "card_fp"
 
 
 def platform_export(folder: Path) -> Path:
-    """Columns named the platform's way (the mapping above), good rows and bad ones."""
+    """Columns named the platform's way (the mapping above: `;` between fields, `|` between
+    names), good rows and bad ones; a user agent holding `;` is quoted by the writer."""
     write_csv(folder / "users.csv", ["user_id", "display", "mail", "joined", "cc"], [
         ["user-0001", "Ann|Annie", "user-0001@example.test", "2024-01-02T10:00:00", "nl"],
         ["user-0002", "Bob", "not-an-address", "2024-01-02", "NL"],           # line 3
@@ -77,7 +80,7 @@ def platform_export(folder: Path) -> Path:
         ["user-0004", "Dee", "", "2024-13-45", "NL"],                         # line 5
         ["user-0005", "Eve", "", "2024-01-02", "ZZ"],                         # line 6
         ["user-0001", "Ann again", "", "2024-01-02", "NL"],                   # line 7
-    ])
+    ], ";")
     lines = [{"acct": "user-0001", "when": "2024-02-01T00:00:00Z", "amount": "9.99",
               "currency": "eur", "method": "card", "card_fp": "fp-0001", "country": "NL"},
              {"acct": "user-9999", "when": "2024-02-01T00:00:00Z", "amount": "1",
@@ -86,19 +89,19 @@ def platform_export(folder: Path) -> Path:
     (folder / "orders.jsonl").write_text(
         "\n".join(json.dumps(x) for x in lines) + "\nnot json\n[1, 2]\n")  # lines 4, 5
     write_csv(folder / "access_logs.csv", ["account", "time", "ip", "user_agent", "item"], [
-        ["user-0001", "2024-03-01T00:00:00Z", "192.0.2.10", "Mozilla/5.0 (X11)", "/i/1"],
+        ["user-0001", "2024-03-01T00:00:00Z", "192.0.2.10", "Mozilla/5.0 (X11; L)", "/i/1"],
         ["user-0003", "2024-03-01T00:00:00Z", "2001:db8::1", "Mozilla/5.0 (X11)", "/i/2"],
         ["user-0003", "2024-03-01T00:00:00Z", "198.51.100.300", "x", "/i/3"],  # line 4
-    ])
+    ], ";")
     with open(folder / "access_logs.csv", "ab") as f:
-        f.write(b"user-0001,2024-03-01T00:00:00Z,192.0.2.11,caf\xe9,/i/4\n")  # line 5
-        f.write(b"user-0001,2024-03-01T00:00:00Z,192.0.2.12\n")  # line 6: 3 fields
+        f.write(b"user-0001;2024-03-01T00:00:00Z;192.0.2.11;caf\xe9;/i/4\n")  # line 5
+        f.write(b"user-0001;2024-03-01T00:00:00Z;192.0.2.12\n")  # line 6: 3 fields
     write_csv(folder / "transfers.csv",
               ["account", "time", "direction", "file_name", "md5", "sha256", "pdq"], [
                   ["user-0001", "2024-04-01T00:00:00Z", "UL", "a.png", "", "ab" * 32, ""],
                   ["user-0003", "2024-04-01T00:00:00Z", "sideways", "b.png", "", "", ""],
                   ["user-0003", "2024-04-01T00:00:00Z", "down", "c.png", "12345", "", ""],
-              ])
+              ], ";")
     return folder
 
 
@@ -147,6 +150,12 @@ def test_import_with_a_mapping_keeps_good_rows_and_names_bad_ones(run: Run, tmp_
     assert a1["country"] == "NL" and a1["payment_ids"] == ["fp-0001"]
     assert a1["transfers"][0]["direction"] == "upload" and a1["transfers"][0]["items"] == []
     assert accounts["user-0003"]["created"] == "2024-01-03T00:00:00Z"  # Unix seconds
+    store = run.store()
+    with store.engine.connect() as c:  # the quoted field kept its delimiter; IPv6 compressed
+        assert sorted(c.execute(select(t.platform_access.c.ip, t.platform_access.c.user_agent)
+                                ).all()) == [("192.0.2.10", "Mozilla/5.0 (X11; L)"),
+                                             ("2001:db8::1", "Mozilla/5.0 (X11)")]
+    store.close()
     # the same files again would count every payment twice: refused, nothing written
     again = run("platform", "import", folder, "--case", "op-harbour", "--platform",
                 "forum-x", "--mapping", mapping, ok=(2,))
@@ -431,3 +440,37 @@ def test_records_reader_parts() -> None:
         rec.check_row("payments", {"time": "2024-01-01"}, m)
     with pytest.raises(rec.RowError, match="control characters"):
         rec.check_row("accounts", {"id": "user\x00-0042"}, m)
+
+
+def test_hostile_rows_are_rejected_one_by_one(run: Run, tmp_path: Path) -> None:
+    """A line over the limit, NUL bytes, a deeply nested JSON value, a field the CSV reader
+    refuses: each is one rejected row; the rows around them import."""
+    folder = tmp_path / "export"
+    write_csv(folder / "accounts.csv", ["id"], [["user-0042"]])
+    nested = "[" * 100_000 + "]" * 100_000
+    lines = [json.dumps({"account": "user-0042", "time": "2024-03-01", "ip": "192.0.2.1"}),
+             json.dumps({"account": "user-0042", "time": "2024-03-01", "ip": "192.0.2.2",
+                         "item": "x" * (rec.MAX_LINE + 10)}),
+             json.dumps({"account": "user-0042", "time": "2024-03-01", "ip": "192.0.2.3",
+                         "user_agent": "UA\u0000"}),
+             '{"account": "user-0042", "time": "2024-03-01", "ip": "192.0.2.4", "item": '
+             + nested + "}",
+             json.dumps({"account": "user-0042", "time": {"t": 1}, "ip": "192.0.2.5"}),
+             json.dumps({"account": "user-0042", "time": "2024-03-02", "ip": "192.0.2.6"})]
+    (folder / "access_logs.jsonl").write_text("\n".join(lines) + "\n")
+    write_csv(folder / "payments.csv", ["account", "time", "payment_id"], [
+        ["user-0042", "2024-02-01", "fp-1"]])
+    with open(folder / "payments.csv", "a") as f:
+        f.write('user-0042,2024-02-01,"fp-2\n')  # an unterminated quote
+        f.write("user-0042,2024-02-01,fp-3\n")
+    run("cases", "create", "op-harbour")
+    res = json.loads(run("platform", "import", folder, "--case", "op-harbour", "--platform",
+                         "forum-x", "--json", ok=(3,)))
+    assert res["counts"] == {"accounts": 1, "payments": 2, "access_logs": 2, "transfers": 0}
+    reasons = {(r["file"], r["line"]): r["reason"] for r in res["rejected_rows"]}
+    assert reasons[("access_logs.jsonl", 2)] == f"line over {rec.MAX_LINE} bytes"
+    assert reasons[("access_logs.jsonl", 3)] == "user_agent: holds control characters"
+    assert reasons[("access_logs.jsonl", 4)].startswith("not JSON")
+    assert reasons[("access_logs.jsonl", 5)].startswith("time: {'t': 1} is not a time")
+    assert reasons[("payments.csv", 3)].startswith("not CSV")
+    assert len(reasons) == 5

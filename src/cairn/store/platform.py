@@ -74,7 +74,7 @@ class PlatformStore:
                     fields = rec.TABLES[table]
                     try:
                         rows = rec.read_rows(f, path, mapping.columns[table],
-                                             mapping.list_separator)
+                                             mapping.delimiter)
                         for line, raw_row, error in rows:
                             row = None
                             if error is None and raw_row is not None:
