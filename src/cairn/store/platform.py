@@ -72,6 +72,7 @@ class PlatformStore:
                     batch: list[tuple] = []
                     emails: list[tuple] = []
                     fields = rec.TABLES[table]
+                    rejected_before = n_rejected
                     try:
                         rows = rec.read_rows(f, path, mapping.columns[table],
                                              mapping.delimiter)
@@ -112,7 +113,8 @@ class PlatformStore:
                     hashing.finish()
                 described.append({"table": table, "file": path.name,
                                   "sha256": hashing.sha256.hexdigest(),
-                                  "size": hashing.size, "imported": counts[table]})
+                                  "size": hashing.size, "imported": counts[table],
+                                  "rejected": n_rejected - rejected_before})
             self._refuse_repeat(c, case_id, platform, iid, described)
             details = {"platform": platform, "folder": str(folder), "files": described,
                        "counts": counts, "rejected": n_rejected,
@@ -158,13 +160,15 @@ class PlatformStore:
     @staticmethod
     def _refuse_repeat(c: Connection, case_id: int, platform: str, iid: int,
                        files: list[dict]) -> None:
-        """Importing the same files again would count every payment twice."""
-        mine = {f["sha256"] for f in files}
+        """Importing the same files again would count every payment twice (a file that gave
+        no rows, such as a header alone, is not a repeat)."""
+        mine = {f["sha256"] for f in files if f["imported"] or f["rejected"]}
         for other, details in c.execute(select(t.platform_imports.c.id,
                                                t.platform_imports.c.details).where(
                 t.platform_imports.c.case_id == case_id,
                 t.platform_imports.c.platform == platform, t.platform_imports.c.id != iid)):
-            seen = {f["sha256"] for f in json.loads(details).get("files", [])}
+            seen = {f["sha256"] for f in json.loads(details).get("files", [])
+                    if f["imported"] or f["rejected"]}
             again = mine & seen
             if again:
                 raise PlatformError(f"import {other} of platform {platform!r} already holds "
