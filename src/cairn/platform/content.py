@@ -1,0 +1,94 @@
+"""What an account's uploads and downloads are in terms of what Cairn knows: the case's
+items with the same bytes (SHA-256, else MD5) or a PDQ within the match distance in any of
+the 8 rotations and flips, and whether those items have active matches or synthetic
+findings. The PDQ side uses the same index as trace/families.py: the case's pictures'
+dihedral hashes are indexed once and each transfer's PDQ is one query."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cairn.cases.people import is_synthetic
+from cairn.index import HammingIndex, codes_from_hex
+from cairn.signals import pdq as pdqmod
+from cairn.store import Store
+
+PDQ_DISTANCE = pdqmod.MATCH_DISTANCE  # 31
+
+
+def _active(m: dict, known_good: set[str]) -> bool:
+    """A match that counts: its own status and its entry's active, on a list that detects
+    material (a known-good list's match marks an ordinary file)."""
+    return m.get("status", "active") == "active" and m["list"] not in known_good and \
+        m.get("entry", {}).get("status", "active") == "active"
+
+
+def item_ref(it: dict, via: str, distance: int, known_good: set[str]) -> dict:
+    matches = [m for m in it["matches"] if _active(m, known_good)]
+    return {"source": it["source"], "path": it["path"], "sha256": it["sha256"],
+            "via": via, "distance": distance,
+            "active_matches": len(matches),
+            "lists": sorted({m["list"] for m in matches}),
+            "synthetic": any(is_synthetic(f) for f in it["findings"])}
+
+
+def link_accounts(store: Store, case_id: int, accounts: list[dict]) -> list[dict]:
+    """Each account's transfers gain `items`: the case's items they are (by hash) or look
+    like (PDQ); the account gains a summary. Changes `accounts` in place and returns it."""
+    items = store.case_items(case_id)
+    known_good = {x["name"] for x in store.lists() if x["purpose"] == "known-good"}
+    dihedral = {r["id"]: r["dihedral"] for r in store.case_signals(case_id)}
+    by_sha: dict[str, list[dict]] = {}
+    by_md5: dict[str, list[dict]] = {}
+    for it in items:
+        if it["sha256"]:
+            by_sha.setdefault(it["sha256"], []).append(it)
+        if it["md5"]:
+            by_md5.setdefault(it["md5"], []).append(it)
+    rows: list[int] = []
+    hexes: list[str] = []
+    for k, it in enumerate(items):
+        if it["pdq"] and (it["pdq"].get("quality") or 0) >= pdqmod.MIN_QUALITY:
+            for h in dihedral.get(it["id"]) or [it["pdq"]["hash"]]:
+                rows.append(k)
+                hexes.append(h)
+    idx = None
+    if rows:
+        idx = HammingIndex()
+        idx.add(codes_from_hex(hexes))
+        idx.build()
+    row_item = np.asarray(rows, dtype=np.int64)
+    queries = [(a, x) for a in accounts for x in a["transfers"] if x["pdq"]]
+    near: dict[int, dict[int, int]] = {}  # transfer id -> item index -> distance
+    if idx is not None and queries:
+        qi, ids, dist = idx.join(codes_from_hex([x["pdq"] for _, x in queries]), PDQ_DISTANCE)
+        for q, i, d in zip(qi.tolist(), ids.tolist(), dist.tolist(), strict=True):
+            tid = queries[q][1]["id"]
+            k = int(row_item[i])
+            near.setdefault(tid, {})
+            near[tid][k] = min(d, near[tid].get(k, d))
+    for a in accounts:
+        seen_items: set[int] = set()
+        for x in a["transfers"]:
+            refs: dict[int, dict] = {}
+            exact = by_sha.get(x["sha256"], []) if x["sha256"] else \
+                by_md5.get(x["md5"], []) if x["md5"] else []
+            for it in exact:
+                refs[it["id"]] = item_ref(it, "sha256" if x["sha256"] else "md5", 0,
+                                         known_good)
+            for k, d in sorted(near.get(x["id"], {}).items(), key=lambda kv: kv[1]):
+                it = items[k]
+                if it["id"] not in refs:
+                    refs[it["id"]] = item_ref(it, "pdq", d, known_good)
+            x["items"] = list(refs.values())
+            seen_items |= set(refs)
+        matched = [r for x in a["transfers"] for r in x["items"]]
+        a["summary"] = {
+            "uploads": sum(x["direction"] == "upload" for x in a["transfers"]),
+            "downloads": sum(x["direction"] == "download" for x in a["transfers"]),
+            "linked_items": len(seen_items),
+            "items_with_active_matches": len({(r["source"], r["path"]) for r in matched
+                                              if r["active_matches"]}),
+            "synthetic_items": len({(r["source"], r["path"]) for r in matched
+                                    if r["synthetic"]})}
+    return accounts

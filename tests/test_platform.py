@@ -1,0 +1,476 @@
+"""A seized platform's records (issue 16 §1, §2), through the CLI on SQLite and PostgreSQL:
+an import with a mapping keeps the good rows and names each bad one by file and line, in one
+custody entry that holds every input file's SHA-256; an import that fails as a whole writes
+nothing; transfers link accounts to the case's items by SHA-256, MD5 and PDQ; entity
+resolution proposes exactly the accounts that share an identifier, each link with its reason,
+and never merges on a name; merge and split are logged; deconfliction finds what two cases
+share. All records are fictional (user-0042, example.test, documentation IP ranges)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from cairn.platform import records as rec
+from cairn.store import schema as t
+from inprocess import database
+from test_people import GENERATED, Run, picture
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    yield from database(request.param)
+
+
+@pytest.fixture
+def run(tmp_path: Path, db: str | None) -> Run:
+    return Run(tmp_path / "home", db)
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]], delimiter: str = ","
+              ) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+MAPPING = """
+list_separator = "|"
+delimiter = ";"
+timezone = "+01:00"
+
+[accounts]
+file = "users"
+id = "user_id"
+names = "display"
+emails = "mail"
+created = "joined"
+country = "cc"
+
+[payments]
+file = "orders"
+account = "acct"
+time = "when"
+payment_id = "card_fp"
+"""
+
+
+def platform_export(folder: Path) -> Path:
+    """Columns named the platform's way (the mapping above: `;` between fields, `|` between
+    names), good rows and bad ones; a user agent holding `;` is quoted by the writer."""
+    write_csv(folder / "users.csv", ["user_id", "display", "mail", "joined", "cc"], [
+        ["user-0001", "Ann|Annie", "user-0001@example.test", "2024-01-02T10:00:00", "nl"],
+        ["user-0002", "Bob", "not-an-address", "2024-01-02", "NL"],           # line 3
+        ["user-0003", "Cid", "user-0003@example.test", "1704240000", ""],
+        ["user-0004", "Dee", "", "2024-13-45", "NL"],                         # line 5
+        ["user-0005", "Eve", "", "2024-01-02", "ZZ"],                         # line 6
+        ["user-0001", "Ann again", "", "2024-01-02", "NL"],                   # line 7
+    ], ";")
+    lines = [{"acct": "user-0001", "when": "2024-02-01T00:00:00Z", "amount": "9.99",
+              "currency": "eur", "method": "card", "card_fp": "fp-0001", "country": "NL"},
+             {"acct": "user-9999", "when": "2024-02-01T00:00:00Z", "amount": "1",
+              "card_fp": "fp-0002"},                                          # line 2
+             {"acct": "user-0003", "when": "2024-02-02", "amount": "1e400"}]  # line 3
+    (folder / "orders.jsonl").write_text(
+        "\n".join(json.dumps(x) for x in lines) + "\nnot json\n[1, 2]\n")  # lines 4, 5
+    write_csv(folder / "access_logs.csv", ["account", "time", "ip", "user_agent", "item"], [
+        ["user-0001", "2024-03-01T00:00:00Z", "192.0.2.10", "Mozilla/5.0 (X11; L)", "/i/1"],
+        ["user-0003", "2024-03-01T00:00:00Z", "2001:db8::1", "Mozilla/5.0 (X11)", "/i/2"],
+        ["user-0003", "2024-03-01T00:00:00Z", "198.51.100.300", "x", "/i/3"],  # line 4
+    ], ";")
+    with open(folder / "access_logs.csv", "ab") as f:
+        f.write(b"user-0001;2024-03-01T00:00:00Z;192.0.2.11;caf\xe9;/i/4\n")  # line 5
+        f.write(b"user-0001;2024-03-01T00:00:00Z;192.0.2.12\n")  # line 6: 3 fields
+    write_csv(folder / "transfers.csv",
+              ["account", "time", "direction", "file_name", "md5", "sha256", "pdq"], [
+                  ["user-0001", "2024-04-01T00:00:00Z", "UL", "a.png", "", "ab" * 32, ""],
+                  ["user-0003", "2024-04-01T00:00:00Z", "sideways", "b.png", "", "", ""],
+                  ["user-0003", "2024-04-01T00:00:00Z", "down", "c.png", "12345", "", ""],
+              ], ";")
+    return folder
+
+
+def test_import_with_a_mapping_keeps_good_rows_and_names_bad_ones(run: Run, tmp_path: Path
+                                                                  ) -> None:
+    folder = platform_export(tmp_path / "seized-forum")
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(MAPPING)
+    run("cases", "create", "op-harbour")
+    res = json.loads(run("platform", "import", folder, "--case", "op-harbour", "--platform",
+                         "Forum-X", "--mapping", mapping, "--json", ok=(3,)))
+    assert res["counts"] == {"accounts": 2, "payments": 1, "access_logs": 2, "transfers": 1}
+    rejected = {(r["file"], r["line"]): r["reason"] for r in res["rejected_rows"]}
+    assert rejected == {
+        ("users.csv", 3): "emails: 'not-an-address' is not an e-mail address",
+        ("users.csv", 5): "created: '2024-13-45' is not a time (ISO 8601 or Unix seconds)",
+        ("users.csv", 6): "country: 'ZZ' is not an ISO 3166-1 alpha-2 code",
+        ("users.csv", 7): "account 'user-0001' appears twice",
+        ("orders.jsonl", 2): "account 'user-9999' is not in the accounts table",
+        ("orders.jsonl", 3): "amount: '1e400' is out of range",
+        ("orders.jsonl", 4): "not JSON: Expecting value: line 1 column 1 (char 0)",
+        ("orders.jsonl", 5): "not a JSON object",
+        ("access_logs.csv", 4): "ip: '198.51.100.300' is not an IP address",
+        ("access_logs.csv", 5): "not UTF-8 at byte 45",
+        ("access_logs.csv", 6): "3 fields, the header has 5",
+        ("transfers.csv", 3): "direction: 'sideways': upload or download",
+        ("transfers.csv", 4): "md5: '12345' is not 32 hex digits"}
+    assert res["rejected"] == 13
+    # the custody entry: counts, rejected, and the SHA-256 of every input file as read
+    log = [e for e in run.log() if e["action"] == "platform.imported"]
+    assert len(log) == 1
+    details = log[0]["details"]
+    assert {f["file"]: f["sha256"] for f in details["files"]} == {
+        p.name: sha256(p) for p in folder.iterdir()}
+    assert details["counts"] == res["counts"] and details["rejected"] == 13
+    assert details["platform"] == "forum-x" and details["mapping"]["accounts"]["id"] == "user_id"
+    assert "intact" in run("custody", "verify", "--case", "op-harbour")
+    assert run.json("platform", "imports", "--case", "op-harbour")[0]["files"] == \
+        details["files"]
+    accounts = {a["account"]: a for a in run.json("platform", "accounts", "--case",
+                                                  "op-harbour")}
+    assert sorted(accounts) == ["user-0001", "user-0003"]
+    a1 = accounts["user-0001"]
+    # the mapping's list separator, time zone (+01:00 for a time without one), country case
+    assert a1["names"] == ["Ann", "Annie"] and a1["created"] == "2024-01-02T09:00:00Z"
+    assert a1["country"] == "NL" and a1["payment_ids"] == ["fp-0001"]
+    assert a1["transfers"][0]["direction"] == "upload" and a1["transfers"][0]["items"] == []
+    assert accounts["user-0003"]["created"] == "2024-01-03T00:00:00Z"  # Unix seconds
+    store = run.store()
+    with store.engine.connect() as c:  # the quoted field kept its delimiter; IPv6 compressed
+        assert sorted(c.execute(select(t.platform_access.c.ip, t.platform_access.c.user_agent)
+                                ).all()) == [("192.0.2.10", "Mozilla/5.0 (X11; L)"),
+                                             ("2001:db8::1", "Mozilla/5.0 (X11)")]
+    store.close()
+    # the same files again would count every payment twice: refused, nothing written
+    again = run("platform", "import", folder, "--case", "op-harbour", "--platform",
+                "forum-x", "--mapping", mapping, ok=(2,))
+    assert "already holds 4 of these files" in again
+    assert len([e for e in run.log() if e["action"] == "platform.imported"]) == 1
+
+
+def test_an_import_that_fails_as_a_whole_writes_nothing(run: Run, tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    write_csv(folder / "accounts.csv", ["id", "emails"],
+              [[f"user-{i:04d}", f"user-{i:04d}@example.test"] for i in range(50)])
+    # the last table lacks a required column: found after the accounts were inserted
+    write_csv(folder / "transfers.csv", ["account", "time", "file_name"],
+              [["user-0001", "2024-04-01", "a.png"]])
+    run("cases", "create", "op-harbour")
+    before = run.log()
+    out = run("platform", "import", folder, "--case", "op-harbour", "--platform", "forum-x",
+              ok=(2,))
+    assert "transfers.csv: no column 'direction'" in out
+    store = run.store()
+    with store.engine.connect() as c:
+        for table in (t.platform_imports, t.platform_accounts, t.platform_emails):
+            assert c.execute(select(func.count()).select_from(table)).scalar_one() == 0
+    store.close()
+    assert run.log() == before
+    # a mapping with a typo is refused before anything is read
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[accounts]\nmail = "e"\n')
+    assert "accounts has no field 'mail'" in run("platform", "import", folder, "--case",
+                                                 "op-harbour", "--platform", "forum-x",
+                                                 "--mapping", bad, ok=(2,))
+    # no accounts: the other tables have nothing to refer to
+    (folder / "accounts.csv").unlink()
+    assert "no accounts table" in run("platform", "import", folder, "--case", "op-harbour",
+                                      "--platform", "forum-x", ok=(2,))
+    assert run.log() == before
+
+
+def resolution_export(folder: Path, known: str) -> Path:
+    """24 accounts. Linked: 1~2 by e-mail (case and +tag differ), 3~4 by a payment
+    identifier, 5~6 by a rare IP + user agent, 23~24 by a file on a seized device (23
+    uploaded it, 24 downloaded it). Not linked: 7 and 8 share only a name; 7..10 share an
+    IP + user agent (four accounts: not rare); 11..22 share a processor's house reference
+    (twelve accounts: common)."""
+    accounts = []
+    for i in range(1, 25):
+        name = "Sam Example" if i in (7, 8) else f"Person {i}"
+        email = {1: "user-0001@example.test", 2: "User-0001+alt@EXAMPLE.test"}.get(
+            i, f"user-{i:04d}@example.test")
+        accounts.append([f"user-{i:04d}", name, email, "2024-01-01",
+                         {1: "NL", 2: "DK"}.get(i, "")])
+    write_csv(folder / "accounts.csv", ["id", "names", "emails", "created", "country"],
+              accounts)
+    payments = [["user-0003", "2024-02-01", "5", "EUR", "card", "fp-3344", "BE"],
+                ["user-0004", "2024-02-02", "5", "EUR", "card", "fp-3344", ""]]
+    payments += [[f"user-{i:04d}", "2024-02-01", "5", "EUR", "transfer", "proc-house", ""]
+                 for i in range(11, 23)]
+    write_csv(folder / "payments.csv", ["account", "time", "amount", "currency", "method",
+                                        "payment_id", "country"], payments)
+    access = [["user-0005", "2024-03-01", "198.51.100.7", "UA-rare/1.0", "/i/1"],
+              ["user-0006", "2024-03-02", "198.51.100.7", "UA-rare/1.0", "/i/1"],
+              ["user-0006", "2024-03-02", "198.51.100.7", "UA-other/2.0", "/i/1"]]
+    access += [[f"user-{i:04d}", "2024-03-01", "192.0.2.1", "Mozilla/5.0", "/i/2"]
+               for i in range(7, 11)]
+    write_csv(folder / "access_logs.csv", ["account", "time", "ip", "user_agent", "item"],
+              access)
+    write_csv(folder / "transfers.csv",
+              ["account", "time", "direction", "file_name", "md5", "sha256", "pdq"],
+              [["user-0023", "2024-04-01", "upload", "lighthouse.png", "", known, ""],
+               ["user-0024", "2024-04-02", "download", "lighthouse.png", "", known, ""]])
+    return folder
+
+
+def test_resolution_links_only_shared_identifiers_each_with_its_reason(run: Run,
+                                                                       tmp_path: Path) -> None:
+    phone = tmp_path / "phone-extraction"
+    known = picture(phone, "lighthouse.png", 31)
+    run("cases", "create", "op-harbour")
+    run("devices", "add", "D-01", "--case", "op-harbour", "--kind", "phone")
+    run("scan", phone, "--case", "op-harbour", "--device", "D-01", "--no-progress")
+    run("actions", "add", "--case", "op-harbour", "--kind", "device-seizure", "--device",
+        "D-01", "--date", "2024-11-05", "--country", "DE", "--agency", "Police-South")
+    folder = resolution_export(tmp_path / "export", sha256(known))
+    run("platform", "import", folder, "--case", "op-harbour", "--platform", "forum-x")
+    res = run.json("platform", "resolve", "--case", "op-harbour")
+    cands = {tuple(c["accounts"]): c for c in res["candidates"]}
+    f = "forum-x:user-"
+    assert sorted(cands) == [(f"{f}0001", f"{f}0002"), (f"{f}0003", f"{f}0004"),
+                             (f"{f}0005", f"{f}0006"), (f"{f}0023", f"{f}0024")]
+    reasons = {k: [(lk["reason"], lk["value"], lk["strength"]) for lk in c["links"]]
+               for k, c in cands.items()}
+    assert reasons[(f"{f}0001", f"{f}0002")] == [("email", "user-0001@example.test",
+                                                  "strong")]
+    assert reasons[(f"{f}0003", f"{f}0004")] == [("payment", "fp-3344", "strong")]
+    assert reasons[(f"{f}0005", f"{f}0006")] == [
+        ("ip_ua", {"ip": "198.51.100.7", "user_agent": "UA-rare/1.0"}, "weak")]
+    assert reasons[(f"{f}0023", f"{f}0024")] == [
+        ("device", {"device": "D-01", "files": 1, "uploaded": True}, "medium")]
+    # a shared name, a common IP + user agent and a house reference link nobody
+    linked = {a for c in res["candidates"] for a in c["accounts"]}
+    assert not linked & {f"{f}{i:04d}" for i in range(7, 23)}
+    assert res["common"] == [{"reason": "payment", "value": "proc-house", "accounts": 12}]
+    # countries from the records and the seizure, each with its source; never an IP
+    assert cands[(f"{f}0001", f"{f}0002")]["countries"] == [
+        {"country": "DK", "sources": [f"declared by {f}0002"]},
+        {"country": "NL", "sources": [f"declared by {f}0001"]}]
+    assert cands[(f"{f}0003", f"{f}0004")]["countries"] == [
+        {"country": "BE", "sources": [f"payments of {f}0003 (1)"]}]
+    seized = cands[(f"{f}0023", f"{f}0024")]
+    assert seized["devices"] == ["D-01"] and [c["country"] for c in seized["countries"]] == [
+        "DE"] and "device-seizure" in seized["countries"][0]["sources"][0]
+    assert cands[(f"{f}0005", f"{f}0006")]["countries"] == []
+    assert "not implemented" in run("platform", "resolve", "--case", "op-harbour", "--geoip",
+                                    tmp_path / "x.mmdb", ok=(2,))
+
+    # accepting: a candidate's accounts become a suspect's identifiers, logged
+    n = next(c["candidate"] for c in res["candidates"] if c["accounts"][0] == f"{f}0001")
+    s = run.json("suspects", "merge", "--case", "op-harbour", "--into", "S-01",
+                 "--candidate", n)
+    assert s["identifiers"]["account"] == [f"{f}0001", f"{f}0002"] and s["created"]
+    run("suspects", "add", "S-02", "--case", "op-harbour", "--country", "BE",
+        "--account", f"{f}0003", "--email", "user-0003@example.test")
+    s = run.json("suspects", "merge", "--case", "op-harbour", "--into", "S-01", "--suspect",
+                 "S-02", "--account", f"{f}0004")
+    assert s["identifiers"]["account"] == [f"{f}{i:04d}" for i in range(1, 5)]
+    assert s["aliases"] == ["S-02"] and s["country"] == "BE"
+    assert [x["id"] for x in run.json("suspects", "list", "--case", "op-harbour")] == ["S-01"]
+    # an account another suspect holds, an account the records do not have: refused
+    run("suspects", "add", "S-03", "--case", "op-harbour")
+    assert "held by suspect 'S-01'" in run("suspects", "merge", "--case", "op-harbour",
+                                           "--into", "S-03", "--account", f"{f}0001", ok=(2,))
+    assert "no account 'forum-x:user-9999'" in run(
+        "suspects", "merge", "--case", "op-harbour", "--into", "S-03", "--account",
+        f"{f}9999", ok=(2,))
+    # splitting undoes part of it
+    split = run.json("suspects", "split", "S-01", "--case", "op-harbour", "--new", "S-04",
+                     "--account", f"{f}0003", "--email", "user-0003@example.test")
+    assert split["identifiers"]["account"] == [f"{f}0003"] and split["split_from"] == "S-01"
+    assert f"{f}0003" not in run.json("suspects", "show", "S-01", "--case",
+                                      "op-harbour")["identifiers"]["account"]
+    actions = [e["action"] for e in run.log() if e["action"].startswith("suspect.")]
+    assert actions == ["suspect.merged", "suspect.added", "suspect.merged", "suspect.added",
+                       "suspect.split"]
+    merged = [e for e in run.log() if e["action"] == "suspect.merged"][1]["details"]
+    assert merged["before"]["S-02"]["identifiers"]["account"] == [f"{f}0003"]
+    assert "intact" in run("custody", "verify", "--case", "op-harbour")
+
+
+def test_no_merge_without_a_shared_identifier(run: Run, tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    write_csv(folder / "accounts.csv", ["id", "names", "emails"], [
+        ["user-0041", "Sam Example", "sam@example.test"],
+        ["user-0042", "Sam Example", "sam.example@example.test"],
+        ["user-0043", "Sam  Example", "sam@example.test.example"]])
+    write_csv(folder / "access_logs.csv", ["account", "time", "ip", "user_agent"], [
+        ["user-0041", "2024-03-01", "192.0.2.5", "UA/1"],
+        ["user-0042", "2024-03-01", "192.0.2.5", "UA/2"],      # same IP, other agent
+        ["user-0043", "2024-03-01", "192.0.2.6", "UA/1"]])     # same agent, other IP
+    run("cases", "create", "op-harbour")
+    run("platform", "import", folder, "--case", "op-harbour", "--platform", "forum-x")
+    res = run.json("platform", "resolve", "--case", "op-harbour")
+    assert res["candidates"] == [] and res["common"] == []
+    assert "no candidates" in run("platform", "resolve", "--case", "op-harbour")
+
+
+def noise(path: Path, seed: int, rotate: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    px = (np.random.default_rng(seed).random((48, 64, 3)) * 255).astype("uint8")
+    img = Image.fromarray(px)
+    (img.transpose(Image.Transpose.ROTATE_90) if rotate else img).save(path)
+    return path
+
+
+def flip_bits(hex64: str, n: int, start: int = 0) -> str:
+    """`n` bits (at most 42) of a 256-bit hash flipped, 6 apart from bit `start`."""
+    v = int(hex64, 16)
+    for b in range(n):
+        v ^= 1 << (start + b * 6)
+    return f"{v:064x}"
+
+
+def test_transfers_link_accounts_to_items_matches_and_synthetic_findings(
+        run: Run, tmp_path: Path) -> None:
+    ev = tmp_path / "laptop-image"
+    known = noise(ev / "known.png", 41)
+    generated = picture(ev, "generated.png", 42, GENERATED)
+    noise(ev / "lookalike.png", 43)
+    noise(ev / "unrelated.png", 44)
+    listed = tmp_path / "known.txt"
+    listed.write_text(f"sha256 {sha256(known)}\n")
+    run("lists", "import", listed, "--name", "known-demo", "--format", "te-local")
+    run("cases", "create", "op-harbour")
+    run("scan", ev, "--case", "op-harbour", "--no-progress")
+    store = run.store()
+    items = {Path(it["path"]).name: it for it in store.case_items(store.case_id("op-harbour"))}
+    store.close()
+    near = flip_bits(items["lookalike.png"]["pdq"]["hash"], 12)
+    folder = tmp_path / "export"
+    write_csv(folder / "accounts.csv", ["id"], [["user-0042"], ["user-0043"]])
+    write_csv(folder / "transfers.csv",
+              ["account", "time", "direction", "file_name", "md5", "sha256", "pdq"], [
+                  ["user-0042", "2024-04-01", "download", "k.png", "", sha256(known), ""],
+                  ["user-0042", "2024-04-02", "upload", "g.png",
+                   hashlib.md5(generated.read_bytes()).hexdigest(), "", ""],
+                  ["user-0042", "2024-04-03", "upload", "l.jpg", "", "", near],
+                  ["user-0043", "2024-04-03", "download", "x.png", "", "cd" * 32,
+                   flip_bits(items["lookalike.png"]["pdq"]["hash"], 40, 3)]])
+    run("platform", "import", folder, "--case", "op-harbour", "--platform", "forum-x")
+    accounts = {a["account"]: a for a in run.json("platform", "accounts", "--case",
+                                                  "op-harbour")}
+    x = accounts["user-0042"]["transfers"]
+    assert [(r["path"], r["via"], r["distance"], r["active_matches"], r["synthetic"])
+            for tr in x for r in tr["items"]] == [
+        ("known.png", "sha256", 0, 1, False), ("generated.png", "md5", 0, 0, True),
+        ("lookalike.png", "pdq", 12, 0, False)]
+    assert x[0]["items"][0]["lists"] == ["known-demo"]
+    assert accounts["user-0042"]["summary"] == {
+        "uploads": 2, "downloads": 1, "linked_items": 3, "items_with_active_matches": 1,
+        "synthetic_items": 1}
+    # neither the hash nor a PDQ 40+ bits away links anything
+    assert accounts["user-0043"]["transfers"][0]["items"] == []
+    one = run.json("platform", "accounts", "--case", "op-harbour", "--account", "user-0043")
+    assert [a["account"] for a in one] == ["user-0043"]
+
+
+def test_deconfliction_across_two_cases(run: Run, tmp_path: Path) -> None:
+    shared = noise(tmp_path / "a-phone" / "shared.png", 51)
+    noise(tmp_path / "b-laptop" / "copy.png", 51)  # the same bytes, in the other case
+    noise(tmp_path / "b-laptop" / "turned.png", 51, rotate=True)  # the same, rotated
+    noise(tmp_path / "a-phone" / "only-a.png", 52)
+    for case in ("op-a", "op-b"):
+        run("cases", "create", case)
+    run("scan", shared.parent, "--case", "op-a", "--no-progress")
+    run("scan", tmp_path / "b-laptop", "--case", "op-b", "--no-progress")
+    a, b = tmp_path / "records-a", tmp_path / "records-b"
+    write_csv(a / "accounts.csv", ["id", "country"], [["user-0042", "DK"], ["user-0001", ""]])
+    write_csv(a / "payments.csv", ["account", "time", "payment_id"],
+              [["user-0042", "2024-02-01", "fp-7777"], ["user-0001", "2024-02-01", "fp-1"]])
+    write_csv(b / "accounts.csv", ["id", "country"], [["user-0042", "NL"], ["user-0002", ""]])
+    run("platform", "import", a, "--case", "op-a", "--platform", "forum-x")
+    run("platform", "import", b, "--case", "op-b", "--platform", "forum-x")
+    run("suspects", "add", "S-01", "--case", "op-a", "--country", "DK", "--email",
+        "user-0042@example.test")
+    run("suspects", "add", "S-07", "--case", "op-b", "--country", "NL", "--email",
+        "User-0042+x@example.test", "--payment", "fp-7777")
+    run("suspects", "add", "S-08", "--case", "op-b", "--email", "user-0099@example.test")
+    res = run.json("deconflict", "--case", "op-a", "--case", "op-b")
+    assert res["cases"] == ["op-a", "op-b"]
+    assert [(h["kind"], h["value"], h["cases"], h["countries"]) for h in res["suspects"]] == [
+        ("email", "user-0042@example.test", ["op-a", "op-b"], ["DK", "NL"])]
+    assert [(h["value"], h["cases"], h["countries"]) for h in res["accounts"]] == [
+        ("forum-x:user-0042", ["op-a", "op-b"], ["DK", "NL"])]
+    pay = res["payment_ids"]
+    assert [(h["value"], h["cases"]) for h in pay] == [("fp-7777", ["op-a", "op-b"])]
+    assert sorted(w["via"] for w in pay[0]["appearances"]) == [
+        "payments of forum-x:user-0042", "suspect S-07"]
+    assert len(res["content"]) == 1
+    fam = res["content"][0]
+    assert fam["cases"] == ["op-a", "op-b"] and fam["representative"] == sha256(shared)
+    assert sorted((m["case"], m["path"], m["via"].split(" ")[0]) for m in fam["members"]) == [
+        ("op-a", "shared.png", "representative"), ("op-b", "copy.png", "same"),
+        ("op-b", "turned.png", "pdq")]
+    # one case: compared with every other
+    assert run.json("deconflict", "--case", "op-a") == res
+    text = run("deconflict", "--case", "op-a", "--case", "op-b")
+    assert "accounts: account forum-x:user-0042" in text and "content: family of 3" in text
+
+
+def test_records_reader_parts() -> None:
+    assert rec.normalise_email("User-0042+Shop@Example.TEST") == "user-0042@example.test"
+    assert rec.parse_time("2024-01-02T03:04:05+02:00") == "2024-01-02T01:04:05Z"
+    assert rec.parse_time(1704240000) == "2024-01-03T00:00:00Z"
+    for bad in ("yesterday", "1899-01-01", True, "99999999999999"):
+        with pytest.raises(rec.RowError):
+            rec.parse_time(bad)
+    assert rec.ip_ua_key("192.0.2.1", "UA") != rec.ip_ua_key("192.0.2.1", "UA2")
+    m = rec.Mapping()
+    assert rec.check_row("transfers", {"account": "user-0042", "time": "2024-01-01",
+                                       "direction": "DL", "sha256": "AB" * 32},
+                         m)["sha256"] == "ab" * 32
+    with pytest.raises(rec.RowError, match="account missing"):
+        rec.check_row("payments", {"time": "2024-01-01"}, m)
+    with pytest.raises(rec.RowError, match="control characters"):
+        rec.check_row("accounts", {"id": "user\x00-0042"}, m)
+
+
+def test_hostile_rows_are_rejected_one_by_one(run: Run, tmp_path: Path) -> None:
+    """A line over the limit, NUL bytes, a deeply nested JSON value, a field the CSV reader
+    refuses: each is one rejected row; the rows around them import."""
+    folder = tmp_path / "export"
+    write_csv(folder / "accounts.csv", ["id"], [["user-0042"]])
+    nested = "[" * 100_000 + "]" * 100_000
+    lines = [json.dumps({"account": "user-0042", "time": "2024-03-01", "ip": "192.0.2.1"}),
+             json.dumps({"account": "user-0042", "time": "2024-03-01", "ip": "192.0.2.2",
+                         "item": "x" * (rec.MAX_LINE + 10)}),
+             json.dumps({"account": "user-0042", "time": "2024-03-01", "ip": "192.0.2.3",
+                         "user_agent": "UA\u0000"}),
+             '{"account": "user-0042", "time": "2024-03-01", "ip": "192.0.2.4", "item": '
+             + nested + "}",
+             json.dumps({"account": "user-0042", "time": {"t": 1}, "ip": "192.0.2.5"}),
+             json.dumps({"account": "user-0042", "time": "2024-03-02", "ip": "192.0.2.6"})]
+    (folder / "access_logs.jsonl").write_text("\n".join(lines) + "\n")
+    write_csv(folder / "payments.csv", ["account", "time", "payment_id"], [
+        ["user-0042", "2024-02-01", "fp-1"]])
+    with open(folder / "payments.csv", "a") as f:
+        f.write('user-0042,2024-02-01,"fp-2\n')  # an unterminated quote
+        f.write("user-0042,2024-02-01,fp-3\n")
+    run("cases", "create", "op-harbour")
+    res = json.loads(run("platform", "import", folder, "--case", "op-harbour", "--platform",
+                         "forum-x", "--json", ok=(3,)))
+    assert res["counts"] == {"accounts": 1, "payments": 2, "access_logs": 2, "transfers": 0}
+    reasons = {(r["file"], r["line"]): r["reason"] for r in res["rejected_rows"]}
+    assert reasons[("access_logs.jsonl", 2)] == f"line over {rec.MAX_LINE} bytes"
+    assert reasons[("access_logs.jsonl", 3)] == "user_agent: holds control characters"
+    assert reasons[("access_logs.jsonl", 4)].startswith("not JSON")
+    assert reasons[("access_logs.jsonl", 5)].startswith("time: {'t': 1} is not a time")
+    assert reasons[("payments.csv", 3)].startswith("not CSV")
+    assert len(reasons) == 5
