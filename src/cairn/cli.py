@@ -1279,8 +1279,9 @@ def main() -> None:
 def _register() -> None:
     from cairn.cli_custody import custody_group, keys_group, sources_group
     from cairn.cli_people import GROUPS
+    from cairn.cli_referral import referral_group  # also adds `suspects triage`
 
-    for group in (custody_group, keys_group, sources_group, *GROUPS):
+    for group in (custody_group, keys_group, sources_group, *GROUPS, referral_group):
         cli.add_command(group)  # `cases` (cli_people) takes over from the plain list above
 
 
