@@ -62,9 +62,9 @@ def test_package_holds_the_countrys_suspects_as_records(
         operation: tuple[Path, dict], package: Path) -> None:
     home, exhibits = operation
     assert sorted(files(package)) == [
-        "bundle.stix.json", "case.vics.json", "custody/README.txt", "custody/SHA256SUMS",
-        "custody/custody.jsonl", "custody/verify_custody.py", "manifest.json", "summary.html",
-        "summary.json"]  # unsigned: the examiner has no key
+        "README.txt", "bundle.stix.json", "case.vics.json", "custody/README.txt",
+        "custody/SHA256SUMS", "custody/custody.jsonl", "custody/verify_custody.py",
+        "manifest.json", "summary.html", "summary.json"]  # unsigned: the examiner has no key
     s = json.loads((package / "summary.json").read_text())
     assert (s["country"], s["tlp"], s["referring_agency"]) == ("NL", "amber", "Police-West")
     assert {x["id"] for x in s["suspects"]} == NL
@@ -84,7 +84,8 @@ def test_package_holds_the_countrys_suspects_as_records(
     # the RED-listed picture is withheld from every file, and counted
     red = json.loads(run(home, "hash", exhibits["prod"] / "red.png", "--json"))
     assert s["withheld"]["items"] == 1 and s["withheld"]["by_tlp"] == {"red": 1}
-    for name in ("summary.json", "summary.html", "case.vics.json", "bundle.stix.json"):
+    for name in ("summary.json", "summary.html", "case.vics.json", "bundle.stix.json",
+                 "README.txt"):
         text = (package / name).read_text()
         assert red["sha256"] not in text and red["md5"] not in text, name
         assert "S-REPEAT" not in text and "S-NONE" not in text, name  # other country's
@@ -144,7 +145,7 @@ def test_unsigned_package_verifies_and_says_so(package: Path, tmp_path: Path,
     manifest = json.loads((package / "manifest.json").read_text())
     assert manifest["signer"] is None and manifest["note"].startswith("UNSIGNED")
     assert {f["path"] for f in manifest["files"]} == set(files(package)) - {"manifest.json"}
-    assert "intact: 8 files, UNSIGNED" in run(home, "referral", "verify", package)
+    assert "intact: 9 files, UNSIGNED" in run(home, "referral", "verify", package)
     copy = shutil.copytree(package, tmp_path / "copy")
     (copy / "summary.json").write_bytes((copy / "summary.json").read_bytes().replace(
         b'"NL"', b'"DE"', 1))
@@ -220,3 +221,16 @@ def test_missing_added_and_wrong_key(signed: tuple[Path, Path, str], tmp_path: P
     assert res["problems"] == ["case.vics.json: missing", "extra.png: added (not in the manifest)"]
     (copy / "manifest.json.sig").unlink()
     assert "manifest.json.sig: missing" in run(home, "referral", "verify", copy, ok=(1,))
+
+
+@pytest.mark.parametrize("manifest", [
+    b"", b"[]", b'{"files": 3}', b'{"files": ["x"]}', b'{"files": [], "signer": "me"}',
+    b'{"files": [], "signer": {"public_key": 5}}', b"\xff\xfe{",
+    b'{"files": [{"path": "a", "sha256": null}], "signer": {"public_key": "!!"}}'])
+def test_a_damaged_manifest_is_a_finding_not_a_crash(tmp_path: Path, manifest: bytes) -> None:
+    from cairn.cases.referral import verify
+
+    (tmp_path / "manifest.json").write_bytes(manifest)
+    (tmp_path / "manifest.json.sig").write_text("AAAA\n")
+    res = verify(tmp_path)
+    assert not res["ok"] and res["problems"]

@@ -12,6 +12,7 @@ A package is a folder:
   File and their Relationship, every object TLP-marked (lists/formats/stix.py);
 - custody/: the case's custody chain as JSON Lines with its stand-alone verifier
   (cases/custody.py `export`);
+- README.txt: what each file is and how to check the package;
 - manifest.json: every file with its SHA-256 and size; manifest.json.sig: an Ed25519
   signature of manifest.json's bytes by the examiner's key (store/custody.py), when they
   have one. Without a key the manifest says so: it then proves integrity against accident,
@@ -51,6 +52,7 @@ FORMAT = "cairn-referral/1"
 MANIFEST, SIGNATURE = "manifest.json", "manifest.json.sig"
 SUMMARY_JSON, SUMMARY_HTML = "summary.json", "summary.html"
 VICS, STIX, CUSTODY_DIR = "case.vics.json", "bundle.stix.json", "custody"
+README = "README.txt"
 # the fields of a generator finding that fingerprint a tool or model; never the prompt
 FINGERPRINT_FIELDS = ("generator", "version", "model", "model_hash", "vae", "vae_hash",
                       "loras", "resources", "stealth", "account", "user", "sampler")
@@ -119,6 +121,7 @@ def create(store: Store, case: str, country: str, out_dir: Path, tlp: str = "amb
     with (out_dir / STIX).open("w", encoding="utf-8") as f:
         write_stix(_stix_entries(items), f, agency, level)
     chain = custody.export(store, case_id, case, out_dir / CUSTODY_DIR)
+    (out_dir / README).write_text(_readme(case, country, level, summary), encoding="utf-8")
     manifest = _manifest(out_dir, case, country, level, store)
     return {"case": case, "country": country, "directory": str(out_dir), "tlp": level,
             "suspects": sorted(keys), "items": len(items), "withheld": len(withheld),
@@ -180,7 +183,7 @@ def _summary(rep: dict, case: str, country: str, tlp: str, agency: str, suspects
                                                for m in fam["members"]):
             continue
         families.append({"family": fam["id"], "size": fam["size"],
-                         "sha256": sorted({_member_sha(m) for m in mine}),
+                         "sha256": sorted({sha for m in mine if (sha := _member_sha(m))}),
                          "sources": sorted(s for s in fam["sources"] if s in owner),
                          "held_elsewhere": any(s not in owner for s in fam["sources"])})
     links = [{"type": lk["type"], "key": lk["key"],
@@ -212,6 +215,34 @@ def _summary(rep: dict, case: str, country: str, tlp: str, agency: str, suspects
     }
 
 
+def _readme(case: str, country: str, tlp: str, summary: dict) -> str:
+    """What the receiving agency reads first: what each file is and how to check them."""
+    lines = [
+        f"TLP:{tlp.upper()}. Referral of case {case!r} to {country}, by "
+        f"{summary['referring_agency']}, written by {summary['tool']}.",
+        "",
+        "Hashes and records only: no file here holds image or video content.",
+        "",
+        f"{SUMMARY_HTML}  the suspects, devices, actions, items and families, for reading",
+        "              (identifiers defanged, payment identifiers masked)",
+        f"{SUMMARY_JSON}  the same as data, identifiers as recorded",
+        f"{VICS}  Project VIC VICS: the items that matched known material",
+        f"{STIX}  STIX 2.1: Identity of the referring agency, Indicator, File and",
+        "              Relationship per item, every object TLP-marked",
+        f"{CUSTODY_DIR}/       the case's chain of custody, with its stand-alone verifier",
+        f"              (python3 {CUSTODY_DIR}/verify_custody.py {CUSTODY_DIR}/custody.jsonl)",
+        f"{MANIFEST}  every other file's SHA-256; {SIGNATURE}, when present, an",
+        "              Ed25519 signature of the manifest's bytes by the key it names",
+        "",
+        "Check the package: `cairn referral verify DIR [--key PUBLIC_KEY]` (exit 0: intact;",
+        "1: the changed, missing or added file, or a bad signature is named). Confirm the",
+        "signer's public key with the referring examiner out of band before relying on it.",
+    ]
+    if summary["withheld"]["items"]:
+        lines += ["", f"Withheld: {summary['withheld']['why']}."]
+    return "\n".join(lines) + "\n"
+
+
 def _withheld_note(withheld: list[markings.Withheld], tlp: str) -> str:
     if not withheld:
         return ""
@@ -226,12 +257,13 @@ def _withheld_note(withheld: list[markings.Withheld], tlp: str) -> str:
 
 
 def _member_sha(m: dict) -> str | None:
-    item = m.get("item") if isinstance(m.get("item"), dict) else m
-    return item.get("sha256")
+    """A family member's SHA-256 (members are {source, path, sha256, distance, via})."""
+    return m.get("sha256")
 
 
 def _link_shas(lk: dict) -> set[str]:
-    return {x.get("sha256") for x in lk.get("items") or [] if isinstance(x, dict)}
+    return {x["sha256"] for x in lk.get("items") or [] if isinstance(x, dict)
+            and x.get("sha256")}
 
 
 def _stix_entries(items: list[dict]) -> Iterable[dict]:
@@ -324,9 +356,13 @@ def verify(out_dir: Path, key: str | None = None) -> dict[str, Any]:
         elif p.is_symlink() or _sha256(p) != entry.get("sha256"):
             problems.append(f"{rel}: changed (its SHA-256 is not the manifest's)")
     problems += [f"{rel}: added (not in the manifest)" for rel in present if rel not in listed]
-    signer = manifest.get("signer")
+    signer = manifest.get("signer") if isinstance(manifest, dict) else None
     sig_path = out_dir / SIGNATURE
-    if signer:
+    if signer is not None and not (isinstance(signer, dict)
+                                   and isinstance(signer.get("public_key"), str)):
+        problems.append(f"{MANIFEST}: its signer is not a key (no public_key)")
+        signer = {"key_id": None}
+    elif signer:
         problems += _check_signature(raw, signer, sig_path, key)
     elif sig_path.exists():
         problems.append(f"{SIGNATURE}: present, but the manifest names no signer")
@@ -341,7 +377,7 @@ def _check_signature(raw: bytes, signer: dict, sig_path: Path, key: str | None) 
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    public = signer.get("public_key")
+    public = str(signer.get("public_key"))
     if key and key.strip() != public:
         return [f"{MANIFEST}: signed by key {signer.get('key_id')}, not the key given"]
     try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
-from cairn.cases.people import case_people, is_synthetic
+from cairn.cases.people import CasePeople, case_people, is_synthetic
 from cairn.cases.report import build
 from cairn.signals.crypto import bare_ref
 from cairn.store import Store
@@ -207,13 +207,13 @@ def triage(store: Store, case: str, rules: Rules | None = None) -> dict[str, Any
             why=rule.why if rule else "no rule held",
             conditions=rule.describe() if rule else []))
     tiers: dict[str, int] = {}
-    for s in out:
-        tiers[s["tier"]] = tiers.get(s["tier"], 0) + 1
+    for placed in out:
+        tiers[placed["tier"]] = tiers.get(placed["tier"], 0) + 1
     return {"case": case, "advisory": ADVISORY, "tiers": tiers, "suspects": out,
             "rules": {"source": rules.source, "text": rules.text}}
 
 
-def evidence(store: Store, case: str, found: dict) -> dict[str, dict[str, Any]]:
+def evidence(store: Store, case: str, found: CasePeople) -> dict[str, dict[str, Any]]:
     """What the counts of case_people do not hold, per suspect: generators and the model
     hashes their generated items cite, model files on their devices, and what they share
     with other suspects: content families, and private fingerprints (a hash cited by
