@@ -1282,9 +1282,11 @@ def _register() -> None:
     from cairn.cli_custody import custody_group, keys_group, sources_group
     from cairn.cli_people import GROUPS
     from cairn.cli_platform import GROUPS as PLATFORM_GROUPS
+    from cairn.cli_referral import referral_group  # also adds `suspects triage`
 
-    for group in (custody_group, keys_group, sources_group, *GROUPS, *PLATFORM_GROUPS):
-        cli.add_command(group)  # `cases` (cli_people) takes over from the plain list above
+    for group in (custody_group, keys_group, sources_group, *GROUPS, *PLATFORM_GROUPS,
+                  referral_group):
+        cli.add_command(group)
 
 
 _register()
