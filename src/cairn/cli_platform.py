@@ -5,6 +5,7 @@ undoing a candidate). Thin adapters over store/platform.py and platform/."""
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -209,7 +210,7 @@ def suspects_merge(ctx: click.Context, case: str, into: str, others: tuple[str, 
     """Accept a candidate: one suspect takes other suspects (identifiers, aliases, devices,
     actions) and platform accounts as `account` identifiers. Logged with every before."""
     cid = existing_case(ctx, case)
-    accts = [_do(lambda a=a: check_identifier("account", a)) for a in accounts]
+    accts = [_do(partial(check_identifier, "account", a)) for a in accounts]
     if candidate is not None:
         from cairn.platform.resolve import resolve
 

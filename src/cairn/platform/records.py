@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cairn.cases.people import COUNTRIES
 
@@ -214,7 +214,7 @@ class HashingReader(io.RawIOBase):
             self.size += len(chunk)
 
 
-def _lines(f: io.BufferedReader, name: str) -> Iterator[tuple[int, str | None, str | None]]:
+def _lines(f: BinaryIO, name: str) -> Iterator[tuple[int, str | None, str | None]]:
     """(line number, text, error) per physical line, bounded: a line over MAX_LINE or not
     UTF-8 is an error for that line only."""
     n = 0
@@ -234,7 +234,7 @@ def _lines(f: io.BufferedReader, name: str) -> Iterator[tuple[int, str | None, s
             yield n, None, f"not UTF-8 at byte {e.start}"
 
 
-def read_rows(f: io.BufferedReader, path: Path, columns: dict[str, str], delimiter: str
+def read_rows(f: BinaryIO, path: Path, columns: dict[str, str], delimiter: str
               ) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """(line, {field: value or None}, error) per row of a CSV (header first) or JSON Lines
     file. Values are as written (text, or a list for list fields in JSON)."""

@@ -37,15 +37,16 @@ ORDER = {"strong": 0, "medium": 1, "weak": 2}
 
 def _groups(rows: Iterable[tuple[str, str, str]]) -> Iterator[tuple[str, list[str]]]:
     """(value, ["platform:account", ...]) from rows sorted by value."""
-    value, who = None, []
+    value: str | None = None
+    who: list[str] = []
     for v, plat, acct in rows:
-        if v != value and who:
-            yield value, who  # type: ignore[misc]
+        if v != value and who and value is not None:
+            yield value, who
             who = []
         value = v
         who.append(f"{plat}:{acct}")
-    if who:
-        yield value, who  # type: ignore[misc]
+    if who and value is not None:
+        yield value, who
 
 
 def resolve(store: Store, case_id: int) -> dict:
@@ -129,16 +130,16 @@ def _device_links(ps: PlatformStore, case_id: int, common: list[dict]
         got["uploaded"] |= r["direction"] == "upload"
     links = []
     for (device, _), accts in sorted(per_device.items()):
-        who = sorted(accts)
-        for other in who[1:]:
-            a, b = accts[who[0]], accts[other]
+        holders = sorted(accts)
+        for other in holders[1:]:
+            a, b = accts[holders[0]], accts[other]
             shared = a["files"] | b["files"]
             strong = a["uploaded"] or b["uploaded"] or len(shared) >= 2
-            links.append({"a": who[0], "b": other, "reason": "device",
+            links.append({"a": holders[0], "b": other, "reason": "device",
                           "value": {"device": device, "files": len(shared),
                                     "uploaded": a["uploaded"] or b["uploaded"]},
                           "strength": "medium" if strong else "weak",
-                          "shared_by": len(who)})
+                          "shared_by": len(holders)})
     return links, account_devices, {key: did for key, did in per_device}
 
 
@@ -146,12 +147,13 @@ def _countries(ps: PlatformStore, case_id: int, accounts: list[str],
                account_devices: dict[str, set[str]], device_ids: dict[str, int]
                ) -> dict[str, list[dict]]:
     """account -> [{country, source}]."""
-    split = [tuple(a.split(":", 1)) for a in accounts]
-    records = ps.countries(case_id, split)  # type: ignore[arg-type]
+    split: list[tuple[str, str]] = [(a.partition(":")[0], a.partition(":")[2])
+                                    for a in accounts]
+    records = ps.countries(case_id, split)
     seized = ps.device_countries(case_id, set(device_ids.values())) if device_ids else {}
     out: dict[str, list[dict]] = {}
     for a, key in zip(accounts, split, strict=True):
-        got = records.get(key, {"declared": None, "payments": {}})  # type: ignore[call-overload]
+        got = records.get(key, {"declared": None, "payments": {}})
         found = [{"country": c, "source": f"payments of {a} ({n})"}
                  for c, n in sorted(got["payments"].items())]
         if got["declared"]:

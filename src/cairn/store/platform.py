@@ -24,7 +24,7 @@ from cairn.platform import records as rec
 from cairn.store import schema as t
 from cairn.store.custody import case_chain
 from cairn.store.people import People
-from cairn.store.store import Store, now
+from cairn.store.store import Store, inserted_id, now
 
 BATCH = 5_000
 KEEP_REJECTED = 1_000  # named in the result and the custody entry; all are counted
@@ -56,9 +56,8 @@ class PlatformStore:
         described: list[dict] = []
         with self.engine.begin() as c:
             People(self.store)._open_case(c, case_id)
-            iid = c.execute(insert(t.platform_imports).values(
-                case_id=case_id, platform=platform, imported_at=now(), details="{}")
-            ).inserted_primary_key[0]
+            iid = inserted_id(c.execute(insert(t.platform_imports).values(
+                case_id=case_id, platform=platform, imported_at=now(), details="{}")))
             known = set(c.execute(select(t.platform_accounts.c.account).where(
                 t.platform_accounts.c.case_id == case_id,
                 t.platform_accounts.c.platform == platform)).scalars())
@@ -358,13 +357,12 @@ class PlatformStore:
             people._open_case(c, case_id)
             if into in others:
                 raise PlatformError(f"suspect {into!r} cannot be merged into itself")
-            sid = people._suspect_id(c, case_id, into)
-            created = sid is None
-            if created:
-                sid = c.execute(insert(t.suspects).values(
-                    case_id=case_id, key=into, aliases="[]", created_at=now())
-                ).inserted_primary_key[0]
-            before = {into: None if created else people._suspect(c, sid)}
+            found = people._suspect_id(c, case_id, into)
+            created = found is None
+            sid = found if found is not None else inserted_id(c.execute(
+                insert(t.suspects).values(case_id=case_id, key=into, aliases="[]",
+                                          created_at=now())))
+            before: dict[str, dict | None] = {into: None if created else people._suspect(c, sid)}
             other_ids = {}
             for key in dict.fromkeys(others):
                 other_ids[key] = people._need_suspect(c, case_id, key)
@@ -394,9 +392,10 @@ class PlatformStore:
                     c.execute(self.store.insert_ignore(t.identifiers).values(
                         suspect_id=sid, kind=kind, value=value))
                 c.execute(t.identifiers.delete().where(i.suspect_id == oid))
-                aliases += [a for a in [key, *before[key]["aliases"]] if a not in aliases]
-                country = country or before[key]["country"]
-                agency = agency or before[key]["agency"]
+                was = before[key] or {}
+                aliases += [a for a in [key, *was.get("aliases", [])] if a not in aliases]
+                country = country or was.get("country")
+                agency = agency or was.get("agency")
                 c.execute(update(t.devices).where(t.devices.c.suspect_id == oid)
                           .values(suspect_id=sid))
                 for (aid,) in c.execute(select(t.action_suspects.c.action_id)
@@ -434,9 +433,9 @@ class PlatformStore:
             if not identifiers and not devices:
                 raise PlatformError("name what the new suspect takes: identifiers or devices")
             before = people._suspect(c, sid)
-            nid = c.execute(insert(t.suspects).values(
+            nid = inserted_id(c.execute(insert(t.suspects).values(
                 case_id=case_id, key=new, aliases="[]", country=before["country"],
-                agency=before["agency"], created_at=now())).inserted_primary_key[0]
+                agency=before["agency"], created_at=now())))
             for kind, value in identifiers:
                 if not c.execute(update(t.identifiers).where(
                         i.suspect_id == sid, i.kind == kind, i.value == value)
