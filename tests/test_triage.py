@@ -130,3 +130,40 @@ def test_default_rules_parse_and_ship_as_package_data() -> None:
     assert not rules.rules[-1].all and not rules.rules[-1].any
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "cases/triage_rules.toml" in data["tool"]["setuptools"]["package-data"]["cairn"]
+
+
+def test_platform_records_of_a_suspects_accounts_count(tmp_path: Path) -> None:
+    """A seized platform's records, their account accepted as a suspect's: its downloads and
+    payments (count, total, span) enter triage and move the suspect's tier."""
+    import csv
+
+    home = tmp_path / "home"
+    DB_URLS[home] = None
+    try:
+        build_operation(tmp_path, home)
+        records = tmp_path / "records"
+        records.mkdir()
+        for name, header, rows in (
+                ("accounts", ["id", "emails"], [["user-0042", "user-0042@example.test"]]),
+                ("payments", ["account", "time", "amount", "currency", "payment_id"],
+                 [["user-0042", f"2024-0{m}-01T10:00:00Z", "30.00", "EUR", "card-0042"]
+                  for m in (1, 2, 4)]),
+                ("transfers", ["account", "time", "direction", "sha256"],
+                 [["user-0042", "2024-02-02T10:00:00Z", "download", "ab" * 32],
+                  ["user-0042", "2024-02-03T10:00:00Z", "download", "cd" * 32]])):
+            with open(records / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerows([header, *rows])
+        run(home, "platform", "import", records, "--case", CASE, "--platform", "demo-shop")
+        before = {s["id"]: s for s in _triage(home)["suspects"]}
+        assert before["S-NONE"]["counts"]["payments"] == 0
+        run(home, "suspects", "merge", "--case", CASE, "--into", "S-NONE", "--account",
+            "demo-shop:user-0042")
+        by = {s["id"]: s for s in _triage(home)["suspects"]}
+        counts = by["S-NONE"]["counts"]
+        assert (counts["payments"], counts["payments_total"], counts["downloads"],
+                counts["uploads"]) == (3, 90.0, 2, 0)
+        assert counts["payment_span_days"] == 91.0
+        assert (by["S-NONE"]["tier"], by["S-NONE"]["rule"]) == ("repeat buyer",
+                                                                 "repeat-buyer-records")
+    finally:
+        DB_URLS.pop(home)

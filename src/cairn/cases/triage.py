@@ -48,10 +48,36 @@ class TriageError(ValueError):
 
 def platform_counts(store: Store, case_id: int, suspects: list[str]
                     ) -> dict[str, dict[str, float]]:
-    """Extension point: per suspect id, the PLATFORM_FIELDS counted from a seized platform's
-    records linked to the suspect (uploads, downloads, payments: count, total, span in days).
-    Zeros until the store holds platform records; the platform work fills this in."""
-    return {s: dict.fromkeys(PLATFORM_FIELDS, 0) for s in suspects}
+    """Per suspect id, the PLATFORM_FIELDS counted from a seized platform's records of the
+    accounts the suspect holds (`account` identifiers `PLATFORM:ACCOUNT`, as `suspects merge`
+    attaches them): uploads, downloads, payments (count, total, span in days). Zeros for a
+    suspect with no such account, or a case with no platform records."""
+    from datetime import datetime
+
+    from cairn.store.people import People
+    from cairn.store.platform import PlatformStore
+
+    held = {s["id"]: [tuple(a.split(":", 1)) for a in s["identifiers"].get("account", [])
+                      if ":" in a] for s in People(store).suspects(case_id) if s["id"] in suspects}
+    pairs = sorted({(p, a) for accts in held.values() for p, a in accts})
+    activity = PlatformStore(store).activity(case_id, pairs) if pairs else {}
+    out: dict[str, dict[str, float]] = {}
+    for key in suspects:
+        counts = dict.fromkeys(PLATFORM_FIELDS, 0.0)
+        first = last = None
+        for pair in held.get(key, []):
+            got = activity.get(pair)
+            if not got:
+                continue
+            for f in ("uploads", "downloads", "payments", "payments_total"):
+                counts[f] += got[f]
+            first = min(x for x in (first, got["first"]) if x) if got["first"] else first
+            last = max(x for x in (last, got["last"]) if x) if got["last"] else last
+        if first and last:
+            span = datetime.fromisoformat(last) - datetime.fromisoformat(first)
+            counts["payment_span_days"] = round(span.total_seconds() / 86400, 1)
+        out[key] = counts
+    return out
 
 
 @dataclass(frozen=True)

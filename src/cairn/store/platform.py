@@ -11,6 +11,7 @@ rolls back every row of it: nothing, not even the log entry, is written.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Iterator
@@ -317,6 +318,37 @@ class PlatformStore:
                         .group_by(p.platform, p.account, p.country)):
                     if (plat, acct) in out:
                         out[(plat, acct)]["payments"][ctry] = n
+        return out
+
+    def activity(self, case_id: int, accounts: list[tuple[str, str]]
+                 ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Per (platform, account): uploads, downloads, payments (count, the amounts summed
+        as the records give them, first and last time): what triage weighs."""
+        out: dict[tuple[str, str], dict[str, Any]] = {
+            a: {"uploads": 0, "downloads": 0, "payments": 0, "payments_total": 0.0,
+                "first": None, "last": None} for a in accounts}
+        tr, p = t.platform_transfers.c, t.platform_payments.c
+        wanted = sorted({acct for _, acct in accounts})
+        with self.engine.connect() as c:
+            for k in range(0, len(wanted), 500):
+                chunk = wanted[k:k + 500]
+                for plat, acct, direction, n in c.execute(
+                        select(tr.platform, tr.account, tr.direction, func.count())
+                        .where(tr.case_id == case_id, tr.account.in_(chunk))
+                        .group_by(tr.platform, tr.account, tr.direction)):
+                    if (plat, acct) in out:
+                        out[(plat, acct)][f"{direction}s"] = n
+                for plat, acct, amount, when in c.execute(
+                        select(p.platform, p.account, p.amount, p.time)
+                        .where(p.case_id == case_id, p.account.in_(chunk))):
+                    got = out.get((plat, acct))
+                    if got is None:
+                        continue
+                    got["payments"] += 1
+                    with contextlib.suppress(ValueError):  # checked on import
+                        got["payments_total"] += float(amount) if amount else 0.0
+                    got["first"] = min(x for x in (got["first"], when) if x)
+                    got["last"] = max(x for x in (got["last"], when) if x)
         return out
 
     def device_countries(self, case_id: int, device_ids: set[int]) -> dict[int, list[dict]]:
