@@ -22,6 +22,7 @@ $(VENV)/.fuzz: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/cairn demo --out demo-out
+	$(VENV)/bin/cairn demo --scenario operation --out demo-operation
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench fuzz
@@ -53,4 +54,4 @@ fuzz-smoke: $(VENV)/.fuzz
 	$(PY) fuzz/run.py --seconds 20
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache
+	rm -rf $(VENV) demo-out demo-operation .pytest_cache .mypy_cache

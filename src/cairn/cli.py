@@ -1195,10 +1195,18 @@ def _source_paths(store, case_id: int, path: str) -> list[str]:  # noqa: ANN001 
 @cli.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("demo-out"), show_default=True)
+@click.option("--scenario", type=click.Choice(["exhibits", "operation"]), default="exhibits",
+              show_default=True,
+              help="exhibits: a phone and a workstation, their lists and provenance. "
+                   "operation: a fictional seized platform, 12 suspects in 3 countries, 20 "
+                   "devices; resolution, triage, one referral package per country.")
 @click.pass_context
-def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
-    """Generate benign demo evidence and lists, import, scan, and write the report."""
+def demo_cmd(ctx: click.Context, out_dir: Path, scenario: str) -> None:
+    """Generate benign demo evidence and lists, import, scan, and write the reports."""
     import shutil
+
+    if scenario == "operation":
+        return _demo_operation(ctx, out_dir)
 
     from cairn.cases.incident import build_incident, render_incident
     from cairn.cases.report import active, build, render
@@ -1253,6 +1261,44 @@ def demo_cmd(ctx: click.Context, out_dir: Path) -> None:
               f"{len(incident['response_actions'])} countries", highlight=False)
     out.print(f"report: {(out_dir / 'report.html').resolve()}", highlight=False)
     out.print(f"incident report: {(out_dir / 'incident.html').resolve()}", highlight=False)
+
+
+def _demo_operation(ctx: click.Context, out_dir: Path) -> None:
+    import shutil
+
+    from cairn.demo_scenario import CASE, run_operation
+    from cairn.scan.pipeline import scan
+    from cairn.store.people import People
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    ctx.obj["home"] = out_dir / "home"
+    ctx.obj.pop("store", None)
+    store = _store(ctx)
+
+    def scan_device(folder: Path, device: str) -> None:
+        summary = scan(store, CASE, folder, arguments={"demo": "operation"})
+        case_id = store.case_id(CASE)
+        assert case_id is not None
+        source = next(x for x in store.sources(case_id) if x["location"] == str(folder))
+        People(store).link_source(case_id, device, source["id"])
+        out.print(f"scanned {device}: {summary.to_dict()['totals']['files']} files",
+                  highlight=False)
+
+    res = run_operation(store, out_dir, scan_device)
+    imp = res["impact"]
+    out.print(f"platform records: {sum(res['imported']['counts'].values())} rows; "
+              f"{res['candidates']} account candidate(s) from entity resolution", highlight=False)
+    out.print(f"case {CASE}: {imp['suspects']} suspects, {imp['devices']} devices, "
+              f"{imp['items_known_material']} items of known material, "
+              f"{imp['items_synthetic']} synthetic, {imp['families_across_suspects']} "
+              "families shared between suspects", highlight=False)
+    out.print("triage (a suggestion: nothing is actioned automatically): " + ", ".join(
+        f"{n} {t}" for t, n in res["tiers"].items()), highlight=False)
+    for c, path in res["referrals"].items():
+        out.print(f"referral {c}: {path}", highlight=False)
+    out.print(f"incident report: {res['incident']}", highlight=False)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
