@@ -142,3 +142,13 @@ def test_pdf_where_chromium_is(operation: Path, tmp_path: Path) -> None:
     run(operation, "report", "--case", "op-harbour", "--format", "incident", "-o",
         tmp_path / "r.pdf")
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_the_case_report_shows_what_was_found_per_suspect_and_device(operation: Path) -> None:
+    rep = json.loads(run(operation, "report", "--case", "op-harbour", "--format", "json"))
+    by = {s["id"]: s for s in rep["people"]["suspects"]}
+    assert (by["S-01"]["devices"], by["S-01"]["matched_items"], by["S-01"]["synthetic_items"]) \
+        == (["D-01"], 1, 1)
+    assert (by["S-02"]["items"], by["S-02"]["matched_items"]) == (1, 0)
+    html = run(operation, "report", "--case", "op-harbour", "--format", "html")
+    assert "Suspects and devices" in html and "D-02" in html

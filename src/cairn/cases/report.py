@@ -100,8 +100,10 @@ def build(store: Store, case: str, include_known_good: bool = False,
         {"families": [], "links": [], "sources": [], "timeline": []}, None)
     summary["families"] = len(traced["families"])
     summary["fingerprint_links"] = len(traced["links"])
+    from cairn.cases.people import case_people
+
     return {"case": case, "tool": f"cairn {__version__}", "summary": summary,
-            "record": record(store, case_id, runs),
+            "record": record(store, case_id, runs), "people": case_people(store, case_id),
             "trace": {k: traced[k] for k in ("families", "links", "sources", "timeline")},
             "sources": [{"name": s, "location": loc} for s, loc in sources],
             "lists": lists, "lists_matched": used, "items": items}
