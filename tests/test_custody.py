@@ -252,3 +252,12 @@ def test_exports_are_logged_in_the_store_chain(case: tuple[Path, Path], tmp_path
     assert last["action"] == "list.exported" and last["signature"]
     assert (last["details"]["written"], last["details"]["format"]) == (1, "sha256sum")
     assert json.loads(run(home, "custody", "verify", "--json"))["ok"]
+
+
+def test_a_server_without_a_key_refuses_to_start_on_a_signed_log(
+        case: tuple[Path, Path]) -> None:
+    """TAXII writes (partners' opinions, pushed entries) go into the store's signed chain:
+    a server whose examiner has no key is refused at start, not on each POST."""
+    home, _ = case
+    out = run(home, "serve", "--port", "1", examiner="service-account", ok=(2,))
+    assert "custody log is signed" in out and "keys create --examiner service-account" in out

@@ -966,7 +966,12 @@ def serve_cmd(ctx: click.Context, host: str, port: int, org: str) -> None:
 
     from cairn.exchange.taxii import create_app
 
-    uvicorn.run(create_app(_store(ctx), org=org), host=host, port=port, log_level="warning")
+    store = _store(ctx)
+    if store.actor.signer is None and store.custody_signed():  # refused now, not per POST
+        _fail(f"the custody log is signed and the server would write to it as "
+              f"{store.actor.examiner!r}, who has no key: `cairn keys create --examiner "
+              f"{store.actor.examiner}`, or run it as an examiner who has one (CAIRN_EXAMINER)")
+    uvicorn.run(create_app(store, org=org), host=host, port=port, log_level="warning")
 
 
 @cli.group("exchange")

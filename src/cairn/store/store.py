@@ -96,6 +96,12 @@ class Store:
             return self._log(c, case_chain(case_id) if case_id is not None else STORE_CHAIN,
                              action, subject, details, case_id)
 
+    def custody_signed(self) -> bool:
+        """Whether any chain of the log is signed (then every writer needs a key)."""
+        with self.engine.connect() as c:
+            return c.execute(select(t.custody.c.id).where(t.custody.c.signature.is_not(None))
+                             .limit(1)).first() is not None
+
     def custody_entries(self, case_id: int | None = None, chain: str | None = None
                         ) -> list[dict]:
         """Custody entries as written (by `id`): of one case's chain, of one chain, or all."""
