@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from cairn.demo import picture
+from cairn.demo import jpeg_bytes, picture
 from cairn.demo_provenance import A1111_TEXT, png, safetensors
 from cairn.store import Store
 from cairn.store.people import People
@@ -31,12 +29,6 @@ COUNTRIES = ("DK", "NL", "DE")
 AGENCY = {"DK": "Demo Police North", "NL": "Demo Police West", "DE": "Demo Police South"}
 N_ACCOUNTS, N_SUSPECTS, N_DEVICES = 60, 12, 20
 CASE = "op-demo-platform"
-
-
-def _jpeg(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=90)
-    return buf.getvalue()
 
 
 def _suspect(i: int) -> str:
@@ -50,7 +42,7 @@ def generate(out: Path) -> dict:
     records.mkdir(parents=True)
     known = [picture(7000 + k, (256, 192)) for k in range(6)]  # benign "listed" pictures
     (out / "known.txt").write_text("".join(
-        f"sha256 {hashlib.sha256(_jpeg(img)).hexdigest()}\n" for img in known))
+        f"sha256 {hashlib.sha256(jpeg_bytes(img)).hexdigest()}\n" for img in known))
     lora = rng.bytes(150_000)
     short = hashlib.sha256(lora).hexdigest()[:12]
     # suspects: i -> country; devices: d -> suspect (suspects 0..7 two devices, the rest one)
@@ -62,9 +54,9 @@ def generate(out: Path) -> dict:
             holds[a // 2].append(f"user-{a:04d}")  # two accounts each for the suspects
     files: dict[int, list[tuple[str, bytes]]] = {d: [] for d in range(N_DEVICES)}
     for d in range(N_DEVICES):
-        files[d].append((f"DCIM/IMG_{d:02d}01.jpg", _jpeg(picture(8000 + d, (320, 240)))))
+        files[d].append((f"DCIM/IMG_{d:02d}01.jpg", jpeg_bytes(picture(8000 + d, (320, 240)))))
         if d % 3 == 0:  # a copy of a listed picture
-            files[d].append((f"Downloads/shared-{d:02d}.jpg", _jpeg(known[d % 6])))
+            files[d].append((f"Downloads/shared-{d:02d}.jpg", jpeg_bytes(known[d % 6])))
     for d in (4, 12):  # suspects S-03 and S-07: generated pictures citing one private LoRA
         files[d].append((f"outputs/0000{d}-31415.png", png(picture(8100 + d, (320, 240)), {
             "parameters": A1111_TEXT.format(lora=short).replace("3141592", f"31415{d}")})))
