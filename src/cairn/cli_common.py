@@ -12,6 +12,8 @@ from cairn.cli_text import SafeConsole, json_text, styled
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_FATAL, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
+TLP_CHOICE = click.Choice(["clear", "green", "amber", "amber+strict", "red"])
+
 # evidence names what is printed: strings are plain text, control characters escaped
 err = SafeConsole(stderr=True)
 out = SafeConsole()
