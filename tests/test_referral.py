@@ -195,11 +195,18 @@ def test_signature_verifies_and_any_one_byte_edit_breaks_it(
     assert manifest["signer"]["public_key"] == public
     assert "manifest.json.sig" in files(pkg)
     assert "signed by key" in run(home, "referral", "verify", pkg, "--key", public)
-    for name in sorted(files(pkg)):
-        copy = tmp_path / f"edit-{name.replace('/', '_')}"
+    raw = (pkg / "manifest.json").read_bytes()
+    # The middle byte of every file, and in the manifest also each part of the signer entry
+    # an edit could hit: its key names, its key id, the public key itself.
+    edits = [(name, None) for name in sorted(files(pkg))] + [
+        ("manifest.json", raw.index(word) + 2)
+        for word in (b'"signer"', b'"public_key"', b'"key_id"', public.encode(),
+                     b'"sha256"', b'"files"')]
+    for i, (name, at) in enumerate(edits):
+        copy = tmp_path / f"edit-{i}-{name.replace('/', '_')}"
         shutil.copytree(pkg, copy)
         data = bytearray((copy / name).read_bytes())
-        data[len(data) // 2] ^= 0x01
+        data[len(data) // 2 if at is None else at] ^= 0x01
         (copy / name).write_bytes(bytes(data))
         res = json.loads(run(home, "referral", "verify", copy, "--json", ok=(1,)))
         assert not res["ok"] and any(p.startswith(name) for p in res["problems"]), (name, res)

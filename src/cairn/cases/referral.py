@@ -360,12 +360,14 @@ def verify(out_dir: Path, key: str | None = None) -> dict[str, Any]:
     sig_path = out_dir / SIGNATURE
     if signer is not None and not (isinstance(signer, dict)
                                    and isinstance(signer.get("public_key"), str)):
-        problems.append(f"{MANIFEST}: its signer is not a key (no public_key)")
+        problems.append(f"{MANIFEST}: its signer is not a key (no public_key), so its "
+                        "signature cannot be checked")
         signer = {"key_id": None}
     elif signer:
         problems += _check_signature(raw, signer, sig_path, key)
     elif sig_path.exists():
-        problems.append(f"{SIGNATURE}: present, but the manifest names no signer")
+        problems.append(f"{SIGNATURE}: a signature is present, but the manifest names no "
+                        "signer (its signer entry was removed or damaged)")
     elif key:
         problems.append(f"{MANIFEST}: unsigned, but a key was given to check it with")
     return {"ok": not problems, "problems": problems, "signed": bool(signer),
