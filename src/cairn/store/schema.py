@@ -136,6 +136,8 @@ lists = Table(
     Column("tlp", String(20)),  # clear green amber amber+strict red; None: not shared yet
     # removed: renamed `NAME (removed TIME)`, its entries `list_removed`, kept with its matches
     Column("removed_at", String(32)),
+    # HMA's matching_enabled_ratio: the share of /m/lookup calls this list answers (1.0: all)
+    Column("enabled_ratio", Float, nullable=False, server_default="1.0"),
 )
 
 list_entries = Table(
@@ -486,4 +488,53 @@ platform_transfers = Table(
     Index("ix_platform_transfers_account", "case_id", "platform", "account"),
     Index("ix_platform_transfers_sha256", "sha256"),
     Index("ix_platform_transfers_md5", "md5"),
+)
+
+
+# -- users of `cairn serve` -----------------------------------------------------------------
+# Passwords as argon2id PHC strings; tokens and session ids (high-entropy, random) as SHA-256.
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),  # admin | examiner | reviewer | auditor
+    Column("password_hash", Text, nullable=False),
+    Column("disabled_at", String(32)),
+    Column("created_at", String(32), nullable=False),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", String(32)),  # login back-off after failures
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("scope", String(20), nullable=False),  # lookup | read | write
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # the token's first characters, for listings
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32)),
+    Column("revoked_at", String(32)),
+    Column("last_used_at", String(32)),
+)
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("session_sha256", String(64), nullable=False, unique=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("ended_at", String(32)),
+)
+
+case_grants = Table(
+    "case_grants", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("granted_at", String(32), nullable=False),
+    UniqueConstraint("case_id", "user_id", name="uq_case_grants"),
 )
