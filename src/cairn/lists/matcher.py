@@ -13,10 +13,11 @@ import numpy as np
 
 from cairn.index import DigestIndex, HammingIndex, IndexFileError, codes_from_hex
 from cairn.index.files import read_header
-from cairn.signals import pdq
+from cairn.signals import pdq, types
 from cairn.signals.vpdq import VIDEO_MATCH_PERCENT, VpdqFrame, match_percent, parse_signal
 
-CRYPTO = {"md5": 16, "sha1": 20, "sha256": 32}
+CRYPTO = types.digest_bytes()  # the exact-match types and their widths: md5, sha1, sha256
+_INDEX_OF = {s.name: s.index for s in types.REGISTRY.values()}  # which index holds a type
 FORMAT = "cairn-list-index"
 VERSION = 1
 
@@ -130,10 +131,11 @@ class Matcher:
         pdq_ids: list[int] = []
         for e in batch:
             entry_id, _, signal_type, value = e[:4]
-            if signal_type == "pdq":
+            kind = _INDEX_OF.get(signal_type)
+            if kind == "hamming":
                 pdq_rows.append(bytes.fromhex(value))
                 pdq_ids.append(entry_id)
-            elif signal_type == "vpdq":
+            elif kind == "video":
                 self.videos.append((entry_id, parse_signal(value)))
                 self._video_signals.append((entry_id, value))
                 self.dirty.add("videos")

@@ -12,8 +12,8 @@ from multiprocessing.pool import Pool
 from cairn.index import IndexFileError
 from cairn.lists.matcher import Matcher
 from cairn.scan.listindex import match_records, open_matcher
+from cairn.scan.pipeline import default_workers
 from cairn.store.store import Store
-from cairn.trace.families import default_workers
 
 BATCH = 20_000  # items read and matched at a time
 PART = 2_000  # items one worker matches per task

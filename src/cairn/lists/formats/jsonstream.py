@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import ijson
 
-from cairn.lists.formats.readers import ListFormatError
+from cairn.lists.formats.base import ListFormatError
 
 MAX_DEPTH = 32  # levels inside one item; VICS, STIX and MISP items need 6 at most
 MAX_STRING = 1 << 20  # characters in one string or key (a hash list has no megabyte fields)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from cairn.lists.formats import fields, jsonstream, markings
+from cairn.lists.formats.base import Entry, ListFormatError, Rejected, normalise
 from cairn.lists.formats.jsonstream import Malformed
-from cairn.lists.formats.readers import Entry, ListFormatError, Rejected, normalise
 
 EVENT_SIZE = 50_000
 NAMESPACE = uuid.UUID("0f6c2a8e-5d3b-4e7a-9c1d-8b2e4f6a1c3d")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from cairn.lists.formats.readers import Entry, ListFormatError, Rejected, normalise
+from cairn.lists.formats.base import Entry, ListFormatError, Rejected, normalise
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 RDS2_HEADER = '"SHA-1","MD5","CRC32","FileName","FileSize","ProductCode","OpSystemCode"'

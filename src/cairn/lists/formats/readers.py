@@ -5,87 +5,24 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from cairn.signals import crypto, pdq, vpdq
+from cairn.lists.formats.base import (
+    SIGNAL_TYPES,
+    TE_NAMES,
+    Entry,
+    ListFormatError,
+    Rejected,
+    normalise,
+)
 
-FORMATS = ("te-csv", "te-local", "hashsum", "plain", "vics", "stix", "misp", "nsrl")
-SIGNAL_TYPES = ("md5", "sha1", "sha256", "pdq", "vpdq", "photodna")
-# PhotoDNA hashes cannot be computed here (the algorithm is licensed): they are carried
-# through imports and exports untouched, counted, and never matched.
 TE_CSV_HEADER = ["signal_type", "signal_str", "collab", "category", "tags"]
 
-# python-threatexchange signal names (and a few common spellings) -> ours
-_TE_NAMES = {
-    "pdq": "pdq", "vpdq": "vpdq", "md5": "md5", "video_md5": "md5", "photo_md5": "md5",
-    "sha1": "sha1", "sha256": "sha256", "video_sha256": "sha256", "photo_sha256": "sha256",
-}
 _HASHSUM = re.compile(r"^\\?([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})[ \t][ *]?(.*)$")
 _BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256"}
-MAX_VPDQ = 1 << 20  # characters in one vPDQ signal: an hour at one frame a second is 300 KB
-
-
-class ListFormatError(Exception):
-    """The file as a whole cannot be read as a list (not: one bad line)."""
-
-
-@dataclass(slots=True)
-class Entry:
-    signal_type: str
-    value: str
-    line: int
-    category: str | None = None
-    labels: list[str] = field(default_factory=list)
-    collab: str | None = None
-    attrs: dict | None = None  # fields of the source format, carried through (VICS, STIX)
-    origin: dict | None = None  # partner, collection, fetched_at, version
-
-    def to_dict(self) -> dict:
-        return {"signal_type": self.signal_type, "value": self.value, "line": self.line,
-                "category": self.category, "labels": self.labels, "collab": self.collab,
-                "attrs": self.attrs, "origin": self.origin}
-
-
-@dataclass(slots=True)
-class Rejected:
-    line: int
-    text: str
-    reason: str
-
-
-_HEX = re.compile(r"[0-9a-fA-F]+")
-
-
-def normalise(signal_type: str, value: str) -> str:
-    """The canonical form of a hash; ValueError naming what is wrong (never another error)."""
-    if not isinstance(value, str):
-        raise ValueError(f"{signal_type} hash must be a string, not {type(value).__name__}")
-    if signal_type in ("md5", "sha1", "sha256", "pdq") and not _HEX.fullmatch(value.strip()):
-        # int(x, 16) and bytes.fromhex also take '0x', '_', signs, spaces and non-ASCII digits
-        raise ValueError(f"{signal_type} hash is not hexadecimal: {value[:80]!r}")
-    if signal_type == "pdq":
-        hx = pdq.normalise_hex(value)
-        ones = bin(int(hx, 16)).count("1")
-        if ones in (0, 256) or not 32 <= ones <= 224:
-            # PDQ sets bits against the median coefficient: about half are ones. A hash this
-            # lopsided is a placeholder or corruption, and would match flat pictures en masse.
-            raise ValueError(f"degenerate PDQ hash ({ones} of 256 bits set); not a picture's PDQ")
-        return hx
-    if signal_type == "vpdq":
-        if len(value) > MAX_VPDQ:
-            raise ValueError(f"vPDQ signal of {len(value):,} characters (limit {MAX_VPDQ:,})")
-        try:
-            return vpdq.to_signal(vpdq.parse_signal(value))
-        except RecursionError:  # json.loads of '[[[[…' nested thousands deep
-            raise ValueError("vPDQ signal nested too deep") from None
-    if signal_type == "photodna":
-        v = value.strip()
-        if not v or len(v) > 2048 or any(c.isspace() for c in v):
-            raise ValueError("PhotoDNA hash must be one token of at most 2048 characters")
-        return v
-    return crypto.normalise_hex(value, signal_type)
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -101,7 +38,7 @@ def detect_format(text: str) -> str:
         if low.startswith("signal_type,signal_str"):
             return "te-csv"
         first = line.split(None, 1)[0].lower()
-        if first in _TE_NAMES and len(line.split()) == 2:
+        if first in TE_NAMES and len(line.split()) == 2:
             return "te-local"
         if _HASHSUM.match(line):
             return "hashsum"
@@ -124,7 +61,7 @@ class TeCsvRow:
         from cairn.lists.formats import fields
 
         raw_type = rec.get("signal_type", "").lower()
-        st = _TE_NAMES.get(raw_type)
+        st = TE_NAMES.get(raw_type)
         if st is None:
             raise ValueError(f"unsupported signal type {raw_type[:40]!r}")
         value = normalise(st, rec.get("signal_str", ""))
@@ -175,7 +112,7 @@ def _te_local(text: str, rejected: list[Rejected]) -> Iterator[Entry]:
         if len(parts) != 2:
             rejected.append(Rejected(n, line, "expected '<signal_type> <value>'"))
             continue
-        st = _TE_NAMES.get(parts[0].lower())
+        st = TE_NAMES.get(parts[0].lower())
         if st is None:
             rejected.append(Rejected(n, line, f"unsupported signal type {parts[0]!r}"))
             continue
@@ -214,14 +151,118 @@ def _plain(text: str, rejected: list[Rejected], signal_type: str | None) -> Iter
             rejected.append(Rejected(n, line, str(e)))
 
 
+@dataclass(frozen=True, slots=True)
+class ListFormat:
+    """One list format's reader: `sniff` says whether a file's head is this format (binary
+    head, and the same decoded as text), `read` streams its entries. Registered in FORMATS,
+    in the order auto-detection tries them; tests/test_list_formats.py runs every one through
+    the same checks (bad entries rejected with a position, garbage refused, nothing raised)."""
+    name: str
+    sniff: Callable[[bytes, str], bool]
+    read: Callable[[Path, bytes, list[Rejected], str | None], Iterator[Entry]]
+    folder: bool = False  # a folder can be one (a MISP feed)
+
+
+def _streamed(reader: Callable[[IO[bytes], list[Rejected]], Iterator[Entry]]
+              ) -> Callable[[Path, bytes, list[Rejected], str | None], Iterator[Entry]]:
+    def read(p: Path, head: bytes, rejected: list[Rejected], signal_type: str | None
+             ) -> Iterator[Entry]:
+        with p.open("rb") as f:
+            yield from reader(f, rejected)
+    return read
+
+
+def _text(reader: Callable[[str, list[Rejected], str | None], Iterator[Entry]]
+          ) -> Callable[[Path, bytes, list[Rejected], str | None], Iterator[Entry]]:
+    def read(p: Path, head: bytes, rejected: list[Rejected], signal_type: str | None
+             ) -> Iterator[Entry]:
+        yield from reader(p.read_bytes().decode("utf-8-sig", errors="replace"), rejected,
+                          signal_type)
+    return read
+
+
+def _nsrl(p: Path, head: bytes, rejected: list[Rejected], signal_type: str | None
+          ) -> Iterator[Entry]:
+    from cairn.lists.formats import nsrl
+
+    kind = nsrl.sniff(head)
+    if kind == "nsrl-rds3":
+        yield from nsrl.read_rds3(p, rejected, signal_type)
+        return
+    if kind != "nsrl-rds2":
+        raise ListFormatError(f"{p}: neither an NSRL RDSv3 database nor RDSv2 CSV")
+    with nsrl.open_text(p) as f:
+        yield from nsrl.read_rds2(f, rejected, signal_type)
+
+
+def _misp(p: Path, head: bytes, rejected: list[Rejected], signal_type: str | None
+          ) -> Iterator[Entry]:
+    from cairn.lists.formats import misp
+
+    yield from misp.read_misp(p, rejected)
+
+
+def _json_sniff(module: str) -> Callable[[bytes, str], bool]:
+    def sniff(head: bytes, text: str) -> bool:
+        import importlib
+
+        return text.startswith("{") and bool(
+            importlib.import_module(f"cairn.lists.formats.{module}").sniff(text))
+    return sniff
+
+
+def _vics(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
+    from cairn.lists.formats import vics
+
+    return vics.read_vics(f, rejected)
+
+
+def _stix(f: IO[bytes], rejected: list[Rejected]) -> Iterator[Entry]:
+    from cairn.lists.formats import stix
+
+    return stix.read_stix(f, rejected)
+
+
+def _nsrl_sniff(head: bytes, text: str) -> bool:
+    from cairn.lists.formats import nsrl
+
+    return nsrl.sniff(head) is not None
+
+
+def _text_sniff(name: str) -> Callable[[bytes, str], bool]:
+    return lambda head, text: not text.startswith("{") and detect_format(text) == name
+
+
+def _te_csv_read(text: str, rejected: list[Rejected], signal_type: str | None
+                 ) -> Iterator[Entry]:
+    return _te_csv(text, rejected)
+
+
+def _te_local_read(text: str, rejected: list[Rejected], signal_type: str | None
+                   ) -> Iterator[Entry]:
+    return _te_local(text, rejected)
+
+
+READERS: dict[str, ListFormat] = {f.name: f for f in (
+    ListFormat("nsrl", _nsrl_sniff, _nsrl),
+    ListFormat("vics", _json_sniff("vics"), _streamed(_vics)),
+    ListFormat("stix", _json_sniff("stix"), _streamed(_stix)),
+    ListFormat("misp", _json_sniff("misp"), _misp, folder=True),
+    ListFormat("te-csv", _text_sniff("te-csv"), _text(_te_csv_read)),
+    ListFormat("te-local", _text_sniff("te-local"), _text(_te_local_read)),
+    ListFormat("hashsum", _text_sniff("hashsum"), _text(_hashsum)),
+    ListFormat("plain", _text_sniff("plain"), _text(_plain)),
+)}
+FORMATS = tuple(READERS)
+
+
 def open_list(path: str | Path, fmt: str = "auto", signal_type: str | None = None
               ) -> tuple[str, Iterator[Entry], list[Rejected]]:
     """(format used, entries as a stream, rejected lines filled in as the stream is read).
 
     Streams: a VICS, STIX, MISP or NSRL set of millions of entries is never held in memory.
-    Auto-detection reads the head of the file (or finds a MISP feed's manifest.json)."""
-    from cairn.lists.formats import misp, nsrl, stix, vics
-
+    Auto-detection reads the head of the file (or finds a MISP feed's manifest.json) and asks
+    each registered format in turn."""
     p = Path(path)
     if signal_type is not None and signal_type not in SIGNAL_TYPES:
         raise ListFormatError(f"unknown signal type {signal_type!r}; one of {SIGNAL_TYPES}")
@@ -229,9 +270,10 @@ def open_list(path: str | Path, fmt: str = "auto", signal_type: str | None = Non
         raise ListFormatError(f"unknown list format {fmt!r}; one of {FORMATS}")
     rejected: list[Rejected] = []
     if p.is_dir():
-        if fmt not in ("auto", "misp") or not (p / "manifest.json").is_file():
+        folders = [f for f in READERS.values() if f.folder]
+        if fmt not in ("auto", *(f.name for f in folders)) or not (p / "manifest.json").is_file():
             raise ListFormatError(f"{p}: a folder must be a MISP feed (with manifest.json)")
-        return "misp", misp.read_misp(p, rejected), rejected
+        return folders[0].name, folders[0].read(p, b"", rejected, signal_type), rejected
     try:
         with p.open("rb") as f:
             head = f.read(65536)
@@ -239,44 +281,14 @@ def open_list(path: str | Path, fmt: str = "auto", signal_type: str | None = Non
         raise ListFormatError(f"{p}: cannot read: {e.strerror}") from None
     text_head = head.decode("utf-8-sig", errors="replace").lstrip()
     if fmt == "auto":
-        if nsrl.sniff(head):
-            fmt = "nsrl"
-        elif text_head.startswith("{"):
-            fmt = ("vics" if vics.sniff(text_head) else "stix" if stix.sniff(text_head)
-                   else "misp" if misp.sniff(text_head) else "")
-            if not fmt:
+        found = next((f.name for f in READERS.values() if f.sniff(head, text_head)), None)
+        if found is None:
+            if text_head.startswith("{"):
                 raise ListFormatError(f"{p}: JSON, but not VICS, a STIX bundle or a MISP "
                                       "event; give --format")
-    if fmt in ("vics", "stix"):
-        reader = vics.read_vics if fmt == "vics" else stix.read_stix
-
-        def stream() -> Iterator[Entry]:
-            with p.open("rb") as f:
-                yield from reader(f, rejected)
-        return fmt, stream(), rejected
-    if fmt == "misp":
-        return fmt, misp.read_misp(p, rejected), rejected
-    if fmt == "nsrl":
-        kind = nsrl.sniff(head)
-        if kind == "nsrl-rds3":
-            return fmt, nsrl.read_rds3(p, rejected, signal_type), rejected
-        if kind != "nsrl-rds2":
-            raise ListFormatError(f"{p}: neither an NSRL RDSv3 database nor RDSv2 CSV")
-
-        def rds2() -> Iterator[Entry]:
-            with nsrl.open_text(p) as f:
-                yield from nsrl.read_rds2(f, rejected, signal_type)
-        return fmt, rds2(), rejected
-    text = p.read_bytes().decode("utf-8-sig", errors="replace")
-    if fmt == "auto":
-        fmt = detect_format(text)
-    if fmt == "te-csv":
-        return fmt, _te_csv(text, rejected), rejected
-    if fmt == "te-local":
-        return fmt, _te_local(text, rejected), rejected
-    if fmt == "hashsum":
-        return fmt, _hashsum(text, rejected, signal_type), rejected
-    return fmt, _plain(text, rejected, signal_type), rejected
+            found = "plain"
+        fmt = found
+    return fmt, READERS[fmt].read(p, head, rejected, signal_type), rejected
 
 
 def read_list(path: str | Path, fmt: str = "auto", signal_type: str | None = None

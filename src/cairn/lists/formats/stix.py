@@ -27,7 +27,7 @@ from typing import IO, Any
 import stix2
 
 from cairn.lists.formats import fields, jsonstream, markings
-from cairn.lists.formats.readers import Entry, ListFormatError, Rejected, normalise
+from cairn.lists.formats.base import Entry, ListFormatError, Rejected, normalise
 from cairn.lists.formats.vics import _group
 
 NAMESPACE = uuid.UUID("6c7f3a2e-9a51-4b8e-8d4e-2f1b5c3a9e10")  # Cairn's, for UUIDv5 ids

@@ -19,8 +19,8 @@ from decimal import Decimal
 from typing import IO, Any
 
 from cairn.lists.formats import fields, jsonstream, markings
+from cairn.lists.formats.base import Entry, ListFormatError, Rejected, normalise
 from cairn.lists.formats.markings import Withheld
-from cairn.lists.formats.readers import Entry, ListFormatError, Rejected, normalise
 
 CONTEXT_2 = ("http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/{profile}/"
              "$metadata#{shape}")
