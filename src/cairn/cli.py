@@ -459,9 +459,14 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
 
 
 # -- report / cases -------------------------------------------------------------------------
+# cases/report.py RENDERERS, named here so that `cairn --help` need not import the store
+# (tests/test_report_registry.py holds the two equal)
+REPORT_FORMATS = ("json", "csv", "html", "vics")
+
+
 @cli.command("report")
 @click.option("--case", required=True)
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html", "vics", "incident"]),
+@click.option("--format", "fmt", type=click.Choice([*REPORT_FORMATS, "incident"]),
               default="json", show_default=True,
               help="vics: the matched, categorised items as a Project VIC case. incident: "
                    "the incident report (summary, timeline, methodology, impact, defanged "
@@ -484,36 +489,21 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
 def report_cmd(ctx: click.Context, case: str, fmt: str, notes: Path | None, output: Path | None,
                include_known_good: bool, no_trace: bool, tlp: str) -> None:
     """A case's report: every item with its hashes, matches, findings and errors. No pixels."""
-    import io
-
-    from cairn.cases.report import ReportError, build, render
+    from cairn.cases.report import ReportError, write_report
 
     existing_case(ctx, case)
     if fmt == "incident":
         return _incident_report(ctx, case, notes, output, not no_trace)
     try:
-        report = build(_store(ctx), case, include_known_good, with_trace=not no_trace)
-        if fmt == "vics":
-            from cairn.exchange.case_export import write_case_vics
-            from cairn.lists.formats.markings import Withheld, describe
-
-            buf = io.StringIO()
-            held: list[Withheld] = []
-            write_case_vics(report, buf, tlp=tlp, withheld=held)
-            text = buf.getvalue()
-            if held:
-                err.print(describe(held), style="yellow", highlight=False)
-        else:
-            text = render(report, fmt)
+        done = write_report(_store(ctx), case, fmt, include_known_good, not no_trace, tlp,
+                            str(output) if output else None)
     except ReportError as e:
         _fail(str(e))
-    import hashlib
+    if done.withheld:
+        from cairn.lists.formats.markings import describe
 
-    store = _store(ctx)
-    store.log_event(store.case_id(case), "report.written", f"case:{case}",
-                    {"format": fmt, "output": str(output) if output else None,
-                     "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                     "custody_head": report.get("record", {}).get("custody_head")})
+        err.print(describe(done.withheld), style="yellow", highlight=False)
+    text = done.text
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}", highlight=False)

@@ -6,8 +6,11 @@ examiners can reproduce each other's results (no timestamps of report generation
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -21,7 +24,6 @@ from cairn.trace.chart import timeline_svg
 from cairn.trace.links import link_model_files
 from cairn.trace.report import trace
 
-FORMATS = ("json", "csv", "html")
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -165,48 +167,55 @@ def to_csv(report: dict) -> str:
     return buf.getvalue()
 
 
+def _generator(f: dict) -> str:
+    stealth = f.get("stealth") or {}
+    parts = [f.get("generator"), f.get("model"),
+             f"[{f['model_hash']}]" if f.get("model_hash") else None,
+             f"seed {f['seed']}" if f.get("seed") is not None else None,
+             "loras " + ",".join(str(x.get("name")) for x in f["loras"])
+             if f.get("loras") else None,
+             "AIR " + ",".join(str(r["air"]) for r in f["resources"] if r.get("air"))
+             if any(r.get("air") for r in f.get("resources") or []) else None,
+             f"in {stealth.get('channel')} LSBs ({stealth.get('signature')})"
+             if stealth else None]
+    return " ".join(str(p) for p in parts if p)
+
+
+def _c2pa(f: dict) -> str:
+    signer = (f.get("signer") or {}).get("common_name")
+    return " ".join(str(x) for x in (f.get("state"), f.get("claim_generator"),
+                                     signer and f"signed by {signer}",
+                                     ",".join(f.get("digital_source_types") or []),
+                                     f.get("state") != "remote"  # (its error says)
+                                     and f.get("remote_manifest")
+                                     and f"also names a remote manifest "
+                                     f"{f['remote_manifest']} (not fetched)")
+                    if x)
+
+
+# One line per finding kind, for CSV cells, table rows and the terminal. Every kind the
+# provenance readers emit (provenance/finding.py KINDS) has one: tests/test_report_registry.py.
+SUMMARIES: dict[str, Callable[[dict], str]] = {
+    "generator": _generator,
+    "digital_source_type": lambda f: str(f.get("code", "")),
+    "signature": lambda f: f"{f.get('scheme')} " + (f"valid: {f.get('signer')}"
+                                                     if f.get("valid") else "INVALID"),
+    "capture_time": lambda f: str(f.get("time")),
+    "c2pa": _c2pa,
+    "watermark": lambda f: (f"{f.get('generator_family')} {f.get('decision')} "
+                            f"({f.get('matching_bits')}/{f.get('bits')} bits)"),
+    "detector": lambda f: (f"{f.get('name')} score {f.get('score')}"
+                           + (" (at or above threshold)" if f.get("above_threshold") else "")),
+    "model_file": lambda f: (f"{f.get('format')} AutoV2 {f.get('autov2')} "
+                             f"sha256 {f.get('sha256')}"),
+}
+
+
 def finding_summary(f: dict) -> str:
-    """One line per finding, for CSV cells and table rows."""
+    """One line per finding, for CSV cells and table rows (a kind without a summary is
+    still named, with its strength and source)."""
     kind = f["kind"]
-    if kind == "generator":
-        stealth = f.get("stealth") or {}
-        parts = [f.get("generator"), f.get("model"),
-                 f"[{f['model_hash']}]" if f.get("model_hash") else None,
-                 f"seed {f['seed']}" if f.get("seed") is not None else None,
-                 "loras " + ",".join(str(x.get("name")) for x in f["loras"])
-                 if f.get("loras") else None,
-                 "AIR " + ",".join(str(r["air"]) for r in f["resources"] if r.get("air"))
-                 if any(r.get("air") for r in f.get("resources") or []) else None,
-                 f"in {stealth.get('channel')} LSBs ({stealth.get('signature')})"
-                 if stealth else None]
-        what = " ".join(str(p) for p in parts if p)
-    elif kind == "digital_source_type":
-        what = str(f.get("code", ""))
-    elif kind == "signature":
-        what = f"{f.get('scheme')} " + (f"valid: {f.get('signer')}" if f.get("valid")
-                                         else "INVALID")
-    elif kind == "capture_time":
-        what = str(f.get("time"))
-    elif kind == "c2pa":
-        signer = (f.get("signer") or {}).get("common_name")
-        what = " ".join(str(x) for x in (f.get("state"), f.get("claim_generator"),
-                                         signer and f"signed by {signer}",
-                                         ",".join(f.get("digital_source_types") or []),
-                                         f.get("state") != "remote"  # (its error says)
-                                         and f.get("remote_manifest")
-                                         and f"also names a remote manifest "
-                                         f"{f['remote_manifest']} (not fetched)")
-                        if x)
-    elif kind == "watermark":
-        what = (f"{f.get('generator_family')} {f.get('decision')} "
-                f"({f.get('matching_bits')}/{f.get('bits')} bits)")
-    elif kind == "detector":
-        what = (f"{f.get('name')} score {f.get('score')}"
-                + (" (at or above threshold)" if f.get("above_threshold") else ""))
-    elif kind == "model_file":
-        what = f"{f.get('format')} AutoV2 {f.get('autov2')} sha256 {f.get('sha256')}"
-    else:
-        what = ""
+    what = SUMMARIES[kind](f) if kind in SUMMARIES else ""
     text = f"{kind} ({f['strength']}, {f['source']})" + (f": {what}" if what else "")
     return text + (f" [error: {f['error']}]" if f.get("error") else "")
 
@@ -225,11 +234,67 @@ def to_html(report: dict) -> str:
                                                   timeline_svg=Markup(svg))
 
 
-def render(report: dict, fmt: str) -> str:
-    if fmt == "json":
-        return to_json(report)
-    if fmt == "csv":
-        return to_csv(report)
-    if fmt == "html":
-        return to_html(report)
-    raise ReportError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
+def _vics(report: dict, tlp: str) -> tuple[str, list]:
+    from cairn.exchange.case_export import write_case_vics
+    from cairn.lists.formats.markings import Withheld
+
+    buf = io.StringIO()
+    held: list[Withheld] = []
+    write_case_vics(report, buf, tlp=tlp, withheld=held)
+    return buf.getvalue(), held
+
+
+@dataclass(frozen=True, slots=True)
+class Renderer:
+    """One report format: how a built report becomes its text, and what that text is. `tlp`
+    is the marking the file travels under (formats that carry list entries leave out those
+    marked stricter, and return them as withheld)."""
+    name: str
+    media_type: str
+    extension: str
+    render: Callable[[dict, str], tuple[str, list]]
+
+
+RENDERERS: dict[str, Renderer] = {r.name: r for r in (
+    Renderer("json", "application/json", ".json", lambda r, tlp: (to_json(r), [])),
+    Renderer("csv", "text/csv", ".csv", lambda r, tlp: (to_csv(r), [])),
+    Renderer("html", "text/html", ".html", lambda r, tlp: (to_html(r), [])),
+    Renderer("vics", "application/json", ".json", _vics),
+)}
+FORMATS = tuple(RENDERERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    format: str
+    media_type: str
+    text: str
+    withheld: list  # entries left out for their marking (markings.Withheld)
+    custody_head: str | None
+
+
+def render(report: dict, fmt: str, tlp: str = "amber") -> str:
+    return _renderer(fmt).render(report, tlp)[0]
+
+
+def _renderer(fmt: str) -> Renderer:
+    if fmt not in RENDERERS:
+        raise ReportError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
+    return RENDERERS[fmt]
+
+
+def write_report(store: Store, case: str, fmt: str, include_known_good: bool = False,
+                 with_trace: bool = True, tlp: str = "amber", output: str | None = None
+                 ) -> Rendered:
+    """Build and render a case's report, and log it in the case's custody chain (format,
+    where it went, its SHA-256, the custody head it reflects): what the CLI's `report` and the
+    HTTP API's report download both do."""
+    renderer = _renderer(fmt)
+    report = build(store, case, include_known_good, with_trace=with_trace)
+    text, held = renderer.render(report, tlp)
+    head = report.get("record", {}).get("custody_head")
+    store.log_event(store.case_id(case), "report.written", f"case:{case}",
+                    {"format": fmt, "output": output,
+                     "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                     "custody_head": head})
+    return Rendered(fmt, renderer.media_type, text, held, head)
