@@ -9,10 +9,13 @@
   SameSite=Strict, Secure when the request came over https) and answers the session's CSRF
   token; wrong name or password is 401 and a locked account 429 with Retry-After, the same for
   a name that is no user. `POST /logout` ends the session (it needs the CSRF token too).
-- `GET /api/v1/whoami`: the principal, its capabilities and, when it may read, its cases.
+- `GET /api/v1/whoami`: the principal, its capabilities and, when it may read, its cases;
+  `/api/v1/users` (admins) and `/api/v1/cases/{case}/custody` (custody readers), api/users.py
+  and api/custody.py.
 - Every other request body is capped (`max_body`, default MAX_BODY): a declared
-  Content-Length over it is a 413 before a byte is read, a body streamed past it a 413 at the
-  cap (with `Connection: close`: the rest of the upload is not read).
+  Content-Length over it is a 413 before a byte is read; a body of undeclared length is read
+  up to the cap before the route runs (whether or not the route reads it) and refused at the
+  cap. A 413 says `Connection: close`: the rest of the upload is not read.
 
 `routers` are included as given: another module's routes guard themselves with
 `auth.require(...)`. `app_from_env` builds the same app in each `--workers` process.
@@ -32,6 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn import __version__
 from cairn.api import auth
+from cairn.api.custody import custody_router
+from cairn.api.users import users_router
 from cairn.exchange import taxii
 from cairn.store import Store, users
 
@@ -119,7 +124,7 @@ def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = 
             body["cases"] = users.visible_case_names(store, principal)
         return body
 
-    for router in routers:
+    for router in (users_router(), custody_router(), *routers):
         app.include_router(router)
     return app
 
@@ -143,7 +148,8 @@ class BodyLimit:
         if scope["type"] != "http" or is_taxii(scope["path"]):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
                 await _reply(send, 400, "bad Content-Length")
@@ -151,29 +157,29 @@ class BodyLimit:
             if int(declared) > self.limit:
                 await _reply(send, 413, self._too_large())
                 return
-        seen = 0
-        started = False
-
-        async def bounded() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
+        if declared is None and b"transfer-encoding" in headers:
+            # a streamed body of unknown length: read (up to the cap) before the route runs,
+            # so a route that never reads its body cannot be sent an unbounded one either
+            messages: list[Message] = []
+            seen = 0
+            while True:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request":
+                    break
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise HTTPException(413, self._too_large(), headers={"Connection": "close"})
-            return message
+                    await _reply(send, 413, self._too_large())
+                    return
+                if not message.get("more_body"):
+                    break
 
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+            async def replay() -> Message:
+                return messages.pop(0) if messages else await receive()
 
-        try:
-            await self.app(scope, bounded, watch)
-        except HTTPException as e:  # raised while reading, outside any handler
-            if started or e.status_code != 413:
-                raise
-            await _reply(send, 413, self._too_large())
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)  # h11 delivers no more than Content-Length
 
     def _too_large(self) -> str:
         return f"request body over {self.limit} bytes"
