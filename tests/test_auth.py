@@ -582,3 +582,11 @@ def test_sql_text_in_credentials_changes_nothing(world: World) -> None:
     with store.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM users")).scalar_one() == 7
     store.close()
+
+
+def test_require_knows_its_capabilities() -> None:
+    from cairn.api.auth import require
+
+    assert require("lookup").__name__ == "require_lookup"
+    with pytest.raises(ValueError, match="'root'"):
+        require("root")
