@@ -590,3 +590,9 @@ def test_require_knows_its_capabilities() -> None:
     assert require("lookup").__name__ == "require_lookup"
     with pytest.raises(ValueError, match="'root'"):
         require("root")
+
+
+def test_openapi_lists_our_routes_not_taxiis(world: World) -> None:
+    paths = httpx.get(world.url + "/openapi.json").json()["paths"]
+    assert "/api/v1/whoami" in paths and "/login" in paths
+    assert not [p for p in paths if p.startswith(("/taxii2", "/api/collections"))]

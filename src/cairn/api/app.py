@@ -30,6 +30,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,7 +64,10 @@ def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = 
     app.state.store = store
     app.state.unknown_logins = users.Backoff()
     partner_app = taxii.create_app(store, org=org)
-    app.router.routes.extend(partner_app.router.routes)
+    for route in partner_app.router.routes:  # TAXII documents itself (discovery), not here
+        if isinstance(route, APIRoute):
+            route.include_in_schema = False
+        app.router.routes.append(route)
     app.add_exception_handler(taxii.TaxiiError,
                               partner_app.exception_handlers[taxii.TaxiiError])
     app.add_middleware(BodyLimit, limit=max_body)

@@ -27,6 +27,8 @@ Login back-off: the first FREE_FAILURES - 1 wrong passwords cost nothing; the FR
 and every later one lock the account for 2, 4, 8 ... seconds, at most MAX_LOCK_S; while locked,
 a password is not even checked. Names that are no user get the same schedule, kept in process
 (`Backoff`), so the answers (401, then 429 with Retry-After) never say whether a user exists.
+(With `cairn serve --workers N` each process keeps its own: an unknown name may take up to N
+times the tries to lock, which only someone who can tell the processes apart could see.)
 
 Every change is one custody entry in the same transaction: user and token changes and lockouts
 in the `users` chain, grants in the case's own chain. `by` names the acting user when the
