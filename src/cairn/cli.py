@@ -776,10 +776,11 @@ def _register() -> None:
     from cairn.cli_people import GROUPS
     from cairn.cli_platform import GROUPS as PLATFORM_GROUPS
     from cairn.cli_referral import referral_group  # also adds `suspects triage`
+    from cairn.cli_users import GROUPS as USER_GROUPS
 
     for group in (lists_group, rematch_cmd, serve_cmd, exchange_group, feedback_cmd,
                   custody_group, keys_group, sources_group, *GROUPS, *PLATFORM_GROUPS,
-                  referral_group):
+                  referral_group, *USER_GROUPS):
         cli.add_command(group)
 
 

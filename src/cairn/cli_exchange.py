@@ -11,22 +11,61 @@ from cairn.cli_lists import _refresh_index, _rematch_cases
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8021, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8021, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port; the default stays TAXII's 8021, so partners' settings keep "
+                   "working. 0: a free port, printed once bound.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port.")
 @click.option("--org", default="Cairn", show_default=True, help="Our organisation's name.")
+@click.option("--max-body-mib", default=32, show_default=True, type=click.IntRange(1, 4096),
+              help="Largest request body outside TAXII (413 beyond).")
 @click.pass_context
-def serve_cmd(ctx: click.Context, host: str, port: int, org: str) -> None:
-    """Serve our shared lists over TAXII 2.1 (discovery at /taxii2/). Partners need the
-    token `cairn exchange add-partner` printed."""
+def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
+              max_body_mib: int) -> None:
+    """Serve the HTTP API, HMA-compatible routes and TAXII 2.1 (discovery at /taxii2/) in
+    one app. Users log in with a token (`cairn tokens create`) or a browser session
+    (POST /login); partners with the token `cairn exchange add-partner` printed."""
+    import os
+    import socket
+    import sys
+
     import uvicorn
 
-    from cairn.exchange.taxii import create_app
+    from cairn.api.app import ENV_MAX_BODY, ENV_ORG, create_app, default_routers
 
     store = _store(ctx)
     if store.actor.signer is None and store.custody_signed():  # refused now, not per POST
         _fail(f"the custody log is signed and the server would write to it as "
               f"{store.actor.examiner!r}, who has no key: `cairn keys create --examiner "
               f"{store.actor.examiner}`, or run it as an examiner who has one (CAIRN_EXAMINER)")
-    uvicorn.run(create_app(store, org=org), host=host, port=port, log_level="warning")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))  # bound here: the real port is known before it is printed
+    except OSError as e:
+        _fail(f"cannot listen on {host}:{port}: {e.strerror}")
+    bound = sock.getsockname()[1]
+    where = f"http://{f'[{host}]' if ':' in host else host}:{bound}"
+    click.echo(f"cairn serve: listening on {where} ({workers} worker"
+               f"{'s' if workers > 1 else ''})\n"
+               f"  API {where}/api/v1/, HMA-compatible /m /h /c, health {where}/status\n"
+               f"  log in: `cairn users add NAME --role examiner`, then either "
+               f"`cairn tokens create --user NAME --scope read` (header Authorization: "
+               f"Bearer cairn_...) or POST {where}/login (form: user, password)\n"
+               f"  TAXII 2.1 for partners: {where}/taxii2/ (`cairn exchange add-partner`)")
+    sys.stdout.flush()
+    if workers == 1:
+        app = create_app(store, org=org, routers=default_routers(store),
+                         max_body=max_body_mib << 20)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ.update({"CAIRN_HOME": str(ctx.obj["home"]), ENV_ORG: org,
+                       ENV_MAX_BODY: str(max_body_mib << 20)})
+    config = uvicorn.Config("cairn.api.app:app_from_env", factory=True, workers=workers,
+                            log_level="warning")
+    Multiprocess(config, sockets=[sock]).run()
 
 
 @click.group("exchange")
@@ -62,6 +101,43 @@ def add_partner_cmd(ctx: click.Context, name: str, read_lists: tuple[str, ...],
         out.print(f"partner {name}; API token (shown once, give it to them securely):",
                   highlight=False)
         click.echo(token)
+
+
+@exchange_group.command("partners")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def partners_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Partners who read (or write) our lists over TAXII, and whether they are revoked."""
+    from rich.table import Table
+
+    from cairn.store import exchange as ex
+
+    rows = ex.partners(_store(ctx))
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table("name", "status", "created_at", "revoked_at", "read", "write")
+    for r in rows:
+        table.add_row(r["name"], r["status"], r["created_at"], r["revoked_at"] or "",
+                      ", ".join(r["read"]), ", ".join(r["write"]))
+    out.print(table)
+
+
+@exchange_group.command("revoke")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def revoke_partner_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Revoke a partner's token: TAXII refuses it (401) at once. The partner stays on record
+    (its opinions name it); `cairn exchange partners` shows it revoked."""
+    from cairn.store import exchange as ex
+    from cairn.store.store import StoreError
+
+    try:
+        res = ex.revoke_partner(_store(ctx), name)
+    except StoreError as e:
+        _fail(str(e))
+    _emit_json(res) if as_json else out.print(f"partner {name} revoked", highlight=False)
 
 
 @exchange_group.command("add-peer")

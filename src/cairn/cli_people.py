@@ -467,7 +467,7 @@ CASE_COLUMNS = ("name", "status", "operation", "sources", "items", "suspects", "
 @click.pass_context
 def cases_group(ctx: click.Context, as_json: bool) -> None:
     """Cases in this store (`cairn cases` alone lists them): create, rename, close, reopen,
-    delete."""
+    delete; grant to and revoke from users of `cairn serve`."""
     if ctx.invoked_subcommand is None:
         _emit(_people(ctx).cases(), as_json, CASE_COLUMNS)
 
@@ -531,5 +531,53 @@ _status_command("reopen", "open", "Reopen a closed case.")
 _status_command("delete", "deleted", "Delete a case (--force): it is hidden and refuses "
                 "changes; its sources, items and chain of custody are kept, the chain ends "
                 "with a `case.deleted` tombstone.")
+
+
+
+def _grant(ctx: click.Context, name: str, user: str, grant: bool) -> dict:
+    from cairn.store import users
+    from cairn.store.users import UserError
+
+    cid = existing_case(ctx, name)
+    try:
+        return (users.grant_case if grant else users.revoke_case)(_store(ctx), cid, user)
+    except UserError as e:
+        _fail(str(e))
+
+
+@cases_group.command("grant")
+@click.argument("name")
+@click.option("--user", required=True, help="An examiner or reviewer of `cairn serve`.")
+@JSON_OPTION
+@click.pass_context
+def cases_grant(ctx: click.Context, name: str, user: str, as_json: bool) -> None:
+    """Let an examiner or reviewer see a case through `cairn serve` (admins and auditors
+    see every case); logged in the case's chain of custody."""
+    _emit(_grant(ctx, name, user, True), as_json, ())
+
+
+@cases_group.command("revoke")
+@click.argument("name")
+@click.option("--user", required=True, help="The user the case was granted to.")
+@JSON_OPTION
+@click.pass_context
+def cases_revoke(ctx: click.Context, name: str, user: str, as_json: bool) -> None:
+    """Take a case's grant from a user; logged in the case's chain of custody."""
+    _emit(_grant(ctx, name, user, False), as_json, ())
+
+
+@cases_group.command("grants")
+@click.argument("name", required=False)
+@click.option("--user", help="Only this user's grants.")
+@JSON_OPTION
+@click.pass_context
+def cases_grants(ctx: click.Context, name: str | None, user: str | None,
+                 as_json: bool) -> None:
+    """Who was granted which case (of one case, or all)."""
+    from cairn.store import users
+
+    cid = existing_case(ctx, name) if name else None
+    _emit(users.grants(_store(ctx), cid, user), as_json, ("case", "user", "role", "granted_at"))
+
 
 GROUPS = (suspects_group, devices_group, actions_group, operations_group, cases_group)

@@ -35,6 +35,54 @@ def add_partner(store: Store, name: str) -> str:
     return token
 
 
+REVOKED = "revoked:"  # a revoked partner's token_sha256: no SHA-256 hex digest starts so
+
+
+def partners(store: Store) -> list[dict]:
+    """Partners by name: when added, whether revoked (and when), the lists they may read
+    and write."""
+    pc, a = t.partners.c, t.list_access.c
+    with store.engine.connect() as c:
+        rows = c.execute(select(pc.id, pc.name, pc.created_at, pc.token_sha256)
+                         .order_by(pc.name)).mappings().all()
+        access = c.execute(select(a.partner_id, a.can_read, a.can_write,
+                                  t.lists.c.name.label("list"))
+                           .join(t.lists, t.lists.c.id == a.list_id)
+                           .order_by(t.lists.c.name)).mappings().all()
+        revoked = dict(c.execute(select(t.custody.c.subject, func.max(t.custody.c.time))
+                                 .where(t.custody.c.chain == STORE_CHAIN,
+                                        t.custody.c.action == "partner.revoked")
+                                 .group_by(t.custody.c.subject)).all())
+    out = []
+    for r in rows:
+        mine = [x for x in access if x["partner_id"] == r["id"]]
+        gone = r["token_sha256"].startswith(REVOKED)
+        out.append({"name": r["name"], "created_at": r["created_at"],
+                    "status": "revoked" if gone else "active",
+                    "revoked_at": revoked.get(f"partner:{r['name']}") if gone else None,
+                    "read": [x["list"] for x in mine if x["can_read"]],
+                    "write": [x["list"] for x in mine if x["can_write"]]})
+    return out
+
+
+def revoke_partner(store: Store, name: str) -> dict:
+    """Revoke a partner's token: its hash is replaced by a marker no token hashes to, so
+    it stops opening TAXII at once. The partner and its grants stay on record (its
+    opinions and statuses name it); the custody log keeps who revoked it and when."""
+    with store.engine.begin() as c:
+        row = c.execute(select(t.partners.c.id, t.partners.c.token_sha256)
+                        .where(t.partners.c.name == name)).first()
+        if row is None:
+            raise StoreError(f"no partner named {name!r}; `cairn exchange partners` lists "
+                             "them")
+        if row[1].startswith(REVOKED):
+            raise StoreError(f"partner {name!r} is already revoked")
+        c.execute(update(t.partners).where(t.partners.c.id == row[0]).values(
+            token_sha256=REVOKED + secrets.token_hex(16)))
+        store._log(c, STORE_CHAIN, "partner.revoked", f"partner:{name}", {"partner": name})
+    return {"name": name, "status": "revoked"}
+
+
 def partner_for_token(store: Store, token: str) -> dict | None:
     with store.engine.connect() as c:
         row = c.execute(select(t.partners).where(

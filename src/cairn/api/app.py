@@ -1,0 +1,198 @@
+"""The one app `cairn serve` runs: TAXII 2.1 for partners, HMA-compatible routes and Cairn's
+`/api/v1` for users, browser login, and a health check.
+
+- TAXII keeps its paths (`/taxii2/`, `/api/`, `/api/collections/…`, `/api/status/…`): its
+  routes and its error handler are taken into this app as they are, with their own partner
+  tokens, their own 10 MiB cap and their own 413 body. Nothing else here opens it.
+- `GET /status` (and `/status/live`) answer `I-AM-ALIVE` as HMA's do, without credentials.
+- `POST /login` (an urlencoded form: `user`, `password`) sets the session cookie (HttpOnly,
+  SameSite=Strict, Secure when the request came over https) and answers the session's CSRF
+  token; wrong name or password is 401 and a locked account 429 with Retry-After, the same for
+  a name that is no user. `POST /logout` ends the session (it needs the CSRF token too).
+- `GET /api/v1/whoami`: the principal, its capabilities and, when it may read, its cases;
+  `/api/v1/users` (admins) and `/api/v1/cases/{case}/custody` (custody readers), api/users.py
+  and api/custody.py.
+- Every other request body is capped (`max_body`, default MAX_BODY): a declared
+  Content-Length over it is a 413 before a byte is read; a body of undeclared length is read
+  up to the cap before the route runs (whether or not the route reads it) and refused at the
+  cap. A 413 says `Connection: close`: the rest of the upload is not read.
+
+`routers` are included as given: another module's routes guard themselves with
+`auth.require(...)`. `app_from_env` builds the same app in each `--workers` process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cairn import __version__
+from cairn.api import auth
+from cairn.api.custody import custody_router
+from cairn.api.users import users_router
+from cairn.exchange import taxii
+from cairn.store import Store, users
+
+MAX_BODY = 32 << 20  # a request body outside TAXII: room for a photo or a video to hash
+MAX_LOGIN_BODY = 8192  # a login form: a name and a password
+ENV_ORG, ENV_MAX_BODY = "CAIRN_SERVE_ORG", "CAIRN_SERVE_MAX_BODY"
+
+
+def is_taxii(path: str) -> bool:
+    """Whether a path is TAXII's (its handlers cap and answer bodies themselves)."""
+    return path in ("/api", "/api/") or path.startswith(
+        ("/taxii2", "/api/collections", "/api/status"))
+
+
+def default_routers(store: Store) -> list[APIRouter]:
+    """The routers `cairn serve` includes beside TAXII, login and whoami."""
+    return []
+
+
+def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = (),
+               max_body: int = MAX_BODY) -> FastAPI:
+    app = FastAPI(title="Cairn", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json")
+    app.state.store = store
+    app.state.unknown_logins = users.Backoff()
+    partner_app = taxii.create_app(store, org=org)
+    for route in partner_app.router.routes:  # TAXII documents itself (discovery), not here
+        if isinstance(route, APIRoute):
+            route.include_in_schema = False
+        app.router.routes.append(route)
+    app.add_exception_handler(taxii.TaxiiError,
+                              partner_app.exception_handlers[taxii.TaxiiError])
+    app.add_middleware(BodyLimit, limit=max_body)
+
+    @app.get("/status", response_class=PlainTextResponse)
+    def status() -> str:
+        return "I-AM-ALIVE"
+
+    @app.get("/status/live", response_class=PlainTextResponse)
+    def live() -> str:
+        return "I-AM-ALIVE"
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/x-www-form-urlencoded":
+            raise HTTPException(415, "send the login as a form "
+                                "(application/x-www-form-urlencoded: user, password)")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_LOGIN_BODY:
+            raise HTTPException(413, f"a login form is at most {MAX_LOGIN_BODY} bytes")
+        fields = auth.form_fields(await request.body())
+        name, password = fields.get("user"), fields.get("password")
+        if not name or password is None:
+            raise HTTPException(422, "the form needs the fields user and password")
+        result = await run_in_threadpool(users.check_login, store, name, password,
+                                         app.state.unknown_logins)
+        if result.retry_after:
+            raise HTTPException(429, "too many failed logins: try again later",
+                                headers={"Retry-After": str(result.retry_after)})
+        if result.user is None:
+            raise HTTPException(401, "wrong user name or password")
+        session, csrf = await run_in_threadpool(users.create_session, store, result.user)
+        reply = JSONResponse({"user": result.user.name, "role": result.user.role,
+                              "csrf_token": csrf})
+        reply.set_cookie(auth.SESSION_COOKIE, session, httponly=True, samesite="strict",
+                         secure=request.url.scheme == "https", path="/",
+                         max_age=int(users.SESSION_LIFETIME.total_seconds()))
+        return reply
+
+    @app.post("/logout")
+    def logout(request: Request, principal: auth.CurrentPrincipal) -> Response:
+        if principal.via != "session":
+            raise HTTPException(400, "logout ends a browser session; a token is revoked "
+                                "with `cairn tokens revoke`")
+        users.end_session(store, request.cookies.get(auth.SESSION_COOKIE, ""))
+        reply = JSONResponse({"logged_out": principal.name})
+        reply.delete_cookie(auth.SESSION_COOKIE, path="/", httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+        return reply
+
+    @app.get("/api/v1/whoami")
+    def whoami(principal: auth.CurrentPrincipal) -> dict[str, Any]:
+        body: dict[str, Any] = {"user": principal.name, "role": principal.role,
+                                "via": principal.via,
+                                "capabilities": sorted(principal.capabilities)}
+        if principal.can("read") or principal.can("custody"):
+            body["cases"] = users.visible_case_names(store, principal)
+        return body
+
+    for router in (users_router(), custody_router(), *routers):
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one `cairn serve --workers N` process: the store of $CAIRN_HOME (or
+    $CAIRN_DATABASE_URL), the organisation and body cap `cairn serve` put in the environment."""
+    store = Store.open(os.environ.get("CAIRN_HOME") or None)
+    return create_app(store, org=os.environ.get(ENV_ORG, "Cairn"),
+                      routers=default_routers(store),
+                      max_body=int(os.environ.get(ENV_MAX_BODY, MAX_BODY)))
+
+
+class BodyLimit:
+    """ASGI middleware: request bodies outside TAXII of at most `limit` bytes (413)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_taxii(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _reply(send, 400, "bad Content-Length")
+                return
+            if int(declared) > self.limit:
+                await _reply(send, 413, self._too_large())
+                return
+        if declared is None and b"transfer-encoding" in headers:
+            # a streamed body of unknown length: read (up to the cap) before the route runs,
+            # so a route that never reads its body cannot be sent an unbounded one either
+            messages: list[Message] = []
+            seen = 0
+            while True:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request":
+                    break
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    await _reply(send, 413, self._too_large())
+                    return
+                if not message.get("more_body"):
+                    break
+
+            async def replay() -> Message:
+                return messages.pop(0) if messages else await receive()
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)  # h11 delivers no more than Content-Length
+
+    def _too_large(self) -> str:
+        return f"request body over {self.limit} bytes"
+
+
+async def _reply(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
