@@ -51,7 +51,9 @@ def test_match_many_is_match_record_by_record(seed: int, n_records: int) -> None
 def test_rematch_on_forked_workers_records_what_one_process_does(
         tmp_path, monkeypatch) -> None:  # noqa: ANN001
     """The same case re-matched on 2 forked workers (small tasks, so they are used) and in
-    one process gives the same new matches; a second run adds none."""
+    one process gives the same new matches; a second run adds none. Batches of 5 of the 12
+    items: the reads, the workers' matching and the recording overlap (the last batch, too
+    small for the workers, is matched in the parent), and every item is counted once."""
     import json
 
     from cairn.scan import rematch as rm
@@ -65,6 +67,7 @@ def test_rematch_on_forked_workers_records_what_one_process_does(
     listed.write_text("signal_type,signal_str,collab,category,tags\n" + "".join(
         f"pdq,{h['pdq']['hash']},demo,benign,\n" for h in shas[::3]))
     monkeypatch.setattr(rm, "PART", 2)
+    monkeypatch.setattr(rm, "BATCH", 5)
     results = []
     for home, workers in zip(homes, (1, 2), strict=True):
         run(home, "scan", ev, "--case", "c", "--new-case", "--no-progress")
@@ -72,7 +75,10 @@ def test_rematch_on_forked_workers_records_what_one_process_does(
         from cairn.store import Store
 
         store = Store.open(home)
-        results.append(rm.rematch(store, "c", workers=workers).to_dict())
+        seen: list[int] = []
+        results.append(rm.rematch(store, "c", workers=workers, progress=seen.append).to_dict())
+        assert seen == [5, 5, 2]
         assert rm.rematch(store, "c", workers=workers).new_matches == 0
         store.close()
     assert results[0] == results[1] and results[0]["new_matches"] == 4
+    assert results[0]["items"] == 12

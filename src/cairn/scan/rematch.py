@@ -26,18 +26,28 @@ def _match_part(records: list[dict]) -> list[list[dict]]:
     return [[m.to_dict() for m in ms] for ms in _SHARED.match_many(records)]
 
 
-def _match_batch(store: Store, matcher: Matcher, batch: list[dict], pool: Pool | None
-                 ) -> tuple[Matcher, list[list[dict]]]:
-    """Each record's matches: on the forked workers when there are some, else here; an
-    index found damaged is rebuilt here (match_records) and the batch matched again."""
-    if pool is not None:
-        parts = [batch[i:i + PART] for i in range(0, len(batch), PART)]
-        try:
-            return matcher, [ms for part in pool.map(_match_part, parts) for ms in part]
-        except IndexFileError:
-            pass  # rebuilt and matched again below, in this process
-    matcher, found = match_records(store, matcher, batch)
-    return matcher, [[m.to_dict() for m in ms] for ms in found]
+class _Pending:
+    """A batch handed to the workers (or already matched here), to be collected later."""
+
+    def __init__(self, batch: list[dict], pool: Pool | None, matcher: Matcher) -> None:
+        self.batch = batch
+        self.matcher = matcher
+        self.async_result = None
+        self.found: list[list[dict]] | None = None
+        if pool is not None:
+            parts = [batch[i:i + PART] for i in range(0, len(batch), PART)]
+            self.async_result = pool.map_async(_match_part, parts)
+
+    def collect(self, store: Store) -> tuple[Matcher, list[list[dict]]]:
+        """Each record's matches: the workers' answer, or matched here where there were no
+        workers or their index turned out damaged (rebuilt by match_records, matched again)."""
+        if self.async_result is not None:
+            try:
+                return self.matcher, [ms for part in self.async_result.get() for ms in part]
+            except IndexFileError:
+                pass  # rebuilt and matched again below, in this process
+        matcher, found = match_records(store, self.matcher, self.batch)
+        return matcher, [[m.to_dict() for m in ms] for ms in found]
 
 
 @dataclass
@@ -81,30 +91,53 @@ def rematch(store: Store, case: str, after_entry: int | None = None, why: str = 
     parallel = workers > 1 and "fork" in mp.get_all_start_methods()
     _SHARED = matcher
     pool: Pool | None = None
+    pending: _Pending | None = None
     try:
         last = 0
-        while batch := store.match_inputs(case_id, after_item=last, limit=BATCH):
-            last = batch[-1]["item_id"]
-            big = len(batch) >= PART * 2
-            if pool is None and parallel and big:  # worth the forks
-                pool = mp.get_context("fork").Pool(workers)
-            before = matcher
-            matcher, found = _match_batch(store, matcher, batch, pool if big else None)
-            if matcher is not before and pool is not None:  # rebuilt: the workers' is stale
-                pool.terminate()
-                pool.join()
-                pool, _SHARED = None, matcher
-            pairs = [(rec["item_id"], ms) for rec, ms in zip(batch, found, strict=True) if ms]
-            new = store.add_matches(case_id, pairs, why) if pairs else {}
-            out.items += len(batch)
-            for name, n in new.items():
-                out.by_list[name] = out.by_list.get(name, 0) + n
-                out.new_matches += n
-            if progress:
-                progress(len(batch))
+        batch = store.match_inputs(case_id, after_item=last, limit=BATCH)
+        while batch or pending is not None:
+            # hand this batch to the workers, then, while they match it, record the one
+            # before and read the next: the store's reads and writes overlap the lookups
+            current = None
+            if batch:
+                last = batch[-1]["item_id"]
+                big = len(batch) >= PART * 2
+                if pool is None and parallel and big:  # worth the forks
+                    pool = mp.get_context("fork").Pool(workers)
+                current = _Pending(batch, pool if big else None, matcher)
+            if pending is not None:
+                matcher = _record(store, case_id, why, pending, out, progress)
+                if current is not None and current.matcher is not matcher:
+                    # the index was rebuilt: the workers' copy is stale, and so is the batch
+                    # handed to them; fork anew and match it again
+                    if pool is not None:
+                        pool.terminate()
+                        pool.join()
+                        pool = None
+                    _SHARED = matcher
+                    current = _Pending(current.batch, None, matcher)
+            pending = current
+            batch = (store.match_inputs(case_id, after_item=last, limit=BATCH)
+                     if current is not None else [])
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
         _SHARED = None
     return out
+
+
+def _record(store: Store, case_id: int, why: str, pending: _Pending, out: Rematch,
+            progress: Callable[[int], None] | None) -> Matcher:
+    """Collect a batch's matches and record the new ones; returns the matcher to go on with
+    (a new one where the index had to be rebuilt)."""
+    matcher, found = pending.collect(store)
+    pairs = [(rec["item_id"], ms) for rec, ms in zip(pending.batch, found, strict=True) if ms]
+    new = store.add_matches(case_id, pairs, why) if pairs else {}
+    out.items += len(pending.batch)
+    for name, n in new.items():
+        out.by_list[name] = out.by_list.get(name, 0) + n
+        out.new_matches += n
+    if progress:
+        progress(len(pending.batch))
+    return matcher
