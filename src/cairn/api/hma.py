@@ -35,6 +35,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -116,7 +117,7 @@ class BankUpdate(BaseModel):
 Pair = Annotated[list[str], Field(min_length=2, max_length=2)]
 
 
-def _refuse_url(request: Request) -> None:
+async def _refuse_url(request: Request) -> None:  # async: no hop to the threadpool
     if "url" in request.query_params:
         raise HmaError(400, URL_REFUSED)
 
@@ -173,9 +174,9 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
             log.exception("list index could not be opened")
             raise HmaError(503, "index not yet ready") from None
 
-    def hits(st: SignalType, value: str, banks: set[str] | None
-             ) -> tuple[Snapshot, list[Hit]]:
-        snap = snapshot()
+    def hits(st: SignalType, value: str, banks: set[str] | None,
+             snap: Snapshot | None = None) -> tuple[Snapshot, list[Hit]]:
+        snap = snap or snapshot()
         found = snap.lookup(st, [value])[0]
         if banks is not None:
             found = [h for h in found if snap.lists[h.list_id]["name"] in banks]
@@ -199,10 +200,15 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
 
     # -- /m: matching ----------------------------------------------------------------------
     @router.get("/m/raw_lookup")
-    def raw_lookup(signal_type: str, signal: str, banks: str | None = None,
-                   include_distance: bool = False) -> Response:
+    async def raw_lookup(signal_type: str, signal: str, banks: str | None = None,
+                         include_distance: bool = False) -> Response:
+        """The hot path. On the event loop while the index needs no re-check (an in-memory
+        search of ~0.2 ms: cheaper than the hop to a thread); the re-check, which reads the
+        store, runs in the threadpool."""
         st = _type(signal_type)
-        _, found = hits(st, _valid(st, signal), _banks_param(banks))
+        value = _valid(st, signal)
+        snap = index.fresh() or await run_in_threadpool(snapshot)
+        _, found = hits(st, value, _banks_param(banks), snap)
         matches: list = ([{"bank_content_id": h.entry_id, "distance": h.shown} for h in found]
                          if include_distance else [h.entry_id for h in found])
         return SortedJSONResponse({"matches": matches})

@@ -159,6 +159,14 @@ class LiveIndex:
         """The snapshot if one was opened, without touching the store."""
         return self._snap
 
+    def fresh(self) -> Snapshot | None:
+        """The snapshot while no re-check is due (no database work: safe on the event
+        loop); None when `current` must be called (from a thread)."""
+        snap = self._snap
+        if snap is not None and time.monotonic() - self._checked < self.recheck:
+            return snap
+        return None
+
     def current(self) -> Snapshot:
         """The snapshot, re-checked against the store when `recheck` has passed."""
         snap = self._snap
