@@ -1,1 +1,1 @@
-"""The HTTP API served by `cairn serve`: HMA-compatible routes, Cairn's /api/v1, TAXII, auth."""
+"""The HTTP API served by `cairn serve`: HMA-compatible /h, /m, /c; Cairn's /api/v1; TAXII; auth."""

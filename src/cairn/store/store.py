@@ -690,12 +690,14 @@ class Store:
                  entries: Iterable[dict], rejected: int | Sequence, replace: bool = False,
                  vpdq_percent: float | None = None, append: bool = False,
                  purpose: str = "detect", tlp: str | None = None,
-                 stix_id: Callable[[str, str], str | None] | None = None) -> dict:
+                 stix_id: Callable[[str, str], str | None] | None = None,
+                 enabled_ratio: float = 1.0) -> dict:
         """Import a list in one transaction: a failure half-way leaves nothing behind.
         `replace` drops an existing list of that name first; `append` adds entries to it
         (duplicates ignored) instead. `rejected`: a count, or the list a streaming reader
         fills while `entries` is consumed. `stix_id(signal_type, value)`: the Indicator id an
-        entry is shared under (the exchange supplies it; the store knows nothing of STIX)."""
+        entry is shared under (the exchange supplies it; the store knows nothing of STIX).
+        `enabled_ratio`: HMA's matching_enabled_ratio of a new list (the HMA endpoints)."""
         with self.engine.begin() as c:
             old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
             if old and not (replace or append):
@@ -716,6 +718,7 @@ class Store:
                     name=name, source_file=source_file, format=fmt, imported_at=now(),
                     entry_count=0, rejected_count=0, pdq_threshold=pdq_threshold,
                     vpdq_percent=vpdq_percent, purpose=purpose, tlp=tlp,
+                    enabled_ratio=enabled_ratio,
                 )))
             gen = self._bump(c, destructive=bool(old and replace))
             before = self._entry_count(c, list_id)
@@ -762,6 +765,40 @@ class Store:
         again from the new file)."""
         c.execute(delete(t.list_entries).where(t.list_entries.c.list_id == list_id))
         c.execute(delete(t.lists).where(t.lists.c.id == list_id))
+
+    def update_list(self, name: str, new_name: str | None = None,
+                    enabled_ratio: float | None = None) -> dict | None:
+        """Rename a list or change its HMA enabled ratio (the share of `/m/lookup` calls it
+        answers), with a custody entry; None when no list in use has that name. A new name
+        already taken raises StoreError. Neither change alters which entries match, so the
+        list generation (what the list index checks) is left as it is."""
+        with self.engine.begin() as c:
+            row = c.execute(select(t.lists).where(t.lists.c.name == name,
+                                                  t.lists.c.removed_at.is_(None))
+                            ).mappings().first()
+            if not row:
+                return None
+            changes: dict[str, Any] = {}
+            if new_name is not None and new_name != name:
+                if c.execute(select(t.lists.c.id).where(t.lists.c.name == new_name)).first():
+                    raise StoreError(f"a list named {new_name!r} exists")
+                changes["name"] = new_name
+            if enabled_ratio is not None and enabled_ratio != row["enabled_ratio"]:
+                changes["enabled_ratio"] = enabled_ratio
+            if changes:
+                c.execute(update(t.lists).where(t.lists.c.id == row["id"]).values(**changes))
+                self._log(c, STORE_CHAIN, "list.updated", f"list:{name}",
+                          {"list": name, **changes})
+            return dict(row) | changes
+
+    def entry_id(self, name: str, signal_type: str, value: str) -> int | None:
+        """The id of a list's entry for one signal (entries are unique per list, type and
+        value), whatever its status; None if absent."""
+        e = t.list_entries.c
+        with self.engine.connect() as c:
+            return c.execute(select(e.id).select_from(t.list_entries.join(t.lists)).where(
+                t.lists.c.name == name, e.signal_type == signal_type, e.value == value)
+            ).scalar_one_or_none()
 
     def list_match_counts(self, name: str) -> dict[str, int]:
         """Active matches against a list, by case name: what removing it would retract."""
