@@ -29,6 +29,7 @@ from sqlalchemy import select, text, update
 
 from cairn.store import Store, users
 from cairn.store import schema as t
+from cairn.store.custody import STORE_CHAIN
 from conftest import CAIRN
 from inprocess import DB_URLS, database, run
 
@@ -596,3 +597,33 @@ def test_openapi_lists_our_routes_not_taxiis(world: World) -> None:
     paths = httpx.get(world.url + "/openapi.json").json()["paths"]
     assert "/api/v1/whoami" in paths and "/login" in paths
     assert not [p for p in paths if p.startswith(("/taxii2", "/api/collections"))]
+
+
+# -- HMA's routes inside `cairn serve`: lookups for any lookup token, bank changes need write --
+PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+
+
+def test_hma_routes_are_served_behind_the_tokens(world: World) -> None:
+    def call(method: str, path: str, who: str | None, **kw: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {world.tokens[who]}"} if who else {}
+        return httpx.request(method, world.url + path, headers=headers, **kw)  # type: ignore[arg-type]
+
+    lookup = f"/m/raw_lookup?signal_type=pdq&signal={PDQ}"
+    assert call("GET", lookup, None).status_code == 401
+    assert call("GET", lookup, "revoked").status_code == 401
+    assert call("GET", lookup, "examiner-lookup").json() == {"matches": []}
+    # a lookup token may look up, never add to a list; a partner's TAXII token opens nothing
+    r = call("POST", "/c/banks", "examiner-lookup", json={"name": "SHARED_BANK"})
+    assert r.status_code == 403
+    assert call("GET", "/c/banks", "examiner-lookup").json() == []
+    r = httpx.get(world.url + lookup, headers={"Authorization": f"Bearer {world.partner}"})
+    assert r.status_code in (401, 403)
+    assert call("POST", "/c/banks", "admin", json={"name": "SHARED_BANK"}).status_code == 201
+    r = call("POST", "/c/bank/SHARED_BANK/signal", "admin", json={"pdq": PDQ})
+    assert r.status_code == 200 and r.json()["signals"] == {"pdq": PDQ}
+    got = call("GET", lookup + "&include_distance=true", "examiner-lookup").json()
+    assert got == {"matches": [{"bank_content_id": r.json()["id"], "distance": "0"}]}
+    assert call("GET", f"/m/raw_lookup?signal_type=pdq&signal={PDQ}&url=http://x.test/",
+                "examiner-lookup").status_code == 400
+    entries = [e for e in chain(world.home, STORE_CHAIN) if "SHARED_BANK" in json.dumps(e)]
+    assert entries, "the bank's creation and its signal are in the lists' custody chain"

@@ -53,8 +53,11 @@ def is_taxii(path: str) -> bool:
 
 
 def default_routers(store: Store) -> list[APIRouter]:
-    """The routers `cairn serve` includes beside TAXII, login and whoami."""
-    return []
+    """The routers `cairn serve` includes beside TAXII, login and whoami: HMA's lookups for
+    any `lookup` principal, its bank changes only with `write`."""
+    from cairn.api.hma import hma_router
+
+    return [hma_router(store, guard=auth.require("lookup"), write_guard=auth.require("write"))]
 
 
 def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = (),

@@ -151,11 +151,15 @@ def _banks_param(banks: str | None) -> set[str] | None:
 
 
 def hma_router(store: Store, guard: Callable[..., Any], *,
+               write_guard: Callable[..., Any] | None = None,
                max_upload: int = DEFAULT_MAX_UPLOAD, limits: Limits | None = None,
                recheck: float = 1.0) -> APIRouter:
     """The HMA routes over `store`; every one depends on `guard` (auth) first. `max_upload`:
     bytes of one multipart body (413 past it); `limits`: decode limits of uploads;
-    `recheck`: seconds between checks of the store for list changes made elsewhere."""
+    `recheck`: seconds between checks of the store for list changes made elsewhere.
+    `write_guard`: what the routes that change banks (create, rename, delete, add signals or
+    content) depend on besides `guard` (`cairn serve`: the write capability, so a lookup
+    token can look up and never add to a list); None: `guard` alone."""
     index = LiveIndex(store, recheck)
     limits = limits or Limits()
     router = APIRouter(dependencies=[Depends(guard), Depends(_refuse_url)],
@@ -199,6 +203,8 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
         return out
 
     # -- /m: matching ----------------------------------------------------------------------
+    writes = [Depends(write_guard)] if write_guard is not None else []
+
     @router.get("/m/raw_lookup")
     async def raw_lookup(signal_type: str, signal: str, banks: str | None = None,
                          include_distance: bool = False) -> Response:
@@ -295,7 +301,7 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
     def banks_index() -> Response:
         return SortedJSONResponse([_bank(x) for x in store.lists()])
 
-    @router.post("/c/banks", status_code=201)
+    @router.post("/c/banks", status_code=201, dependencies=writes)
     def bank_create(body: BankCreate) -> Response:
         _check_name(body.name)
         ratio = body.enabled_ratio if body.enabled_ratio is not None else (
@@ -315,7 +321,7 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
     def bank_show(name: str) -> Response:
         return SortedJSONResponse(_bank(live_bank(name)))
 
-    @router.put("/c/bank/{name}")
+    @router.put("/c/bank/{name}", dependencies=writes)
     def bank_update(name: str, body: BankUpdate) -> Response:
         live_bank(name)
         if body.name is not None:
@@ -332,7 +338,7 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
         index.invalidate()
         return SortedJSONResponse(_bank(row))
 
-    @router.delete("/c/bank/{name}")
+    @router.delete("/c/bank/{name}", dependencies=writes)
     def bank_delete(name: str) -> Response:
         try:
             store.remove_list(name)  # None (no such list) answers "Done" too, as HMA does
@@ -365,14 +371,14 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
         ids = [store.entry_id(name, st.cairn, v) for st, v in typed]
         return SortedJSONResponse({"id": ids[0], "signals": {st.name: v for st, v in typed}})
 
-    @router.post("/c/bank/{name}/signal")
+    @router.post("/c/bank/{name}/signal", dependencies=writes)
     def bank_add_signal(name: str, body: Annotated[dict[str, Any], Body()]) -> Response:
         live_bank(name)
         signals = dict(body)
         note = signals.pop("note", None)
         return add_signals(name, signals, note)
 
-    @router.post("/c/bank/{name}/content")
+    @router.post("/c/bank/{name}/content", dependencies=writes)
     def bank_add_content(name: str,
                          content: Upload = Depends(upload),  # noqa: B008 - see `upload`
                          ) -> Response:
