@@ -17,6 +17,7 @@ it adds live progress (files to read, files read). At most MAX_RUNNING scans run
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import threading
@@ -147,8 +148,6 @@ def status(store: Store, job_id: str) -> dict[str, Any] | None:
                         .order_by(t.scan_runs.c.id.desc()).limit(1)).mappings().first()
     if row is None:
         return None
-    import json
-
     args = json.loads(row["arguments"])
     summary = json.loads(row["summary"]) if row["summary"] else None
     return {"id": job_id, "case": row["case"], "path": args.get("location"),
