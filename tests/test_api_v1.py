@@ -428,6 +428,26 @@ def test_scan_under_a_root_runs_and_is_polled(world: World) -> None:
     assert started["details"]["arguments"]["by"] == "user-0042"
 
 
+def test_feedback_on_an_items_matches(world: World) -> None:
+    """Last of the shared world's tests: it changes which items count as matched."""
+    item = next(i for i in world.items(matched="true") if i["path"] == "photo-1.png")
+    path = f"/api/v1/cases/{CASE}/items/{item['id']}/feedback"
+    assert world.post(path, "examiner", json={"verdict": "false_positive"}).status_code == 403
+    r = world.post(path, "reviewer", json={"verdict": "wrong"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "verdict"]
+    r = world.post(path, "reviewer", json={"verdict": "false_positive", "note": "a test card"})
+    assert r.status_code == 200, r.text
+    assert [e["status"] for e in r.json()["entries"]] == ["false_positive"]
+    assert world.paths(matched="true") == [("exhibit-01", "photo-2.png")]
+    shown = world.get(f"/api/v1/cases/{CASE}/items/{item['id']}").json()
+    assert [m["status"] for m in shown["matches"]] == ["false_positive"]
+    unmatched = world.items(synthetic="true")[0]["id"]  # matched nothing, ever
+    assert world.post(f"/api/v1/cases/{CASE}/items/{unmatched}/feedback", "reviewer",
+                      json={"verdict": "confirmed"}).status_code == 409
+    assert world.post(f"/api/v1/cases/{CASE}/items/999999/feedback", "reviewer",
+                      json={"verdict": "confirmed"}).status_code == 404
+
+
 # -- the API documents itself ------------------------------------------------------------------
 def test_openapi_and_docs(world: World) -> None:
     paths = httpx.get(world.url + "/openapi.json").json()["paths"]
