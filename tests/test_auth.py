@@ -16,9 +16,6 @@ SameSite=Strict, Secure under https, and a CSRF token on every state-changing re
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,10 +27,8 @@ from sqlalchemy import select, text, update
 from cairn.store import Store, users
 from cairn.store import schema as t
 from cairn.store.custody import STORE_CHAIN
-from conftest import CAIRN
 from inprocess import DB_URLS, database, run
-
-PASSWORD = "correct horse battery"  # a fictional user's password, for the tests only
+from serve_fixtures import PASSWORD, Server, add_user, cli_json, open_store, token
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -44,33 +39,6 @@ def home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
         DB_URLS[h] = url
         yield h
         DB_URLS.pop(h, None)
-
-
-def open_store(home: Path) -> Store:
-    url = DB_URLS.get(home)
-    return Store.open(home) if url is None else Store(url, home)
-
-
-def cli_json(home: Path, *args: object, ok: tuple[int, ...] = (0,)) -> object:
-    return json.loads(run(home, *args, "--json", ok=ok))
-
-
-def add_user(home: Path, name: str, role: str, password: str = PASSWORD) -> None:
-    """`cairn users add --password-stdin` (in-process, the password on standard input)."""
-    from click.testing import CliRunner
-
-    from cairn.cli import cli
-
-    res = CliRunner().invoke(cli, ["users", "add", name, "--role", role, "--password-stdin"],
-                             input=password + "\n", obj={}, catch_exceptions=False,
-                             env={"CAIRN_HOME": str(home), "CAIRN_EXAMINER": "examiner-01",
-                                  "CAIRN_DATABASE_URL": DB_URLS.get(home)})
-    assert res.exit_code == 0, res.output
-
-
-def token(home: Path, user: str, scope: str, *extra: str) -> str:
-    return str(cli_json(home, "tokens", "create", "--user", user, "--scope", scope,
-                        *extra)["token"])  # type: ignore[index]
 
 
 def chain(home: Path, name: str) -> list[dict]:
@@ -301,43 +269,6 @@ def test_no_secret_is_stored_in_clear(home: Path) -> None:
 
 
 # -- HTTP, against a real `cairn serve` --------------------------------------------------------
-class Server:
-    """`cairn serve --port 0` on loopback: the port it printed once it had bound it."""
-
-    def __init__(self, home: Path, *args: str) -> None:
-        env = os.environ | {"CAIRN_HOME": str(home), "CAIRN_EXAMINER": "examiner-01"}
-        env.pop("CAIRN_DATABASE_URL", None)
-        if DB_URLS.get(home):
-            env["CAIRN_DATABASE_URL"] = str(DB_URLS[home])
-        self.proc = subprocess.Popen([CAIRN, "serve", "--port", "0", *args], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        first = self.proc.stdout.readline()
-        if "listening on " not in first:
-            self.stop()
-            raise RuntimeError(f"cairn serve: {first}{self.proc.stderr.read()}")  # type: ignore[union-attr]
-        self.url = first.split("listening on ")[1].split()[0]
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/status", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError("cairn serve did not answer /status")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 class World:
     def __init__(self, home: Path, server: Server, tokens: dict[str, str], partner: str):
         self.home, self.server, self.tokens, self.partner = home, server, tokens, partner

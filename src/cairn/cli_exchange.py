@@ -19,19 +19,25 @@ from cairn.cli_lists import _refresh_index, _rematch_cases
 @click.option("--org", default="Cairn", show_default=True, help="Our organisation's name.")
 @click.option("--max-body-mib", default=32, show_default=True, type=click.IntRange(1, 4096),
               help="Largest request body outside TAXII (413 beyond).")
+@click.option("--evidence-root", "evidence_roots", multiple=True,
+              type=click.Path(exists=True, file_okay=False, resolve_path=True),
+              help="A folder whose contents scans started over HTTP may read (repeatable; "
+                   "none: the API starts no scans).")
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
-              max_body_mib: int) -> None:
+              max_body_mib: int, evidence_roots: tuple[str, ...]) -> None:
     """Serve the HTTP API, HMA-compatible routes and TAXII 2.1 (discovery at /taxii2/) in
     one app. Users log in with a token (`cairn tokens create`) or a browser session
     (POST /login); partners with the token `cairn exchange add-partner` printed."""
     import os
     import socket
     import sys
+    from pathlib import Path
 
     import uvicorn
 
     from cairn.api.app import ENV_MAX_BODY, ENV_ORG, create_app, default_routers
+    from cairn.service.scans import ENV_ROOTS
 
     store = _store(ctx)
     if store.actor.signer is None and store.custody_signed():  # refused now, not per POST
@@ -55,14 +61,16 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
                f"  TAXII 2.1 for partners: {where}/taxii2/ (`cairn exchange add-partner`)")
     sys.stdout.flush()
     if workers == 1:
-        app = create_app(store, org=org, routers=default_routers(store),
+        app = create_app(store, org=org,
+                         routers=default_routers(store, [Path(r) for r in evidence_roots]),
                          max_body=max_body_mib << 20)
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
 
     os.environ.update({"CAIRN_HOME": str(ctx.obj["home"]), ENV_ORG: org,
-                       ENV_MAX_BODY: str(max_body_mib << 20)})
+                       ENV_MAX_BODY: str(max_body_mib << 20),
+                       ENV_ROOTS: os.pathsep.join(evidence_roots)})
     config = uvicorn.Config("cairn.api.app:app_from_env", factory=True, workers=workers,
                             log_level="warning")
     Multiprocess(config, sockets=[sock]).run()

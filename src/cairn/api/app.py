@@ -10,8 +10,10 @@
   token; wrong name or password is 401 and a locked account 429 with Retry-After, the same for
   a name that is no user. `POST /logout` ends the session (it needs the CSRF token too).
 - `GET /api/v1/whoami`: the principal, its capabilities and, when it may read, its cases;
-  `/api/v1/users` (admins) and `/api/v1/cases/{case}/custody` (custody readers), api/users.py
-  and api/custody.py.
+  `/api/v1/users` (admins) and `/api/v1/cases/{case}/custody[/verify]` (custody readers),
+  api/users.py and api/custody.py; the rest of `/api/v1` (cases, items, lists, scans, batch
+  lookup) in one module per area, registered by `default_routers`; `/docs` lists the routes
+  from `/openapi.json` as a page with no script (api/docs.py).
 - Every other request body is capped (`max_body`, default MAX_BODY): a declared
   Content-Length over it is a 413 before a byte is read; a body of undeclared length is read
   up to the cap before the route runs (whether or not the route reads it) and refused at the
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -36,9 +39,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn import __version__
 from cairn.api import auth
+from cairn.api.cases import cases_router
 from cairn.api.custody import custody_router
+from cairn.api.docs import docs_router
+from cairn.api.items import items_router
+from cairn.api.lists import lists_router
+from cairn.api.lookup import lookup_router
+from cairn.api.scans import scans_router
 from cairn.api.users import users_router
 from cairn.exchange import taxii
+from cairn.service.scans import roots_from_env
 from cairn.store import Store, users
 
 MAX_BODY = 32 << 20  # a request body outside TAXII: room for a photo or a video to hash
@@ -52,12 +62,15 @@ def is_taxii(path: str) -> bool:
         ("/taxii2", "/api/collections", "/api/status"))
 
 
-def default_routers(store: Store) -> list[APIRouter]:
+def default_routers(store: Store, evidence_roots: Sequence[Path] = ()) -> list[APIRouter]:
     """The routers `cairn serve` includes beside TAXII, login and whoami: HMA's lookups for
-    any `lookup` principal, its bank changes only with `write`."""
+    any `lookup` principal (its bank changes only with `write`), and /api/v1.
+    `evidence_roots`: the folders a scan started over HTTP may read (none: it reads nothing)."""
     from cairn.api.hma import hma_router
 
-    return [hma_router(store, guard=auth.require("lookup"), write_guard=auth.require("write"))]
+    return [hma_router(store, guard=auth.require("lookup"), write_guard=auth.require("write")),
+            cases_router(), items_router(), lists_router(), scans_router(evidence_roots),
+            lookup_router(), docs_router()]
 
 
 def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = (),
@@ -141,7 +154,7 @@ def app_from_env() -> FastAPI:
     $CAIRN_DATABASE_URL), the organisation and body cap `cairn serve` put in the environment."""
     store = Store.open(os.environ.get("CAIRN_HOME") or None)
     return create_app(store, org=os.environ.get(ENV_ORG, "Cairn"),
-                      routers=default_routers(store),
+                      routers=default_routers(store, roots_from_env()),
                       max_body=int(os.environ.get(ENV_MAX_BODY, MAX_BODY)))
 
 

@@ -118,7 +118,7 @@ def active(item: dict) -> list[dict]:
 
 # custody actions that record reading the case, not changing it: a report names the last
 # entry before them, so the same store gives the same report however often it is written
-READS = ("report.written", "custody.exported", "sources.verified")
+READS = ("report.written", "custody.exported", "sources.verified", "item.viewed")
 
 
 def record(store: Store, case_id: int, runs: list[dict]) -> dict:

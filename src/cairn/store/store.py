@@ -691,13 +691,14 @@ class Store:
                  vpdq_percent: float | None = None, append: bool = False,
                  purpose: str = "detect", tlp: str | None = None,
                  stix_id: Callable[[str, str], str | None] | None = None,
-                 enabled_ratio: float = 1.0) -> dict:
+                 enabled_ratio: float = 1.0, by: str | None = None) -> dict:
         """Import a list in one transaction: a failure half-way leaves nothing behind.
         `replace` drops an existing list of that name first; `append` adds entries to it
         (duplicates ignored) instead. `rejected`: a count, or the list a streaming reader
         fills while `entries` is consumed. `stix_id(signal_type, value)`: the Indicator id an
         entry is shared under (the exchange supplies it; the store knows nothing of STIX).
-        `enabled_ratio`: HMA's matching_enabled_ratio of a new list (the HMA endpoints)."""
+        `enabled_ratio`: HMA's matching_enabled_ratio of a new list (the HMA endpoints).
+        `by`: the HTTP API's user who imported it, named in the custody entry."""
         with self.engine.begin() as c:
             old = c.execute(select(t.lists.c.id).where(t.lists.c.name == name)).first()
             if old and not (replace or append):
@@ -750,7 +751,8 @@ class Store:
             self._log(c, STORE_CHAIN, action, f"list:{name}",
                       {"list": name, "file": source_file, "format": fmt, "entries": count,
                        "added": count - before, "rejected": n_rejected, "purpose": purpose,
-                       "tlp": tlp, "pdq_threshold": pdq_threshold})
+                       "tlp": tlp, "pdq_threshold": pdq_threshold}
+                      | ({"by": by} if by else {}))
         return {"id": list_id, "name": name, "entries": count, "added": count - before,
                 "rejected": n_rejected}
 
@@ -881,9 +883,11 @@ class Store:
         return {str(k): len(v) for k, v in sorted(by_case.items())}
 
     def set_entry_status(self, name: str, values: Iterable[str], status: str,
-                         note: str | None = None) -> dict[str, list[str]]:
+                         note: str | None = None, by: str | None = None
+                         ) -> dict[str, list[str]]:
         """Withdraw, mark false positive, or reactivate entries of a list by hash value;
-        returns {"changed": [...], "unchanged": [...], "unknown": [...]}."""
+        returns {"changed": [...], "unchanged": [...], "unknown": [...]}. `by`: the HTTP
+        API's user who asked, named in the custody entry."""
         if status not in ENTRY_STATUSES:
             raise StoreError(f"status must be one of {', '.join(ENTRY_STATUSES)}")
         out: dict[str, list[str]] = {"changed": [], "unchanged": [], "unknown": []}
@@ -915,7 +919,7 @@ class Store:
             if out["changed"]:
                 self._log(c, STORE_CHAIN, f"list.entries.{status}", f"list:{name}",
                           {"list": name, "status": status, "values": out["changed"],
-                           "note": note})
+                           "note": note} | ({"by": by} if by else {}))
         return out
 
     # -- list generations: what the persisted list index checks itself against ----------

@@ -1,0 +1,51 @@
+"""A case's trace families, computed once per state of the case and kept in process.
+
+Families (trace/families.py) cluster every item of a case with its near-duplicates: the
+item view names its family, the item list filters by one, and `/families` lists them. The
+computation reads the whole case (an index join over every PDQ), so it is remembered,
+keyed by `store.items.case_fingerprint` (items, signals and findings as they are now): a
+scan, a rehash or new findings give a new key, and the next read computes it again.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.store import Store
+from cairn.store import items as store_items
+from cairn.trace.families import families
+
+KEEP = 16  # cases remembered per process (least recently computed go first)
+
+
+@dataclass(frozen=True)
+class CaseFamilies:
+    families: list[dict[str, Any]]  # Family.to_dict(), largest first, ids from 1
+    by_location: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, path)
+
+    def family_of(self, source: str, path: str) -> dict[str, Any] | None:
+        fid = self.by_location.get((source, path))
+        return self.families[fid - 1] if fid is not None else None
+
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, int], tuple[tuple[int, ...], CaseFamilies]] = {}
+
+
+def case_families(store: Store, case_id: int) -> CaseFamilies:
+    key = (store.url, case_id)
+    fingerprint = store_items.case_fingerprint(store, case_id)
+    with _lock:  # one computation at a time: a second reader waits for the first's result
+        held = _cache.get(key)
+        if held is not None and held[0] == fingerprint:
+            return held[1]
+        fams = [f.to_dict() for f in families(store.case_signals(case_id), workers=1)]
+        by_location = {(m["source"], m["path"]): f["id"] for f in fams for m in f["members"]}
+        result = CaseFamilies(fams, by_location)
+        _cache.pop(key, None)
+        _cache[key] = (fingerprint, result)
+        while len(_cache) > KEEP:
+            _cache.pop(next(iter(_cache)))
+        return result
