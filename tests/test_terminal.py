@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cairn.cli import cli
-from cairn.cli_text import json_safe, visible, visible_lines
+from cairn.cli.text import json_safe, visible, visible_lines
 from cairn.demo import jpeg_bytes, picture
 
 # what must never reach a terminal raw: ESC, BEL, CR, C1 CSI, bidi override and isolate
@@ -137,7 +137,7 @@ def test_console_styles_ours_and_escapes_theirs() -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from cairn.cli_text import SafeConsole, styled
+    from cairn.cli.text import SafeConsole, styled
 
     buf = io.StringIO()
     con = SafeConsole(file=buf, force_terminal=True, color_system="standard", width=200)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from cairn.cli_common import _emit_json, _fail, _store, out
+from cairn.cli.common import _emit_json, _fail, _store, out
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 STDIN_OPTION = click.option("--password-stdin", is_flag=True,

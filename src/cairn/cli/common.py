@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import click
 
-from cairn.cli_text import SafeConsole, json_text, styled
+from cairn.cli.text import SafeConsole, json_text, styled
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_FATAL, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cairn.cli_common import (
+from cairn.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     TLP_CHOICE,
@@ -21,7 +21,7 @@ from cairn.cli_common import (
     existing_case,
     out,
 )
-from cairn.cli_text import styled
+from cairn.cli.text import styled
 
 
 @click.group("lists", invoke_without_command=True)
@@ -139,7 +139,7 @@ def rematch_cmd(ctx: click.Context, case: str, as_json: bool) -> None:
     """Match a case's stored signals against the lists as they are now, without reading the
     evidence again: what a list imported after the scan would have matched. New matches are
     recorded, with a custody entry; those on record keep their status."""
-    from cairn.cli_people import refuse_closed
+    from cairn.cli.people import refuse_closed
     from cairn.scan.rematch import rematch
 
     existing_case(ctx, case)

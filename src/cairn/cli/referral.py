@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from cairn.cli_common import EXIT_NO_MATCH, EXIT_OK, _emit_json, _fail, _store, existing_case, out
-from cairn.cli_people import suspects_group
+from cairn.cli.common import EXIT_NO_MATCH, EXIT_OK, _emit_json, _fail, _store, existing_case, out
+from cairn.cli.people import suspects_group
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 

@@ -12,8 +12,8 @@ import click
 from rich.table import Table
 
 from cairn.cases.people import check_identifier, check_key
-from cairn.cli_common import EXIT_PARTIAL, _emit_json, _fail, _store, existing_case, out
-from cairn.cli_people import (
+from cairn.cli.common import EXIT_PARTIAL, _emit_json, _fail, _store, existing_case, out
+from cairn.cli.people import (
     CASE_OPTION,
     JSON_OPTION,
     SUSPECT_COLUMNS,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
-from cairn.cli_common import _emit_json, _fail, _store, existing_case, out
-from cairn.cli_lists import _refresh_index, _rematch_cases
+from cairn.cli.common import _emit_json, _fail, _store, existing_case, out
+from cairn.cli.lists import _refresh_index, _rematch_cases
 
 
 @click.command("serve")

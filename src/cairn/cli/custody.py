@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cairn.cli_common import EXIT_NO_MATCH, EXIT_OK, _emit_json, _fail, _store, existing_case, out
+from cairn.cli.common import EXIT_NO_MATCH, EXIT_OK, _emit_json, _fail, _store, existing_case, out
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 

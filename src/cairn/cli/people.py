@@ -24,7 +24,7 @@ from cairn.cases.people import (
     check_text,
     check_when,
 )
-from cairn.cli_common import _emit_json, _fail, _store, existing_case, out
+from cairn.cli.common import _emit_json, _fail, _store, existing_case, out
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 CASE_OPTION = click.option("--case", "case", required=True, help="The case.")
