@@ -474,3 +474,113 @@ def test_hostile_rows_are_rejected_one_by_one(run: Run, tmp_path: Path) -> None:
     assert reasons[("access_logs.jsonl", 5)].startswith("time: {'t': 1} is not a time")
     assert reasons[("payments.csv", 3)].startswith("not CSV")
     assert len(reasons) == 5
+
+
+def test_shortcuts_give_what_the_general_parsers_give(tmp_path: Path) -> None:
+    """The import's fast paths (C address parsing, Unix seconds through gmtime, cells checked
+    in place) accept exactly what the general parsers accept, with the same values, and
+    leave every refusal, with its message, to check_row."""
+    import ipaddress
+    import random
+
+    rng = random.Random(16)
+    m = rec.Mapping()
+    addresses = ["192.0.2.1", "::ffff:192.0.2.1", "::192.0.2.1", "fe80::1%eth0", "01.2.3.4",
+                 "2001:DB8:0:0:1:0:0:1", "2001:db8::0:1", "1:2:3:4:5:6:7::", ":1::", "1::2:"]
+    for _ in range(20_000):
+        parts = [rng.choice(["", "0", "00", "0000", "00000", "1", "ffff", "FfFf",
+                             format(rng.randrange(65536), "x")])
+                 for _ in range(rng.randint(1, 9))]
+        text = ":".join(parts)
+        if rng.random() < 0.3:
+            text += ":" + ".".join(rng.choice(["0", "1", "255", "256", "01"])
+                                   for _ in range(rng.choice([3, 4, 4])))
+        addresses.append(text)
+        addresses.append(".".join(rng.choice(["0", "9", "10", "255", "256", "01", ""])
+                                  for _ in range(rng.choice([3, 4, 4, 5]))))
+    for text in addresses:
+        try:
+            want: str | None = ipaddress.ip_address(text).compressed
+        except ValueError:
+            want = None
+        row = {"account": "user-0042", "time": "2024-01-01", "ip": text}
+        try:
+            got: str | None = rec.check_row("access_logs", row, m)["ip"]
+        except rec.RowError as e:
+            assert str(e).startswith("ip")
+            got = None
+        assert got == want, text
+    for seconds in [0, 631151999, 631152000, 4102444799, 4102444800, 10**12 - 1,
+                    *(rng.randrange(631152000, 4102444800) for _ in range(5_000))]:
+        try:
+            slow: str | None = rec.parse_time(float(seconds))
+        except rec.RowError:
+            slow = None
+        try:
+            fast: str | None = rec.parse_time(str(seconds))
+        except rec.RowError:
+            fast = None
+        assert fast == slow, seconds
+    # a CSV of good rows and rows spoiled one field at a time: the same values or errors
+    spoil = ["", " ", "\x00", "x" * 1001, "not-a-time", "1899-01-01", "99999999999999",
+             "300.1.2.3", "٣٤٥", "¹2", " 1704240000 ", "2001:db8::1 ", "user\t-0042"]
+    rows = []
+    for k in range(3_000):
+        row = [f"user-{k % 7:04d}", str(1_660_000_000 + k), f"2001:db8::{k:x}",
+               f"UA/{k % 3}", f"/item/{k}"]
+        if k % 3:
+            row[rng.randrange(5)] = rng.choice(spoil)
+        rows.append(row)
+    path = write_csv(tmp_path / "access_logs.csv", ["account", "time", "ip", "user_agent",
+                                                  "item"], rows)
+    with open(path, "rb") as f:
+        general = []
+        for n, raw, error in rec.read_rows(f, path, m.columns["access_logs"], m.delimiter):
+            try:
+                checked = rec.check_row("access_logs", raw or {}, m) if error is None else None
+                general.append((n, checked and tuple(checked.values()), error))
+            except rec.RowError as e:
+                general.append((n, None, str(e)))
+    with open(path, "rb") as f:
+        assert list(rec.checked_rows(f, path, "access_logs", m)) == general
+    assert sum(1 for _, values, _ in general if values is None) > 1_000
+
+
+def test_a_bulk_import_rebuilds_its_indexes_and_a_failed_one_keeps_them(
+        run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a large import drops and rebuilds its tables' indexes inside its
+    transaction (store/platform.py); every threshold 0 makes this import a large one."""
+    from sqlalchemy import inspect
+
+    from cairn.store import platform as store_platform
+
+    monkeypatch.setattr(store_platform, "REBUILD_BYTES", 0)
+    tables = (t.platform_emails, t.platform_payments, t.platform_access)
+
+    def indexes() -> dict[str, list[tuple[str, tuple]]]:
+        store = run.store()
+        found = {tb.name: sorted((str(i["name"]), tuple(i["column_names"]))
+                                 for i in inspect(store.engine).get_indexes(tb.name))
+                 for tb in tables}
+        store.close()
+        return found
+
+    declared = {tb.name: sorted((str(i.name), tuple(c.name for c in i.columns))
+                                for i in tb.indexes) for tb in tables}
+    run("cases", "create", "op-harbour")
+    assert indexes() == declared
+    folder = resolution_export(tmp_path / "export", "ab" * 32)
+    (folder / "transfers.csv").unlink()
+    run("platform", "import", folder, "--case", "op-harbour", "--platform", "forum-x")
+    assert indexes() == declared
+    resolved = json.loads(run("platform", "resolve", "--case", "op-harbour", "--json"))
+    assert {lk["reason"] for c in resolved["candidates"] for lk in c["links"]} == {
+        "email", "payment", "ip_ua"}
+    # a second import that fails after its first file went in: rows and indexes roll back
+    other = tmp_path / "other"
+    write_csv(other / "accounts.csv", ["id", "emails"],
+              [[f"user-9{i:03d}", f"user-9{i:03d}@example.test"] for i in range(50)])
+    write_csv(other / "payments.csv", ["account", "when"], [["user-9001", "2024-01-01"]])
+    assert "no column" in run("platform", "import", other, "--case", "op-harbour",
+                              "--platform", "forum-y", ok=(2,))
+    assert indexes() == declared

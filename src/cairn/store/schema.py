@@ -408,7 +408,8 @@ operation_cases = Table(
 # Rows name their account by the platform's own id (`account`), not by a foreign key: an
 # import streams millions of rows in one transaction and checks the account against the
 # accounts it has read. `platform` is the name given at import (lower-case, as in an
-# `account` identifier `platform:ACCOUNT`). Times are ISO 8601 UTC text.
+# `account` identifier `platform:ACCOUNT`). Times are ISO 8601 UTC text. The indexes that
+# resolution groups on end in (platform, account): grouping reads the index alone (0014).
 platform_imports = Table(
     "platform_imports", metadata,
     Column("id", Integer, primary_key=True),
@@ -440,7 +441,7 @@ platform_emails = Table(
     Column("account", String(200), nullable=False),
     Column("email", String(320), nullable=False),  # normalised (records.normalise_email)
     Column("given", String(320), nullable=False),  # as the records wrote it
-    Index("ix_platform_emails", "case_id", "email"),
+    Index("ix_platform_emails", "case_id", "email", "platform", "account"),
 )
 
 platform_payments = Table(
@@ -455,7 +456,7 @@ platform_payments = Table(
     Column("method", String(40)),
     Column("payment_id", String(200)),  # card fingerprint, crypto address, processor ref
     Column("country", String(2)),  # the payment's country (card issuer, billing)
-    Index("ix_platform_payments_pid", "case_id", "payment_id"),
+    Index("ix_platform_payments_pid", "case_id", "payment_id", "platform", "account"),
     Index("ix_platform_payments_account", "case_id", "platform", "account"),
 )
 
@@ -470,7 +471,7 @@ platform_access = Table(
     Column("user_agent", Text),
     Column("item", Text),
     Column("pair", String(32), nullable=False),  # records.ip_ua_key(ip, user_agent)
-    Index("ix_platform_access_pair", "case_id", "pair", "account"),
+    Index("ix_platform_access_pair", "case_id", "pair", "platform", "account"),
 )
 
 platform_transfers = Table(
