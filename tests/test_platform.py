@@ -268,8 +268,10 @@ def test_resolution_links_only_shared_identifiers_each_with_its_reason(run: Run,
     assert seized["devices"] == ["D-01"] and [c["country"] for c in seized["countries"]] == [
         "DE"] and "device-seizure" in seized["countries"][0]["sources"][0]
     assert cands[(f"{f}0005", f"{f}0006")]["countries"] == []
-    assert "not implemented" in run("platform", "resolve", "--case", "op-harbour", "--geoip",
-                                    tmp_path / "x.mmdb", ok=(2,))
+    (tmp_path / "x.mmdb").write_bytes(b"not a database")
+    assert "x.mmdb: not a MaxMind DB" in run("platform", "resolve", "--case", "op-harbour",
+                                             "--geoip", tmp_path / "x.mmdb", ok=(2,))
+    assert all("ip_countries" not in c for c in res["candidates"])  # only when asked
 
     # accepting: a candidate's accounts become a suspect's identifiers, logged
     n = next(c["candidate"] for c in res["candidates"] if c["accounts"][0] == f"{f}0001")
@@ -302,6 +304,38 @@ def test_resolution_links_only_shared_identifiers_each_with_its_reason(run: Run,
     merged = [e for e in run.log() if e["action"] == "suspect.merged"][1]["details"]
     assert merged["before"]["S-02"]["identifiers"]["account"] == [f"{f}0003"]
     assert "intact" in run("custody", "verify", "--case", "op-harbour")
+
+
+def test_geoip_counts_a_candidates_access_rows_apart_from_the_records(
+        run: Run, tmp_path: Path) -> None:
+    """With an offline GeoIP database (written here in MaxMind's layout; the addresses are
+    assigned fictional countries), each candidate's access-log rows are counted by the
+    country of their address, naming the database, and never joined to `countries`."""
+    from test_geoip import write_db
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    write_csv(folder / "accounts.csv", ["id", "names", "emails", "created", "country"],
+              [["user-0001", "A", "user-0001@example.test", "2024-01-01", "NL"],
+               ["user-0002", "B", "User-0001@example.test", "2024-01-01", ""]])
+    write_csv(folder / "access_logs.csv", ["account", "time", "ip", "user_agent", "item"],
+              [["user-0001", "2024-03-01", "81.0.1.1", "UA/1", "/i/1"],
+               ["user-0001", "2024-03-02", "81.0.9.9", "UA/1", "/i/1"],
+               ["user-0002", "2024-03-02", "2a00:1000::5", "UA/2", "/i/2"],
+               ["user-0002", "2024-03-03", "10.0.0.8", "UA/2", "/i/2"]])
+    run("cases", "create", "op-geo")
+    run("platform", "import", folder, "--case", "op-geo", "--platform", "site.example.test")
+    db = write_db(tmp_path / "geo.mmdb", {"81.0.0.0/16": "DK", "2a00:1000::/32": "SE"})
+    res = run.json("platform", "resolve", "--case", "op-geo", "--geoip", db)
+    (cand,) = res["candidates"]
+    assert cand["countries"] == [
+        {"country": "NL", "sources": ["declared by site.example.test:user-0001"]}]
+    ipc = cand["ip_countries"]
+    assert ipc["countries"] == [{"country": "DK", "rows": 2}, {"country": "SE", "rows": 1}]
+    assert (ipc["rows"], ipc["unknown"]) == (4, 1) and "geo.mmdb" in ipc["source"]
+    assert res["geoip_database"]["sha256"] == sha256(db)
+    text = run("platform", "resolve", "--case", "op-geo", "--geoip", db)
+    assert "IP addresses (weakest; GeoIP GeoLite2-Country built" in text and "DK 2, SE 1" in text
 
 
 def test_no_merge_without_a_shared_identifier(run: Run, tmp_path: Path) -> None:

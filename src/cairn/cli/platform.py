@@ -129,18 +129,23 @@ def platform_accounts(ctx: click.Context, case: str, account: str | None,
 @platform_group.command("resolve")
 @CASE_OPTION
 @click.option("--geoip", type=click.Path(dir_okay=False, path_type=Path),
-              help="An offline GeoIP database (.mmdb): not implemented, refused.")
+              help="An offline GeoIP database (.mmdb, e.g. GeoLite2-Country) of your own: "
+                   "each candidate's access-log rows counted by their IP's country, apart "
+                   "from (never merged with) what the records say. Nothing is downloaded.")
 @JSON_OPTION
 @click.pass_context
 def platform_resolve(ctx: click.Context, case: str, geoip: Path | None, as_json: bool) -> None:
     """Accounts proposed as one person: shared e-mail, payment identifier, seized device or
     rare IP + user agent; each link with its reason and strength. Proposals only:
     `cairn suspects merge --candidate N` accepts one."""
+    from cairn.platform.geoip import GeoIpError, open_geoip
     from cairn.platform.resolve import resolve
 
-    if geoip is not None:
-        _fail("--geoip is not implemented: countries come from the records only")
-    res = resolve(_store(ctx), existing_case(ctx, case))
+    try:
+        db = open_geoip(geoip) if geoip is not None else None
+    except GeoIpError as e:
+        _fail(str(e))
+    res = resolve(_store(ctx), existing_case(ctx, case), geoip=db)
     if as_json:
         _emit_json(res)
         return
@@ -149,6 +154,11 @@ def platform_resolve(ctx: click.Context, case: str, geoip: Path | None, as_json:
                          for c in cand["countries"]) or "unknown"
         out.print(f"candidate {cand['candidate']} ({cand['strength']}): "
                   f"{', '.join(cand['accounts'])}; country: {ctry}", highlight=False)
+        ipc = cand.get("ip_countries")
+        if ipc:
+            got = ", ".join(f"{c['country']} {c['rows']}" for c in ipc["countries"])
+            out.print(f"  IP addresses (weakest; {ipc['source']}): {got or 'none known'} of "
+                      f"{ipc['rows']} access-log rows", highlight=False)
         for lk in cand["links"]:
             out.print(f"  {lk['a']} ~ {lk['b']}: {lk['reason']} {_value(lk['value'])} "
                       f"[{lk['strength']}]", highlight=False)

@@ -18,13 +18,17 @@ become `account` identifiers of a suspect, logged) or leaves it.
 Country per candidate comes only from what the records and the case say, each with its
 source: the payments' country, the account's declared country, the country of the action
 that seized a device holding the account's files (or that device's suspect's country).
-Never from an IP address: an offline GeoIP database (`--geoip`) is not implemented.
+An IP address gives a country only through an offline GeoIP database the examiner supplies
+(`--geoip FILE.mmdb`, platform/geoip.py), and then apart: `ip_countries` per candidate counts
+the access-log rows by the country of their address, naming the database; it never joins
+`countries`, which hold what the records say.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from cairn.platform.geoip import GeoIp
 from cairn.store import Store
 from cairn.store.platform import PlatformStore
 from cairn.trace.unionfind import UnionFind
@@ -49,9 +53,10 @@ def _groups(rows: Iterable[tuple[str, str, str]]) -> Iterator[tuple[str, list[st
         yield value, who
 
 
-def resolve(store: Store, case_id: int) -> dict:
+def resolve(store: Store, case_id: int, geoip: GeoIp | None = None) -> dict:
     """{"candidates": [...], "common": [...], "rules": {...}}: candidates largest first,
-    numbered from 1 (the number `suspects merge --candidate` takes)."""
+    numbered from 1 (the number `suspects merge --candidate` takes). With `geoip`, each
+    candidate also gets `ip_countries` (see the module's docstring)."""
     ps = PlatformStore(store)
     links: list[dict] = []
     common: list[dict] = []
@@ -99,10 +104,41 @@ def resolve(store: Store, case_id: int) -> dict:
             "links": mine,
             "devices": sorted({d for a in group for d in account_devices.get(a, ())}),
             "countries": _merge_countries(countries, group)})
+    if geoip is not None:
+        _ip_countries(ps, case_id, candidates, geoip)
     return {"candidates": candidates, "common": common,
             "rules": {"rare_ip_user_agent": f"seen with at most {RARE_PAIR} accounts",
                       "common_value": f"shared by more than {COMMON} accounts: no link",
-                      "geoip": "not used: an IP address is never a country here"}}
+                      "geoip": (f"{geoip.source()}: counted apart as ip_countries, the "
+                                "weakest source (VPNs, carrier NAT, roaming)" if geoip else
+                                "not used: an IP address is never a country here")},
+            **({"geoip_database": geoip.describe()} if geoip else {})}
+
+
+def _ip_countries(ps: PlatformStore, case_id: int, candidates: list[dict], geoip: GeoIp
+                  ) -> None:
+    """Each candidate's access-log rows counted by the country of their IP address."""
+    wanted = {(a.partition(":")[0], a.partition(":")[2])
+              for cand in candidates for a in cand["accounts"]}
+    ips = ps.access_ips(case_id, wanted)
+    country: dict[str, str | None] = {}
+    for cand in candidates:
+        counts: dict[str, int] = {}
+        rows = unknown = 0
+        for a in cand["accounts"]:
+            for ip, n in ips.get((a.partition(":")[0], a.partition(":")[2]), {}).items():
+                if ip not in country:
+                    country[ip] = geoip.country(ip)
+                rows += n
+                code = country[ip]
+                if code:
+                    counts[code] = counts.get(code, 0) + n
+                else:
+                    unknown += n
+        cand["ip_countries"] = {
+            "countries": [{"country": c, "rows": n} for c, n in
+                          sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
+            "rows": rows, "unknown": unknown, "source": geoip.source()}
 
 
 def _device_links(ps: PlatformStore, case_id: int, common: list[dict]

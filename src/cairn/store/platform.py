@@ -349,6 +349,24 @@ class PlatformStore:
                     out[h] = n
         return out
 
+    def access_ips(self, case_id: int, accounts: set[tuple[str, str]]
+                   ) -> dict[tuple[str, str], dict[str, int]]:
+        """Per (platform, account) of `accounts`: each IP address its access-log rows came
+        from, with how many rows. One streamed pass over the case's access log (only asked
+        for with an offline GeoIP database, for the accounts of proposed candidates)."""
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        if not accounts:
+            return out
+        a = t.platform_access.c
+        with self.engine.connect() as c:
+            rows = c.execution_options(yield_per=50_000).execute(
+                select(a.platform, a.account, a.ip).where(a.case_id == case_id))
+            for plat, acct, ip in rows:
+                if (plat, acct) in accounts:
+                    ips = out.setdefault((plat, acct), {})
+                    ips[ip] = ips.get(ip, 0) + 1
+        return out
+
     def countries(self, case_id: int, accounts: list[tuple[str, str]]) -> dict[tuple[str, str],
                                                                                 dict[str, Any]]:
         """Per account: declared country and payments counted by their country."""
