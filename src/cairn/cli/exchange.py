@@ -37,8 +37,8 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
     import uvicorn
 
     from cairn.api.app import ENV_MAX_BODY, ENV_ORG
-    from cairn.web.app import serve_app
     from cairn.service.scans import ENV_ROOTS
+    from cairn.web.app import serve_app
 
     store = _store(ctx)
     if store.actor.signer is None and store.custody_signed():  # refused now, not per POST

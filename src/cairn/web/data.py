@@ -9,9 +9,8 @@ from sqlalchemy import func, select, tuple_
 
 from cairn.service.families import case_families
 from cairn.service.items import synthetic_contents
-from cairn.store import Store
+from cairn.store import Store, reviews
 from cairn.store import items as store_items
-from cairn.store import reviews
 from cairn.store import schema as t
 from cairn.web.thumbs import ItemFile
 

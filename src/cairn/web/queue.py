@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.service.items import synthetic_contents
-from cairn.store import Store
+from cairn.store import Store, reviews
 from cairn.store import items as store_items
-from cairn.store import reviews
 from cairn.store.items import ItemFilter
 
 TIERS = ("matched", "synthetic", "other")

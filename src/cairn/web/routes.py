@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from cairn.api import auth
+from cairn.api.common import REVIEW
 from cairn.service import items as svc
 from cairn.store import Store, reviews, users
 from cairn.store.users import Principal
@@ -206,7 +207,7 @@ def web_router() -> APIRouter:
 
     @router.post("/cases/{case}/review")
     def review(request: Request, case: str, body: Decision,
-               who: Principal = Depends(auth.require("review"))) -> Response:
+               who: Principal = REVIEW) -> Response:
         store = store_of(request)
         case_id = auth.require_case(store, who, case)
         try:
