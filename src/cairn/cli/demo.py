@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    pass
+    from cairn.store import Store
 
 from cairn.cli.common import (
     _store,
@@ -86,6 +86,21 @@ def demo_cmd(ctx: click.Context, out_dir: Path, scenario: str) -> None:
               f"{len(incident['response_actions'])} countries", highlight=False)
     out.print(f"report: {(out_dir / 'report.html').resolve()}", highlight=False)
     out.print(f"incident report: {(out_dir / 'incident.html').resolve()}", highlight=False)
+    _demo_reviewer(store, out_dir)
+
+
+def _demo_reviewer(store: Store, out_dir: Path) -> None:
+    """A reviewer granted the demo case, and the command that opens it in the workbench."""
+    from cairn.store import users
+
+    case_id = store.case_id("demo")
+    assert case_id is not None
+    _, password = users.add_user(store, "demo-reviewer", "reviewer")
+    users.grant_case(store, case_id, "demo-reviewer")
+    home = (out_dir / "home").resolve()
+    out.print(f"review it in the browser: CAIRN_HOME={home} cairn serve --port 8021, then "
+              f"open http://127.0.0.1:8021/ui/cases/demo/queue and log in as demo-reviewer "
+              f"(password {password}, a demo's: shown once)", highlight=False, soft_wrap=True)
 
 
 def _demo_operation(ctx: click.Context, out_dir: Path) -> None:

@@ -36,8 +36,9 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
 
     import uvicorn
 
-    from cairn.api.app import ENV_MAX_BODY, ENV_ORG, create_app, default_routers
+    from cairn.api.app import ENV_MAX_BODY, ENV_ORG
     from cairn.service.scans import ENV_ROOTS
+    from cairn.web.app import serve_app
 
     store = _store(ctx)
     if store.actor.signer is None and store.custody_signed():  # refused now, not per POST
@@ -58,12 +59,12 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
                f"  log in: `cairn users add NAME --role examiner`, then either "
                f"`cairn tokens create --user NAME --scope read` (header Authorization: "
                f"Bearer cairn_...) or POST {where}/login (form: user, password)\n"
+               f"  reviewer workbench: {where}/ui/\n"
                f"  TAXII 2.1 for partners: {where}/taxii2/ (`cairn exchange add-partner`)")
     sys.stdout.flush()
     if workers == 1:
-        app = create_app(store, org=org,
-                         routers=default_routers(store, [Path(r) for r in evidence_roots]),
-                         max_body=max_body_mib << 20)
+        app = serve_app(store, org=org, evidence_roots=[Path(r) for r in evidence_roots],
+                        max_body=max_body_mib << 20)
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
@@ -71,7 +72,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
     os.environ.update({"CAIRN_HOME": str(ctx.obj["home"]), ENV_ORG: org,
                        ENV_MAX_BODY: str(max_body_mib << 20),
                        ENV_ROOTS: os.pathsep.join(evidence_roots)})
-    config = uvicorn.Config("cairn.api.app:app_from_env", factory=True, workers=workers,
+    config = uvicorn.Config("cairn.web.app:app_from_env", factory=True, workers=workers,
                             log_level="warning")
     Multiprocess(config, sockets=[sock]).run()
 

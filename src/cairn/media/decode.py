@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, JpegImagePlugin
+from PIL import Image, ImageFilter, JpegImagePlugin
 from pillow_heif import register_heif_opener
 
 register_heif_opener()
@@ -324,6 +324,35 @@ def luma_or_rgb(image: Image.Image) -> np.ndarray:
     if image.mode == "L":
         return np.asarray(image)
     return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+
+
+# -- thumbnails for the reviewer UI ---------------------------------------------------------
+THUMB_SIDE = 256  # the longest side of a thumbnail, in pixels
+THUMB_BLUR = 0.05  # Gaussian blur radius as a share of the thumbnail's longest side
+
+
+def thumbnail_png(picture: Picture | np.ndarray, side: int = THUMB_SIDE,
+                  blurred: bool = True) -> bytes | None:
+    """A PNG of at most `side` pixels a side of a decoded picture (or of a video's luma frame,
+    a 2-D array); `blurred`: greyscale and Gaussian-blurred (radius THUMB_BLUR x side), so
+    what leaves the server for a browser is already blurred, never merely styled so. None
+    when the picture has no pixels (the reason in its `error`). Decoded under the picture's
+    own `max_pixels`, like every other reader."""
+    if isinstance(picture, np.ndarray):
+        image = Image.fromarray(np.ascontiguousarray(picture.astype(np.uint8)))
+    else:
+        full = picture.full()
+        if full is None:
+            return None
+        image = full if full.mode in ("RGB", "L") else full.convert("RGB")
+    image = image.copy()
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    if blurred:
+        image = image.convert("L").filter(
+            ImageFilter.GaussianBlur(max(2.0, THUMB_BLUR * max(image.size))))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 # -- EXIF without pixels ----------------------------------------------------------------------

@@ -539,3 +539,21 @@ case_grants = Table(
     Column("granted_at", String(32), nullable=False),
     UniqueConstraint("case_id", "user_id", name="uq_case_grants"),
 )
+
+# A reviewer's decision on an item: never deleted or changed but for `status`. A new decision
+# on the item supersedes the active one (store/reviews.py); an undo is a new decision that
+# restores the previous category (NULL: no category, the item is to review again).
+reviews = Table(
+    "reviews", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("scheme", String(40), nullable=False),
+    Column("category", String(40)),
+    Column("created_at", String(32), nullable=False),
+    Column("status", String(20), nullable=False),  # active superseded
+    Column("undoes", Integer),  # an undo: the id of the decision it took back
+    Index("ix_reviews_item_status", "item_id", "status"),
+    Index("ix_reviews_case_status", "case_id", "status"),
+)

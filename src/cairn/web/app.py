@@ -1,0 +1,29 @@
+"""`cairn serve`'s app with the workbench: the API's app (api/app.py) and the /ui/ routes.
+The web layer sits above the API, so the API cannot include it: this module does."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+
+from cairn.api.app import ENV_MAX_BODY, ENV_ORG, MAX_BODY, create_app, default_routers
+from cairn.service.scans import roots_from_env
+from cairn.store import Store
+from cairn.web.routes import web_router
+
+
+def serve_app(store: Store, org: str = "Cairn", evidence_roots: Sequence[Path] = (),
+              max_body: int = MAX_BODY) -> FastAPI:
+    routers: list[APIRouter] = [*default_routers(store, evidence_roots), web_router()]
+    return create_app(store, org=org, routers=routers, max_body=max_body)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one `cairn serve --workers N` process (see api/app.py `app_from_env`)."""
+    store = Store.open(os.environ.get("CAIRN_HOME") or None)
+    return serve_app(store, org=os.environ.get(ENV_ORG, "Cairn"),
+                     evidence_roots=roots_from_env(),
+                     max_body=int(os.environ.get(ENV_MAX_BODY, MAX_BODY)))
