@@ -5,14 +5,18 @@ Checked: login and logout; the thumbnails on screen are grey and blurred (on the
 screenshot's pixels); holding Space reveals the selected item only and re-blurs on release
 and, when held, after the reveal time; number keys record a category (a review row and a
 custody entry) and U undoes it; a family's category applies to every member. The screenshots
-of the queue, an item panel and the family view in docs/screenshots/ are taken here.
+of the queue, an item panel and the family view are taken here: into docs/screenshots/ (what
+the README shows) with CAIRN_SCREENSHOTS=1, else into the test's own folder, so a test run
+leaves the repository as it was.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +33,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
                                 "(apt-get install chromium; .ci/run does it)")
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+DOCS_SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SHOTS = DOCS_SHOTS if os.environ.get("CAIRN_SCREENSHOTS") == "1" else Path(
+    tempfile.mkdtemp(prefix="cairn-screenshots-"))
 
 
 @pytest.fixture(scope="module", params=["sqlite"])
