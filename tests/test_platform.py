@@ -618,3 +618,31 @@ def test_a_bulk_import_rebuilds_its_indexes_and_a_failed_one_keeps_them(
     assert "no column" in run("platform", "import", other, "--case", "op-harbour",
                               "--platform", "forum-y", ok=(2,))
     assert indexes() == declared
+
+
+def test_lines_read_in_blocks_as_one_by_one(tmp_path: Path) -> None:
+    """Whole buffers of lines are decoded at once; line numbers, texts and errors are those
+    of reading one line at a time, whatever the buffer size."""
+    import io
+
+    body = [b"account,time,ip", b"user-0042,1704240000,192.0.2.1\r", b"user-\xff42,1,2",
+            b"x" * (rec.MAX_LINE + 5), b"", b"user-0043,2024-01-01,192.0.2.2",
+            b"y" * rec.MAX_LINE, b"user-\xc3", b"last,no,newline"]
+    data = b"\n".join(body)
+    path = tmp_path / "access_logs.csv"
+    m = rec.Mapping()
+
+    class OneByOne(io.RawIOBase):  # no peek: the line-by-line path
+        def __init__(self) -> None:
+            self.f = io.BytesIO(data)
+
+        def readline(self, size: int | None = -1) -> bytes:
+            return self.f.readline(size)
+
+    def rows(f: object) -> list:
+        return list(rec.read_rows(f, path, m.columns["access_logs"], m.delimiter))  # type: ignore[arg-type]
+
+    want = rows(OneByOne())
+    assert [n for n, _, _ in want] == [2, 3, 4, 6, 7, 8, 9]
+    for size in (7, 4096, 1 << 20, 3 << 20):
+        assert rows(io.BufferedReader(io.BytesIO(data), size)) == want, size

@@ -93,10 +93,13 @@ def resolve(store: Store, case_id: int, geoip: GeoIp | None = None) -> dict:
     members = sorted(groups.values(), key=lambda g: (-len(g), g[0]))
     countries = _countries(ps, case_id, [m for g in members for m in g], account_devices,
                            device_ids)
+    group_of = {a: k for k, group in enumerate(members) for a in group}
+    links_of: list[list[dict]] = [[] for _ in members]
+    for lk in links:  # both ends of a link are in one group; its order kept (sorts are stable)
+        links_of[group_of[lk["a"]]].append(lk)
     candidates = []
     for n, group in enumerate(members, 1):
-        inside = set(group)
-        mine = sorted((lk for lk in links if lk["a"] in inside),
+        mine = sorted(links_of[n - 1],
                       key=lambda lk: (ORDER[lk["strength"]], lk["reason"], lk["a"], lk["b"]))
         candidates.append({
             "candidate": n, "accounts": group,

@@ -91,10 +91,12 @@ class PlatformStore:
                     batch: list[tuple] = []
                     emails: list[tuple] = []
                     rejected_before = n_rejected
+                    accounts = table == "accounts"
                     try:
                         # values in rec.TABLES order: the account (or the id) comes first
                         for line, row, error in rec.checked_rows(f, path, table, mapping):
-                            if row is not None:
+                            # _refers only where it refuses: an account twice, or unknown
+                            if row is not None and (row[0] in known) is accounts:
                                 error = self._refers(table, row[0], known)
                             if error is not None or row is None:
                                 n_rejected += 1
@@ -188,8 +190,8 @@ class PlatformStore:
             self._insert(c, self._insert_sql(t.platform_emails, EMAIL_COLUMNS), emails)
 
     def _insert(self, c: Connection, sql: str, rows: list[tuple]) -> None:
-        """The rows, then `rows` emptied: COPY on PostgreSQL (a third of executemany's time
-        there), executemany elsewhere."""
+        """The rows, then `rows` emptied: COPY on PostgreSQL (one stream per batch instead
+        of a statement per row), executemany elsewhere."""
         if self.engine.dialect.name == "postgresql":
             head = sql.split(" VALUES ", 1)[0].replace("INSERT INTO ", "COPY ", 1)
             pg: Any = c.connection.driver_connection  # psycopg: COPY is not DB-API
@@ -278,10 +280,11 @@ class PlatformStore:
         `most`) share: `email` (normalised), `payment` (payment identifier) or `ip_ua`
         (the pair's key), ordered by value, platform, account.
 
-        One ordered pass over an index that ends in (platform, account) (schema 0014): the
-        database only drops repeated rows, and the few values per group are counted here. A
-        `GROUP BY ... HAVING count(DISTINCT ...)` subquery instead fetched each of the 20M
-        access rows from the table to read its platform (574 s at the issue's scale)."""
+        The distinct (value, platform, account) rows come from one ordered pass over an
+        index that ends in (platform, account) (schema 0014), and a window counts each
+        value's accounts. A `GROUP BY ... HAVING count(DISTINCT ...)` subquery instead
+        fetched each of the 20M access rows from the table to read its platform (574 s at
+        the issue's scale)."""
         col, table, acct, plat = {
             "email": (t.platform_emails.c.email, t.platform_emails, t.platform_emails.c.account,
                       t.platform_emails.c.platform),
@@ -289,20 +292,15 @@ class PlatformStore:
                         t.platform_payments.c.account, t.platform_payments.c.platform),
             "ip_ua": (t.platform_access.c.pair, t.platform_access,
                       t.platform_access.c.account, t.platform_access.c.platform)}[kind]
-        q = (select(col, plat, acct).distinct()
-             .where(table.c.case_id == case_id, col.is_not(None))
-             .order_by(col, plat, acct))
+        rows = (select(col.label("value"), plat.label("platform"), acct.label("account"))
+                .distinct().where(table.c.case_id == case_id, col.is_not(None)).subquery())
+        counted = select(rows, func.count().over(partition_by=rows.c.value).label("n")
+                         ).subquery()
+        q = (select(counted.c.value, counted.c.platform, counted.c.account)
+             .where(counted.c.n > 1, *([counted.c.n <= most] if most is not None else []))
+             .order_by(counted.c.value, counted.c.platform, counted.c.account))
         with self.engine.connect() as c:
-            rows = c.execution_options(yield_per=10_000).execute(q)
-            group: list[tuple[str, str, str]] = []
-            for row in rows:
-                if group and row[0] != group[0][0]:
-                    if len(group) > 1 and (most is None or len(group) <= most):
-                        yield from group
-                    group = []
-                group.append((row[0], row[1], row[2]))
-            if len(group) > 1 and (most is None or len(group) <= most):
-                yield from group
+            yield from (tuple(r) for r in c.execute(q).all())
 
     def pair_values(self, case_id: int, keys: set[str]) -> dict[str, tuple[str, str | None]]:
         """key -> (ip, user agent) of the given IP+user-agent keys."""
@@ -373,20 +371,18 @@ class PlatformStore:
         out: dict[tuple[str, str], dict[str, Any]] = {a: {"declared": None, "payments": {}}
                                                       for a in accounts}
         a, p = t.platform_accounts.c, t.platform_payments.c
-        wanted = sorted({acct for _, acct in accounts})
         with self.engine.connect() as c:
-            for k in range(0, len(wanted), 500):
-                chunk = wanted[k:k + 500]
-                for plat, acct, ctry in c.execute(select(a.platform, a.account, a.country)
-                                                  .where(a.case_id == case_id,
-                                                         a.account.in_(chunk))):
+            for plat, chunk in _chunks(accounts):  # (case, platform, account): index seeks
+                for acct, ctry in c.execute(select(a.account, a.country)
+                                            .where(a.case_id == case_id, a.platform == plat,
+                                                   a.account.in_(chunk))):
                     if (plat, acct) in out:
                         out[(plat, acct)]["declared"] = ctry
-                for plat, acct, ctry, n in c.execute(
-                        select(p.platform, p.account, p.country, func.count())
-                        .where(p.case_id == case_id, p.account.in_(chunk),
+                for acct, ctry, n in c.execute(
+                        select(p.account, p.country, func.count())
+                        .where(p.case_id == case_id, p.platform == plat, p.account.in_(chunk),
                                p.country.is_not(None))
-                        .group_by(p.platform, p.account, p.country)):
+                        .group_by(p.account, p.country)):
                     if (plat, acct) in out:
                         out[(plat, acct)]["payments"][ctry] = n
         return out
@@ -555,3 +551,16 @@ class PlatformStore:
                             {"suspect": key, "new": new, "before": before, "after": after},
                             case_id)
         return after[new] | {"split_from": key}
+
+
+def _chunks(accounts: list[tuple[str, str]], size: int = 500
+            ) -> Iterator[tuple[str, list[str]]]:
+    """(platform, up to `size` of its accounts), sorted: a query per chunk then seeks the
+    (case, platform, account) indexes instead of scanning the case's rows for each chunk."""
+    by: dict[str, set[str]] = {}
+    for plat, acct in accounts:
+        by.setdefault(plat, set()).add(acct)
+    for plat in sorted(by):
+        names = sorted(by[plat])
+        for k in range(0, len(names), size):
+            yield plat, names[k:k + size]
