@@ -371,6 +371,43 @@ def flip_bits(hex64: str, n: int, start: int = 0) -> str:
     return f"{v:064x}"
 
 
+def test_files_handed_over_beside_the_records_are_scanned_and_linked(
+        run: Run, tmp_path: Path) -> None:
+    """Transfers that name a file handed over in FOLDER/files (no hash in the record): the
+    import scans that folder as source PLATFORM-files; each such transfer links to its file,
+    and through the file's SHA-256 and PDQ to the seized device's copies; the record keeps
+    its own (empty) hash fields."""
+    phone = tmp_path / "phone"
+    seized = noise(phone / "DCIM" / "IMG_0001.png", 61)
+    noise(phone / "DCIM" / "IMG_0002.png", 62, rotate=True)  # a turned copy of upload 2
+    folder = tmp_path / "export"
+    write_csv(folder / "accounts.csv", ["id", "names", "emails"],
+              [["user-0051", "A", "user-0051@example.test"]])
+    write_csv(folder / "transfers.csv", ["account", "time", "direction", "file_name"],
+              [["user-0051", "2024-04-01", "upload", "uploads/a.png"],
+               ["user-0051", "2024-04-02", "upload", "uploads/b.png"],
+               ["user-0051", "2024-04-03", "download", "uploads/missing.png"]])
+    (folder / "files" / "uploads").mkdir(parents=True)
+    (folder / "files" / "uploads" / "a.png").write_bytes(seized.read_bytes())
+    noise(folder / "files" / "uploads" / "b.png", 62)
+    run("cases", "create", "op-files")
+    run("scan", phone, "--case", "op-files", "--no-progress")
+    res = run.json("platform", "import", folder, "--case", "op-files", "--platform", "shop")
+    assert res["handed_over"]["source"] == "shop-files"
+    assert res["handed_over"]["totals"]["files"] == 2
+    (acct,) = run.json("platform", "accounts", "--case", "op-files")
+    by_name = {x["file_name"]: x for x in acct["transfers"]}
+    a = {(r["source"], r["path"], r["via"]) for r in by_name["uploads/a.png"]["items"]}
+    assert a == {("shop-files", "uploads/a.png", "file"), ("phone", "DCIM/IMG_0001.png",
+                                                           "file+sha256")}
+    b = {(r["source"], r["path"], r["via"]) for r in by_name["uploads/b.png"]["items"]}
+    assert b == {("shop-files", "uploads/b.png", "file"),
+                 ("phone", "DCIM/IMG_0002.png", "file+pdq")}
+    assert by_name["uploads/missing.png"]["items"] == []
+    assert all(x["sha256"] is None and x["pdq"] is None for x in acct["transfers"])
+    assert acct["summary"]["linked_items"] == 4
+
+
 def test_transfers_link_accounts_to_items_matches_and_synthetic_findings(
         run: Run, tmp_path: Path) -> None:
     ev = tmp_path / "laptop-image"

@@ -48,13 +48,18 @@ def platform_group() -> None:
               help="The platform's name (lower-case letters, digits, . _ -).")
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML: the files' column names for each field (platform/records.py).")
+@click.option("--files", "files", type=click.Path(exists=True, file_okay=False,
+                                                   path_type=Path),
+              help="The uploaded/downloaded files handed over beside the records, scanned "
+                   "into the case as source PLATFORM-files; transfers name them by path "
+                   "[default: FOLDER/files when it exists].")
 @JSON_OPTION
 @click.pass_context
 def platform_import(ctx: click.Context, folder: Path, case: str, platform: str,
-                    mapping: Path | None, as_json: bool) -> None:
+                    mapping: Path | None, files: Path | None, as_json: bool) -> None:
     """Import FOLDER's tables (accounts, payments, access_logs, transfers; .csv or .jsonl)
-    in one transaction. Bad rows are named (file, line, reason) and left out; exit 3 when
-    any was."""
+    in one transaction, then scan the files handed over beside them (if any) like any
+    source. Bad rows are named (file, line, reason) and left out; exit 3 when any was."""
     from cairn.platform.records import MappingError, load_mapping
 
     cid = existing_case(ctx, case)
@@ -63,7 +68,11 @@ def platform_import(ctx: click.Context, folder: Path, case: str, platform: str,
         m = load_mapping(mapping)
     except MappingError as e:
         _fail(str(e))
+    if files is None and (folder / "files").is_dir():
+        files = folder / "files"
     res = _do(lambda: _platforms(ctx).import_records(cid, folder, name, m))
+    if files is not None:
+        res["handed_over"] = _scan_files(ctx, case, files, name)
     if as_json:
         _emit_json(res)
     else:
@@ -71,6 +80,11 @@ def platform_import(ctx: click.Context, folder: Path, case: str, platform: str,
         out.print(f"imported {counts} from {folder} (platform {name})", highlight=False)
         for r in res["rejected_rows"][:20]:
             out.print(f"rejected {r['file']}:{r['line']}: {r['reason']}", highlight=False)
+        if "handed_over" in res:
+            f = res["handed_over"]
+            out.print(f"scanned {f['totals']['files']} handed-over files from {f['location']} "
+                      f"as source {f['source']} ({f['totals']['items_matched']} matched)",
+                      highlight=False)
         if res["rejected"]:
             more = res["rejected"] - min(20, len(res["rejected_rows"]))
             out.print(f"{res['rejected']} rows rejected" + (f" ({more} not shown: --json)"
@@ -78,6 +92,27 @@ def platform_import(ctx: click.Context, folder: Path, case: str, platform: str,
                       highlight=False)
     if res["rejected"]:
         sys.exit(EXIT_PARTIAL)
+
+
+def _scan_files(ctx: click.Context, case: str, files: Path, platform: str) -> dict:
+    """The handed-over files, scanned like any exhibit (isolated workers, limits, resumable,
+    custody), as source `PLATFORM-files`: `platform accounts` links a transfer to the item at
+    the path its record names there, and through that item's hashes to the rest of the case."""
+    from cairn.media.limits import Limits
+    from cairn.scan.isolation import default_caps
+    from cairn.scan.pipeline import default_workers, scan
+    from cairn.scan.worker import HashOptions
+    from cairn.store.store import SourceNameTaken, StoreError
+
+    try:
+        summary = scan(_store(ctx), case, files, source_name=f"{platform}-files",
+                       limits=Limits(), options=HashOptions(),
+                       arguments={"argv": sys.argv[1:], "platform_files": platform},
+                       caps=default_caps(default_workers()))
+    except (FileNotFoundError, NotADirectoryError, PermissionError, SourceNameTaken,
+            StoreError) as e:
+        _fail(f"{files}: the handed-over files were not scanned: {e}")
+    return summary.to_dict()
 
 
 @platform_group.command("imports")

@@ -58,10 +58,28 @@ def link_accounts(store: Store, case_id: int, accounts: list[dict]) -> list[dict
         idx.add(codes_from_hex(hexes))
         idx.build()
     row_item = np.asarray(rows, dtype=np.int64)
-    queries = [(a, x) for a in accounts for x in a["transfers"] if x["pdq"]]
+    # a transfer whose file was handed over beside the records (scanned as PLATFORM-files)
+    # links to that item, and, when the record gives no hash, through the item's hashes to
+    # the rest of the case; the record's own values are left as they are
+    handed = {(it["source"].removesuffix("-files"), it["path"].strip("/")): it for it in items
+              if it["source"].endswith("-files")}
+    file_of: dict[int, dict] = {}
+    hashes: dict[int, tuple[str | None, str | None, str | None, str]] = {}
+    for a in accounts:
+        for x in a["transfers"]:
+            got = handed.get((a["platform"], (x.get("file_name") or "").strip("/")))
+            if got is not None:
+                file_of[x["id"]] = got
+            if got is not None and not (x["sha256"] or x["md5"] or x["pdq"]):
+                hashes[x["id"]] = (got["sha256"], got["md5"], (got["pdq"] or {}).get("hash"),
+                                   "file+")
+            else:
+                hashes[x["id"]] = (x["sha256"], x["md5"], x["pdq"], "")
+    queries = [(a, x) for a in accounts for x in a["transfers"] if hashes[x["id"]][2]]
     near: dict[int, dict[int, int]] = {}  # transfer id -> item index -> distance
     if idx is not None and queries:
-        qi, ids, dist = idx.join(codes_from_hex([x["pdq"] for _, x in queries]), PDQ_DISTANCE)
+        qi, ids, dist = idx.join(codes_from_hex([hashes[x["id"]][2] or "" for _, x in queries]),
+                                 PDQ_DISTANCE)
         for q, i, d in zip(qi.tolist(), ids.tolist(), dist.tolist(), strict=True):
             tid = queries[q][1]["id"]
             k = int(row_item[i])
@@ -71,15 +89,19 @@ def link_accounts(store: Store, case_id: int, accounts: list[dict]) -> list[dict
         seen_items: set[int] = set()
         for x in a["transfers"]:
             refs: dict[int, dict] = {}
-            exact = by_sha.get(x["sha256"], []) if x["sha256"] else \
-                by_md5.get(x["md5"], []) if x["md5"] else []
+            sha, md5, _, via = hashes[x["id"]]
+            exact = by_sha.get(sha, []) if sha else by_md5.get(md5, []) if md5 else []
+            file = file_of.get(x["id"])
+            if file is not None:
+                refs[file["id"]] = item_ref(file, "file", 0, known_good)
             for it in exact:
-                refs[it["id"]] = item_ref(it, "sha256" if x["sha256"] else "md5", 0,
-                                         known_good)
+                if it["id"] not in refs:
+                    refs[it["id"]] = item_ref(it, via + ("sha256" if sha else "md5"), 0,
+                                             known_good)
             for k, d in sorted(near.get(x["id"], {}).items(), key=lambda kv: kv[1]):
                 it = items[k]
                 if it["id"] not in refs:
-                    refs[it["id"]] = item_ref(it, "pdq", d, known_good)
+                    refs[it["id"]] = item_ref(it, via + "pdq", d, known_good)
             x["items"] = list(refs.values())
             seen_items |= set(refs)
         matched = [r for x in a["transfers"] for r in x["items"]]
