@@ -17,7 +17,9 @@ Lookups go through `cairn.scan.listindex.open_matcher` (the persisted, memory-ma
 and `Matcher.match_many`: withdrawn, false-positive and removed-list entries never come back.
 `LiveIndex` holds one matcher per process and re-reads the store's list generation and lists
 at most once per `recheck` seconds (HMA refreshes every 30 s), at once after a change made
-through these endpoints (`invalidate`): a lookup never waits on the database.
+through these endpoints (`invalidate`): a lookup never waits on the database. `LiveIndex.lookup`
+gathers the lookups of concurrent requests into one `match_many` call in a thread of its own
+(api/batcher.py): one index call per batch instead of per request, off the event loop.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from cairn.api.batcher import LINGER, MAX_BATCH, Batcher
 from cairn.lists.matcher import Match, Matcher
 from cairn.scan.listindex import open_matcher
 from cairn.signals.vpdq import parse_signal
@@ -125,11 +128,30 @@ class Snapshot:
 
     def lookup(self, st: SignalType, values: Iterable[str]) -> list[list[Hit]]:
         """Each value's hits among active entries of lists in use, nearest first."""
-        records = [_record(st, v) for v in values]
-        out = []
-        for found in self.matcher.match_many(records):
-            hits = [_hit(m) for m in found if m.signal == st.cairn and m.list_id in self.lists]
-            out.append(sorted(hits, key=lambda h: (h.distance, h.entry_id)))
+        out = self.lookup_many([(st, v) for v in values])
+        for res in out:
+            if isinstance(res, Exception):
+                raise res
+        return out  # type: ignore[return-value]  # no exceptions left
+
+    def lookup_many(self, queries: list[tuple[SignalType, str]]
+                    ) -> list[list[Hit] | Exception]:
+        """`lookup` of each (type, value), of any types, in one `match_many` call; a value
+        its type refuses (SignalError) is that query's answer alone, never the others'."""
+        out: list[list[Hit] | Exception] = []
+        records: list[dict] = []
+        wanted: list[tuple[int, str]] = []  # (place in out, cairn signal) of each record
+        for st, value in queries:
+            try:
+                records.append(_record(st, st.validate(value)))
+            except (SignalError, ValueError) as e:
+                out.append(e if isinstance(e, SignalError) else SignalError(str(e)))
+                continue
+            wanted.append((len(out), st.cairn))
+            out.append([])
+        for (i, cairn), found in zip(wanted, self.matcher.match_many(records), strict=True):
+            hits = [_hit(m) for m in found if m.signal == cairn and m.list_id in self.lists]
+            out[i] = sorted(hits, key=lambda h: (h.distance, h.entry_id))
         return out
 
 
@@ -140,15 +162,41 @@ def _lists_key(store: Store) -> tuple[tuple, list[dict]]:
                         x["enabled_ratio"]) for x in lists)), lists
 
 
-class LiveIndex:
-    """The current Snapshot for this process, shared by every request thread."""
+Query = tuple[Snapshot, SignalType, str]
 
-    def __init__(self, store: Store, recheck: float = 1.0) -> None:
+
+def lookup_batch(queries: list[Query]) -> list[list[Hit] | Exception]:
+    """Each (snapshot, type, value)'s hits: one `Snapshot.lookup_many` per snapshot (a
+    batch gathered across a re-check may hold two), answers in the queries' order."""
+    out: list[list[Hit] | Exception] = [[] for _ in queries]
+    groups: dict[int, list[int]] = {}
+    for i, (snap, _, _) in enumerate(queries):
+        groups.setdefault(id(snap), []).append(i)
+    for places in groups.values():
+        snap = queries[places[0]][0]
+        found = snap.lookup_many([(queries[i][1], queries[i][2]) for i in places])
+        for i, res in zip(places, found, strict=True):
+            out[i] = res
+    return out
+
+
+class LiveIndex:
+    """The current Snapshot for this process, shared by every request thread; `lookup`
+    gathers concurrent requests' queries into one index call (api/batcher.py)."""
+
+    def __init__(self, store: Store, recheck: float = 1.0, *, linger: float = LINGER,
+                 max_batch: int = MAX_BATCH) -> None:
         self.store = store
         self.recheck = recheck
         self._lock = threading.Lock()
         self._snap: Snapshot | None = None
         self._checked = float("-inf")
+        self.batcher: Batcher[Query, list[Hit]] = Batcher(
+            lookup_batch, linger=linger, max_batch=max_batch, name="cairn-lookup")
+
+    async def lookup(self, snap: Snapshot, st: SignalType, value: str) -> list[Hit]:
+        """`snap.lookup(st, [value])[0]`, batched with the other requests in flight."""
+        return await self.batcher.submit((snap, st, value))
 
     def invalidate(self) -> None:
         """A change was just made through this process: the next read checks the store."""
