@@ -155,11 +155,12 @@ class Snapshot:
         return out
 
 
-def _lists_key(store: Store) -> tuple[tuple, list[dict]]:
-    lists = store.lists()
+def _lists_key(store: Store) -> tuple:
+    """What a snapshot must be reopened on: the lists' generation and their settings. Cheap
+    (no count of entries): it is read every `recheck` seconds."""
     gen = store.list_generations()
     return (gen, tuple((x["id"], x["name"], x["pdq_threshold"], x["vpdq_percent"],
-                        x["enabled_ratio"]) for x in lists)), lists
+                        x["enabled_ratio"]) for x in store.lists(counts=False)))
 
 
 Query = tuple[Snapshot, SignalType, str]
@@ -191,6 +192,8 @@ class LiveIndex:
         self._lock = threading.Lock()
         self._snap: Snapshot | None = None
         self._checked = float("-inf")
+        self._changes = 0  # changes made through this process (`invalidate`) ...
+        self._seen = 0  # ... and how many of them the snapshot was checked after
         self.batcher: Batcher[Query, list[Hit]] = Batcher(
             lookup_batch, linger=linger, max_batch=max_batch, name="cairn-lookup")
 
@@ -199,7 +202,9 @@ class LiveIndex:
         return await self.batcher.submit((snap, st, value))
 
     def invalidate(self) -> None:
-        """A change was just made through this process: the next read checks the store."""
+        """A change was just made through this process: the next read checks the store
+        (and waits for that check: the change is seen by the next request)."""
+        self._changes += 1
         self._checked = float("-inf")
 
     @property
@@ -208,30 +213,45 @@ class LiveIndex:
         return self._snap
 
     def fresh(self) -> Snapshot | None:
-        """The snapshot while no re-check is due (no database work: safe on the event
-        loop); None when `current` must be called (from a thread)."""
+        """The snapshot while no re-check is due, or while another thread is re-checking
+        for time's sake (no database work: safe on the event loop); None when `current`
+        must be called (from a thread). So under load one request re-checks and the others
+        go on with the snapshot of a moment ago, instead of queueing behind it."""
         snap = self._snap
-        if snap is not None and time.monotonic() - self._checked < self.recheck:
+        if snap is None or self._seen != self._changes:
+            return None
+        if time.monotonic() - self._checked < self.recheck or self._lock.locked():
+            return snap
+        return None
+
+    def _current_enough(self) -> Snapshot | None:
+        snap = self._snap
+        if (snap is not None and self._seen == self._changes
+                and time.monotonic() - self._checked < self.recheck):
             return snap
         return None
 
     def current(self) -> Snapshot:
-        """The snapshot, re-checked against the store when `recheck` has passed."""
-        snap = self._snap
-        if snap is not None and time.monotonic() - self._checked < self.recheck:
+        """The snapshot, re-checked against the store when `recheck` has passed or a change
+        was made through this process."""
+        snap = self._current_enough()
+        if snap is not None:
             return snap
         with self._lock:  # one thread re-checks; the others wait for its answer
-            snap = self._snap
-            if snap is not None and time.monotonic() - self._checked < self.recheck:
+            snap = self._current_enough()
+            if snap is not None:
                 return snap
-            key, lists = _lists_key(self.store)
+            changes = self._changes  # read before the store: a later change re-checks again
+            key = _lists_key(self.store)
+            snap = self._snap
             if snap is None or snap.key != key:
+                lists = self.store.lists()  # counted (index status): only when it changed
                 matcher = open_matcher(self.store)
-                by_id = {x["id"]: x for x in lists}
-                snap = Snapshot(matcher, by_id, key, int(time.time()),
+                snap = Snapshot(matcher, {x["id"]: x for x in lists}, key, int(time.time()),
                                 {x["name"]: x for x in lists})
             else:
                 snap = Snapshot(snap.matcher, snap.lists, key, int(time.time()), snap.by_name)
             self._snap = snap
+            self._seen = changes
             self._checked = time.monotonic()
             return snap
