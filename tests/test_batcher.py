@@ -59,6 +59,22 @@ def test_concurrent_submits_share_calls_and_keep_their_own_answers() -> None:
     assert b.batches == len(sizes) and b.items == 100
 
 
+def test_without_linger_what_arrives_in_one_turn_is_one_batch() -> None:
+    sizes: list[int] = []
+
+    def run(items: list[int]) -> list[int | BaseException]:
+        sizes.append(len(items))
+        return squares(items)
+
+    b: Batcher[int, int] = Batcher(run, max_batch=64)  # the default: no waiting at all
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(b.submit(i) for i in range(100)))
+
+    assert asyncio.run(main()) == [i * i for i in range(100)]
+    assert sizes == [64, 36]
+
+
 def test_a_batch_that_raises_is_run_again_item_by_item() -> None:
     calls: list[list[int]] = []
 

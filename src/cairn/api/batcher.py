@@ -5,7 +5,10 @@ and numpy's fixed cost per call), while queries joined in one `HammingIndex.join
 ~0.17 ms each (~6,000/s per core); the kernels are `nogil`, so a call in a thread runs beside
 the event loop instead of stopping it. Sixty-four clients each waiting on their own 0.7 ms
 call on the event loop is what held `GET /m/raw_lookup` at ~650 lookups/s with a p99 of
-~170 ms (1M entries, loaded 2-core machine).
+~170 ms (1M entries, loaded 2-core machine). The batch thread still takes the GIL between
+kernel calls, so beside a busy event loop it waits for it (a batch of 40 costs ~0.25 ms a
+query of wall time beside an idle thread, ~0.7-0.87 ms beside one spinning in Python);
+a shorter `sys.setswitchinterval` (0.5 ms) made no difference above this machine's noise.
 
 The contract:
 - `await batcher.submit(item)` answers what `run([item])[0]` would: `run` must treat each
@@ -16,18 +19,22 @@ The contract:
   place (raised to that caller only); if `run` raises for the whole batch, each item is run
   again on its own, so one bad item never fails the others.
 - Gathering: the first item of a batch waits at most `linger` seconds for others to join
-  it, or less once `max_batch` are queued; items that queued while the previous batch ran
-  go at once (under load the queue fills by itself and nothing lingers). One batch runs at a
-  time per batcher, in its own thread, never on the event loop; its results are handed back
-  on the loop in one step per batch.
+  it (or less, once `max_batch` are queued); by default it does not wait at all: the batch
+  is what arrived in the same turn of the event loop, and under load what queued while the
+  previous batch ran (the queue fills by itself exactly when batching pays). One batch runs
+  at a time per batcher, in its own thread, never on the event loop; its results are
+  handed back on the loop in one step per batch.
 - State is kept per event loop (a TestClient runs a loop per request); a caller that
   went away (a cancelled request) is skipped when the results come back.
 
-Constants (measured on the 2-core machine, 1M-entry list, 64 clients, `bench/bench_api.py`):
-LINGER 1 ms: 0.5 ms gathers batches half the size at low load, 2 ms adds latency for nothing
-once the queue fills by itself; MAX_BATCH 256: a batch of 256 PDQ queries takes ~40 ms, about
-the p99 a batch behind it may add; larger batches gain nothing once the per-call cost is
-amortised (64 concurrent clients never queue more than 64 per process).
+Constants, measured on the shared 2-core machine (load average 4-5 from other work), 1M-entry
+list, `cairn serve --workers 2`, 64 clients (bench/bench_api.py --client raw), two runs each,
+interleaved: LINGER 0 gave 1,061 and 1,065 lookups/s (p99 187 and 204 ms), 1 ms 910 and 745
+(p99 294, 332 ms), 3 ms 848 and 796 (p99 280, 317 ms): waiting only idles the batch thread.
+One PDQ query costs, in `match_many` batches of 1 / 8 / 32 / 64 / 256 / 10,000 queries,
+511 / 136 / 90 / 82 / 77 / 81 us each (1M entries, one thread): the gain is made by 32.
+MAX_BATCH 256 bounds one batch to ~20 ms at 1M (~45 ms at 10M, 0.17 ms a query); 64 clients
+over two workers never queue that many.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-LINGER = 0.001  # seconds the first item of a batch waits for company
+LINGER = 0.0  # seconds the first item of a batch waits for company (see above: none)
 MAX_BATCH = 256  # items in one call at most
 
 
