@@ -54,6 +54,37 @@ def test_a_token_is_reused_for_its_recheck_time_then_asked_again(
     assert principal(store, "cairn_" + "x" * 43) is None
 
 
+def test_while_one_request_asks_the_store_again_the_others_keep_the_token(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    users.add_user(store, "user-0042", "examiner")
+    token = users.create_token(store, "user-0042", "lookup", None)[1]
+    monkeypatch.setattr(auth, "TOKEN_RECHECK", 1.0)
+    found = principal(store, token)
+    users.revoke_token(store, token[:users.PREFIX_SHOWN])
+    key = (id(store), token)
+    auth._known[key] = (found, time.monotonic() - 5)  # vouched for too long ago ...
+    auth._asking[key] = time.monotonic()  # ... but another request is asking right now
+    assert principal(store, token) == found
+    del auth._asking[key]
+    assert principal(store, token) is None  # nobody asking: this one does, and is refused
+    assert key not in auth._asking
+
+
+def test_one_request_rechecks_the_index_the_others_go_on(store: Store) -> None:
+    store.add_list("BANK_A", "generated", "te-local", 31,
+                   [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
+    live = LiveIndex(store, recheck=3600.0)
+    first = live.current()
+    assert live.fresh() is first
+    live._checked = float("-inf")  # as when the recheck time has passed
+    assert live.fresh() is None  # this request goes to re-check ...
+    assert live.fresh() is first  # ... the next ones go on meanwhile
+    again = live.current()
+    assert live.fresh() is again and again.matcher is first.matcher
+
+
 def test_the_recheck_lets_requests_go_on_but_a_change_here_is_seen_at_once(
         store: Store) -> None:
     store.add_list("BANK_A", "generated", "te-local", 31,

@@ -88,28 +88,38 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 TOKEN_RECHECK = 1.0  # seconds a token's principal is reused before the store is asked again
 TOKEN_CACHE_MAX = 4096  # tokens remembered per process (cleared when full)
-_known: dict[tuple[int, str], tuple[Principal, float]] = {}
+_known: dict[tuple[int, str], tuple[Principal, float]] = {}  # -> (principal, when vouched)
+_asking: dict[tuple[int, str], float] = {}  # -> when a request began asking the store again
 
 
 async def _token_principal(store: Store, secret: str) -> Principal | None:
     """`users.principal_for_token`, its answer for a known token reused for TOKEN_RECHECK
-    seconds: asking the store (a query in the threadpool) on every request was most of the
-    cost of a lookup under load (bench/bench_api.py). So a revoked or expired token, or one
-    whose user was disabled, is refused at most TOKEN_RECHECK seconds later, as list
-    changes made elsewhere reach lookups (api/hma_index.py); unknown tokens are not
-    remembered, and every 401 still asks the store."""
+    seconds, and while one request asks the store again the others keep it: a query in the
+    threadpool per request cost more than the lookup it guarded (bench/bench_api.py), and
+    all 64 clients asking at once each second made the slowest requests. So a revoked or
+    expired token, or one whose user was disabled, is refused within TOKEN_RECHECK seconds
+    (twice that at most, while the store is slow to answer), as list changes made elsewhere
+    reach lookups (api/hma_index.py); a refused token is never remembered."""
     key = (id(store), secret)
     now = time.monotonic()
     hit = _known.get(key)
-    if hit is not None and now - hit[1] < TOKEN_RECHECK:
-        return hit[0]
-    found = await run_in_threadpool(users.principal_for_token, store, secret)
+    if hit is not None:
+        if now - hit[1] < TOKEN_RECHECK:
+            return hit[0]
+        began = _asking.get(key)
+        if began is not None and now - began < TOKEN_RECHECK:
+            return hit[0]  # another request is asking the store right now
+    _asking[key] = now
+    try:
+        found = await run_in_threadpool(users.principal_for_token, store, secret)
+    finally:
+        _asking.pop(key, None)
     if found is None:
         _known.pop(key, None)
         return None
     if len(_known) >= TOKEN_CACHE_MAX:
         _known.clear()
-    _known[key] = (found, now)  # when the store last vouched for it
+    _known[key] = (found, now)
     return found
 
 

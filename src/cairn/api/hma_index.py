@@ -194,6 +194,7 @@ class LiveIndex:
         self._checked = float("-inf")
         self._changes = 0  # changes made through this process (`invalidate`) ...
         self._seen = 0  # ... and how many of them the snapshot was checked after
+        self._recheck_began: float | None = None  # a request went to re-check (`fresh`)
         self.batcher: Batcher[Query, list[Hit]] = Batcher(
             lookup_batch, linger=linger, max_batch=max_batch, name="cairn-lookup")
 
@@ -220,8 +221,13 @@ class LiveIndex:
         snap = self._snap
         if snap is None or self._seen != self._changes:
             return None
-        if time.monotonic() - self._checked < self.recheck or self._lock.locked():
+        now = time.monotonic()
+        if now - self._checked < self.recheck or self._lock.locked():
             return snap
+        began = self._recheck_began
+        if began is not None and now - began < self.recheck:
+            return snap  # a request on its way to `current` (its hop to a thread)
+        self._recheck_began = now  # this caller re-checks (if it never does, another will)
         return None
 
     def _current_enough(self) -> Snapshot | None:
@@ -254,4 +260,5 @@ class LiveIndex:
             self._snap = snap
             self._seen = changes
             self._checked = time.monotonic()
+            self._recheck_began = None
             return snap
