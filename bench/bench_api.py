@@ -108,7 +108,11 @@ def serve(home: str, kind: str) -> None:
             sys.exit("uvicorn did not start")
         time.sleep(0.02)
     print(f"LISTENING {server.servers[0].sockets[0].getsockname()[1]}", flush=True)
-    thread.join()  # until terminated
+    try:
+        thread.join()  # until terminated
+    except KeyboardInterrupt:  # stop() sends SIGINT: a quiet exit, not a traceback
+        server.should_exit = True
+        thread.join(10)
 
 
 # -- the client ------------------------------------------------------------------------------
