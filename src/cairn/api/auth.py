@@ -13,13 +13,17 @@ cookie a `POST /login` set. Answers, each the same whatever was wrong with the c
   request on a session without its CSRF token (header `X-CSRF-Token` or form field
   `csrf_token`; a bearer token is no ambient credential and needs none).
 
-Store work runs in the threadpool (`run_in_threadpool`), never on the event loop.
+Store work runs in the threadpool (`run_in_threadpool`), never on the event loop. A bearer
+token the store accepted is taken again without asking it for TOKEN_RECHECK (1 s) in the
+same process (`_token_principal`): revoking a token, or disabling its user, takes effect
+within that second, as list changes reach lookups.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -57,7 +61,7 @@ async def current_principal(request: Request) -> Principal:
         scheme, _, credential = auth.partition(" ")
         credential = credential.strip()
         if scheme.lower() == "bearer" and credential:
-            found = await run_in_threadpool(users.principal_for_token, store, credential)
+            found = await _token_principal(store, credential)
             if found is not None:
                 return found
         elif scheme.lower() == "basic":
@@ -81,6 +85,42 @@ async def current_principal(request: Request) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+TOKEN_RECHECK = 1.0  # seconds a token's principal is reused before the store is asked again
+TOKEN_CACHE_MAX = 4096  # tokens remembered per process (cleared when full)
+_known: dict[tuple[int, str], tuple[Principal, float]] = {}  # -> (principal, when vouched)
+_asking: dict[tuple[int, str], float] = {}  # -> when a request began asking the store again
+
+
+async def _token_principal(store: Store, secret: str) -> Principal | None:
+    """`users.principal_for_token`, its answer for a known token reused for TOKEN_RECHECK
+    seconds, and while one request asks the store again the others keep it: a query in the
+    threadpool per request cost more than the lookup it guarded (bench/bench_api.py), and
+    all 64 clients asking at once each second made the slowest requests. So a revoked or
+    expired token, or one whose user was disabled, is refused within TOKEN_RECHECK seconds
+    (twice that at most, while the store is slow to answer), as list changes made elsewhere
+    reach lookups (api/hma_index.py); a refused token is never remembered."""
+    key = (id(store), secret)
+    now = time.monotonic()
+    hit = _known.get(key)
+    if hit is not None:
+        if now - hit[1] < TOKEN_RECHECK:
+            return hit[0]
+        began = _asking.get(key)
+        if began is not None and now - began < TOKEN_RECHECK:
+            return hit[0]  # another request is asking the store right now
+    _asking[key] = now
+    try:
+        found = await run_in_threadpool(users.principal_for_token, store, secret)
+    finally:
+        _asking.pop(key, None)
+    if found is None:
+        _known.pop(key, None)
+        return None
+    if len(_known) >= TOKEN_CACHE_MAX:
+        _known.clear()
+    _known[key] = (found, now)
+    return found
 
 
 def _basic_password(credential: str) -> str:

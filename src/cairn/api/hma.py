@@ -178,9 +178,9 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
             log.exception("list index could not be opened")
             raise HmaError(503, "index not yet ready") from None
 
-    def hits(st: SignalType, value: str, banks: set[str] | None,
-             snap: Snapshot | None = None) -> tuple[Snapshot, list[Hit]]:
-        snap = snap or snapshot()
+    def hits(st: SignalType, value: str, banks: set[str] | None
+             ) -> tuple[Snapshot, list[Hit]]:
+        snap = snapshot()
         found = snap.lookup(st, [value])[0]
         if banks is not None:
             found = [h for h in found if snap.lists[h.list_id]["name"] in banks]
@@ -188,11 +188,29 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
 
     def by_bank(st: SignalType, value: str, banks: set[str] | None, seed: str | None,
                 coinflip: bool = True) -> dict[str, list[dict]]:
-        """HMA's lookup: hits grouped by bank; one coin-flip per call, a bank answering iff
-        its enabled ratio >= the draw (always, with the flip bypassed)."""
+        """HMA's lookup: hits grouped by bank (blocking: for routes in the threadpool)."""
         if value == "":  # a photo under quality 50 has no PDQ to look up
             return {}
         snap, found = hits(st, _valid(st, value), banks)
+        return grouped(snap, found, seed, coinflip)
+
+    async def batched(st: SignalType, value: str, banks: set[str] | None
+                      ) -> tuple[Snapshot, list[Hit]]:
+        """`hits` from the event loop: the lookup joins the other requests in flight in one
+        index call in the batch thread (api/batcher.py); only a due re-check of the store
+        takes the threadpool."""
+        snap = index.fresh()
+        if snap is None:
+            snap = await run_in_threadpool(snapshot)
+        found = await index.lookup(snap, st, value)
+        if banks is not None:
+            found = [h for h in found if snap.lists[h.list_id]["name"] in banks]
+        return snap, found
+
+    def grouped(snap: Snapshot, found: list[Hit], seed: str | None,
+                coinflip: bool = True) -> dict[str, list[dict]]:
+        """One coin-flip per call, a bank answering iff its enabled ratio >= the draw
+        (always, with the flip bypassed)."""
         draw = random.Random(seed).random() if coinflip else 0.0
         out: dict[str, list[dict]] = {}
         for h in found:
@@ -208,22 +226,21 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
     @router.get("/m/raw_lookup")
     async def raw_lookup(signal_type: str, signal: str, banks: str | None = None,
                          include_distance: bool = False) -> Response:
-        """The hot path. On the event loop while the index needs no re-check (an in-memory
-        search of ~0.2 ms: cheaper than the hop to a thread); the re-check, which reads the
-        store, runs in the threadpool."""
+        """The hot path: checked on the event loop, looked up in a batch (`batched`)."""
         st = _type(signal_type)
-        value = _valid(st, signal)
-        snap = index.fresh() or await run_in_threadpool(snapshot)
-        _, found = hits(st, value, _banks_param(banks), snap)
+        _, found = await batched(st, _valid(st, signal), _banks_param(banks))
         matches: list = ([{"bank_content_id": h.entry_id, "distance": h.shown} for h in found]
                          if include_distance else [h.entry_id for h in found])
         return SortedJSONResponse({"matches": matches})
 
     @router.get("/m/lookup")
-    def lookup_get(signal_type: str, signal: str, banks: str | None = None,
-                   seed: str | None = None) -> Response:
-        return SortedJSONResponse(by_bank(_type(signal_type), signal, _banks_param(banks),
-                                          seed))
+    async def lookup_get(signal_type: str, signal: str, banks: str | None = None,
+                         seed: str | None = None) -> Response:
+        st = _type(signal_type)
+        if signal == "":
+            return SortedJSONResponse({})
+        snap, found = await batched(st, _valid(st, signal), _banks_param(banks))
+        return SortedJSONResponse(grouped(snap, found, seed))
 
     @router.post("/m/lookup")
     def lookup_post(content: Upload = Depends(upload),  # noqa: B008 - see `upload`

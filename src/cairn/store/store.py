@@ -953,10 +953,15 @@ class Store:
             return (uid, self._meta_int(c, "lists_generation"),
                     self._meta_int(c, "lists_rebuild_generation"))
 
-    def lists(self) -> list[dict]:
+    def lists(self, counts: bool = True) -> list[dict]:
+        """The lists in use, each with its entries counted by signal type (`signal_types`);
+        `counts=False` leaves the counts out: they take a scan of every entry (a fifth of a
+        second at 1M entries), the rows alone a millisecond."""
         with self.engine.connect() as c:
             rows = c.execute(select(t.lists).where(t.lists.c.removed_at.is_(None))
                              .order_by(t.lists.c.name)).mappings().all()
+            if not counts:
+                return [dict(r) for r in rows]
             by_type: dict[int, dict[str, int]] = {}
             for list_id, st, n in c.execute(
                 select(t.list_entries.c.list_id, t.list_entries.c.signal_type, func.count())
