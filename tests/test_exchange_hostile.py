@@ -10,15 +10,12 @@ import hashlib
 import json
 import socket
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -29,6 +26,7 @@ from cairn.lists.formats import stix
 from cairn.store import Store
 from cairn.store import exchange as ex
 from cairn.store import schema as t
+from serve_fixtures import serving
 
 T0 = "2026-01-01T00:00:00.000Z"
 NS = uuid.UUID("0b5e7a4c-1d2e-4f30-9a8b-7c6d5e4f3a21")  # this test's, for object ids
@@ -95,23 +93,6 @@ def world(tmp_path: Path) -> World:
     return World(tmp_path / "home")
 
 
-@contextmanager
-def serving(app: object) -> Iterator[str]:
-    """A real uvicorn server on a loopback port it picks itself; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def post(client: TestClient | httpx.Client, w: World, objects: object, partner: str = "writer",

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -28,6 +24,7 @@ from PIL import Image
 from cairn.api.hma import URL_REFUSED, hma_router
 from cairn.store.store import Store
 from inprocess import DB_URLS, EXAMINER, database, run
+from serve_fixtures import serving
 
 PDQ_A = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 PDQ_NEAR = PDQ_A[:-1] + "1"  # 2 bits from PDQ_A
@@ -331,23 +328,6 @@ def test_the_guard_comes_first_on_every_route(store: Store) -> None:
 
 
 # -- a real server ------------------------------------------------------------------------------
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """uvicorn on a loopback port it picks itself; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_over_a_real_uvicorn(store: Store) -> None:
