@@ -101,3 +101,46 @@ def test_corrupt_and_truncated_video(tmp_path: Path) -> None:
     (tmp_path / "junk.mp4").write_bytes(data[:64] + bytes(4096))
     with pytest.raises(VideoError):
         vpdq_frames(str(tmp_path / "junk.mp4"))
+
+
+def test_match_percent_is_the_brute_force_comparison_in_bounded_memory() -> None:
+    """Blockwise on packed bits equals every frame against every frame on unpacked bits,
+    at distances around the threshold; and two signals of 6,000 distinct frames each (what a
+    lookup token could send to /m/compare) compare within tens of MB, not the gigabytes an
+    n x m x 256 comparison takes."""
+    import tracemalloc
+
+    import numpy as np
+
+    from cairn.signals.vpdq import COMPARE_BLOCK, VpdqFrame
+
+    rng = np.random.default_rng(11)
+
+    def rand() -> int:
+        return int.from_bytes(rng.integers(0, 256, 32, dtype=np.uint8).tobytes(), "big")
+
+    base = [rand() for _ in range(COMPARE_BLOCK + 60)]
+    query = [VpdqFrame(i, float(i), f"{h:064x}", 100) for i, h in enumerate(base)]
+    target = []
+    for i, h in enumerate(base[:150]):
+        flips = 28 + i % 8  # 28..35 bits apart: both sides of 31
+        for b in rng.choice(256, flips, replace=False):
+            h ^= 1 << int(b)
+        target.append(VpdqFrame(i, float(i), f"{h:064x}", 100 if i % 9 else 40))
+    target += [VpdqFrame(200 + i, 0.0, f"{rand():064x}", 100) for i in range(40)]
+
+    def brute(q: list[VpdqFrame], t: list[VpdqFrame]) -> tuple[float, float]:
+        qs = sorted({f.hash for f in q if f.quality >= 50})
+        ts = sorted({f.hash for f in t if f.quality >= 50})
+        d = np.array([[bin(int(a, 16) ^ int(b, 16)).count("1") for b in ts] for a in qs])
+        close = d <= 31
+        return 100 * close.any(1).sum() / len(qs), 100 * close.any(0).sum() / len(ts)
+
+    assert match_percent(query, target) == pytest.approx(brute(query, target))
+    assert 0 < match_percent(query, target)[1] < 100
+    big = [[VpdqFrame(i, 0.0, f"{rand():064x}", 100) for i in range(6000)] for _ in range(2)]
+    tracemalloc.start()
+    match_percent(big[0], big[1])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 200 << 20, peak

@@ -151,10 +151,9 @@ async def submitted_csrf(request: Request) -> str | None:
 def form_fields(body: bytes) -> dict[str, str]:
     """An urlencoded form's fields (the first of each name)."""
     try:
-        text = body.decode()
-    except UnicodeDecodeError:
+        return {k: v[0] for k, v in parse_qs(body.decode(), max_num_fields=100).items()}
+    except (UnicodeDecodeError, ValueError):  # not UTF-8, or over 100 fields: no form
         return {}
-    return {k: v[0] for k, v in parse_qs(text, max_num_fields=100).items()}
 
 
 def require(capability: str) -> Callable[..., Awaitable[Principal]]:
