@@ -724,24 +724,20 @@ class Store:
             gen = self._bump(c, destructive=bool(old and replace))
             before = self._entry_count(c, list_id)
             added_at = datetime.now(UTC).isoformat(timespec="microseconds")
-            batch: list[dict] = []
-            stmt = self.insert_ignore(t.list_entries)
             # a Media's hashes share their labels and attrs objects: encode each once
             labels_json, attrs_json, origin_json = _JsonMemo(), _JsonMemo(), _JsonMemo()
-            for e in entries:
-                batch.append({"list_id": list_id, "signal_type": e["signal_type"],
-                              "value": e["value"], "category": e.get("category"),
-                              "labels": labels_json(e.get("labels") or []),
-                              "collab": e.get("collab"), "line_no": e["line"],
-                              "changed_gen": gen, "attrs": attrs_json(e.get("attrs")),
-                              "origin": origin_json(e.get("origin")), "added_at": added_at,
-                              "stix_id": stix_id(e["signal_type"], e["value"])
-                              if stix_id else None})
-                if len(batch) >= 5000:
-                    c.execute(stmt, batch)
-                    batch.clear()
-            if batch:
-                c.execute(stmt, batch)
+            rows = ((list_id, e["signal_type"], e["value"], e.get("category"),
+                     labels_json(e.get("labels") or []), e.get("collab"), e["line"], gen,
+                     attrs_json(e.get("attrs")), origin_json(e.get("origin")), added_at,
+                     stix_id(e["signal_type"], e["value"]) if stix_id else None)
+                    for e in entries)
+            if self.engine.dialect.name == "sqlite":
+                _insert_entries_sorted(c, rows)
+            else:
+                stmt = self.insert_ignore(t.list_entries)
+                for chunk in _chunks(rows, 5000):
+                    c.execute(stmt, [dict(zip(_ENTRY_COLUMNS, r, strict=True))
+                                     for r in chunk])
             count = self._entry_count(c, list_id)
             n_rejected = rejected if isinstance(rejected, int) else len(rejected)
             c.execute(update(t.lists).where(t.lists.c.id == list_id).values(
@@ -1056,6 +1052,42 @@ def _worker_failed() -> Any:
     return (select(t.errors.c.id).where(t.errors.c.item_id == t.items.c.id,
                                         t.errors.c.stage == "worker")
             .exists().label("worker_failed"))
+
+
+_ENTRY_COLUMNS = ("list_id", "signal_type", "value", "category", "labels", "collab", "line_no",
+                  "changed_gen", "attrs", "origin", "added_at", "stix_id")
+
+
+def _chunks(rows: Iterable[tuple], n: int) -> Iterator[list[tuple]]:
+    batch: list[tuple] = []
+    for r in rows:
+        batch.append(r)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _insert_entries_sorted(c, rows: Iterable[tuple]) -> None:  # noqa: ANN001 - a Connection
+    """SQLite: stage the entries in a temporary table, then insert them ordered by signal
+    type and value. Two indexes on list_entries are keyed on the value, a random 64-digit
+    key; inserted in file order, every row lands on a random page of each, and past a few
+    million rows the indexes outgrow the cache (3M entries: 80 s). In key order each index
+    grows at its end (3M: 29 s). Duplicates keep the first line, as before (`line_no` breaks
+    ties)."""
+    cols = ", ".join(_ENTRY_COLUMNS)
+    c.exec_driver_sql("DROP TABLE IF EXISTS temp.import_entries")
+    c.exec_driver_sql(f"CREATE TEMP TABLE import_entries ({cols})")
+    marks = ", ".join("?" * len(_ENTRY_COLUMNS))
+    for chunk in _chunks(rows, 5000):
+        c.exec_driver_sql(f"INSERT INTO temp.import_entries VALUES ({marks})", chunk)
+    # DO NOTHING on the unique key only (OR IGNORE would also drop rows breaking NOT NULL);
+    # `WHERE true` is SQLite's documented fix for the ON CONFLICT parsing ambiguity
+    c.exec_driver_sql(f"INSERT INTO list_entries ({cols}) SELECT {cols} FROM "
+                      "temp.import_entries WHERE true ORDER BY signal_type, value, line_no "
+                      "ON CONFLICT DO NOTHING")
+    c.exec_driver_sql("DROP TABLE temp.import_entries")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
