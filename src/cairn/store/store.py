@@ -972,10 +972,12 @@ class Store:
         return dict(row) if row else None
 
     def export_entries(self, name: str, active_only: bool = True) -> Iterator[dict]:
-        """A list's entries for export, in a stable order (by entry id), streamed."""
+        """A list's entries for export, streamed, in the order their files gave them: import
+        by import, line by line. Not by entry id: SQLite imports insert in key order (see
+        `_insert_entries_sorted`), and a VICS Media's hashes must stay together."""
         e = t.list_entries.c
         q = (select(t.list_entries).join(t.lists).where(t.lists.c.name == name)
-             .order_by(e.id).execution_options(yield_per=20_000))
+             .order_by(e.added_at, e.line_no, e.id).execution_options(yield_per=20_000))
         if active_only:
             q = q.where(e.status == "active")
         with self.engine.connect() as c:
