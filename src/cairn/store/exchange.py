@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from cairn.store import schema as t
+from cairn.store.common import StoreError, now
 from cairn.store.custody import STORE_CHAIN
-from cairn.store.store import Store, StoreError, now
+from cairn.store.store import Store
 
 FALSE_POSITIVE_THRESHOLD = 1  # opinions that stop an entry matching (CAIRN_FP_THRESHOLD)
 
@@ -79,7 +80,7 @@ def revoke_partner(store: Store, name: str) -> dict:
             raise StoreError(f"partner {name!r} is already revoked")
         c.execute(update(t.partners).where(t.partners.c.id == row[0]).values(
             token_sha256=REVOKED + secrets.token_hex(16)))
-        store._log(c, STORE_CHAIN, "partner.revoked", f"partner:{name}", {"partner": name})
+        store.log_change(c, STORE_CHAIN, "partner.revoked", f"partner:{name}", {"partner": name})
     return {"name": name, "status": "revoked"}
 
 
@@ -204,16 +205,16 @@ def _add_opinion(store: Store, c, entry_id: int, opinion: str, author: str,  # n
     list_name, value = c.execute(select(t.lists.c.name, t.list_entries.c.value).join(
         t.lists, t.list_entries.c.list_id == t.lists.c.id).where(
         t.list_entries.c.id == entry_id)).one()
-    store._log(c, STORE_CHAIN, f"opinion.{opinion}", f"list:{list_name}",
-               {"list": list_name, "entry": entry_id, "value": value, "opinion": opinion,
-                "author": author, "explanation": explanation, "stix_id": stix_id})
+    store.log_change(c, STORE_CHAIN, f"opinion.{opinion}", f"list:{list_name}",
+                     {"list": list_name, "entry": entry_id, "value": value, "opinion": opinion,
+                      "author": author, "explanation": explanation, "stix_id": stix_id})
     if fps >= threshold and status == "active":
-        gen = store._bump(c, destructive=False)
+        gen = store.lists.bump(c, destructive=False)
         note = f"{fps} false-positive opinion(s)"
         c.execute(update(t.list_entries).where(t.list_entries.c.id == entry_id).values(
             status="false_positive", status_at=now(), changed_gen=gen, status_note=note))
-        store._set_match_status(c, t.matches.c.entry_id == entry_id, list_name,
-                                "false_positive", note)
+        store.matches.set_status(c, t.matches.c.entry_id == entry_id, list_name,
+                                 "false_positive", note)
         status = "false_positive"
     return {"entry_id": entry_id, "false_positives": fps, "status": status}
 

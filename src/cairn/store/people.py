@@ -1,6 +1,6 @@
 """The repository of suspects, devices, actions, operations and a case's lifecycle.
 
-Every change runs in one transaction with its custody entry (`Store._log` on the same
+Every change runs in one transaction with its custody entry (`Store.log_change` on the same
 connection): checks that need the database (an unknown suspect, a duplicate id, a closed case)
 raise `PeopleError` inside that transaction, so a refused change writes nothing, not even a
 log entry. Values are checked by cases/people.py before they get here.
@@ -20,8 +20,9 @@ from sqlalchemy import Connection, FromClause, delete, func, insert, select, upd
 
 from cairn.cases.people import PeopleError, check_text
 from cairn.store import schema as t
+from cairn.store.common import inserted_id, now
 from cairn.store.custody import STORE_CHAIN, case_chain
-from cairn.store.store import Store, inserted_id, now
+from cairn.store.store import Store
 
 SUSPECT_FIELDS = ("country", "agency", "status", "notes")  # set by edit as they are
 DEVICE_FIELDS = ("kind", "make", "model", "serial", "imei", "seized_at", "seized_where",
@@ -95,8 +96,8 @@ class People:
             cid = inserted_id(c.execute(insert(t.cases).values(name=name, created_at=now())))
             c.execute(insert(t.case_states).values(case_id=cid, status="open",
                                                    changed_at=now()))
-            self.store._log(c, case_chain(cid), "case.created", f"case:{name}",
-                            {"name": name}, cid)
+            self.store.log_change(c, case_chain(cid), "case.created", f"case:{name}",
+                                  {"name": name}, cid)
         return {"name": name, "status": "open"}
 
     def rename_case(self, case_id: int, new: str) -> dict:
@@ -105,8 +106,8 @@ class People:
             if c.execute(select(t.cases.c.id).where(t.cases.c.name == new)).first():
                 raise PeopleError(f"a case named {new!r} exists")
             c.execute(update(t.cases).where(t.cases.c.id == case_id).values(name=new))
-            self.store._log(c, case_chain(case_id), "case.renamed", f"case:{new}",
-                            {"before": old, "after": new}, case_id)
+            self.store.log_change(c, case_chain(case_id), "case.renamed", f"case:{new}",
+                                  {"before": old, "after": new}, case_id)
         return {"name": new, "before": old}
 
     def set_case_status(self, case_id: int, status: str, reason: str | None = None) -> dict:
@@ -134,7 +135,7 @@ class People:
                                                        changed_at=now()))
             action = {"closed": "case.closed", "open": "case.reopened",
                       "deleted": "case.deleted"}[status]
-            self.store._log(c, case_chain(case_id), action, f"case:{name}", details, case_id)
+            self.store.log_change(c, case_chain(case_id), action, f"case:{name}", details, case_id)
         return {"name": name, "status": status, "before": before}
 
     # -- suspects ------------------------------------------------------------------------
@@ -154,8 +155,8 @@ class People:
             for kind, value in dict.fromkeys(identifiers):
                 c.execute(insert(t.identifiers).values(suspect_id=sid, kind=kind, value=value))
             record = self._suspect(c, sid)
-            self.store._log(c, case_chain(case_id), "suspect.added", f"suspect:{key}",
-                            record, case_id)
+            self.store.log_change(c, case_chain(case_id), "suspect.added", f"suspect:{key}",
+                                  record, case_id)
         return record
 
     def edit_suspect(self, case_id: int, key: str, *, set_fields: dict[str, str | None],
@@ -187,8 +188,8 @@ class People:
             after = self._suspect(c, sid)
             changed = _changes(before, after)
             if changed:
-                self.store._log(c, case_chain(case_id), "suspect.edited", f"suspect:{key}",
-                                {"suspect": key} | changed, case_id)
+                self.store.log_change(c, case_chain(case_id), "suspect.edited", f"suspect:{key}",
+                                      {"suspect": key} | changed, case_id)
         return after | {"changed": sorted(changed.get("after", {}))}
 
     def suspects(self, case_id: int) -> list[dict]:
@@ -244,8 +245,8 @@ class People:
             did = inserted_id(c.execute(insert(t.devices).values(
                 case_id=case_id, key=key, created_at=now(), **values)))
             record = self._device(c, did)
-            self.store._log(c, case_chain(case_id), "device.added", f"device:{key}", record,
-                            case_id)
+            self.store.log_change(c, case_chain(case_id), "device.added", f"device:{key}", record,
+                                  case_id)
         return record
 
     def edit_device(self, case_id: int, key: str, fields: dict[str, str | None]) -> dict:
@@ -258,8 +259,8 @@ class People:
             after = self._device(c, did)
             changed = _changes(before, after)
             if changed:
-                self.store._log(c, case_chain(case_id), "device.edited", f"device:{key}",
-                                {"device": key} | changed, case_id)
+                self.store.log_change(c, case_chain(case_id), "device.edited", f"device:{key}",
+                                      {"device": key} | changed, case_id)
         return after | {"changed": sorted(changed.get("after", {}))}
 
     def _device_values(self, c: Connection, case_id: int, fields: dict[str, str | None]
@@ -290,9 +291,9 @@ class People:
                 raise PeopleError(f"source {src[0]!r} is linked to device {held!r}")
             c.execute(insert(t.device_sources).values(source_id=source_id, device_id=did,
                                                       linked_at=now()))
-            self.store._log(c, case_chain(case_id), "device.linked", f"device:{key}",
-                            {"device": key, "source": source_id, "source_name": src[0]},
-                            case_id)
+            self.store.log_change(c, case_chain(case_id), "device.linked", f"device:{key}",
+                                  {"device": key, "source": source_id, "source_name": src[0]},
+                                  case_id)
         return {"device": key, "source": src[0], "linked": True}
 
     def devices(self, case_id: int) -> list[dict]:
@@ -354,8 +355,8 @@ class People:
             for did in dids:
                 c.execute(insert(t.action_devices).values(action_id=aid, device_id=did))
             record = self._action(c, aid)
-            self.store._log(c, case_chain(case_id), "action.added", f"action:{aid}", record,
-                            case_id)
+            self.store.log_change(c, case_chain(case_id), "action.added", f"action:{aid}", record,
+                                  case_id)
         return record
 
     def actions(self, case_id: int) -> list[dict]:
@@ -393,7 +394,7 @@ class People:
             c.execute(insert(t.operations).values(
                 name=name, agencies=json.dumps(record["agencies"]),
                 countries=json.dumps(record["countries"]), created_at=now()))
-            self.store._log(c, STORE_CHAIN, "operation.created", f"operation:{name}", record)
+            self.store.log_change(c, STORE_CHAIN, "operation.created", f"operation:{name}", record)
         return record
 
     def add_case_to_operation(self, name: str, case_id: int) -> dict:
@@ -407,8 +408,8 @@ class People:
                 raise PeopleError(f"case {case!r} already belongs to operation {held!r}")
             c.execute(insert(t.operation_cases).values(case_id=case_id, operation_id=op_id,
                                                        added_at=now()))
-            self.store._log(c, case_chain(case_id), "operation.case_added",
-                            f"operation:{name}", {"operation": name, "case": case}, case_id)
+            self.store.log_change(c, case_chain(case_id), "operation.case_added",
+                                  f"operation:{name}", {"operation": name, "case": case}, case_id)
         return {"operation": name, "case": case}
 
     @staticmethod

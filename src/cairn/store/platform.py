@@ -34,9 +34,10 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from cairn.cases.people import PeopleError
 from cairn.platform import records as rec
 from cairn.store import schema as t
+from cairn.store.common import inserted_id, now
 from cairn.store.custody import case_chain
 from cairn.store.people import People
-from cairn.store.store import Store, inserted_id, now
+from cairn.store.store import Store
 
 BATCH = 5_000
 # A table's secondary indexes are rebuilt around an import when its file is at least this
@@ -138,8 +139,8 @@ class PlatformStore:
                        "mapping": mapping.describe()}
             c.execute(update(t.platform_imports).where(t.platform_imports.c.id == iid)
                       .values(details=json.dumps(details)))
-            self.store._log(c, case_chain(case_id), "platform.imported",
-                            f"platform:{platform}", details, case_id)
+            self.store.log_change(c, case_chain(case_id), "platform.imported",
+                                  f"platform:{platform}", details, case_id)
         return details | {"import": iid,
                           "rejected_rows": [r.to_dict() for r in rejected]}
 
@@ -512,8 +513,8 @@ class PlatformStore:
             details = {"into": into, "created": created, "merged": list(other_ids),
                        "accounts": list(dict.fromkeys(accounts)), "before": before,
                        "after": after, "countries_not_kept": conflicts}
-            self.store._log(c, case_chain(case_id), "suspect.merged", f"suspect:{into}",
-                            details, case_id)
+            self.store.log_change(c, case_chain(case_id), "suspect.merged", f"suspect:{into}",
+                                  details, case_id)
         return after | {"merged": list(other_ids), "created": created,
                         "countries_not_kept": conflicts}
 
@@ -547,9 +548,9 @@ class PlatformStore:
                                                   t.devices.c.key == dev)
                           .values(suspect_id=nid))
             after = {key: people._suspect(c, sid), new: people._suspect(c, nid)}
-            self.store._log(c, case_chain(case_id), "suspect.split", f"suspect:{key}",
-                            {"suspect": key, "new": new, "before": before, "after": after},
-                            case_id)
+            self.store.log_change(c, case_chain(case_id), "suspect.split", f"suspect:{key}",
+                                  {"suspect": key, "new": new, "before": before, "after": after},
+                                  case_id)
         return after[new] | {"split_from": key}
 
 

@@ -19,8 +19,9 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from cairn.store import custody
 from cairn.store import schema as t
+from cairn.store.common import StoreError, inserted_id
 from cairn.store.custody import case_chain
-from cairn.store.store import Store, StoreError, inserted_id
+from cairn.store.store import Store
 from cairn.store.users import store_now
 
 RECORDED = "review.recorded"

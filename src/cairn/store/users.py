@@ -53,8 +53,9 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from cairn.store import custody
 from cairn.store import schema as t
+from cairn.store.common import StoreError, inserted_id
 from cairn.store.custody import case_chain
-from cairn.store.store import Store, StoreError, inserted_id
+from cairn.store.store import Store
 
 USERS_CHAIN = "users"
 ROLES = ("admin", "examiner", "reviewer", "auditor")
