@@ -76,7 +76,7 @@ def faiss_app(home: str):  # noqa: ANN201 - a FastAPI app
     from cairn.store.store import Store
 
     ids, rows = [], []
-    for entry_id, _, kind, value, _ in Store.open(home).iter_entries():
+    for entry_id, _, kind, value, _ in Store.open(home).lists.entries():
         if kind == "pdq":
             ids.append(entry_id)
             rows.append(bytes.fromhex(value))
@@ -312,13 +312,13 @@ def build_store(home: Path, n: int):  # noqa: ANN201 - a Store
     from cairn.store.store import Store
 
     store = Store.open(home)
-    have = {x["name"]: x for x in store.lists()}
+    have = {x["name"]: x for x in store.lists.all()}
     if "BENCH_LIST" in have and have["BENCH_LIST"]["entry_count"] != n:
         sys.exit(f"{home} holds a list of {have['BENCH_LIST']['entry_count']:,} entries, "
                  f"not {n:,}: use another --home")
     if "BENCH_LIST" not in have:
         t0 = time.perf_counter()
-        store.add_list("BENCH_LIST", "generated", "te-local", 31, list_entries(n, SEED), 0)
+        store.lists.add("BENCH_LIST", "generated", "te-local", 31, list_entries(n, SEED), 0)
         print(f"list: {n:,} entries imported in {time.perf_counter() - t0:.1f} s", flush=True)
     t0 = time.perf_counter()
     matcher = open_matcher(store)  # persisted: the servers memory-map it

@@ -132,7 +132,7 @@ def main() -> None:
         from cairn.store.platform import PlatformStore
 
         store = Store.open(home)
-        cid = People(store).create_case("bench")["name"] and store.case_id("bench")
+        cid = People(store).create_case("bench")["name"] and store.cases.id("bench")
         res = PlatformStore(store).import_records(cid, folder, "bench-forum",
                                                   load_mapping(None))
         rows = sum(res["counts"].values())
@@ -143,7 +143,7 @@ def main() -> None:
         from cairn.store import Store
 
         store = Store.open(home)
-        out = resolve(store, store.case_id("bench"))
+        out = resolve(store, store.cases.id("bench"))
         accounts = sum(len(c["accounts"]) for c in out["candidates"])
         reasons: dict[str, int] = {}
         for c in out["candidates"]:

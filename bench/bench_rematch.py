@@ -80,10 +80,10 @@ def planted_codes(n_entries: int, seed: int, k: int) -> np.ndarray:
 
 def write_case(store: Store, n: int, planted: np.ndarray, seed: int) -> int:
     """N items as a scan records them, the first len(planted) near copies; returns case id."""
-    case_id = store.case_id("bench", create=True)
+    case_id = store.cases.id("bench", create=True)
     assert case_id is not None
-    source_id = store.source_id(case_id, "exhibit", "/bench/exhibit")
-    run_id = store.start_run(case_id, source_id, "bench", "bench", "bench", {})
+    source_id = store.cases.source_id(case_id, "exhibit", "/bench/exhibit")
+    run_id = store.runs.start(case_id, source_id, "bench", "bench", "bench", {})
     rng = np.random.default_rng(seed)
     with store.engine.begin() as c:
         for lo in range(0, n, CHUNK):
@@ -110,7 +110,7 @@ def write_case(store: Store, n: int, planted: np.ndarray, seed: int) -> int:
                              "value": ",".join(turns), "quality": 90}]
             c.execute(insert(t.items), items)
             c.execute(insert(t.signals), signals)
-    store.end_run(run_id, "complete", {"items": n})
+    store.runs.end(run_id, "complete", {"items": n})
     return case_id
 
 
@@ -132,8 +132,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-rematch-") as tmp:
         store = Store.open(Path(tmp) / "home")
         t0 = time.perf_counter()
-        res = store.add_list("bench-list", "generated", "te-local", 31,
-                             list_entries(n_entries, seed), 0)
+        res = store.lists.add("bench-list", "generated", "te-local", 31,
+                              list_entries(n_entries, seed), 0)
         t_import = time.perf_counter() - t0
         t0 = time.perf_counter()
         case_id = write_case(store, n_items, planted, seed + 1)
@@ -145,7 +145,7 @@ def main() -> None:
               f"{n_items:,} items written in {t_case:.1f} s; list index built in "
               f"{t_index:.1f} s", flush=True)
 
-        sample = store.match_inputs(case_id, limit=count(args.reference_sample))
+        sample = store.records.match_inputs(case_id, limit=count(args.reference_sample))
         t0 = time.perf_counter()
         one_by_one = [matcher.match(r) for r in sample]
         t_ref = time.perf_counter() - t0
@@ -169,10 +169,10 @@ def main() -> None:
                   f"items/s; 1M items would take {1e6 / full.items * t_full / 60:.1f} min); "
                   f"{found:,} matches, planted copies: {len(planted):,}", flush=True)
 
-        before = store.max_entry_id()
-        res = store.add_list("bench-list", "generated", "te-local", 31,
-                             list_entries(count(args.append), seed + 99,
-                                          start_line=n_entries + 1), 0, append=True)
+        before = store.lists.max_entry_id()
+        res = store.lists.add("bench-list", "generated", "te-local", 31,
+                              list_entries(count(args.append), seed + 99,
+                                           start_line=n_entries + 1), 0, append=True)
         t0 = time.perf_counter()
         new = rematch(store, "bench", after_entry=before, why="bench append",
                       workers=args.workers)

@@ -6,9 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from cairn.store.store import Store
+from inprocess import DB_URLS, EXAMINER, database
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CAIRN_SHARED", REPO.parent / "shared"))
@@ -47,3 +51,18 @@ class Cairn:
 @pytest.fixture
 def cairn(tmp_path: Path) -> Cairn:
     return Cairn(tmp_path / "home")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+          ) -> Iterator[Store]:
+    """A store in a fresh home, on SQLite and on PostgreSQL (where one is configured)."""
+    monkeypatch.setenv("CAIRN_EXAMINER", EXAMINER)
+    home = tmp_path / "home"
+    for url in database(request.param):
+        home.mkdir(parents=True, exist_ok=True)
+        DB_URLS[home] = url
+        s = Store(url, home) if url else Store.open(home)
+        yield s
+        s.close()
+        DB_URLS.pop(home, None)

@@ -421,7 +421,7 @@ def test_scan_under_a_root_runs_and_is_polled(world: World) -> None:
     assert world.get("/api/v1/scans/" + "0" * 24).status_code == 404
     store = open_store(world.home)
     try:
-        started = [e for e in store.custody_entries(store.case_id(CASE))
+        started = [e for e in store.custody_entries(store.cases.id(CASE))
                    if e["action"] == "scan.started"][-1]
     finally:
         store.close()

@@ -217,7 +217,7 @@ def test_grants_decide_which_cases_a_user_sees(home: Path) -> None:
         assert sees("user-0042") == []
         assert "is not granted" in run(home, "cases", "revoke", "op-harbour", "--user",
                                        "user-0042", ok=(2,))
-        harbour = store.case_id("op-harbour")
+        harbour = store.cases.id("op-harbour")
     finally:
         store.close()
     log = [e for e in chain(home, f"case:{harbour}") if e["action"].startswith("case.")]

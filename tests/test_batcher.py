@@ -153,15 +153,15 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveIndex,
     store = Store.open(home)
     pdq, md5 = listed(np.random.default_rng(SEED))
     half = N_LISTED // 2
-    store.add_list("wide list", "generated", "te-local", 31,
-                   [{"signal_type": "pdq", "value": v, "line": i}
-                    for i, v in enumerate(pdq[:half])]
-                   + [{"signal_type": "md5", "value": v, "line": half + i}
-                      for i, v in enumerate(md5)], 0)
-    store.add_list("strict list", "generated", "te-local", 8,  # its own threshold
-                   [{"signal_type": "pdq", "value": v, "line": i}
-                    for i, v in enumerate(pdq[half:])], 0)
-    store.set_entry_status("wide list", pdq[:5], "withdrawn")  # never returned
+    store.lists.add("wide list", "generated", "te-local", 31,
+                    [{"signal_type": "pdq", "value": v, "line": i}
+                     for i, v in enumerate(pdq[:half])]
+                    + [{"signal_type": "md5", "value": v, "line": half + i}
+                       for i, v in enumerate(md5)], 0)
+    store.lists.add("strict list", "generated", "te-local", 8,  # its own threshold
+                    [{"signal_type": "pdq", "value": v, "line": i}
+                     for i, v in enumerate(pdq[half:])], 0)
+    store.lists.set_status("wide list", pdq[:5], "withdrawn")  # never returned
     live = LiveIndex(store, recheck=3600.0, linger=0.002, max_batch=32)
     live.current()
     yield live, pdq, md5
@@ -277,10 +277,10 @@ def test_64_concurrent_clients_of_cairn_serve_get_their_own_answers(
     home = tmp_path / "home"
     store = Store.open(home)
     pdq, md5 = listed(np.random.default_rng(SEED + 1))
-    store.add_list("served list", "generated", "te-local", 31,
-                   [{"signal_type": "pdq", "value": v, "line": i} for i, v in enumerate(pdq)]
-                   + [{"signal_type": "md5", "value": v, "line": 1000 + i}
-                      for i, v in enumerate(md5)], 0)
+    store.lists.add("served list", "generated", "te-local", 31,
+                    [{"signal_type": "pdq", "value": v, "line": i} for i, v in enumerate(pdq)]
+                    + [{"signal_type": "md5", "value": v, "line": 1000 + i}
+                       for i, v in enumerate(md5)], 0)
     users.add_user(store, "user-0042", "examiner")
     token = users.create_token(store, "user-0042", "lookup", None)[1]
     live = LiveIndex(store, recheck=3600.0)

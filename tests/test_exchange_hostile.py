@@ -59,7 +59,7 @@ class World:
     def __init__(self, home: Path) -> None:
         self.store = Store.open(home)
         for name, tlp in (("known", "amber"), ("secret", "red")):
-            self.store.add_list(name, f"{name}.txt", "plain", 31, [
+            self.store.lists.add(name, f"{name}.txt", "plain", 31, [
                 {"signal_type": "md5", "value": md5(f"{name}-{i}"), "line": i + 1}
                 for i in range(2)], 0, tlp=tlp, stix_id=stix.indicator_id)
         self.tokens = {p: ex.add_partner(self.store, p) for p in ("writer", "reader", "named")}
@@ -209,9 +209,9 @@ def test_partner_defined_markings_are_read_across_pulled_pages(tmp_path: Path) -
         assert res.exit_code == 0 and res.exception is None, res.output
         assert json.loads(res.output)["rejected_count"] == 0
         store = Store.open(home)
-        (lst,) = store.lists()
+        (lst,) = store.lists.all()
         got = {e["value"]: (e["attrs"] or {}).get("tlp")
-               for e in store.export_entries(lst["name"])}
+               for e in store.lists.export(lst["name"])}
         assert got == want
     finally:
         peer.close()
@@ -268,7 +268,7 @@ def test_a_push_carries_each_entrys_marking_and_withholds_red(world: World,
     home = tmp_path / "ours"
     plain, strict, red = md5("ours-plain"), md5("ours-strict"), md5("ours-red")
     ours = Store.open(home)
-    ours.add_list("mixed", "mixed.json", "stix", 31, [
+    ours.lists.add("mixed", "mixed.json", "stix", 31, [
         {"signal_type": "md5", "value": v, "line": n, "attrs": {"tlp": tlp} if tlp else None}
         for n, (v, tlp) in enumerate(((plain, None), (strict, "amber+strict"), (red, "red")),
                                      1)], 0, tlp="green", stix_id=stix.indicator_id)
@@ -488,7 +488,7 @@ def test_timeout_is_a_deadline_for_the_whole_request(tmp_path: Path) -> None:
         assert not res.exception or isinstance(res.exception, SystemExit)
         res = cairn(home, "exchange", "pull", "slow", "--collection", "c", "--deadline", "3")
         assert res.exit_code == 2 and "the whole exchange took over 3 s" in said(res)
-        assert Store.open(home).lists() == []
+        assert Store.open(home).lists.all() == []
     finally:
         peer.close()
 
@@ -516,7 +516,7 @@ def test_pages_and_bytes_per_pull_are_capped(tmp_path: Path) -> None:
         store = Store.open(home)
         peer_id = ex.peer(store, "p")["id"]
         checkpoint = ex.checkpoint(store, peer_id, "c")
-        lists = store.lists()
+        lists = store.lists.all()
         endless = True
         res = cairn(home, "exchange", "pull", "p", "--collection", "c", "--max-pages", "5")
         assert res.exit_code == 2 and "still paginating after 5 pages" in said(res)
@@ -525,7 +525,7 @@ def test_pages_and_bytes_per_pull_are_capped(tmp_path: Path) -> None:
         assert res.exit_code == 2 and "over 1048576 bytes read" in said(res), res.output
         assert len(pages) <= 6  # 1 MiB is five pages and a bit: it stopped at the cap
         assert ex.checkpoint(store, peer_id, "c") == checkpoint
-        assert store.lists() == lists  # nothing of the failed pulls stored
+        assert store.lists.all() == lists  # nothing of the failed pulls stored
     finally:
         peer.close()
 
@@ -548,8 +548,8 @@ def test_a_malformed_pulled_object_is_rejected_and_the_rest_imports(tmp_path: Pa
         assert "`labels`" in reasons[0] and "not a JSON object" in reasons[1]
         assert "`hashes`" in reasons[2] and "`object_marking_refs[0]`" in reasons[3]
         store = Store.open(home)
-        (lst,) = store.lists()
-        entries = {e["value"]: e for e in store.export_entries(lst["name"])}
+        (lst,) = store.lists.all()
+        entries = {e["value"]: e for e in store.lists.export(lst["name"])}
         assert set(entries) == set(good)
         assert entries[good[1]]["attrs"]["tlp"] == "red"  # kept with the marking it came with
     finally:

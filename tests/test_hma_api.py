@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,27 +22,13 @@ from PIL import Image
 
 from cairn.api.hma import URL_REFUSED, hma_router
 from cairn.store.store import Store
-from inprocess import DB_URLS, EXAMINER, database, run
+from inprocess import run
 from serve_fixtures import serving
 
 PDQ_A = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 PDQ_NEAR = PDQ_A[:-1] + "1"  # 2 bits from PDQ_A
 PDQ_FAR = "0" * 64
 MD5_A = "d41d8cd98f00b204e9800998ecf8427e"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-          ) -> Iterator[Store]:
-    monkeypatch.setenv("CAIRN_EXAMINER", EXAMINER)
-    home = tmp_path / "home"
-    for url in database(request.param):
-        home.mkdir(parents=True, exist_ok=True)
-        DB_URLS[home] = url
-        s = Store(url, home) if url else Store.open(home)
-        yield s
-        s.close()
-        DB_URLS.pop(home, None)
 
 
 def client(store: Store, guard=lambda: None, **kw) -> TestClient:  # noqa: ANN001
@@ -110,7 +95,7 @@ def test_bad_hex_unknown_type_and_missing_params(api: TestClient) -> None:
 
 def test_video_md5_answers_from_md5_entries(api: TestClient, store: Store) -> None:
     (e,) = bank(api, "VIDEOS", video_md5=MD5_A)
-    assert store.entries_by_id([e])[e]["signal_type"] == "md5"
+    assert store.lists.by_id([e])[e]["signal_type"] == "md5"
     r = api.get("/m/raw_lookup", params={"signal_type": "video_md5", "signal": MD5_A,
                                          "include_distance": "true"})
     assert r.json() == {"matches": [{"bank_content_id": e, "distance": "-"}]}
@@ -121,19 +106,19 @@ def test_withdrawn_false_positive_and_removed_never_come_back(store: Store) -> N
     bank(api, "BANK_A", pdq=PDQ_A)
     (b,) = bank(api, "BANK_B", pdq=PDQ_NEAR)
     q = {"signal_type": "pdq", "signal": PDQ_A}
-    store.set_entry_status("BANK_A", [PDQ_A], "false_positive")  # as `cairn lists` does
+    store.lists.set_status("BANK_A", [PDQ_A], "false_positive")  # as `cairn lists` does
     assert api.get("/m/raw_lookup", params=q).json() == {"matches": [b]}
-    store.set_entry_status("BANK_B", [PDQ_NEAR], "withdrawn")
+    store.lists.set_status("BANK_B", [PDQ_NEAR], "withdrawn")
     assert api.get("/m/raw_lookup", params=q).json() == {"matches": []}
-    store.set_entry_status("BANK_B", [PDQ_NEAR], "active")
+    store.lists.set_status("BANK_B", [PDQ_NEAR], "active")
     assert api.delete("/c/bank/BANK_B").json() == {"message": "Done"}
     assert api.get("/m/raw_lookup", params=q).json() == {"matches": []}
     assert api.get("/m/lookup", params=q).json() == {}
 
 
 def test_list_thresholds_are_honoured(api: TestClient, store: Store) -> None:
-    store.add_list("strict list", "generated", "te-local", 1,
-                   [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
+    store.lists.add("strict list", "generated", "te-local", 1,
+                    [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
     near = api.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": PDQ_NEAR})
     exact = api.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": PDQ_A})
     assert near.json() == {"matches": []} and len(exact.json()["matches"]) == 1
@@ -273,8 +258,8 @@ def test_bank_crud(api: TestClient, store: Store) -> None:
 
 def test_existing_cairn_lists_are_banks_under_their_own_names(api: TestClient,
                                                               store: Store) -> None:
-    store.add_list("ncmec sample", "generated", "te-local", 31,
-                   [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
+    store.lists.add("ncmec sample", "generated", "te-local", 31,
+                    [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
     assert api.get("/c/banks").json() == [{"matching_enabled_ratio": 1.0,
                                            "name": "ncmec sample"}]
     assert api.get("/c/bank/ncmec sample").status_code == 200

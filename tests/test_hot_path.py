@@ -6,8 +6,6 @@ this process is seen by the very next request. Real store (SQLite and PostgreSQL
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,23 +13,8 @@ from cairn.api import auth
 from cairn.api.hma_index import LiveIndex
 from cairn.store import users
 from cairn.store.store import Store
-from inprocess import DB_URLS, EXAMINER, database
 
 PDQ_A = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-          ) -> Iterator[Store]:
-    monkeypatch.setenv("CAIRN_EXAMINER", EXAMINER)
-    home = tmp_path / "home"
-    for url in database(request.param):
-        home.mkdir(parents=True, exist_ok=True)
-        DB_URLS[home] = url
-        s = Store(url, home) if url else Store.open(home)
-        yield s
-        s.close()
-        DB_URLS.pop(home, None)
 
 
 def principal(store: Store, token: str) -> users.Principal | None:
@@ -73,8 +56,8 @@ def test_while_one_request_asks_the_store_again_the_others_keep_the_token(
 
 
 def test_one_request_rechecks_the_index_the_others_go_on(store: Store) -> None:
-    store.add_list("BANK_A", "generated", "te-local", 31,
-                   [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
+    store.lists.add("BANK_A", "generated", "te-local", 31,
+                    [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
     live = LiveIndex(store, recheck=3600.0)
     first = live.current()
     assert live.fresh() is first
@@ -87,8 +70,8 @@ def test_one_request_rechecks_the_index_the_others_go_on(store: Store) -> None:
 
 def test_the_recheck_lets_requests_go_on_but_a_change_here_is_seen_at_once(
         store: Store) -> None:
-    store.add_list("BANK_A", "generated", "te-local", 31,
-                   [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
+    store.lists.add("BANK_A", "generated", "te-local", 31,
+                    [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
     live = LiveIndex(store, recheck=0.0)  # every read is due for a re-check
     first = live.current()
     assert live.fresh() is None  # due: the caller goes to the threadpool for `current`
@@ -96,7 +79,7 @@ def test_the_recheck_lets_requests_go_on_but_a_change_here_is_seen_at_once(
         assert live.fresh() is first  # ... so the rest go on with what it replaces
         live.invalidate()  # but after a change made through this process ...
         assert live.fresh() is None  # ... they wait for the re-check that sees it
-    store.set_entry_status("BANK_A", [PDQ_A], "withdrawn")
+    store.lists.set_status("BANK_A", [PDQ_A], "withdrawn")
     second = live.current()
     assert second is not first and live.fresh() is None
     assert second.lookup(live_type("pdq"), [PDQ_A]) == [[]]
@@ -104,13 +87,13 @@ def test_the_recheck_lets_requests_go_on_but_a_change_here_is_seen_at_once(
 
 
 def test_a_recheck_that_finds_nothing_changed_keeps_the_matcher(store: Store) -> None:
-    store.add_list("BANK_A", "generated", "te-local", 31,
-                   [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
+    store.lists.add("BANK_A", "generated", "te-local", 31,
+                    [{"signal_type": "pdq", "value": PDQ_A, "line": 1}], 0)
     live = LiveIndex(store, recheck=0.0)
     first = live.current()
     again = live.current()
     assert again.matcher is first.matcher and again.lists == first.lists
-    store.update_list("BANK_A", None, 0.5)  # a setting, not an entry: the key still changes
+    store.lists.update("BANK_A", None, 0.5)  # a setting, not an entry: the key still changes
     third = live.current()
     assert third.lists[next(iter(third.lists))]["enabled_ratio"] == 0.5
     assert third.lists[next(iter(third.lists))]["signal_types"] == {"pdq": 1}

@@ -39,7 +39,7 @@ def _pictures(root: Path, names: list[str]) -> Path:
 
 
 def _items(store: Store, case: str) -> dict[str, dict]:
-    return {it["path"]: it for it in store.case_items(store.case_id(case))}
+    return {it["path"]: it for it in store.records.case_items(store.cases.id(case))}
 
 
 def _messages(item: dict) -> str:
@@ -75,7 +75,7 @@ def test_failed_worker_gives_an_item_with_the_reason_and_the_scan_goes_on(
     assert boom["sha256"] and boom["md5"] and boom["kind"] == "image" and boom["pdq"] is None
     for name in ("a.jpg", "c.jpg", "d.jpg", "e.jpg"):
         assert items[name]["errors"] == [] and items[name]["pdq"], name
-    run = store.runs(store.case_id("c"))[-1]
+    run = store.runs.all(store.cases.id("c"))[-1]
     assert json.loads(run["summary"])["worker_failures"] == 1
 
 
@@ -185,7 +185,7 @@ def test_scan_options_set_the_caps_and_the_summary_says_what_happened(
     assert res.exit_code == 0, res.output
     assert "1 file(s) stopped their worker" in res.output
     store = Store.open(home)
-    run = store.runs(store.case_id("c"))[-1]
+    run = store.runs.all(store.cases.id("c"))[-1]
     assert json.loads(run["arguments"])["max_worker_memory"] == 1536 << 20
     assert json.loads(run["summary"])["worker_failures"] == 1
     assert "timed out after 1.5 s" in _messages(_items(store, "c")["boom.jpg"])

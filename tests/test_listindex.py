@@ -86,14 +86,14 @@ def test_damaged_index_is_refused(tmp_path: Path) -> None:
 def test_store_index_kept_current(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "home")
     first = _random_pdq(200)
-    store.add_list("a", "a.txt", "plain", 31, _entries(first), 0)
+    store.lists.add("a", "a.txt", "plain", 31, _entries(first), 0)
     open_matcher(store)
     folder = _folder(store)
     assert open_matcher(store).indexed == 200 and _folder(store) == folder  # current: reused
 
     # appended entries are indexed without a rebuild; the untouched digests are linked
     more = _random_pdq(20)
-    res = store.add_list("a", "b.txt", "plain", 31, _entries(first[:5] + more), 0, append=True)
+    res = store.lists.add("a", "b.txt", "plain", 31, _entries(first[:5] + more), 0, append=True)
     assert (res["entries"], res["added"]) == (220, 20)
     m = open_matcher(store)
     assert m.indexed == 220 and _folder(store) != folder
@@ -103,13 +103,13 @@ def test_store_index_kept_current(tmp_path: Path) -> None:
     assert hit.distance == 0
 
     # withdrawn and false-positive entries stop matching; reinstated ones match again
-    res = store.set_entry_status("a", [first[0], "ff" * 32], "withdrawn", note="publisher")
+    res = store.lists.set_status("a", [first[0], "ff" * 32], "withdrawn", note="publisher")
     assert res == {"changed": [first[0]], "unchanged": [], "unknown": ["ff" * 32]}
-    store.set_entry_status("a", [first[1]], "false_positive")
+    store.lists.set_status("a", [first[1]], "false_positive")
     m = open_matcher(store)
     assert m.match(_pdq_rec(first[0])) == [] and m.match(_pdq_rec(first[1])) == []
     assert len(m) == 218 and m.indexed == 220
-    store.set_entry_status("a", [first[0]], "active")
+    store.lists.set_status("a", [first[0]], "active")
     assert len(open_matcher(store).match(_pdq_rec(first[0]))) == 1
 
     # a fresh process (a new Store object) sees the same state from disk
@@ -119,8 +119,8 @@ def test_store_index_kept_current(tmp_path: Path) -> None:
     # removing a list takes its entries out of use (kept on record, as its matches are):
     # nothing of it matches, the other list still does, without a rebuild
     other = _random_pdq(3)
-    store.add_list("b", "c.txt", "plain", 31, _entries(other), 0)
-    store.remove_list("a")
+    store.lists.add("b", "c.txt", "plain", 31, _entries(other), 0)
+    store.lists.remove("a")
     m = open_matcher(store)
     assert len(m) == 3 and m.indexed == 223 and m.match(_pdq_rec(more[-1])) == []
     assert len(m.match(_pdq_rec(other[0]))) == 1
@@ -142,16 +142,16 @@ def test_imports_append_and_withdraw_extend_the_index_in_place(
     store = Store.open(home)
     first, second, more = _random_pdq(300), _random_pdq(200), _random_pdq(40)
     md5s = [hashlib.md5(bytes([i])).hexdigest() for i in range(30)]
-    store.add_list("a", "a.txt", "plain", 31, _entries(first) + _entries(md5s[:20], "md5"), 0)
+    store.lists.add("a", "a.txt", "plain", 31, _entries(first) + _entries(md5s[:20], "md5"), 0)
     open_matcher(store)
     tables = {n: (_folder(store) / "pdq" / n).stat().st_ino for n in ("order.npy",
                                                                       "offsets.npy")}
-    store.add_list("b", "b.txt", "plain", 20, _entries(second), 0)
+    store.lists.add("b", "b.txt", "plain", 20, _entries(second), 0)
     open_matcher(store)
-    store.add_list("a", "c.txt", "plain", 31, _entries(more) + _entries(md5s[10:], "md5"), 0,
-                   append=True)
+    store.lists.add("a", "c.txt", "plain", 31, _entries(more) + _entries(md5s[10:], "md5"), 0,
+                    append=True)
     open_matcher(store)
-    store.set_entry_status("a", [first[0], more[0], md5s[1]], "withdrawn")
+    store.lists.set_status("a", [first[0], more[0], md5s[1]], "withdrawn")
     open_matcher(store)
     m = open_matcher(Store.open(home))  # a new process: the index as saved on disk
 
@@ -161,8 +161,8 @@ def test_imports_append_and_withdraw_extend_the_index_in_place(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], messages
     assert {n: (_folder(store) / "pdq" / n).stat().st_ino for n in tables} == tables
 
-    lists = store.lists()
-    fresh = Matcher.build(store.iter_entries(), {x["id"]: x["pdq_threshold"] for x in lists},
+    lists = store.lists.all()
+    fresh = Matcher.build(store.lists.entries(), {x["id"]: x["pdq_threshold"] for x in lists},
                           {x["id"]: x["vpdq_percent"] for x in lists})
     assert (m.indexed, len(m)) == (fresh.indexed, len(fresh)) == (570, 567)
     queries = [_pdq_rec(hx) for hx in first + second + more + _random_pdq(20)]
@@ -182,7 +182,7 @@ def test_imports_append_and_withdraw_extend_the_index_in_place(
 def test_damaged_or_foreign_index_is_rebuilt(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "one")
     values = _random_pdq(50)
-    store.add_list("a", "a.txt", "plain", 31, _entries(values), 0)
+    store.lists.add("a", "a.txt", "plain", 31, _entries(values), 0)
     open_matcher(store)
     folder = _folder(store)
     (folder / "pdq" / "codes.npy").write_bytes(b"\x93NUMPY garbage")
@@ -191,7 +191,7 @@ def test_damaged_or_foreign_index_is_rebuilt(tmp_path: Path) -> None:
 
     # another store's index copied in (same generation numbers) is not trusted
     other = Store.open(tmp_path / "two")
-    other.add_list("a", "a.txt", "plain", 31, _entries(_random_pdq(50)), 0)
+    other.lists.add("a", "a.txt", "plain", 31, _entries(_random_pdq(50)), 0)
     shutil.rmtree(tmp_path / "two/index", ignore_errors=True)
     shutil.copytree(tmp_path / "one/index", tmp_path / "two/index")
     assert open_matcher(other).match(_pdq_rec(values[9])) == []

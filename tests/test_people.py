@@ -373,7 +373,7 @@ def test_case_people_counts_items_matches_and_synthetic_findings(run: Run, tmp_p
                                             "--source", "laptop-image", ok=(2,))
 
     store = run.store()
-    cid = store.case_id("op-harbour")
+    cid = store.cases.id("op-harbour")
     people = case_people(store, cid)
     by_device = {d["id"]: d for d in people["devices"]}
     assert by_device["D-01"] == {

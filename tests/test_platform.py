@@ -421,7 +421,8 @@ def test_transfers_link_accounts_to_items_matches_and_synthetic_findings(
     run("cases", "create", "op-harbour")
     run("scan", ev, "--case", "op-harbour", "--no-progress")
     store = run.store()
-    items = {Path(it["path"]).name: it for it in store.case_items(store.case_id("op-harbour"))}
+    case_id = store.cases.id("op-harbour")
+    items = {Path(it["path"]).name: it for it in store.records.case_items(case_id)}
     store.close()
     near = flip_bits(items["lookalike.png"]["pdq"]["hash"], 12)
     folder = tmp_path / "export"

@@ -18,7 +18,7 @@ from cairn.cases.report import build as build_report
 from cairn.demo import jpeg_bytes, picture
 from cairn.scan.pipeline import scan
 from cairn.store import Store
-from cairn.store.store import StoreError
+from cairn.store.common import StoreError
 from conftest import CAIRN
 
 N_FILES = 1500
@@ -78,7 +78,7 @@ def test_ctrl_c_then_kill_9_then_resume(many_files: Path, tmp_path: Path) -> Non
     assert after_int < after_kill < N_FILES
 
     store = Store.open(home)
-    killed = store.runs(store.case_id("c"))[-1]
+    killed = store.runs.all(store.cases.id("c"))[-1]
     assert (killed["status"], killed["process"]) == ("running", "gone")  # shown as dead
     assert _incomplete(home) == (2, 1)
 
@@ -99,8 +99,9 @@ def test_ctrl_c_then_kill_9_then_resume(many_files: Path, tmp_path: Path) -> Non
     assert signals == N_FILES
     # the complete rescan finished their work: it closes them, the report counts nothing undone
     assert statuses == ["superseded", "superseded", "complete"]
+    runs = store.runs.all(store.cases.id("c"))
     assert [(json.loads(r["summary"])["superseded_by"], json.loads(r["summary"])["status_before"])
-            for r in store.runs(store.case_id("c"))[:2]] == [(3, "interrupted"), (3, "running")]
+            for r in runs[:2]] == [(3, "interrupted"), (3, "running")]
     assert _incomplete(home) == (0, 0)
 
 
@@ -132,7 +133,7 @@ def test_a_record_the_store_refuses_fails_the_run_once_and_keeps_the_rest(
     store, ev = _refusing_store(tmp_path, ["a.jpg", "b.jpg", "refused.jpg", "z.jpg"])
     with pytest.raises(StoreError, match="cannot record 'refused.jpg'.*refused by the test"):
         scan(store, "c", ev, workers=1)
-    (run,) = store.runs(store.case_id("c"))
+    (run,) = store.runs.all(store.cases.id("c"))
     assert run["status"] == "failed"
     assert "refused by the test" in json.loads(run["summary"])["error"]
     with store.engine.connect() as c:

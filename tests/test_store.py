@@ -21,17 +21,17 @@ def test_migrations_match_schema(tmp_path: Path) -> None:
 
 def test_reopen_keeps_data_and_record_is_idempotent(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
-    case_id = store.case_id("c", create=True)
-    source_id = store.source_id(case_id, "s", "/evidence/s")
-    run = store.start_run(case_id, source_id, "0", "examiner", "host", {})
+    case_id = store.cases.id("c", create=True)
+    source_id = store.cases.source_id(case_id, "s", "/evidence/s")
+    run = store.runs.start(case_id, source_id, "0", "examiner", "host", {})
     rec = {"path": "a.jpg", "kind": "image", "sha256": "0" * 64, "size": 1, "mtime": 1.0,
            "pdq": {"hash": "ab" * 32, "quality": 100, "mode": "exact"},
            "errors": [{"stage": "decode", "message": "x"}]}
-    assert store.record_items(source_id, run, [rec], [[]]) == 1
+    assert store.records.add(source_id, run, [rec], [[]]) == 1
     store.close()
     store = Store.open(tmp_path)
-    assert store.case_id("c") == case_id
-    assert store.record_items(source_id, run, [rec, rec], [[], []]) == 0
+    assert store.cases.id("c") == case_id
+    assert store.records.add(source_id, run, [rec, rec], [[], []]) == 0
     with store.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(t.items)).scalar_one() == 1
         assert c.execute(select(func.count()).select_from(t.errors)).scalar_one() == 1
@@ -42,8 +42,8 @@ def test_false_positive_threshold_is_configurable(tmp_path: Path) -> None:
     from cairn.store import exchange as ex
 
     store = Store.open(tmp_path)
-    store.add_list("l", "l.txt", "plain", 31,
-                   [{"signal_type": "md5", "value": "ab" * 16, "line": 1}], 0)
+    store.lists.add("l", "l.txt", "plain", 31,
+                    [{"signal_type": "md5", "value": "ab" * 16, "line": 1}], 0)
     with store.engine.connect() as c:
         entry = c.execute(select(t.list_entries.c.id)).scalar_one()
     assert ex.add_opinion(store, entry, "false_positive", "p1", threshold=2)["status"] == "active"

@@ -25,7 +25,7 @@ def stage_operation(store: Store, case: str, out_dir: Path) -> Path:
     """Suspects, devices (linked to the case's two sources, phone first), actions and an
     operation for the demo case; returns the examiner's notes file it writes."""
     people = People(store)
-    case_id = store.case_id(case)
+    case_id = store.cases.id(case)
     assert case_id is not None
     people.add_suspect(case_id, "S-01", country="DK", agency="Demo Police North",
                        aliases=["harbourfox"], status="arrested",
@@ -40,7 +40,7 @@ def stage_operation(store: Store, case: str, out_dir: Path) -> Path:
     people.add_device(case_id, "D-02", {"kind": "desktop", "suspect": "S-02",
                                         "seized_at": "2024-11-06",
                                         "seized_by": "Demo Police West"})
-    for source, device_key in zip(store.sources(case_id), ("D-01", "D-02"), strict=False):
+    for source, device_key in zip(store.cases.sources(case_id), ("D-01", "D-02"), strict=False):
         people.link_source(case_id, device_key, source["id"])
     for kind, date, country, suspect, device, outcome in (
             ("arrest", "2024-11-05", "DK", "S-01", "D-01", "remanded"),

@@ -114,10 +114,10 @@ def run_operation(store: Store, out: Path, scan_device: Callable[[Path, str], No
 
     made = generate(out)
     fmt, entries, _ = read_list(made["known"])
-    store.add_list("demo-known", str(made["known"]), fmt, 31, (e.to_dict() for e in entries), 0)
+    store.lists.add("demo-known", str(made["known"]), fmt, 31, (e.to_dict() for e in entries), 0)
     people = People(store)
     people.create_case(CASE)
-    case_id = store.case_id(CASE)
+    case_id = store.cases.id(CASE)
     assert case_id is not None
     for i in range(N_SUSPECTS):
         c = made["country"][i]

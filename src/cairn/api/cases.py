@@ -45,8 +45,8 @@ def cases_router() -> APIRouter:
         store, case_id = case_of(request, who, case)
         device_of = {sid: d["id"] for d in People(store).devices(case_id)
                      for sid in d["source_ids"]}
-        return [s | {"device": device_of.get(s["id"]), "counts": store.source_counts(s["id"])}
-                for s in store.sources(case_id)]
+        return [s | {"device": device_of.get(s["id"]), "counts": store.cases.source_counts(s["id"])}
+                for s in store.cases.sources(case_id)]
 
     @router.get("/{case}/families")
     def families(request: Request, case: str, who: Principal = READ) -> dict[str, Any]:

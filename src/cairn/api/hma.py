@@ -53,7 +53,8 @@ from cairn.api.hma_upload import DEFAULT_MAX_UPLOAD, Upload, UploadError, hash_u
 from cairn.media.limits import Limits
 from cairn.signals.pdq import MATCH_DISTANCE, hamming
 from cairn.signals.vpdq import VIDEO_MATCH_PERCENT, match_percent, parse_signal
-from cairn.store.store import Store, StoreError
+from cairn.store.common import StoreError
+from cairn.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -309,25 +310,25 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
 
     # -- /c: curation ----------------------------------------------------------------------
     def live_bank(name: str) -> dict:
-        row = store.list_info(name)
+        row = store.lists.info(name)
         if row is None or row["removed_at"] is not None:
             raise HmaError(404, f"bank '{name}' not found")
         return row
 
     @router.get("/c/banks")
     def banks_index() -> Response:
-        return SortedJSONResponse([_bank(x) for x in store.lists()])
+        return SortedJSONResponse([_bank(x) for x in store.lists.all()])
 
     @router.post("/c/banks", status_code=201, dependencies=writes)
     def bank_create(body: BankCreate) -> Response:
         _check_name(body.name)
         ratio = body.enabled_ratio if body.enabled_ratio is not None else (
             1.0 if body.enabled is None or body.enabled else 0.0)
-        if store.list_info(body.name) is not None:
+        if store.lists.info(body.name) is not None:
             raise HmaError(403, "Bank already exists")
         try:
-            store.add_list(body.name, "HMA API: POST /c/banks", "hma", MATCH_DISTANCE, [], 0,
-                           enabled_ratio=ratio)
+            store.lists.add(body.name, "HMA API: POST /c/banks", "hma", MATCH_DISTANCE, [], 0,
+                            enabled_ratio=ratio)
         except StoreError:  # created by someone else between the check and the insert
             raise HmaError(403, "Bank already exists") from None
         index.invalidate()
@@ -347,7 +348,7 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
         if ratio is None and body.enabled is not None:
             ratio = 1.0 if body.enabled else 0.0
         try:
-            row = store.update_list(name, body.name, ratio)
+            row = store.lists.update(name, body.name, ratio)
         except StoreError:
             raise HmaError(403, "Bank already exists") from None
         if row is None:
@@ -358,7 +359,7 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
     @router.delete("/c/bank/{name}", dependencies=writes)
     def bank_delete(name: str) -> Response:
         try:
-            store.remove_list(name)  # None (no such list) answers "Done" too, as HMA does
+            store.lists.remove(name)  # None (no such list) answers "Done" too, as HMA does
         except StoreError as e:
             raise HmaError(409, str(e)) from None
         index.invalidate()
@@ -382,10 +383,10 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
             raise HmaError(400, f"note must be a string of at most {NOTE_MAX} characters")
         entries = [{"signal_type": st.cairn, "value": v, "line": 0,
                     "attrs": {"note": note} if note else None} for st, v in typed]
-        store.add_list(name, f"HMA API: POST /c/bank/{name}", "hma", MATCH_DISTANCE,
-                       entries, 0, append=True)
+        store.lists.add(name, f"HMA API: POST /c/bank/{name}", "hma", MATCH_DISTANCE,
+                        entries, 0, append=True)
         index.invalidate()
-        ids = [store.entry_id(name, st.cairn, v) for st, v in typed]
+        ids = [store.lists.entry_id(name, st.cairn, v) for st, v in typed]
         return SortedJSONResponse({"id": ids[0], "signals": {st.name: v for st, v in typed}})
 
     @router.post("/c/bank/{name}/signal", dependencies=writes)

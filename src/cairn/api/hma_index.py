@@ -158,9 +158,9 @@ class Snapshot:
 def _lists_key(store: Store) -> tuple:
     """What a snapshot must be reopened on: the lists' generation and their settings. Cheap
     (no count of entries): it is read every `recheck` seconds."""
-    gen = store.list_generations()
+    gen = store.lists.generations()
     return (gen, tuple((x["id"], x["name"], x["pdq_threshold"], x["vpdq_percent"],
-                        x["enabled_ratio"]) for x in store.lists(counts=False)))
+                        x["enabled_ratio"]) for x in store.lists.all(counts=False)))
 
 
 Query = tuple[Snapshot, SignalType, str]
@@ -251,7 +251,7 @@ class LiveIndex:
             key = _lists_key(self.store)
             snap = self._snap
             if snap is None or snap.key != key:
-                lists = self.store.lists()  # counted (index status): only when it changed
+                lists = self.store.lists.all()  # counted (index status): only when it changed
                 matcher = open_matcher(self.store)
                 snap = Snapshot(matcher, {x["id"]: x for x in lists}, key, int(time.time()),
                                 {x["name"]: x for x in lists})

@@ -18,7 +18,7 @@ from cairn.api.auth import store_of
 from cairn.api.common import READ, WRITE
 from cairn.lists.formats import ListFormatError
 from cairn.service import lists as svc
-from cairn.store.store import StoreError
+from cairn.store.common import StoreError
 from cairn.store.users import Principal
 
 MAX_VALUES = 10_000

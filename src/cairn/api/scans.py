@@ -19,7 +19,7 @@ from cairn.api.auth import require_case, store_of
 from cairn.api.common import READ, WRITE, case_of
 from cairn.cases.people import PeopleError
 from cairn.service import scans as svc
-from cairn.store.store import SourceNameTaken
+from cairn.store.common import SourceNameTaken
 from cairn.store.users import Principal
 
 NO_SCAN = "no scan with that id for this user"

@@ -61,7 +61,7 @@ def build_incident(store: Store, case: str, notes: str | None = None,
                    with_trace: bool = True) -> dict[str, Any]:
     """The incident report of `case` as data (what every format renders)."""
     rep = build(store, case, with_trace=with_trace)
-    case_id = store.case_id(case)
+    case_id = store.cases.id(case)
     if case_id is None:
         raise ReportError(f"no case named {case!r}")
     people = People(store)

@@ -202,7 +202,7 @@ def case_people(store: Store, case_id: int) -> CasePeople:
 
     people = People(store)
     counts = people.source_counts(case_id, is_synthetic)
-    names = {s["id"]: s["name"] for s in store.sources(case_id)}
+    names = {s["id"]: s["name"] for s in store.cases.sources(case_id)}
 
     def tally(source_ids: list[int]) -> Found:
         total = {"items": 0, "active_matches": 0, "matched_items": 0, "synthetic_items": 0}

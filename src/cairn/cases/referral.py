@@ -73,7 +73,7 @@ def create(store: Store, case: str, country: str, out_dir: Path, tlp: str = "amb
     level = markings.level(tlp)
     if level is None:
         raise ReferralError(f"TLP {tlp!r}: one of {', '.join(markings.LEVELS)}")
-    case_id = store.case_id(case)
+    case_id = store.cases.id(case)
     if case_id is None:
         raise ReferralError(f"no case named {case!r}")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):

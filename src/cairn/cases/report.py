@@ -19,7 +19,7 @@ from markupsafe import Markup
 from cairn import __version__
 from cairn.lists.formats.csvcells import Writer
 from cairn.store import Store
-from cairn.store.store import MATCH_STATUSES
+from cairn.store.matches import MATCH_STATUSES
 from cairn.trace.chart import timeline_svg
 from cairn.trace.links import link_model_files
 from cairn.trace.report import trace
@@ -44,11 +44,11 @@ def build(store: Store, case: str, include_known_good: bool = False,
     """The report of a case. Items matched only by known-good lists (NSRL) are counted and
     left out unless `include_known_good`; nothing is deleted. `with_trace`: families,
     fingerprints and the timeline (minutes for a million items)."""
-    case_id = store.case_id(case)
+    case_id = store.cases.id(case)
     if case_id is None:
         raise ReportError(f"no case named {case!r}; `cairn cases` lists them")
-    rows = store.case_items(case_id)
-    purpose = {x["name"]: x["purpose"] for x in store.lists()}
+    rows = store.records.case_items(case_id)
+    purpose = {x["name"]: x["purpose"] for x in store.lists.all()}
     items = []
     hidden = 0
     for r in rows:
@@ -67,7 +67,7 @@ def build(store: Store, case: str, include_known_good: bool = False,
             **_identity(r),
         })
     link_model_files(items)
-    runs = store.runs(case_id)
+    runs = store.runs.all(case_id)
     counted = [it for it in items if active(it)]
     sources = sorted({(r["source"], json.loads(r["arguments"])["location"]) for r in runs})
     kinds: dict[str, int] = {}
@@ -97,8 +97,8 @@ def build(store: Store, case: str, include_known_good: bool = False,
     lists = [{"name": x["name"], "entries": x["entry_count"], "format": x["format"],
               "source_file": Path(x["source_file"]).name, "pdq_threshold": x["pdq_threshold"],
               "purpose": x["purpose"]}
-             for x in store.lists()]
-    traced, _ = trace(store.case_signals(case_id)) if with_trace else (
+             for x in store.lists.all()]
+    traced, _ = trace(store.records.case_signals(case_id)) if with_trace else (
         {"families": [], "links": [], "sources": [], "timeline": []}, None)
     summary["families"] = len(traced["families"])
     summary["fingerprint_links"] = len(traced["links"])
@@ -293,7 +293,7 @@ def write_report(store: Store, case: str, fmt: str, include_known_good: bool = F
     report = build(store, case, include_known_good, with_trace=with_trace)
     text, held = renderer.render(report, tlp)
     head = report.get("record", {}).get("custody_head")
-    store.log_event(store.case_id(case), "report.written", f"case:{case}",
+    store.log_event(store.cases.id(case), "report.written", f"case:{case}",
                     {"format": fmt, "output": output,
                      "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
                      "custody_head": head})

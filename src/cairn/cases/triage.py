@@ -209,7 +209,7 @@ class SuspectTriage(TypedDict):
 def triage(store: Store, case: str, rules: Rules | None = None) -> dict[str, Any]:
     """Every suspect of `case` counted and placed. Reads only."""
     rules = rules or load_rules()
-    case_id = store.case_id(case)
+    case_id = store.cases.id(case)
     if case_id is None:
         raise TriageError(f"no case named {case!r}")
     found = case_people(store, case_id)

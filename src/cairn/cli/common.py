@@ -40,10 +40,10 @@ def existing_case(ctx: click.Context, name: str, hint: str = "") -> int:
     """The id of case `name`; refuses (exit 2) naming the nearest existing cases (a typo
     must not open a new case), then `hint`."""
     store = _store(ctx)
-    cid = store.case_id(name)
+    cid = store.cases.id(name)
     if cid is not None:
         return cid
-    names = [c["name"] for c in store.cases()]
+    names = [c["name"] for c in store.cases.all()]
     near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     _fail(f"no case named {name!r}" + (f"; did you mean {', '.join(map(repr, near))}?"
                                        if near else "") + hint)

@@ -135,7 +135,7 @@ def sources_verify(ctx: click.Context, case: str, source_name: str | None,
 
     store = _store(ctx)
     cid = existing_case(ctx, case)
-    sources = [s for s in store.sources(cid) if source_name in (None, s["name"])]
+    sources = [s for s in store.cases.sources(cid) if source_name in (None, s["name"])]
     if not sources:
         _fail(f"case {case!r} has no source named {source_name!r}")
     results = [verify_source(store, cid, s) for s in sources]

@@ -49,8 +49,8 @@ def demo_cmd(ctx: click.Context, out_dir: Path, scenario: str) -> None:
     store = _store(ctx)
     for fname, lname in (("known.csv", "demo-pdq"), ("known.md5", "demo-md5")):
         fmt, entries, _ = read_list(made["lists"] / fname)
-        store.add_list(lname, str(made["lists"] / fname), fmt, 31,
-                       (e.to_dict() for e in entries), 0)
+        store.lists.add(lname, str(made["lists"] / fname), fmt, 31,
+                        (e.to_dict() for e in entries), 0)
         out.print(f"imported list {lname}: {len(entries)} entries ({fmt})")
     ctx.invoke(scan_cmd, location=made["exhibit"], case="demo", new_case=True,
                source_name=None, workers=None,
@@ -93,7 +93,7 @@ def _demo_reviewer(store: Store, out_dir: Path) -> None:
     """A reviewer granted the demo case, and the command that opens it in the workbench."""
     from cairn.store import users
 
-    case_id = store.case_id("demo")
+    case_id = store.cases.id("demo")
     assert case_id is not None
     _, password = users.add_user(store, "demo-reviewer", "reviewer")
     users.grant_case(store, case_id, "demo-reviewer")
@@ -119,9 +119,9 @@ def _demo_operation(ctx: click.Context, out_dir: Path) -> None:
 
     def scan_device(folder: Path, device: str) -> None:
         summary = scan(store, CASE, folder, arguments={"demo": "operation"})
-        case_id = store.case_id(CASE)
+        case_id = store.cases.id(CASE)
         assert case_id is not None
-        source = next(x for x in store.sources(case_id) if x["location"] == str(folder))
+        source = next(x for x in store.cases.sources(case_id) if x["location"] == str(folder))
         People(store).link_source(case_id, device, source["id"])
         out.print(f"scanned {device}: {summary.to_dict()['totals']['files']} files",
                   highlight=False)

@@ -93,7 +93,7 @@ def add_partner_cmd(ctx: click.Context, name: str, read_lists: tuple[str, ...],
                     write_lists: tuple[str, ...], as_json: bool) -> None:
     """Create a partner and print its API token, once (only its hash is kept)."""
     from cairn.store import exchange as ex
-    from cairn.store.store import StoreError
+    from cairn.store.common import StoreError
 
     store = _store(ctx)
     try:
@@ -140,7 +140,7 @@ def revoke_partner_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
     """Revoke a partner's token: TAXII refuses it (401) at once. The partner stays on record
     (its opinions name it); `cairn exchange partners` shows it revoked."""
     from cairn.store import exchange as ex
-    from cairn.store.store import StoreError
+    from cairn.store.common import StoreError
 
     try:
         res = ex.revoke_partner(_store(ctx), name)
@@ -159,7 +159,7 @@ def add_peer_cmd(ctx: click.Context, name: str, url: str, user: str | None,
                  secret: str | None) -> None:
     """Remember a peer we pull from and send feedback to."""
     from cairn.store import exchange as ex
-    from cairn.store.store import StoreError
+    from cairn.store.common import StoreError
 
     try:
         ex.add_peer(_store(ctx), name, url if url.endswith("/") else url + "/", user, secret)
@@ -170,7 +170,7 @@ def add_peer_cmd(ctx: click.Context, name: str, url: str, user: str | None,
 
 def _exchange_call(fn, *args, **kwargs):  # noqa: ANN001, ANN202
     from cairn.exchange.client import ExchangeError
-    from cairn.store.store import StoreError
+    from cairn.store.common import StoreError
 
     try:
         return fn(*args, **kwargs)
@@ -207,7 +207,7 @@ def pull_cmd(ctx: click.Context, peer: str, collection: str, list_name: str | No
     pull stores nothing and keeps the checkpoint)."""
     from cairn.exchange.client import pull
 
-    before = _store(ctx).max_entry_id()
+    before = _store(ctx).lists.max_entry_id()
     res = _exchange_call(pull, _store(ctx), peer, collection, list_name, timeout=timeout,
                          deadline=deadline, max_bytes=max_mib << 20, max_pages=max_pages)
     _store(ctx).log_event(None, "taxii.pulled", f"peer:{peer}",
@@ -299,10 +299,10 @@ def feedback_cmd(ctx: click.Context, path: str, case: str, verdict: str | None,
         _fail("give --false-positive or --confirmed")
     store = _store(ctx)
     case_id = existing_case(ctx, case)
-    entry_ids = store.matched_entries(case_id, path)
+    entry_ids = store.matches.entries(case_id, path)
     if not entry_ids:  # the path as on disk: the source's location, then the in-source path
         for inside in _source_paths(store, case_id, path):
-            entry_ids = store.matched_entries(case_id, inside)
+            entry_ids = store.matches.entries(case_id, inside)
             if entry_ids:
                 break
     if not entry_ids:
@@ -326,7 +326,7 @@ def _source_paths(store, case_id: int, path: str) -> list[str]:  # noqa: ANN001 
 
     absolute = os.path.abspath(path)
     found = []
-    for s in store.sources(case_id):
+    for s in store.cases.sources(case_id):
         root = os.path.abspath(s["location"])
         if os.path.isfile(root) and absolute == root:
             found.append(os.path.basename(root))

@@ -242,12 +242,12 @@ def match_cmd(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> Non
     from cairn.scan.pipeline import matcher_for
 
     store = _store(ctx)
-    lists = store.lists()
+    lists = store.lists.all()
     records = [r for f in files for r in _hash_file(f)]
     _, matches = match_records(store, matcher_for(store), records)
     results = []
     for rec, found in zip(records, matches, strict=True):
-        entries = store.entries_by_id(m.entry_id for m in found)
+        entries = store.lists.by_id(m.entry_id for m in found)
         d = _public(rec)
         d["matches"] = [{
             "list": entries[m.entry_id]["list"], "signal": m.signal, "distance": m.distance,

@@ -31,7 +31,7 @@ def lists_group(ctx: click.Context, as_json: bool) -> None:
     """Hash lists of known material: show them (default), import, remove."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = _store(ctx).lists()
+    rows = _store(ctx).lists.all()
     if as_json:
         _emit_json([{"name": r["name"], "entries": r["entry_count"],
                      "signal_types": r["signal_types"], "format": r["format"],
@@ -88,16 +88,16 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
     if replace and append:
         _fail("--replace and --append exclude each other")
     from cairn.lists.formats import ListFormatError, open_list, stix
-    from cairn.store.store import StoreError
+    from cairn.store.common import StoreError
 
-    before = _store(ctx).max_entry_id()
+    before = _store(ctx).lists.max_entry_id()
     try:
         used, entries, rejected = open_list(path, fmt, signal_type)
-        res = _store(ctx).add_list(name, str(path.resolve()), used, threshold,
-                                   (e.to_dict() for e in entries), rejected, replace,
-                                   video_percent, append=append,
-                                   purpose="known-good" if known_good or used == "nsrl"
-                                   else "detect", tlp=tlp, stix_id=stix.indicator_id)
+        res = _store(ctx).lists.add(name, str(path.resolve()), used, threshold,
+                                    (e.to_dict() for e in entries), rejected, replace,
+                                    video_percent, append=append,
+                                    purpose="known-good" if known_good or used == "nsrl"
+                                    else "detect", tlp=tlp, stix_id=stix.indicator_id)
     except (ListFormatError, StoreError) as e:
         _fail(f"{path}: {e}" if isinstance(e, ListFormatError) else str(e))
     res["indexed_entries"] = _refresh_index(ctx)
@@ -182,12 +182,12 @@ def lists_export(ctx: click.Context, name: str, fmt: str, output: Path, tlp: str
     from cairn.lists.formats import markings, misp, stix, vics, writers
 
     store = _store(ctx)
-    info = store.list_info(name)
+    info = store.lists.info(name)
     if info is None:
         _fail(f"no list named {name!r}")
     # the list's marking is a floor: --tlp can make an export stricter, never weaker
     level = markings.strictest([tlp, info["tlp"]]) or "amber"
-    entries = store.export_entries(name)
+    entries = store.lists.export(name)
     held: list[markings.Withheld] = []  # entries marked stricter than a format can say
     if fmt == "misp":
         n = misp.write_misp_feed(entries, output, org, name, level, misp_distribution)
@@ -230,10 +230,10 @@ def lists_remove(ctx: click.Context, name: str, force: bool, as_json: bool) -> N
     list stays on record renamed `NAME (removed TIME)`, and cases' matches against it become
     `list_removed` (shown, not counted), each case's custody log saying so. Refused while
     cases hold active matches against it, unless --force."""
-    from cairn.store.store import StoreError
+    from cairn.store.common import StoreError
 
     try:
-        res = _store(ctx).remove_list(name, force=force)
+        res = _store(ctx).lists.remove(name, force=force)
     except StoreError as e:
         _fail(str(e))
     if res is None:
@@ -264,7 +264,7 @@ def _status_command(status: str, verb: str):  # noqa: ANN202 - a click command
     @click.pass_context
     def command(ctx: click.Context, name: str, hashes: tuple[str, ...], from_file,  # noqa: ANN001
                 note: str | None, as_json: bool) -> None:
-        from cairn.store.store import StoreError
+        from cairn.store.common import StoreError
 
         # --from: the first field of each line, so an md5sum-style list works as it is
         values = list(hashes) + ([ln.split()[0] for ln in from_file.read().splitlines()
@@ -273,7 +273,7 @@ def _status_command(status: str, verb: str):  # noqa: ANN202 - a click command
         if not values:
             _fail("give the hashes to change, as arguments or with --from FILE")
         try:
-            res = _store(ctx).set_entry_status(name, values, status, note)
+            res = _store(ctx).lists.set_status(name, values, status, note)
         except StoreError as e:
             _fail(str(e))
         _refresh_index(ctx)
@@ -317,7 +317,7 @@ def lists_index(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
     m = open_matcher(store)
     seconds = time.perf_counter() - started
     size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.is_dir() else 0
-    _, gen, _ = store.list_generations()
+    _, gen, _ = store.lists.generations()
     res = {"path": str(root), "generation": gen, "active_entries": len(m),
            "indexed_entries": m.indexed, "pdq_hashes": m.pdq_rows,
            "bytes_on_disk": size, "open_seconds": round(seconds, 3)}

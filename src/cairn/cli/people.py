@@ -304,9 +304,9 @@ def devices_link(ctx: click.Context, key: str, case: str, source_name: str,
     --device` links new ones)."""
     store = _store(ctx)
     cid = existing_case(ctx, case)
-    found = [s for s in store.sources(cid) if s["name"] == source_name]
+    found = [s for s in store.cases.sources(cid) if s["name"] == source_name]
     if not found:
-        names = ", ".join(s["name"] for s in store.sources(cid)) or "none"
+        names = ", ".join(s["name"] for s in store.cases.sources(cid)) or "none"
         _fail(f"case {case!r} has no source named {source_name!r}; its sources: {names}")
     res = link_sources(ctx, cid, key, [s["id"] for s in found])
     if as_json:
@@ -331,7 +331,7 @@ def device_for_scan(ctx: click.Context, case: str, key: str, location: str) -> i
     import os
 
     store = _store(ctx)
-    cid = store.case_id(case)
+    cid = store.cases.id(case)
     if cid is None:
         _fail(f"no case named {case!r}, so no device {key!r}; `cairn cases create {case}` "
               "and `cairn devices add` first")
@@ -341,7 +341,7 @@ def device_for_scan(ctx: click.Context, case: str, key: str, location: str) -> i
     for d in people.devices(cid):
         for sid, name in zip(d["source_ids"], d["sources"], strict=True):
             if d["id"] != key and any(s["id"] == sid and s["location"] == loc
-                                      for s in store.sources(cid)):
+                                      for s in store.cases.sources(cid)):
                 _fail(f"source {name!r} ({loc}) is linked to device {d['id']!r}, not "
                       f"{key!r}")
     return cid
@@ -349,7 +349,7 @@ def device_for_scan(ctx: click.Context, case: str, key: str, location: str) -> i
 
 def refuse_closed(ctx: click.Context, case: str) -> None:
     """Before a scan: refuse a closed or deleted case (a new name is fine)."""
-    cid = _store(ctx).case_id(case)
+    cid = _store(ctx).cases.id(case)
     if cid is not None:
         _do(lambda: _people(ctx).require_open(cid))
 

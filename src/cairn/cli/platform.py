@@ -102,7 +102,7 @@ def _scan_files(ctx: click.Context, case: str, files: Path, platform: str) -> di
     from cairn.scan.isolation import default_caps
     from cairn.scan.pipeline import default_workers, scan
     from cairn.scan.worker import HashOptions
-    from cairn.store.store import SourceNameTaken, StoreError
+    from cairn.store.common import SourceNameTaken, StoreError
 
     try:
         summary = scan(_store(ctx), case, files, source_name=f"{platform}-files",

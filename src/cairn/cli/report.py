@@ -96,7 +96,7 @@ def _incident_report(ctx: click.Context, case: str, notes: Path | None, output: 
     except (ReportError, OSError, UnicodeDecodeError) as e:
         _fail(str(e))
     raw = body if isinstance(body, bytes) else body.encode("utf-8")
-    store.log_event(store.case_id(case), "report.written", f"case:{case}",
+    store.log_event(store.cases.id(case), "report.written", f"case:{case}",
                     {"format": f"incident-{kind}", "output": str(output) if output else None,
                      "sha256": hashlib.sha256(raw).hexdigest(),
                      "custody_head": data["record"]["custody_head"]})

@@ -107,7 +107,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
     from cairn.scan.isolation import default_caps
     from cairn.scan.pipeline import default_workers, scan
     from cairn.scan.worker import HashOptions
-    from cairn.store.store import SourceNameTaken, StoreError
+    from cairn.store.common import SourceNameTaken, StoreError
 
     if not os.path.lexists(location):
         _fail(f"evidence not found: {location}")
@@ -162,7 +162,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
     s = summary.to_dict()
     if device and case_id is not None:  # the source this scan recorded, by its location
         s["device"] = device
-        link_sources(ctx, case_id, device, [x["id"] for x in store.sources(case_id)
+        link_sources(ctx, case_id, device, [x["id"] for x in store.cases.sources(case_id)
                                             if x["location"] == summary.location])
     if as_json:
         _emit_json(s)

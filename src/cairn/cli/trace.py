@@ -45,10 +45,10 @@ def trace_cmd(ctx: click.Context, cases: tuple[str, ...], threshold: int,
     store = _store(ctx)
     items: list[dict] = []
     for name in dict.fromkeys(cases):
-        case_id = store.case_id(name)
+        case_id = store.cases.id(name)
         if case_id is None:
             _fail(f"no case named {name!r}; `cairn cases` lists them")
-        rows = store.case_signals(case_id)
+        rows = store.records.case_signals(case_id)
         if len(cases) > 1:
             for r in rows:
                 r["source"] = f"{name}/{r['source']}"

@@ -36,7 +36,7 @@ from cairn.exchange import inbound
 from cairn.lists.formats import markings, stix
 from cairn.store import Store
 from cairn.store import exchange as ex
-from cairn.store.store import StoreError
+from cairn.store.common import StoreError
 
 MEDIA = "application/taxii+json;version=2.1"
 MAX_PAGES = 10_000  # per pull
@@ -245,10 +245,10 @@ def pull(store: Store, peer_name: str, collection: str, list_name: str | None = 
         pages, last = _run(read_pages(spool))
         if counts["entries"]:
             try:
-                res = store.add_list(list_name, f"taxii:{peer_name}/{collection}", "stix", 31,
-                                     _spooled(spool, defined), counts["rejected"],
-                                     append=store.list_info(list_name) is not None,
-                                     stix_id=stix.indicator_id)
+                res = store.lists.add(list_name, f"taxii:{peer_name}/{collection}", "stix", 31,
+                                      _spooled(spool, defined), counts["rejected"],
+                                      append=store.lists.info(list_name) is not None,
+                                      stix_id=stix.indicator_id)
             except StoreError as e:
                 raise ExchangeError(str(e)) from None
             added = res["added"]
@@ -315,7 +315,7 @@ def push(store: Store, peer_name: str, list_name: str, collection: str, org: str
     stricter of the list's TLP and its own. A RED entry goes only from a RED list: in any
     other it is withheld and counted, as the server withholds it from partners."""
     peer = ex.peer(store, peer_name)
-    info = store.list_info(list_name)
+    info = store.lists.info(list_name)
     if info is None:
         raise ExchangeError(f"no list named {list_name!r}")
     ident = stix.identity(org)
@@ -328,7 +328,7 @@ def push(store: Store, peer_name: str, list_name: str, collection: str, org: str
         batch: list[dict] = []
         withheld = 0
         async with _client(peer, timeout) as c:
-            for e in store.export_entries(list_name):
+            for e in store.lists.export(list_name):
                 level = markings.strictest([listed, (e.get("attrs") or {}).get("tlp")])
                 if level == "red" and listed != "red":
                     withheld += 1

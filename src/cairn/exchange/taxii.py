@@ -346,8 +346,8 @@ def create_app(store: Store, org: str = "Cairn", title: str = "Cairn TAXII 2.1",
                 res["message"] = f"object {n}: not processed ({type(e).__name__})"
         if entries:
             try:
-                store.add_list(x["name"], f"taxii:{p['name']}", "stix", x["pdq_threshold"],
-                               entries, 0, append=True, stix_id=stix.indicator_id)
+                store.lists.add(x["name"], f"taxii:{p['name']}", "stix", x["pdq_threshold"],
+                                entries, 0, append=True, stix_id=stix.indicator_id)
             except Exception as e:  # noqa: BLE001 - nothing was added: each carrier failed
                 for res in carriers:
                     res["message"] = f"not stored: {type(e).__name__}: {e}"

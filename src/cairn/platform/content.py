@@ -35,9 +35,9 @@ def item_ref(it: dict, via: str, distance: int, known_good: set[str]) -> dict:
 def link_accounts(store: Store, case_id: int, accounts: list[dict]) -> list[dict]:
     """Each account's transfers gain `items`: the case's items they are (by hash) or look
     like (PDQ); the account gains a summary. Changes `accounts` in place and returns it."""
-    items = store.case_items(case_id)
-    known_good = {x["name"] for x in store.lists() if x["purpose"] == "known-good"}
-    dihedral = {r["id"]: r["dihedral"] for r in store.case_signals(case_id)}
+    items = store.records.case_items(case_id)
+    known_good = {x["name"] for x in store.lists.all() if x["purpose"] == "known-good"}
+    dihedral = {r["id"]: r["dihedral"] for r in store.records.case_signals(case_id)}
     by_sha: dict[str, list[dict]] = {}
     by_md5: dict[str, list[dict]] = {}
     for it in items:

@@ -114,7 +114,7 @@ def _content(store: Store, scope: dict[int, str], workers: int) -> list[dict]:
     items: list[dict] = []
     label: dict[str, tuple[str, str]] = {}  # the label families sees -> (case, source)
     for cid, name in sorted(scope.items()):
-        for it in store.case_signals(cid):
+        for it in store.records.case_signals(cid):
             key = f"{name}/{it['source']}"
             label[key] = (name, it["source"])
             items.append(it | {"source": key})

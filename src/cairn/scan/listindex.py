@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 
 def open_matcher(store: Store, persist: bool = True) -> Matcher:
     """A matcher over every active list entry, current with the store."""
-    lists = store.lists()
+    lists = store.lists.all()
     thresholds = {x["id"]: x["pdq_threshold"] for x in lists}
     percent = {x["id"]: x["vpdq_percent"] for x in lists}
-    store_id, gen, rebuild_gen = store.list_generations()
+    store_id, gen, rebuild_gen = store.lists.generations()
     if store.home is None or not persist:
-        return Matcher.build(store.iter_entries(), thresholds, percent)
+        return Matcher.build(store.lists.entries(), thresholds, percent)
     root = Path(store.home) / "index"
     current = _current(root)
     m: Matcher | None = None
@@ -45,13 +45,13 @@ def open_matcher(store: Store, persist: bool = True) -> Matcher:
             and int(header.get("generation", -1)) >= rebuild_gen):  # fresh: catch it up
         if int(header["generation"]) == gen:
             return m
-        flipped = m.set_active(store.changed_entries(int(header["generation"]),
-                                                     m.max_entry_id))
-        added = m.extend(store.iter_entries(after_id=m.max_entry_id))
+        flipped = m.set_active(store.lists.changed(int(header["generation"]),
+                                                   m.max_entry_id))
+        added = m.extend(store.lists.entries(after_id=m.max_entry_id))
         log.info("list index extended in place to generation %d: %d entries added, %d "
                  "flipped", gen, added, flipped)
     else:
-        m, current = Matcher.build(store.iter_entries(), thresholds, percent), None
+        m, current = Matcher.build(store.lists.entries(), thresholds, percent), None
         log.info("list index built from the store at generation %d: %d entries", gen,
                  m.indexed)
     _save(m, root, current, {"store_id": store_id, "generation": gen})

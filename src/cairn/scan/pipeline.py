@@ -35,7 +35,7 @@ from cairn.scan.isolation import Caps, WorkerPool, default_caps
 from cairn.scan.listindex import match_records, open_matcher
 from cairn.scan.worker import HashOptions
 from cairn.store import Store
-from cairn.store.store import StoreError
+from cairn.store.common import StoreError
 
 BATCH_RECORDS = 200
 BATCH_SECONDS = 0.5
@@ -107,18 +107,18 @@ def scan(
     if not os.path.lexists(loc):
         raise FileNotFoundError(f"evidence not found: {loc}")
     name = source_name or os.path.basename(loc.rstrip("/")) or loc
-    existing = store.case_id(case)
+    existing = store.cases.id(case)
     if existing is not None:  # refused before anything is written (SourceNameTaken)
-        store.check_source_name(existing, name, loc)
-    case_id = store.case_id(case, create=True)
+        store.cases.check_source_name(existing, name, loc)
+    case_id = store.cases.id(case, create=True)
     assert case_id is not None
-    source_id = store.source_id(case_id, name, loc)
-    run_id = store.start_run(case_id, source_id, __version__, _examiner(), socket.gethostname(),
-                             (arguments or {}) | {"location": loc, "workers": workers,
-                                                  "pdq_mode": options.mode,
-                                                  "video_interval": options.video_interval,
-                                                  "limits": limits.to_dict()}
-                             | caps.to_dict())
+    source_id = store.cases.source_id(case_id, name, loc)
+    run_id = store.runs.start(case_id, source_id, __version__, _examiner(), socket.gethostname(),
+                              (arguments or {}) | {"location": loc, "workers": workers,
+                                                   "pdq_mode": options.mode,
+                                                   "video_interval": options.video_interval,
+                                                   "limits": limits.to_dict()}
+                              | caps.to_dict())
     summary = ScanSummary(case, name, loc, run_id)
     started = time.monotonic()
     batch: list[dict] = []
@@ -144,7 +144,7 @@ def scan(
     try:  # from here on, however it ends, the run is closed with what happened
         pool = WorkerPool(workers, limits, options, caps)  # fork server starts importing now
         matcher = matcher_for(store)
-        done = store.done_paths(source_id)
+        done = store.runs.done_paths(source_id)
         todo: list[DiskEntry] = []
         for e in walk(loc):
             summary.entries_found += 1
@@ -180,8 +180,8 @@ def scan(
                 summary.error = summary.error or f"{type(e).__name__}: {e}"[:2000]
         summary.status = status
         summary.seconds = time.monotonic() - started
-        summary.totals = store.source_counts(source_id)
-        store.end_run(run_id, status, summary.to_dict())
+        summary.totals = store.cases.source_counts(source_id)
+        store.runs.end(run_id, status, summary.to_dict())
     return summary
 
 
@@ -191,13 +191,13 @@ def _record(store: Store, source_id: int, run_id: int, records: list[dict],
     the record refused (those before it are kept). Returns how many are new, how many were
     recorded or already there, and the error naming the record refused, if one was."""
     try:
-        return store.record_items(source_id, run_id, records, found), len(records), None
+        return store.records.add(source_id, run_id, records, found), len(records), None
     except Exception:  # noqa: BLE001 - which record? asked one at a time below
         pass
     new = 0
     for i, (rec, matches) in enumerate(zip(records, found, strict=True)):
         try:
-            new += store.record_items(source_id, run_id, [rec], [matches])
+            new += store.records.add(source_id, run_id, [rec], [matches])
         except Exception as e:  # noqa: BLE001 - named and raised by the caller
             why = getattr(e, "orig", None) or e  # the database's own words, not the SQL
             err = StoreError(f"cannot record {rec['path']!r} (scan run {run_id}): "

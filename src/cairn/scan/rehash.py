@@ -30,11 +30,11 @@ class RehashSummary:
 def ensure_exact(store: Store, case: str, only_matched: bool = True,
                  limits: Limits | None = None) -> RehashSummary:
     """Recompute exact PDQ for the case's items that only have a fast one."""
-    case_id = store.case_id(case)
+    case_id = store.cases.id(case)
     if case_id is None:
         raise LookupError(f"no case named {case!r}")
     summary = RehashSummary()
-    need = store.items_without_exact_pdq(case_id, only_matched)
+    need = store.records.without_exact_pdq(case_id, only_matched)
     summary.items_needing_exact = sum(len(paths) for paths in need.values())
     opts = HashOptions(mode="exact")
     limits = limits or Limits()
@@ -51,5 +51,5 @@ def ensure_exact(store: Store, case: str, only_matched: bool = True,
             summary.files_read += 1
             # read in an isolated worker, under the scan's caps: evidence can be hostile
             records = [r for r in records_of(entry, limits, opts) if r["path"] in paths]
-            summary.exact_signals_added += store.add_pdq_signals(records)
+            summary.exact_signals_added += store.records.add_pdq(records)
     return summary

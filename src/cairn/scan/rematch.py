@@ -73,15 +73,15 @@ def rematch(store: Store, case: str, after_entry: int | None = None, why: str = 
     on `workers` forked processes sharing the index (default: the cores) once a batch is big
     enough to be worth them; the store is read and written here, by one process."""
     global _SHARED
-    case_id = store.case_id(case)
+    case_id = store.cases.id(case)
     if case_id is None:
         raise ValueError(f"no case named {case!r}")
     out = Rematch(case)
     if after_entry is None:
         matcher = open_matcher(store)
     else:
-        lists = store.lists()
-        entries = list(store.iter_entries(after_id=after_entry))
+        lists = store.lists.all()
+        entries = list(store.lists.entries(after_id=after_entry))
         out.entries = len(entries)
         if not entries:
             return out
@@ -94,7 +94,7 @@ def rematch(store: Store, case: str, after_entry: int | None = None, why: str = 
     pending: _Pending | None = None
     try:
         last = 0
-        batch = store.match_inputs(case_id, after_item=last, limit=BATCH)
+        batch = store.records.match_inputs(case_id, after_item=last, limit=BATCH)
         while batch or pending is not None:
             # hand this batch to the workers, then, while they match it, record the one
             # before and read the next: the store's reads and writes overlap the lookups
@@ -117,7 +117,7 @@ def rematch(store: Store, case: str, after_entry: int | None = None, why: str = 
                     _SHARED = matcher
                     current = _Pending(current.batch, None, matcher)
             pending = current
-            batch = (store.match_inputs(case_id, after_item=last, limit=BATCH)
+            batch = (store.records.match_inputs(case_id, after_item=last, limit=BATCH)
                      if current is not None else [])
     finally:
         if pool is not None:
@@ -133,7 +133,7 @@ def _record(store: Store, case_id: int, why: str, pending: _Pending, out: Rematc
     (a new one where the index had to be rebuilt)."""
     matcher, found = pending.collect(store)
     pairs = [(rec["item_id"], ms) for rec, ms in zip(pending.batch, found, strict=True) if ms]
-    new = store.add_matches(case_id, pairs, why) if pairs else {}
+    new = store.matches.add(case_id, pairs, why) if pairs else {}
     out.items += len(pending.batch)
     for name, n in new.items():
         out.by_list[name] = out.by_list.get(name, 0) + n

@@ -17,7 +17,7 @@ from cairn.store.store import Store
 def verify_source(store: Store, case_id: int, source: dict) -> dict[str, Any]:
     """{"source", "location", "changed", "missing", "added", "unreadable", "files",
     "manifest": {"logged", "recorded", "matches"}, "ok"}: files by path."""
-    recorded, manifest_now = store.source_files(source["id"])
+    recorded, manifest_now = store.cases.source_files(source["id"])
     logged = _logged_manifest(store, case_id, source["id"])
     out: dict[str, Any] = {"source": source["name"], "location": source["location"],
                            "changed": [], "missing": [], "added": [], "unreadable": [],

@@ -41,7 +41,7 @@ def case_families(store: Store, case_id: int) -> CaseFamilies:
         held = _cache.get(key)
         if held is not None and held[0] == fingerprint:
             return held[1]
-        fams = [f.to_dict() for f in families(store.case_signals(case_id), workers=1)]
+        fams = [f.to_dict() for f in families(store.records.case_signals(case_id), workers=1)]
         by_location = {(m["source"], m["path"]): f["id"] for f in fams for m in f["members"]}
         result = CaseFamilies(fams, by_location)
         _cache.pop(key, None)

@@ -27,7 +27,7 @@ def list_rows(store: Store) -> list[dict[str, Any]]:
              "format": r["format"], "source_file": r["source_file"],
              "imported_at": r["imported_at"], "rejected_lines": r["rejected_count"],
              "pdq_threshold": r["pdq_threshold"], "purpose": r["purpose"], "tlp": r["tlp"]}
-            for r in store.lists()]
+            for r in store.lists.all()]
 
 
 def refresh_index(store: Store) -> int:
@@ -52,13 +52,13 @@ def import_list(store: Store, path: Path, name: str, source_file: str, o: Import
                 by: str | None = None) -> dict[str, Any]:
     """Import the list file at `path` (recorded as `source_file`). Raises ListFormatError or
     StoreError (nothing written) for a file or a name refused."""
-    before = store.max_entry_id()
+    before = store.lists.max_entry_id()
     used, entries, rejected = open_list(path, o.fmt, o.signal_type)
-    res = store.add_list(name, source_file, used, o.threshold,
-                         (e.to_dict() for e in entries), rejected, o.replace, o.video_percent,
-                         append=o.append,
-                         purpose="known-good" if o.known_good or used == "nsrl" else "detect",
-                         tlp=o.tlp, stix_id=stix.indicator_id, by=by)
+    res = store.lists.add(name, source_file, used, o.threshold,
+                          (e.to_dict() for e in entries), rejected, o.replace, o.video_percent,
+                          append=o.append,
+                          purpose="known-good" if o.known_good or used == "nsrl" else "detect",
+                          tlp=o.tlp, stix_id=stix.indicator_id, by=by)
     res["indexed_entries"] = refresh_index(store)
     res["format"] = used
     res["rejected_lines"] = [{"line": r.line, "reason": r.reason, "text": r.text[:200]}
@@ -73,7 +73,7 @@ def import_list(store: Store, path: Path, name: str, source_file: str, o: Import
 def set_entry_status(store: Store, name: str, values: list[str], status: str,
                      note: str | None, by: str) -> dict[str, Any]:
     """Withdraw, mark false positive or reinstate entries by value. StoreError: no list."""
-    res = store.set_entry_status(name, values, status, note, by=by)
+    res = store.lists.set_status(name, values, status, note, by=by)
     refresh_index(store)
     return {"list": name, "status": status} | res
 

@@ -73,7 +73,7 @@ class Matchers:
         self._held: tuple[tuple[str, str, int], Matcher] | None = None
 
     def get(self, store: Store) -> Matcher:
-        store_id, gen, _ = store.list_generations()
+        store_id, gen, _ = store.lists.generations()
         key = (store.url, store_id, gen)
         with self._lock:
             if self._held is None or self._held[0] != key:
@@ -89,7 +89,7 @@ def lookup(store: Store, signals: list[Signal]) -> list[dict[str, Any]]:
     One `match_many` call for the whole batch; the entries named in one query."""
     matcher = MATCHERS.get(store)
     found = matcher.match_many([_record(s) for s in signals])
-    entries = store.entries_by_id({m.entry_id for ms in found for m in ms})
+    entries = store.lists.by_id({m.entry_id for ms in found for m in ms})
     out = []
     for s, ms in zip(signals, found, strict=True):
         out.append({"type": s.type, "value": s.value, "matches": [

@@ -102,7 +102,7 @@ def start(store: Store, case: str, case_id: int, path: Path, source_name: str | 
     location's; TooManyScans: MAX_RUNNING are running here."""
     People(store).require_open(case_id)
     name = source_name or path.name or str(path)
-    store.check_source_name(case_id, name, str(path))
+    store.cases.check_source_name(case_id, name, str(path))
     with _lock:
         if sum(j.status in ("queued", "running") for j in _jobs.values()) >= MAX_RUNNING:
             raise TooManyScans(f"{MAX_RUNNING} scans are running on this server")
