@@ -15,7 +15,11 @@ from cairn.store.custody import case_chain
 
 
 class Cases(Repository):
+    """Cases and their sources."""
+
     def id(self, name: str, create: bool = False) -> int | None:
+        """A case's id by name; None if there is none, unless `create` (then made, with its
+        custody entry `case.created`)."""
         with self.engine.begin() as c:
             row = c.execute(select(t.cases.c.id).where(t.cases.c.name == name)).first()
             if row:
@@ -44,6 +48,8 @@ class Cases(Repository):
                 f"one with --source-name (e.g. --source-name {name}-2)")
 
     def source_id(self, case_id: int, name: str, location: str) -> int:
+        """A source's id by location in the case, added (with `source.added`) when new;
+        refuses a name the case gives another location (`check_source_name`)."""
         self.check_source_name(case_id, name, location)
         with self.engine.begin() as c:
             q = select(t.sources.c.id).where(
@@ -83,6 +89,7 @@ class Cases(Repository):
             return files, manifest(c, source_id)
 
     def all(self) -> list[dict]:
+        """Every case by name, with how many sources and items it holds."""
         with self.engine.connect() as c:
             rows = c.execute(
                 select(
@@ -95,9 +102,8 @@ class Cases(Repository):
             ).mappings().all()
         return [dict(r) for r in rows]
 
-    # -- scan runs -----------------------------------------------------------------------
-
     def source_counts(self, source_id: int) -> dict[str, int]:
+        """What a source holds: files by kind, items with errors, matched, atime not kept."""
         with self.engine.connect() as c:
             kinds: dict[str, int] = dict(c.execute(select(t.items.c.kind, func.count()).where(
                 t.items.c.source_id == source_id).group_by(t.items.c.kind)).all())
@@ -114,7 +120,6 @@ class Cases(Repository):
             # read without O_NOATIME (not the owner), symlinks, folders listed without it
             "items_atime_not_kept": n_atime,
         }
-
 
 
 def manifest(c: Connection, source_id: int) -> dict[str, Any]:

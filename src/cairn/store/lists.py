@@ -23,6 +23,8 @@ ENTRY_STATUSES = ("active", "withdrawn", "false_positive")
 
 
 class Lists(Repository):
+    """Hash lists and their entries."""
+
     def add(self, name: str, source_file: str, fmt: str, pdq_threshold: int,
             entries: Iterable[dict], rejected: int | Sequence, replace: bool = False,
             vpdq_percent: float | None = None, append: bool = False,
@@ -237,6 +239,7 @@ class Lists(Repository):
         return [dict(r) | {"signal_types": by_type.get(r["id"], {})} for r in rows]
 
     def info(self, name: str) -> dict | None:
+        """A list's row by name (a removed list's too, under its new name); None if absent."""
         with self.engine.connect() as c:
             row = c.execute(select(t.lists).where(t.lists.c.name == name)).mappings().first()
         return dict(row) if row else None
@@ -278,6 +281,7 @@ class Lists(Repository):
                 .where(e.changed_gen > since_gen, e.id <= upto_id))]
 
     def by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """{entry id: the entry's row, its list's name as `list`, labels decoded}."""
         ids = list(ids)
         if not ids:
             return {}
@@ -288,6 +292,7 @@ class Lists(Repository):
 
 
     def max_entry_id(self) -> int:
+        """The highest entry id (0 when there are none): what an import added is above it."""
         with self.engine.connect() as c:
             return int(c.execute(select(func.max(t.list_entries.c.id))).scalar() or 0)
 

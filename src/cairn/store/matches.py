@@ -21,6 +21,8 @@ MATCH_STATUSES = ("active", "withdrawn", "false_positive", "list_removed")
 
 
 class Matches(Repository):
+    """Matches of recorded items against list entries, and their status."""
+
     def add(self, case_id: int, found: Sequence[tuple[int, list[dict]]],
             why: str) -> dict[str, int]:
         """Record matches of already-recorded items ((item id, [match dicts])), ignoring
@@ -72,6 +74,7 @@ class Matches(Repository):
                 .group_by(t.cases.c.name))}
 
     def active_by_case(self, c: Connection, list_id: int) -> dict[str, int]:
+        """Active matches against a list (by id), by case name, in transaction `c`."""
         return {n: k for n, k in c.execute(
             select(t.cases.c.name, func.count())
             .select_from(t.matches.join(t.items, t.matches.c.item_id == t.items.c.id)

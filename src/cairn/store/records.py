@@ -20,6 +20,8 @@ from cairn.store.identity import location_bytes, location_key, version_note
 
 
 class Records(Repository):
+    """Items as scans record them, and the case-wide reads over them."""
+
     def add(self, source_id: int, run_id: int, records: Sequence[dict],
             matches: Sequence[list[dict]]) -> int:
         """Record items (with signals, errors, matches) in one transaction; returns how many new.

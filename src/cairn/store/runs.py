@@ -20,10 +20,12 @@ from cairn.store.common import Repository, inserted_id, now
 from cairn.store.custody import case_chain
 from cairn.store.records import worker_failed
 
-UNFINISHED = ("running", "interrupted", "failed")
+UNFINISHED = ("running", "interrupted", "failed")  # what a later complete run supersedes
 
 
 class Runs(Repository):
+    """Scan runs: opened, closed, listed; what they recorded of a source."""
+
     def start(self, case_id: int, source_id: int, version: str, examiner: str, host: str,
               arguments: dict) -> int:
         """A `running` run, with the process that runs it (to tell later whether it died)."""

@@ -10,7 +10,8 @@ one repository per area, reached from it and sharing its engine:
     store.lists    hash lists, their entries, export and the list generations
 
 The other areas (people.py, platform.py, users.py, reviews.py, exchange.py, items.py) are
-modules over a `Store` of their own.
+modules whose functions and classes take the `Store`; they write custody through
+`Store.log_change` in their own transactions, as the repositories do.
 """
 
 from __future__ import annotations
