@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
 
-from cairn.media import extraction, thumbcache, ufdr
+from cairn.media import carve, extraction, thumbcache, ufdr
 from cairn.media.limits import Limits
 from cairn.media.sniff import ANDROID_THUMBDATA, THUMBCACHE
 from cairn.media.walk import display_name, raw_name
@@ -426,6 +426,12 @@ class _UfdrPhone:
         return {"container": "ufdr", "note": "not described by report.xml"}
 
     def absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
+        yield from self._absent(present, budget)
+        if self.report.error:
+            raise ArchiveError(f"{self.report_name}: {self.report.error}; members past that "
+                               "point carry no phone path")
+
+    def _absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
         for i, (name, why, origin) in enumerate(ufdr.absent(self.report, present)):
             if i >= self.MAX_ABSENT:
                 raise ArchiveError(f"report.xml lists more than {self.MAX_ABSENT} files whose "
@@ -559,3 +565,27 @@ def _thumbs(f: BinaryIO, media_type: str, budget: Budget) -> Iterator[Member]:
             yield Member(t.name, t.data, None, t.error, raw=raw, origin=t.origin)
     except thumbcache.ThumbcacheError as e:
         raise ArchiveError(str(e)) from None
+    if notes:  # only damage is noted: bytes that were not entries, slots cut short, caps
+        raise ArchiveError("; ".join(notes))
+
+
+def carved_members(stream: BinaryIO, budget: Budget, *, limit: int | None = None,
+                   base_offset: int = 0, kinds: tuple[str, ...] = carve.KINDS
+                   ) -> Iterator[Member]:
+    """Pictures and clips carved from `stream` (unallocated space, a damaged container) as
+    members named by offset (`0x1f3a000.jpg`), each with origin `carved: true` and its
+    offset; what was rejected is an ArchiveError after them, so it is never silent."""
+    stats = carve.CarveStats()
+    lim = budget.limits
+    for c in carve.carve(stream, limit=limit, kinds=kinds, base_offset=base_offset,
+                         max_size=min(carve.MAX_SIZE, lim.max_member_size),
+                         max_video_size=lim.max_member_size, stats=stats):
+        try:
+            budget.member()
+        except BudgetExhausted as e:
+            raise ArchiveError(str(e)) from None
+        yield Member(c.name, c.data, None, raw=raw_name(c.name),
+                     origin={"carved": True, "offset": c.offset, "length": c.length,
+                             "kind": c.kind})
+    if stats.rejected or stats.stopped:
+        raise ArchiveError(f"carving: {stats.summary()}")

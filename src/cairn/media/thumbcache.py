@@ -116,7 +116,8 @@ def windows_entries(f: BinaryIO, *, max_entry: int, max_entries: int,
     types = _CACHE_TYPES[version]
     cache = f"thumbcache_{types[ctype]}.db" if ctype < len(types) else f"type {ctype}"
     base: Origin = {"container": "thumbcache", "thumbnail": True, "format_version": version,
-                    "windows": WINDOWS[version], "cache": cache}
+                    "windows": WINDOWS[version], "cache": cache,
+                    "checksums": "not verified (the CRC-64 polynomial is not documented)"}
     p, n, empty, skipped = 24, 0, 0, 0
     while p + hdr_size <= size:
         f.seek(p)
@@ -163,9 +164,8 @@ def windows_entries(f: BinaryIO, *, max_entry: int, max_entries: int,
     if skipped:
         notes.append(f"{skipped} bytes between entries were not entries (damage, a header "
                      "variant or an overwritten tail); skipped to the next CMMM")
-    if empty:
+    if empty and notes:
         notes.append(f"{empty} cache entries without data (free or placeholder)")
-    notes.append("entry CRC-64s not verified: the polynomial is not documented")
 
 
 def android_thumbdata(f: BinaryIO, *, max_entry: int, max_entries: int,
