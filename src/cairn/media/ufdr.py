@@ -112,10 +112,10 @@ class _Counted(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.f.read(len(b))
-        self.n += len(data)
-        if self.n > self.cap:
+        if self.n >= self.cap and self.f.read(1):
             raise ReportError(f"report.xml is larger than {self.cap} bytes; rest not read")
+        data = self.f.read(min(len(b), self.cap - self.n))
+        self.n += len(data)
         if self.charge is not None:
             self.charge(len(data))
         b[:len(data)] = data
@@ -190,7 +190,7 @@ def read_report(stream: IO[bytes], *, max_bytes: int = MAX_REPORT_BYTES,
     from defusedxml.ElementTree import iterparse
 
     report = Report()
-    counted = io.BufferedReader(_Counted(stream, max_bytes, charge), 1 << 20)
+    counted = _Counted(stream, max_bytes, charge)  # unbuffered: the cap falls mid-parse
     stack: list[object] = []
     root_seen = False
     try:
@@ -198,9 +198,9 @@ def read_report(stream: IO[bytes], *, max_bytes: int = MAX_REPORT_BYTES,
             tag = _local(elem.tag)
             if event == "start":
                 if not root_seen:
-                    root_seen = True
                     if tag != "project":
                         raise ReportError(f"report.xml's root is <{tag}>, not <project>")
+                    root_seen = True
                     report.project = {k: v[:200] for k, v in elem.attrib.items()
                                       if k in ("id", "name", "reportVersion", "containsGarbage",
                                                "extractionType")}
