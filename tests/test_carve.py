@@ -139,3 +139,24 @@ def test_carved_members_name_by_offset_and_report_rejections(unalloc) -> None:
         planted, ("jpg", "png", "gif", "webp", "mp4"), strict=True)}
     assert all(m.origin and m.origin["carved"] is True and m.data for m in members)
     assert {m.origin["offset"] for m in members if m.origin} == set(planted)
+
+
+def test_forward_only_memory_stays_bounded_when_files_are_back_to_back(monkeypatch) -> None:
+    """No window is ever free of candidates here, so only dropping what is behind the scan
+    keeps the buffer small: at most a few windows plus the file being carved."""
+    monkeypatch.setattr(carve_mod, "CHUNK", 4096)
+    jpg = jpeg_bytes(picture(11, (40, 30)))
+    blob = jpg * 2500  # 3.3 MB: well past the 1 MiB a JPEG walk reads ahead
+    peak = 0
+    real_more = carve_mod._Window.more
+
+    def more(self) -> bool:  # noqa: ANN001 - records the window's size as it grows
+        nonlocal peak
+        grew = real_more(self)
+        peak = max(peak, len(self.buf))
+        return grew
+
+    monkeypatch.setattr(carve_mod._Window, "more", more)
+    got = list(carve(io.BufferedReader(ForwardOnly(blob))))  # type: ignore[arg-type]
+    assert len(got) == 2500
+    assert peak < (1 << 20) + 4 * 4096 + len(jpg), peak

@@ -374,6 +374,8 @@ def carve(stream: BinaryIO, *, limit: int | None = None, kinds: tuple[str, ...] 
     try:
         w.more()
         while True:
+            if pos - w.start > CHUNK:  # candidates back to back never empty the window:
+                w.drop(pos)  # forget what is behind, or a forward-only read keeps it all
             scan_end = w.end if w.eof else w.end - OVERLAP
             best, best_kind = -1, ""
             for kind, (sig, back, _, _) in sigs.items():
