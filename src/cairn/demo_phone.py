@@ -243,3 +243,10 @@ def make_phone(out: Path) -> dict:
                 thumbcache7=root / "thumbcache_96.db", unallocated=root / "unallocated.bin",
                 carved=planted)
     return made
+
+
+if __name__ == "__main__":  # python -m cairn.demo_phone OUT: the phone exhibits alone
+    import sys
+
+    made = make_phone(Path(sys.argv[1] if len(sys.argv) > 1 else "demo-out"))
+    print("\n".join(str(p) for p in sorted(made["root"].iterdir())))
