@@ -273,3 +273,17 @@ def test_scan_of_the_phone_exhibits_records_every_thumbnail_and_absence(phone, t
     assert len(absent) == 1 and "without content" in json.dumps(absent[0])
     # a free-space blob is not carved by a scan of files (the disk image reader carves)
     assert not any(p.startswith("unallocated.bin!/") for p in items)
+
+
+def test_a_large_extraction_may_expand_to_its_own_size() -> None:
+    """A 100 GB UFDR holds ~100 GB of stored pictures: the 8 GiB total is a bomb guard for
+    small files, not a ceiling on phones; past twice its size it still stops, saying so."""
+    from cairn.media.archives import Budget, BudgetExhausted
+
+    big = 100 << 30
+    b = Budget(Limits(), big)
+    assert b.allowance == 2 * big
+    b.skip(big)  # no exception: the UFDR's own size
+    with pytest.raises(BudgetExhausted, match="twice its own size"):
+        b.skip(big + 1)
+    assert Budget(Limits(), 1000).allowance == Limits().ratio_floor  # small files unchanged

@@ -99,13 +99,19 @@ class Budget:
 
     @property
     def allowance(self) -> int:
-        """Total bytes the tree may expand to: past it, the ratio or total limit is broken."""
+        """Total bytes the tree may expand to: past it, the ratio or total limit is broken.
+        Never less than twice the file's own size: a 100 GB UFDR or phone tar, its pictures
+        stored as they are, expands to about its size and is no bomb."""
         lim = self.limits
-        return min(lim.max_archive_total, max(lim.ratio_floor, lim.max_ratio * self.compressed))
+        return max(min(lim.max_archive_total,
+                       max(lim.ratio_floor, lim.max_ratio * self.compressed)),
+                   2 * self.compressed)
 
     def _stop(self) -> BudgetExhausted:
         lim = self.limits
-        if self.allowance == lim.max_archive_total:
+        if self.allowance == 2 * self.compressed > lim.max_archive_total:
+            why = f"expands past twice its own size ({self.allowance} bytes)"
+        elif self.allowance == lim.max_archive_total:
             why = f"expands past {lim.max_archive_total} bytes in total"
         else:
             why = (f"expands past {self.allowance} bytes from {self.compressed} "
