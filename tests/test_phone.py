@@ -287,3 +287,18 @@ def test_a_large_extraction_may_expand_to_its_own_size() -> None:
     with pytest.raises(BudgetExhausted, match="twice its own size"):
         b.skip(big + 1)
     assert Budget(Limits(), 1000).allowance == Limits().ratio_floor  # small files unchanged
+
+
+def test_ios_tar_reads_container_metadata_before_the_members(phone, tmp_path) -> None:
+    from cairn.demo_phone import _tar, ios_tree
+
+    tree = ios_tree()
+    # the metadata plists last, as a tar may order them: still read first, from the headers
+    ordered = dict(sorted(tree.items(), key=lambda kv: kv[0].endswith(".plist")))
+    t = tmp_path / "iphone-ffs.tar"
+    _tar(t, ordered)
+    recs = records(t)
+    wa = [r for p, r in recs.items() if "/Message/Media/" in p][0]["origin"]
+    assert wa["basis"] == "container metadata" and wa["app"] == "WhatsApp"
+    tg = [r for p, r in recs.items() if "telegram-cloud-photo" in p][0]["origin"]
+    assert tg["app_id"] == "ph.telegra.Telegraph"
