@@ -54,7 +54,11 @@ def test_ufdr_members_carry_phone_path_app_deleted_and_times(phone) -> None:
         assert o["deleted"] is (member in u["deleted"])
         assert o["deleted_state"] == ("Deleted" if member in u["deleted"] else "Intact")
         assert o["timestamps"]["CreationTime"].startswith("2024-01-0")
-        assert r["errors"] == []
+        if member == u["altered"]:
+            assert [e["stage"] for e in r["errors"]] == ["integrity"]
+            assert "MD5 differs from the extraction report's" in msgs(r)[0]
+        else:
+            assert r["errors"] == []
     wa = recs["exhibit-09.ufdr!/files/Image/IMG-20240107-WA0002.jpg"]
     assert wa["kind"] == "image" and wa["pdq"]["quality"] > 50
     assert wa["origin"]["app"] == "WhatsApp" and wa["origin"]["app_id"] == "com.whatsapp"
@@ -62,6 +66,8 @@ def test_ufdr_members_carry_phone_path_app_deleted_and_times(phone) -> None:
     assert recs["exhibit-09.ufdr!/files/Video/VID-20240108-WA0003.mp4"]["kind"] == "video"
     cam = recs["exhibit-09.ufdr!/files/Image/IMG_20240105_101500.jpg"]["origin"]
     assert cam["area"] == "camera"
+    assert cam["hashes_reported"]["sha256"] == recs[
+        "exhibit-09.ufdr!/files/Image/IMG_20240105_101500.jpg"]["sha256"]
     assert recs["exhibit-09.ufdr!/report.xml"]["origin"]["files_listed"] == 5
 
 

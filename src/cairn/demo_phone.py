@@ -20,6 +20,7 @@ and account is fictional (user-0042, +44 7700 900042, example.test).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import plistlib
 import random
@@ -37,6 +38,8 @@ CHAT = "447700900042@s.whatsapp.net"
 IOS = "private/var/mobile"
 ANDROID = "data/media/0"
 THUMBDATA = f"{ANDROID}/DCIM/.thumbnails/.thumbdata3--1967290299"
+CAMERA = "files/Image/IMG_20240105_101500.jpg"
+ALTERED = "files/Image/IMG-20240106-WA0001.jpg"  # its report MD5 is not its bytes
 
 
 def _jpeg(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
@@ -58,9 +61,10 @@ def _clip(tmp: Path) -> bytes:
 
 # -- UFDR ------------------------------------------------------------------------------------
 def _file_xml(fid: int, device_path: str, local: str | None, size: int, deleted: str,
-              created: str) -> str:
+              created: str, hashes: dict[str, str] | None = None) -> str:
     items = [f'<item name="Local Path"><![CDATA[{local}]]></item>'] if local else []
     items.append('<item name="Tags">Image</item>')
+    items += [f'<item name="{k.upper()}">{v}</item>' for k, v in (hashes or {}).items()]
     return (f'<file fs="Data" fsid="fs-1" path={quoteattr(device_path)} size="{size}" '
             f'id="{fid}" extractionId="0" deleted="{deleted}" embedded="false" '
             f'isrelated="False"><metadata section="File">{"".join(items)}</metadata>'
@@ -72,7 +76,7 @@ def ufdr(path: Path, tmp: Path) -> dict:
     """Write a UFDR; return what a scan must find in it."""
     wa = "/data/media/0/Android/media/com.whatsapp/WhatsApp/Media/WhatsApp Images"
     pics = {  # zip member -> (phone path, deleted state, content)
-        "files/Image/IMG_20240105_101500.jpg": ("/data/media/0/DCIM/Camera/"
+        CAMERA: ("/data/media/0/DCIM/Camera/"
                                                 "IMG_20240105_101500.jpg", "Intact", _jpeg(900)),
         "files/Image/IMG-20240106-WA0001.jpg": (f"{wa}/IMG-20240106-WA0001.jpg", "Intact",
                                                 _jpeg(901)),
@@ -82,8 +86,12 @@ def ufdr(path: Path, tmp: Path) -> dict:
                                                 + "/VID-20240108-WA0003.mp4", "Intact",
                                                 _clip(tmp)),
     }
+    # the report's hashes: right for the camera picture, wrong for the first WhatsApp one
+    # (as if the file had changed after the extraction)
+    stated = {0: {"sha256": hashlib.sha256(pics[CAMERA][2]).hexdigest()},
+              1: {"md5": "0" * 32}}
     files = [_file_xml(i + 1, dev, local.replace("/", "\\"), len(data), state,
-                       f"2024-01-0{5 + i}T10:15:00.000+00:00")
+                       f"2024-01-0{5 + i}T10:15:00.000+00:00", stated.get(i))
              for i, (local, (dev, state, data)) in enumerate(pics.items())]
     files.append(_file_xml(99, "/data/data/org.telegram.messenger/cache/-6012345_99.jpg", None,
                            4096, "Deleted", "2024-01-09T08:00:00.000+00:00"))
@@ -113,6 +121,7 @@ def ufdr(path: Path, tmp: Path) -> dict:
         "deleted": ["files/Image/IMG-20240107-WA0002.jpg"],
         "absent": "/data/data/org.telegram.messenger/cache/-6012345_99.jpg",
         "unlisted": "files/Image/unlisted.png",
+        "altered": ALTERED,
     }
 
 

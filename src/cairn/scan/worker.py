@@ -127,6 +127,16 @@ def _check_name(rec: dict) -> None:
              f"({ext}) but its bytes are {rec['media_type']}, not a known {expected} format")
 
 
+def _check_reported(rec: dict, reported: dict) -> None:
+    """A phone extraction's report states hashes of what it exported: bytes that differ
+    were changed (or damaged) after the extraction, and the item says so."""
+    for algo in ("md5", "sha1", "sha256"):
+        want = reported.get(algo)
+        if isinstance(want, str) and want and rec.get(algo) and want.lower() != rec[algo]:
+            _err(rec, "integrity", f"{algo.upper()} differs from the extraction report's "
+                 f"({want.lower()}): the file changed after it was extracted")
+
+
 def _err(rec: dict, stage: str, message: str) -> None:
     rec.setdefault("errors", []).append({"stage": stage, "message": message})
 
@@ -266,6 +276,8 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     h = crypto.hash_bytes(data)
     rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)
     rec["media_type"], rec["kind"] = mt, kind = _sniff(data[:HEAD_BYTES], path)
+    if origin and isinstance(origin.get("hashes_reported"), dict):
+        _check_reported(rec, origin["hashes_reported"])
     for w in [name_warning, *(warnings or [])]:
         if w:
             _err(rec, "archive", w)
