@@ -26,8 +26,10 @@ that would be larger is rejected as such (its offset is in `stats.too_big`). Mem
 seekable stream one window plus the file being carved; on a forward-only stream the window
 grows to hold at most one candidate (<= max_video_size). `limit` caps the bytes scanned.
 
-Throughput (bench/bench_carve.py, 256 MiB of zeros, noise and planted pictures, one core):
-printed by the bench; see the README's figure.
+Throughput (`python bench/bench_carve.py`, one core of a shared 2-core machine): 256 MiB
+of zeros, noise and text with 41 planted files, 260-320 MB/s from a file and ~300 MB/s
+forward-only; `--dense` (pictures back to back) 197 MB/s, 5,600 files/s. CHUNK = 8 MiB:
+smaller windows spend more time in the Python loop per byte, larger ones only memory.
 """
 
 from __future__ import annotations
