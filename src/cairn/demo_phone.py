@@ -48,8 +48,7 @@ def _jpeg(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
 
 def _save(seed: int, fmt: str, size: tuple[int, int] = (96, 72), **kw: object) -> bytes:
     b = io.BytesIO()
-    img = picture(seed, size)
-    (img.convert("P") if fmt == "GIF" else img).save(b, fmt, **kw)
+    picture(seed, size).save(b, fmt, **kw)  # Pillow quantises to a palette for GIF itself
     return b.getvalue()
 
 
