@@ -308,3 +308,16 @@ def test_ios_tar_reads_container_metadata_before_the_members(phone, tmp_path) ->
     assert wa["basis"] == "container metadata" and wa["app"] == "WhatsApp"
     tg = [r for p, r in recs.items() if "telegram-cloud-photo" in p][0]["origin"]
     assert tg["app_id"] == "ph.telegra.Telegraph"
+
+
+def test_ufdr_member_names_with_backslashes_still_match_the_report(phone) -> None:
+    with zipfile.ZipFile(phone["ufdr"]["path"]) as zf:
+        report = zf.read("report.xml")
+        pic = zf.read("files/Image/IMG_20240105_101500.jpg")
+    members, err = _members(_ufdr_bytes(report, {
+        "files\\Image\\IMG_20240105_101500.jpg": pic}))
+    by = {m.name: m for m in members}
+    assert by["files\\\\Image\\\\IMG_20240105_101500.jpg"].origin["area"] == "camera"
+    absent = [m.name for m in members if m.data is None]
+    assert not any("IMG_20240105_101500" in n for n in absent)
+    assert err is None

@@ -241,6 +241,7 @@ def report_name(names: list[str]) -> str | None:
 
 def absent(report: Report, present: set[str]) -> Iterator[tuple[str, str, Origin]]:
     """(name, why, origin) of each file the report lists whose content the zip lacks."""
+    present = {_norm(p) for p in present}  # a zip made on Windows may store backslashes
     for f in report.without_content:
         why = ("listed in report.xml without content in the UFDR (no Local Path)"
                + ("; marked deleted" if f.deleted else ""))
