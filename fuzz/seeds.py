@@ -269,6 +269,30 @@ def xmp_packets() -> dict[str, bytes]:
             "doctype.xmp": b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "v">]><x>&e;</x>'}
 
 
+def phone() -> dict[str, dict[str, bytes]]:
+    """Seeds for the phone readers: cairn.demo_phone's report.xml, thumbnail stores and a
+    small stretch of free space with one picture of each carved format."""
+    from cairn.demo_phone import _save, android_thumbdata, thumbcache_db, ufdr
+
+    with tempfile.TemporaryDirectory() as d:
+        made = ufdr(Path(d) / "seed.ufdr", Path(d))
+        with zipfile.ZipFile(made["path"]) as zf:
+            report = zf.read("report.xml")
+    small = [_save(70, "JPEG", (16, 12)), _save(71, "PNG", (16, 12)), _save(72, "GIF", (16, 12)),
+             _save(73, "WEBP", (16, 12))]
+    free = b"".join(bytes(64) + b"\x5a" * 37 + f for f in small) + bytes(32)
+    jpg = small[0]
+    return {
+        "ufdr": {"report.xml": report, "cut.xml": report[: len(report) * 2 // 3],
+                 "empty-project.xml": b'<project xmlns="http://pa.cellebrite.com/report/2.0">'
+                                      b"<taggedFiles/></project>"},
+        "thumbcache": {"win10.db": thumbcache_db(32, [jpg, small[1]], 4),
+                       "win7.db": thumbcache_db(21, [jpg], 1),
+                       "thumbdata": android_thumbdata([jpg], slot=2000)},
+        "carve": {"free.bin": free, "one.jpg": jpg},
+    }
+
+
 def corpora() -> dict[str, dict[str, bytes]]:
     """target name -> {seed file name: bytes}."""
     imgs, c2pa, arch = images(), c2pa_images(), archives()
@@ -279,7 +303,7 @@ def corpora() -> dict[str, dict[str, bytes]]:
     out: dict[str, dict[str, bytes]] = {
         **arch,
         "decode": imgs, "image_signals": imgs, "examine": pictures, "c2pa": c2pa,
-        "xmp": xmp_packets(), "models": models(), "video": videos(),
+        "xmp": xmp_packets(), "models": models(), "video": videos(), **phone(),
         "stealth": {"stealth.raw": stealth_raw(stealth_img),
                     "plain.raw": stealth_raw(_img(61, "RGBA", (16, 16)))},
     }

@@ -269,6 +269,67 @@ def _video() -> Adapter:
     return Adapter(run, (VideoError,))
 
 
+def _ufdr() -> Adapter:
+    """A UFDR's report.xml, stream-parsed as the scan reads it (defusedxml, bounded); the
+    origin of every file listed is built. ReportError only (damage after the root is data)."""
+    from cairn.media.ufdr import ReportError, read_report
+
+    def run(data: bytes) -> object:
+        report = read_report(io.BytesIO(data), max_bytes=1 << 20, max_files=10_000)
+        return [f.origin() for files in report.by_local.values() for f in files], \
+            [f.origin() for f in report.without_content], report.error
+
+    return Adapter(run, (ReportError,))
+
+
+def _thumbcache() -> Adapter:
+    """Windows thumbcache_*.db (CMMM) or Android .thumbdata slots, as archive members read to
+    the end; ArchiveError only."""
+    from cairn.media.archives import ArchiveError, iter_members
+    from cairn.media.sniff import ANDROID_THUMBDATA, THUMBCACHE
+
+    limits = _limits()
+
+    def run(data: bytes) -> object:
+        mt = THUMBCACHE if data[:4] == b"CMMM" else ANDROID_THUMBDATA
+        return [(m.name, len(m.data or b""), m.origin, m.error)
+                for m in iter_members(io.BytesIO(data), mt, "fuzz.db", limits, len(data))]
+
+    return Adapter(run, (ArchiveError,))
+
+
+def _carve() -> Adapter:
+    """Signature carving over the input, seekable and forward-only alike: never raises,
+    and the two readings carve the same files."""
+    from cairn.media.carve import CarveStats, carve
+
+    def run(data: bytes) -> object:
+        stats = CarveStats()
+        seek = [(c.offset, c.length, c.kind) for c in carve(io.BytesIO(data), stats=stats)]
+        fwd = [(c.offset, c.length, c.kind)
+               for c in carve(io.BufferedReader(_Forward(data)), stats=CarveStats())]
+        if seek != fwd:
+            raise AssertionError(f"seekable and forward-only carving differ: {seek} {fwd}")
+        return seek, stats.to_dict()
+
+    return Adapter(run)
+
+
+class _Forward(io.RawIOBase):
+    """A stream that cannot seek."""
+
+    def __init__(self, data: bytes) -> None:
+        self.f = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.f.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
 JSON = ("{", "}", "[", "]", '":', '","', "null", "true", "1e999", "-1", '"\\u0000"')
 TOKENS: dict[str, tuple[str, ...]] = {
     "a1111": ("Steps: ", "Sampler: ", "Seed: ", "\nNegative prompt:", "Lora hashes: ",
@@ -338,4 +399,18 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            "ModelFileError only", _models),
     Target("video", "signals.vpdq.vpdq_frames on bytes (PyAV demux+decode); VideoError only",
            _video),
+    Target("ufdr", "Cellebrite report.xml (media.ufdr.read_report, defusedxml); ReportError "
+           "only", _ufdr, ("cairn", "defusedxml", "xml"), max_len=32 * 1024, timeout=3,
+           tokens=('<project xmlns="http://pa.cellebrite.com/report/2.0">', "<taggedFiles>",
+                   "<file ", 'path="/data/media/0/DCIM/a.jpg" ', 'deleted="Deleted" ',
+                   '<metadata section="File">', '<item name="Local Path">', "<![CDATA[",
+                   "]]>", "</item>", "</file>", '<timestamp name="CreationTime">',
+                   "<accessInfo>", "<!DOCTYPE x [", "<!ENTITY e ", "&e;", 'embedded="true"',
+                   "<decodedData>", "<model ")),
+    Target("thumbcache", "Windows thumbcache / Android thumbdata members; ArchiveError only",
+           _thumbcache, tokens=("CMMM", "\x15\x00\x00\x00", " \x00\x00\x00",
+                                "\x01\x00\x00\x00\x00")),  # ASCII: the dict is UTF-8
+    Target("carve", "media.carve.carve, seekable and forward-only agree; never raises",
+           _carve, tokens=("PNG\r\n\x1a\n", "IHDR", "IEND", "GIF89a", "RIFF", "WEBPVP8 ",
+                           "ftypisom", "moov", "mdat")),  # ASCII only: the dict is UTF-8
 )}

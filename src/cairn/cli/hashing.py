@@ -74,6 +74,8 @@ def _public(rec: dict, with_dihedral: bool = False) -> dict:
     model = next((f for f in rec.get("findings", []) if f["kind"] == "model_file"), None)
     if model:
         d["model"] = {k: v for k, v in model.items() if k not in ("kind", "strength", "source")}
+    if rec.get("origin"):  # where a member came from: phone path, app, deleted, cache entry
+        d["origin"] = rec["origin"]
     d["errors"] = rec.get("errors", [])
     return d
 
@@ -85,12 +87,16 @@ FileArgs = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.argument("files", nargs=-1, required=True, type=FileArgs)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--dihedral", is_flag=True, help="Also print the 8 rotated/flipped PDQ hashes.")
+@click.option("--members", is_flag=True,
+              help="Also print every member of an archive, phone extraction (UFDR, iOS or "
+                   "Android file system) or thumbnail cache, with its origin.")
 @mode_option("exact")
 @VIDEO_OPTION
 def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
-             video_interval: float) -> None:
+             video_interval: float, members: bool = False) -> None:
     """MD5, SHA-1, SHA-256, PDQ (images) and vPDQ (videos) of files. Nothing is recorded."""
-    results = [_public(_hash_file(f, mode, video_interval)[0], dihedral) for f in files]
+    results = [_public(r, dihedral) for f in files
+               for r in _hash_file(f, mode, video_interval)[: None if members else 1]]
     if as_json:
         _emit_json(results[0] if len(results) == 1 else results)
         return
@@ -109,6 +115,9 @@ def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
                          ("tensor_sha256", "tensors"), ("short_hash", "LoRA short")):
             if r.get("model", {}).get(k):
                 out.print(f"  {label:<11}{r['model'][k]}", highlight=False)
+        if r.get("origin"):
+            out.print("  origin " + ", ".join(f"{k}={v}" for k, v in r["origin"].items()),
+                      highlight=False)
         for e in r["errors"]:
             out.print(f"  {e['stage']}: {e['message']}", style="yellow", highlight=False)
 

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
 
+from cairn.media import carve, extraction, thumbcache, ufdr
 from cairn.media.limits import Limits
+from cairn.media.sniff import ANDROID_THUMBDATA, THUMBCACHE
 from cairn.media.walk import display_name, raw_name
 
 CHUNK = 1 << 20
@@ -53,6 +55,9 @@ class Member:
     error: str | None = None  # set when the member could not (safely) be read
     warning: str | None = None  # set when it was read but something about it is suspicious
     raw: bytes = b""  # the name's bytes as stored in the archive
+    # where the member came from, when its container says (a phone extraction's path and
+    # app, a UFDR's deleted flag and timestamps, a cache entry's metadata): JSON-able
+    origin: dict | None = None
 
 
 class ArchiveError(Exception):
@@ -94,13 +99,19 @@ class Budget:
 
     @property
     def allowance(self) -> int:
-        """Total bytes the tree may expand to: past it, the ratio or total limit is broken."""
+        """Total bytes the tree may expand to: past it, the ratio or total limit is broken.
+        Never less than twice the file's own size: a 100 GB UFDR or phone tar, its pictures
+        stored as they are, expands to about its size and is no bomb."""
         lim = self.limits
-        return min(lim.max_archive_total, max(lim.ratio_floor, lim.max_ratio * self.compressed))
+        return max(min(lim.max_archive_total,
+                       max(lim.ratio_floor, lim.max_ratio * self.compressed)),
+                   2 * self.compressed)
 
     def _stop(self) -> BudgetExhausted:
         lim = self.limits
-        if self.allowance == lim.max_archive_total:
+        if self.allowance == 2 * self.compressed > lim.max_archive_total:
+            why = f"expands past twice its own size ({self.allowance} bytes)"
+        elif self.allowance == lim.max_archive_total:
             why = f"expands past {lim.max_archive_total} bytes in total"
         else:
             why = (f"expands past {self.allowance} bytes from {self.compressed} "
@@ -357,15 +368,18 @@ def iter_members(
     budget = budget or Budget(limits, compressed_size)
     budget.check()
     if media_type == "application/zip":
-        yield from _zip_members(f, budget)
+        yield from _zip_annotated(f, budget)
     elif media_type == "application/x-tar":
-        yield from _tar_members(f, budget, "r:", None)
+        yield from _annotated(_tar_members(f, budget, "r:", None), _tar_phone(f, budget))
+    elif media_type in (THUMBCACHE, ANDROID_THUMBDATA):
+        yield from _thumbs(f, media_type, budget)
     elif media_type in _STREAMS:
         kind, suffix, open_stream, mode = _STREAMS[media_type]
         if _is_tar(f, mode):
             damage = _stream_damage(f, kind, open_stream, budget)
             try:
-                yield from _tar_members(f, budget, mode, damage, prepaid=True)
+                yield from _annotated(_tar_members(f, budget, mode, damage, prepaid=True),
+                                      _PathPhone(None))
             except ArchiveError as e:
                 raise ArchiveError(f"{damage}; {e}" if damage else str(e)) from None
             if damage:
@@ -374,3 +388,210 @@ def iter_members(
             yield from _single_member(f, name, kind, suffix, open_stream, budget)
     else:
         raise ArchiveError(f"unsupported archive type {media_type}")
+
+# -- phone extractions and thumbnail stores: members annotated with their origin -----------
+class _PathPhone:
+    """Origins of an FFS extraction's members, from their paths (and, when known, the iOS
+    container metadata read before them)."""
+
+    def __init__(self, apps: extraction.Apps | None) -> None:
+        self.apps = apps or extraction.Apps()
+        self.checked = 0
+        self.is_phone: bool | None = None
+
+    def origin(self, name: str) -> dict | None:
+        return self.apps.origin(name)
+
+    def absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
+        return iter(())
+
+
+class _UfdrPhone:
+    """Origins of a UFDR's members from its report.xml; the files the report lists but the
+    zip lacks come after the members, as members that could not be read."""
+
+    MAX_ABSENT = 10_000
+
+    def __init__(self, report: ufdr.Report, report_name: str) -> None:
+        self.report, self.report_name = report, report_name
+
+    def origin(self, name: str) -> dict | None:
+        if name == self.report_name:
+            out: dict = {"container": "ufdr", "role": "report.xml",
+                         **{f"project_{k}": v for k, v in self.report.project.items()},
+                         "files_listed": self.report.files}
+            if self.report.error:
+                out["report_error"] = self.report.error
+            return out
+        found = self.report.origin(name)
+        if found is not None:
+            return found
+        if name.endswith("ThumbnailCache.s3dd"):
+            return {"container": "ufdr", "role": "Cellebrite thumbnail cache",
+                    "note": "format not publicly documented; hashed, not examined"}
+        return {"container": "ufdr", "note": "not described by report.xml"}
+
+    def absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
+        yield from self._absent(present, budget)
+        if self.report.error:
+            raise ArchiveError(f"{self.report_name}: {self.report.error}; members past that "
+                               "point carry no phone path")
+
+    def _absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
+        for i, (name, why, origin) in enumerate(ufdr.absent(self.report, present)):
+            if i >= self.MAX_ABSENT:
+                raise ArchiveError(f"report.xml lists more than {self.MAX_ABSENT} files whose "
+                                   "content is not in the UFDR; the rest are not itemised")
+            try:
+                budget.member()
+            except BudgetExhausted as e:
+                raise ArchiveError(str(e)) from None
+            raw = raw_name(name)
+            yield Member(display_name(raw), None, None, why, raw=raw, origin=origin)
+
+
+def _zip_annotated(f: BinaryIO, budget: Budget) -> Iterator[Member]:
+    """A zip's members, with their origins when the zip is a UFDR or an FFS extraction."""
+    try:
+        with zipfile.ZipFile(f) as zf:
+            phone = _zip_phone(zf, budget)
+    except BudgetExhausted as e:
+        raise ArchiveError(str(e)) from None
+    except Exception:  # noqa: BLE001 - _zip_members says what is wrong with it
+        phone = None
+    f.seek(0)
+    if phone is None:
+        yield from _zip_members(f, budget)
+        return
+    present = set()
+    for member in _zip_members(f, budget):
+        key = member.raw.decode("utf-8", "surrogateescape")
+        present.add(key)
+        member.origin = phone.origin(key)
+        yield member
+    yield from phone.absent(present, budget)
+
+
+def _zip_phone(zf: zipfile.ZipFile, budget: Budget) -> _PathPhone | _UfdrPhone | None:
+    """How to annotate a zip's members: a UFDR by its report, an FFS extraction by its
+    paths, None for any other zip. A report that cannot be read is an ArchiveError after
+    the members (they are still read, without origins); one read in part annotates what
+    it covers and says where it broke on the report's own member."""
+    names = [i.filename for i in zf.infolist()]
+    report = ufdr.report_name(names)
+    if report is not None:
+        try:
+            with zf.open(report) as rf:
+                return _UfdrPhone(ufdr.read_report(rf, charge=budget.skip), report)
+        except BudgetExhausted:
+            raise
+        except ufdr.ReportError as e:
+            return _Broken(f"UFDR {report} unreadable: {e}")
+        except Exception as e:  # noqa: BLE001 - zlib, CRC, encryption: the report is damaged
+            return _Broken(f"UFDR {report} unreadable: {_why(e)}")
+    if not extraction.looks_like_extraction(names):
+        return None
+    apps = extraction.Apps()
+
+    def read(name: str) -> bytes | None:
+        try:
+            info = zf.getinfo(name)
+            if info.file_size > extraction.MAX_PLIST:
+                return None
+            with zf.open(info) as mf:
+                return budget.read(mf, info.file_size)
+        except BudgetExhausted:
+            raise
+        except Exception:  # noqa: BLE001 - unreadable metadata: the app stays unknown
+            return None
+
+    apps.learn_from(names, read)
+    return _PathPhone(apps)
+
+
+class _Broken(_PathPhone):
+    """A UFDR whose report cannot be read: members get path origins only, and the archive
+    an error after them."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(None)
+        self.why = why
+
+    def origin(self, name: str) -> dict | None:
+        return {"container": "ufdr", "note": self.why}
+
+    def absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
+        raise ArchiveError(self.why)
+
+
+def _tar_phone(f: BinaryIO, budget: Budget) -> _PathPhone:
+    """An uncompressed tar's iOS container metadata, read from its headers first (seeking
+    over the data); what cannot be read leaves the app unknown, never an error."""
+    apps = extraction.Apps()
+    try:
+        f.seek(0)
+        with tarfile.open(fileobj=f, mode="r:") as tf:
+            for n, ti in enumerate(tf):
+                if n >= budget.limits.max_members:
+                    break
+                if ti.isfile() and extraction.Apps.metadata_key(ti.name) is not None \
+                        and ti.size <= extraction.MAX_PLIST:
+                    mf = tf.extractfile(ti)
+                    if mf is not None:
+                        apps.learn(ti.name, mf.read(extraction.MAX_PLIST + 1))
+    except Exception:  # noqa: BLE001 - the member pass reports the damage itself
+        pass
+    finally:
+        f.seek(0)
+    return _PathPhone(apps)
+
+
+def _annotated(members: Iterator[Member], phone: _PathPhone) -> Iterator[Member]:
+    for member in members:
+        member.origin = phone.origin(member.raw.decode("utf-8", "surrogateescape"))
+        yield member
+
+
+def _thumbs(f: BinaryIO, media_type: str, budget: Budget) -> Iterator[Member]:
+    """A thumbnail store's thumbnails as members; what the store says about itself as a
+    whole is an ArchiveError after them only when it could not be read."""
+    lim = budget.limits
+    read = thumbcache.windows_entries if media_type == THUMBCACHE else thumbcache.android_thumbdata
+    notes: list[str] = []
+    try:
+        for t in read(f, max_entry=lim.max_member_size, max_entries=lim.max_members,
+                      notes=notes):
+            try:
+                budget.member()
+                if t.data is not None:
+                    budget.skip(len(t.data))
+            except BudgetExhausted as e:
+                raise ArchiveError(str(e)) from None
+            raw = raw_name(t.name)
+            yield Member(t.name, t.data, None, t.error, raw=raw, origin=t.origin)
+    except thumbcache.ThumbcacheError as e:
+        raise ArchiveError(str(e)) from None
+    if notes:  # only damage is noted: bytes that were not entries, slots cut short, caps
+        raise ArchiveError("; ".join(notes))
+
+
+def carved_members(stream: BinaryIO, budget: Budget, *, limit: int | None = None,
+                   base_offset: int = 0, kinds: tuple[str, ...] = carve.KINDS
+                   ) -> Iterator[Member]:
+    """Pictures and clips carved from `stream` (unallocated space, a damaged container) as
+    members named by offset (`0x1f3a000.jpg`), each with origin `carved: true` and its
+    offset; what was rejected is an ArchiveError after them, so it is never silent."""
+    stats = carve.CarveStats()
+    lim = budget.limits
+    for c in carve.carve(stream, limit=limit, kinds=kinds, base_offset=base_offset,
+                         max_size=min(carve.MAX_SIZE, lim.max_member_size),
+                         max_video_size=lim.max_member_size, stats=stats):
+        try:
+            budget.member()
+        except BudgetExhausted as e:
+            raise ArchiveError(str(e)) from None
+        yield Member(c.name, c.data, None, raw=raw_name(c.name),
+                     origin={"carved": True, "offset": c.offset, "length": c.length,
+                             "kind": c.kind})
+    if stats.rejected or stats.stopped:
+        raise ArchiveError(f"carving: {stats.summary()}")

@@ -11,9 +11,13 @@ _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
 _M4V_BRANDS = {b"M4V ", b"M4VH", b"M4VP"}  # iTunes video: an MP4 by another name
 _BZ2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")  # a block's magic (pi), or an empty stream's end
 
-# gzip, bzip2 and xz hold a tarball or one compressed file: either way, members to read
+THUMBCACHE = "application/x-thumbcache"  # Windows thumbcache_*.db (media/thumbcache.py)
+ANDROID_THUMBDATA = "application/x-android-thumbdata"  # MediaStore .thumbdata* slots
+IOS_ITHMB = "application/x-ios-ithmb"  # raw pixel strips: recognised, not read
+# gzip, bzip2 and xz hold a tarball or one compressed file: either way, members to read;
+# thumbnail stores hold thumbnails: read the same way, as members
 ARCHIVE_TYPES = {"application/zip", "application/x-tar", "application/gzip",
-                 "application/x-bzip2", "application/x-xz"}
+                 "application/x-bzip2", "application/x-xz", THUMBCACHE, ANDROID_THUMBDATA}
 MODEL_TYPES = {"application/x-safetensors", "application/x-pytorch-checkpoint"}
 CHECKPOINT_EXT = (".ckpt", ".pt", ".pth")
 # not pictures or videos, yet able to carry C2PA credentials: provenance reads their stream
@@ -95,6 +99,9 @@ def sniff(head: bytes) -> str:
         return "application/vnd.rar"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
+    if head[:4] == b"CMMM" and len(head) >= 24 and head[4] in (20, 21, 30, 31, 32) \
+            and head[5:8] == b"\0\0\0":
+        return THUMBCACHE
     audio = _audio(head)
     if audio:
         return audio
@@ -157,6 +164,20 @@ def _safetensors(head: bytes) -> bool:
         return False
     n = int.from_bytes(head[:8], "little")
     return 2 <= n <= 100 * 1024 * 1024 and (b'"dtype"' in head or b'"__metadata__"' in head)
+
+
+def refine(media_type: str, name: str) -> str:
+    """Stores whose bytes carry no signature of their own, told by their fixed names: an
+    Android `.thumbdata3--1967290299` (its first slot is often empty) and an iOS `.ithmb`.
+    Only bytes that sniffed as nothing else are renamed so; the reader still checks them."""
+    if media_type not in ("application/octet-stream", "application/x-empty"):
+        return media_type
+    base = name.rsplit("/", 1)[-1].lower()
+    if base.startswith((".thumbdata", "thumbdata")) and media_type != "application/x-empty":
+        return ANDROID_THUMBDATA
+    if base.endswith(".ithmb"):
+        return IOS_ITHMB
+    return media_type
 
 
 def kind_of(media_type: str) -> str:

@@ -15,8 +15,17 @@ from typing import BinaryIO, Protocol, TypeVar, overload
 
 from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
 from cairn.media.decode import DecodeError, Picture
+from cairn.media.extraction import origin_on_disk
 from cairn.media.limits import Limits
-from cairn.media.sniff import CHECKPOINT_EXT, HEAD_BYTES, STREAM_PROVENANCE_TYPES, kind_of, sniff
+from cairn.media.sniff import (
+    CHECKPOINT_EXT,
+    HEAD_BYTES,
+    IOS_ITHMB,
+    STREAM_PROVENANCE_TYPES,
+    kind_of,
+    refine,
+    sniff,
+)
 from cairn.media.walk import O_NOATIME, DiskEntry, raw_name
 from cairn.provenance import examine, examine_stream
 from cairn.provenance.finding import Finding
@@ -60,10 +69,14 @@ class HashOptions:
 
 
 def _sniff(head: bytes, path: str) -> tuple[str, str]:
-    mt = sniff(head)
+    mt = refine(sniff(head), path)
     if mt == "application/zip" and path.lower().endswith(CHECKPOINT_EXT):
         mt = "application/x-pytorch-checkpoint"
     return mt, kind_of(mt)
+
+
+_ITHMB = ("not examined: iOS .ithmb thumbnail store (raw pixel strips whose geometry is kept "
+          "in the Photos database, not in the file)")
 
 
 def _provenance(rec: dict, data: bytes, picture: Picture, opts: HashOptions) -> None:
@@ -106,10 +119,22 @@ def _check_name(rec: dict) -> None:
     """Flag a file named like media whose bytes are not media (renamed, wiped or corrupt)."""
     name = rec["path"].rsplit("/", 1)[-1]
     ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+    if rec.get("media_type") == IOS_ITHMB:
+        _err(rec, "sniff", _ITHMB)
     expected = "image" if ext in _IMAGE_EXT else "video" if ext in _VIDEO_EXT else None
     if expected and rec["kind"] not in ("image", "video") and rec["size"]:
         _err(rec, "sniff", f"named like {'an' if expected == 'image' else 'a'} {expected} "
              f"({ext}) but its bytes are {rec['media_type']}, not a known {expected} format")
+
+
+def _check_reported(rec: dict, reported: dict) -> None:
+    """A phone extraction's report states hashes of what it exported: bytes that differ
+    were changed (or damaged) after the extraction, and the item says so."""
+    for algo in ("md5", "sha1", "sha256"):
+        want = reported.get(algo)
+        if isinstance(want, str) and want and rec.get(algo) and want.lower() != rec[algo]:
+            _err(rec, "integrity", f"{algo.upper()} differs from the extraction report's "
+                 f"({want.lower()}): the file changed after it was extracted")
 
 
 def _err(rec: dict, stage: str, message: str) -> None:
@@ -205,6 +230,8 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: Records,
             if member.data is None:
                 mrec = _base(path, rec["path"], None, member.mtime, raw, tree.ordinal(raw))
                 mrec["kind"] = "other"
+                if member.origin:
+                    mrec["origin"] = member.origin
                 _err(mrec, "archive", member.error or "member not read")
                 for w in warnings:
                     _err(mrec, "archive", w)
@@ -213,12 +240,14 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: Records,
             try:
                 process_blob(path, rec["path"], member.data, member.mtime, depth + 1, limits,
                              out, opts, raw=raw, tree=tree, warnings=warnings,
-                             taint=member.warning or taint)
+                             taint=member.warning or taint, origin=member.origin)
             except Exception as e:  # noqa: BLE001 - one member's failure is that member's error
                 mrec = _base(path, rec["path"], len(member.data), member.mtime, raw,
                              tree.seen[raw] - 1)
                 h = crypto.hash_bytes(member.data)  # its content stays evidence
                 mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)
+                if member.origin:
+                    mrec["origin"] = member.origin
                 _err(mrec, "archive", f"member could not be processed: {type(e).__name__}: {e}")
                 out.append(mrec)
     except ArchiveError as e:
@@ -231,18 +260,24 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
                  limits: Limits, out: Records, opts: HashOptions | None = None,
                  name_warning: str | None = None, *, raw: bytes | None = None,
                  tree: _Tree | None = None, warnings: list[str] | None = None,
-                 taint: str | None = None) -> None:
+                 taint: str | None = None, origin: dict | None = None) -> None:
     """An in-memory file (an archive member): append its record and those of its members.
 
     `tree`: the top-level file's budget and location counts; `taint`: why the bytes may be
-    damaged (a stream that failed its check), repeated on every member read from them."""
+    damaged (a stream that failed its check), repeated on every member read from them;
+    `origin`: where its container says it came from (media/archives.Member.origin), kept
+    on the record as `origin` (a phone path and app, a deleted flag, a cache entry)."""
     opts = opts or HashOptions()
     rec = _base(path, parent, len(data), mtime, raw)
+    if origin:
+        rec["origin"] = origin
     if tree is not None:
         rec["ordinal"] = tree.ordinal(rec["raw_path"])
     h = crypto.hash_bytes(data)
     rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)
     rec["media_type"], rec["kind"] = mt, kind = _sniff(data[:HEAD_BYTES], path)
+    if origin and isinstance(origin.get("hashes_reported"), dict):
+        _check_reported(rec, origin["hashes_reported"])
     for w in [name_warning, *(warnings or [])]:
         if w:
             _err(rec, "archive", w)
@@ -345,6 +380,9 @@ def entry_record(entry: DiskEntry) -> dict:
     rec = _base(entry.path, None, entry.size, entry.mtime, raw=entry.raw)
     if entry.atime_note:
         rec["atime_note"] = entry.atime_note
+    origin = origin_on_disk(entry.path, entry.fs_path)  # an unpacked phone extraction
+    if origin:
+        rec["origin"] = origin
     return rec
 
 
