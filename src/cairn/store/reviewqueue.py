@@ -1,0 +1,169 @@
+"""The review queue's reads (web/queue.py orders the tiers): a case's items one page at a
+time, by keyset, never OFFSET, so every page costs about the same wherever it is.
+
+- `matched_page`: items with a match that counts (active, a list that detects), ordered by
+  their best match: the most trusted list (lists.trust, store/listtrust.py), then the
+  smallest distance, then the item id. The sort key is one integer per item,
+  `(100 - trust) * KEY_SPAN + distance`, the least over its matches; the page is the items
+  whose (key, id) comes after the cursor's. With a `list` filter only that list's matches
+  count.
+- `plain_page`: items without such a match, by id, optionally only those whose content has a
+  finding that may say synthetic (`hint`: a SQL test on the stored JSON that the caller
+  confirms on the rows, `confirm`), or only the given ids (a family, the families spanning
+  suspects), walked in chunks until the page is full.
+
+Filters in SQL (`QueueFilter`): source, device, suspect (store/items.py ItemFilter), list, a
+finding kind, review state (an active decision with a category, or none). Every value is a
+bound parameter.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, tuple_
+
+from cairn.store import items as store_items
+from cairn.store import schema as t
+from cairn.store.store import Store
+
+KEY_SPAN = 1_000_000  # above any distance (PDQ <= 256; vPDQ's is a frame distance)
+CHUNK = 1000  # rows read per query while a filter on the rows fills a page
+IDS = 500  # ids bound per query (bound parameters per statement)
+STATES = ("all", "unreviewed", "reviewed")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    source: str | None = None
+    device: str | None = None
+    suspect: str | None = None
+    list: str | None = None  # matched by this list (in use)
+    finding: str | None = None  # its content has a finding of this kind
+    state: str = "all"  # all | unreviewed | reviewed
+    ids: frozenset[int] | None = field(default=None)  # only these items (a family)
+
+
+def _reviewed() -> Any:
+    r = t.reviews.c
+    return exists().where(r.item_id == t.items.c.id, r.status == "active",
+                          r.category.is_not(None))
+
+
+def _base(case_id: int, f: QueueFilter, matched: bool | None) -> Any:
+    q = store_items.query(case_id, store_items.ItemFilter(
+        matched=matched, source=f.source, device=f.device, suspect=f.suspect))
+    if f.finding is not None:
+        q = q.where(exists().where(t.findings.c.sha256 == t.items.c.sha256,
+                                   t.findings.c.kind == f.finding))
+    if f.state == "reviewed":
+        q = q.where(_reviewed())
+    elif f.state == "unreviewed":
+        q = q.where(~_reviewed())
+    return q
+
+
+def matched_page(store: Store, case_id: int, f: QueueFilter, after: tuple[int, int] | None,
+                 limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` + 1 matched items after `after` = (key, id), best first, each with its
+    `key`, `trust` and `distance` (of its best match)."""
+    m, lst = t.matches.c, t.lists.c
+    score = (100 - lst.trust) * KEY_SPAN + m.distance
+    keys = (select(m.item_id, func.min(score).label("qkey"))
+            .select_from(t.matches.join(t.lists, m.list_id == lst.id)
+                         .join(t.items, m.item_id == t.items.c.id)
+                         .join(t.sources, t.items.c.source_id == t.sources.c.id))
+            .where(t.sources.c.case_id == case_id, m.status == "active",
+                   lst.purpose != "known-good"))
+    if f.list is not None:
+        keys = keys.where(lst.name == f.list, lst.removed_at.is_(None))
+    if f.ids is not None:
+        keys = keys.where(m.item_id.in_(sorted(f.ids)))  # a family: its members
+    k = keys.group_by(m.item_id).subquery()
+    q = (_base(case_id, f, None).add_columns(k.c.qkey).join(k, k.c.item_id == t.items.c.id)
+         .order_by(k.c.qkey, t.items.c.id).limit(limit + 1))
+    if after is not None:
+        q = q.where(or_(k.c.qkey > after[0], and_(k.c.qkey == after[0],
+                                                   t.items.c.id > after[1])))
+    with store.engine.connect() as c:
+        rows = [dict(r) for r in c.execute(q).mappings()]
+    for r in rows:
+        r["trust"], r["distance"] = 100 - r["qkey"] // KEY_SPAN, r["qkey"] % KEY_SPAN
+    return rows
+
+
+def synthetic_hint() -> Any:
+    """Whether an item's content has a finding whose stored JSON may say synthetic (a
+    `"synthetic": true` or a `"generator"`): narrows in SQL what the caller then confirms
+    with the finding itself (cases/people.py `is_synthetic`)."""
+    fd = t.findings.c
+    return exists().where(fd.sha256 == t.items.c.sha256,
+                          or_(fd.data.like('%"synthetic": true%'),
+                              fd.data.like('%"generator": %')))
+
+
+def plain_page(store: Store, case_id: int, f: QueueFilter, after: int, limit: int,
+               hint: bool = False,
+               confirm: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+               ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Up to `limit` + 1 unmatched items with id > `after`, by id, each row's `hint` saying
+    whether synthetic_hint() names it. `hint`: only those it names; `confirm`: a filter over
+    each chunk of rows read; `ids`: only these (sorted) ids."""
+    q = _base(case_id, f, False).add_columns(synthetic_hint().label("hint"))
+    if hint:
+        q = q.where(synthetic_hint())
+    if f.ids is not None:
+        ids = sorted(set(ids).intersection(f.ids) if ids is not None else f.ids)
+    out: list[dict[str, Any]] = []
+    with store.engine.connect() as c:
+        while len(out) <= limit:
+            if ids is not None:
+                start = bisect.bisect_right(ids, after)
+                todo = list(ids[start:start + IDS])
+                if not todo:
+                    break
+                stmt = q.where(t.items.c.id.in_(todo)).order_by(t.items.c.id)
+                rows = [dict(r) for r in c.execute(stmt).mappings()]
+                after, full = todo[-1], len(todo) == IDS
+            else:
+                step = max(CHUNK, limit + 1) if confirm else limit + 1
+                stmt = q.where(t.items.c.id > after).order_by(t.items.c.id).limit(step)
+                rows = [dict(r) for r in c.execute(stmt).mappings()]
+                full = len(rows) == step
+                if rows:
+                    after = rows[-1]["id"]
+            out += confirm(rows) if confirm is not None else rows
+            if not full:
+                break
+    out.sort(key=lambda r: r["id"])
+    return out[:limit + 1]
+
+
+
+
+def source_suspects(store: Store, case_id: int) -> dict[str, str]:
+    """{source name: suspect id} of the case's sources on a device of a suspect."""
+    s, d, sp = t.sources.c, t.devices.c, t.suspects.c
+    with store.engine.connect() as c:
+        return dict(c.execute(
+            select(s.name, sp.key).select_from(
+                t.sources.join(t.device_sources, t.device_sources.c.source_id == s.id)
+                .join(t.devices, d.id == t.device_sources.c.device_id)
+                .join(t.suspects, sp.id == d.suspect_id))
+            .where(s.case_id == case_id).order_by(s.id)).tuples().all())
+
+
+def ids_at(store: Store, case_id: int, locations: Sequence[tuple[str, str]]) -> list[int]:
+    """The item ids at (source name, path) locations of the case, sorted."""
+    found: set[int] = set()
+    with store.engine.connect() as c:
+        for k in range(0, len(locations), 200):
+            found.update(c.execute(
+                select(t.items.c.id).join(t.sources, t.items.c.source_id == t.sources.c.id)
+                .where(t.sources.c.case_id == case_id,
+                       tuple_(t.sources.c.name, t.items.c.path).in_(locations[k:k + 200])))
+                .scalars())
+    return sorted(found)
