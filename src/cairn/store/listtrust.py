@@ -47,4 +47,4 @@ def trust_of(store: Store) -> dict[str, int]:
     """{list name: trust} of the lists in use."""
     with store.engine.connect() as c:
         return dict(c.execute(select(t.lists.c.name, t.lists.c.trust)
-                              .where(t.lists.c.removed_at.is_(None))).tuples().all())
+                              .where(t.lists.c.removed_at.is_(None))).all())

@@ -153,7 +153,7 @@ def source_suspects(store: Store, case_id: int) -> dict[str, str]:
                 t.sources.join(t.device_sources, t.device_sources.c.source_id == s.id)
                 .join(t.devices, d.id == t.device_sources.c.device_id)
                 .join(t.suspects, sp.id == d.suspect_id))
-            .where(s.case_id == case_id).order_by(s.id)).tuples().all())
+            .where(s.case_id == case_id).order_by(s.id)).all())
 
 
 def ids_at(store: Store, case_id: int, locations: Sequence[tuple[str, str]]) -> list[int]:

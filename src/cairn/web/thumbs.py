@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -91,8 +92,8 @@ def _png(picture: decode.Picture | np.ndarray, variant: str) -> bytes | None:
 def _render(item: ItemFile, data: bytes, variant: str, limits: Limits) -> bytes | None:
     if item.kind == "video":  # its first frame: the strip (`frame`) decodes the rest
         try:
-            for _, _, luma in luma_frames(data, interval=0, max_pixels=limits.max_pixels,
-                                          max_frames=1):
+            for _, _, luma in luma_frames(io.BytesIO(data), interval=0,
+                                          max_pixels=limits.max_pixels, max_frames=1):
                 return _png(luma, variant)
         except VideoDecodeError:
             return None
@@ -108,7 +109,7 @@ def _key_frames(data: bytes, limits: Limits) -> list[np.ndarray]:
     stride = 1
     try:
         for n, (_, _, luma) in enumerate(luma_frames(
-                data, interval=1.0, max_pixels=limits.max_pixels,
+                io.BytesIO(data), interval=1.0, max_pixels=limits.max_pixels,
                 max_frames=limits.max_video_frames,
                 max_seconds=limits.max_video_seconds)):
             if n % stride:
