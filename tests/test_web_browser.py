@@ -162,3 +162,20 @@ def test_apply_to_family(browser: object, world: World) -> None:
               if r["status"] == "active" and r["category"] == "non-indecent"]
     assert len(active) == n
     page.close()  # type: ignore[attr-defined]
+
+
+def test_turning_blur_off_needs_the_confirmation(browser: object, world: World) -> None:
+    page = logged_in(browser, world)
+    page.goto(world.url + "/ui/exposure")  # type: ignore[attr-defined]
+    before = len(world.custody("exposure.changed"))
+    page.check('input[name="blur"][value="0"]')  # type: ignore[attr-defined]
+    page.click("#exposure button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('exposure-error').textContent.includes('confirm')")
+    assert len(world.custody("exposure.changed")) == before
+    page.check("#confirm-off")  # type: ignore[attr-defined]
+    page.click("#exposure button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('blur-now').textContent === 'off'")
+    assert len(world.custody("exposure.changed")) == before + 1
+    page.close()  # type: ignore[attr-defined]
