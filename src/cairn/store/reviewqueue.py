@@ -66,32 +66,68 @@ def _base(case_id: int, f: QueueFilter, matched: bool | None) -> Any:
     return q
 
 
+def _conditions(case_id: int, f: QueueFilter) -> list[Any]:
+    """The filter as predicates on `items` and `sources` (for a query that joins both)."""
+    i, s = t.items.c, t.sources.c
+    out: list[Any] = [s.case_id == case_id]
+    if f.source is not None:
+        out.append(s.name == f.source)
+    if f.device is not None or f.suspect is not None:
+        d = t.devices.c
+        linked = (select(t.device_sources.c.source_id)
+                  .join(t.devices, d.id == t.device_sources.c.device_id)
+                  .where(d.case_id == case_id))
+        if f.device is not None:
+            linked = linked.where(d.key == f.device)
+        if f.suspect is not None:
+            linked = linked.join(t.suspects, t.suspects.c.id == d.suspect_id).where(
+                t.suspects.c.key == f.suspect, t.suspects.c.case_id == case_id)
+        out.append(s.id.in_(linked))
+    if f.finding is not None:
+        out.append(exists().where(t.findings.c.sha256 == i.sha256,
+                                  t.findings.c.kind == f.finding))
+    if f.state == "reviewed":
+        out.append(_reviewed())
+    elif f.state == "unreviewed":
+        out.append(~_reviewed())
+    if f.ids is not None:
+        out.append(i.id.in_(sorted(f.ids)))  # a family: its members
+    return out
+
+
 def matched_page(store: Store, case_id: int, f: QueueFilter, after: tuple[int, int] | None,
                  limit: int) -> list[dict[str, Any]]:
     """Up to `limit` + 1 matched items after `after` = (key, id), best first, each with its
-    `key`, `trust` and `distance` (of its best match)."""
+    `key`, `trust` and `distance` (of its best match).
+
+    Two reads: the page's (id, key) from the matches alone (filtered, grouped per item,
+    sorted: the work grows with the case's matched items, not its items), then those items'
+    rows."""
     m, lst = t.matches.c, t.lists.c
-    score = (100 - lst.trust) * KEY_SPAN + m.distance
-    keys = (select(m.item_id, func.min(score).label("qkey"))
+    score = func.min((100 - lst.trust) * KEY_SPAN + m.distance)
+    keys = (select(m.item_id, score.label("qkey"))
             .select_from(t.matches.join(t.lists, m.list_id == lst.id)
                          .join(t.items, m.item_id == t.items.c.id)
                          .join(t.sources, t.items.c.source_id == t.sources.c.id))
-            .where(t.sources.c.case_id == case_id, m.status == "active",
-                   lst.purpose != "known-good"))
+            .where(m.status == "active", lst.purpose != "known-good",
+                   *_conditions(case_id, f))
+            .group_by(m.item_id))
     if f.list is not None:
         keys = keys.where(lst.name == f.list, lst.removed_at.is_(None))
-    if f.ids is not None:
-        keys = keys.where(m.item_id.in_(sorted(f.ids)))  # a family: its members
-    k = keys.group_by(m.item_id).subquery()
-    q = (_base(case_id, f, None).add_columns(k.c.qkey).join(k, k.c.item_id == t.items.c.id)
-         .order_by(k.c.qkey, t.items.c.id).limit(limit + 1))
     if after is not None:
-        q = q.where(or_(k.c.qkey > after[0], and_(k.c.qkey == after[0],
-                                                   t.items.c.id > after[1])))
+        keys = keys.having(or_(score > after[0], and_(score == after[0],
+                                                      m.item_id > after[1])))
+    keys = keys.order_by(score, m.item_id).limit(limit + 1)
     with store.engine.connect() as c:
-        rows = [dict(r) for r in c.execute(q).mappings()]
-    for r in rows:
-        r["trust"], r["distance"] = 100 - r["qkey"] // KEY_SPAN, r["qkey"] % KEY_SPAN
+        page = c.execute(keys).all()
+        by_id = {r["id"]: dict(r) for r in c.execute(
+            store_items.query(case_id, store_items.ItemFilter())
+            .where(t.items.c.id.in_([i for i, _ in page]))).mappings()} if page else {}
+    rows = []
+    for item_id, qkey in page:
+        r = by_id[item_id]
+        r["qkey"], r["trust"], r["distance"] = qkey, 100 - qkey // KEY_SPAN, qkey % KEY_SPAN
+        rows.append(r)
     return rows
 
 
@@ -118,6 +154,7 @@ def plain_page(store: Store, case_id: int, f: QueueFilter, after: int, limit: in
     if f.ids is not None:
         ids = sorted(set(ids).intersection(f.ids) if ids is not None else f.ids)
     out: list[dict[str, Any]] = []
+    step, rows_read = 0, 0
     with store.engine.connect() as c:
         while len(out) <= limit:
             if ids is not None:
@@ -129,10 +166,11 @@ def plain_page(store: Store, case_id: int, f: QueueFilter, after: int, limit: in
                 rows = [dict(r) for r in c.execute(stmt).mappings()]
                 after, full = todo[-1], len(todo) == IDS
             else:
-                step = max(CHUNK, limit + 1) if confirm else limit + 1
+                step = min(CHUNK, step * 2) if rows_read else limit + 1 + 16
                 stmt = q.where(t.items.c.id > after).order_by(t.items.c.id).limit(step)
                 rows = [dict(r) for r in c.execute(stmt).mappings()]
                 full = len(rows) == step
+                rows_read += len(rows)
                 if rows:
                     after = rows[-1]["id"]
             out += confirm(rows) if confirm is not None else rows
