@@ -1,10 +1,14 @@
 """The review queue's paging, server-side: a case of N items (default 10,000), timed per page.
 
 The case is written straight into a fresh SQLite store (no pictures: paging reads rows, never
-pixels): N items, 2% matched by a list entry, 5% with a finding that declares them generated,
-10% already reviewed. Timed: `web.queue.page` plus rendering queue.html, for the first page,
-pages deep in each tier, and a walk of the whole queue with the `unreviewed` filter, as the
-median and worst per page. Issue 18's budget: 300 ms per page. Nothing here is asserted.
+pixels): N items on four exhibits (devices of two suspects, and one of nobody), each with a
+random PDQ; 2% matched by one of two lists (trust 90 and 30, distances 0-31), 5% with a finding
+that declares them generated, 1% copies of the next item, on an exhibit of the other suspect
+(families spanning suspects), 10% already reviewed. Timed: `web.queue.page` plus
+rendering queue.html: the first page cold (the families computed, once per state of the case)
+and warm, pages deep in each tier, filters, and a walk of the whole queue (and with the
+`unreviewed` filter), as the median and worst per page. Issue 18's budget: 300 ms per page.
+Nothing here is asserted.
 
     python bench/bench_ui.py [--items 10000] [--page 48]
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -30,37 +35,58 @@ from cairn.web.schemes import default_scheme
 
 def build(store: Store, n: int) -> int:
     now = "2026-01-01T00:00:00+00:00"
+    rng = random.Random(18)
     with store.engine.begin() as c:
         case_id = c.execute(insert(t.cases).values(name="bench", created_at=now)
                             ).inserted_primary_key[0]
-        src = c.execute(insert(t.sources).values(case_id=case_id, name="exhibit-01",
-                                                 location="/nonexistent", added_at=now)
-                        ).inserted_primary_key[0]
+        srcs = [c.execute(insert(t.sources).values(case_id=case_id, name=f"exhibit-0{k}",
+                                                   location=f"/nonexistent/{k}", added_at=now)
+                          ).inserted_primary_key[0] for k in range(1, 5)]
+        sus = [c.execute(insert(t.suspects).values(case_id=case_id, key=f"S-0{k}",
+                                                   aliases="[]", created_at=now)
+                         ).inserted_primary_key[0] for k in (1, 2)]
+        for k, (src, owner) in enumerate(zip(srcs, (sus[0], sus[0], sus[1], None),
+                                             strict=True)):
+            dev = c.execute(insert(t.devices).values(case_id=case_id, key=f"D-0{k + 1}",
+                                                     kind="phone", suspect_id=owner,
+                                                     created_at=now)).inserted_primary_key[0]
+            c.execute(insert(t.device_sources).values(source_id=src, device_id=dev,
+                                                      linked_at=now))
         run = c.execute(insert(t.scan_runs).values(
-            case_id=case_id, source_id=src, tool_version="bench", examiner="bench",
+            case_id=case_id, source_id=srcs[0], tool_version="bench", examiner="bench",
             host="bench", started_at=now, status="complete", arguments="{}")
         ).inserted_primary_key[0]
-        c.execute(insert(t.items), [
-            {"source_id": src, "scan_run_id": run, "path": f"DCIM/{i:07d}.jpg",
-             "raw_path": f"DCIM/{i:07d}.jpg".encode(),
-             "location_key": i.to_bytes(32, "big"), "kind": "image",
-             "media_type": "image/jpeg", "size": 1000 + i, "sha256": f"{i:064x}"}
-            for i in range(n)])
-        lst = c.execute(insert(t.lists).values(
-            name="bench-list", source_file="-", format="plain", imported_at=now,
-            entry_count=1, rejected_count=0, pdq_threshold=31)).inserted_primary_key[0]
-        entry = c.execute(insert(t.list_entries).values(
+        sha = [f"{i:064x}" for i in range(n)]
+        for i in range(13, n - 1, 100):
+            sha[i + 1] = sha[i]  # a copy on the next exhibit: a family of two
+        for start in range(0, n, 50_000):
+            c.execute(insert(t.items), [
+                {"source_id": srcs[i % 4], "scan_run_id": run, "path": f"DCIM/{i:07d}.jpg",
+                 "raw_path": f"DCIM/{i:07d}.jpg".encode(),
+                 "location_key": i.to_bytes(32, "big"), "kind": "image",
+                 "media_type": "image/jpeg", "size": 1000 + i, "sha256": sha[i]}
+                for i in range(start, min(n, start + 50_000))])
+            c.execute(store.insert_ignore(t.signals), [
+                {"sha256": sha[i], "signal_type": "pdq", "mode": "exact", "quality": 100,
+                 "value": f"{rng.getrandbits(256):064x}"}
+                for i in range(start, min(n, start + 50_000))])
+        lists = [c.execute(insert(t.lists).values(
+            name=name, source_file="-", format="plain", imported_at=now, entry_count=1,
+            rejected_count=0, pdq_threshold=31, trust=trust)).inserted_primary_key[0]
+            for name, trust in (("vetted", 90), ("leads", 30))]
+        entries = [c.execute(insert(t.list_entries).values(
             list_id=lst, signal_type="md5", value="0" * 32, labels="[]", line_no=1)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0] for lst in lists]
         c.execute(insert(t.matches), [
-            {"item_id": i + 1, "entry_id": entry, "list_id": lst, "signal_type": "md5",
-             "distance": 0, "transform": "none"} for i in range(0, n, 50)])
+            {"item_id": i + 1, "entry_id": entries[i % 2], "list_id": lists[i % 2],
+             "signal_type": "md5", "distance": i % 32, "transform": "none"}
+            for i in range(0, n, 50)])
         c.execute(insert(t.findings), [
-            {"sha256": f"{i:064x}", "kind": "generator", "strength": "declared",
+            {"sha256": sha[i], "kind": "generator", "strength": "declared",
              "source": "png:parameters",
              "data": json.dumps({"kind": "generator", "generator": "automatic1111",
-                                 "strength": "declared"})}
-            for i in range(7, n, 20)])
+                                 "strength": "declared"}, sort_keys=True)}
+            for i in range(7, n, 20) if sha[i] == f"{i:064x}"])
     reviews.record(store, case_id, range(3, n + 1, 10), "bench", "vic-us", "0")
     return case_id
 
@@ -70,15 +96,23 @@ def timed(store: Store, case_id: int, q: queue.QueueQuery) -> tuple[float, queue
     pg = queue.page(store, case_id, q)
     _env.get_template("queue.html").render(
         who=None, csrf="", schemes={}, case="bench", page=pg, next_url=None,
-        scheme=default_scheme(), source="", matched="", state=q.state, tiers=queue.TIERS,
-        reveal_seconds=5, break_minutes=30, first=True)
+        scheme=default_scheme(), f=dict.fromkeys(FILTERS, ""), matched="", state=q.state,
+        tiers=queue.TIERS, reveal_seconds=5, blur="strong", break_minutes=30, first=True)
     return (time.perf_counter() - t0) * 1000, pg
+
+
+FILTERS = ("source", "device", "suspect", "list", "finding", "family")
+
+
+def report(label: str, ms: list[float]) -> None:
+    print(f"  {label:<34} median {statistics.median(ms):7.1f} ms   worst {max(ms):7.1f} ms")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=10_000)
     ap.add_argument("--page", type=int, default=48)
+    ap.add_argument("--walk", type=int, default=0, help="pages walked at most (0: all)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("CAIRN_EXAMINER", "bench")
@@ -87,24 +121,40 @@ def main() -> None:
         case_id = build(store, a.items)
         print(f"case of {a.items:,} items written in {time.perf_counter() - t0:.1f} s "
               f"(SQLite, page of {a.page})")
-        for label, cursor in (("first page", None), ("deep in matched", f"0.{a.items // 2}"),
-                              ("deep in synthetic", f"1.{a.items // 2}"),
-                              ("deep in the rest", f"2.{a.items - 5 * a.page}")):
-            ms = sorted(timed(store, case_id, queue.QueueQuery(cursor=cursor, limit=a.page))[0]
-                        for _ in range(5))
-            print(f"  {label:<22} median {statistics.median(ms):7.1f} ms   worst {ms[-1]:7.1f} ms")
+        t0 = time.perf_counter()
+        shared = queue.shared_between_suspects(store, case_id)
+        print(f"  families computed, {len(shared)} items shared between suspects: "
+              f"{(time.perf_counter() - t0) * 1000:.0f} ms (once per state of the case)")
+        deep = a.items // 2
+        for label, q in (
+                ("first page", queue.QueueQuery(limit=a.page)),
+                ("deep in matched", queue.QueueQuery(cursor=f"0.70.5.{deep}", limit=a.page)),
+                ("deep in synthetic", queue.QueueQuery(cursor=f"1.{deep}", limit=a.page)),
+                ("deep in shared between suspects",
+                 queue.QueueQuery(cursor=f"2.{deep}", limit=a.page)),
+                ("deep in the rest", queue.QueueQuery(cursor=f"3.{a.items - 5 * a.page}",
+                                                      limit=a.page)),
+                ("filter device=D-03", queue.QueueQuery(device="D-03", limit=a.page)),
+                ("filter suspect=S-01, unreviewed",
+                 queue.QueueQuery(suspect="S-01", state="unreviewed", limit=a.page)),
+                ("filter list=leads", queue.QueueQuery(list="leads", limit=a.page)),
+                ("filter finding=generator", queue.QueueQuery(finding="generator",
+                                                              limit=a.page)),
+                ("filter family=1", queue.QueueQuery(family=1, limit=a.page))):
+            report(label, [timed(store, case_id, q)[0] for _ in range(5)])
         for state in ("all", "unreviewed"):
-            times, cursor, pages = [], None, 0
+            times, cursor, pages, slowest = [], None, 0, (0.0, "")
             while True:
                 ms, pg = timed(store, case_id, queue.QueueQuery(state=state, cursor=cursor,
                                                                 limit=a.page))
                 times.append(ms)
+                slowest = max(slowest, (ms, str(cursor)))
                 pages += 1
                 cursor = pg.next_cursor
-                if cursor is None:
+                if cursor is None or (a.walk and pages >= a.walk):
                     break
-            print(f"  walk, state={state:<11} {pages:4d} pages: median "
-                  f"{statistics.median(times):7.1f} ms   worst {max(times):7.1f} ms per page")
+            report(f"walk, state={state} ({pages} pages)", times)
+            print(f"    (slowest after cursor {slowest[1]})")
         store.close()
 
 

@@ -68,8 +68,9 @@ def test_a_reviewer_sees_granted_cases_only(world: World) -> None:
     assert {r.status_code for r in forbidden} == {403}
     assert len({r.text for r in forbidden}) == 1  # never a hint that the case exists
     other_item = next(iter(world.item_ids(OTHER).values()))
-    for reveal in (0, 1):
-        r = client.get(f"/ui/thumb/{other_item}", params={"reveal": reveal})
+    for r in (client.get(f"/ui/thumb/{other_item}"),
+              client.get(f"/ui/thumb/{other_item}/frames/0"),
+              world.reveal(client, other_item)):
         assert r.status_code == 403 and r.text == forbidden[0].text
     assert client.get("/ui/thumb/999999").text == forbidden[0].text
     assert not [e for e in world.custody("item.revealed") if e["subject"] ==
@@ -82,8 +83,8 @@ def test_thumbnails_are_grey_and_blurred_until_revealed(world: World) -> None:
     client, _ = world.session("rev-01")
     item = world.item_ids(CASE)["exhibit-01: photo-2.png"]
     before = len(world.custody("item.revealed"))
-    blurred = client.get(f"/ui/thumb/{item}")  # reveal=0 is the default
-    clear = client.get(f"/ui/thumb/{item}", params={"reveal": 1})
+    blurred = client.get(f"/ui/thumb/{item}", params={"reveal": 1})  # a GET never reveals
+    clear = world.reveal(client, item)
     for r in (blurred, clear):
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
         assert r.headers["cache-control"] == "no-store"

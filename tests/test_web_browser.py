@@ -98,23 +98,25 @@ def test_hold_to_reveal_reveals_one_item_and_reblurs(browser: object, world: Wor
         "() => [...document.querySelectorAll('li.cell img')].every(i => i.complete)")
     first = page.locator("li.cell .thumb img").first  # type: ignore[attr-defined]
     blurred = stats(first.screenshot())
-    assert all(s.endswith("reveal=0") for s in srcs(page))
+    assert not [s for s in srcs(page) if s.startswith("blob:")]
+    before = len(world.custody("item.revealed"))
     page.keyboard.down(" ")  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "() => document.querySelector('li.cell img').src.endsWith('reveal=1') && "
+    page.wait_for_function(  # type: ignore[attr-defined]  # the POSTed reveal, as a blob
+        "() => document.querySelector('li.cell img').src.startsWith('blob:') && "
         "document.querySelector('li.cell img').complete")
     clear = stats(first.screenshot())
     shown = srcs(page)
-    assert shown[0].endswith("reveal=1") and all(s.endswith("reveal=0") for s in shown[1:])
+    assert shown[0].startswith("blob:") and not [s for s in shown[1:] if s.startswith("blob:")]
     assert blurred[0] < 0.05 < 0.3 < clear[0]  # grey on screen; the picture is colourful
     assert blurred[1] < clear[1] / 3  # (upscaled on screen: test_web.py checks the PNG)
+    assert len(world.custody("item.revealed")) == before + 1
     page.keyboard.up(" ")  # type: ignore[attr-defined]
-    assert all(s.endswith("reveal=0") for s in srcs(page))
+    assert not [s for s in srcs(page) if s.startswith("blob:")]
     page.keyboard.down(" ")  # type: ignore[attr-defined]  # held: re-blurs on its own
     page.wait_for_function(  # type: ignore[attr-defined]
-        "() => document.querySelector('li.cell img').src.endsWith('reveal=1')")
+        "() => document.querySelector('li.cell img').src.startsWith('blob:')")
     page.wait_for_function(  # type: ignore[attr-defined]
-        "() => document.querySelector('li.cell img').src.endsWith('reveal=0')", timeout=9000)
+        "() => !document.querySelector('li.cell img').src.startsWith('blob:')", timeout=9000)
     page.keyboard.up(" ")  # type: ignore[attr-defined]
     page.close()  # type: ignore[attr-defined]
 
@@ -159,4 +161,21 @@ def test_apply_to_family(browser: object, world: World) -> None:
     active = [r for r in world.rows(t.reviews)
               if r["status"] == "active" and r["category"] == "non-indecent"]
     assert len(active) == n
+    page.close()  # type: ignore[attr-defined]
+
+
+def test_turning_blur_off_needs_the_confirmation(browser: object, world: World) -> None:
+    page = logged_in(browser, world)
+    page.goto(world.url + "/ui/exposure")  # type: ignore[attr-defined]
+    before = len(world.custody("exposure.changed"))
+    page.check('input[name="blur"][value="0"]')  # type: ignore[attr-defined]
+    page.click("#exposure button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('exposure-error').textContent.includes('confirm')")
+    assert len(world.custody("exposure.changed")) == before
+    page.check("#confirm-off")  # type: ignore[attr-defined]
+    page.click("#exposure button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('blur-now').textContent === 'off'")
+    assert len(world.custody("exposure.changed")) == before + 1
     page.close()  # type: ignore[attr-defined]

@@ -44,13 +44,21 @@ def build(home: Path, tmp: Path) -> None:
 class World:
     def __init__(self, home: Path, tmp: Path, server: Server) -> None:
         self.home, self.tmp, self.url = home, tmp, server.url
+        self.csrf: dict[int, str] = {}
 
     def session(self, user: str = "rev-01") -> tuple[httpx.Client, str]:
         """A logged-in browser-like client and its CSRF token."""
         client = httpx.Client(base_url=self.url, timeout=60)
         r = client.post("/login", data={"user": user, "password": PASSWORD})
         assert r.status_code == 200, r.text
+        self.csrf[id(client)] = r.json()["csrf_token"]
         return client, r.json()["csrf_token"]
+
+    def reveal(self, client: httpx.Client, item: int, frame: int | None = None
+               ) -> httpx.Response:
+        """POST a reveal with the session's CSRF header (what the page's script does)."""
+        url = f"/ui/thumb/{item}" + (f"/frames/{frame}" if frame is not None else "")
+        return client.post(url + "/reveal", headers={"X-CSRF-Token": self.csrf[id(client)]})
 
     def item_ids(self, case: str) -> dict[str, int]:
         """{"source: path": id} of a case's items."""

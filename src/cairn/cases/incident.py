@@ -97,6 +97,9 @@ def build_incident(store: Store, case: str, notes: str | None = None,
         "suspects_with_known_material": sum(1 for s in found["suspects"]
                                             if s["matched_items"]),
         "matches_not_counted": rep["summary"].get("matches_not_counted", {}),
+        # people's decisions in the workbench (the active one per item)
+        "items_reviewed": rep["summary"]["items_reviewed"],
+        "reviewed_by_category": rep["summary"]["reviewed_by_category"],
     }
     return {
         "case": case, "tool": rep["tool"], "record": rep["record"],
@@ -249,7 +252,8 @@ def _summary(case: str, impact: dict, countries: list[str], by_country: list[dic
              f"{impact['items_known_material']} item(s) match known material; "
              f"{impact['items_synthetic']} carry a synthetic-provenance claim; "
              f"{impact['families']} content famil{'y' if impact['families'] == 1 else 'ies'}, "
-             f"{impact['families_across_suspects']} shared between suspects."]
+             f"{impact['families_across_suspects']} shared between suspects; "
+             f"{impact['items_reviewed']} item(s) reviewed by a person."]
     if acts:
         parts.append("Actions: " + ", ".join(f"{n} {k}" for k, n in sorted(acts.items()))
                      + ".")

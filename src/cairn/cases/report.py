@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from cairn import __version__
 from cairn.lists.formats.csvcells import Writer
-from cairn.store import Store
+from cairn.store import Store, reviews
 from cairn.store.matches import MATCH_STATUSES
 from cairn.trace.chart import timeline_svg
 from cairn.trace.links import link_model_files
@@ -48,6 +48,7 @@ def build(store: Store, case: str, include_known_good: bool = False,
     if case_id is None:
         raise ReportError(f"no case named {case!r}; `cairn cases` lists them")
     rows = store.records.case_items(case_id)
+    decided = reviews.case_active(store, case_id)
     purpose = {x["name"]: x["purpose"] for x in store.lists.all()}
     items = []
     hidden = 0
@@ -64,7 +65,7 @@ def build(store: Store, case: str, include_known_good: bool = False,
             "kind": r["kind"], "pdq": pdq, **({"vpdq": r["vpdq"]} if r["vpdq"] else {}),
             "matches": r["matches"], "findings": r["findings"],
             "errors": r["errors"], **({"known_good": good} if good else {}),
-            **_identity(r),
+            **_identity(r), **_review(decided.get(r["id"])),
         })
     link_model_files(items)
     runs = store.runs.all(case_id)
@@ -86,6 +87,9 @@ def build(store: Store, case: str, include_known_good: bool = False,
         "items_declared_synthetic": sum(1 for it in items if any(
             f.get("synthetic") for f in it["findings"])),
         "known_good_hidden": hidden,
+        # a person's decision (the workbench's reviews): the active one per item
+        "items_reviewed": sum(1 for it in items if "review" in it),
+        "reviewed_by_category": dict(sorted(_by_category(items).items())),
         "scan_runs": len(runs),
         # work still undone: a complete rescan supersedes the runs it finished for
         "incomplete_runs": sum(1 for r in runs if r["status"] not in ("complete", "superseded")),
@@ -111,6 +115,28 @@ def build(store: Store, case: str, include_known_good: bool = False,
             "lists": lists, "lists_matched": used, "items": items}
 
 
+def _review(r: reviews.Review | None) -> dict:
+    """An item's active review as reports carry it: scheme, category, who and when."""
+    if r is None:
+        return {}
+    return {"review": {"scheme": r.scheme, "category": r.category, "by": r.user,
+                       "at": r.created_at}}
+
+
+def _by_category(items: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for it in items:
+        if "review" in it:
+            k = f"{it['review']['scheme']} {it['review']['category']}"
+            out[k] = out.get(k, 0) + 1
+    return out
+
+
+def review_text(item: dict) -> str:
+    r = item.get("review")
+    return f"{r['scheme']}:{r['category']}" if r else ""
+
+
 def active(item: dict) -> list[dict]:
     """An item's matches that count (active); the others stay listed with their status."""
     return [m for m in item["matches"] if m.get("status", "active") == "active"]
@@ -118,7 +144,8 @@ def active(item: dict) -> list[dict]:
 
 # custody actions that record reading the case, not changing it: a report names the last
 # entry before them, so the same store gives the same report however often it is written
-READS = ("report.written", "custody.exported", "sources.verified", "item.viewed")
+READS = ("report.written", "custody.exported", "sources.verified", "item.viewed",
+         "item.revealed")
 
 
 def record(store: Store, case_id: int, runs: list[dict]) -> dict:
@@ -143,7 +170,8 @@ def to_json(report: dict) -> str:
 
 
 CSV_COLUMNS = ["source", "path", "kind", "media_type", "size", "md5", "sha1", "sha256", "pdq",
-               "pdq_quality", "matched", "matches", "findings", "errors"]
+               "pdq_quality", "matched", "matches", "findings", "errors", "review",
+               "reviewed_by"]
 
 
 def to_csv(report: dict) -> str:
@@ -163,6 +191,7 @@ def to_csv(report: dict) -> str:
                        for m in it["matches"]),
             " | ".join(finding_summary(f) for f in it["findings"]),
             " | ".join(f"{e['stage']}: {e['message']}" for e in it["errors"]),
+            review_text(it), (it.get("review") or {}).get("by", ""),
         ])
     return buf.getvalue()
 
@@ -226,11 +255,13 @@ def to_html(report: dict) -> str:
     matched = [it for it in report["items"] if it["matches"]]  # with their status
     with_errors = [it for it in report["items"] if it["errors"]]
     with_findings = [it for it in report["items"] if it["findings"]]
+    reviewed = [it for it in report["items"] if it.get("review")]
     env.filters["finding"] = finding_summary
     svg = timeline_svg(report["trace"]["timeline"], "First seen", standalone=False)
     return env.get_template("report.html").render(r=report, matched=matched,
                                                   with_errors=with_errors,
                                                   with_findings=with_findings,
+                                                  reviewed=reviewed,
                                                   timeline_svg=Markup(svg))
 
 

@@ -37,7 +37,7 @@ def lists_group(ctx: click.Context, as_json: bool) -> None:
                      "signal_types": r["signal_types"], "format": r["format"],
                      "source_file": r["source_file"], "imported_at": r["imported_at"],
                      "rejected_lines": r["rejected_count"], "pdq_threshold": r["pdq_threshold"],
-                     "purpose": r["purpose"], "tlp": r["tlp"]}
+                     "purpose": r["purpose"], "tlp": r["tlp"], "trust": r["trust"]}
                     for r in rows])
         return
     if not rows:
@@ -71,6 +71,9 @@ def lists_group(ctx: click.Context, as_json: bool) -> None:
 @click.option("--known-good", is_flag=True,
               help="Known-good files (NSRL is always): matches hide items from reports.")
 @click.option("--tlp", type=TLP_CHOICE, help="The list's TLP marking, for sharing it on.")
+@click.option("--trust", type=click.IntRange(0, 100),
+              help="How far its hits are believed, 0-100 (default 50): the review queue "
+                   "shows hits of the most trusted lists first.")
 @click.option("--replace", is_flag=True, help="Replace a list of the same name.")
 @click.option("--append", is_flag=True, help="Add the file's entries to a list of that name.")
 @click.option("--no-rematch", is_flag=True,
@@ -79,7 +82,8 @@ def lists_group(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_type: str | None,
                  threshold: int, video_percent: float, known_good: bool, tlp: str | None,
-                 replace: bool, append: bool, no_rematch: bool, as_json: bool) -> None:
+                 trust: int | None, replace: bool, append: bool, no_rematch: bool,
+                 as_json: bool) -> None:
     """Import a list: python-threatexchange CSV or local file, md5sum-style, plain, Project
     VIC VICS, a STIX 2.1 bundle, a MISP feed or event, or NSRL (RDSv3/RDSv2). Streamed, in
     one transaction; the list index is brought up to date before this returns. Then every
@@ -89,6 +93,7 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
         _fail("--replace and --append exclude each other")
     from cairn.lists.formats import ListFormatError, open_list, stix
     from cairn.store.common import StoreError
+    from cairn.store.listtrust import set_trust
 
     before = _store(ctx).lists.max_entry_id()
     try:
@@ -98,6 +103,8 @@ def lists_import(ctx: click.Context, path: Path, name: str, fmt: str, signal_typ
                                     video_percent, append=append,
                                     purpose="known-good" if known_good or used == "nsrl"
                                     else "detect", tlp=tlp, stix_id=stix.indicator_id)
+        if trust is not None:
+            res["trust"] = set_trust(_store(ctx), name, trust)["new"]
     except (ListFormatError, StoreError) as e:
         _fail(f"{path}: {e}" if isinstance(e, ListFormatError) else str(e))
     res["indexed_entries"] = _refresh_index(ctx)
@@ -216,6 +223,28 @@ def lists_export(ctx: click.Context, name: str, fmt: str, output: Path, tlp: str
     else:
         out.print(f"exported {n} {'media' if fmt == 'vics' else 'records'} of {name} as "
                   f"{fmt} (TLP:{level.upper()}) to {output}", highlight=False)
+
+
+@lists_group.command("edit")
+@click.argument("name")
+@click.option("--trust", type=click.IntRange(0, 100), required=True,
+              help="How far its hits are believed, 0-100: the review queue shows hits of "
+                   "the most trusted lists first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def lists_edit(ctx: click.Context, name: str, trust: int, as_json: bool) -> None:
+    """Change a list's trust (a custody entry `list.trust` with the old and new value)."""
+    from cairn.store.listtrust import set_trust
+    from cairn.store.common import StoreError
+
+    try:
+        res = set_trust(_store(ctx), name, trust)
+    except StoreError as e:
+        _fail(str(e))
+    if as_json:
+        _emit_json({"list": name, "trust": res["new"], "was": res["old"]})
+    else:
+        out.print(f"{name}: trust {res['old']} -> {res['new']}", highlight=False)
 
 
 @lists_group.command("remove")

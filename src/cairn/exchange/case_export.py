@@ -1,7 +1,14 @@
 """A case's matched and categorised items as Project VIC VICS (`#Cases`), for Griffeye-style
-review tools: MD5 (upper-case), SHA1, MediaSize, Category (the most severe category any
-matched list entry gives: 1 before 2, 3, 4, then 0), MediaFiles (name, path, exhibit), and
-PDQ in MediaMetadata. Hashes and metadata only: no pixels.
+review tools: MD5 (upper-case), SHA1, MediaSize, Category, MediaFiles (name, path, exhibit),
+and PDQ in MediaMetadata. Hashes and metadata only: no pixels.
+
+Category: a reviewer's decision under the Project VIC (US) scheme (the workbench's reviews,
+`vic-us`) when the content has one (IsPrecategorized false: a person categorised it here;
+copies decided differently give the most severe), else the most severe category any matched
+list entry gives (1 before 2, 3, 4, then 0; IsPrecategorized true). Every reviewed content is
+a Media, matched or not; decisions under other schemes (UK CAID, DHS), whose mapping to the
+VIC integers is not public, travel as MediaMetadata `Review` (`scheme:category`), never as a
+Category.
 
 VICS has no marking per Media, so the file travels under one TLP (`tlp`): a Media whose
 matched entries are marked stricter than that (the entry's own marking or its list's) is
@@ -16,11 +23,18 @@ from cairn.lists.formats import markings
 from cairn.lists.formats.vics import CONTEXT_2
 
 SEVERITY = {"1": 0, "2": 1, "3": 2, "4": 3, "0": 4}
+VIC_SCHEME = "vic-us"  # web/schemes.toml: the scheme whose categories are VICS's integers
 
 
 def _category(matches: list[dict]) -> int | None:
     cats = [str(m["entry"].get("category")) for m in matches
             if str(m["entry"].get("category")) in SEVERITY]
+    return int(min(cats, key=SEVERITY.__getitem__)) if cats else None
+
+
+def _reviewed_category(decided: list[dict]) -> int | None:
+    cats = [str(r["category"]) for r in decided
+            if r["scheme"] == VIC_SCHEME and str(r["category"]) in SEVERITY]
     return int(min(cats, key=SEVERITY.__getitem__)) if cats else None
 
 
@@ -34,7 +48,8 @@ def write_case_vics(report: dict, out: IO[str], profile: str = "Default", tlp: s
     media: dict[str, dict] = {}  # by sha256: one Media for all copies, every file listed
     for it in report["items"]:
         counted = [m for m in it["matches"] if m.get("status", "active") == "active"]
-        if not counted or not it.get("md5"):  # retracted matches stay home, on record
+        review = it.get("review")
+        if not (counted or review) or not it.get("md5"):  # retracted matches stay home
             continue
         m = media.get(it["sha256"])
         if m is None:
@@ -45,24 +60,33 @@ def write_case_vics(report: dict, out: IO[str], profile: str = "Default", tlp: s
                 m["MediaMetadata"] = [{"Name": "PDQ", "Value": it["pdq"]["hash"]},
                                       {"Name": "PDQQuality",
                                        "Value": str(it["pdq"]["quality"])}]
-            m["_matches"] = []
+            m["_matches"], m["_reviews"] = [], []
         name = it["path"].rsplit("/", 1)[-1].rsplit("!/", 1)[-1]
         m["MediaFiles"].append({"FileName": name, "FilePath": it["path"],
                                 "SourceID": it["source"]})
         m["_matches"] += counted
+        if review:
+            m["_reviews"].append(review)
     value: list[dict] = []
     for m in media.values():
         matches = m.pop("_matches")
+        decided = m.pop("_reviews")
         own = _marking(matches)
         if markings.stricter(own, tlp):
             if withheld is not None:
                 withheld.append(markings.Withheld("md5", m["MD5"].lower(), own or "red", tlp))
             continue
         m["MediaID"] = len(value) + 1
+        by_person = _reviewed_category(decided)
         cat = _category(matches)
-        if cat is not None:
+        if by_person is not None:
+            m["Category"] = by_person
+            m["IsPrecategorized"] = False
+        elif cat is not None:
             m["Category"] = cat
             m["IsPrecategorized"] = True
+        for label in sorted({f"{r['scheme']}:{r['category']}" for r in decided}):
+            m.setdefault("MediaMetadata", []).append({"Name": "Review", "Value": label})
         value.append(m)
     doc = {"@odata.context": CONTEXT_2.format(profile=profile, shape="Cases"),
            "value": [{"CaseNumber": report["case"], "Media": value}]}

@@ -332,12 +332,12 @@ THUMB_BLUR = 0.05  # Gaussian blur radius as a share of the thumbnail's longest 
 
 
 def thumbnail_png(picture: Picture | np.ndarray, side: int = THUMB_SIDE,
-                  blurred: bool = True) -> bytes | None:
+                  blurred: bool = True, blur: float = THUMB_BLUR) -> bytes | None:
     """A PNG of at most `side` pixels a side of a decoded picture (or of a video's luma frame,
-    a 2-D array); `blurred`: greyscale and Gaussian-blurred (radius THUMB_BLUR x side), so
-    what leaves the server for a browser is already blurred, never merely styled so. None
-    when the picture has no pixels (the reason in its `error`). Decoded under the picture's
-    own `max_pixels`, like every other reader."""
+    a 2-D array); `blurred`: greyscale and Gaussian-blurred (radius `blur` x side; 0: grey
+    only), so what leaves the server for a browser is already blurred, never merely styled
+    so. None when the picture has no pixels (the reason in its `error`). Decoded under the
+    picture's own `max_pixels`, like every other reader."""
     if isinstance(picture, np.ndarray):
         image = Image.fromarray(np.ascontiguousarray(picture.astype(np.uint8)))
     else:
@@ -348,8 +348,10 @@ def thumbnail_png(picture: Picture | np.ndarray, side: int = THUMB_SIDE,
     image = image.copy()
     image.thumbnail((side, side), Image.Resampling.LANCZOS)
     if blurred:
-        image = image.convert("L").filter(
-            ImageFilter.GaussianBlur(max(2.0, THUMB_BLUR * max(image.size))))
+        image = image.convert("L")
+        if blur > 0:  # at least 40 px worth of radius, for a tiny picture
+            image = image.filter(ImageFilter.GaussianBlur(max(40 * blur,
+                                                              blur * max(image.size))))
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()

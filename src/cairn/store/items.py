@@ -77,6 +77,12 @@ def _query(case_id: int, f: ItemFilter) -> Any:
     return q
 
 
+def query(case_id: int, f: ItemFilter) -> Any:
+    """The select of a case's items passing `f` (the columns `page` returns), unordered: for
+    a repository that pages them its own way (store/reviewqueue.py)."""
+    return _query(case_id, f)
+
+
 def page(store: Store, case_id: int, f: ItemFilter, after: int, limit: int,
          keep: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
     """Up to `limit` + 1 items of a case with id > `after`, by id, that pass the filter and

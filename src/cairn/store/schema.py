@@ -138,6 +138,8 @@ lists = Table(
     Column("removed_at", String(32)),
     # HMA's matching_enabled_ratio: the share of /m/lookup calls this list answers (1.0: all)
     Column("enabled_ratio", Float, nullable=False, server_default="1.0"),
+    # how far its hits are believed, 0-100: the review queue shows the most trusted first
+    Column("trust", Integer, nullable=False, server_default="50"),
 )
 
 list_entries = Table(
@@ -529,6 +531,7 @@ web_sessions = Table(
     Column("created_at", String(32), nullable=False),
     Column("expires_at", String(32), nullable=False),
     Column("ended_at", String(32)),
+    Column("blur", Integer, nullable=False, server_default="3"),  # 3 strong .. 0 off
 )
 
 case_grants = Table(

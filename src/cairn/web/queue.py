@@ -1,36 +1,43 @@
 """The review queue: a case's items in priority order, one page at a time, server-side.
 
-Priority (issue 18): matched known material first, then strong synthetic provenance, then
-the rest. The queue is three tiers walked one after another, each by item id with keyset
-paging (store/items.py `page`: never OFFSET, so every page costs the same wherever it is):
+Priority (issue 18): known material first, the most trusted hits first; then synthetic
+provenance; then content shared between suspects; then the rest. Four tiers walked one
+after another, each by keyset (store/reviewqueue.py: never OFFSET, so a page costs the same
+wherever it is):
 
-    tier 0  an active match against a detecting list      (SQL: the `matched` filter)
-    tier 1  not matched, a finding that says synthetic    (a predicate over the rows)
-    tier 2  everything else
+    tier 0  matched: an active match against a detecting list, by (100 - the best list's
+            trust, the smallest distance at that trust, id)
+                                           cursor `0.<100-trust>.<distance>.<id>`
+    tier 1  not matched, a finding that says synthetic, by id        cursor `1.<id>`
+    tier 2  neither, in a trace family whose members lie on the exhibits of two or more
+            suspects (devices linked to suspects), by id             cursor `2.<id>`
+    tier 3  everything else, by id                                   cursor `3.<id>`
 
-The cursor is `<tier>.<last id>`; a page that ends a tier goes on into the next. Filters:
-source, matched (yes: tier 0 only; no: tiers 1-2), review state (reviewed: an active
-decision with a category; unreviewed: none).
+A page that ends a tier goes on into the next. Filters: source, device, suspect, list (tier 0
+only: only that list's hits count), finding kind, family, matched (yes: tier 0; no: 1-3),
+review state (reviewed: an active decision with a category; unreviewed: none).
 
-Not yet: ordering inside tier 0 by list trust and distance, and the tier for families
-spanning several suspects (both need a sort key kept per item; today a tier is by id).
+The families, and which of them span suspects, are computed once per state of the case
+(service/families.py) and only when needed: tier 2 needs two suspects with exhibits.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.service.items import synthetic_contents
+from cairn.cases.people import is_synthetic
+from cairn.service.families import case_families
 from cairn.store import Store, reviews
 from cairn.store import items as store_items
-from cairn.store.items import ItemFilter
+from cairn.store import reviewqueue as rq
 
-TIERS = ("matched", "synthetic", "other")
-STATES = ("all", "unreviewed", "reviewed")
+TIERS = ("matched", "synthetic", "shared between suspects", "other")
+STATES = rq.STATES
 MAX_PAGE = 200
-_CURSOR = re.compile(r"([0-2])\.(\d{1,18})")
+_CURSOR = re.compile(r"0\.(\d{1,3})\.(\d{1,9})\.(\d{1,18})|([1-3])\.(\d{1,18})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,61 +47,134 @@ class QueueQuery:
     state: str = "all"
     cursor: str | None = None
     limit: int = 48
+    device: str | None = None
+    suspect: str | None = None
+    list: str | None = None
+    finding: str | None = None
+    family: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class QueuePage:
-    items: list[dict[str, Any]]  # each with tier, synthetic, review
+    items: list[dict[str, Any]]  # each with tier, synthetic, review (tier 0: trust, distance)
     next_cursor: str | None
 
 
-def parse_cursor(cursor: str | None) -> tuple[int, int]:
-    """(tier, last id) of a cursor this module gave; ValueError otherwise."""
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    tier: int
+    key: int = 0  # tier 0: (100 - trust) * KEY_SPAN + distance
+    after: int = 0  # the last item id shown
+
+
+def parse_cursor(cursor: str | None) -> Cursor:
+    """The position a cursor of this module names; ValueError otherwise."""
     if cursor is None or cursor == "":
-        return 0, 0
+        return Cursor(0, -1, 0)
     m = _CURSOR.fullmatch(cursor)
-    if m is None:
+    if m is None or (m.group(1) is not None and int(m.group(1)) > 100):
         raise ValueError("not a cursor this queue gave")
-    return int(m.group(1)), int(m.group(2))
+    if m.group(1) is not None:
+        return Cursor(0, int(m.group(1)) * rq.KEY_SPAN + int(m.group(2)), int(m.group(3)))
+    return Cursor(int(m.group(4)), 0, int(m.group(5)))
+
+
+def cursor_of(row: dict[str, Any]) -> str:
+    if row["tier"] == 0:
+        return f"0.{100 - row['trust']}.{row['distance']}.{row['id']}"
+    return f"{row['tier']}.{row['id']}"
+
+
+_lock = threading.Lock()
+_shared: dict[tuple[str, int], tuple[tuple[Any, ...], list[int]]] = {}
+
+
+def shared_between_suspects(store: Store, case_id: int) -> list[int]:
+    """Sorted ids of the items in a family spanning the exhibits of two or more suspects;
+    [] without two suspects with exhibits (the families are then not computed)."""
+    owners = rq.source_suspects(store, case_id)
+    if len(set(owners.values())) < 2:
+        return []
+    state = (store_items.case_fingerprint(store, case_id), tuple(sorted(owners.items())))
+    key = (store.url, case_id)
+    with _lock:
+        held = _shared.get(key)
+        if held is not None and held[0] == state:
+            return held[1]
+    fams = case_families(store, case_id).families
+    locations = [(m["source"], m["path"]) for f in fams
+                 if len({owners[s] for s in f["sources"] if s in owners}) > 1
+                 for m in f["members"]]
+    ids = rq.ids_at(store, case_id, locations)
+    with _lock:
+        _shared[key] = (state, ids)
+        while len(_shared) > 16:
+            _shared.pop(next(iter(_shared)))
+    return ids
+
+
+def _synthetic(store: Store, case_id: int, rows: list[dict[str, Any]]) -> set[str]:
+    """The contents among `rows` flagged by the SQL hint that a finding says synthetic."""
+    shas = sorted({r["sha256"] for r in rows if r.get("hint") and r["sha256"]})
+    if not shas:
+        return set()
+    return {sha for sha, f in store_items.case_findings(store, case_id, shas)
+            if is_synthetic(f)}
 
 
 def page(store: Store, case_id: int, q: QueueQuery) -> QueuePage:
-    tier, after = parse_cursor(q.cursor)
-    tiers = [0] if q.matched is True else [1, 2] if q.matched is False else [0, 1, 2]
-    synthetic = synthetic_contents(store, case_id)
-    reviewed = reviews.reviewed_ids(store, case_id) if q.state != "all" else set()
+    at = parse_cursor(q.cursor)
+    tiers = [0] if q.matched is True or q.list else [1, 2, 3] if q.matched is False \
+        else [0, 1, 2, 3]
+    ids = None
+    if q.family is not None:
+        fam = case_families(store, case_id).families
+        members = fam[q.family - 1]["members"] if 1 <= q.family <= len(fam) else []
+        ids = frozenset(rq.ids_at(store, case_id, [(m["source"], m["path"])
+                                                  for m in members]))
+    f = rq.QueueFilter(q.source, q.device, q.suspect, q.list, q.finding, q.state, ids)
+    shared: list[int] | None = None
+    shared_set: set[int] = set()
     out: list[dict[str, Any]] = []
-    for t in tiers:
-        if t < tier:
+    for tier in tiers:
+        if tier < at.tier:
             continue
-        start = after if t == tier else 0
-        need = q.limit + 1 - len(out)
+        need = q.limit - len(out)
+        after = at.after if tier == at.tier else 0
+        if tier == 0:
+            rows = rq.matched_page(store, case_id, f, (at.key, at.after)
+                                   if at.tier == 0 and at.key >= 0 else None, need)
+        else:
+            if tier >= 2 and shared is None:
+                shared = shared_between_suspects(store, case_id)
+                shared_set = set(shared)
 
-        def keep(row: dict[str, Any], t: int = t) -> bool:
-            if t == 1 and row["sha256"] not in synthetic:
-                return False
-            if t == 2 and row["sha256"] in synthetic:
-                return False
-            if q.state == "reviewed":
-                return row["id"] in reviewed
-            if q.state == "unreviewed":
-                return row["id"] not in reviewed
-            return True
+            def keep(rows: list[dict[str, Any]], tier: int = tier,
+                     shared_set: set[int] = shared_set) -> list[dict[str, Any]]:
+                synth = _synthetic(store, case_id, rows)
+                if tier == 1:
+                    return [r for r in rows if r["sha256"] in synth]
+                rows = [r for r in rows if r["sha256"] not in synth]
+                if tier == 3:
+                    rows = [r for r in rows if r["id"] not in shared_set]
+                return rows
 
-        plain = t == 0 and q.state == "all"
-        rows = store_items.page(store, case_id, ItemFilter(matched=t == 0, source=q.source),
-                                start, need - 1, None if plain else keep)
+            if tier == 2 and not shared:
+                continue
+            rows = rq.plain_page(store, case_id, f, after, need, hint=tier == 1,
+                                 confirm=keep, ids=shared if tier == 2 else None)
         for r in rows:
-            r["tier"] = t
+            r["tier"] = tier
         out += rows
         if len(out) > q.limit:
             break
     more = len(out) > q.limit
     out = out[:q.limit]
     decided = reviews.active(store, [r["id"] for r in out])
+    synthetic = {sha for sha, fd in store_items.case_findings(
+        store, case_id, sorted({r["sha256"] for r in out if r["sha256"]})) if is_synthetic(fd)}
     for r in out:
         r["synthetic"] = r["sha256"] in synthetic
         d = decided.get(r["id"])
         r["review"] = d.public() if d is not None and d.category is not None else None
-    last = out[-1] if out else None
-    return QueuePage(out, f"{last['tier']}.{last['id']}" if more and last else None)
+    return QueuePage(out, cursor_of(out[-1]) if more and out else None)

@@ -7,9 +7,15 @@ granted, also when the case is reached through an item id); decisions need `revi
 session's POST its CSRF token (api/auth.py refuses one without: 403).
 
 Exposure defaults (issue 18): every thumbnail leaves the server greyscale and blurred
-(web/thumbs.py); `reveal=1` sends the clear one and is a custody entry `item.revealed` naming
-the user; the page re-blurs on release or after REVEAL_SECONDS. Every response here says
-`Cache-Control: no-store` and a Content-Security-Policy allowing our own files only.
+(web/thumbs.py), as strongly as the session's blur level says (store/exposure.py: strong by
+default; lowered at /ui/exposure; off only with `confirm`, else 409; each change an
+`exposure.changed` custody entry). The clear picture of one item is only ever the answer to
+a POST `/ui/thumb/{id}/reveal` (a session's needs its `X-CSRF-Token` header, a form field is
+not enough), each a custody entry `item.revealed` naming the user; the page shows it as a
+blob: URL and re-blurs on release or after REVEAL_SECONDS. A video never plays: its
+key-frame strip `/ui/thumb/{id}/frames/{k}` is blurred like a thumbnail, each frame revealed
+the same way. Every response here says `Cache-Control: no-store` and a
+Content-Security-Policy allowing our own files only (and blob: images: the revealed one).
 """
 
 from __future__ import annotations
@@ -27,11 +33,11 @@ from starlette.concurrency import run_in_threadpool
 from cairn.api import auth
 from cairn.api.common import REVIEW
 from cairn.service import items as svc
-from cairn.store import Store, reviews, users
+from cairn.store import Store, exposure, reviews, users
+from cairn.store.common import StoreError
 from cairn.store.users import Principal
-from cairn.web import data, queue
+from cairn.web import data, queue, thumbs
 from cairn.web.schemes import default_scheme, schemes
-from cairn.web.thumbs import thumbnail
 
 HERE = Path(__file__).parent
 REVEALED = "item.revealed"
@@ -41,7 +47,7 @@ STATIC = {"workbench.js": "text/javascript", "workbench.css": "text/css"}
 NO_STORE = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
-    "Content-Security-Policy": "default-src 'none'; img-src 'self'; script-src 'self'; "
+    "Content-Security-Policy": "default-src 'none'; img-src 'self' blob:; script-src 'self'; "
                                "style-src 'self'; connect-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -83,6 +89,17 @@ def _render(request: Request, name: str, who: Principal | None, **ctx: Any) -> H
 def _login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse("/ui/login?" + urlencode({"next": request.url.path}), 303,
                             headers=NO_STORE)
+
+
+class ExposureSetting(BaseModel):
+    """A session's blur level (3 strong .. 0 off); off needs `confirm`."""
+
+    blur: int = Field(ge=0, le=3)
+    confirm: bool = False
+
+
+def _blur(store: Store, who: Principal) -> int:
+    return exposure.level_of(store, who.session_id if who.via == "session" else None)
 
 
 class Decision(BaseModel):
@@ -133,10 +150,16 @@ def web_router() -> APIRouter:
     @router.get("/cases/{case}/queue", response_model=None)
     def review_queue(request: Request, case: str, who: PagePrincipal,
                      source: Annotated[str | None, Query(max_length=200)] = None,
+                     device: Annotated[str | None, Query(max_length=100)] = None,
+                     suspect: Annotated[str | None, Query(max_length=100)] = None,
+                     list_name: Annotated[str | None, Query(alias="list", max_length=200)
+                                          ] = None,
+                     finding: Annotated[str | None, Query(max_length=30)] = None,
+                     family: Annotated[str, Query(max_length=9, pattern=r"^\d*$")] = "",
                      matched: Literal["", "yes", "no"] = "",
                      state: Literal["all", "unreviewed", "reviewed"] = "all",
                      scheme: Annotated[str | None, Query(max_length=40)] = None,
-                     cursor: Annotated[str | None, Query(max_length=40)] = None,
+                     cursor: Annotated[str | None, Query(max_length=60)] = None,
                      limit: Annotated[int, Query(ge=1, le=queue.MAX_PAGE)] = 48,
                      break_minutes: Annotated[int, Query(ge=1, le=600)] = BREAK_MINUTES
                      ) -> Response:
@@ -147,7 +170,8 @@ def web_router() -> APIRouter:
         try:
             pg = queue.page(store, case_id, queue.QueueQuery(
                 source or None, {"yes": True, "no": False}.get(matched), state, cursor,
-                limit))
+                limit, device or None, suspect or None, list_name or None, finding or None,
+                int(family) if family else None))
         except ValueError as e:
             raise HTTPException(422, [{"loc": ["query", "cursor"], "type": "value_error",
                                        "msg": str(e)}]) from None
@@ -155,8 +179,12 @@ def web_router() -> APIRouter:
         nxt = (request.url.path + "?" + urlencode(params | {"cursor": pg.next_cursor})
                if pg.next_cursor else None)
         return _render(request, "queue.html", who, case=case, page=pg, next_url=nxt,
-                       scheme=chosen, source=source or "", matched=matched, state=state,
+                       scheme=chosen, matched=matched, state=state,
+                       f={"source": source or "", "device": device or "",
+                          "suspect": suspect or "", "list": list_name or "",
+                          "finding": finding or "", "family": family or ""},
                        tiers=queue.TIERS, reveal_seconds=REVEAL_SECONDS,
+                       blur=exposure.LEVELS[_blur(store, who)],
                        break_minutes=break_minutes, first=not cursor)
 
     @router.get("/cases/{case}/items/{item_id}", response_model=None)
@@ -168,7 +196,9 @@ def web_router() -> APIRouter:
         it = svc.view_item(store, case_id, item_id, who.name, who.via)  # item.viewed
         if it is None:
             raise HTTPException(404, f"no item {item_id} in this case")
-        return _render(request, "item.html", who, case=case, it=it,
+        found = data.item_file(store, item_id)
+        frames = thumbs.frame_count(store.home, found[1]) if found else 0
+        return _render(request, "item.html", who, case=case, it=it, frames=frames,
                        history=reviews.history(store, item_id),
                        reveal_seconds=REVEAL_SECONDS, scheme=default_scheme())
 
@@ -185,25 +215,94 @@ def web_router() -> APIRouter:
                        scheme=schemes().get(scheme or "") or default_scheme(),
                        reveal_seconds=REVEAL_SECONDS)
 
-    @router.get("/thumb/{item_id}")
-    def thumb(request: Request, item_id: int, who: auth.CurrentPrincipal,
-              reveal: Annotated[int, Query(ge=0, le=1)] = 0) -> Response:
-        """The item's thumbnail: blurred grey unless `reveal=1`, which is logged."""
+    def visible_item(store: Store, who: Principal, item_id: int
+                     ) -> tuple[int, thumbs.ItemFile]:
         _may_view(who)
-        store = store_of(request)
         found = data.item_file(store, item_id)
         if found is None or found[0] not in users.visible_case_ids(store, who):
             raise HTTPException(403, auth.CASE_FORBIDDEN)  # an item of no visible case
-        case_id, item = found
-        if reveal:
-            store.log_event(case_id, REVEALED, f"item:{item_id}",
-                            {"item": item_id, "by": who.name, "via": who.via})
-        png = thumbnail(store.home, item, blurred=not reveal)
+        return found
+
+    def png_or_404(png: bytes | None) -> Response:
         if png is None:
             raise HTTPException(404, "no picture to show for this item (not an image, "
                                 "an archive member, or changed since the scan)",
                                 headers=NO_STORE)
         return Response(png, media_type="image/png", headers=NO_STORE)
+
+    def revealing(request: Request, who: Principal) -> None:
+        """A reveal from a session carries its CSRF token in the header (a form post from
+        another site cannot set one); auth has checked that the token is right."""
+        if who.via == "session" and not request.headers.get(auth.CSRF_HEADER):
+            raise HTTPException(403, auth.CSRF_FORBIDDEN)
+
+    @router.get("/thumb/{item_id}")
+    def thumb(request: Request, item_id: int, who: auth.CurrentPrincipal) -> Response:
+        """The item's thumbnail, grey and blurred as the session's level says (a GET never
+        reveals: see `reveal`)."""
+        store = store_of(request)
+        _, item = visible_item(store, who, item_id)
+        return png_or_404(thumbs.thumbnail(store.home, item,
+                                           variant=thumbs.LEVELS[_blur(store, who)]))
+
+    @router.post("/thumb/{item_id}/reveal")
+    def reveal(request: Request, item_id: int, who: auth.CurrentPrincipal) -> Response:
+        """The clear thumbnail of one item: a custody entry `item.revealed` naming the user."""
+        revealing(request, who)
+        store = store_of(request)
+        case_id, item = visible_item(store, who, item_id)
+        png = thumbs.thumbnail(store.home, item, variant="clear")
+        store.log_event(case_id, REVEALED, f"item:{item_id}",
+                        {"item": item_id, "by": who.name, "via": who.via,
+                         "shown": png is not None})
+        return png_or_404(png)
+
+    @router.get("/thumb/{item_id}/frames/{k}")
+    def key_frame(request: Request, item_id: int, k: int, who: auth.CurrentPrincipal
+                  ) -> Response:
+        """Key frame `k` of a video's strip, grey and blurred as a thumbnail is."""
+        store = store_of(request)
+        _, item = visible_item(store, who, item_id)
+        return png_or_404(thumbs.frame(store.home, item, k,
+                                       thumbs.LEVELS[_blur(store, who)]))
+
+    @router.post("/thumb/{item_id}/frames/{k}/reveal")
+    def reveal_frame(request: Request, item_id: int, k: int, who: auth.CurrentPrincipal
+                     ) -> Response:
+        revealing(request, who)
+        store = store_of(request)
+        case_id, item = visible_item(store, who, item_id)
+        png = thumbs.frame(store.home, item, k, "clear")
+        store.log_event(case_id, REVEALED, f"item:{item_id}",
+                        {"item": item_id, "frame": k, "by": who.name, "via": who.via,
+                         "shown": png is not None})
+        return png_or_404(png)
+
+    @router.get("/exposure", response_model=None)
+    def exposure_page(request: Request, who: PagePrincipal) -> Response:
+        if who is None:
+            return _login_redirect(request)
+        _may_view(who)
+        return _render(request, "exposure.html", who, levels=exposure.LEVELS,
+                       level=_blur(store_of(request), who),
+                       session=who.via == "session")
+
+    @router.post("/exposure")
+    def set_exposure(request: Request, body: ExposureSetting, who: auth.CurrentPrincipal
+                     ) -> Response:
+        """The session's blur level; off without `confirm` is 409 (nothing changes)."""
+        _may_view(who)
+        if who.via != "session" or who.session_id is None:
+            raise HTTPException(409, "a token has no session: its thumbnails are always "
+                                "blurred strongly")
+        try:
+            res = exposure.set_level(store_of(request), who.session_id, who.name, body.blur,
+                                     body.confirm)
+        except exposure.NeedsConfirmation as e:
+            raise HTTPException(409, str(e), headers=NO_STORE) from None
+        except StoreError as e:
+            raise HTTPException(422, str(e)) from None
+        return JSONResponse(res, headers=NO_STORE)
 
     @router.post("/cases/{case}/review")
     def review(request: Request, case: str, body: Decision,

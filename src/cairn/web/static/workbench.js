@@ -36,22 +36,34 @@
   }
 
   // -- hold to reveal ----------------------------------------------------------------------
+  // The clear picture is the answer to a POST carrying the CSRF header (each one a custody
+  // entry); it is shown from a blob: URL, dropped again when the item re-blurs.
   const root = document.getElementById("queue") || document.getElementById("panel") ||
     document.getElementById("family");
   const revealMs = root ? 1000 * Number(root.dataset.revealSeconds || 5) : 5000;
-  let revealed = null, timer = null;
-  function reveal(thumb) {
+  let revealed = null, timer = null, asked = 0;
+  async function reveal(thumb) {
     if (!thumb || revealed === thumb) return;
     hide();
-    const img = thumb.querySelector("img");
-    img.src = img.dataset.clear; img.alt = img.alt.replace("blurred", "revealed");
-    thumb.classList.add("revealed"); revealed = thumb;
+    revealed = thumb;
+    const mine = ++asked;
     timer = setTimeout(hide, revealMs);  // re-blurs on its own, even if the key stays down
+    const r = await fetch(thumb.dataset.reveal, { method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf() } });
+    if (!r.ok) { say("cannot reveal: " + r.status); if (mine === asked) hide(); return; }
+    const url = URL.createObjectURL(await r.blob());
+    if (mine !== asked || revealed !== thumb) { URL.revokeObjectURL(url); return; }  // released meanwhile
+    const img = thumb.querySelector("img");
+    img.src = url; img.alt = img.alt.replace("blurred", "revealed");
+    thumb.classList.add("revealed");
+    say("item " + thumb.dataset.item + " revealed (logged)");
   }
   function hide() {
+    asked++;
     if (timer) { clearTimeout(timer); timer = null; }
     if (!revealed) return;
     const img = revealed.querySelector("img");
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
     img.src = img.dataset.blur; img.alt = img.alt.replace("revealed", "blurred");
     revealed.classList.remove("revealed"); revealed = null;
   }
@@ -61,6 +73,22 @@
     ["pointerup", "pointerleave", "pointercancel", "blur"].forEach((e) => b.addEventListener(e, hide));
   });
   window.addEventListener("blur", hide);
+
+  // -- exposure: the session's blur level; off only with the confirmation box ticked --------
+  const exposure = document.getElementById("exposure");
+  if (exposure) {
+    exposure.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const chosen = exposure.querySelector('input[name="blur"]:checked');
+      const r = await fetch("/ui/exposure", { method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+        body: JSON.stringify({ blur: Number(chosen.value),
+                               confirm: document.getElementById("confirm-off").checked }) });
+      const msg = document.getElementById("exposure-error");
+      if (r.ok) { const j = await r.json(); document.getElementById("blur-now").textContent = j.to; msg.textContent = ""; say("blur: " + j.to); return; }
+      msg.textContent = r.status === 409 ? "Turning the blur off needs the confirmation box ticked." : "Refused: " + r.status;
+    });
+  }
 
   // -- the queue: selection, categories, undo ----------------------------------------------
   const queue = document.getElementById("queue");
