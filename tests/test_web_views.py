@@ -225,3 +225,35 @@ def test_vendor_copy_takes_each_file_from_an_npm_tree(tmp_path: Path) -> None:
     shutil.rmtree(tree / "cytoscape")
     with pytest.raises(SystemExit, match="cytoscape"):
         vendor.copy(tree, tmp_path / "again")
+
+
+def test_timeline_counts_every_item_and_leaves_out_impossible_times(
+        home: Path, tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from cairn.store import schema as t
+    from cairn.web import insights
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    store = Store.open(copy)
+    try:
+        case_id = store.case_id(CASE)
+        assert case_id is not None
+        n = len(ids(home))
+        h = insights.item_histogram(store, case_id)
+        assert sum(h["counts"]) == n and h["undated"] == 0 and len(h["counts"]) == 24
+        with store.engine.begin() as c:  # a member stored without a time: the epoch
+            c.execute(update(t.items).where(t.items.c.id == min(ids(home).values()))
+                      .values(mtime=0.0))
+        h2 = insights.item_histogram(store, case_id)
+    finally:
+        store.close()
+    assert sum(h2["counts"]) == n - 1 and h2["undated"] == 1
+    assert h2["lo"] >= insights.PLAUSIBLE_FROM
+    svg = insights.timeline_svg(h2, [{"kind": "arrest", "date": "2024-11-05", "country": "DK",
+                                      "suspects": ["<user-0042>"]}])
+    assert svg.count('class="bar"') >= 1 and svg.count('class="action"') == 1
+    assert "&lt;user-0042&gt;" in svg and "<user-0042>" not in svg  # escaped
+    assert 'text-anchor="end"' in svg  # the last tick is anchored inside the chart
+    assert "No dated items" in insights.timeline_svg(
+        {"lo": None, "hi": None, "width": 0, "counts": [], "undated": 3}, [])

@@ -6,8 +6,10 @@
 - The timeline: an SVG drawn here (no script; inline under the page's CSP, presentation
   attributes only): items per time bucket by the file time recorded at scan (a bar each,
   its count in the bar's title and in a table beside), and the case's actions (arrests,
-  searches, seizures) as labelled marks on the same axis. Items without a time are counted
-  and said.
+  searches, seizures) as labelled marks on the same axis. Items without a time, or with
+  one before 1980-01-01 (the zip/DOS epoch: such a time is missing or reset, never real;
+  1970-01-01 is the usual one) or later than tomorrow, are not drawn: counted and said,
+  so one wrong clock cannot squash every bar into one.
 - Suspects and devices with what was found on each (cases/people.py `case_people`).
 """
 
@@ -28,6 +30,7 @@ from cairn.trace.graph import rank_sources
 from cairn.web.tracecache import case_trace
 
 BUCKETS = 24  # bars on the timeline
+PLAUSIBLE_FROM = 315_532_800  # 1980-01-01T00:00:00Z
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BAR_H = 900, 220, 50, 20, 20, 120
 
 
@@ -57,23 +60,29 @@ def exhibits(store: Store, case_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-def item_histogram(store: Store, case_id: int, buckets: int = BUCKETS) -> dict[str, Any]:
+def item_histogram(store: Store, case_id: int, buckets: int = BUCKETS,
+                   also: list[float] | None = None) -> dict[str, Any]:
     """Items per time bucket by their recorded file time: {lo, hi, width (s), counts,
-    undated}; one aggregate query (integer division: the same on SQLite and PostgreSQL)."""
+    undated}, the buckets spanning the items' times and `also` (the actions': one axis for
+    both); one aggregate query (integer division: the same on SQLite and PostgreSQL)."""
     i, s = t.items.c, t.sources.c
+    until = datetime.now(UTC).timestamp() + 86400
     in_case = s.case_id == case_id
+    plausible = i.mtime.between(PLAUSIBLE_FROM, until)
     with store.engine.connect() as c:
-        lo, hi, n, dated = c.execute(
-            select(func.min(i.mtime), func.max(i.mtime), func.count(), func.count(i.mtime))
-            .join(t.sources, i.source_id == s.id).where(in_case)).one()
+        n = c.execute(select(func.count()).select_from(t.items)
+                      .join(t.sources, i.source_id == s.id).where(in_case)).scalar_one()
+        lo, hi, dated = c.execute(
+            select(func.min(i.mtime), func.max(i.mtime), func.count(i.mtime))
+            .join(t.sources, i.source_id == s.id).where(in_case, plausible)).one()
         if not dated:
             return {"lo": None, "hi": None, "width": 0, "counts": [], "undated": n or 0}
-        lo_s, hi_s = int(lo), int(hi)
+        lo_s, hi_s = int(min([lo, *(also or [])])), int(max([hi, *(also or [])]))
         width = max(1, (hi_s - lo_s) // buckets + 1)
         bucket = (cast(i.mtime, BigInteger) - lo_s) // width
         counts = [0] * buckets
         for b, k in c.execute(select(bucket, func.count()).join(t.sources, i.source_id == s.id)
-                              .where(in_case, i.mtime.is_not(None)).group_by(bucket)):
+                              .where(in_case, plausible).group_by(bucket)):
             counts[min(buckets - 1, max(0, int(b)))] += k
     return {"lo": lo_s, "hi": hi_s, "width": width, "counts": counts,
             "undated": (n or 0) - dated}
@@ -83,11 +92,15 @@ def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).date().isoformat()
 
 
+def _action_time(a: dict[str, Any]) -> float:
+    return datetime.combine(date.fromisoformat(a["date"][:10]), datetime.min.time(),
+                            UTC).timestamp()
+
+
 def timeline_svg(hist: dict[str, Any], actions: list[dict[str, Any]]) -> str:
     """The timeline as inline SVG markup (role=img, titled; each bar and mark has a title
     a screen reader and a mouse both read). Escaped: labels come from the case."""
-    times = [datetime.combine(date.fromisoformat(a["date"][:10]), datetime.min.time(),
-                              UTC).timestamp() for a in actions]
+    times = [_action_time(a) for a in actions]
     bounds = times + ([hist["lo"], hist["hi"] + hist["width"]] if hist["counts"] else [])
     if not bounds:
         return ('<svg role="img" aria-label="timeline: no dated items or actions" '
@@ -130,16 +143,19 @@ def timeline_svg(hist: dict[str, Any], actions: list[dict[str, Any]]) -> str:
                      f'fill="#fff" stroke="#111" stroke-width="2"><title>{escape(label)}'
                      f"{escape(' · ' + ', '.join(a['suspects'])) if a['suspects'] else ''}"
                      "</title></path>")
-    for ts in (lo, hi):
-        parts.append(f'<text x="{x(ts):.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
-                     f"{_day(ts)}</text>")
+    for k in range(5):  # ticks: the ends anchored inwards, never cut off
+        ts = lo + span * k / 4
+        anchor = "start" if k == 0 else "end" if k == 4 else "middle"
+        parts.append(f'<line x1="{x(ts):.1f}" y1="{base}" x2="{x(ts):.1f}" y2="{base + 20}" '
+                     f'stroke="#767676"/><text x="{x(ts):.1f}" y="{HEIGHT - 8}" '
+                     f'text-anchor="{anchor}">{_day(ts)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
 
 def insights(store: Store, case_id: int) -> dict[str, Any]:
-    hist = item_histogram(store, case_id)
     actions = People(store).actions(case_id)
+    hist = item_histogram(store, case_id, also=[_action_time(a) for a in actions])
     return {"exhibits": exhibits(store, case_id), "histogram": hist, "actions": actions,
             "timeline_svg": timeline_svg(hist, actions), "people": case_people(store, case_id),
             "buckets": [{"from": _day(hist["lo"] + k * hist["width"]), "items": n}

@@ -46,12 +46,14 @@ document.addEventListener("alpine:init", () => {
         this.href = d.href || "";
       });
       this.cy = cy;
-      box.dataset.ready = String(cy.nodes().length);
+      box.dataset.ready = String(cy.nodes().length);  // what the page (and a test) can read
+      box.dataset.visible = box.dataset.ready;
     },
     toggle(ev) {
       if (!this.cy) return;
       const kind = ev.target.dataset.kind;
       this.cy.nodes("[kind = '" + kind + "']").style("display", ev.target.checked ? "element" : "none");
+      this.cy.container().dataset.visible = String(this.cy.nodes(":visible").length);
     },
   }));
 });
