@@ -183,6 +183,9 @@ def test_compare_shows_both_blurred_and_swaps_in_through_htmx(watched: Watched,
     page.wait_for_function(f"() => document.querySelector('.side h2 a').textContent === "
                            f"'item {b}'")
     assert page.evaluate("() => window.cairnMarker") == "same page"  # swapped, not reloaded
+    images_loaded(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "demo-compare.png"), full_page=True)
     assert "same" in page.inner_text("#compare-hashes") or "differs" in page.inner_text(
         "#compare-hashes")
 
