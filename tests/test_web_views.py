@@ -21,29 +21,39 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from cairn.store import Store
 from cairn.store.people import People
 from cairn.web import graphview, vendor
 from cairn.web.app import serve_app
-from serve_fixtures import PASSWORD
+from inprocess import DB_URLS, database, run
+from serve_fixtures import PASSWORD, open_store
 from web_fixtures import CASE, OTHER, build
 
 SUSPECT, DEVICE = "user-0042", "phone-01"
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("views")
     home = tmp / "home"
+    for url in database(request.param):
+        DB_URLS[home] = url
+        try:
+            world(home, tmp)
+            yield home
+        finally:
+            DB_URLS.pop(home, None)
+
+
+def world(home: Path, tmp: Path) -> None:
     build(home, tmp)
     # a turned copy of photo-2: a near duplicate whose PDQ matches after a rotation
     ex3 = tmp / "exhibit-03"
     ex3.mkdir()
     with Image.open(tmp / "exhibit-01" / "photo-2.png") as im:
         im.transpose(Image.Transpose.ROTATE_90).save(ex3 / "turned-2.png")
-    from inprocess import run
     run(home, "scan", ex3, "--case", CASE, "--no-progress")
-    store = Store.open(home)
+    store = open_store(home)
     try:
         case_id = store.case_id(CASE)
         assert case_id is not None
@@ -56,12 +66,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
                           suspects=[SUSPECT])
     finally:
         store.close()
-    return home
 
 
 @pytest.fixture(scope="module")
 def client(home: Path) -> Iterator[TestClient]:
-    store = Store.open(home)
+    store = open_store(home)
     with TestClient(serve_app(store)) as c:
         r = c.post("/login", data={"user": "rev-01", "password": PASSWORD})
         assert r.status_code == 200, r.text
@@ -70,8 +79,19 @@ def client(home: Path) -> Iterator[TestClient]:
 
 
 def ids(home: Path) -> dict[str, int]:
-    from web_fixtures import World
-    return World.item_ids(type("W", (), {"home": home})(), CASE)  # type: ignore[arg-type]
+    from sqlalchemy import select
+
+    from cairn.store import schema as t
+    store = open_store(home)
+    try:
+        with store.engine.connect() as c:
+            rows = c.execute(select(t.items.c.id, t.sources.c.name, t.items.c.path)
+                             .join(t.sources, t.items.c.source_id == t.sources.c.id)
+                             .join(t.cases, t.sources.c.case_id == t.cases.c.id)
+                             .where(t.cases.c.name == CASE)).all()
+    finally:
+        store.close()
+    return {f"{s}: {p}": i for i, s, p in rows}
 
 
 def test_graph_links_families_exhibits_and_people(client: TestClient, home: Path) -> None:
@@ -100,7 +120,7 @@ def test_graph_links_families_exhibits_and_people(client: TestClient, home: Path
 
 
 def test_graph_is_bounded_and_says_when_cut(home: Path) -> None:
-    store = Store.open(home)
+    store = open_store(home)
     try:
         case_id = store.case_id(CASE)
         assert case_id is not None
@@ -141,7 +161,7 @@ def test_compare_same_bytes_and_a_turned_copy(client: TestClient, home: Path) ->
     assert "Not near duplicates" in far.text
     hashes = far.text.split('id="compare-hashes"')[1].split("</table>")[0]
     assert hashes.count(">differs<") == 3
-    store = Store.open(home)
+    store = open_store(home)
     try:
         from sqlalchemy import select
 
@@ -227,15 +247,14 @@ def test_vendor_copy_takes_each_file_from_an_npm_tree(tmp_path: Path) -> None:
         vendor.copy(tree, tmp_path / "again")
 
 
-def test_timeline_counts_every_item_and_leaves_out_impossible_times(
-        home: Path, tmp_path: Path) -> None:
-    from sqlalchemy import update
+def test_timeline_counts_every_item_and_leaves_out_impossible_times(home: Path) -> None:
+    from sqlalchemy import select, update
 
     from cairn.store import schema as t
     from cairn.web import insights
-    copy = tmp_path / "home"
-    shutil.copytree(home, copy)
-    store = Store.open(copy)
+    store = open_store(home)
+    first = min(ids(home).values())
+    row = t.items.c.id == first
     try:
         case_id = store.case_id(CASE)
         assert case_id is not None
@@ -243,9 +262,13 @@ def test_timeline_counts_every_item_and_leaves_out_impossible_times(
         h = insights.item_histogram(store, case_id)
         assert sum(h["counts"]) == n and h["undated"] == 0 and len(h["counts"]) == 24
         with store.engine.begin() as c:  # a member stored without a time: the epoch
-            c.execute(update(t.items).where(t.items.c.id == min(ids(home).values()))
-                      .values(mtime=0.0))
-        h2 = insights.item_histogram(store, case_id)
+            was = c.execute(select(t.items.c.mtime).where(row)).scalar_one()
+            c.execute(update(t.items).where(row).values(mtime=0.0))
+        try:
+            h2 = insights.item_histogram(store, case_id)
+        finally:
+            with store.engine.begin() as c:
+                c.execute(update(t.items).where(row).values(mtime=was))
     finally:
         store.close()
     assert sum(h2["counts"]) == n - 1 and h2["undated"] == 1
