@@ -4,9 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint bench bench-index bench-listindex fuzz fuzz-smoke clean
+.PHONY: demo test lint web-vendor bench bench-index bench-listindex fuzz fuzz-smoke clean
 
-$(VENV)/.installed: pyproject.toml
+# the workbench's browser libraries (package.json pins them; web/vendor.py says which files)
+VENDORED := src/cairn/web/static/vendor/.copied
+$(VENDORED): package.json package-lock.json src/cairn/web/vendor.py
+	npm ci --ignore-scripts --no-audit --no-fund
+	$(PYTHON) src/cairn/web/vendor.py node_modules
+	touch $@
+
+web-vendor: $(VENDORED)
+
+$(VENV)/.installed: pyproject.toml $(VENDORED)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[test]'
@@ -55,4 +64,4 @@ fuzz-smoke: $(VENV)/.fuzz
 	$(PY) fuzz/run.py --seconds 20
 
 clean:
-	rm -rf $(VENV) demo-out demo-operation .pytest_cache .mypy_cache
+	rm -rf $(VENV) node_modules src/cairn/web/static/vendor demo-out demo-operation .pytest_cache .mypy_cache

@@ -234,8 +234,8 @@ def lists_export(ctx: click.Context, name: str, fmt: str, output: Path, tlp: str
 @click.pass_context
 def lists_edit(ctx: click.Context, name: str, trust: int, as_json: bool) -> None:
     """Change a list's trust (a custody entry `list.trust` with the old and new value)."""
-    from cairn.store.listtrust import set_trust
     from cairn.store.common import StoreError
+    from cairn.store.listtrust import set_trust
 
     try:
         res = set_trust(_store(ctx), name, trust)

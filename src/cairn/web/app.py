@@ -13,11 +13,13 @@ from cairn.api.app import ENV_MAX_BODY, ENV_ORG, MAX_BODY, create_app, default_r
 from cairn.service.scans import roots_from_env
 from cairn.store import Store
 from cairn.web.routes import web_router
+from cairn.web.viewroutes import views_router
 
 
 def serve_app(store: Store, org: str = "Cairn", evidence_roots: Sequence[Path] = (),
               max_body: int = MAX_BODY) -> FastAPI:
-    routers: list[APIRouter] = [*default_routers(store, evidence_roots), web_router()]
+    routers: list[APIRouter] = [*default_routers(store, evidence_roots), web_router(),
+                               views_router()]
     return create_app(store, org=org, routers=routers, max_body=max_body)
 
 

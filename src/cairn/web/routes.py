@@ -36,14 +36,16 @@ from cairn.service import items as svc
 from cairn.store import Store, exposure, reviews, users
 from cairn.store.common import StoreError
 from cairn.store.users import Principal
-from cairn.web import data, queue, thumbs
+from cairn.web import data, queue, thumbs, vendor
+from cairn.web.insights import insights
 from cairn.web.schemes import default_scheme, schemes
 
 HERE = Path(__file__).parent
 REVEALED = "item.revealed"
 REVEAL_SECONDS = 5
 BREAK_MINUTES = 30  # the default; `break_minutes` in the URL changes it for the page
-STATIC = {"workbench.js": "text/javascript", "workbench.css": "text/css"}
+STATIC = {"workbench.js": "text/javascript", "workbench.css": "text/css",
+          "views.js": "text/javascript", "views.css": "text/css"}
 NO_STORE = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -82,7 +84,9 @@ def _render(request: Request, name: str, who: Principal | None, **ctx: Any) -> H
     session = request.cookies.get(auth.SESSION_COOKIE)
     if who is not None and who.via == "session" and session:
         csrf = users.csrf_for(session)
-    html = _env.get_template(name).render(who=who, csrf=csrf, schemes=schemes(), **ctx)
+    html = _env.get_template(name).render(who=who, csrf=csrf, schemes=schemes(),
+                                          vendor_missing=vendor.missing(),
+                                          vendor_hint=vendor.HINT, **ctx)
     return HTMLResponse(html, headers=NO_STORE)
 
 
@@ -100,6 +104,10 @@ class ExposureSetting(BaseModel):
 
 def _blur(store: Store, who: Principal) -> int:
     return exposure.level_of(store, who.session_id if who.via == "session" else None)
+
+
+# the public face viewroutes.py renders with: the same headers, the same login rule
+render, login_redirect, may_view = _render, _login_redirect, _may_view
 
 
 class Decision(BaseModel):
@@ -145,7 +153,7 @@ def web_router() -> APIRouter:
             return _login_redirect(request)
         store, case_id = case_or_403(request, who, case)
         return _render(request, "overview.html", who, case=case,
-                       o=data.overview(store, case_id))
+                       o=data.overview(store, case_id), ins=insights(store, case_id))
 
     @router.get("/cases/{case}/queue", response_model=None)
     def review_queue(request: Request, case: str, who: PagePrincipal,
@@ -328,6 +336,19 @@ def web_router() -> APIRouter:
         except reviews.ReviewError as e:
             raise HTTPException(404, str(e)) from None
         return JSONResponse({"reviews": [r.public() for r in done]}, headers=NO_STORE)
+
+    @router.get("/static/vendor/{name}")
+    async def vendored(name: str) -> Response:
+        """A browser library from npm (web/vendor.py); 404 naming the fix when missing."""
+        found = vendor.path(name)
+        if found is None:
+            raise HTTPException(404, "no such file")
+        try:
+            body = await run_in_threadpool(found.read_bytes)
+        except FileNotFoundError:
+            raise HTTPException(404, f"{name} is not installed: {vendor.HINT}") from None
+        return Response(body, media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache"})
 
     @router.get("/static/{name}")
     async def static(name: str) -> Response:

@@ -1,0 +1,46 @@
+"""A case's trace inputs for the workbench's graph and overview, read once per state of the
+case: its items as tracing reads them (`Store.case_signals`), its families (service/
+families.py, cached there) and its generator-fingerprint links (trace/links.py), remembered
+per process under `store.items.case_fingerprint` like the families: a scan, a rehash or new
+findings give a new key, and the next read computes them again."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from cairn.service.families import case_families
+from cairn.store import Store
+from cairn.store import items as store_items
+from cairn.trace.links import Link, links
+
+KEEP = 8  # cases remembered per process
+
+
+@dataclass(frozen=True)
+class CaseTrace:
+    items: list[dict[str, Any]]  # Store.case_signals rows (id, source, path, findings, ...)
+    families: list[dict[str, Any]]  # Family.to_dict(), ids from 1
+    links: list[Link]  # strongest first
+
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, int], tuple[tuple[int, ...], CaseTrace]] = {}
+
+
+def case_trace(store: Store, case_id: int) -> CaseTrace:
+    key = (store.url, case_id)
+    fingerprint = store_items.case_fingerprint(store, case_id)
+    with _lock:
+        held = _cache.get(key)
+        if held is not None and held[0] == fingerprint:
+            return held[1]
+    items = store.records.case_signals(case_id)
+    result = CaseTrace(items, case_families(store, case_id).families, links(items))
+    with _lock:
+        _cache.pop(key, None)
+        _cache[key] = (fingerprint, result)
+        while len(_cache) > KEEP:
+            _cache.pop(next(iter(_cache)))
+    return result
