@@ -25,7 +25,10 @@ refused when created.
 
 Login back-off: the first FREE_FAILURES - 1 wrong passwords cost nothing; the FREE_FAILURES-th
 and every later one lock the account for 2, 4, 8 ... seconds, at most MAX_LOCK_S; while locked,
-a password is not even checked. Names that are no user get the same schedule, kept in process
+a password is not even checked. The count and the lock are claimed in one UPDATE ... RETURNING
+before the password is checked (`check_login`): concurrent attempts cannot race past a lock.
+Every attempt is recorded (store/logins.py: name, time, remote address, outcome). Names that
+are no user get the same schedule, kept in process
 (`Backoff`), so the answers (401, then 429 with Retry-After) never say whether a user exists.
 (With `cairn serve --workers N` each process keeps its own: an unknown name may take up to N
 times the tries to lock, which only someone who can tell the processes apart could see.)
@@ -49,9 +52,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, or_, select, update
 
-from cairn.store import custody
+from cairn.store import custody, logins
 from cairn.store import schema as t
 from cairn.store.custody import case_chain
 from cairn.store.store import Store, StoreError, inserted_id
@@ -345,43 +348,75 @@ def _remaining(until: datetime | None) -> int:
     return max(0, int(left) + (left % 1 > 0))  # rounded up: Retry-After is whole seconds
 
 
-def check_login(store: Store, name: str, password: str, unknown: Backoff) -> Login:
-    """Check a password with back-off bookkeeping. A disabled user's right password is a
-    failure that counts nothing (it proves the password, not a right to log in)."""
+def _claim_values(now: datetime) -> dict[str, Any]:
+    """The SET of a login's claim: one more failure counted, and the lock that failure earns
+    (a CASE over the count, so the count and its lock are written in one statement)."""
+    failures = t.users.c.failed_logins + 1
+    whens = []
+    n = FREE_FAILURES
+    while (lock := _lock_seconds(n)) < MAX_LOCK_S:
+        whens.append((failures == n, _iso(now + timedelta(seconds=lock))))
+        n += 1
+    earned = case(*whens, else_=_iso(now + timedelta(seconds=MAX_LOCK_S)))
+    return {"failed_logins": failures,
+            "locked_until": case((failures < FREE_FAILURES, None), else_=earned)}
+
+
+def check_login(store: Store, name: str, password: str, unknown: Backoff,
+                remote: str | None = None) -> Login:
+    """Check a password with back-off bookkeeping, and record the attempt (store/logins.py,
+    `remote`: the address the request came from).
+
+    Atomic: before the password is checked, one UPDATE ... RETURNING claims the attempt
+    (only while the account is not locked) and counts it as a failure together with the lock
+    that failure would earn; a right password then clears both. So concurrent attempts are
+    each counted, and none of them gets its password checked once another has locked the
+    account: there is no read of the count and the lock followed by a write that another
+    request could slip between. A disabled user's attempt, right or wrong, is a failure."""
     global _dummy_hash
-    with store.engine.connect() as c:
-        r = c.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
-    if r is None:
-        if (left := unknown.retry_after(name)):
-            return Login(None, left)
-        if _dummy_hash is None:
-            _dummy_hash = _hasher.hash(secrets.token_urlsafe(18))
-        _verify(_dummy_hash, password)
-        unknown.failed(name)
-        return Login(None)
-    u = _user_row(r)
-    if u.locked_until and (left := _remaining(_parse(u.locked_until))):
-        return Login(None, left)
-    ok = _verify(r["password_hash"], password)
-    if ok and u.disabled:
-        return Login(None)
+    u_ = t.users.c
+    now = _utcnow()
     with store.engine.begin() as c:
-        if ok:
+        row = c.execute(update(t.users)
+                        .where(u_.name == name, or_(u_.locked_until.is_(None),
+                                                     u_.locked_until <= _iso(now)))
+                        .values(**_claim_values(now))
+                        .returning(u_.id, u_.failed_logins, u_.locked_until,
+                                   u_.password_hash, u_.disabled_at)).mappings().first()
+        if row is None:
+            uid = c.execute(select(u_.id).where(u_.name == name)).scalar()
+            if uid is not None:  # a user, locked: the password is not checked
+                until = c.execute(select(u_.locked_until).where(u_.id == uid)).scalar()
+                logins.record(c, name, uid, _iso(now), remote, "locked")
+                return Login(None, max(1, _remaining(_parse(until)) if until else 1))
+    if row is None:
+        if (left := unknown.retry_after(name)):
+            result = Login(None, left)
+        else:
+            if _dummy_hash is None:
+                _dummy_hash = _hasher.hash(secrets.token_urlsafe(18))
+            _verify(_dummy_hash, password)
+            unknown.failed(name)
+            result = Login(None)
+        with store.engine.begin() as c:
+            logins.record(c, name, None, _iso(now), remote, "unknown_user")
+        return result
+    ok = _verify(row["password_hash"], password)
+    with store.engine.begin() as c:
+        if ok and row["disabled_at"] is None:
             values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
-            if _hasher.check_needs_rehash(r["password_hash"]):
+            if _hasher.check_needs_rehash(row["password_hash"]):
                 values["password_hash"] = _hasher.hash(password)
-            c.execute(update(t.users).where(t.users.c.id == u.id).values(**values))
+            c.execute(update(t.users).where(u_.id == row["id"]).values(**values))
+            logins.record(c, name, row["id"], _iso(now), remote, "ok")
             return Login(_need_user(c, name))
-        c.execute(update(t.users).where(t.users.c.id == u.id).values(
-            failed_logins=t.users.c.failed_logins + 1))
-        failures = c.execute(select(t.users.c.failed_logins)
-                             .where(t.users.c.id == u.id)).scalar_one()
+        failures = row["failed_logins"]
+        logins.record(c, name, row["id"], _iso(now), remote,
+                      "disabled" if row["disabled_at"] is not None else "wrong_password")
         if (lock := _lock_seconds(failures)):
-            until = _iso(_utcnow() + timedelta(seconds=lock))
-            c.execute(update(t.users).where(t.users.c.id == u.id).values(locked_until=until))
             _log(store, c, "user.locked", f"user:{name}",
-                 {"user": name, "failures": failures, "locked_for_s": lock, "until": until},
-                 None)
+                 {"user": name, "failures": failures, "locked_for_s": lock,
+                  "until": row["locked_until"]}, None)
     return Login(None)
 
 

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cairn.api import auth
 from cairn.api.common import REVIEW
+from cairn.service import evidence
 from cairn.service import items as svc
 from cairn.store import Store, reviews, users
 from cairn.store.users import Principal
@@ -195,6 +196,11 @@ def web_router() -> APIRouter:
         if found is None or found[0] not in users.visible_case_ids(store, who):
             raise HTTPException(403, auth.CASE_FORBIDDEN)  # an item of no visible case
         case_id, item = found
+        try:  # evidence is read only under the server's evidence roots (service/evidence.py)
+            evidence.roots_of(request.app).check_file(
+                evidence.case_name(store, case_id) or "", item.location, item.raw_path)
+        except evidence.OutsideRoots as e:
+            raise HTTPException(403, f"forbidden: {e}", headers=NO_STORE) from None
         if reveal:
             store.log_event(case_id, REVEALED, f"item:{item_id}",
                             {"item": item_id, "by": who.name, "via": who.via})
