@@ -63,6 +63,7 @@ MAX_BODY = 32 << 20  # a request body outside TAXII: room for a photo or a video
 MAX_LOGIN_BODY = 8192  # a login form: a name and a password
 ENV_ORG, ENV_MAX_BODY = "CAIRN_SERVE_ORG", "CAIRN_SERVE_MAX_BODY"
 ENV_SECURE_COOKIES = "CAIRN_SERVE_SECURE_COOKIES"
+ENV_FAST_LOOKUP = "CAIRN_SERVE_FAST_LOOKUP"  # "" turns the fast path off (bench --compare)
 
 
 def is_taxii(path: str) -> bool:
@@ -211,7 +212,8 @@ def app_from_env() -> FastAPI:
                       routers=default_routers(store, roots),
                       max_body=int(os.environ.get(ENV_MAX_BODY, MAX_BODY)),
                       evidence_roots=roots,
-                      secure_cookies=bool(os.environ.get(ENV_SECURE_COOKIES)))
+                      secure_cookies=bool(os.environ.get(ENV_SECURE_COOKIES)),
+                      fast_lookup=bool(os.environ.get(ENV_FAST_LOOKUP, "1")))
 
 
 class BodyLimit:

@@ -115,7 +115,11 @@ def _params(query: bytes, known: tuple[str, ...]) -> dict[str, str] | None:
     """The query's parameters as Starlette reads them (latin-1, then percent-decoded as
     UTF-8, blanks kept), or None when FastAPI should answer: `url`, a name given twice, a
     required one missing, an empty value."""
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    text = query.decode("latin-1")
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:  # nothing to decode (hex hashes never need it): what parse_qsl gives, ~10x faster
+        pairs = [(k, v) for k, _, v in (p.partition("=") for p in text.split("&") if p)]
     out: dict[str, str] = {}
     for name, value in pairs:
         if name == "url" or (name in known and (name in out or value == "")):

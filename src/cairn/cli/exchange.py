@@ -30,10 +30,16 @@ from cairn.cli.lists import _refresh_index, _rematch_cases
               type=click.Choice(["auto", "httptools", "h11"]),
               help="HTTP/1.1 parser: httptools (C, fast), h11 (pure Python), auto (httptools "
                    "when installed).")
+@click.option("--loop", "loop_impl", default="auto", hidden=True,
+              type=click.Choice(["auto", "asyncio", "uvloop"]),
+              help="Event loop (bench/bench_api.py --compare runs the former asyncio one).")
+@click.option("--fast-lookup/--no-fast-lookup", default=True, hidden=True,
+              help="Answer the HMA lookups in api/fast_lookup.py (--no-fast-lookup: through "
+                   "FastAPI's routes, for bench/bench_api.py --compare).")
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
               max_body_mib: int, evidence_roots: tuple[str, ...], secure_cookies: bool,
-              http_impl: str) -> None:
+              http_impl: str, loop_impl: str, fast_lookup: bool) -> None:
     """Serve the HTTP API, HMA-compatible routes and TAXII 2.1 (discovery at /taxii2/) in
     one app. Users log in with a token (`cairn tokens create`) or a browser session
     (POST /login); partners with the token `cairn exchange add-partner` printed."""
@@ -43,7 +49,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
 
     import uvicorn
 
-    from cairn.api.app import ENV_MAX_BODY, ENV_ORG, ENV_SECURE_COOKIES
+    from cairn.api.app import ENV_FAST_LOOKUP, ENV_MAX_BODY, ENV_ORG, ENV_SECURE_COOKIES
     from cairn.service.evidence import ENV_ROOTS, EvidenceRootError, EvidenceRoots
     from cairn.web.app import serve_app
 
@@ -75,17 +81,18 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
     sys.stdout.flush()
     if workers == 1:
         app = serve_app(store, org=org, evidence_roots=roots, max_body=max_body_mib << 20,
-                        secure_cookies=secure_cookies)
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", http=http_impl)
-                       ).run(sockets=[sock])
+                        secure_cookies=secure_cookies, fast_lookup=fast_lookup)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", http=http_impl,
+                                      loop=loop_impl)).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
 
     os.environ.update({"CAIRN_HOME": str(ctx.obj["home"]), ENV_ORG: org,
                        ENV_MAX_BODY: str(max_body_mib << 20), ENV_ROOTS: roots.to_env(),
-                       ENV_SECURE_COOKIES: "1" if secure_cookies else ""})
+                       ENV_SECURE_COOKIES: "1" if secure_cookies else "",
+                       ENV_FAST_LOOKUP: "1" if fast_lookup else ""})
     config = uvicorn.Config("cairn.web.app:app_from_env", factory=True, workers=workers,
-                            log_level="warning", http=http_impl)
+                            log_level="warning", http=http_impl, loop=loop_impl)
     Multiprocess(config, sockets=[sock]).run()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 
 from cairn.api.app import (
+    ENV_FAST_LOOKUP,
     ENV_MAX_BODY,
     ENV_ORG,
     ENV_SECURE_COOKIES,
@@ -24,11 +25,13 @@ from cairn.web.routes import web_router
 
 def serve_app(store: Store, org: str = "Cairn",
               evidence_roots: EvidenceRoots | Sequence[str | Path] = (),
-              max_body: int = MAX_BODY, secure_cookies: bool = False) -> FastAPI:
+              max_body: int = MAX_BODY, secure_cookies: bool = False,
+              fast_lookup: bool = True) -> FastAPI:
     roots = as_roots(evidence_roots)
     routers: list[APIRouter] = [*default_routers(store, roots), web_router()]
     return create_app(store, org=org, routers=routers, max_body=max_body,
-                      evidence_roots=roots, secure_cookies=secure_cookies)
+                      evidence_roots=roots, secure_cookies=secure_cookies,
+                      fast_lookup=fast_lookup)
 
 
 def app_from_env() -> FastAPI:
@@ -37,4 +40,5 @@ def app_from_env() -> FastAPI:
     return serve_app(store, org=os.environ.get(ENV_ORG, "Cairn"),
                      evidence_roots=EvidenceRoots.from_env(),
                      max_body=int(os.environ.get(ENV_MAX_BODY, MAX_BODY)),
-                     secure_cookies=bool(os.environ.get(ENV_SECURE_COOKIES)))
+                     secure_cookies=bool(os.environ.get(ENV_SECURE_COOKIES)),
+                     fast_lookup=bool(os.environ.get(ENV_FAST_LOOKUP, "1")))
