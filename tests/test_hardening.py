@@ -8,7 +8,8 @@ inside its own source's location. Logins (store/users.py `check_login`, store/lo
 concurrent wrong passwords are each counted and none is checked once another has locked the
 account, on SQLite and PostgreSQL; each attempt is a row with its outcome and remote address;
 an Origin or Referer that is not the server's own is a 403 before anything is read or counted;
-`cairn serve --secure-cookies --http h11` sets Secure, HttpOnly, SameSite=Strict.
+`cairn serve --secure-cookies --http h11` sets Secure, HttpOnly, SameSite=Strict;
+`cairn users logins` lists the attempts.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from cairn.store import logins, users
 from cairn.store import schema as t
 from cairn.web.app import serve_app
 from inprocess import DB_URLS, database, pictures, run
-from serve_fixtures import PASSWORD, Server, add_user, open_store, token
+from serve_fixtures import PASSWORD, Server, add_user, cli_json, open_store, token
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -221,6 +222,11 @@ def test_every_attempt_is_recorded_with_its_outcome(home: Path) -> None:
         assert PASSWORD not in stored and "wrong password!" not in stored
     finally:
         store.close()
+    shown = cli_json(home, "users", "logins", "user-0042", "--limit", "2")
+    assert [(a["outcome"], a["remote"]) for a in shown] == [  # type: ignore[union-attr]
+        ("disabled", None), ("locked", remote)]
+    everyone = run(home, "users", "logins")
+    assert "unknown_user" in everyone and "user-0099" in everyone
 
 
 def test_the_lock_is_claimed_with_the_count(home: Path) -> None:
