@@ -18,7 +18,6 @@ from cairn.api.auth import require_case, store_of
 from cairn.api.common import READ, WRITE, case_of
 from cairn.cases.people import PeopleError
 from cairn.service import scans as svc
-from cairn.service.evidence import EvidenceRoots
 from cairn.store.store import SourceNameTaken
 from cairn.store.users import Principal
 
@@ -31,7 +30,7 @@ class ScanRequest(BaseModel):
     source_name: str | None = Field(None, min_length=1, max_length=200)
 
 
-def scans_router(evidence_roots: EvidenceRoots) -> APIRouter:
+def scans_router(evidence_roots: svc.EvidenceRoots) -> APIRouter:
     roots = evidence_roots
     router = APIRouter(prefix="/api/v1/scans", tags=["scans"])
 

@@ -33,8 +33,8 @@ from cairn.store import Store
 from cairn.store import schema as t
 from cairn.store.people import People
 
-__all__ = ["ENV_ROOTS", "OutsideRoots", "TooManyScans", "resolve_evidence", "roots_from_env",
-           "start", "status"]
+__all__ = ["ENV_ROOTS", "EvidenceRoots", "OutsideRoots", "TooManyScans", "resolve_evidence",
+           "roots_from_env", "start", "status"]
 
 MAX_RUNNING = 2
 

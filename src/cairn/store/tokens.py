@@ -28,7 +28,7 @@ from cairn.store.accounts import (
     store_now,
     utcnow,
 )
-from cairn.store.store import Store, inserted_id
+from cairn.store.store import Store
 
 TOKEN_PREFIX = "cairn_"
 PREFIX_SHOWN = 12  # `cairn_` + 6 characters kept for listings: 36 of the 256 random bits
@@ -104,11 +104,12 @@ def create_token(store: Store, user_name: str, scope: str, expires: timedelta | 
         if not ROLE_CAPS[u.role] & SCOPE_CAPS[scope]:
             raise UserError(f"a {scope} token gives a {u.role} nothing: an {u.role} needs "
                             f"scope read or write")
-        tid = inserted_id(c.execute(insert(t.api_tokens).values(
+        tid = c.execute(insert(t.api_tokens).values(
             user_id=u.id, name=name or f"{scope}-token", scope=scope,
             token_sha256=sha256_text(secret), prefix=secret[:PREFIX_SHOWN],
             created_at=iso(created),
-            expires_at=iso(created + expires) if expires is not None else None)))
+            expires_at=iso(created + expires) if expires is not None else None)
+            .returning(t.api_tokens.c.id)).scalar_one()
         token = _token_row(c.execute(_tokens_query().where(t.api_tokens.c.id == tid))
                            .mappings().one())
         log_change(store, c, "token.created", f"user:{user_name}",
