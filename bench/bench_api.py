@@ -1,6 +1,7 @@
 """HMA-compatible lookup under load: `GET /m/raw_lookup` against a generated PDQ list.
 
     nice .venv/bin/python bench/bench_api.py --entries 1M --client raw
+    nice .venv/bin/python bench/bench_api.py --entries 1M --client raw --compare --no-faiss
     nice .venv/bin/python bench/bench_api.py --entries 10M --client raw --home /tmp/b10m
 
 A SQLite store gets an N-entry list (bench_rematch's generator: 90% PDQ, 10% MD5, uniform
@@ -8,9 +9,13 @@ random) through the store's import path, and its list index is built; `--home DI
 that store and reuses it on the next run (10M entries take ~15 min to import). The server
 is the real `cairn serve --workers 2 --port 0` on 127.0.0.1 (the port it prints), asked with
 a `lookup` token of a user the bench adds (`--server router`: the HMA router alone, no auth,
-in one uvicorn process, as earlier figures were taken). 64 concurrent keep-alive clients
-(`--client raw`: a bare asyncio HTTP/1.1 client; `httpx`: httpx's AsyncClient, which
-saturates first) send raw_lookups (10% near copies of listed hashes, 8 bits flipped, the
+in one uvicorn process, as earlier figures were taken). `--compare` first runs the server as
+it was before the fast path, side by side in the same run: `cairn serve --http h11 --loop
+asyncio --no-fast-lookup` (FastAPI's routes, pure-Python HTTP parsing, asyncio's loop), then
+as it is (api/fast_lookup.py in front of FastAPI, httptools, uvloop). 64 concurrent
+keep-alive clients (`--client raw`: a bare asyncio HTTP/1.1 client on uvloop when installed,
+which keeps up with well over 5,000 requests/s; `httpx`: httpx's AsyncClient, which saturates
+first) send raw_lookups (10% near copies of listed hashes, 8 bits flipped, the
 rest random) until a count or a time is reached. Printed: lookups/s, p50/p99 latency, errors.
 Then, side by side in the same run: the same request served by a FastAPI route over faiss
 `IndexBinaryFlat` range search (what HMA's PDQ matcher does; needs faiss-cpu from the
@@ -199,13 +204,27 @@ async def load_raw(base: str, hexes: list[str], clients: int, total: int, second
     return time.perf_counter() - t0, np.asarray(latencies), errors, hits
 
 
-def run_server(home: Path, kind: str, workers: int) -> tuple[subprocess.Popen, str]:
+BEFORE = ("--http", "h11", "--loop", "asyncio", "--no-fast-lookup")  # as it was (--compare)
+
+
+def run_async(coro):  # noqa: ANN001, ANN201 - a coroutine and its result
+    """`asyncio.run`, on uvloop when it is installed (the client's cost is the server's loss
+    on shared cores; both sides of --compare get the same client)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def run_server(home: Path, kind: str, workers: int, extra: tuple[str, ...] = ()
+               ) -> tuple[subprocess.Popen, str]:
     """The server in a subprocess, and its base URL once it listens. `serve`: the real
-    `cairn serve --workers N --port 0` (it prints the port it bound); `router` and `faiss`:
-    this file's `--serve` (one uvicorn process)."""
+    `cairn serve --workers N --port 0 EXTRA...` (it prints the port it bound); `router` and
+    `faiss`: this file's `--serve` (one uvicorn process)."""
     if kind == "serve":
         cmd = [sys.executable, "-c", "import sys; from cairn.entry import main; sys.exit(main())",
-               "serve", "--port", "0", "--workers", str(workers)]
+               "serve", "--port", "0", "--workers", str(workers), *extra]
         env = os.environ | {"CAIRN_HOME": str(home),
                             "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     else:
@@ -253,24 +272,24 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def measure(home: Path, kind: str, hexes: list[str], args: argparse.Namespace,
-            token: str | None) -> tuple[float, float, int]:
+            token: str | None, extra: tuple[str, ...] = ()) -> tuple[float, float, int]:
     """Load one server; prints and returns (lookups/s, p99 ms, errors)."""
     t0 = time.perf_counter()
-    proc, base = run_server(home, kind, args.workers)
+    proc, base = run_server(home, kind, args.workers, extra)
     try:
         wait_ready(base, token)
         started = time.perf_counter() - t0
         client = load_raw if args.client == "raw" else load
         # warm-up: every worker compiles its kernels and opens the index
-        asyncio.run(client(base, hexes[:2000], args.clients, 2000, 30, token))
-        elapsed, lat, errors, hits = asyncio.run(
+        run_async(client(base, hexes[:2000], args.clients, 2000, 30, token))
+        elapsed, lat, errors, hits = run_async(
             client(base, hexes, args.clients, count(args.requests), args.seconds, token))
     finally:
         stop(proc)
     n = len(lat)
     rate, p99 = n / elapsed, float(np.percentile(lat, 99))
     what = {"serve": f"cairn serve --workers {args.workers}", "router": "cairn router",
-            "faiss": "faiss"}[kind]
+            "faiss": "faiss"}[kind] + (f" {' '.join(extra)}" if extra else "")
     print(f"{what}: raw_lookup {rate:,.0f} lookups/s, p50 {np.percentile(lat, 50):.1f} ms, "
           f"p99 {p99:.1f} ms, errors {errors}, hits {hits:,} of {n:,} ({args.clients} "
           f"{args.client} clients, {elapsed:.1f} s; server ready in {started:.1f} s)",
@@ -332,7 +351,14 @@ def run_bench(home: Path, args: argparse.Namespace) -> None:
     store, matcher = build_store(home, n)
     token = lookup_token(store) if args.server == "serve" else None
     hexes = queries(n, 20_000)
+    if args.compare:
+        if args.server != "serve":
+            sys.exit("--compare compares `cairn serve` before and after: --server serve")
+        old_rate, old_p99, _ = measure(home, "serve", hexes, args, token, BEFORE)
     rate, p99, errors = measure(home, args.server, hexes, args, token)
+    if args.compare:
+        print(f"before -> now: {old_rate:,.0f} -> {rate:,.0f} lookups/s "
+              f"(x{rate / old_rate:.1f}), p99 {old_p99:.1f} -> {p99:.1f} ms", flush=True)
     if not args.no_faiss:
         try:
             import faiss  # noqa: F401
@@ -341,6 +367,9 @@ def run_bench(home: Path, args: argparse.Namespace) -> None:
         else:
             measure(home, "faiss", hexes, args, None)
 
+    if args.no_batch:
+        store.close()
+        return
     k = count(args.batch)
     batch = queries(n, k)
     matcher.match_many([{"pdq": {"hash": h, "quality": 100}} for h in batch[:1000]])  # JIT
@@ -379,6 +408,9 @@ def main() -> None:
     ap.add_argument("--client", choices=["httpx", "raw"], default="httpx",
                     help="httpx AsyncClient, or a bare asyncio HTTP/1.1 client (see load_raw)")
     ap.add_argument("--no-faiss", action="store_true", help="skip the faiss side by side")
+    ap.add_argument("--compare", action="store_true",
+                    help="first the server as it was (FastAPI routes, h11, asyncio), then now")
+    ap.add_argument("--no-batch", action="store_true", help="skip the batch rate")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--kind", default="router", help=argparse.SUPPRESS)
     args = ap.parse_args()

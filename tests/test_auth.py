@@ -428,7 +428,8 @@ def test_bodies_over_the_cap_are_413(world: World) -> None:
 
 def test_both_framings_at_once_are_refused(world: World) -> None:
     """Content-Length and Transfer-Encoding together: h11 would read the body as chunked and
-    the declared length would cap nothing, so the request is refused before it is read."""
+    the declared length would cap nothing, so the request is refused before it is read (by
+    BodyLimit under h11; httptools, the default parser once installed, refuses it itself)."""
     import socket
     from urllib.parse import urlsplit
 
@@ -441,7 +442,8 @@ def test_both_framings_at_once_are_refused(world: World) -> None:
         reply = b""
         while chunk := sock.recv(4096):  # the server closes the connection after its reply
             reply += chunk
-    assert reply.startswith(b"HTTP/1.1 400") and b"together" in reply
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b"together" in reply or b"Invalid HTTP request received" in reply
 
 def test_sessions_cookies_and_csrf(world: World) -> None:
     with httpx.Client(base_url=world.url) as client:

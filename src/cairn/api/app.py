@@ -6,9 +6,14 @@
   tokens, their own 10 MiB cap and their own 413 body. Nothing else here opens it.
 - `GET /status` (and `/status/live`) answer `I-AM-ALIVE` as HMA's do, without credentials.
 - `POST /login` (an urlencoded form: `user`, `password`) sets the session cookie (HttpOnly,
-  SameSite=Strict, Secure when the request came over https) and answers the session's CSRF
-  token; wrong name or password is 401 and a locked account 429 with Retry-After, the same for
-  a name that is no user. `POST /logout` ends the session (it needs the CSRF token too).
+  SameSite=Strict, Secure when the request came over https or under `--secure-cookies`) and
+  answers the session's CSRF token; wrong name or password is 401 and a locked account 429
+  with Retry-After, the same for a name that is no user; an Origin (else Referer) that is not
+  this server's own origin is 403 before the form is read (login CSRF); every attempt is
+  recorded with its remote address (store/logins.py).
+- `GET /m/raw_lookup` and `GET /m/lookup` are answered in front of FastAPI by
+  api/fast_lookup.py (the same answers, byte for byte; anything unusual goes on to FastAPI).
+- `POST /logout` ends the session (it needs the CSRF token too).
 - `GET /api/v1/whoami`: the principal, its capabilities and, when it may read, its cases;
   `/api/v1/users` (admins) and `/api/v1/cases/{case}/custody[/verify]` (custody readers),
   api/users.py and api/custody.py; the rest of `/api/v1` (cases, items, lists, scans, batch
@@ -30,6 +35,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -42,18 +48,22 @@ from cairn.api import auth
 from cairn.api.cases import cases_router
 from cairn.api.custody import custody_router
 from cairn.api.docs import docs_router
+from cairn.api.fast_lookup import FastLookup
 from cairn.api.items import items_router
 from cairn.api.lists import lists_router
 from cairn.api.lookup import lookup_router
 from cairn.api.scans import scans_router
 from cairn.api.users import users_router
 from cairn.exchange import taxii
+from cairn.service.evidence import EvidenceRoots, as_roots
 from cairn.service.scans import roots_from_env
 from cairn.store import Store, users
 
 MAX_BODY = 32 << 20  # a request body outside TAXII: room for a photo or a video to hash
 MAX_LOGIN_BODY = 8192  # a login form: a name and a password
 ENV_ORG, ENV_MAX_BODY = "CAIRN_SERVE_ORG", "CAIRN_SERVE_MAX_BODY"
+ENV_SECURE_COOKIES = "CAIRN_SERVE_SECURE_COOKIES"
+ENV_FAST_LOOKUP = "CAIRN_SERVE_FAST_LOOKUP"  # "" turns the fast path off (bench --compare)
 
 
 def is_taxii(path: str) -> bool:
@@ -62,22 +72,52 @@ def is_taxii(path: str) -> bool:
         ("/taxii2", "/api/collections", "/api/status"))
 
 
-def default_routers(store: Store, evidence_roots: Sequence[Path] = ()) -> list[APIRouter]:
+def default_routers(store: Store, evidence_roots: EvidenceRoots | Sequence[str | Path] = ()
+                    ) -> list[APIRouter]:
     """The routers `cairn serve` includes beside TAXII, login and whoami: HMA's lookups for
     any `lookup` principal (its bank changes only with `write`), and /api/v1.
-    `evidence_roots`: the folders a scan started over HTTP may read (none: it reads nothing)."""
+    `evidence_roots`: the folders a scan started over HTTP may read, `DIR` or `CASE=DIR`
+    (none: it reads nothing; service/evidence.py)."""
     from cairn.api.hma import hma_router
 
     return [hma_router(store, guard=auth.require("lookup"), write_guard=auth.require("write")),
-            cases_router(), items_router(), lists_router(), scans_router(evidence_roots),
+            cases_router(), items_router(), lists_router(),
+            scans_router(as_roots(evidence_roots)),
             lookup_router(), docs_router()]
 
 
+def same_origin(request: Request) -> bool:
+    """Whether a request's Origin (else its Referer) is this server's own origin, as the
+    request reached it (scheme, Host); a request with neither (curl, scripts) passes: only
+    a browser sends them, and a browser always sends Origin with a cross-site POST."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if claimed is None:
+        return True
+    return _origin(claimed) == _origin(str(request.base_url))
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None  # `null` (a sandboxed frame, a file: page) and the like: never ours
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
 def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = (),
-               max_body: int = MAX_BODY) -> FastAPI:
+               max_body: int = MAX_BODY, *, evidence_roots: EvidenceRoots | None = None,
+               secure_cookies: bool = False, fast_lookup: bool = True) -> FastAPI:
+    """The app (see the module). `evidence_roots`: kept in `app.state` for the routes that
+    read evidence (service/evidence.py); `secure_cookies`: the session cookie is Secure even
+    when the request came over plain http (a TLS proxy in front); `fast_lookup`: answer
+    `GET /m/raw_lookup` and `GET /m/lookup` in api/fast_lookup.py, in front of FastAPI."""
     app = FastAPI(title="Cairn", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
     app.state.store = store
+    app.state.evidence_roots = evidence_roots or EvidenceRoots()
     app.state.unknown_logins = users.Backoff()
     partner_app = taxii.create_app(store, org=org)
     for route in partner_app.router.routes:  # TAXII documents itself (discovery), not here
@@ -87,6 +127,8 @@ def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = 
     app.add_exception_handler(taxii.TaxiiError,
                               partner_app.exception_handlers[taxii.TaxiiError])
     app.add_middleware(BodyLimit, limit=max_body)
+    if fast_lookup:
+        app.add_middleware(FastLookup)  # outermost of ours: before the body cap and FastAPI
 
     @app.get("/status", response_class=PlainTextResponse)
     def status() -> str:
@@ -98,6 +140,10 @@ def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = 
 
     @app.post("/login")
     async def login(request: Request) -> Response:
+        if not same_origin(request):
+            claimed = request.headers.get("origin") or request.headers.get("referer")
+            raise HTTPException(403, f"cross-site login refused: Origin/Referer {claimed!r} "
+                                "is not this server")
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/x-www-form-urlencoded":
             raise HTTPException(415, "send the login as a form "
@@ -115,7 +161,8 @@ def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = 
         if not name or password is None:
             raise HTTPException(422, "the form needs the fields user and password")
         result = await run_in_threadpool(users.check_login, store, name, password,
-                                         app.state.unknown_logins)
+                                         app.state.unknown_logins,
+                                         request.client.host if request.client else None)
         if result.retry_after:
             raise HTTPException(429, "too many failed logins: try again later",
                                 headers={"Retry-After": str(result.retry_after)})
@@ -125,7 +172,7 @@ def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = 
         reply = JSONResponse({"user": result.user.name, "role": result.user.role,
                               "csrf_token": csrf})
         reply.set_cookie(auth.SESSION_COOKIE, session, httponly=True, samesite="strict",
-                         secure=request.url.scheme == "https", path="/",
+                         secure=secure_cookies or request.url.scheme == "https", path="/",
                          max_age=int(users.SESSION_LIFETIME.total_seconds()))
         return reply
 
@@ -137,7 +184,7 @@ def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = 
         users.end_session(store, request.cookies.get(auth.SESSION_COOKIE, ""))
         reply = JSONResponse({"logged_out": principal.name})
         reply.delete_cookie(auth.SESSION_COOKIE, path="/", httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https")
+                            secure=secure_cookies or request.url.scheme == "https")
         return reply
 
     @app.get("/api/v1/whoami")
@@ -151,6 +198,8 @@ def create_app(store: Store, org: str = "Cairn", routers: Sequence[APIRouter] = 
 
     for router in (users_router(), custody_router(), *routers):
         app.include_router(router)
+        if getattr(router, "hma_index", None) is not None:  # hma_router's: the fast path's
+            app.state.hma_index = router.hma_index  # type: ignore[attr-defined]
     return app
 
 
@@ -158,9 +207,13 @@ def app_from_env() -> FastAPI:
     """The app of one `cairn serve --workers N` process: the store of $CAIRN_HOME (or
     $CAIRN_DATABASE_URL), the organisation and body cap `cairn serve` put in the environment."""
     store = Store.open(os.environ.get("CAIRN_HOME") or None)
+    roots = roots_from_env()
     return create_app(store, org=os.environ.get(ENV_ORG, "Cairn"),
-                      routers=default_routers(store, roots_from_env()),
-                      max_body=int(os.environ.get(ENV_MAX_BODY, MAX_BODY)))
+                      routers=default_routers(store, roots),
+                      max_body=int(os.environ.get(ENV_MAX_BODY, MAX_BODY)),
+                      evidence_roots=roots,
+                      secure_cookies=bool(os.environ.get(ENV_SECURE_COOKIES)),
+                      fast_lookup=bool(os.environ.get(ENV_FAST_LOOKUP, "1")))
 
 
 class BodyLimit:

@@ -15,7 +15,7 @@ cookie a `POST /login` set. Answers, each the same whatever was wrong with the c
 
 Store work runs in the threadpool (`run_in_threadpool`), never on the event loop. A bearer
 token the store accepted is taken again without asking it for TOKEN_RECHECK (1 s) in the
-same process (`_token_principal`): revoking a token, or disabling its user, takes effect
+same process (`token_principal`): revoking a token, or disabling its user, takes effect
 within that second, as list changes reach lookups.
 """
 
@@ -61,7 +61,7 @@ async def current_principal(request: Request) -> Principal:
         scheme, _, credential = auth.partition(" ")
         credential = credential.strip()
         if scheme.lower() == "bearer" and credential:
-            found = await _token_principal(store, credential)
+            found = await token_principal(store, credential)
             if found is not None:
                 return found
         elif scheme.lower() == "basic":
@@ -92,7 +92,7 @@ _known: dict[tuple[int, str], tuple[Principal, float]] = {}  # -> (principal, wh
 _asking: dict[tuple[int, str], float] = {}  # -> when a request began asking the store again
 
 
-async def _token_principal(store: Store, secret: str) -> Principal | None:
+async def token_principal(store: Store, secret: str) -> Principal | None:
     """`users.principal_for_token`, its answer for a known token reused for TOKEN_RECHECK
     seconds, and while one request asks the store again the others keep it: a query in the
     threadpool per request cost more than the lookup it guarded (bench/bench_api.py), and
@@ -121,6 +121,9 @@ async def _token_principal(store: Store, secret: str) -> Principal | None:
         _known.clear()
     _known[key] = (found, now)
     return found
+
+
+_token_principal = token_principal  # its former name (tests/test_hot_path.py)
 
 
 def _basic_password(credential: str) -> str:

@@ -76,8 +76,7 @@ class SortedJSONResponse(JSONResponse):
     """HMA (Flask) answers JSON with sorted keys; so do these routes."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, sort_keys=True, ensure_ascii=False, allow_nan=False,
-                          separators=(",", ":")).encode()
+        return render(content)
 
 
 def _message(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -151,6 +150,70 @@ def _banks_param(banks: str | None) -> set[str] | None:
     return {b.strip() for b in banks.split(",") if b.strip()} if banks else None
 
 
+def snapshot(index: LiveIndex) -> Snapshot:
+    """The index's current snapshot; HMA's 503 when it cannot be opened (blocking)."""
+    try:
+        return index.current()
+    except Exception:  # noqa: BLE001 - any failure to open it reads as HMA's "not ready"
+        log.exception("list index could not be opened")
+        raise HmaError(503, "index not yet ready") from None
+
+
+async def batched(index: LiveIndex, st: SignalType, value: str, banks: set[str] | None
+                  ) -> tuple[Snapshot, list[Hit]]:
+    """A lookup from the event loop: it joins the other requests in flight in one index call
+    in the batch thread (api/batcher.py); only a due re-check of the store takes the
+    threadpool."""
+    snap = index.fresh()
+    if snap is None:
+        snap = await run_in_threadpool(snapshot, index)
+    found = await index.lookup(snap, st, value)
+    if banks is not None:
+        found = [h for h in found if snap.lists[h.list_id]["name"] in banks]
+    return snap, found
+
+
+def grouped(snap: Snapshot, found: list[Hit], seed: str | None,
+            coinflip: bool = True) -> dict[str, list[dict]]:
+    """HMA's lookup answer: hits grouped by bank, one coin-flip per call, a bank answering
+    iff its enabled ratio >= the draw (always, with the flip bypassed)."""
+    draw = random.Random(seed).random() if coinflip else 0.0
+    out: dict[str, list[dict]] = {}
+    for h in found:
+        lst = snap.lists[h.list_id]
+        if float(lst["enabled_ratio"]) >= draw:
+            out.setdefault(lst["name"], []).append(
+                {"bank_content_id": h.entry_id, "distance": h.shown})
+    return out
+
+
+async def raw_lookup_answer(index: LiveIndex, signal_type: str, signal: str,
+                            banks: str | None, include_distance: bool) -> dict[str, Any]:
+    """`GET /m/raw_lookup`'s body (HmaError for a bad type or signal): the route's and the
+    fast path's (api/fast_lookup.py), so both answer alike."""
+    st = _type(signal_type)
+    _, found = await batched(index, st, _valid(st, signal), _banks_param(banks))
+    matches: list = ([{"bank_content_id": h.entry_id, "distance": h.shown} for h in found]
+                     if include_distance else [h.entry_id for h in found])
+    return {"matches": matches}
+
+
+async def lookup_answer(index: LiveIndex, signal_type: str, signal: str, banks: str | None,
+                        seed: str | None) -> dict[str, Any]:
+    """`GET /m/lookup`'s body, as `raw_lookup_answer`."""
+    st = _type(signal_type)
+    if signal == "":
+        return {}
+    snap, found = await batched(index, st, _valid(st, signal), _banks_param(banks))
+    return grouped(snap, found, seed)
+
+
+def render(content: Any) -> bytes:
+    """JSON as HMA (Flask) writes it: sorted keys, compact."""
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode()
+
+
 def hma_router(store: Store, guard: Callable[..., Any], *,
                write_guard: Callable[..., Any] | None = None,
                max_upload: int = DEFAULT_MAX_UPLOAD, limits: Limits | None = None,
@@ -172,54 +235,16 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
         resolved by FastAPI in the module's globals, where it is not."""
         return await read_upload(request, max_upload)
 
-    def snapshot() -> Snapshot:
-        try:
-            return index.current()
-        except Exception:  # noqa: BLE001 - any failure to open it reads as HMA's "not ready"
-            log.exception("list index could not be opened")
-            raise HmaError(503, "index not yet ready") from None
-
-    def hits(st: SignalType, value: str, banks: set[str] | None
-             ) -> tuple[Snapshot, list[Hit]]:
-        snap = snapshot()
-        found = snap.lookup(st, [value])[0]
-        if banks is not None:
-            found = [h for h in found if snap.lists[h.list_id]["name"] in banks]
-        return snap, found
-
     def by_bank(st: SignalType, value: str, banks: set[str] | None, seed: str | None,
                 coinflip: bool = True) -> dict[str, list[dict]]:
         """HMA's lookup: hits grouped by bank (blocking: for routes in the threadpool)."""
         if value == "":  # a photo under quality 50 has no PDQ to look up
             return {}
-        snap, found = hits(st, _valid(st, value), banks)
-        return grouped(snap, found, seed, coinflip)
-
-    async def batched(st: SignalType, value: str, banks: set[str] | None
-                      ) -> tuple[Snapshot, list[Hit]]:
-        """`hits` from the event loop: the lookup joins the other requests in flight in one
-        index call in the batch thread (api/batcher.py); only a due re-check of the store
-        takes the threadpool."""
-        snap = index.fresh()
-        if snap is None:
-            snap = await run_in_threadpool(snapshot)
-        found = await index.lookup(snap, st, value)
+        snap = snapshot(index)
+        found = snap.lookup(st, [_valid(st, value)])[0]
         if banks is not None:
             found = [h for h in found if snap.lists[h.list_id]["name"] in banks]
-        return snap, found
-
-    def grouped(snap: Snapshot, found: list[Hit], seed: str | None,
-                coinflip: bool = True) -> dict[str, list[dict]]:
-        """One coin-flip per call, a bank answering iff its enabled ratio >= the draw
-        (always, with the flip bypassed)."""
-        draw = random.Random(seed).random() if coinflip else 0.0
-        out: dict[str, list[dict]] = {}
-        for h in found:
-            lst = snap.lists[h.list_id]
-            if float(lst["enabled_ratio"]) >= draw:
-                out.setdefault(lst["name"], []).append(
-                    {"bank_content_id": h.entry_id, "distance": h.shown})
-        return out
+        return grouped(snap, found, seed, coinflip)
 
     # -- /m: matching ----------------------------------------------------------------------
     writes = [Depends(write_guard)] if write_guard is not None else []
@@ -227,21 +252,15 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
     @router.get("/m/raw_lookup")
     async def raw_lookup(signal_type: str, signal: str, banks: str | None = None,
                          include_distance: bool = False) -> Response:
-        """The hot path: checked on the event loop, looked up in a batch (`batched`)."""
-        st = _type(signal_type)
-        _, found = await batched(st, _valid(st, signal), _banks_param(banks))
-        matches: list = ([{"bank_content_id": h.entry_id, "distance": h.shown} for h in found]
-                         if include_distance else [h.entry_id for h in found])
-        return SortedJSONResponse({"matches": matches})
+        """The hot path: checked on the event loop, looked up in a batch (`batched`).
+        `cairn serve` answers it in front of FastAPI (api/fast_lookup.py)."""
+        return SortedJSONResponse(await raw_lookup_answer(index, signal_type, signal, banks,
+                                                          include_distance))
 
     @router.get("/m/lookup")
     async def lookup_get(signal_type: str, signal: str, banks: str | None = None,
                          seed: str | None = None) -> Response:
-        st = _type(signal_type)
-        if signal == "":
-            return SortedJSONResponse({})
-        snap, found = await batched(st, _valid(st, signal), _banks_param(banks))
-        return SortedJSONResponse(grouped(snap, found, seed))
+        return SortedJSONResponse(await lookup_answer(index, signal_type, signal, banks, seed))
 
     @router.post("/m/lookup")
     def lookup_post(content: Upload = Depends(upload),  # noqa: B008 - see `upload`
@@ -415,4 +434,5 @@ def hma_router(store: Store, guard: Callable[..., Any], *,
     def content_types() -> Response:
         return SortedJSONResponse([{"enabled": True, "name": n} for n in CONTENT_TYPES])
 
+    router.hma_index = index  # type: ignore[attr-defined]  # create_app hands it to the fast path
     return router

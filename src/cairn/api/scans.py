@@ -1,15 +1,14 @@
 """Scans over HTTP: start one of a server-side path (write), poll it (read).
 
-The path must resolve inside the server's evidence roots (service/scans.py): a path outside
-them, by `..` or by a symlink, is 403 before anything says whether it exists; inside them
-but missing, 404. The case must exist and be one the user may see (403 alike otherwise) and
-be open (409). The scan runs in the server process; `GET /api/v1/scans/{id}` answers from
-any server process (live progress from the one that runs it)."""
+The path must resolve inside the evidence roots of the scan's case (service/evidence.py): a
+path outside them, by `..` or by a symlink, is 403 naming the path, before anything says
+whether it exists; inside them but missing, 404. The case must exist and be one the user
+may see (403 alike otherwise) and be open (409). The scan runs in the server process;
+`GET /api/v1/scans/{id}` answers from any server process (live progress from the one that
+runs it)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -31,15 +30,15 @@ class ScanRequest(BaseModel):
     source_name: str | None = Field(None, min_length=1, max_length=200)
 
 
-def scans_router(evidence_roots: Sequence[Path]) -> APIRouter:
-    roots = tuple(evidence_roots)
+def scans_router(evidence_roots: svc.EvidenceRoots) -> APIRouter:
+    roots = evidence_roots
     router = APIRouter(prefix="/api/v1/scans", tags=["scans"])
 
     @router.post("", status_code=202)
     def start(request: Request, body: ScanRequest, who: Principal = WRITE) -> dict[str, Any]:
         store, case_id = case_of(request, who, body.case)
         try:
-            path = svc.resolve_evidence(body.path, roots)
+            path = svc.resolve_evidence(body.path, roots, body.case)
         except svc.OutsideRoots as e:
             raise HTTPException(403, f"forbidden: {e}") from None
         except FileNotFoundError as e:

@@ -19,27 +19,44 @@ from cairn.cli.lists import _refresh_index, _rematch_cases
 @click.option("--org", default="Cairn", show_default=True, help="Our organisation's name.")
 @click.option("--max-body-mib", default=32, show_default=True, type=click.IntRange(1, 4096),
               help="Largest request body outside TAXII (413 beyond).")
-@click.option("--evidence-root", "evidence_roots", multiple=True,
-              type=click.Path(exists=True, file_okay=False, resolve_path=True),
-              help="A folder whose contents scans started over HTTP may read (repeatable; "
+@click.option("--evidence-root", "evidence_roots", multiple=True, metavar="[CASE=]DIR",
+              help="A folder the server may read evidence from for case CASE (without CASE: "
+                   "for every case): scans started over HTTP and thumbnails (repeatable; "
                    "none: the API starts no scans).")
+@click.option("--secure-cookies", is_flag=True,
+              help="Mark the session cookie Secure (behind a TLS-terminating proxy); it is "
+                   "always HttpOnly and SameSite=Strict.")
+@click.option("--http", "http_impl", default="auto", show_default=True,
+              type=click.Choice(["auto", "httptools", "h11"]),
+              help="HTTP/1.1 parser: httptools (C, fast), h11 (pure Python), auto (httptools "
+                   "when installed).")
+@click.option("--loop", "loop_impl", default="auto", hidden=True,
+              type=click.Choice(["auto", "asyncio", "uvloop"]),
+              help="Event loop (bench/bench_api.py --compare runs the former asyncio one).")
+@click.option("--fast-lookup/--no-fast-lookup", default=True, hidden=True,
+              help="Answer the HMA lookups in api/fast_lookup.py (--no-fast-lookup: through "
+                   "FastAPI's routes, for bench/bench_api.py --compare).")
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
-              max_body_mib: int, evidence_roots: tuple[str, ...]) -> None:
+              max_body_mib: int, evidence_roots: tuple[str, ...], secure_cookies: bool,
+              http_impl: str, loop_impl: str, fast_lookup: bool) -> None:
     """Serve the HTTP API, HMA-compatible routes and TAXII 2.1 (discovery at /taxii2/) in
     one app. Users log in with a token (`cairn tokens create`) or a browser session
     (POST /login); partners with the token `cairn exchange add-partner` printed."""
     import os
     import socket
     import sys
-    from pathlib import Path
 
     import uvicorn
 
-    from cairn.api.app import ENV_MAX_BODY, ENV_ORG
-    from cairn.service.scans import ENV_ROOTS
+    from cairn.api.app import ENV_FAST_LOOKUP, ENV_MAX_BODY, ENV_ORG, ENV_SECURE_COOKIES
+    from cairn.service.evidence import ENV_ROOTS, EvidenceRootError, EvidenceRoots
     from cairn.web.app import serve_app
 
+    try:
+        roots = EvidenceRoots.parse(evidence_roots)
+    except EvidenceRootError as e:
+        _fail(str(e))
     store = _store(ctx)
     if store.actor.signer is None and store.custody_signed():  # refused now, not per POST
         _fail(f"the custody log is signed and the server would write to it as "
@@ -63,17 +80,19 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, org: str,
                f"  TAXII 2.1 for partners: {where}/taxii2/ (`cairn exchange add-partner`)")
     sys.stdout.flush()
     if workers == 1:
-        app = serve_app(store, org=org, evidence_roots=[Path(r) for r in evidence_roots],
-                        max_body=max_body_mib << 20)
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        app = serve_app(store, org=org, evidence_roots=roots, max_body=max_body_mib << 20,
+                        secure_cookies=secure_cookies, fast_lookup=fast_lookup)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", http=http_impl,
+                                      loop=loop_impl)).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
 
     os.environ.update({"CAIRN_HOME": str(ctx.obj["home"]), ENV_ORG: org,
-                       ENV_MAX_BODY: str(max_body_mib << 20),
-                       ENV_ROOTS: os.pathsep.join(evidence_roots)})
+                       ENV_MAX_BODY: str(max_body_mib << 20), ENV_ROOTS: roots.to_env(),
+                       ENV_SECURE_COOKIES: "1" if secure_cookies else "",
+                       ENV_FAST_LOOKUP: "1" if fast_lookup else ""})
     config = uvicorn.Config("cairn.web.app:app_from_env", factory=True, workers=workers,
-                            log_level="warning")
+                            log_level="warning", http=http_impl, loop=loop_impl)
     Multiprocess(config, sockets=[sock]).run()
 
 

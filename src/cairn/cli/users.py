@@ -99,6 +99,21 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
     _emit_json(rows) if as_json else _table(rows, USER_COLUMNS)
 
 
+@users_group.command("logins")
+@click.argument("name", required=False)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@JSON_OPTION
+@click.pass_context
+def users_logins(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
+    """The latest login attempts to `cairn serve` (of NAME, or every name), newest first:
+    when, from which address, and the outcome (ok, wrong_password, locked, disabled,
+    unknown_user)."""
+    from cairn.store import logins
+
+    rows = logins.attempts(_store(ctx), name, limit)
+    _emit_json(rows) if as_json else _table(rows, ("at", "user_name", "remote", "outcome"))
+
+
 def _switch(command: str, disabled: bool, doc: str) -> None:
     @click.argument("name")
     @JSON_OPTION

@@ -1,13 +1,12 @@
 """Scans started over HTTP: a server-side path under the configured evidence roots, scanned
 in a background thread of the server process, polled by id.
 
-Evidence roots (`cairn serve --evidence-root DIR`, repeatable; $CAIRN_SERVE_EVIDENCE_ROOTS,
-os.pathsep-separated, for `--workers` processes) are the only folders a scan may read. A path
-is resolved with every symlink followed (`os.path.realpath`) and must then lie inside a
-root's own resolved path, so `..` segments and symlinks that lead out are refused alike
-(`OutsideRoots`), and refused before anything says whether the path exists. A relative path
-is taken inside the first root. Symlinks inside the evidence are never followed by the walk
-(they become `symlink` items), as in every scan.
+Evidence roots (`cairn serve --evidence-root CASE=DIR` or `DIR`, repeatable; service/evidence.py)
+are the only folders a scan may read: a path must resolve, every symlink followed, inside a
+root of the scan's case, so `..` segments and symlinks that lead out are refused alike
+(`OutsideRoots`, naming the path), before anything says whether the path exists. A relative
+path is taken inside the case's first root. Symlinks inside the evidence are never followed by
+the walk (they become `symlink` items), as in every scan.
 
 Each scan is `scan.pipeline.scan` as the CLI runs it (isolated workers, resumable,
 idempotent); its id is a random token that the scan run records in its arguments, so any
@@ -18,7 +17,6 @@ it adds live progress (files to read, files read). At most MAX_RUNNING scans run
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 from collections.abc import Sequence
@@ -30,43 +28,29 @@ from typing import Any
 from sqlalchemy import select
 
 from cairn.scan.pipeline import scan
+from cairn.service.evidence import ENV_ROOTS, EvidenceRoots, OutsideRoots, as_roots
 from cairn.store import Store
 from cairn.store import schema as t
 from cairn.store.people import People
 
-ENV_ROOTS = "CAIRN_SERVE_EVIDENCE_ROOTS"
+__all__ = ["ENV_ROOTS", "EvidenceRoots", "OutsideRoots", "TooManyScans", "resolve_evidence",
+           "roots_from_env", "start", "status"]
+
 MAX_RUNNING = 2
-
-
-class OutsideRoots(PermissionError):
-    """A path that is not inside an evidence root once resolved (or no roots at all)."""
 
 
 class TooManyScans(RuntimeError):
     pass
 
 
-def roots_from_env() -> list[Path]:
-    return [Path(p) for p in os.environ.get(ENV_ROOTS, "").split(os.pathsep) if p]
+def roots_from_env() -> EvidenceRoots:
+    return EvidenceRoots.from_env()
 
 
-def resolve_evidence(path: str, roots: Sequence[Path]) -> Path:
-    """The real path of `path` when it lies inside one of `roots`; OutsideRoots otherwise
+def resolve_evidence(path: str, roots: EvidenceRoots | Sequence[Path], case: str) -> Path:
+    """The real path of `path` when it lies inside a root of `case`; OutsideRoots otherwise
     (FileNotFoundError: inside, but nothing there)."""
-    if not roots:
-        raise OutsideRoots("this server has no evidence roots (`cairn serve --evidence-root "
-                           "DIR`): it scans nothing")
-    if "\0" in path or not path:
-        raise OutsideRoots("not a path inside the evidence roots")
-    real_roots = [os.path.realpath(r) for r in roots]
-    given = path if os.path.isabs(path) else os.path.join(real_roots[0], path)
-    real = os.path.realpath(given)
-    for root in real_roots:
-        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
-            if not os.path.lexists(real):
-                raise FileNotFoundError(f"nothing at {path} inside the evidence roots")
-            return Path(real)
-    raise OutsideRoots("not a path inside the evidence roots")
+    return as_roots(roots).resolve(path, case)
 
 
 @dataclass

@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 
 from cairn.store import custody
 from cairn.store import schema as t
-from cairn.store.store import Store, StoreError
+from cairn.store.common import StoreError
+from cairn.store.store import Store
 from cairn.store.users import USERS_CHAIN
 
 LEVELS = {3: "strong", 2: "medium", 1: "light", 0: "off"}

@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 
 from cairn.store import custody
 from cairn.store import schema as t
+from cairn.store.common import StoreError
 from cairn.store.custody import STORE_CHAIN
-from cairn.store.store import Store, StoreError
+from cairn.store.store import Store
 
 DEFAULT_TRUST = 50
 CHANGED = "list.trust"

@@ -534,6 +534,19 @@ web_sessions = Table(
     Column("blur", Integer, nullable=False, server_default="3"),  # 3 strong .. 0 off
 )
 
+# Every login attempt (store/logins.py): the name as given, the user it named if any, the
+# remote address and the outcome. Never a password.
+login_attempts = Table(
+    "login_attempts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_name", String(200), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("at", String(32), nullable=False),
+    Column("remote", String(64)),
+    Column("outcome", String(20), nullable=False),  # ok wrong_password locked disabled unknown_user
+    Index("ix_login_attempts_user_at", "user_name", "at"),
+)
+
 case_grants = Table(
     "case_grants", metadata,
     Column("id", Integer, primary_key=True),

@@ -1,630 +1,75 @@
-"""The repository of who may use `cairn serve`: users, API tokens, browser sessions and
-per-case grants, with the access policy they are checked against.
-
-Secrets are never stored: passwords as argon2id PHC strings (argon2-cffi's defaults, RFC 9106's
-low-memory profile: t=3, m=64 MiB, p=4); API tokens (`cairn_` + 32 random bytes, urlsafe
-base64) and session ids (32 random bytes) as their SHA-256, which is enough for values with
-256 bits of entropy and lets a lookup be one indexed equality. A session's CSRF token is an
-HMAC of its session id (so a page can be given it again from the cookie alone); only its
-SHA-256 is kept.
-
-Policy: a principal's capabilities are its role's intersected with its token's scope (a
-browser session carries the whole role). Scopes nest, lookup < read < write; `review` (post a
-review decision), `custody` (read custody logs) and `admin` (manage users) come with the
-roles that have them:
-
-    role      lookup read write review custody admin      cases
-    admin       x     x    x     x      x      x          all
-    examiner    x     x    x     x      x                 granted
-    reviewer    x     x          x                        granted
-    auditor                             x                 all (custody only)
-
-A `lookup` token gives `lookup`; `read` adds `read` and `custody`; `write` gives everything the
-role has. A token whose scope gives its user's role nothing (an auditor's `lookup` token) is
-refused when created.
-
-Login back-off: the first FREE_FAILURES - 1 wrong passwords cost nothing; the FREE_FAILURES-th
-and every later one lock the account for 2, 4, 8 ... seconds, at most MAX_LOCK_S; while locked,
-a password is not even checked. Names that are no user get the same schedule, kept in process
-(`Backoff`), so the answers (401, then 429 with Retry-After) never say whether a user exists.
-(With `cairn serve --workers N` each process keeps its own: an unknown name may take up to N
-times the tries to lock, which only someone who can tell the processes apart could see.)
-
-Every change is one custody entry in the same transaction: user and token changes and lockouts
-in the `users` chain, grants in the case's own chain. `by` names the acting user when the
-change comes through the HTTP API (the entry's examiner is then the server's).
-"""
-
-from __future__ import annotations
-
-import hashlib
-import hmac
-import re
-import secrets
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, func, insert, select, update
-
-from cairn.store import custody
-from cairn.store import schema as t
-from cairn.store.common import StoreError, inserted_id
-from cairn.store.custody import case_chain
-from cairn.store.store import Store
-
-USERS_CHAIN = "users"
-ROLES = ("admin", "examiner", "reviewer", "auditor")
-SCOPES = ("lookup", "read", "write")  # token scopes, nested in this order
-CAPABILITIES = ("lookup", "read", "write", "review", "custody", "admin")
-ROLE_CAPS: dict[str, frozenset[str]] = {
-    "admin": frozenset(CAPABILITIES),
-    "examiner": frozenset({"lookup", "read", "write", "review", "custody"}),
-    "reviewer": frozenset({"lookup", "read", "review"}),
-    "auditor": frozenset({"custody"}),
-}
-SCOPE_CAPS: dict[str, frozenset[str]] = {
-    "lookup": frozenset({"lookup"}),
-    "read": frozenset({"lookup", "read", "custody"}),
-    "write": frozenset(CAPABILITIES),
-}
-ALL_CASES_ROLES = ("admin", "auditor")  # the others see the cases granted to them
-
-TOKEN_PREFIX = "cairn_"
-PREFIX_SHOWN = 12  # `cairn_` + 6 characters kept for listings: 36 of the 256 random bits
-MIN_PASSWORD, MAX_PASSWORD = 12, 1024  # argon2 takes any length; a cap bounds the work
-FREE_FAILURES = 5
-MAX_LOCK_S = 15 * 60
-SESSION_LIFETIME = timedelta(hours=12)
-LAST_USED_EVERY = timedelta(minutes=1)  # a token's last_used_at is written at most this often
-_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # what custody names an examiner with
-_EXPIRES = re.compile(r"(\d{1,5})([dhm])")
-_CSRF_KEY = b"cairn-csrf"
-
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory parameters
-_dummy_hash: str | None = None  # verified against for unknown names: the same time is spent
-
-
-class UserError(StoreError):
-    """A refused change or an unknown name; the message names the value."""
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    name: str
-    role: str
-    created_at: str
-    disabled_at: str | None
-    failed_logins: int
-    locked_until: str | None
-
-    @property
-    def disabled(self) -> bool:
-        return self.disabled_at is not None
-
-    def public(self) -> dict[str, Any]:
-        return {"name": self.name, "role": self.role, "created_at": self.created_at,
-                "disabled_at": self.disabled_at, "failed_logins": self.failed_logins,
-                "locked_until": self.locked_until}
-
-
-@dataclass(frozen=True)
-class Token:
-    id: int
-    user: str
-    name: str
-    scope: str
-    prefix: str
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-    last_used_at: str | None
-
-    @property
-    def status(self) -> str:
-        if self.revoked_at:
-            return "revoked"
-        if self.expires_at and _parse(self.expires_at) <= _utcnow():
-            return "expired"
-        return "active"
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "user": self.user, "name": self.name, "scope": self.scope,
-                "prefix": self.prefix, "status": self.status, "created_at": self.created_at,
-                "expires_at": self.expires_at, "revoked_at": self.revoked_at,
-                "last_used_at": self.last_used_at}
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a request acts as, and what it may do."""
-
-    user_id: int
-    name: str
-    role: str
-    capabilities: frozenset[str]
-    via: str  # token | session
-    token_id: int | None = None
-    session_id: int | None = None
-    csrf_sha256: str | None = None  # a session's; None for a token (no ambient credential)
-
-    def can(self, capability: str) -> bool:
-        return capability in self.capabilities
-
-    @property
-    def all_cases(self) -> bool:
-        return self.role in ALL_CASES_ROLES
-
-
-@dataclass(frozen=True)
-class Login:
-    """A login attempt's outcome: `user` when the password was right; `retry_after` > 0
-    when locked (the password was not checked)."""
-
-    user: User | None
-    retry_after: int = 0
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _parse(iso: str) -> datetime:
-    dt = datetime.fromisoformat(iso)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def store_now() -> str:
-    return _iso(_utcnow())
-
-
-def _sha256(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def check_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise UserError(f"user name {name!r}: 1 to 64 letters, digits and . _ @ -")
-    return name
-
-
-def check_role(role: str) -> str:
-    if role not in ROLES:
-        raise UserError(f"role {role!r}: one of {', '.join(ROLES)}")
-    return role
-
-
-def check_password(password: str) -> str:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise UserError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters "
-                        f"(this one has {len(password)})")
-    return password
-
-
-def parse_expires(text: str | None) -> timedelta | None:
-    """`30d`, `12h`, `90m` -> a lifetime; `never` or None -> None."""
-    if text is None or text == "never":
-        return None
-    m = _EXPIRES.fullmatch(text.strip())
-    if not m or int(m[1]) == 0:
-        raise UserError(f"--expires {text!r}: a number and d, h or m (30d, 12h, 90m), "
-                        "or never")
-    n = int(m[1])
-    life = {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[m[2]]
-    if life > timedelta(days=3650):
-        raise UserError(f"--expires {text!r}: at most ten years")
-    return life
-
-
-def _log(store: Store, c: Connection, action: str, subject: str, details: dict,
-         by: str | None, case_id: int | None = None) -> None:
-    if by is not None:
-        details = details | {"by": by}
-    chain = case_chain(case_id) if case_id is not None else USERS_CHAIN
-    custody.append(c, store.actor, chain, action, subject, details, case_id)
-
-
-# -- users ------------------------------------------------------------------------------------
-def _user_row(r: Any) -> User:
-    return User(r["id"], r["name"], r["role"], r["created_at"], r["disabled_at"],
-                r["failed_logins"] or 0, r["locked_until"])
-
-
-def _need_user(c: Connection, name: str) -> User:
-    r = c.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
-    if r is None:
-        raise UserError(f"no user named {name!r}; `cairn users list` lists them")
-    return _user_row(r)
-
-
-def new_password() -> str:
-    return secrets.token_urlsafe(18)  # 24 characters, 144 bits
-
-
-def add_user(store: Store, name: str, role: str, password: str | None = None,
-             by: str | None = None) -> tuple[User, str]:
-    """A new user; returns it and its password (generated when not given: shown once)."""
-    check_name(name)
-    check_role(role)
-    password = check_password(password) if password is not None else new_password()
-    hashed = _hasher.hash(password)
-    with store.engine.begin() as c:
-        if c.execute(select(t.users.c.id).where(t.users.c.name == name)).first():
-            raise UserError(f"a user named {name!r} exists")
-        c.execute(insert(t.users).values(name=name, role=role, password_hash=hashed,
-                                         created_at=store_now(), failed_logins=0))
-        _log(store, c, "user.added", f"user:{name}", {"user": name, "role": role}, by)
-        return _need_user(c, name), password
-
-
-def users(store: Store) -> list[User]:
-    with store.engine.connect() as c:
-        return [_user_row(r) for r in c.execute(select(t.users).order_by(t.users.c.name))
-                .mappings()]
-
-
-def user(store: Store, name: str) -> User:
-    with store.engine.connect() as c:
-        return _need_user(c, name)
-
-
-def set_disabled(store: Store, name: str, disabled: bool, by: str | None = None) -> User:
-    """Disable (its tokens and sessions stop working at once; its sessions end) or enable."""
-    with store.engine.begin() as c:
-        u = _need_user(c, name)
-        if u.disabled == disabled:
-            raise UserError(f"user {name!r} is already {'disabled' if disabled else 'enabled'}")
-        when = store_now() if disabled else None
-        c.execute(update(t.users).where(t.users.c.id == u.id).values(disabled_at=when))
-        ended = _end_sessions(c, u.id) if disabled else 0
-        _log(store, c, "user.disabled" if disabled else "user.enabled", f"user:{name}",
-             {"user": name, "sessions_ended": ended} if disabled else {"user": name}, by)
-        return _need_user(c, name)
-
-
-def reset_password(store: Store, name: str, password: str | None = None,
-                   by: str | None = None) -> str:
-    """A new password (generated when not given); clears the back-off and ends the user's
-    browser sessions (tokens stay: revoke them apart)."""
-    password = check_password(password) if password is not None else new_password()
-    hashed = _hasher.hash(password)
-    with store.engine.begin() as c:
-        u = _need_user(c, name)
-        c.execute(update(t.users).where(t.users.c.id == u.id).values(
-            password_hash=hashed, failed_logins=0, locked_until=None))
-        ended = _end_sessions(c, u.id)
-        _log(store, c, "user.password_reset", f"user:{name}",
-             {"user": name, "sessions_ended": ended}, by)
-    return password
-
-
-def _lock_seconds(failures: int) -> int:
-    """2, 4, 8 ... seconds from the FREE_FAILURES-th failure on, at most MAX_LOCK_S."""
-    if failures < FREE_FAILURES:
-        return 0
-    return min(MAX_LOCK_S, 2 ** min(20, failures - FREE_FAILURES + 1))
-
-
-class Backoff:
-    """The back-off of names that are no user, in process and bounded (the oldest name is
-    forgotten first): an unknown name locks exactly as a user would."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._names: OrderedDict[str, tuple[int, datetime | None]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def retry_after(self, name: str) -> int:
-        with self._lock:
-            _, until = self._names.get(name, (0, None))
-        return _remaining(until)
-
-    def failed(self, name: str) -> None:
-        with self._lock:
-            failures, _ = self._names.pop(name, (0, None))
-            failures += 1
-            lock = _lock_seconds(failures)
-            self._names[name] = (failures,
-                                 _utcnow() + timedelta(seconds=lock) if lock else None)
-            while len(self._names) > self.size:
-                self._names.popitem(last=False)
-
-
-def _remaining(until: datetime | None) -> int:
-    if until is None:
-        return 0
-    left = (until - _utcnow()).total_seconds()
-    return max(0, int(left) + (left % 1 > 0))  # rounded up: Retry-After is whole seconds
-
-
-def check_login(store: Store, name: str, password: str, unknown: Backoff) -> Login:
-    """Check a password with back-off bookkeeping. A disabled user's right password is a
-    failure that counts nothing (it proves the password, not a right to log in)."""
-    global _dummy_hash
-    with store.engine.connect() as c:
-        r = c.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
-    if r is None:
-        if (left := unknown.retry_after(name)):
-            return Login(None, left)
-        if _dummy_hash is None:
-            _dummy_hash = _hasher.hash(secrets.token_urlsafe(18))
-        _verify(_dummy_hash, password)
-        unknown.failed(name)
-        return Login(None)
-    u = _user_row(r)
-    if u.locked_until and (left := _remaining(_parse(u.locked_until))):
-        return Login(None, left)
-    ok = _verify(r["password_hash"], password)
-    if ok and u.disabled:
-        return Login(None)
-    with store.engine.begin() as c:
-        if ok:
-            values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
-            if _hasher.check_needs_rehash(r["password_hash"]):
-                values["password_hash"] = _hasher.hash(password)
-            c.execute(update(t.users).where(t.users.c.id == u.id).values(**values))
-            return Login(_need_user(c, name))
-        c.execute(update(t.users).where(t.users.c.id == u.id).values(
-            failed_logins=t.users.c.failed_logins + 1))
-        failures = c.execute(select(t.users.c.failed_logins)
-                             .where(t.users.c.id == u.id)).scalar_one()
-        if (lock := _lock_seconds(failures)):
-            until = _iso(_utcnow() + timedelta(seconds=lock))
-            c.execute(update(t.users).where(t.users.c.id == u.id).values(locked_until=until))
-            _log(store, c, "user.locked", f"user:{name}",
-                 {"user": name, "failures": failures, "locked_for_s": lock, "until": until},
-                 None)
-    return Login(None)
-
-
-def _verify(hashed: str, password: str) -> bool:
-    if len(password) > MAX_PASSWORD:
-        return False
-    try:
-        return _hasher.verify(hashed, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-# -- tokens -----------------------------------------------------------------------------------
-def _token_row(r: Any) -> Token:
-    return Token(r["id"], r["user"], r["name"], r["scope"], r["prefix"], r["created_at"],
-                 r["expires_at"], r["revoked_at"], r["last_used_at"])
-
-
-def _tokens_query() -> Any:
-    return (select(t.api_tokens, t.users.c.name.label("user"))
-            .join(t.users, t.users.c.id == t.api_tokens.c.user_id))
-
-
-def create_token(store: Store, user_name: str, scope: str, expires: timedelta | None,
-                 name: str | None = None, by: str | None = None) -> tuple[Token, str]:
-    """A new API token for a user; returns it and the token text (shown once)."""
-    if scope not in SCOPES:
-        raise UserError(f"scope {scope!r}: one of {', '.join(SCOPES)}")
-    if name is not None and not 1 <= len(name) <= 200:
-        raise UserError(f"token name {name!r}: 1 to 200 characters")
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    created = _utcnow()
-    with store.engine.begin() as c:
-        u = _need_user(c, user_name)
-        if u.disabled:
-            raise UserError(f"user {user_name!r} is disabled; `cairn users enable` first")
-        if not ROLE_CAPS[u.role] & SCOPE_CAPS[scope]:
-            raise UserError(f"a {scope} token gives a {u.role} nothing: an {u.role} needs "
-                            f"scope read or write")
-        tid = inserted_id(c.execute(insert(t.api_tokens).values(
-            user_id=u.id, name=name or f"{scope}-token", scope=scope,
-            token_sha256=_sha256(secret), prefix=secret[:PREFIX_SHOWN],
-            created_at=_iso(created),
-            expires_at=_iso(created + expires) if expires is not None else None)))
-        token = _token_row(c.execute(_tokens_query().where(t.api_tokens.c.id == tid))
-                           .mappings().one())
-        _log(store, c, "token.created", f"user:{user_name}",
-             {"user": user_name, "token": tid, "name": token.name, "scope": scope,
-              "prefix": token.prefix, "expires_at": token.expires_at}, by)
-    return token, secret
-
-
-def tokens(store: Store, user_name: str | None = None) -> list[Token]:
-    q = _tokens_query().order_by(t.api_tokens.c.id)
-    with store.engine.connect() as c:
-        if user_name is not None:
-            q = q.where(t.api_tokens.c.user_id == _need_user(c, user_name).id)
-        return [_token_row(r) for r in c.execute(q).mappings()]
-
-
-def revoke_token(store: Store, ident: str, by: str | None = None) -> Token:
-    """Revoke a token named by its id or its listed prefix."""
-    col = t.api_tokens.c
-    where = col.id == int(ident) if ident.isdigit() else col.prefix == ident
-    with store.engine.begin() as c:
-        rows = c.execute(_tokens_query().where(where)).mappings().all()
-        if len(rows) != 1:
-            raise UserError(f"no token {ident!r}; `cairn tokens list` shows ids and prefixes"
-                            if not rows else f"prefix {ident!r} names {len(rows)} tokens: "
-                            "give the id")
-        tok = _token_row(rows[0])
-        if tok.revoked_at:
-            raise UserError(f"token {ident!r} was revoked at {tok.revoked_at}")
-        c.execute(update(t.api_tokens).where(col.id == tok.id).values(revoked_at=store_now()))
-        _log(store, c, "token.revoked", f"user:{tok.user}",
-             {"user": tok.user, "token": tok.id, "name": tok.name, "prefix": tok.prefix}, by)
-        return _token_row(c.execute(_tokens_query().where(col.id == tok.id)).mappings().one())
-
-
-def principal_for_token(store: Store, secret: str) -> Principal | None:
-    """The principal a bearer token stands for; None when it is unknown, revoked, expired
-    or its user disabled. Records when it was last used (at most once a minute)."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
-        return None
-    col = t.api_tokens.c
-    with store.engine.connect() as c:
-        r = c.execute(select(col.id, col.scope, col.expires_at, col.revoked_at,
-                             col.last_used_at, t.users.c.id.label("uid"), t.users.c.name,
-                             t.users.c.role, t.users.c.disabled_at)
-                      .join(t.users, t.users.c.id == col.user_id)
-                      .where(col.token_sha256 == _sha256(secret))).mappings().first()
-    now = _utcnow()
-    if (r is None or r["revoked_at"] or r["disabled_at"]
-            or (r["expires_at"] and _parse(r["expires_at"]) <= now)):
-        return None
-    if r["last_used_at"] is None or now - _parse(r["last_used_at"]) >= LAST_USED_EVERY:
-        with store.engine.begin() as c:
-            c.execute(update(t.api_tokens).where(col.id == r["id"]).values(
-                last_used_at=_iso(now)))
-    return Principal(r["uid"], r["name"], r["role"],
-                     ROLE_CAPS[r["role"]] & SCOPE_CAPS[r["scope"]], "token", token_id=r["id"])
-
-
-# -- browser sessions -------------------------------------------------------------------------
-def csrf_for(session: str) -> str:
-    """The CSRF token of a session (derived from its id: a page can be given it again)."""
-    return hmac.new(session.encode(), _CSRF_KEY, hashlib.sha256).hexdigest()
-
-
-def check_csrf(principal: Principal, submitted: str | None) -> bool:
-    if principal.csrf_sha256 is None or not submitted or len(submitted) > 200:
-        return False
-    return hmac.compare_digest(_sha256(submitted), principal.csrf_sha256)
-
-
-def create_session(store: Store, u: User, lifetime: timedelta = SESSION_LIFETIME
-                   ) -> tuple[str, str]:
-    """A browser session for a user who just logged in: (session id, CSRF token)."""
-    session = secrets.token_urlsafe(32)
-    csrf = csrf_for(session)
-    now = _utcnow()
-    with store.engine.begin() as c:
-        c.execute(insert(t.web_sessions).values(
-            user_id=u.id, session_sha256=_sha256(session), csrf_token=_sha256(csrf),
-            created_at=_iso(now), expires_at=_iso(now + lifetime)))
-    return session, csrf
-
-
-def principal_for_session(store: Store, session: str) -> Principal | None:
-    """The principal of a live session (not ended, not expired, its user enabled)."""
-    if not session or len(session) > 100:
-        return None
-    s = t.web_sessions.c
-    with store.engine.connect() as c:
-        r = c.execute(select(s.id, s.csrf_token, s.expires_at, s.ended_at,
-                             t.users.c.id.label("uid"), t.users.c.name, t.users.c.role,
-                             t.users.c.disabled_at)
-                      .join(t.users, t.users.c.id == s.user_id)
-                      .where(s.session_sha256 == _sha256(session))).mappings().first()
-    if (r is None or r["ended_at"] or r["disabled_at"]
-            or _parse(r["expires_at"]) <= _utcnow()):
-        return None
-    return Principal(r["uid"], r["name"], r["role"], ROLE_CAPS[r["role"]], "session",
-                     session_id=r["id"], csrf_sha256=r["csrf_token"])
-
-
-def end_session(store: Store, session: str) -> bool:
-    with store.engine.begin() as c:
-        return bool(c.execute(update(t.web_sessions).where(
-            t.web_sessions.c.session_sha256 == _sha256(session),
-            t.web_sessions.c.ended_at.is_(None)).values(ended_at=store_now())).rowcount)
-
-
-def _end_sessions(c: Connection, user_id: int) -> int:
-    return c.execute(update(t.web_sessions).where(
-        t.web_sessions.c.user_id == user_id, t.web_sessions.c.ended_at.is_(None))
-        .values(ended_at=store_now())).rowcount
-
-
-# -- case grants ------------------------------------------------------------------------------
-def _live_case(c: Connection, case_id: int) -> str:
-    row = c.execute(select(t.cases.c.name, t.case_states.c.status)
-                    .outerjoin(t.case_states, t.case_states.c.case_id == t.cases.c.id)
-                    .where(t.cases.c.id == case_id)).first()
-    if row is None or row[1] == "deleted":
-        raise UserError(f"no case with id {case_id}")
-    return row[0]
-
-
-def grant_case(store: Store, case_id: int, user_name: str, by: str | None = None) -> dict:
-    """Let an examiner or reviewer see a case (admins and auditors see every case)."""
-    with store.engine.begin() as c:
-        case = _live_case(c, case_id)
-        u = _need_user(c, user_name)
-        if u.role in ALL_CASES_ROLES:
-            raise UserError(f"user {user_name!r} is an {u.role}, who sees every case: a "
-                            "grant changes nothing")
-        g = t.case_grants.c
-        if c.execute(select(g.id).where(g.case_id == case_id, g.user_id == u.id)).first():
-            raise UserError(f"case {case!r} is already granted to {user_name!r}")
-        c.execute(insert(t.case_grants).values(case_id=case_id, user_id=u.id,
-                                               granted_at=store_now()))
-        _log(store, c, "case.granted", f"user:{user_name}",
-             {"case": case, "user": user_name, "role": u.role}, by, case_id)
-    return {"case": case, "user": user_name, "status": "granted"}
-
-
-def revoke_case(store: Store, case_id: int, user_name: str, by: str | None = None) -> dict:
-    with store.engine.begin() as c:
-        case = _live_case(c, case_id)
-        u = _need_user(c, user_name)
-        g = t.case_grants.c
-        if not c.execute(t.case_grants.delete().where(
-                g.case_id == case_id, g.user_id == u.id)).rowcount:
-            raise UserError(f"case {case!r} is not granted to {user_name!r}")
-        _log(store, c, "case.grant_revoked", f"user:{user_name}",
-             {"case": case, "user": user_name}, by, case_id)
-    return {"case": case, "user": user_name, "status": "revoked"}
-
-
-def grants(store: Store, case_id: int | None = None, user_name: str | None = None
-           ) -> list[dict]:
-    g = t.case_grants.c
-    q = (select(t.cases.c.name.label("case"), t.users.c.name.label("user"), t.users.c.role,
-                g.granted_at)
-         .join(t.cases, t.cases.c.id == g.case_id).join(t.users, t.users.c.id == g.user_id)
-         .order_by(t.cases.c.name, t.users.c.name))
-    if case_id is not None:
-        q = q.where(g.case_id == case_id)
-    if user_name is not None:
-        q = q.where(t.users.c.name == user_name)
-    with store.engine.connect() as c:
-        return [dict(r) for r in c.execute(q).mappings()]
-
-
-def _visible(who: User | Principal, *columns: Any) -> Any:
-    uid = who.id if isinstance(who, User) else who.user_id
-    st = t.case_states.c
-    q = (select(*columns).outerjoin(t.case_states, st.case_id == t.cases.c.id)
-         .where(func.coalesce(st.status, "open") != "deleted"))
-    if who.role not in ALL_CASES_ROLES:
-        q = q.join(t.case_grants, t.case_grants.c.case_id == t.cases.c.id).where(
-            t.case_grants.c.user_id == uid)
-    return q
-
-
-def visible_case_ids(store: Store, who: User | Principal) -> frozenset[int]:
-    """The cases a user may see: every case (not deleted) for admins and auditors, the
-    granted ones for the others."""
-    with store.engine.connect() as c:
-        return frozenset(c.execute(_visible(who, t.cases.c.id)).scalars())
-
-
-def visible_case_names(store: Store, who: User | Principal) -> list[str]:
-    with store.engine.connect() as c:
-        return list(c.execute(_visible(who, t.cases.c.name).order_by(t.cases.c.name))
-                    .scalars())
-
-
-def case_visible(store: Store, who: User | Principal, case_name: str) -> int | None:
-    """The id of case `case_name` if `who` may see it; None alike for no such case, a
-    deleted one and one not granted (a caller answers all three the same)."""
-    with store.engine.connect() as c:
-        return c.execute(_visible(who, t.cases.c.id).where(t.cases.c.name == case_name)
-                         ).scalar()
+"""The repository of who may use `cairn serve`, under one name: users, passwords, the login
+back-off and per-case grants with the access policy (store/accounts.py), API tokens
+(store/tokens.py), browser sessions (store/sessions.py); each attempt to log in is recorded
+by store/logins.py. Import from here or from the module itself: the names are the same."""
+
+from cairn.store.accounts import (
+    ALL_CASES_ROLES,
+    CAPABILITIES,
+    FREE_FAILURES,
+    MAX_LOCK_S,
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    ROLE_CAPS,
+    ROLES,
+    SCOPE_CAPS,
+    SCOPES,
+    USERS_CHAIN,
+    Backoff,
+    Login,
+    Principal,
+    User,
+    UserError,
+    add_user,
+    case_visible,
+    check_login,
+    check_name,
+    check_password,
+    check_role,
+    grant_case,
+    grants,
+    lock_seconds,
+    new_password,
+    parse_time,
+    reset_password,
+    revoke_case,
+    set_disabled,
+    store_now,
+    user,
+    users,
+    visible_case_ids,
+    visible_case_names,
+)
+from cairn.store.sessions import (
+    SESSION_LIFETIME,
+    check_csrf,
+    create_session,
+    csrf_for,
+    end_session,
+    principal_for_session,
+)
+from cairn.store.tokens import (
+    LAST_USED_EVERY,
+    PREFIX_SHOWN,
+    TOKEN_PREFIX,
+    Token,
+    create_token,
+    parse_expires,
+    principal_for_token,
+    revoke_token,
+    tokens,
+)
+
+_lock_seconds, _parse = lock_seconds, parse_time  # the names tests/test_auth.py knows them by
+
+__all__ = [
+    "ALL_CASES_ROLES", "CAPABILITIES", "FREE_FAILURES", "LAST_USED_EVERY", "MAX_LOCK_S",
+    "MAX_PASSWORD", "MIN_PASSWORD", "PREFIX_SHOWN", "ROLES", "ROLE_CAPS", "SCOPES",
+    "SCOPE_CAPS", "SESSION_LIFETIME", "TOKEN_PREFIX", "USERS_CHAIN", "Backoff", "Login",
+    "Principal", "Token", "User", "UserError", "add_user", "case_visible", "check_csrf",
+    "check_login", "check_name", "check_password", "check_role", "create_session",
+    "create_token", "csrf_for", "end_session", "grant_case", "grants", "lock_seconds",
+    "new_password", "parse_expires", "parse_time", "principal_for_session",
+    "principal_for_token", "reset_password", "revoke_case", "revoke_token", "set_disabled",
+    "store_now", "tokens", "user", "users", "visible_case_ids", "visible_case_names",
+]

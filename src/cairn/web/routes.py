@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cairn.api import auth
 from cairn.api.common import REVIEW
+from cairn.service import evidence
 from cairn.service import items as svc
 from cairn.store import Store, exposure, reviews, users
 from cairn.store.common import StoreError
@@ -205,6 +206,8 @@ def web_router() -> APIRouter:
         if it is None:
             raise HTTPException(404, f"no item {item_id} in this case")
         found = data.item_file(store, item_id)
+        if found:
+            within_roots(request, store, *found)
         frames = thumbs.frame_count(store.home, found[1]) if found else 0
         return _render(request, "item.html", who, case=case, it=it, frames=frames,
                        history=reviews.history(store, item_id),
@@ -223,13 +226,24 @@ def web_router() -> APIRouter:
                        scheme=schemes().get(scheme or "") or default_scheme(),
                        reveal_seconds=REVEAL_SECONDS)
 
-    def visible_item(store: Store, who: Principal, item_id: int
+    def visible_item(request: Request, store: Store, who: Principal, item_id: int
                      ) -> tuple[int, thumbs.ItemFile]:
         _may_view(who)
         found = data.item_file(store, item_id)
         if found is None or found[0] not in users.visible_case_ids(store, who):
             raise HTTPException(403, auth.CASE_FORBIDDEN)  # an item of no visible case
+        case_id, item = found
+        within_roots(request, store, case_id, item)
         return found
+
+    def within_roots(request: Request, store: Store, case_id: int, item: thumbs.ItemFile
+                     ) -> None:
+        """Evidence is read only under the server's evidence roots (service/evidence.py)."""
+        try:
+            evidence.roots_of(request.app).check_file(
+                evidence.case_name(store, case_id) or "", item.location, item.raw_path)
+        except evidence.OutsideRoots as e:
+            raise HTTPException(403, f"forbidden: {e}", headers=NO_STORE) from None
 
     def png_or_404(png: bytes | None) -> Response:
         if png is None:
@@ -249,7 +263,7 @@ def web_router() -> APIRouter:
         """The item's thumbnail, grey and blurred as the session's level says (a GET never
         reveals: see `reveal`)."""
         store = store_of(request)
-        _, item = visible_item(store, who, item_id)
+        _, item = visible_item(request, store, who, item_id)
         return png_or_404(thumbs.thumbnail(store.home, item,
                                            variant=thumbs.LEVELS[_blur(store, who)]))
 
@@ -258,7 +272,7 @@ def web_router() -> APIRouter:
         """The clear thumbnail of one item: a custody entry `item.revealed` naming the user."""
         revealing(request, who)
         store = store_of(request)
-        case_id, item = visible_item(store, who, item_id)
+        case_id, item = visible_item(request, store, who, item_id)
         png = thumbs.thumbnail(store.home, item, variant="clear")
         store.log_event(case_id, REVEALED, f"item:{item_id}",
                         {"item": item_id, "by": who.name, "via": who.via,
@@ -270,7 +284,7 @@ def web_router() -> APIRouter:
                   ) -> Response:
         """Key frame `k` of a video's strip, grey and blurred as a thumbnail is."""
         store = store_of(request)
-        _, item = visible_item(store, who, item_id)
+        _, item = visible_item(request, store, who, item_id)
         return png_or_404(thumbs.frame(store.home, item, k,
                                        thumbs.LEVELS[_blur(store, who)]))
 
@@ -279,7 +293,7 @@ def web_router() -> APIRouter:
                      ) -> Response:
         revealing(request, who)
         store = store_of(request)
-        case_id, item = visible_item(store, who, item_id)
+        case_id, item = visible_item(request, store, who, item_id)
         png = thumbs.frame(store.home, item, k, "clear")
         store.log_event(case_id, REVEALED, f"item:{item_id}",
                         {"item": item_id, "frame": k, "by": who.name, "via": who.via,
