@@ -30,7 +30,8 @@ Time: the limit covers one top-level file with all its archive members, counted 
 record the worker sent (a disk image's thousands of files each restart it; one file that
 hangs still times out). Measured on the 2-core development machine under load: the fork
 server starts once per command (about 1.2 s, the imports), a fresh worker costs about
-0.15 s, a warm worker adds about 4 ms per file of round trip, hidden in a scan by queueing `DEPTH` files per worker.
+0.15 s, a warm worker adds about 4 ms per file of round trip, hidden in a scan by queueing
+`DEPTH` files per worker.
 """
 
 from __future__ import annotations
