@@ -33,10 +33,12 @@ class ReportError(Exception):
 
 def _identity(r: dict) -> dict:
     """What tells apart items sharing a path: an ordinal (repeated member names), a version
-    (the file changed between scans), and a note where an atime could not be kept."""
+    (the file changed between scans), a note where an atime could not be kept, and where in
+    a disk image it came from (`origin`: volume, file system, deleted or not)."""
     return {**({"ordinal": r["ordinal"]} if r.get("ordinal") else {}),
             **({"version": r["version"], "note": r["note"]} if r.get("version", 1) > 1 else {}),
-            **({"atime_note": r["atime_note"]} if r.get("atime_note") else {})}
+            **({"atime_note": r["atime_note"]} if r.get("atime_note") else {}),
+            **({"origin": r["origin"]} if r.get("origin") else {})}
 
 
 def build(store: Store, case: str, include_known_good: bool = False,
@@ -143,7 +145,7 @@ def to_json(report: dict) -> str:
 
 
 CSV_COLUMNS = ["source", "path", "kind", "media_type", "size", "md5", "sha1", "sha256", "pdq",
-               "pdq_quality", "matched", "matches", "findings", "errors"]
+               "pdq_quality", "matched", "matches", "findings", "errors", "origin"]
 
 
 def to_csv(report: dict) -> str:
@@ -163,6 +165,7 @@ def to_csv(report: dict) -> str:
                        for m in it["matches"]),
             " | ".join(finding_summary(f) for f in it["findings"]),
             " | ".join(f"{e['stage']}: {e['message']}" for e in it["errors"]),
+            it.get("origin", ""),
         ])
     return buf.getvalue()
 

@@ -390,6 +390,7 @@ class Store:
                     media_type=rec.get("media_type"), size=rec.get("size"),
                     mtime=rec.get("mtime"), md5=rec.get("md5"), sha1=rec.get("sha1"),
                     sha256=rec.get("sha256"), width=rec.get("width"), height=rec.get("height"),
+                    origin=rec.get("origin"),
                 ).returning(t.items.c.id))
                 inserted = res.first()  # None: a concurrent scan recorded this version first
                 if inserted is None:  # (RETURNING: PostgreSQL's rowcount here is -1 either way)
