@@ -412,7 +412,8 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             first = disk_segment_of(entry.fs_path, head)
             if first is not None:  # E02.., .002..: read with the image's first segment
                 kind = "other"
-                rec["origin"] = f"a later segment of the image {display_name(first)}: read with it"
+                rec["origin"] = (f"a later segment of the image "
+                                 f"{display_name(os.path.basename(first))}: read with it")
             f.seek(0)
             keep = limits.max_image_bytes if kind == "image" else 0
             hashes, data = crypto.hash_stream(f, keep_up_to=keep)

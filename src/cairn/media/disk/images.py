@@ -194,6 +194,26 @@ class _Concat(io.RawIOBase):
         return done
 
 
+class _Unnamed:
+    """The file without its `name` (an fd number from os.fdopen), which dissect's VMDK and
+    VHDX readers would take for a path to open parent or extent files by."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(n)
+
+    def readinto(self, b: Any) -> int:
+        return self._f.readinto(b)  # type: ignore[attr-defined]
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+
 def _ewf_stored(ewf: Any) -> dict[str, str]:
     """The MD5 (`hash` section) and SHA-1 (`digest` section) an E01 stores, where set."""
     stored: dict[str, str] = {}
@@ -228,7 +248,9 @@ def _open_ewf(path: bytes | None, f: BinaryIO, img: DiskImage, opener: Opener) -
     try:
         ewf = EWF(files)
     except Exception as e:  # noqa: BLE001 - the reader's failure, named
-        raise DiskImageError(f"EWF image unreadable: {type(e).__name__}: {e}") from None
+        why = ("no complete header, volume and table sections (truncated or damaged)"
+               if str(e).startswith("Failed to load EWF") else f"{type(e).__name__}: {e}")
+        raise DiskImageError(f"EWF image unreadable: {why}") from None
     img.format = "E01"
     img.stream = ewf.open()
     img.size = ewf.size
@@ -258,7 +280,7 @@ def open_image(f: BinaryIO, media_type: str, path: bytes | None = None,
             img.size = q.size
         elif media_type == detect.VHDX:
             from dissect.hypervisor.disk.vhdx import VHDX
-            v = VHDX(f)
+            v = VHDX(_Unnamed(f))
             img.format, img.stream, img.size = "VHDX", v, v.size
         elif media_type == detect.VHD:
             from dissect.hypervisor.disk.vhd import VHD
@@ -271,7 +293,7 @@ def open_image(f: BinaryIO, media_type: str, path: bytes | None = None,
             if head == b"# Di" and path is not None:
                 vm = VMDK(Path(os.fsdecode(path)))  # extents named by the descriptor
             else:
-                vm = VMDK(f)
+                vm = VMDK(_Unnamed(f))
             img.format, img.stream, img.size = "VMDK", vm, vm.size
         elif media_type == detect.RAW:
             paths = split_raw_paths(path) if path is not None else []

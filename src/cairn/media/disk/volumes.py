@@ -51,7 +51,7 @@ def volumes(disk: BinaryIO, size: int) -> tuple[list[Volume], list[str]]:
     out: list[Volume] = []
     notes: list[str] = []
     for p in table.partitions:
-        ptype = p.type_str if hasattr(p, "type_str") else str(p.type)
+        ptype = getattr(p, "type_name", None) or str(p.type)
         if scheme == "MBR" and p.type in (0xEE,):
             continue
         if scheme == "APM" and isinstance(p.type, str) and p.type in ("Apple_partition_map",
@@ -68,7 +68,8 @@ def volumes(disk: BinaryIO, size: int) -> tuple[list[Volume], list[str]]:
             psize = size - p.offset
         out.append(Volume(name, p.offset, psize, scheme, str(ptype)))
     if not out:
-        raise VolumeError(f"{scheme} partition table with no readable partition")
+        raise VolumeError(f"{scheme} partition table with no readable partition"
+                          + "".join(f"; {n}" for n in notes))
     return out, notes
 
 
