@@ -69,7 +69,8 @@ items = Table(
     Column("atime_note", Text),  # why reading it may have changed an atime (None: it did not)
     Column("kind", String(20), nullable=False),  # image video archive other symlink special
     Column("media_type", String(100)),
-    Column("size", BigInteger),  # a disk image passes 2 GiB (0018)
+    # a disk image passes 2 GiB (0018); SQLite's INTEGER is 64-bit already
+    Column("size", BigInteger().with_variant(Integer(), "sqlite")),
     Column("mtime", Float),
     Column("md5", String(32)),
     Column("sha1", String(40)),
