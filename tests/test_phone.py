@@ -279,6 +279,10 @@ def test_scan_of_the_phone_exhibits_records_every_thumbnail_and_absence(phone, t
     assert len(absent) == 1 and "without content" in json.dumps(absent[0])
     # a free-space blob is not carved by a scan of files (the disk image reader carves)
     assert not any(p.startswith("unallocated.bin!/") for p in items)
+    # where each member came from is kept in the store and comes back in the report
+    origins = [it["origin"] for it in items.values() if isinstance(it.get("origin"), dict)]
+    assert any(o.get("deleted") is True for o in origins), origins[:3]
+    assert len(origins) >= len(thumbs)
 
 
 def test_a_large_extraction_may_expand_to_its_own_size() -> None:

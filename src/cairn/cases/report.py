@@ -20,6 +20,7 @@ from cairn import __version__
 from cairn.lists.formats.csvcells import Writer
 from cairn.store import Store, reviews
 from cairn.store.matches import MATCH_STATUSES
+from cairn.store.records import origin_text, origin_value
 from cairn.trace.chart import timeline_svg
 from cairn.trace.links import link_model_files
 from cairn.trace.report import trace
@@ -31,12 +32,20 @@ class ReportError(Exception):
     pass
 
 
+def _origin_cell(origin: str | dict | None) -> str:
+    """An origin in one CSV cell: a disk image's as it is; a container's fields as
+    canonical JSON."""
+    return origin_text(origin) or ""
+
+
 def _identity(r: dict) -> dict:
     """What tells apart items sharing a path: an ordinal (repeated member names), a version
-    (the file changed between scans), and a note where an atime could not be kept."""
+    (the file changed between scans), a note where an atime could not be kept, and where in
+    a disk image it came from (`origin`: volume, file system, deleted or not)."""
     return {**({"ordinal": r["ordinal"]} if r.get("ordinal") else {}),
             **({"version": r["version"], "note": r["note"]} if r.get("version", 1) > 1 else {}),
-            **({"atime_note": r["atime_note"]} if r.get("atime_note") else {})}
+            **({"atime_note": r["atime_note"]} if r.get("atime_note") else {}),
+            **({"origin": origin_value(r["origin"])} if r.get("origin") else {})}
 
 
 def build(store: Store, case: str, include_known_good: bool = False,
@@ -171,7 +180,7 @@ def to_json(report: dict) -> str:
 
 CSV_COLUMNS = ["source", "path", "kind", "media_type", "size", "md5", "sha1", "sha256", "pdq",
                "pdq_quality", "matched", "matches", "findings", "errors", "review",
-               "reviewed_by"]
+               "reviewed_by", "origin"]
 
 
 def to_csv(report: dict) -> str:
@@ -192,6 +201,7 @@ def to_csv(report: dict) -> str:
             " | ".join(finding_summary(f) for f in it["findings"]),
             " | ".join(f"{e['stage']}: {e['message']}" for e in it["errors"]),
             review_text(it), (it.get("review") or {}).get("by", ""),
+            _origin_cell(it.get("origin")),
         ])
     return buf.getvalue()
 

@@ -129,8 +129,9 @@ def sources_group() -> None:
 @click.pass_context
 def sources_verify(ctx: click.Context, case: str, source_name: str | None,
                    as_json: bool) -> None:
-    """Re-hash a source's files and compare them with what was acquired: exit 0 when all
-    are unchanged, 1 naming changed, missing and added files."""
+    """Re-hash a source's files and compare them with what was acquired, and each E01 with
+    the hashes it stores: exit 0 when all are unchanged, 1 naming changed, missing and added
+    files and images that fail verification."""
     from cairn.scan.verify import verify_source
 
     store = _store(ctx)
@@ -159,6 +160,14 @@ def sources_verify(ctx: click.Context, case: str, source_name: str | None,
                 out.print(f"  added: {p}", highlight=False)
             for u in r["unreadable"]:
                 out.print(f"  unreadable: {u['path']}: {u['error']}", highlight=False)
+            for i in r.get("images", []):
+                if i["ok"] is None:
+                    out.print(f"  {i['path']}: stores no hash of its media", highlight=False)
+                else:
+                    said = "verified" if i["ok"] else "VERIFICATION FAILED"
+                    why = f": {i['error']}" if i.get("error") else ""
+                    out.print(f"  {i['path']}: {i['format']} stored hashes {said}{why}",
+                              highlight=False)
             if not r["manifest"]["matches"]:
                 out.print("  the store's record no longer matches the manifest the custody "
                           "log holds", highlight=False)

@@ -88,6 +88,9 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 @C2PA_TRUST_OPTION
 @NOVELAI_KEY_OPTION
 @DETECTOR_OPTION
+@click.option("--carve", is_flag=True,
+              help="Carve pictures and clips (JPEG, PNG, GIF, WebP, MP4) from the free space "
+                   "of the file systems in disk images; each is an item named by its offset.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
@@ -96,7 +99,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
              max_pixels: int, max_depth: int, max_ratio: int,
              max_worker_memory: int | None, file_timeout: float, mode: str,
              video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
-             detector: Path | None, as_json: bool, no_progress: bool) -> None:
+             detector: Path | None, carve: bool, as_json: bool, no_progress: bool) -> None:
     """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
 
     Rerunning the same command resumes an interrupted scan and never duplicates an item.
@@ -145,7 +148,7 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
                            workers=workers, options=HashOptions(
                                mode, video_interval, c2pa_trust=read_trust(c2pa_trust),
                                novelai_keys=tuple(parse_novelai_keys(novelai_keys).items()),
-                               detector=check_detector(detector)),
+                               detector=check_detector(detector), carve=carve),
                            arguments={"argv": sys.argv[1:]},
                            on_total=on_total, on_progress=on_progress,
                            caps=default_caps(workers or default_workers(), max_worker_memory,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cairn.media.disk.detect import DISK_TYPES, disk_type
+
 HEAD_BYTES = 4096
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
@@ -107,7 +109,7 @@ def sniff(head: bytes) -> str:
         return audio
     if _safetensors(head):
         return "application/x-safetensors"
-    return "application/octet-stream"
+    return disk_type(head) or "application/octet-stream"  # last: a raw disk is any bytes
 
 
 # MPEG audio frame header (ISO/IEC 11172-3 2.4.2.3, 13818-3 for MPEG-2/2.5): kbit/s by
@@ -181,7 +183,8 @@ def refine(media_type: str, name: str) -> str:
 
 
 def kind_of(media_type: str) -> str:
-    """Coarse kind used for counting and dispatch: image, video, archive, model or other."""
+    """Coarse kind used for counting and dispatch: image, video, archive, disk, model or
+    other."""
     if media_type.startswith("image/"):
         return "image"
     if media_type.startswith("video/"):
@@ -190,4 +193,6 @@ def kind_of(media_type: str) -> str:
         return "archive"
     if media_type in MODEL_TYPES:
         return "model"
+    if media_type in DISK_TYPES:
+        return "disk"
     return "other"

@@ -26,10 +26,12 @@ space after imports and peaks at 0.85 GB on ordinary photos, a 720p video and a 
 `fast` mode; a 100-megapixel JPEG (the default `--max-pixels`) in `exact` mode peaks at 3.84 GB.
 The ceiling is on address space, not resident memory, so it holds whatever the allocator does.
 
-Time: the limit covers one top-level file with all its archive members. Measured on the 2-core
-development machine under load: the fork server starts once per command (about 1.2 s, the
-imports), a fresh worker costs about 0.15 s, a warm worker adds about 4 ms per file of round
-trip, hidden in a scan by queueing `DEPTH` files per worker.
+Time: the limit covers one top-level file with all its archive members, counted from the last
+record the worker sent (a disk image's thousands of files each restart it; one file that
+hangs still times out). Measured on the 2-core development machine under load: the fork
+server starts once per command (about 1.2 s, the imports), a fresh worker costs about
+0.15 s, a warm worker adds about 4 ms per file of round trip, hidden in a scan by queueing
+`DEPTH` files per worker.
 """
 
 from __future__ import annotations
@@ -366,7 +368,8 @@ class WorkerPool:
                 while w.conn.poll():
                     kind, value = w.conn.recv()
                     if kind == "rec":
-                        yield [self._received(w.tasks[0], value)], False
+                        w.tasks[0].started = time.monotonic()  # per record: a disk image's
+                        yield [self._received(w.tasks[0], value)], False  # files, not the whole
                     elif kind == "done":
                         w.tasks.popleft()
                         if w.tasks:

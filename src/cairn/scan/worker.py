@@ -11,10 +11,11 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, overload
 
 from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
 from cairn.media.decode import DecodeError, Picture
+from cairn.media.disk.images import is_later_segment as disk_segment_of
 from cairn.media.extraction import origin_on_disk
 from cairn.media.limits import Limits
 from cairn.media.sniff import (
@@ -26,7 +27,7 @@ from cairn.media.sniff import (
     refine,
     sniff,
 )
-from cairn.media.walk import O_NOATIME, DiskEntry, raw_name
+from cairn.media.walk import O_NOATIME, DiskEntry, display_name, raw_name
 from cairn.provenance import examine, examine_stream
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators.novelai import NOVELAI_KEY
@@ -34,6 +35,9 @@ from cairn.provenance.models import ModelFileError, hash_model
 from cairn.signals import crypto
 from cairn.signals.image import image_signals
 from cairn.signals.vpdq import DEFAULT_INTERVAL, VideoError, to_signal, vpdq_frames
+
+if TYPE_CHECKING:
+    from cairn.media.disk.members import DiskMember
 
 # Called with the descriptor after a file is read and before it is stat-ed again: lets a test
 # change the file at exactly that moment. None in use.
@@ -66,6 +70,7 @@ class HashOptions:
     c2pa_trust: str | None = None  # PEM bundle of the C2PA trust anchors accepted
     novelai_keys: tuple[tuple[str, str], ...] = ()  # extra (name, base64 Ed25519 key)
     detector: str | None = None  # path of a detector config (provenance/detector.py)
+    carve: bool = False  # carve pictures and clips from a disk image's free space
 
 
 def _sniff(head: bytes, path: str) -> tuple[str, str]:
@@ -256,11 +261,111 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: Records,
         _err(rec, "archive", f"archive reader failed: {type(e).__name__}: {e}; rest not read")
 
 
+UNKNOWN_CONTAINER = 64 << 20  # an unrecognised binary this big is said to be unexamined
+
+
+def _unknown(rec: dict) -> None:
+    """A large binary nothing recognises may be a container Cairn cannot open: say so."""
+    if rec.get("media_type") == "application/octet-stream" and (rec.get("size") or 0) > \
+            UNKNOWN_CONTAINER:
+        _err(rec, "sniff", f"not examined: unknown container ({rec['size']} bytes that no "
+             "known format's signature starts)")
+
+
+def _disk(rec: dict, f: BinaryIO, path: bytes | None, depth: int, limits: Limits, out: Records,
+          opts: HashOptions, tree: _Tree | None = None) -> None:
+    """Append the records of a disk image's files (media/disk), then verify the hashes an
+    E01 stores. `path`: the image file's own path (its other segments lie beside it); None
+    for an image held in memory."""
+    from cairn.media.disk.images import DiskImageError, open_image, verify
+    from cairn.media.disk.members import iter_disk_members
+
+    if depth >= limits.max_archive_depth:
+        _err(rec, "disk", f"disk image nested deeper than {limits.max_archive_depth} levels; "
+             "not opened")
+        return
+    try:
+        img = open_image(f, rec["media_type"], path,
+                         opener=lambda p: os.fdopen(open_noatime(p, rec), "rb"))
+    except DiskImageError as e:
+        _err(rec, "disk", str(e))
+        return
+    tree = tree or _Tree(Budget(limits, rec["size"] or 0))
+    with img:
+        segs = f", {len(img.segments)} segments" if len(img.segments) > 1 else ""
+        rec["origin"] = f"{img.format} disk image of {img.size} bytes{segs}"
+        for note in img.notes:
+            _err(rec, "disk", note)
+        try:
+            for m in iter_disk_members(img, rec["path"], carve=opts.carve):
+                _disk_member(rec, m, depth, limits, out, opts, tree)
+        except Exception as e:  # noqa: BLE001 - a reader bug: what was read stays
+            _err(rec, "disk", f"disk reader failed: {type(e).__name__}: {e}; rest not read")
+        if img.stored:
+            check = verify(img)
+            stored = ", ".join(f"{k.upper()} {v}" for k, v in sorted(img.stored.items()))
+            if check["ok"]:
+                rec["origin"] += f"; stored {stored} verified"
+            else:
+                why = check["error"] or ", ".join(
+                    f"{k.upper()} {v}" for k, v in sorted(check["computed"].items()))
+                _err(rec, "integrity", f"{img.format} verification FAILED: stored {stored}, "
+                     f"media read gives {why}: the image is damaged or altered")
+
+
+def _disk_member(rec: dict, m: DiskMember, depth: int, limits: Limits, out: Records,
+                 opts: HashOptions, tree: _Tree) -> None:
+    path = f"{rec['path']}!/{m.name}"
+    raw = rec["raw_path"] + b"\0" + m.raw
+    state = "carved" if m.carved else "deleted" if m.deleted else "allocated"
+    extra = {"origin": f"{m.origin} ({state})", "deleted": m.deleted, "carved": m.carved}
+    if m.open is None or (m.size or 0) > limits.max_member_size:
+        mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra
+        mrec.update(kind="other", media_type=None)
+        if m.open is not None:  # too big to hold: hashed as a stream, not decoded
+            try:
+                stream = m.open()
+                mt, kind = _sniff(stream.read(HEAD_BYTES), path)
+                stream.seek(0)
+                h, _ = crypto.hash_stream(stream, keep_up_to=0)
+                mrec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size,
+                            media_type=mt, kind=kind)
+                _err(mrec, "disk", f"file over the member limit of {limits.max_member_size} "
+                     "bytes: hashed, not decoded")
+            except Exception as e:  # noqa: BLE001 - a damaged run is this file's error
+                _err(mrec, "disk", f"cannot read file: {type(e).__name__}: {e}")
+        else:
+            _err(mrec, "disk", m.error or "not read")
+        out.append(mrec)
+        return
+    try:
+        data = m.open().read()
+    except Exception as e:  # noqa: BLE001 - a damaged run or chunk is this file's error
+        mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra
+        mrec.update(kind="other", media_type=None)
+        _err(mrec, "disk", f"cannot read file: {type(e).__name__}: {e}")
+        out.append(mrec)
+        return
+    warnings = [m.warning] if m.warning else []
+    if m.size is not None and len(data) != m.size:
+        warnings.append(f"read {len(data)} bytes of the {m.size} the file system records")
+    try:
+        process_blob(path, rec["path"], data, m.mtime, depth + 1, limits, out, opts, raw=raw,
+                     tree=tree, warnings=warnings, extra=extra)
+    except Exception as e:  # noqa: BLE001 - one file's failure is that file's error
+        mrec = _base(path, rec["path"], len(data), m.mtime, raw, tree.seen[raw] - 1) | extra
+        h = crypto.hash_bytes(data)
+        mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)
+        _err(mrec, "disk", f"file could not be processed: {type(e).__name__}: {e}")
+        out.append(mrec)
+
+
 def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None, depth: int,
                  limits: Limits, out: Records, opts: HashOptions | None = None,
                  name_warning: str | None = None, *, raw: bytes | None = None,
                  tree: _Tree | None = None, warnings: list[str] | None = None,
-                 taint: str | None = None, origin: dict | None = None) -> None:
+                 taint: str | None = None, origin: dict | None = None,
+                 extra: dict | None = None) -> None:
     """An in-memory file (an archive member): append its record and those of its members.
 
     `tree`: the top-level file's budget and location counts; `taint`: why the bytes may be
@@ -268,7 +373,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     `origin`: where its container says it came from (media/archives.Member.origin), kept
     on the record as `origin` (a phone path and app, a deleted flag, a cache entry)."""
     opts = opts or HashOptions()
-    rec = _base(path, parent, len(data), mtime, raw)
+    rec = _base(path, parent, len(data), mtime, raw) | (extra or {})
     if origin:
         rec["origin"] = origin
     if tree is not None:
@@ -296,6 +401,9 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
         _model(rec, io.BytesIO(data))
     elif kind == "archive":
         _archive(rec, io.BytesIO(data), depth, limits, out, opts, tree, taint)
+    elif kind == "disk":
+        _disk(rec, io.BytesIO(data), None, depth, limits, out, opts, tree)
+    _unknown(rec)
     out.append(rec)  # after its members: a recorded archive implies recorded members
 
 
@@ -338,6 +446,11 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             rec["size"], rec["mtime"] = before.st_size, before.st_mtime  # the state hashed
             head = f.read(HEAD_BYTES)
             mt, kind = _sniff(head, entry.path)
+            first = disk_segment_of(entry.fs_path, head)
+            if first is not None:  # E02.., .002..: read with the image's first segment
+                kind = "other"
+                rec["origin"] = (f"a later segment of the image "
+                                 f"{display_name(os.path.basename(first))}: read with it")
             f.seek(0)
             keep = limits.max_image_bytes if kind == "image" else 0
             hashes, data = crypto.hash_stream(f, keep_up_to=keep)
@@ -364,6 +477,10 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             elif kind == "archive":
                 f.seek(0)
                 _archive(rec, f, 0, limits, out, opts)
+            elif kind == "disk":
+                _disk(rec, f, entry.fs_path, 0, limits, out, opts)
+            if first is None:
+                _unknown(rec)
             if after_read is not None:
                 after_read(fd)
             _check_unchanged(rec, before, os.fstat(fd), hashes.size)

@@ -55,6 +55,7 @@ class Records(Repository):
                     media_type=rec.get("media_type"), size=rec.get("size"),
                     mtime=rec.get("mtime"), md5=rec.get("md5"), sha1=rec.get("sha1"),
                     sha256=rec.get("sha256"), width=rec.get("width"), height=rec.get("height"),
+                    origin=origin_text(rec.get("origin")),
                 ).returning(t.items.c.id))
                 inserted = res.first()  # None: a concurrent scan recorded this version first
                 if inserted is None:  # (RETURNING: PostgreSQL's rowcount here is -1 either way)
@@ -329,3 +330,22 @@ def worker_failed() -> Any:
                                         t.errors.c.stage == "worker")
             .exists().label("worker_failed"))
 
+
+def origin_text(origin: str | dict | None) -> str | None:
+    """items.origin as stored: a disk image's path-like origin as it is; a container's
+    description of a member (a phone extraction's path, app, deleted flag, reported hashes)
+    as canonical JSON, read back by `origin_value`."""
+    if origin is None or isinstance(origin, str):
+        return origin
+    return json.dumps(origin, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def origin_value(text: str | None) -> str | dict | None:
+    """items.origin as written by `origin_text`."""
+    if text and text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        return value if isinstance(value, dict) else text
+    return text

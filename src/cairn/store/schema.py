@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     ForeignKey,
@@ -68,13 +69,16 @@ items = Table(
     Column("atime_note", Text),  # why reading it may have changed an atime (None: it did not)
     Column("kind", String(20), nullable=False),  # image video archive other symlink special
     Column("media_type", String(100)),
-    Column("size", Integer),
+    # a disk image passes 2 GiB (0018); SQLite's INTEGER is 64-bit already
+    Column("size", BigInteger().with_variant(Integer(), "sqlite")),
     Column("mtime", Float),
     Column("md5", String(32)),
     Column("sha1", String(40)),
     Column("sha256", String(64)),
     Column("width", Integer),
     Column("height", Integer),
+    # inside a disk image: image/volume/file system/path (allocated, deleted or carved)
+    Column("origin", Text),
     UniqueConstraint("source_id", "location_key", "ordinal", "version",
                      name="uq_items_location"),
     Index("ix_items_path", "path", postgresql_using="hash"),  # no length limit; equality only

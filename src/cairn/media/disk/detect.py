@@ -1,0 +1,97 @@
+"""Which disk image format a file's first bytes say it is, by magic only (never the name).
+
+A raw image is recognised by what its first sectors hold: a partition table (MBR with a
+plausible entry, GPT's "EFI PART" at LBA 1, APM's "ER"/"PM") or a file system's boot block
+(FAT, NTFS, exFAT, ext2/3/4). A fixed VHD is a raw image with a footer, so it sniffs as raw
+and `images.open_image` notices the footer. Needs the first 4096 bytes (sniff.HEAD_BYTES).
+"""
+
+from __future__ import annotations
+
+EWF = "application/x-ewf"
+VMDK = "application/x-vmdk"
+VHD = "application/x-vhd"
+VHDX = "application/x-vhdx"
+QCOW2 = "application/x-qcow2"
+RAW = "application/x-raw-disk-image"
+
+DISK_TYPES = {EWF, VMDK, VHD, VHDX, QCOW2, RAW}
+
+EWF_MAGIC = (b"EVF\x09\x0d\x0a\xff\x00", b"LVF\x09\x0d\x0a\xff\x00")
+EX01_MAGIC = b"EVF2\x0d\x0a\x81\x00"  # EWF2 (Ex01): recognised, not readable yet
+
+
+def _mbr_plausible(head: bytes) -> bool:
+    """A boot signature and four entries that look like partitions (status 0 or 0x80, at
+    least one typed entry with a start and a length): a random 0x55AA is not a disk."""
+    if len(head) < 512 or head[510:512] != b"\x55\xaa":
+        return False
+    typed = 0
+    for i in range(4):
+        e = head[446 + 16 * i: 462 + 16 * i]
+        if e[0] not in (0, 0x80):
+            return False
+        if e[4]:
+            start = int.from_bytes(e[8:12], "little")
+            length = int.from_bytes(e[12:16], "little")
+            if not start or not length:
+                return False
+            typed += 1
+    return typed > 0
+
+
+def file_system_at(head: bytes) -> str | None:
+    """The file system whose boot block begins `head` (a volume's first bytes), or None."""
+    if len(head) >= 512:
+        if head[3:11] == b"NTFS    ":
+            return "NTFS"
+        if head[3:11] == b"EXFAT   ":
+            return "exFAT"
+        if head[510:512] == b"\x55\xaa" and (head[54:59] in (b"FAT12", b"FAT16")
+                                             or head[82:87] == b"FAT32"):
+            return "FAT"
+    if len(head) >= 1104 and head[1080:1082] == b"\x53\xef":
+        inodes = int.from_bytes(head[1024:1028], "little")
+        log_block = int.from_bytes(head[1048:1052], "little")
+        rev = int.from_bytes(head[1100:1104], "little")
+        if inodes and log_block <= 6 and rev in (0, 1):
+            return "ext"
+    if len(head) >= 1026 and head[1024:1026] in (b"H+", b"HX"):
+        return "HFS+"
+    if len(head) >= 36 and head[32:36] == b"NXSB":
+        return "APFS"
+    if head[:8] == b"-FVE-FS-" or head[3:11] == b"-FVE-FS-":
+        return "BitLocker"
+    return None
+
+
+def disk_type(head: bytes) -> str | None:
+    """The disk image media type of a file starting with `head`, or None if it is not one."""
+    if head[:8] in EWF_MAGIC:
+        return EWF
+    if head[:8] == EX01_MAGIC:
+        return EWF  # opening says why it cannot be read: never an unknown blob
+    if head[:4] == b"QFI\xfb":
+        return QCOW2
+    if head[:8] == b"vhdxfile":
+        return VHDX
+    if head[:8] == b"conectix":
+        return VHD
+    if head[:4] == b"KDMV" or head[:4] == b"COWD" or b"# Disk DescriptorFile" in head[:1024]:
+        return VMDK
+    if len(head) >= 520 and head[512:520] == b"EFI PART":
+        return RAW
+    if head[:2] == b"ER" and len(head) >= 514 and head[512:514] == b"PM":
+        return RAW
+    if file_system_at(head) is not None:
+        return RAW
+    if _mbr_plausible(head):
+        return RAW
+    return None
+
+
+def ewf_segment_number(head: bytes) -> int | None:
+    """An EWF segment file's number (1 for .E01), from its file header; None if not EWF."""
+    if head[:8] not in EWF_MAGIC or len(head) < 11:
+        return None
+    return int.from_bytes(head[9:11], "little")

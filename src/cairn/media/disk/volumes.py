@@ -1,0 +1,78 @@
+"""The volumes of a disk: partitions of an MBR (extended/logical included), GPT or APM table,
+or the whole disk when a file system starts at sector 0 (a partition image, a USB stick
+formatted without a table). Partition tables are read by dissect.volume.
+
+Names: `p1`, `p2` ... in the table's order (logical partitions after the primary ones), the
+item path's component after the image (`laptop.E01!/p2/Users/...`); a whole-disk file
+system has no component.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from dissect.util.stream import RangeStream
+
+from cairn.media.disk.detect import file_system_at
+
+
+class VolumeError(Exception):
+    """No partition table and no file system: nothing on the disk can be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    name: str  # "p1" ... or "" for a whole-disk file system
+    offset: int  # bytes from the start of the disk
+    size: int
+    scheme: str  # MBR, GPT, APM, or "none"
+    type: str  # the table's type for the partition, in words
+
+    def open(self, disk: BinaryIO) -> BinaryIO:
+        return RangeStream(disk, self.offset, self.size)
+
+
+def volumes(disk: BinaryIO, size: int) -> tuple[list[Volume], list[str]]:
+    """The disk's volumes and notes (partitions that run past the disk's end, ...)."""
+    disk.seek(0)
+    head = disk.read(4096)
+    if file_system_at(head) is not None and head[510:512] != b"\x55\xaa" or _is_vbr(head):
+        return [Volume("", 0, size, "none", "whole disk")], []
+    from dissect.volume.disk import Disk  # lazy: only images pay for the import
+
+    try:
+        disk.seek(0)
+        table = Disk(disk)
+    except Exception as e:  # noqa: BLE001 - any table reader failure is data
+        raise VolumeError(f"no partition table or file system recognised: "
+                          f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+    scheme = type(table.scheme).__name__
+    out: list[Volume] = []
+    notes: list[str] = []
+    for p in table.partitions:
+        ptype = getattr(p, "type_name", None) or str(p.type)
+        if scheme == "MBR" and p.type in (0xEE,):
+            continue
+        if scheme == "APM" and isinstance(p.type, str) and p.type in ("Apple_partition_map",
+                                                                     "Apple_Free"):
+            continue
+        name = f"p{len(out) + 1}"
+        psize = p.size
+        if p.offset >= size:
+            notes.append(f"{name} ({ptype}) starts at byte {p.offset}, past the disk's end "
+                         f"({size}); not read")
+            continue
+        if p.offset + psize > size:
+            notes.append(f"{name} ({ptype}) runs past the disk's end; read up to it")
+            psize = size - p.offset
+        out.append(Volume(name, p.offset, psize, scheme, str(ptype)))
+    if not out:
+        raise VolumeError(f"{scheme} partition table with no readable partition"
+                          + "".join(f"; {n}" for n in notes))
+    return out, notes
+
+
+def _is_vbr(head: bytes) -> bool:
+    """A FAT/NTFS/exFAT boot sector at sector 0 (it carries 0x55AA like an MBR does)."""
+    return file_system_at(head) in ("FAT", "NTFS", "exFAT", "BitLocker")
