@@ -40,6 +40,7 @@ from cairn.store.users import Principal
 from cairn.web import data, queue, thumbs, vendor
 from cairn.web.insights import insights
 from cairn.web.schemes import default_scheme, schemes
+from cairn.web.thumbs import thumbnail
 
 HERE = Path(__file__).parent
 REVEALED = "item.revealed"
@@ -264,7 +265,7 @@ def web_router() -> APIRouter:
         reveals: see `reveal`)."""
         store = store_of(request)
         _, item = visible_item(request, store, who, item_id)
-        return png_or_404(thumbs.thumbnail(store.home, item,
+        return png_or_404(thumbnail(store.home, item,
                                            variant=thumbs.LEVELS[_blur(store, who)]))
 
     @router.post("/thumb/{item_id}/reveal")
@@ -273,7 +274,7 @@ def web_router() -> APIRouter:
         revealing(request, who)
         store = store_of(request)
         case_id, item = visible_item(request, store, who, item_id)
-        png = thumbs.thumbnail(store.home, item, variant="clear")
+        png = thumbnail(store.home, item, variant="clear")
         store.log_event(case_id, REVEALED, f"item:{item_id}",
                         {"item": item_id, "by": who.name, "via": who.via,
                          "shown": png is not None})
