@@ -54,6 +54,17 @@ def cairn(tmp_path: Path) -> Cairn:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """A store home on SQLite or a fresh PostgreSQL database (a module's own `home`
+    fixture, where it has one, takes its place)."""
+    h = tmp_path / "home"
+    for url in database(request.param):
+        DB_URLS[h] = url
+        yield h
+        DB_URLS.pop(h, None)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
           ) -> Iterator[Store]:
     """A store in a fresh home, on SQLite and on PostgreSQL (where one is configured)."""

@@ -31,16 +31,6 @@ from inprocess import DB_URLS, database, run
 from serve_fixtures import PASSWORD, Server, add_user, cli_json, open_store, token
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
-    """A store home on SQLite or a fresh PostgreSQL database."""
-    h = tmp_path / "home"
-    for url in database(request.param):
-        DB_URLS[h] = url
-        yield h
-        DB_URLS.pop(h, None)
-
-
 def chain(home: Path, name: str) -> list[dict]:
     store = open_store(home)
     try:

@@ -30,17 +30,8 @@ from cairn.service.evidence import ENV_ROOTS, EvidenceRootError, EvidenceRoots, 
 from cairn.store import logins, users
 from cairn.store import schema as t
 from cairn.web.app import serve_app
-from inprocess import DB_URLS, database, pictures, run
+from inprocess import pictures, run
 from serve_fixtures import PASSWORD, Server, add_user, cli_json, open_store, token
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
-    h = tmp_path / "home"
-    for url in database(request.param):
-        DB_URLS[h] = url
-        yield h
-        DB_URLS.pop(h, None)
 
 
 # -- evidence roots: the rules ----------------------------------------------------------------

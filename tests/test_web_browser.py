@@ -12,30 +12,15 @@ leaves the repository as it was.
 
 from __future__ import annotations
 
-import io
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
+from browser_fixtures import SHOTS, chromium, pytestmark, stats  # noqa: F401
 from cairn.store import schema as t
 from serve_fixtures import PASSWORD
 from web_fixtures import CASE, World, make_world
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
-                               "(pip install -e '.[test]')")
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
-                                "(apt-get install chromium; .ci/run does it)")
-DOCS_SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-SHOTS = DOCS_SHOTS if os.environ.get("CAIRN_SCREENSHOTS") == "1" else Path(
-    tempfile.mkdtemp(prefix="cairn-screenshots-"))
 
 
 @pytest.fixture(scope="module", params=["sqlite"])
@@ -46,13 +31,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="module")
 def browser(world: World) -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def logged_in(browser: object, world: World, user: str = "rev-01") -> object:
@@ -69,16 +49,6 @@ def logged_in(browser: object, world: World, user: str = "rev-01") -> object:
 def srcs(page: object) -> list[str]:
     return page.eval_on_selector_all(  # type: ignore[attr-defined]
         "li.cell .thumb img", "els => els.map(e => e.getAttribute('src'))")
-
-
-def stats(png: bytes) -> tuple[float, float]:
-    """(mean saturation, mean |Laplacian|) of a screenshot."""
-    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
-    hi, lo = rgb.max(axis=2), rgb.min(axis=2)
-    sat = float(np.mean(np.where(hi > 0, (hi - lo) / np.maximum(hi, 1), 0)))
-    g = rgb.mean(axis=2)
-    lap = -4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
-    return sat, float(np.mean(np.abs(lap)))
 
 
 def test_login_and_logout(browser: object, world: World) -> None:

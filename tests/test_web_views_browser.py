@@ -14,30 +14,16 @@ it was.
 
 from __future__ import annotations
 
-import io
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
 
+from browser_fixtures import SHOTS, chromium, pytestmark, stats  # noqa: F401
 from inprocess import run
 from serve_fixtures import PASSWORD, Server, add_user
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
-                               "(pip install -e '.[test]')")
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
-                                "(apt-get install chromium; .ci/run does it)")
-DOCS_SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-SHOTS = DOCS_SHOTS if os.environ.get("CAIRN_SCREENSHOTS") == "1" else Path(
-    tempfile.mkdtemp(prefix="cairn-screenshots-"))
 CASE, USER = "demo", "rev-shots"
 
 
@@ -61,12 +47,8 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(url: str) -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def expected(where: str) -> bool:
@@ -117,15 +99,6 @@ def watched(browser: Any, url: str) -> Iterator[Watched]:
     w.close()
     assert not w.problems, w.problems  # no CSP refusal, no script error
 
-
-def stats(png: bytes) -> tuple[float, float]:
-    """(mean saturation, mean |Laplacian|) of a screenshot."""
-    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
-    hi, lo = rgb.max(axis=2), rgb.min(axis=2)
-    sat = float(np.mean(np.where(hi > 0, (hi - lo) / np.maximum(hi, 1), 0)))
-    g = rgb.mean(axis=2)
-    lap = -4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
-    return sat, float(np.mean(np.abs(lap)))
 
 
 def images_loaded(page: Any, first: int = 8) -> None:

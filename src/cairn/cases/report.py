@@ -32,12 +32,6 @@ class ReportError(Exception):
     pass
 
 
-def _origin_cell(origin: str | dict | None) -> str:
-    """An origin in one CSV cell: a disk image's as it is; a container's fields as
-    canonical JSON."""
-    return origin_text(origin) or ""
-
-
 def _identity(r: dict) -> dict:
     """What tells apart items sharing a path: an ordinal (repeated member names), a version
     (the file changed between scans), a note where an atime could not be kept, and where in
@@ -201,7 +195,7 @@ def to_csv(report: dict) -> str:
             " | ".join(finding_summary(f) for f in it["findings"]),
             " | ".join(f"{e['stage']}: {e['message']}" for e in it["errors"]),
             review_text(it), (it.get("review") or {}).get("by", ""),
-            _origin_cell(it.get("origin")),
+            origin_text(it.get("origin")) or "",  # a container's fields as canonical JSON
         ])
     return buf.getvalue()
 
