@@ -387,7 +387,7 @@ def _check_signature(raw: bytes, signer: dict, sig_path: Path, key: str | None) 
     except FileNotFoundError:
         return [f"{SIGNATURE}: missing (the manifest says it is signed)"]
     except (OSError, ValueError) as e:
-        return [f"{SIGNATURE}: unreadable: {e}"]
+        return [f"{SIGNATURE}: unreadable, so no signature to check: {e}"]
     try:
         Ed25519PublicKey.from_public_bytes(base64.b64decode(public)).verify(sig, raw)
     except (InvalidSignature, ValueError, TypeError):
