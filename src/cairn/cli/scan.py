@@ -21,7 +21,12 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Callable
+
+    from cairn.media.limits import Limits
+    from cairn.scan.pipeline import ScanSummary
+    from cairn.scan.worker import HashOptions
+    from cairn.store import Store
 
 from cairn.cli.common import (
     EXIT_INTERRUPTED,
@@ -91,6 +96,13 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option("--carve", is_flag=True,
               help="Carve pictures and clips (JPEG, PNG, GIF, WebP, MP4) from the free space "
                    "of the file systems in disk images; each is an item named by its offset.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="`ray`: work units run as Ray tasks on every node of a "
+              "cluster (pip install 'cairn[cluster]'), recorded in the PostgreSQL of "
+              "CAIRN_DATABASE_URL; every node must see LOCATION at the same path.")
+@click.option("--address", default="auto", show_default=True,
+              help="With --engine ray: the cluster (auto: the one `ray start` began here; "
+                   "HOST:PORT of its head; ray://HOST:PORT through Ray Client).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
@@ -99,7 +111,8 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
              max_pixels: int, max_depth: int, max_ratio: int,
              max_worker_memory: int | None, file_timeout: float, mode: str,
              video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
-             detector: Path | None, carve: bool, as_json: bool, no_progress: bool) -> None:
+             detector: Path | None, carve: bool, engine: str, address: str, as_json: bool,
+             no_progress: bool) -> None:
     """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
 
     Rerunning the same command resumes an interrupted scan and never duplicates an item.
@@ -142,17 +155,21 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
         rate = f"{state['done'] / elapsed:.0f} files/s" if elapsed > 0 else ""
         progress.update(task, advance=n, rate=rate)
 
+    options = HashOptions(mode, video_interval, c2pa_trust=read_trust(c2pa_trust),
+                          novelai_keys=tuple(parse_novelai_keys(novelai_keys).items()),
+                          detector=check_detector(detector), carve=carve)
     try:
         with progress:
-            summary = scan(store, case, location, source_name=source_name, limits=limits,
-                           workers=workers, options=HashOptions(
-                               mode, video_interval, c2pa_trust=read_trust(c2pa_trust),
-                               novelai_keys=tuple(parse_novelai_keys(novelai_keys).items()),
-                               detector=check_detector(detector), carve=carve),
-                           arguments={"argv": sys.argv[1:]},
-                           on_total=on_total, on_progress=on_progress,
-                           caps=default_caps(workers or default_workers(), max_worker_memory,
-                                             file_timeout))
+            if engine == "ray":
+                summary = _on_ray(store, case, location, address, source_name, limits, options,
+                                  max_worker_memory, file_timeout, on_total, on_progress)
+            else:
+                summary = scan(store, case, location, source_name=source_name, limits=limits,
+                               workers=workers, options=options,
+                               arguments={"argv": sys.argv[1:]},
+                               on_total=on_total, on_progress=on_progress,
+                               caps=default_caps(workers or default_workers(),
+                                                 max_worker_memory, file_timeout))
     except KeyboardInterrupt:
         err.print("interrupted: what was recorded stays; rerun the same command to "
                   "resume", style="yellow")
@@ -190,3 +207,23 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
                   "and recorded with the reason; the scan went on", highlight=False)
     out.print(f"report: cairn report --case {shlex.quote(case)} --format html -o report.html",
               highlight=False)
+
+
+def _on_ray(store: Store, case: str, location: Path, address: str, source_name: str | None,
+            limits: Limits, options: HashOptions, max_worker_memory: int | None,
+            file_timeout: float, on_total: Callable[[int], None],
+            on_progress: Callable[[int], None]) -> ScanSummary:
+    """The scan on a Ray cluster; each node sizes its workers' memory for its own cores
+    unless --max-worker-memory says."""
+    try:
+        from cairn.cluster import ClusterError
+        from cairn.cluster.scan import scan as ray_scan
+    except ImportError:
+        _fail("--engine ray needs Ray: pip install 'cairn[cluster]'")
+    try:
+        return ray_scan(store, case, location, address=address, source_name=source_name,
+                        limits=limits, options=options, max_worker_memory=max_worker_memory,
+                        file_timeout=file_timeout, arguments={"argv": sys.argv[1:]},
+                        on_total=on_total, on_progress=on_progress)
+    except ClusterError as e:
+        _fail(str(e))
