@@ -58,9 +58,11 @@ class Progress:
 
 
 def actor() -> ray.actor.ActorHandle:
-    """The cluster's progress actor, started on first use (it outlives the drivers)."""
+    """The cluster's progress actor, started on first use (it outlives the drivers), on the
+    head node: a worker node may go at any time; restarted (empty) if it dies."""
     return Progress.options(  # type: ignore[attr-defined]
-        name=NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote()
+        name=NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+        max_restarts=-1, resources={"node:__internal_head__": 0.001}).remote()
 
 
 def snapshot() -> list[dict]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -140,7 +139,7 @@ def scan_unit(job: Job, entries: list[DiskEntry]) -> UnitResult:
     store = _store(job)
     pool = _pool(job)
     failed_before = len(pool.failures)
-    out = UnitResult(len(entries), node=socket.gethostname() + f"/{os.getpid()}")
+    out = UnitResult(len(entries), node=ray.get_runtime_context().get_node_id())
     batch: list[dict] = []
 
     def flush() -> None:
@@ -203,6 +202,7 @@ def scan(
     file_timeout: float | None = None,
     node_home: str | None = None,
     unit_files: int = UNIT_FILES,
+    attempts: int = ATTEMPTS,
     arguments: dict | None = None,
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
@@ -244,7 +244,7 @@ def scan(
             on_total(len(todo))
         job = ray.put(Job(store.url, source_id, run_id, limits, options, max_worker_memory,
                            file_timeout, node_home))
-        _drive(store, summary, source_id, run_id, job, queue, tracker, on_progress)
+        _drive(store, summary, source_id, run_id, job, queue, tracker, attempts, on_progress)
         status = "complete"
     except (KeyboardInterrupt, Interrupted):
         status = "interrupted"
@@ -267,16 +267,17 @@ def scan(
 
 def _drive(store: Store, summary: ScanSummary, source_id: int, run_id: int,
            job: ray.ObjectRef, queue: deque[list[DiskEntry]], tracker: ray.actor.ActorHandle,
-           on_progress: Callable[[int], None] | None) -> None:
+           attempts: int, on_progress: Callable[[int], None] | None) -> None:
     """Keep the cluster's slots busy; take each unit's counts; split what keeps dying."""
     pending: dict[ray.ObjectRef, list[DiskEntry]] = {}
+    remote = _remote_unit.options(max_retries=attempts - 1)
     window, sized = _window(), time.monotonic()
     while queue or pending:
         if time.monotonic() - sized > 5:  # nodes join and leave
             window, sized = _window(), time.monotonic()
         while queue and len(pending) < window:
             unit = queue.popleft()
-            pending[_remote_unit.remote(job, unit)] = unit
+            pending[remote.remote(job, unit)] = unit
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
         for ref in ready:
             unit = pending.pop(ref)
@@ -284,13 +285,13 @@ def _drive(store: Store, summary: ScanSummary, source_id: int, run_id: int,
                 res: UnitResult = ray.get(ref)
             except RayTaskError:
                 raise
-            except RayError as e:  # its Ray worker or node died ATTEMPTS times
+            except RayError as e:  # its Ray worker or node died `attempts` times
                 why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
                 if len(unit) > 1:  # which file? each alone
                     queue.extendleft(reversed([[x] for x in unit]))
                     tracker.split.remote(run_id, len(unit))
                     continue
-                new = _given_up(store, source_id, run_id, unit[0], why)
+                new = _given_up(store, source_id, run_id, unit[0], attempts, why)
                 summary.new_items += new
                 summary.worker_failures += 1
                 tracker.unit_done.remote(run_id, "driver", 1, 1, len(pending), True)
@@ -306,12 +307,13 @@ def _drive(store: Store, summary: ScanSummary, source_id: int, run_id: int,
                 on_progress(res.files)
 
 
-def _given_up(store: Store, source_id: int, run_id: int, entry: DiskEntry, why: str) -> int:
+def _given_up(store: Store, source_id: int, run_id: int, entry: DiskEntry, attempts: int,
+              why: str) -> int:
     """A file whose unit killed its Ray worker every time: hashed here, nothing decoded or
     opened, and recorded with why (as isolation does for a file that kills its worker)."""
     rec = identity_record(entry)
     rec.setdefault("errors", []).append({
-        "stage": "worker", "message": f"the Ray worker reading it died {ATTEMPTS} times "
+        "stage": "worker", "message": f"the Ray worker reading it died {attempts} times "
                                       f"({why}); hashed without decoding it"})
     _, matches = match_records(store, open_matcher(store), [rec])  # its digests may match
     new, _, refused = record_batch(store, source_id, run_id, [rec],
