@@ -7,6 +7,7 @@ Skips, saying why, without Ray (the `cluster` extra) or PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -105,10 +106,8 @@ class Cluster:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         for pid in _ours(self.marker):  # workers and actors, in sessions of their own
-            try:
+            with contextlib.suppress(ProcessLookupError):  # gone with its raylet meanwhile
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _ours(marker: str) -> list[int]:
