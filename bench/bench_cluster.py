@@ -11,8 +11,9 @@ Generates benign JPEGs (bench/corpus.py, cached under bench-out/), then scans th
   ray, 1 node x 2 CPUs             vs local 2 workers: the >= 0.85x target
   ray, 2 nodes x 1 CPU             two node processes on this machine
 
-Ray lines are warm (the cluster's workers have scanned a few files first, as on a cluster that
-stays up); the first, cold scan is printed beside them. Each local scan runs in a session of
+Every line is warm: Ray's after the cluster's workers have scanned a few files (as on a
+cluster that stays up), local ones after a first scan in the same process (its fork server
+started); the first, cold scan is printed beside each. Each local scan runs in a session of
 its own, as each Ray node does (the kernel's autogroup scheduler shares a loaded machine
 between sessions). This machine has 2 cores shared with
 other work: 2 CPUs is the ceiling for every line, and "2 nodes" here measures the cost of a
@@ -116,19 +117,23 @@ def exhibit(paths: list[Path], name: str) -> Path:
     return d
 
 
-def local_in_own_session(pg: str, folder: Path, workers: int) -> float:
-    """Files/s of a local scan run in a session of its own, as each Ray node is: with the
-    kernel's autogroup scheduling, a loaded machine shares its CPUs between sessions, so a
-    scan in the benchmark's session would get less than a node in its own."""
+def local_in_own_session(pg: str, folder: Path, warm: Path, workers: int
+                         ) -> tuple[float, float]:
+    """(cold, warm) files/s of local scans run in a session of their own, as each Ray node
+    is: with the kernel's autogroup scheduling, a loaded machine shares its CPUs between
+    sessions, so a scan in the benchmark's session would get less than a node in its own.
+    Cold: the first scan of a process (its fork server starts: imports); warm: the next."""
     out = subprocess.run([sys.executable, __file__, "--pg", pg, "--local", str(workers),
-                          str(folder)], capture_output=True, text=True, check=True,
+                          str(warm), str(folder)], capture_output=True, text=True, check=True,
                          start_new_session=True)
-    return float(out.stdout.split()[-1])
+    cold, warmed = out.stdout.split()[-2:]
+    return float(cold), float(warmed)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--local", nargs=2, metavar=("WORKERS", "FOLDER"), help=argparse.SUPPRESS)
+    ap.add_argument("--local", nargs=3, metavar=("WORKERS", "WARMUP", "FOLDER"),
+                    help=argparse.SUPPRESS)
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--size", default="1280x720", help="picture size, WxH")
     ap.add_argument("--unit-files", type=int, default=UNIT_FILES)
@@ -141,8 +146,9 @@ def main() -> None:
     if a.local:  # one local scan, for local_in_own_session
         tmp = Path(tempfile.mkdtemp(prefix="cairn-bench-local-"))
         try:
-            print(timed(a.pg, tmp, Path(a.local[1]), lambda s, f: local_scan(
-                s, "bench", f, workers=int(a.local[0]), options=OPTIONS)))
+            for f in a.local[1:]:
+                print(timed(a.pg, tmp, Path(f), lambda s, f: local_scan(
+                    s, "bench", f, workers=int(a.local[0]), options=OPTIONS)))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return
@@ -162,8 +168,8 @@ def main() -> None:
               f"{os.cpu_count()} cores; {load()}")
         local = {}
         for workers in (1, 2):
-            local[workers] = local_in_own_session(a.pg, folder, workers)
-            line(f"local, {workers} worker(s)", local[workers])
+            cold, local[workers] = local_in_own_session(a.pg, folder, warm, workers)
+            line(f"local, {workers} worker(s)", local[workers], f"cold {cold:.1f} files/s")
         for label, nodes, versus in (("ray, 1 node x 1 CPU", [1], 1),
                                      ("ray, 1 node x 2 CPUs", [2], 2),
                                      ("ray, 2 nodes x 1 CPU", [1, 1], 2)):
