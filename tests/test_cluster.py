@@ -34,8 +34,6 @@ from cairn.index import HammingIndex  # noqa: E402
 from cairn.store import Store  # noqa: E402
 
 PG = os.environ.get("CAIRN_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not PG, reason="no PostgreSQL: set CAIRN_TEST_POSTGRES_URL "
-                                "(.ci/run starts one)")
 KILLER = "worker-killer.bin"  # the file whose unit kills its Ray worker (test fault below)
 
 
@@ -55,6 +53,8 @@ class Cluster(LocalCluster):
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
+    if not PG:
+        pytest.skip("no PostgreSQL: set CAIRN_TEST_POSTGRES_URL (.ci/run starts one)")
     root = Path(tempfile.mkdtemp(prefix="ray-t", dir="/tmp"))  # short: Ray's socket paths
     c = Cluster(root, os.environ | {
         "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
@@ -116,6 +116,12 @@ def _locations(url: str) -> tuple[int, int]:
                                      "FROM items")).one()
     eng.dispose()
     return n, distinct
+
+
+def test_a_ray_scan_needs_postgresql(tmp_path: Path) -> None:
+    out = run(tmp_path / "home", "scan", pictures(tmp_path / "ev", n=1), "--case", "c",
+              "--new-case", "--engine", "ray", "--address", "127.0.0.1:1", ok=(2,))
+    assert "records to PostgreSQL" in out and "CAIRN_DATABASE_URL" in out
 
 
 def test_ray_scan_gives_the_local_scan_rows(cluster: Cluster, tmp_path: Path) -> None:
