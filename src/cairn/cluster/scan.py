@@ -100,6 +100,8 @@ class _Node:
 
 def _store(job: Job) -> Store:
     if _Node.store is None or _Node.store.url != job.url:
+        if _Node.store is not None:
+            _Node.store.close()  # another database now: no idle connections left to the last
         home = Path(job.home) if job.home else default_home()
         home.mkdir(parents=True, exist_ok=True)
         _Node.store = Store(job.url, home)
