@@ -102,7 +102,8 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
               "CAIRN_DATABASE_URL; every node must see LOCATION at the same path.")
 @click.option("--address", default="auto", show_default=True,
               help="With --engine ray: the cluster (auto: the one `ray start` began here; "
-                   "HOST:PORT of its head; ray://HOST:PORT through Ray Client).")
+                   "HOST:PORT of its head; ray://HOST:PORT through Ray Client, which needs "
+                   "ray[client]).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
