@@ -7,6 +7,7 @@ Skips, saying why, without Ray (the `cluster` extra) or PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -136,16 +137,20 @@ def test_ray_scan_gives_the_local_scan_rows(cluster: Cluster, tmp_path: Path) ->
                 path = ex["lists"] / file
                 run(home, "lists", "import", path, "--name", name, ok=(0, 3))
             extra = ("--engine", "ray", "--address", cluster.address) if engine == "ray" else ()
-            run(home, "scan", ex["exhibit"], "--case", "c", "--new-case", "--no-progress",
-                "--json", *extra)
+            summary = json.loads(run(home, "scan", ex["exhibit"], "--case", "c",
+                                     "--new-case", "--no-progress", "--json", *extra))
             homes[engine] = _rows(url)
             DB_URLS.pop(home)
     local, on_ray = homes["local"], homes["ray"]
     assert local["items"] and local["matches"] and local["signals"] and local["errors"]
     for table in local:
         assert on_ray[table] == local[table], table
-    status = run(tmp_path / "ray", "cluster", "status", "--address", cluster.address)
-    assert "complete" in status and "nodes" in status
+    status = json.loads(run(tmp_path / "ray", "cluster", "status", "--address",
+                            cluster.address, "--json"))
+    assert sum(n["alive"] for n in status["nodes"]) == 2
+    last = status["scans"][-1]
+    assert (last["status"], last["files_done"], last["units_done"]) == (
+        "complete", summary["entries_found"], last["units"])
 
 
 def _store(url: str, home: Path) -> Store:

@@ -42,11 +42,12 @@ def status_cmd(address: str, as_json: bool) -> None:
         _emit_json(data)
         return
     nodes = Table(title="nodes")
-    for col in ("node", "address", "alive", "CPUs", "memory"):
+    for col in ("node", "address", "alive", "CPUs", "memory", "files read (these scans)"):
         nodes.add_column(col)
     for n in data["nodes"]:
-        nodes.add_row(n["node_id"], n["address"], "yes" if n["alive"] else "dead",
-                      f"{n['cpus']:g}", f"{n['memory'] / (1 << 30):.1f} GiB")
+        read = sum(r["nodes"].get(n["node_id"], 0) for r in runs)
+        nodes.add_row(n["node_id"][:12], n["address"], "yes" if n["alive"] else "dead",
+                      f"{n['cpus']:g}", f"{n['memory'] / (1 << 30):.1f} GiB", str(read))
     out.print(nodes)
     if not runs:
         out.print("no Ray scan has run on this cluster yet")

@@ -76,7 +76,7 @@ def snapshot() -> list[dict]:
 
 def nodes() -> list[dict]:
     """The cluster's nodes: address, alive, CPUs, memory."""
-    return [{"node_id": n["NodeID"][:12], "address": n["NodeManagerAddress"],
+    return [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"],
              "alive": bool(n["Alive"]), "cpus": n.get("Resources", {}).get("CPU", 0),
              "memory": int(n.get("Resources", {}).get("memory", 0))}
             for n in ray.nodes()]
