@@ -158,6 +158,21 @@ def _store(url: str, home: Path) -> Store:
     return Store(url, home)
 
 
+def test_several_devices_in_one_command(cluster: Cluster, pg: str, tmp_path: Path) -> None:
+    devices = [pictures(tmp_path / f"phone-{i}", n=5 + i, seed=900 + 10 * i) for i in range(3)]
+    for engine, url in (("local", None), ("ray", pg)):
+        home = tmp_path / f"home-{engine}"
+        if url:
+            _home(home, url)
+        out = json.loads(run(home, "scan", *devices, "--case", "m", "--new-case", "--json",
+                             "--no-progress", "--engine", engine, "--address", cluster.address))
+        assert [(s["source"], s["status"], s["new_items"]) for s in out] == [
+            ("phone-0", "complete", 5), ("phone-1", "complete", 6), ("phone-2", "complete", 7)]
+        DB_URLS.pop(home, None)
+    refused = run(home, "scan", *devices, "--case", "m", "--source-name", "x", ok=(2,))
+    assert "give one LOCATION" in refused
+
+
 def test_a_node_killed_mid_scan_loses_and_doubles_nothing(cluster: Cluster, pg: str,
                                                           tmp_path: Path) -> None:
     cluster.start_second()

@@ -33,9 +33,10 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ray
 from ray.exceptions import RayError, RayTaskError
@@ -191,13 +192,31 @@ def _window() -> int:
     return max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
 
 
-def scan(
+@dataclass
+class _Source:
+    """One source of the command: its run, its summary, its units not yet done."""
+
+    summary: ScanSummary
+    source_id: int
+    job: ray.ObjectRef  # its Job, in the object store
+    started: float
+    remaining: int = 0
+    status: str = "failed"
+
+
+def scan(store: Store, case: str, location: str | Path, *, source_name: str | None = None,
+         **kwargs: Any) -> ScanSummary:
+    """`scan.pipeline.scan` with Ray tasks for workers: the same items, matches and findings."""
+    return scan_many(store, case, [location], source_names=[source_name], **kwargs)[0]
+
+
+def scan_many(
     store: Store,
     case: str,
-    location: str | Path,
+    locations: Sequence[str | Path],
     *,
     address: str | None = None,
-    source_name: str | None = None,
+    source_names: Sequence[str | None] | None = None,
     limits: Limits | None = None,
     options: HashOptions | None = None,
     max_worker_memory: int | None = None,
@@ -208,81 +227,105 @@ def scan(
     arguments: dict | None = None,
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
-) -> ScanSummary:
-    """`scan.pipeline.scan` with Ray tasks for workers: the same items, matches and findings."""
+) -> list[ScanSummary]:
+    """Several sources (devices) of one case in one pass over the cluster: one run each,
+    their units in one queue, each run closed as soon as its last unit is in."""
     if store.engine.dialect.name != "postgresql":
         raise ClusterError("a scan on a Ray cluster records to PostgreSQL, which every node "
                            "reaches: set CAIRN_DATABASE_URL=postgresql+psycopg://...")
     limits = limits or Limits()
     options = options or HashOptions()
-    loc = os.path.abspath(os.fsdecode(location))
-    if not os.path.lexists(loc):
-        raise FileNotFoundError(f"evidence not found: {loc}")
+    locs = [os.path.abspath(os.fsdecode(x)) for x in locations]
+    for loc in locs:  # refused before anything is written
+        if not os.path.lexists(loc):
+            raise FileNotFoundError(f"evidence not found: {loc}")
+    names = list(source_names or [None] * len(locs))
     connect(address)
-    name = source_name or os.path.basename(loc.rstrip("/")) or loc
     cpus = int(ray.cluster_resources().get("CPU", 0))
-    source_id, run_id = open_run(store, case, name, loc, (arguments or {}) | {
-        "location": loc, "engine": "ray", "cluster_cpus": cpus, "unit_files": unit_files,
-        "pdq_mode": options.mode, "video_interval": options.video_interval,
-        "limits": limits.to_dict(), "max_worker_memory": max_worker_memory,
-        "file_timeout": file_timeout})
-    summary = ScanSummary(case, name, loc, run_id)
-    started = time.monotonic()
-    status = "failed"
     tracker = progress.actor()
+    sources: list[_Source] = []
+    queue: deque[tuple[_Source, list[DiskEntry]]] = deque()
     try:
-        done = store.runs.done_paths(source_id)
-        todo: list[DiskEntry] = []
-        for e in walk(loc):
-            summary.entries_found += 1
-            prev = done.get(e.path)
-            if prev is not None and prev == (e.size, e.mtime):
-                summary.skipped_already_recorded += 1
-                continue
-            todo.append(e)
-        queue = deque(units(todo, unit_files))
-        tracker.started.remote(run_id, case, name, len(queue), len(todo))
+        todo_total = 0
+        for loc, given in zip(locs, names, strict=True):
+            name = given or os.path.basename(loc.rstrip("/")) or loc
+            source_id, run_id = open_run(store, case, name, loc, (arguments or {}) | {
+                "location": loc, "engine": "ray", "cluster_cpus": cpus,
+                "unit_files": unit_files, "pdq_mode": options.mode,
+                "video_interval": options.video_interval, "limits": limits.to_dict(),
+                "max_worker_memory": max_worker_memory, "file_timeout": file_timeout})
+            job = ray.put(Job(store.url, source_id, run_id, limits, options,
+                              max_worker_memory, file_timeout, node_home))
+            src = _Source(ScanSummary(case, name, loc, run_id), source_id, job,
+                          time.monotonic())
+            sources.append(src)
+            done = store.runs.done_paths(source_id)
+            todo: list[DiskEntry] = []
+            for e in walk(loc):
+                src.summary.entries_found += 1
+                prev = done.get(e.path)
+                if prev is not None and prev == (e.size, e.mtime):
+                    src.summary.skipped_already_recorded += 1
+                    continue
+                todo.append(e)
+            its = list(units(todo, unit_files))
+            src.remaining = len(its)
+            queue.extend((src, u) for u in its)
+            todo_total += len(todo)
+            tracker.started.remote(run_id, case, name, len(its), len(todo))
         if on_total:
-            on_total(len(todo))
-        job = ray.put(Job(store.url, source_id, run_id, limits, options, max_worker_memory,
-                           file_timeout, node_home))
-        _drive(store, summary, source_id, run_id, job, queue, tracker, attempts, on_progress)
-        status = "complete"
+            on_total(todo_total)
+        for src in sources:
+            if src.remaining == 0:  # nothing new in it
+                _end(store, tracker, src, "complete")
+        _drive(store, queue, tracker, attempts, on_progress)
     except (KeyboardInterrupt, Interrupted):
-        status = "interrupted"
+        for src in sources:
+            src.status = "interrupted"
         raise
     except RayTaskError as e:  # a unit raised (the store refused a record): the run fails
         cause = e.as_instanceof_cause() if hasattr(e, "as_instanceof_cause") else e
-        summary.error = f"{type(cause).__name__}: {cause}"[:2000]
+        for src in sources:
+            src.summary.error = f"{type(cause).__name__}: {cause}"[:2000]
         raise
     except Exception as e:
-        summary.error = f"{type(e).__name__}: {e}"[:2000]
+        for src in sources:
+            src.summary.error = f"{type(e).__name__}: {e}"[:2000]
         raise
     finally:
-        tracker.ended.remote(run_id, status)
-        summary.status = status
-        summary.seconds = time.monotonic() - started
-        summary.totals = store.cases.source_counts(source_id)
-        store.runs.end(run_id, status, summary.to_dict())
-    return summary
+        for src in sources:
+            if src.summary.status == "running":  # not closed by its last unit
+                _end(store, tracker, src, src.status)
+    return [src.summary for src in sources]
 
 
-def _drive(store: Store, summary: ScanSummary, source_id: int, run_id: int,
-           job: ray.ObjectRef, queue: deque[list[DiskEntry]], tracker: ray.actor.ActorHandle,
-           attempts: int, on_progress: Callable[[int], None] | None) -> None:
-    """Keep the cluster's slots busy; take each unit's counts; split what keeps dying."""
-    pending: dict[ray.ObjectRef, list[DiskEntry]] = {}
+def _end(store: Store, tracker: ray.actor.ActorHandle, src: _Source, status: str) -> None:
+    s = src.summary
+    tracker.ended.remote(s.run_id, status)
+    s.status = status
+    s.seconds = time.monotonic() - src.started
+    s.totals = store.cases.source_counts(src.source_id)
+    store.runs.end(s.run_id, status, s.to_dict())
+
+
+def _drive(store: Store, queue: deque[tuple[_Source, list[DiskEntry]]],
+           tracker: ray.actor.ActorHandle, attempts: int,
+           on_progress: Callable[[int], None] | None) -> None:
+    """Keep the cluster's slots busy; take each unit's counts; split what keeps dying;
+    close each source's run with its last unit."""
+    pending: dict[ray.ObjectRef, tuple[_Source, list[DiskEntry]]] = {}
     remote = _remote_unit.options(max_retries=attempts - 1)
     window, sized = _window(), time.monotonic()
     while queue or pending:
         if time.monotonic() - sized > 5:  # nodes join and leave
             window, sized = _window(), time.monotonic()
         while queue and len(pending) < window:
-            unit = queue.popleft()
-            pending[remote.remote(job, unit)] = unit
+            src, unit = queue.popleft()
+            pending[remote.remote(src.job, unit)] = (src, unit)
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
         for ref in ready:
-            unit = pending.pop(ref)
+            src, unit = pending.pop(ref)
+            summary, run_id = src.summary, src.summary.run_id
             try:
                 res: UnitResult = ray.get(ref)
             except RayTaskError:
@@ -290,23 +333,27 @@ def _drive(store: Store, summary: ScanSummary, source_id: int, run_id: int,
             except RayError as e:  # its Ray worker or node died `attempts` times
                 why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
                 if len(unit) > 1:  # which file? each alone
-                    queue.extendleft(reversed([[x] for x in unit]))
-                    tracker.split.remote(run_id, len(unit))
+                    queue.extendleft(reversed([(src, [x]) for x in unit]))
+                    src.remaining += len(unit) - 1
+                    tracker.split.remote(run_id, len(unit) - 1)
                     continue
-                new = _given_up(store, source_id, run_id, unit[0], attempts, why)
-                summary.new_items += new
+                summary.new_items += _given_up(store, src.source_id, run_id, unit[0],
+                                               attempts, why)
                 summary.worker_failures += 1
-                tracker.unit_done.remote(run_id, "driver", 1, 1, len(pending), True)
-                if on_progress:
-                    on_progress(1)
-                continue
-            summary.new_items += res.new_items
-            summary.new_matches += res.new_matches
-            summary.worker_failures += len(res.failures)
+                res = UnitResult(1, node="driver", failures=[f"{unit[0].path}: {why}"])
+                given_up = True
+            else:
+                summary.new_items += res.new_items
+                summary.new_matches += res.new_matches
+                summary.worker_failures += len(res.failures)
+                given_up = False
             tracker.unit_done.remote(run_id, res.node, res.files, len(res.failures),
-                                     len(pending))
+                                     len(pending), given_up)
             if on_progress:
                 on_progress(res.files)
+            src.remaining -= 1
+            if src.remaining == 0:
+                _end(store, tracker, src, "complete")
 
 
 def _given_up(store: Store, source_id: int, run_id: int, entry: DiskEntry, attempts: int,
