@@ -15,7 +15,9 @@ yet). Each unit is a Ray task that, on whichever node runs it:
 - writes them to PostgreSQL in batches with the store's idempotent writes (`records.add`),
   members before their archive, and returns only counts.
 
-So the driver holds progress, never records. Faults:
+So the driver holds progress, never records. `scan_many` takes several sources (devices) of
+a case at once: a run each, their units in one queue, each run closed with its last unit.
+Faults:
 
 - a node or Ray worker that dies mid-unit: Ray runs the unit again elsewhere (`ATTEMPTS`
   times in all); what the first attempt wrote is skipped by the idempotent writes, so no item
