@@ -18,7 +18,7 @@ web-vendor: $(VENDORED)
 $(VENV)/.installed: pyproject.toml $(VENDORED)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,cluster]'
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.installed

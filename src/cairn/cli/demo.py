@@ -52,12 +52,12 @@ def demo_cmd(ctx: click.Context, out_dir: Path, scenario: str) -> None:
         store.lists.add(lname, str(made["lists"] / fname), fmt, 31,
                         (e.to_dict() for e in entries), 0)
         out.print(f"imported list {lname}: {len(entries)} entries ({fmt})")
-    ctx.invoke(scan_cmd, location=made["exhibit"], case="demo", new_case=True,
+    ctx.invoke(scan_cmd, locations=(made["exhibit"],), case="demo", new_case=True,
                source_name=None, workers=None,
                max_pixels=100_000_000, max_depth=5, max_ratio=200, mode="fast",
                video_interval=1.0, as_json=False,
                no_progress=False)
-    ctx.invoke(scan_cmd, location=ai["exhibit"], case="demo", c2pa_trust=ai["anchors"],
+    ctx.invoke(scan_cmd, locations=(ai["exhibit"],), case="demo", c2pa_trust=ai["anchors"],
                novelai_keys=(f"demo-signer={ai['novelai_key']}",), no_progress=False)
     notes = stage_operation(store, "demo", out_dir)
     incident = build_incident(store, "demo", notes.read_text(encoding="utf-8"))

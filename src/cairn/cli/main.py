@@ -69,6 +69,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from cairn.cli.cluster import cluster_group
     from cairn.cli.custody import custody_group, keys_group, sources_group
     from cairn.cli.demo import demo_cmd
     from cairn.cli.exchange import exchange_group, feedback_cmd, serve_cmd
@@ -86,7 +87,7 @@ def _register() -> None:
     for group in (hash_cmd, provenance_cmd, match_cmd, scan_cmd, report_cmd, rehash_cmd,
                   trace_cmd, demo_cmd, lists_group, rematch_cmd, serve_cmd, exchange_group,
                   feedback_cmd, custody_group, keys_group, sources_group, *GROUPS, *PLATFORM_GROUPS,
-                  referral_group, *USER_GROUPS):
+                  referral_group, *USER_GROUPS, cluster_group):
         cli.add_command(group)
 
 

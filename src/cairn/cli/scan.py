@@ -21,7 +21,12 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Callable
+
+    from cairn.media.limits import Limits
+    from cairn.scan.pipeline import ScanSummary
+    from cairn.scan.worker import HashOptions
+    from cairn.store import Store
 
 from cairn.cli.common import (
     EXIT_INTERRUPTED,
@@ -61,7 +66,8 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 
 
 @click.command("scan")
-@click.argument("location", type=click.Path(exists=False, path_type=Path))
+@click.argument("locations", nargs=-1, required=True, metavar="LOCATION...",
+                type=click.Path(exists=False, path_type=Path))
 @click.option("--case", required=True, help="Case the evidence belongs to.")
 @click.option("--new-case", is_flag=True,
               help="Open the case if it does not exist yet (without it, an unknown case is "
@@ -91,16 +97,27 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option("--carve", is_flag=True,
               help="Carve pictures and clips (JPEG, PNG, GIF, WebP, MP4) from the free space "
                    "of the file systems in disk images; each is an item named by its offset.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="`ray`: work units run as Ray tasks on every node of a "
+              "cluster (pip install 'cairn[cluster]'), recorded in the PostgreSQL of "
+              "CAIRN_DATABASE_URL; every node must see LOCATION at the same path.")
+@click.option("--address", default="auto", show_default=True,
+              help="With --engine ray: the cluster (auto: the one `ray start` began here; "
+                   "HOST:PORT of its head; ray://HOST:PORT through Ray Client, which needs "
+                   "ray[client]).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
-def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
+def scan_cmd(ctx: click.Context, locations: tuple[Path, ...], case: str, new_case: bool,
              source_name: str | None, device: str | None, workers: int | None,
              max_pixels: int, max_depth: int, max_ratio: int,
              max_worker_memory: int | None, file_timeout: float, mode: str,
              video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
-             detector: Path | None, carve: bool, as_json: bool, no_progress: bool) -> None:
-    """Walk, hash and match an exhibit (folder, archive or file) and record it in a case.
+             detector: Path | None, carve: bool, engine: str, address: str, as_json: bool,
+             no_progress: bool) -> None:
+    """Walk, hash and match an exhibit (folder, archive or file) and record it in a case;
+    several exhibits (devices) are several sources, scanned one after the other (with
+    --engine ray: together, their work units sharing the cluster).
 
     Rerunning the same command resumes an interrupted scan and never duplicates an item.
     Each file is read by an isolated worker: a file that crashes it, exhausts its memory or
@@ -112,8 +129,12 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
     from cairn.scan.worker import HashOptions
     from cairn.store.common import SourceNameTaken, StoreError
 
-    if not os.path.lexists(location):
-        _fail(f"evidence not found: {location}")
+    for location in locations:
+        if not os.path.lexists(location):
+            _fail(f"evidence not found: {location}")
+    if len(locations) > 1 and (source_name or device):
+        _fail("--source-name and --device name one exhibit: give one LOCATION with them")
+    location = locations[0]
     from cairn.cli.people import device_for_scan, link_sources, refuse_closed
 
     if not new_case:
@@ -133,8 +154,8 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
     task = progress.add_task("scan", total=None, rate="")
     state = {"done": 0}
 
-    def on_total(n: int) -> None:
-        progress.update(task, total=n)
+    def on_total(n: int) -> None:  # per source: the bar covers them all
+        progress.update(task, total=(progress.tasks[0].total or 0) + n)
 
     def on_progress(n: int) -> None:
         state["done"] += n
@@ -142,17 +163,23 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
         rate = f"{state['done'] / elapsed:.0f} files/s" if elapsed > 0 else ""
         progress.update(task, advance=n, rate=rate)
 
+    options = HashOptions(mode, video_interval, c2pa_trust=read_trust(c2pa_trust),
+                          novelai_keys=tuple(parse_novelai_keys(novelai_keys).items()),
+                          detector=check_detector(detector), carve=carve)
     try:
         with progress:
-            summary = scan(store, case, location, source_name=source_name, limits=limits,
-                           workers=workers, options=HashOptions(
-                               mode, video_interval, c2pa_trust=read_trust(c2pa_trust),
-                               novelai_keys=tuple(parse_novelai_keys(novelai_keys).items()),
-                               detector=check_detector(detector), carve=carve),
-                           arguments={"argv": sys.argv[1:]},
-                           on_total=on_total, on_progress=on_progress,
-                           caps=default_caps(workers or default_workers(), max_worker_memory,
-                                             file_timeout))
+            if engine == "ray":
+                summaries = _on_ray(store, case, locations, address, source_name, limits,
+                                    options, max_worker_memory, file_timeout, on_total,
+                                    on_progress)
+            else:
+                summaries = [scan(store, case, loc, source_name=source_name, limits=limits,
+                                  workers=workers, options=options,
+                                  arguments={"argv": sys.argv[1:]},
+                                  on_total=on_total, on_progress=on_progress,
+                                  caps=default_caps(workers or default_workers(),
+                                                    max_worker_memory, file_timeout))
+                             for loc in locations]
     except KeyboardInterrupt:
         err.print("interrupted: what was recorded stays; rerun the same command to "
                   "resume", style="yellow")
@@ -162,16 +189,22 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
     except StoreError as e:  # the run is already closed as `failed`, with what was recorded
         _fail(f"{e}; what was recorded before it stays (run `cairn report --case "
               f"{shlex.quote(case)}`)")
-    s = summary.to_dict()
     if device and case_id is not None:  # the source this scan recorded, by its location
-        s["device"] = device
         link_sources(ctx, case_id, device, [x["id"] for x in store.cases.sources(case_id)
-                                            if x["location"] == summary.location])
+                                            if x["location"] == summaries[0].location])
+    dicts = [x.to_dict() | ({"device": device} if device else {}) for x in summaries]
     if as_json:
-        _emit_json(s)
+        _emit_json(dicts[0] if len(dicts) == 1 else dicts)
         return
+    for summary, s in zip(summaries, dicts, strict=True):
+        _print_summary(case, summary.source, s, device)
+    out.print(f"report: cairn report --case {shlex.quote(case)} --format html -o report.html",
+              highlight=False)
+
+
+def _print_summary(case: str, source: str, s: dict, device: str | None) -> None:
     tot = s["totals"]
-    table = Table(title=f"case {case} · source {summary.source}", show_header=False)
+    table = Table(title=f"case {case} · source {source}", show_header=False)
     for label, value in (
         ("files (items)", tot["files"]), ("images", tot["images"]), ("videos", tot["videos"]),
         ("archives", tot["archives"]), ("items matched", tot["items_matched"]),
@@ -188,5 +221,25 @@ def scan_cmd(ctx: click.Context, location: Path, case: str, new_case: bool,
         out.print(f"{s['worker_failures']} file(s) stopped their worker (an error, the memory "
                   "ceiling, the time limit or a crash): each was hashed again by a fresh worker "
                   "and recorded with the reason; the scan went on", highlight=False)
-    out.print(f"report: cairn report --case {shlex.quote(case)} --format html -o report.html",
-              highlight=False)
+
+
+def _on_ray(store: Store, case: str, locations: tuple[Path, ...], address: str,
+            source_name: str | None, limits: Limits, options: HashOptions,
+            max_worker_memory: int | None, file_timeout: float,
+            on_total: Callable[[int], None], on_progress: Callable[[int], None]
+            ) -> list[ScanSummary]:
+    """The scan on a Ray cluster; each node sizes its workers' memory for its own cores
+    unless --max-worker-memory says."""
+    try:
+        from cairn.cluster import ClusterError
+        from cairn.cluster.scan import scan_many
+    except ImportError:
+        _fail("--engine ray needs Ray: pip install 'cairn[cluster]'")
+    try:
+        return scan_many(store, case, locations, address=address,
+                         source_names=[source_name] * len(locations), limits=limits,
+                         options=options, max_worker_memory=max_worker_memory,
+                         file_timeout=file_timeout, arguments={"argv": sys.argv[1:]},
+                         on_total=on_total, on_progress=on_progress)
+    except ClusterError as e:
+        _fail(str(e))

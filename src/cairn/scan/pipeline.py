@@ -85,6 +85,20 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def open_run(store: Store, case: str, name: str, loc: str, arguments: dict
+             ) -> tuple[int, int]:
+    """(source id, run id) of a new `running` run of source `name` at `loc` in `case` (opened
+    if new); a name taken by another location is refused before anything is written."""
+    existing = store.cases.id(case)
+    if existing is not None:  # refused before anything is written (SourceNameTaken)
+        store.cases.check_source_name(existing, name, loc)
+    case_id = store.cases.id(case, create=True)
+    assert case_id is not None
+    source_id = store.cases.source_id(case_id, name, loc)
+    return source_id, store.runs.start(case_id, source_id, __version__, _examiner(),
+                                       socket.gethostname(), arguments)
+
+
 def scan(
     store: Store,
     case: str,
@@ -107,18 +121,12 @@ def scan(
     if not os.path.lexists(loc):
         raise FileNotFoundError(f"evidence not found: {loc}")
     name = source_name or os.path.basename(loc.rstrip("/")) or loc
-    existing = store.cases.id(case)
-    if existing is not None:  # refused before anything is written (SourceNameTaken)
-        store.cases.check_source_name(existing, name, loc)
-    case_id = store.cases.id(case, create=True)
-    assert case_id is not None
-    source_id = store.cases.source_id(case_id, name, loc)
-    run_id = store.runs.start(case_id, source_id, __version__, _examiner(), socket.gethostname(),
-                              (arguments or {}) | {"location": loc, "workers": workers,
-                                                   "pdq_mode": options.mode,
-                                                   "video_interval": options.video_interval,
-                                                   "limits": limits.to_dict()}
-                              | caps.to_dict())
+    source_id, run_id = open_run(store, case, name, loc,
+                                 (arguments or {}) | {"location": loc, "workers": workers,
+                                                      "pdq_mode": options.mode,
+                                                      "video_interval": options.video_interval,
+                                                      "limits": limits.to_dict()}
+                                 | caps.to_dict())
     summary = ScanSummary(case, name, loc, run_id)
     started = time.monotonic()
     batch: list[dict] = []
@@ -132,7 +140,7 @@ def scan(
             batch.clear()  # offered to the store once, whatever it answers
             matcher, matches = match_records(store, matcher, pending)
             found = [[m.to_dict() for m in ms] for ms in matches]
-            new, kept, refused = _record(store, source_id, run_id, pending, found)
+            new, kept, refused = record_batch(store, source_id, run_id, pending, found)
             summary.new_items += new
             summary.new_matches += sum(1 for f in found[:kept] if f)
             if refused is not None:
@@ -185,7 +193,7 @@ def scan(
     return summary
 
 
-def _record(store: Store, source_id: int, run_id: int, records: list[dict],
+def record_batch(store: Store, source_id: int, run_id: int, records: list[dict],
             found: list[list[dict]]) -> tuple[int, int, StoreError | None]:
     """Record a batch in one transaction; when the store refuses it, record one by one up to
     the record refused (those before it are kept). Returns how many are new, how many were

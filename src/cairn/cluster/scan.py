@@ -1,0 +1,374 @@
+"""A source scanned by Ray tasks on any node of a cluster, recorded in PostgreSQL.
+
+The driver (the `cairn scan --engine ray` process) walks the source, skips what the store
+already holds (as a local scan does), and splits the rest into **work units**: runs of
+top-level entries in walk order, at most `UNIT_FILES` files or `UNIT_BYTES` bytes each (a
+file larger than that is a unit alone). An archive is read whole by one unit, its members
+with it; so is a disk image, all its partitions (splitting images by byte ranges is not done
+yet). Each unit is a Ray task that, on whichever node runs it:
+
+- reads its files in #8's isolated worker (`scan/isolation.py`, one per task slot, warm between
+  units): a file that kills or exhausts the worker becomes an item with an error there, on
+  that node, exactly as in a local scan;
+- matches the records against the node's own list index (`scan/listindex.py`, memory-mapped
+  from `$CAIRN_HOME/index` on that node, built once from the store and caught up with it);
+- writes them to PostgreSQL in batches with the store's idempotent writes (`records.add`),
+  members before their archive, and returns only counts.
+
+So the driver holds progress, never records. `scan_many` takes several sources (devices) of
+a case at once: a run each, their units in one queue, each run closed with its last unit.
+Faults:
+
+- a node or Ray worker that dies mid-unit: Ray runs the unit again elsewhere (`ATTEMPTS`
+  times in all); what the first attempt wrote is skipped by the idempotent writes, so no item
+  is lost or doubled;
+- a unit that kills its Ray worker `ATTEMPTS` times: split into one-file units, each retried
+  `ATTEMPTS` times; a file that still kills them is hashed (no decoding) by the driver and
+  recorded as an item with that error;
+- the driver killed: the run is left `running` with a dead process; rerunning the command
+  skips every file already recorded (`runs.done_paths`) and finishes, superseding it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import RayError, RayTaskError
+
+from cairn.cluster import ClusterError, connect, progress
+from cairn.lists.matcher import Matcher
+from cairn.media.limits import Limits
+from cairn.media.walk import DiskEntry, walk
+from cairn.scan.interrupt import Interrupted
+from cairn.scan.isolation import FAULT_ENV, WorkerPool, default_caps
+from cairn.scan.listindex import match_records, open_matcher
+from cairn.scan.pipeline import (
+    BATCH_RECORDS,
+    ScanSummary,
+    default_workers,
+    open_run,
+    record_batch,
+)
+from cairn.scan.worker import HashOptions, identity_record
+from cairn.store import Store
+from cairn.store.store import default_home
+
+UNIT_FILES = 32  # files per unit: a Ray task costs ~2 ms, a batch write ~10 ms (see bench)
+UNIT_BYTES = 256 << 20  # so a unit of large videos is still minutes, not hours
+ATTEMPTS = 3  # runs of a unit (Ray's retries included) before it is split / given up
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every unit of one run needs, put in the object store once."""
+
+    url: str  # PostgreSQL, as the driver has it (every node writes there)
+    source_id: int
+    run_id: int
+    limits: Limits
+    options: HashOptions
+    memory: int | None  # per isolated worker; None: each node's default for its cores
+    timeout: float | None  # per top-level file; None: the default
+    home: str | None = None  # where a node keeps its list index; None: its $CAIRN_HOME
+
+
+@dataclass
+class UnitResult:
+    files: int
+    new_items: int = 0
+    new_matches: int = 0
+    failures: list[str] = field(default_factory=list)  # "path: what happened"
+    node: str = ""
+    seconds: float = 0.0
+
+
+# -- on a node -------------------------------------------------------------------------------
+class _Node:
+    """Per Ray worker process: one store, one isolated worker pool, one matcher; kept warm."""
+
+    store: Store | None = None
+    pool: WorkerPool | None = None
+    pool_key: tuple | None = None
+    matcher: Matcher | None = None
+    generation: tuple | None = None
+
+
+def _store(job: Job) -> Store:
+    if _Node.store is None or _Node.store.url != job.url:
+        if _Node.store is not None:
+            _Node.store.close()  # another database now: no idle connections left to the last
+        home = Path(job.home) if job.home else default_home()
+        home.mkdir(parents=True, exist_ok=True)
+        _Node.store = Store(job.url, home)
+        _Node.matcher = None
+    return _Node.store
+
+
+def _matcher(store: Store) -> Matcher:
+    gen = store.lists.generations()
+    if _Node.matcher is None or _Node.generation != gen:
+        _Node.matcher, _Node.generation = open_matcher(store), gen
+    return _Node.matcher
+
+
+def _pool(job: Job) -> WorkerPool:
+    caps = default_caps(default_workers(), job.memory, job.timeout)
+    key = (job.limits, job.options, caps)
+    if _Node.pool is None or _Node.pool_key != key:
+        if _Node.pool is not None:
+            _Node.pool.close()
+        _Node.pool, _Node.pool_key = WorkerPool(1, job.limits, job.options, caps), key
+    return _Node.pool
+
+
+def _test_fault(entries: list[DiskEntry]) -> None:
+    """Test-only: `CAIRN_TEST_WORKER_FAULT=NAME:ray` kills the Ray worker itself (not the
+    isolated child) on a unit holding NAME; nothing in Cairn sets it."""
+    name, _, action = (os.environ.get(FAULT_ENV) or "").rpartition(":")
+    if action == "ray" and any(e.path.endswith(name) for e in entries):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def scan_unit(job: Job, entries: list[DiskEntry]) -> UnitResult:
+    """Read, match and record one unit; its records go to PostgreSQL, its counts back."""
+    started = time.monotonic()
+    _test_fault(entries)
+    store = _store(job)
+    pool = _pool(job)
+    failed_before = len(pool.failures)
+    out = UnitResult(len(entries), node=ray.get_runtime_context().get_node_id())
+    batch: list[dict] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        _Node.matcher, matches = match_records(store, _matcher(store), batch)
+        found = [[m.to_dict() for m in ms] for ms in matches]
+        new, kept, refused = record_batch(store, job.source_id, job.run_id, batch, found)
+        out.new_items += new
+        out.new_matches += sum(1 for f in found[:kept] if f)
+        batch.clear()
+        if refused is not None:
+            raise refused
+
+    for records, _ in pool.run(entries):
+        batch.extend(records)
+        if len(batch) >= BATCH_RECORDS:
+            flush()
+    flush()
+    out.failures = pool.failures[failed_before:]
+    out.seconds = time.monotonic() - started
+    return out
+
+
+_remote_unit = ray.remote(num_cpus=1, max_retries=ATTEMPTS - 1, retry_exceptions=False)(
+    scan_unit)
+
+
+# -- the driver ------------------------------------------------------------------------------
+def units(entries: list[DiskEntry], files: int = UNIT_FILES, size: int = UNIT_BYTES
+          ) -> Iterator[list[DiskEntry]]:
+    """Runs of entries in walk order, at most `files` entries or `size` bytes each."""
+    unit: list[DiskEntry] = []
+    held = 0
+    for e in entries:
+        if unit and (len(unit) >= files or held + (e.size or 0) > size):
+            yield unit
+            unit, held = [], 0
+        unit.append(e)
+        held += e.size or 0
+    if unit:
+        yield unit
+
+
+def _window() -> int:
+    """Units in flight: two per CPU of the cluster, so no slot waits on the driver."""
+    return max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+
+
+@dataclass
+class _Source:
+    """One source of the command: its run, its summary, its units not yet done."""
+
+    summary: ScanSummary
+    source_id: int
+    job: ray.ObjectRef  # its Job, in the object store
+    started: float
+    remaining: int = 0
+    status: str = "failed"
+
+
+def scan(store: Store, case: str, location: str | Path, *, source_name: str | None = None,
+         **kwargs: Any) -> ScanSummary:
+    """`scan.pipeline.scan` with Ray tasks for workers: the same items, matches and findings."""
+    return scan_many(store, case, [location], source_names=[source_name], **kwargs)[0]
+
+
+def scan_many(
+    store: Store,
+    case: str,
+    locations: Sequence[str | Path],
+    *,
+    address: str | None = None,
+    source_names: Sequence[str | None] | None = None,
+    limits: Limits | None = None,
+    options: HashOptions | None = None,
+    max_worker_memory: int | None = None,
+    file_timeout: float | None = None,
+    node_home: str | None = None,
+    unit_files: int = UNIT_FILES,
+    attempts: int = ATTEMPTS,
+    arguments: dict | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[ScanSummary]:
+    """Several sources (devices) of one case in one pass over the cluster: one run each,
+    their units in one queue, each run closed as soon as its last unit is in."""
+    if store.engine.dialect.name != "postgresql":
+        raise ClusterError("a scan on a Ray cluster records to PostgreSQL, which every node "
+                           "reaches: set CAIRN_DATABASE_URL=postgresql+psycopg://...")
+    limits = limits or Limits()
+    options = options or HashOptions()
+    locs = [os.path.abspath(os.fsdecode(x)) for x in locations]
+    for loc in locs:  # refused before anything is written
+        if not os.path.lexists(loc):
+            raise FileNotFoundError(f"evidence not found: {loc}")
+    names = list(source_names or [None] * len(locs))
+    connect(address)
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    tracker = progress.actor()
+    sources: list[_Source] = []
+    queue: deque[tuple[_Source, list[DiskEntry]]] = deque()
+    try:
+        todo_total = 0
+        for loc, given in zip(locs, names, strict=True):
+            name = given or os.path.basename(loc.rstrip("/")) or loc
+            source_id, run_id = open_run(store, case, name, loc, (arguments or {}) | {
+                "location": loc, "engine": "ray", "cluster_cpus": cpus,
+                "unit_files": unit_files, "pdq_mode": options.mode,
+                "video_interval": options.video_interval, "limits": limits.to_dict(),
+                "max_worker_memory": max_worker_memory, "file_timeout": file_timeout})
+            job = ray.put(Job(store.url, source_id, run_id, limits, options,
+                              max_worker_memory, file_timeout, node_home))
+            src = _Source(ScanSummary(case, name, loc, run_id), source_id, job,
+                          time.monotonic())
+            sources.append(src)
+            done = store.runs.done_paths(source_id)
+            todo: list[DiskEntry] = []
+            for e in walk(loc):
+                src.summary.entries_found += 1
+                prev = done.get(e.path)
+                if prev is not None and prev == (e.size, e.mtime):
+                    src.summary.skipped_already_recorded += 1
+                    continue
+                todo.append(e)
+            its = list(units(todo, unit_files))
+            src.remaining = len(its)
+            queue.extend((src, u) for u in its)
+            todo_total += len(todo)
+            tracker.started.remote(run_id, case, name, len(its), len(todo))
+        if on_total:
+            on_total(todo_total)
+        for src in sources:
+            if src.remaining == 0:  # nothing new in it
+                _end(store, tracker, src, "complete")
+        _drive(store, queue, tracker, attempts, on_progress)
+    except (KeyboardInterrupt, Interrupted):
+        for src in sources:
+            src.status = "interrupted"
+        raise
+    except RayTaskError as e:  # a unit raised (the store refused a record): the run fails
+        cause = e.as_instanceof_cause() if hasattr(e, "as_instanceof_cause") else e
+        for src in sources:
+            src.summary.error = f"{type(cause).__name__}: {cause}"[:2000]
+        raise
+    except Exception as e:
+        for src in sources:
+            src.summary.error = f"{type(e).__name__}: {e}"[:2000]
+        raise
+    finally:
+        for src in sources:
+            if src.summary.status == "running":  # not closed by its last unit
+                _end(store, tracker, src, src.status)
+    return [src.summary for src in sources]
+
+
+def _end(store: Store, tracker: ray.actor.ActorHandle, src: _Source, status: str) -> None:
+    s = src.summary
+    tracker.ended.remote(s.run_id, status)
+    s.status = status
+    s.seconds = time.monotonic() - src.started
+    s.totals = store.cases.source_counts(src.source_id)
+    store.runs.end(s.run_id, status, s.to_dict())
+
+
+def _drive(store: Store, queue: deque[tuple[_Source, list[DiskEntry]]],
+           tracker: ray.actor.ActorHandle, attempts: int,
+           on_progress: Callable[[int], None] | None) -> None:
+    """Keep the cluster's slots busy; take each unit's counts; split what keeps dying;
+    close each source's run with its last unit."""
+    pending: dict[ray.ObjectRef, tuple[_Source, list[DiskEntry]]] = {}
+    remote = _remote_unit.options(max_retries=attempts - 1)
+    window, sized = _window(), time.monotonic()
+    while queue or pending:
+        if time.monotonic() - sized > 5:  # nodes join and leave
+            window, sized = _window(), time.monotonic()
+        while queue and len(pending) < window:
+            src, unit = queue.popleft()
+            pending[remote.remote(src.job, unit)] = (src, unit)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+        for ref in ready:
+            src, unit = pending.pop(ref)
+            summary, run_id = src.summary, src.summary.run_id
+            try:
+                res: UnitResult = ray.get(ref)
+            except RayTaskError:
+                raise
+            except RayError as e:  # its Ray worker or node died `attempts` times
+                why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+                if len(unit) > 1:  # which file? each alone
+                    queue.extendleft(reversed([(src, [x]) for x in unit]))
+                    src.remaining += len(unit) - 1
+                    tracker.split.remote(run_id, len(unit) - 1)
+                    continue
+                summary.new_items += _given_up(store, src.source_id, run_id, unit[0],
+                                               attempts, why)
+                summary.worker_failures += 1
+                res = UnitResult(1, node="driver", failures=[f"{unit[0].path}: {why}"])
+                given_up = True
+            else:
+                summary.new_items += res.new_items
+                summary.new_matches += res.new_matches
+                summary.worker_failures += len(res.failures)
+                given_up = False
+            tracker.unit_done.remote(run_id, res.node, res.files, len(res.failures),
+                                     len(pending), given_up)
+            if on_progress:
+                on_progress(res.files)
+            src.remaining -= 1
+            if src.remaining == 0:
+                _end(store, tracker, src, "complete")
+
+
+def _given_up(store: Store, source_id: int, run_id: int, entry: DiskEntry, attempts: int,
+              why: str) -> int:
+    """A file whose unit killed its Ray worker every time: hashed here, nothing decoded or
+    opened, and recorded with why (as isolation does for a file that kills its worker)."""
+    rec = identity_record(entry)
+    rec.setdefault("errors", []).append({
+        "stage": "worker", "message": f"the Ray worker reading it died {attempts} times "
+                                      f"({why}); hashed without decoding it"})
+    _, matches = match_records(store, open_matcher(store), [rec])  # its digests may match
+    new, _, refused = record_batch(store, source_id, run_id, [rec],
+                                   [[m.to_dict() for m in matches[0]]])
+    if refused is not None:
+        raise refused
+    return new
