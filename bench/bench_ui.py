@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from cairn.service.families import case_families
 from cairn.store import Store
 from cairn.store import reviewqueue as rq
 from cairn.store import schema as t
@@ -165,6 +166,10 @@ def run(store: Store, case_id: int, a: argparse.Namespace) -> None:
           f"{(time.perf_counter() - t0) * 1000:.0f} ms ("
           + ("read back from the store: kept since they were computed for this state of the "
              "case" if kept else "computed: once per state of the case, then kept") + ")")
+    t0 = time.perf_counter()
+    n = len(case_families(store, case_id).families)  # what the family filter pages through
+    print(f"  the case's {n:,} families: {time.perf_counter() - t0:.1f} s (once per process "
+          "and state of the case)")
     deep = a.items // 2
     for label, q in (
             ("first page", queue.QueueQuery(limit=a.page)),

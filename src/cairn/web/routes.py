@@ -251,8 +251,9 @@ def web_router() -> APIRouter:
 
     def png_or_404(png: bytes | None) -> Response:
         if png is None:
-            raise HTTPException(404, "no picture to show for this item (not an image, "
-                                "an archive member, or changed since the scan)",
+            raise HTTPException(404, "no picture to show for this item (not an image or "
+                                "a video, or its bytes are no longer the item's: changed "
+                                "or unreadable since the scan)",
                                 headers=NO_STORE)
         return Response(png, media_type="image/png", headers=NO_STORE)
 
