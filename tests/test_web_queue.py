@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import insert, select
 
+from cairn.service import families as svc_families
 from cairn.store import Store, reviews
 from cairn.store import reviewqueue as rq
 from cairn.store import schema as t
@@ -300,6 +301,27 @@ def test_a_large_case_pages_on_while_its_families_are_computed(
         threading.Event().wait(0.05)
     rest = queue.page(store, case_id, queue.QueueQuery(cursor=pg.next_cursor, limit=48))
     assert [names[r["id"]] for r in rest.items] == ORDER[5:] and rest.pending is None
+
+
+def test_a_large_cases_family_filter_waits_for_its_families_without_blocking(
+        qcase: QueueCase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over SYNC_ITEMS items, the family filter's first page does not wait for the case's
+    families: it says they are being computed (a thread computes them), and lists the
+    family once they are."""
+    store, case_id = qcase.store, qcase.case_id
+    monkeypatch.setattr(queue, "SYNC_ITEMS", 0)
+    svc_families._cache.clear()
+    pg = queue.page(store, case_id, queue.QueueQuery(family=1))
+    assert pg.items == [] and pg.next_cursor is None
+    assert pg.pending and "families are being computed" in pg.pending
+    for _ in range(600):
+        if svc_families._cache:
+            break
+        threading.Event().wait(0.05)
+    names = {v: k for k, v in qcase.ids.items()}
+    got = {tuple(names[r["id"]] for r in queue.page(
+        store, case_id, queue.QueueQuery(family=f)).items) for f in (1, 2)}
+    assert got == {("shared-a", "shared-b"), ("local-1", "local-2")}
 
 
 def test_lists_import_and_edit_trust_from_the_cli(tmp_path: Path) -> None:

@@ -62,3 +62,26 @@ def case_families(store: Store, case_id: int) -> CaseFamilies:
         while len(_cache) > KEEP:
             _cache.pop(next(iter(_cache)))
         return result
+
+
+_started: dict[tuple[str, int], tuple[tuple[int, ...], threading.Thread]] = {}
+_started_lock = threading.Lock()  # not _lock: that one is held for a whole computation
+
+
+def families_if_ready(store: Store, case_id: int) -> CaseFamilies | None:
+    """The case's families when they are computed for its present state; else None, with
+    their computation started on a thread (once per state) so that a later call has them:
+    for a page that must not wait minutes on a large case (web/queue.py)."""
+    key = (store.url, case_id)
+    fingerprint = case_state(store, case_id)
+    held = _cache.get(key)  # a read without _lock: a computation holds it throughout
+    if held is not None and held[0] == fingerprint:
+        return held[1]
+    with _started_lock:
+        run = _started.get(key)
+        if run is None or run[0] != fingerprint or not run[1].is_alive():
+            th = threading.Thread(target=case_families, args=(store, case_id), daemon=True,
+                                  name=f"cairn-families-{case_id}")
+            _started[key] = (fingerprint, th)
+            th.start()
+    return None

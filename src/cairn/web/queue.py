@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.cases.people import is_synthetic
-from cairn.service.families import case_families
+from cairn.service.families import case_families, families_if_ready
 from cairn.store import Store, reviews
 from cairn.store import items as store_items
 from cairn.store import reviewqueue as rq
@@ -193,7 +193,14 @@ def page(store: Store, case_id: int, q: QueueQuery) -> QueuePage:
         else [0, 1, 2, 3]
     ids = None
     if q.family is not None:
-        ids = frozenset(case_families(store, case_id).ids_of(q.family))
+        fams = families_if_ready(store, case_id)
+        if fams is None and rq.item_count(store, case_id) <= SYNC_ITEMS:
+            fams = case_families(store, case_id)
+        if fams is None:  # a large case: computed on a thread, this page says so
+            return QueuePage([], None, "the case's families are being computed for "
+                             "this state of the case: the family's items are listed when "
+                             "they are; reload this page")
+        ids = frozenset(fams.ids_of(q.family))
     f = rq.QueueFilter(q.source, q.device, q.suspect, q.list, q.finding, q.state, ids)
     shared: list[int] | None = None
     shared_set: set[int] = set()
