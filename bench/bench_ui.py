@@ -1,16 +1,17 @@
 """The review queue's paging, server-side: a case of N items (default 10,000), timed per page.
 
-The case is written straight into a fresh SQLite store (no pictures: paging reads rows, never
-pixels): N items on four exhibits (devices of two suspects, and one of nobody), each with a
-random PDQ; 2% matched by one of two lists (trust 90 and 30, distances 0-31), 5% with a finding
-that declares them generated, 1% copies of the next item, on an exhibit of the other suspect
-(families spanning suspects), 10% already reviewed. Timed: `web.queue.page` plus
-rendering queue.html: the first page cold (the families computed, once per state of the case)
-and warm, pages deep in each tier, filters, and a walk of the whole queue (and with the
-`unreviewed` filter), as the median and worst per page. Issue 18's budget: 300 ms per page.
-Nothing here is asserted.
+The case is written straight into a fresh store, SQLite unless $CAIRN_DATABASE_URL names a
+PostgreSQL one (no pictures: paging reads rows, never pixels), in batches (`--store DIR`
+keeps it there for the next run): N items on four exhibits (devices of two suspects, and
+one of nobody), each with a random PDQ; 2% matched by one of two lists (trust 90 and 30,
+distances 0-31), 5% with a finding that declares them generated, 1% copies of the next item,
+on an exhibit of the other suspect (families spanning suspects), 10% already reviewed.
+Timed: `web.queue.page` plus rendering queue.html: the families spanning suspects (computed
+once per state of the case and kept in the store), the first page, pages deep in each tier,
+filters, and a walk of the queue (and with the `unreviewed` filter), as the median and worst
+per page against issue 18's budget of 300 ms. Nothing here is asserted.
 
-    python bench/bench_ui.py [--items 10000] [--page 48]
+    python bench/bench_ui.py [--items 10000] [--page 48] [--walk N] [--store DIR]
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from cairn.store import Store, reviews
+from cairn.service.families import case_families
+from cairn.store import Store
+from cairn.store import reviewqueue as rq
 from cairn.store import schema as t
 from cairn.web import queue
 from cairn.web.routes import _env
@@ -78,7 +81,7 @@ def build(store: Store, n: int) -> int:
             list_id=lst, signal_type="md5", value="0" * 32, labels="[]", line_no=1)
         ).inserted_primary_key[0] for lst in lists]
         c.execute(insert(t.matches), [
-            {"item_id": i + 1, "entry_id": entries[i % 2], "list_id": lists[i % 2],
+            {"item_id": i + 1, "entry_id": entries[i // 50 % 2], "list_id": lists[i // 50 % 2],
              "signal_type": "md5", "distance": i % 32, "transform": "none"}
             for i in range(0, n, 50)])
         c.execute(insert(t.findings), [
@@ -87,7 +90,12 @@ def build(store: Store, n: int) -> int:
              "data": json.dumps({"kind": "generator", "generator": "automatic1111",
                                  "strength": "declared"}, sort_keys=True)}
             for i in range(7, n, 20) if sha[i] == f"{i:064x}"])
-    reviews.record(store, case_id, range(3, n + 1, 10), "bench", "vic-us", "0")
+    with store.engine.begin() as c:  # decisions as rows, in batches: paging reads the rows
+        for start in range(3, n + 1, 100_000):  # (reviews.record writes one custody entry
+            c.execute(insert(t.reviews), [  # per item: 100,000 of them took most of 816 s)
+                {"item_id": i, "case_id": case_id, "user": "bench", "scheme": "vic-us",
+                 "category": "0", "created_at": now, "status": "active"}
+                for i in range(start, min(n + 1, start + 100_000), 10)])
     return case_id
 
 
@@ -104,8 +112,32 @@ def timed(store: Store, case_id: int, q: queue.QueueQuery) -> tuple[float, queue
 FILTERS = ("source", "device", "suspect", "list", "finding", "family")
 
 
+TARGET_MS = 300.0  # issue 18: every page server-side
+
+
 def report(label: str, ms: list[float]) -> None:
-    print(f"  {label:<34} median {statistics.median(ms):7.1f} ms   worst {max(ms):7.1f} ms")
+    worst = max(ms)
+    print(f"  {label:<34} median {statistics.median(ms):7.1f} ms   worst {worst:7.1f} ms   "
+          f"{'within' if worst <= TARGET_MS else 'OVER'} {TARGET_MS:.0f} ms")
+
+
+def open_case(home: Path, n: int) -> tuple[Store, int]:
+    """The bench's store at `home`: built there once, reused while it holds a case of `n`
+    items (so a rerun times the pages, not the writing)."""
+    marker = home / "bench-case.json"
+    if marker.exists():
+        kept = json.loads(marker.read_text())
+        if kept.get("items") == n:
+            store = Store.open(home)
+            print(f"case of {n:,} items reused from {home}")
+            return store, int(kept["case_id"])
+        raise SystemExit(f"{home} holds a bench case of {kept.get('items')} items, not {n}")
+    store = Store.open(home)
+    t0 = time.perf_counter()
+    case_id = build(store, n)
+    print(f"case of {n:,} items written in {time.perf_counter() - t0:.1f} s")
+    marker.write_text(json.dumps({"items": n, "case_id": case_id}))
+    return store, case_id
 
 
 def main() -> None:
@@ -113,49 +145,61 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=10_000)
     ap.add_argument("--page", type=int, default=48)
     ap.add_argument("--walk", type=int, default=0, help="pages walked at most (0: all)")
+    ap.add_argument("--store", type=Path, default=None,
+                    help="build the case in this folder and reuse it on the next run "
+                         "(default: a temporary folder, removed)")
     a = ap.parse_args()
+    os.environ.setdefault("CAIRN_EXAMINER", "bench")
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("CAIRN_EXAMINER", "bench")
-        store = Store.open(Path(tmp))
-        t0 = time.perf_counter()
-        case_id = build(store, a.items)
-        print(f"case of {a.items:,} items written in {time.perf_counter() - t0:.1f} s "
-              f"(SQLite, page of {a.page})")
-        t0 = time.perf_counter()
-        shared = queue.shared_between_suspects(store, case_id)
-        print(f"  families computed, {len(shared)} items shared between suspects: "
-              f"{(time.perf_counter() - t0) * 1000:.0f} ms (once per state of the case)")
-        deep = a.items // 2
-        for label, q in (
-                ("first page", queue.QueueQuery(limit=a.page)),
-                ("deep in matched", queue.QueueQuery(cursor=f"0.70.5.{deep}", limit=a.page)),
-                ("deep in synthetic", queue.QueueQuery(cursor=f"1.{deep}", limit=a.page)),
-                ("deep in shared between suspects",
-                 queue.QueueQuery(cursor=f"2.{deep}", limit=a.page)),
-                ("deep in the rest", queue.QueueQuery(cursor=f"3.{a.items - 5 * a.page}",
-                                                      limit=a.page)),
-                ("filter device=D-03", queue.QueueQuery(device="D-03", limit=a.page)),
-                ("filter suspect=S-01, unreviewed",
-                 queue.QueueQuery(suspect="S-01", state="unreviewed", limit=a.page)),
-                ("filter list=leads", queue.QueueQuery(list="leads", limit=a.page)),
-                ("filter finding=generator", queue.QueueQuery(finding="generator",
-                                                              limit=a.page)),
-                ("filter family=1", queue.QueueQuery(family=1, limit=a.page))):
-            report(label, [timed(store, case_id, q)[0] for _ in range(5)])
-        for state in ("all", "unreviewed"):
-            times, cursor, pages, slowest = [], None, 0, (0.0, "")
-            while True:
-                ms, pg = timed(store, case_id, queue.QueueQuery(state=state, cursor=cursor,
-                                                                limit=a.page))
-                times.append(ms)
-                slowest = max(slowest, (ms, str(cursor)))
-                pages += 1
-                cursor = pg.next_cursor
-                if cursor is None or (a.walk and pages >= a.walk):
-                    break
-            report(f"walk, state={state} ({pages} pages)", times)
-            print(f"    (slowest after cursor {slowest[1]})")
+        store, case_id = open_case(a.store or Path(tmp), a.items)
+        print(f"({store.engine.dialect.name}, page of {a.page}; target {TARGET_MS:.0f} ms "
+              "per page)")
+        run(store, case_id, a)
         store.close()
+
+
+def run(store: Store, case_id: int, a: argparse.Namespace) -> None:
+    kept = rq.load_shared(store, case_id) is not None
+    t0 = time.perf_counter()
+    shared = queue.shared_between_suspects(store, case_id).ids or []
+    print(f"  families spanning suspects, {len(shared)} items: "
+          f"{(time.perf_counter() - t0) * 1000:.0f} ms ("
+          + ("read back from the store: kept since they were computed for this state of the "
+             "case" if kept else "computed: once per state of the case, then kept") + ")")
+    t0 = time.perf_counter()
+    n = len(case_families(store, case_id).families)  # what the family filter pages through
+    print(f"  the case's {n:,} families: {time.perf_counter() - t0:.1f} s (once per process "
+          "and state of the case)")
+    deep = a.items // 2
+    for label, q in (
+            ("first page", queue.QueueQuery(limit=a.page)),
+            ("deep in matched", queue.QueueQuery(cursor=f"0.70.5.{deep}", limit=a.page)),
+            ("deep in synthetic", queue.QueueQuery(cursor=f"1.{deep}", limit=a.page)),
+            ("deep in shared between suspects",
+             queue.QueueQuery(cursor=f"2.{deep}", limit=a.page)),
+            ("deep in the rest", queue.QueueQuery(cursor=f"3.{a.items - 5 * a.page}",
+                                                  limit=a.page)),
+            ("filter device=D-03", queue.QueueQuery(device="D-03", limit=a.page)),
+            ("filter suspect=S-01, unreviewed",
+             queue.QueueQuery(suspect="S-01", state="unreviewed", limit=a.page)),
+            ("filter list=leads", queue.QueueQuery(list="leads", limit=a.page)),
+            ("filter finding=generator", queue.QueueQuery(finding="generator",
+                                                          limit=a.page)),
+            ("filter family=1", queue.QueueQuery(family=1, limit=a.page))):
+        report(label, [timed(store, case_id, q)[0] for _ in range(5)])
+    for state in ("all", "unreviewed"):
+        times, cursor, pages, slowest = [], None, 0, (0.0, "")
+        while True:
+            ms, pg = timed(store, case_id, queue.QueueQuery(state=state, cursor=cursor,
+                                                            limit=a.page))
+            times.append(ms)
+            slowest = max(slowest, (ms, str(cursor)))
+            pages += 1
+            cursor = pg.next_cursor
+            if cursor is None or (a.walk and pages >= a.walk):
+                break
+        report(f"walk, state={state} ({pages} pages)", times)
+        print(f"    (slowest after cursor {slowest[1]})")
 
 
 if __name__ == "__main__":

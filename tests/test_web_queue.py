@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import insert, select
 
+from cairn.service import families as svc_families
 from cairn.store import Store, reviews
+from cairn.store import reviewqueue as rq
 from cairn.store import schema as t
 from cairn.store.listtrust import set_trust
 from cairn.web import queue, thumbs
@@ -187,6 +191,137 @@ def test_review_state_filter_and_a_trust_change_reorders(qcase: QueueCase) -> No
     finally:
         set_trust(qcase.store, "leads", 20)
         reviews.undo(qcase.store, qcase.case_id, done[0].item_id, "rev-01")
+
+
+def _random_matches(store: Store, seed: int) -> tuple[int, list[int]]:
+    """A case of 40 items on one exhibit matched at random: lists of equal and different
+    trust, a known-good list, several matches per item, some no longer active. Returns
+    (case id, the item ids in the order the queue must give: each item's best counting
+    match, by (100 - trust, distance, id))."""
+    rng = random.Random(seed)
+    with store.engine.begin() as c:
+        case_id = c.execute(insert(t.cases).values(name=f"op-random-{seed}", created_at=NOW)
+                            ).inserted_primary_key[0]
+        src = c.execute(insert(t.sources).values(case_id=case_id, name="ex-r",
+                                                 location=f"/nonexistent/r{seed}",
+                                                 added_at=NOW)).inserted_primary_key[0]
+        run_id = c.execute(insert(t.scan_runs).values(
+            case_id=case_id, source_id=src, tool_version="test", examiner="examiner-01",
+            host="test", started_at=NOW, status="complete", arguments="{}")
+        ).inserted_primary_key[0]
+        ids = [c.execute(insert(t.items).values(
+            source_id=src, scan_run_id=run_id, path=f"r{n}.jpg", raw_path=f"r{n}.jpg".encode(),
+            location_key=(1000 + n).to_bytes(32, "big"), kind="image", size=n,
+            sha256=f"{seed:08x}{n:056x}")).inserted_primary_key[0] for n in range(40)]
+        lists = []
+        for k, (trust, purpose) in enumerate(((90, "detect"), (90, "detect"), (40, "detect"),
+                                              (95, "known-good"))):
+            lid = c.execute(insert(t.lists).values(
+                name=f"r{seed}-{k}", source_file="-", format="plain", imported_at=NOW,
+                entry_count=1, rejected_count=0, pdq_threshold=31, purpose=purpose,
+                trust=trust)).inserted_primary_key[0]
+            lists.append((lid, trust, purpose))
+        best: dict[int, tuple[int, int]] = {}
+        for n, item in enumerate(ids):
+            for e in range(rng.choice((0, 1, 1, 2, 3))):
+                lid, trust, purpose = rng.choice(lists)
+                distance, status = rng.randrange(4), rng.choice(("active",) * 3 + ("withdrawn",))
+                entry = c.execute(insert(t.list_entries).values(
+                    list_id=lid, signal_type="pdq", value=f"{n}-{e}", labels="[]", line_no=1)
+                ).inserted_primary_key[0]
+                c.execute(insert(t.matches).values(
+                    item_id=item, entry_id=entry, list_id=lid, signal_type="pdq",
+                    distance=distance, transform="none", status=status))
+                if status == "active" and purpose == "detect":
+                    best[item] = min(best.get(item, (999, 999)), (100 - trust, distance))
+    return case_id, sorted(best, key=lambda i: (*best[i], i))
+
+
+def test_matched_order_is_each_items_best_match_on_every_page_size(qcase: QueueCase) -> None:
+    for seed in (1, 2, 3):
+        case_id, expected = _random_matches(qcase.store, seed)
+        assert len(expected) > 10
+        for limit in (1, 2, 5, 48):
+            seen, cursor = [], None
+            while True:
+                pg = queue.page(qcase.store, case_id,
+                                queue.QueueQuery(cursor=cursor, limit=limit, matched=True))
+                seen += [r["id"] for r in pg.items]
+                if pg.next_cursor is None:
+                    break
+                cursor = pg.next_cursor
+            assert seen == expected, (seed, limit)
+
+
+def test_families_spanning_suspects_are_kept_in_the_store(qcase: QueueCase) -> None:
+    """Computed once per state of the case and kept (store/reviewqueue.py): a process that
+    has not computed them (the in-process memory emptied) reads them back; a new item of
+    the case changes its state and they are computed again."""
+    store, case_id = qcase.store, qcase.case_id
+    expected = sorted([qcase.ids["shared-a"], qcase.ids["shared-b"]])
+    assert queue.shared_between_suspects(store, case_id).ids == expected
+    state, ids = rq.load_shared(store, case_id) or ("", [])
+    assert ids == expected and json.loads(state)[0] == list(rq.case_state(store, case_id))
+    rq.save_shared(store, case_id, state, [qcase.ids["rest"]])  # what a process would read
+    queue._shared.clear()
+    assert queue.shared_between_suspects(store, case_id).ids == [qcase.ids["rest"]]
+    rq.save_shared(store, case_id, "an older state", [qcase.ids["rest"]])
+    queue._shared.clear()
+    assert queue.shared_between_suspects(store, case_id).ids == expected  # computed again
+    assert (rq.load_shared(store, case_id) or ("", []))[1] == expected
+
+
+def test_a_large_case_pages_on_while_its_families_are_computed(
+        qcase: QueueCase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over SYNC_ITEMS items the families are computed on a thread: a page that reaches
+    the tiers needing them stops there, says why and gives a cursor that resumes there;
+    once computed, the same cursor goes on."""
+    store, case_id = qcase.store, qcase.case_id
+    with store.engine.begin() as c:
+        c.execute(t.queue_shared.delete().where(t.queue_shared.c.case_id == case_id))
+    queue._shared.clear()
+    monkeypatch.setattr(queue, "SYNC_ITEMS", 0)
+    gate = threading.Event()
+    real = queue._compute
+
+    def held(*a: Any) -> list[int]:  # the thread waits until the page has been read
+        gate.wait(30)
+        return real(*a)
+
+    monkeypatch.setattr(queue, "_compute", held)
+    pg = queue.page(store, case_id, queue.QueueQuery(limit=48))
+    names = {v: k for k, v in qcase.ids.items()}
+    assert [names[r["id"]] for r in pg.items] == ORDER[:5]  # matched, then synthetic
+    assert pg.pending and "being computed" in pg.pending
+    assert pg.next_cursor == "2.0"
+    gate.set()
+    for _ in range(300):
+        if not queue._running:
+            break
+        threading.Event().wait(0.05)
+    rest = queue.page(store, case_id, queue.QueueQuery(cursor=pg.next_cursor, limit=48))
+    assert [names[r["id"]] for r in rest.items] == ORDER[5:] and rest.pending is None
+
+
+def test_a_large_cases_family_filter_waits_for_its_families_without_blocking(
+        qcase: QueueCase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over SYNC_ITEMS items, the family filter's first page does not wait for the case's
+    families: it says they are being computed (a thread computes them), and lists the
+    family once they are."""
+    store, case_id = qcase.store, qcase.case_id
+    monkeypatch.setattr(queue, "SYNC_ITEMS", 0)
+    svc_families._cache.clear()
+    pg = queue.page(store, case_id, queue.QueueQuery(family=1))
+    assert pg.items == [] and pg.next_cursor is None
+    assert pg.pending and "families are being computed" in pg.pending
+    for _ in range(600):
+        if svc_families._cache:
+            break
+        threading.Event().wait(0.05)
+    names = {v: k for k, v in qcase.ids.items()}
+    got = {tuple(names[r["id"]] for r in queue.page(
+        store, case_id, queue.QueueQuery(family=f)).items) for f in (1, 2)}
+    assert got == {("shared-a", "shared-b"), ("local-1", "local-2")}
 
 
 def test_lists_import_and_edit_trust_from_the_cli(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ two places, and both ask this module first:
 
 - a scan started over HTTP (`POST /api/v1/scans`, service/scans.py): its path must lie inside
   a root of the scan's case; with no root for that case the server scans nothing for it;
-- a thumbnail (`/ui/thumb/ID`, web/routes.py): the item's file must lie inside a root of its
-  case. A server started with no root at all serves each item from inside its own source's
+- a thumbnail (`/ui/thumb/ID`, web/routes.py): the item's file (for an archive member or a
+  file carved from a disk image: the archive or image holding it) must lie inside a root of
+  its case. A server started with no root at all serves each item from inside its own source's
   recorded location only (what `cairn scan` was pointed at), so a thumbnail never reads
   outside the evidence either way.
 
@@ -105,12 +106,14 @@ class EvidenceRoots:
 
     def check_file(self, case: str, location: str, raw_path: bytes) -> None:
         """OutsideRoots unless the file at `location`/`raw_path` (an item's, as its source
-        recorded it) resolves inside a root of `case`, or, on a server with no roots at all,
-        inside its source's own location."""
-        if b"\0" in raw_path or "\0" in location:
+        recorded it; for an archive member or a file in a disk image, the file holding it:
+        what the raw path names before its first NUL) resolves inside a root of `case`, or,
+        on a server with no roots at all, inside its source's own location."""
+        if "\0" in location:
             raise OutsideRoots(f"item path {raw_path!r} in {location!r} is not a file path")
+        top = raw_path.split(b"\0", 1)[0]  # a member: the archive or disk image holding it
         base = os.fsencode(location)
-        path = os.path.join(base, raw_path) if os.path.isdir(base) and raw_path else base
+        path = os.path.join(base, top) if os.path.isdir(base) and top else base
         real = os.fsdecode(os.path.realpath(path))
         shown = os.fsdecode(path)
         if not self.pairs:

@@ -119,6 +119,7 @@ class Principal:
     token_id: int | None = None
     session_id: int | None = None
     csrf_sha256: str | None = None  # a session's; None for a token (no ambient credential)
+    blur: int = 3  # a session's blur level, read with it (store/exposure.py; a token: strong)
 
     def can(self, capability: str) -> bool:
         return capability in self.capabilities

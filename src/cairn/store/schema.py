@@ -83,6 +83,7 @@ items = Table(
                      name="uq_items_location"),
     Index("ix_items_path", "path", postgresql_using="hash"),  # no length limit; equality only
     Index("ix_items_sha256", "sha256"),
+    Index("ix_items_source", "source_id", "id"),  # a source's last item: its state (0019)
     Index("ix_items_md5", "md5"),
     Index("ix_items_sha1", "sha1"),
 )
@@ -112,7 +113,7 @@ findings = Table(
     Column("data", Text, nullable=False),  # JSON: the finding as reported
     Column("error", Text),
     UniqueConstraint("sha256", "kind", "source", name="uq_findings_content_kind_source"),
-    Index("ix_findings_kind", "kind"),
+    Index("ix_findings_kind_sha256", "kind", "sha256"),  # the queue's finding filter (0019)
 )
 
 errors = Table(
@@ -200,7 +201,11 @@ matches = Table(
     Column("status_by", String(200)),
     Column("status_note", Text),
     UniqueConstraint("item_id", "entry_id", "signal_type", name="uq_matches_item_entry_signal"),
-    Index("ix_matches_item", "item_id"),
+    # an item's matches; covering what the review queue asks of them (0019): whether one
+    # on a more trusted list, or nearer, exists (store/reviewqueue.py `_best`)
+    Index("ix_matches_item", "item_id", "status", "list_id", "distance", "id"),
+    # the review queue's matched tier, one list at a time in its order (0019)
+    Index("ix_matches_queue", "list_id", "status", "distance", "item_id"),
 )
 
 
@@ -576,4 +581,17 @@ reviews = Table(
     Column("undoes", Integer),  # an undo: the id of the decision it took back
     Index("ix_reviews_item_status", "item_id", "status"),
     Index("ix_reviews_case_status", "case_id", "status"),
+)
+
+# The items of a case in a family spanning the exhibits of two or more suspects, as the
+# review queue's third tier shows them (web/queue.py), and the state of the case (items,
+# signals, findings, which exhibit is whose) they were computed at: computing them reads the
+# whole case, so once per state, whatever process asks. `item_ids`: sorted, zlib-compressed
+# little-endian int64.
+queue_shared = Table(
+    "queue_shared", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("item_ids", LargeBinary, nullable=False),
+    Column("computed_at", String(32), nullable=False),
 )

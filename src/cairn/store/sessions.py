@@ -59,7 +59,7 @@ def principal_for_session(store: Store, session: str) -> Principal | None:
         return None
     s = t.web_sessions.c
     with store.engine.connect() as c:
-        r = c.execute(select(s.id, s.csrf_token, s.expires_at, s.ended_at,
+        r = c.execute(select(s.id, s.csrf_token, s.expires_at, s.ended_at, s.blur,
                              t.users.c.id.label("uid"), t.users.c.name, t.users.c.role,
                              t.users.c.disabled_at)
                       .join(t.users, t.users.c.id == s.user_id)
@@ -68,7 +68,7 @@ def principal_for_session(store: Store, session: str) -> Principal | None:
             or parse_time(r["expires_at"]) <= utcnow()):
         return None
     return Principal(r["uid"], r["name"], r["role"], ROLE_CAPS[r["role"]], "session",
-                     session_id=r["id"], csrf_sha256=r["csrf_token"])
+                     session_id=r["id"], csrf_sha256=r["csrf_token"], blur=r["blur"])
 
 
 def end_session(store: Store, session: str) -> bool:

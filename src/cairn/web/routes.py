@@ -104,8 +104,11 @@ class ExposureSetting(BaseModel):
     confirm: bool = False
 
 
-def _blur(store: Store, who: Principal) -> int:
-    return exposure.level_of(store, who.session_id if who.via == "session" else None)
+def _blur(who: Principal) -> int:
+    """The blur level of the request's session, read with the session itself (the
+    Principal carries it: no second read per thumbnail); a token's is the default."""
+    return who.blur if who.via == "session" and who.blur in exposure.LEVELS \
+        else exposure.DEFAULT
 
 
 # the public face viewroutes.py renders with: the same headers, the same login rule
@@ -194,7 +197,7 @@ def web_router() -> APIRouter:
                           "suspect": suspect or "", "list": list_name or "",
                           "finding": finding or "", "family": family or ""},
                        tiers=queue.TIERS, reveal_seconds=REVEAL_SECONDS,
-                       blur=exposure.LEVELS[_blur(store, who)],
+                       blur=exposure.LEVELS[_blur(who)],
                        break_minutes=break_minutes, first=not cursor)
 
     @router.get("/cases/{case}/items/{item_id}", response_model=None)
@@ -248,8 +251,9 @@ def web_router() -> APIRouter:
 
     def png_or_404(png: bytes | None) -> Response:
         if png is None:
-            raise HTTPException(404, "no picture to show for this item (not an image, "
-                                "an archive member, or changed since the scan)",
+            raise HTTPException(404, "no picture to show for this item (not an image or "
+                                "a video, or its bytes are no longer the item's: changed "
+                                "or unreadable since the scan)",
                                 headers=NO_STORE)
         return Response(png, media_type="image/png", headers=NO_STORE)
 
@@ -266,7 +270,7 @@ def web_router() -> APIRouter:
         store = store_of(request)
         _, item = visible_item(request, store, who, item_id)
         return png_or_404(thumbnail(store.home, item,
-                                           variant=thumbs.LEVELS[_blur(store, who)]))
+                                           variant=thumbs.LEVELS[_blur(who)]))
 
     @router.post("/thumb/{item_id}/reveal")
     def reveal(request: Request, item_id: int, who: auth.CurrentPrincipal) -> Response:
@@ -287,7 +291,7 @@ def web_router() -> APIRouter:
         store = store_of(request)
         _, item = visible_item(request, store, who, item_id)
         return png_or_404(thumbs.frame(store.home, item, k,
-                                       thumbs.LEVELS[_blur(store, who)]))
+                                       thumbs.LEVELS[_blur(who)]))
 
     @router.post("/thumb/{item_id}/frames/{k}/reveal")
     def reveal_frame(request: Request, item_id: int, k: int, who: auth.CurrentPrincipal
@@ -307,7 +311,7 @@ def web_router() -> APIRouter:
             return _login_redirect(request)
         _may_view(who)
         return _render(request, "exposure.html", who, levels=exposure.LEVELS,
-                       level=_blur(store_of(request), who),
+                       level=_blur(who),
                        session=who.via == "session")
 
     @router.post("/exposure")

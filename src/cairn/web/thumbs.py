@@ -15,7 +15,10 @@
 - Cached as `$CAIRN_HOME/thumbs/<sha[:2]>/<sha256>.<variant>.png` (a frame:
   `<sha256>.f<k>.<variant>.png`), written atomically (a temporary file renamed): never beside
   the evidence, never in an export. A store kept in memory (no home) caches nothing.
-- Archive members and carved items are not read back yet (`None`: the page says so).
+- An archive member (zip, tar, compressed tar, nested) or a file inside a disk image is read
+  back through the scan's own readers (media/archives.py `iter_members` under a fresh
+  budget, media/disk), in memory, never extracted; a carved one from its volume at the
+  offset its name gives. Its SHA-256 must still be the item's, as for a file.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from cairn.media import decode
+from cairn.media.archives import ArchiveError, iter_members
 from cairn.media.limits import Limits
+from cairn.media.sniff import HEAD_BYTES, kind_of, refine, sniff
 from cairn.media.video import VideoDecodeError, luma_frames
 from cairn.media.walk import O_NOATIME
 
@@ -63,24 +69,127 @@ def cache_path(home: Path, sha256: str, variant: str, frame: int | None = None) 
     return home / "thumbs" / sha256[:2] / name
 
 
-def _read_verified(item: ItemFile, limit: int) -> bytes | None:
-    """The item's bytes when it is a plain file whose SHA-256 is still the item's."""
-    if not item.sha256 or b"\0" in item.raw_path or (item.size or 0) > limit:
-        return None
+def _top_path(item: ItemFile) -> bytes:
+    """The file on disk holding the item: itself, or the archive / disk image its raw path
+    starts with (NUL separates the members below it)."""
     base = os.fsencode(item.location)
-    path = os.path.join(base, item.raw_path) if os.path.isdir(base) else base
+    top = item.raw_path.split(b"\0", 1)[0]
+    return os.path.join(base, top) if os.path.isdir(base) and top else base
+
+
+def _open_evidence(path: bytes) -> BinaryIO:
+    try:  # evidence is read-only: do not even touch its atime where we may say so
+        fd = os.open(path, os.O_RDONLY | O_NOATIME | getattr(os, "O_NOFOLLOW", 0))
+    except PermissionError:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    return os.fdopen(fd, "rb")
+
+
+def _read_verified(item: ItemFile, limit: int, limits: Limits | None = None) -> bytes | None:
+    """The item's bytes when their SHA-256 is still the item's: a plain file read whole, or
+    a member read back out of its archive or disk image (`_read_member`)."""
+    if not item.sha256 or (item.size or 0) > limit:
+        return None
     try:
-        try:  # evidence is read-only: do not even touch its atime where we may say so
-            fd = os.open(path, os.O_RDONLY | O_NOATIME | getattr(os, "O_NOFOLLOW", 0))
-        except PermissionError:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(limit + 1)
+        with _open_evidence(_top_path(item)) as f:
+            if b"\0" in item.raw_path:
+                data = _read_member(f, item, limits or Limits())
+            else:
+                data = f.read(limit + 1)
     except OSError:
         return None
-    if len(data) > limit or hashlib.sha256(data).hexdigest() != item.sha256:
+    if data is None or len(data) > limit or hashlib.sha256(data).hexdigest() != item.sha256:
         return None
     return data
+
+
+# a carved member's name below its disk image: `[<volume>/]$unallocated/0x<offset>.<ext>`
+# (media/disk/members.py), the offset within the volume
+_CARVED = re.compile(rb"(?:(?P<vol>[^/\0]+)/)?\$unallocated/0x(?P<off>[0-9a-f]+)\.[a-z0-9]+")
+
+
+def _read_member(f: BinaryIO, item: ItemFile, limits: Limits) -> bytes | None:
+    """An archive member's or a disk image file's bytes, read back through the readers the
+    scan used (media/archives.py `iter_members` under a fresh Budget, media/disk), level by
+    level down the NUL-separated raw path, in memory, never extracted; a carved item's from
+    its volume at the offset its name gives, `item.size` bytes. None when a level cannot be
+    opened or holds no such member (the caller then checks the SHA-256 of what came back)."""
+    parts = item.raw_path.split(b"\0")
+    if len(parts) - 1 > limits.max_archive_depth:
+        return None
+    stream: BinaryIO = f
+    where: bytes | None = _top_path(item)  # an image's other segments lie beside it
+    name = os.fsdecode(parts[0])
+    data: bytes | None = None
+    try:
+        for k, part in enumerate(parts[1:], 1):
+            stream.seek(0)
+            head = stream.read(HEAD_BYTES)
+            mt = refine(sniff(head), name)
+            last = k == len(parts) - 1
+            if kind_of(mt) == "archive":
+                data = _archive_member(stream, mt, name, part, limits,
+                                       item.sha256 if last else None)
+            elif kind_of(mt) == "disk":
+                data = _disk_member(stream, mt, where, name, part, limits,
+                                    item.size if last else None)
+            else:
+                return None
+            if data is None:
+                return None
+            stream, where, name = io.BytesIO(data), None, os.fsdecode(part)
+    except Exception:  # noqa: BLE001 - a reader's failure on hostile bytes: no picture
+        return None
+    return data
+
+
+def _archive_member(stream: BinaryIO, media_type: str, name: str, raw: bytes, limits: Limits,
+                    sha256: str | None) -> bytes | None:
+    """The member `raw` of the archive in `stream` (of those so named, the one whose
+    SHA-256 is `sha256` when given)."""
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(0)
+    first = None
+    try:
+        for m in iter_members(stream, media_type, name, limits, size):
+            if m.raw != raw or m.data is None:
+                continue
+            if sha256 is None or hashlib.sha256(m.data).hexdigest() == sha256:
+                return m.data
+            first = first or m.data
+    except ArchiveError:
+        pass  # members read before the damage were looked at
+    return first
+
+
+def _disk_member(stream: BinaryIO, media_type: str, where: bytes | None, name: str,
+                 raw: bytes, limits: Limits, size: int | None) -> bytes | None:
+    """The file `raw` below the disk image in `stream`: a carved one read at its offset in
+    its volume (`size` bytes), any other through media/disk's file systems."""
+    from cairn.media.disk.images import open_image
+    from cairn.media.disk.members import iter_disk_members
+    from cairn.media.disk.volumes import volumes
+
+    with open_image(stream, media_type, where) as img:
+        carved = _CARVED.fullmatch(raw)
+        if carved is not None:
+            if size is None or size > limits.max_member_size:
+                return None
+            vols, _ = volumes(img.stream, img.size)
+            vol = (carved["vol"] or b"").decode("ascii", "replace")
+            for v in vols:
+                if v.name == vol:
+                    s = v.open(img.stream)
+                    s.seek(int(carved["off"], 16))
+                    return s.read(size)
+            return None
+        for m in iter_disk_members(img, name):
+            if m.raw == raw:
+                if m.open is None or (m.size or 0) > limits.max_member_size:
+                    return None
+                return m.open().read(limits.max_member_size + 1)
+    return None
 
 
 def _png(picture: decode.Picture | np.ndarray, variant: str) -> bytes | None:
@@ -162,7 +271,7 @@ def thumbnail(home: Path | None, item: ItemFile, blurred: bool = True,
         return png
     if item.kind not in ("image", "video"):
         return None
-    data = _read_verified(item, limits.max_image_bytes)
+    data = _read_verified(item, limits.max_image_bytes, limits)
     if data is None:
         return None
     png = _render(item, data, variant, limits)
@@ -183,7 +292,7 @@ def frame(home: Path | None, item: ItemFile, k: int, variant: str = "blur",
     png = _cached(cached)
     if png is not None:
         return png
-    data = _read_verified(item, limits.max_image_bytes)
+    data = _read_verified(item, limits.max_image_bytes, limits)
     if data is None:
         return None
     frames = _key_frames(data, limits)

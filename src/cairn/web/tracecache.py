@@ -1,7 +1,7 @@
 """A case's trace inputs for the workbench's graph and overview, read once per state of the
 case: its items as tracing reads them (`Store.case_signals`), its families (service/
 families.py, cached there) and its generator-fingerprint links (trace/links.py), remembered
-per process under `store.items.case_fingerprint` like the families: a scan, a rehash or new
+per process under `store.reviewqueue.case_state` like the families: a scan, a rehash or new
 findings give a new key, and the next read computes them again."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from cairn.service.families import case_families
 from cairn.store import Store
-from cairn.store import items as store_items
+from cairn.store.reviewqueue import case_state
 from cairn.trace.links import Link, links
 
 KEEP = 8  # cases remembered per process
@@ -31,7 +31,7 @@ _cache: dict[tuple[str, int], tuple[tuple[int, ...], CaseTrace]] = {}
 
 def case_trace(store: Store, case_id: int) -> CaseTrace:
     key = (store.url, case_id)
-    fingerprint = store_items.case_fingerprint(store, case_id)
+    fingerprint = case_state(store, case_id)
     with _lock:
         held = _cache.get(key)
         if held is not None and held[0] == fingerprint:
