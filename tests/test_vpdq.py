@@ -61,7 +61,8 @@ def test_exact_is_bit_identical_to_the_reference_sample_hashes(reference: Path) 
 def test_reference_rgb_is_swscales_c_arithmetic() -> None:
     """Spot values of swscale's C yuv2rgb (BT.601, limited range), as FFmpeg 8.1's swscale
     gives them with SIMD off (av_force_cpu_flags(0)): its table maps Y 235 to 253, not 255;
-    saturated chroma clips; each chroma sample colours its 2x2 block."""
+    saturated chroma clips; each chroma sample colours its 2x2 block. (Checked against
+    swscale itself on random planes of many sizes, both ranges: identical.)"""
     from cairn.media.video import reference_rgb
 
     y = np.array([[16, 235], [126, 126]], dtype=np.uint8)
@@ -71,6 +72,9 @@ def test_reference_rgb_is_swscales_c_arithmetic() -> None:
     red = reference_rgb(np.full((2, 2), 81, np.uint8), np.array([[90]], np.uint8),
                         np.array([[240]], np.uint8))
     assert red[0, 0].tolist() == [252, 0, 0]
+    full = reference_rgb(np.array([[0, 255], [128, 128]], np.uint8), np.array([[128]], np.uint8),
+                         np.array([[128]], np.uint8), full_range=True)  # yuvj420p
+    assert full.reshape(-1, 3).tolist() == [[0, 0, 0], [255, 255, 255]] + [[128] * 3] * 2
     assert (red == red[0, 0]).all()
 
 
@@ -188,18 +192,42 @@ def vpdq_frames_from_synthetic(tmp: Path | None = None):
     return vpdq_frames(str(d / "v.mp4"))
 
 
-def test_corrupt_and_truncated_video(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_corrupt_and_truncated_video(tmp_path: Path, mode: str) -> None:
     from cairn.demo import tiny_video
 
     tiny_video(tmp_path / "ok.mp4", seconds=3)
     data = (tmp_path / "ok.mp4").read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
     with pytest.raises(VideoError) as err:
-        vpdq_frames(str(tmp_path / "cut.mp4"))
+        vpdq_frames(str(tmp_path / "cut.mp4"), mode=mode)
     assert "video" in str(err.value)
     (tmp_path / "junk.mp4").write_bytes(data[:64] + bytes(4096))
     with pytest.raises(VideoError):
-        vpdq_frames(str(tmp_path / "junk.mp4"))
+        vpdq_frames(str(tmp_path / "junk.mp4"), mode=mode)
+    flipped = bytearray(data)
+    for k in range(len(data) // 3, len(data), 97):  # damaged packets, container intact
+        flipped[k] ^= 0x5A
+    (tmp_path / "flipped.mp4").write_bytes(bytes(flipped))
+    try:
+        got = vpdq_frames(str(tmp_path / "flipped.mp4"), mode=mode)
+    except VideoError as e:
+        got = e.frames
+    assert len(got) <= 4
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_frame_limit_keeps_the_frames_before_it(tmp_path: Path, mode: str) -> None:
+    """max_video_frames counts every frame read, decoded or skipped (fast skips most of
+    this clip's): the work stays bounded and the frames hashed before the limit are kept."""
+    from cairn.demo import tiny_video
+    from cairn.media.limits import Limits
+
+    tiny_video(tmp_path / "v.mp4", seconds=3)
+    with pytest.raises(VideoError, match="max_video_frames") as err:
+        vpdq_frames(str(tmp_path / "v.mp4"), limits=Limits(max_video_frames=15), mode=mode)
+    assert [round(f.timestamp) for f in err.value.frames] == [0, 1]
+    assert len(vpdq_frames(str(tmp_path / "v.mp4"), mode=mode)) == 3
 
 
 def test_match_percent_is_the_brute_force_comparison_in_bounded_memory() -> None:

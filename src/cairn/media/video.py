@@ -76,32 +76,40 @@ def _cdiv(n: int, d: int) -> int:
     return n // d if n >= 0 else -((-n) // d)
 
 
-def _reference_tables(full_range: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                 np.ndarray, np.ndarray]:
+@dataclass(frozen=True, slots=True)
+class _Yuv2Rgb:
     """swscale's yuv2rgb tables for 24-bit RGB with its defaults (BT.601, brightness 0,
-    contrast and saturation 1): the clipped luma ramp and the per-U/per-V offsets into it."""
-    crv, cbu, cgu, cgv = _BT601[0], _BT601[1], -_BT601[2], -_BT601[3]
-    cy, oy = 1 << 16, 0
-    if full_range:
-        crv, cbu, cgu, cgv = (_cdiv(v * 224, 255) for v in (crv, cbu, cgu, cgv))
-    else:
-        cy, oy = (cy * 255) // 219, 16 << 16
-    yoffs = 384 if full_range else 326
+    contrast and saturation 1). swscale looks up ramp[Y + offset(U, V)] in a table
+    ramp[i] = clip((base + i * cy) >> 16, 0, 255); the same value is computed here."""
 
-    # scaled by cy, as C divides: towards zero
-    crv, cbu, cgu, cgv = (_cdiv((v << 16) + 0x8000, cy) for v in (crv, cbu, cgu, cgv))
-    i = np.arange(1024, dtype=np.int64)
-    ramp = np.clip((-(384 << 16) - oy + i * cy + 0x8000) >> 16, 0, 255).astype(np.uint8)
-    c = np.arange(256, dtype=np.int64)
-    r_v = yoffs - (crv >> 9) + ((c * crv) >> 16)
-    b_u = yoffs - (cbu >> 9) + ((c * cbu) >> 16)
-    g_u = yoffs - (cgu >> 9) + ((c * cgu) >> 16)
-    g_v = -(cgv >> 9) + ((c * cgv) >> 16)
-    return ramp, r_v.astype(np.int16), g_u.astype(np.int16), g_v.astype(np.int16), \
-        b_u.astype(np.int16)
+    cy: int
+    base: int
+    r_v: np.ndarray  # offset into the ramp for R, by V (int32)
+    g_u: np.ndarray  # for G, by U (plus g_v by V)
+    g_v: np.ndarray
+    b_u: np.ndarray  # for B, by U
+
+    @classmethod
+    def of(cls, full_range: bool) -> _Yuv2Rgb:
+        crv, cbu, cgu, cgv = _BT601[0], _BT601[1], -_BT601[2], -_BT601[3]
+        cy, oy = 1 << 16, 0
+        if full_range:
+            crv, cbu, cgu, cgv = (_cdiv(v * 224, 255) for v in (crv, cbu, cgu, cgv))
+        else:
+            cy, oy = (cy * 255) // 219, 16 << 16
+        yoffs = 384 if full_range else 326
+        # scaled by cy, as C divides: towards zero
+        crv, cbu, cgu, cgv = (_cdiv((v << 16) + 0x8000, cy) for v in (crv, cbu, cgu, cgv))
+        c = np.arange(256, dtype=np.int64)
+
+        def table(off: int, inc: int) -> np.ndarray:
+            return (off - (inc >> 9) + ((c * inc) >> 16)).astype(np.int32)
+
+        return cls(cy, -(384 << 16) - oy + 0x8000, table(yoffs, crv), table(yoffs, cgu),
+                   table(0, cgv), table(yoffs, cbu))
 
 
-_TABLES = {full: _reference_tables(full) for full in (False, True)}
+_YUV2RGB = {full: _Yuv2Rgb.of(full) for full in (False, True)}
 
 
 def reference_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray,
@@ -109,16 +117,18 @@ def reference_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray,
     """RGB24 exactly as swscale's C converter makes it from 4:2:0 planes of even size (what
     the reference vPDQ hashes): R = ramp[Y + r(V)], G = ramp[Y + gu(U) + gv(V)],
     B = ramp[Y + b(U)], each chroma sample serving its 2x2 block."""
-    ramp, r_v, g_u, g_v, b_u = _TABLES[full_range]
+    k = _YUV2RGB[full_range]
     h, w = y.shape
     u2 = u[: h // 2, : w // 2]
     v2 = v[: h // 2, : w // 2]
-    r_off, b_off = r_v[v2], b_u[u2]
-    g_off = g_u[u2] + g_v[v2]
-    yy = y.astype(np.int16).reshape(h // 2, 2, w // 2, 2)
+    yc = (y.astype(np.int32) * k.cy + k.base).reshape(h // 2, 2, w // 2, 2)
     out = np.empty((h // 2, 2, w // 2, 2, 3), dtype=np.uint8)
-    for ch, off in enumerate((r_off, g_off, b_off)):
-        np.take(ramp, yy + off[:, None, :, None], out=out[..., ch])
+    t = np.empty_like(yc)
+    for ch, off in enumerate((k.r_v[v2], k.g_u[u2] + k.g_v[v2], k.b_u[u2])):
+        np.add(yc, (off * k.cy)[:, None, :, None], out=t)
+        np.right_shift(t, 16, out=t)
+        np.clip(t, 0, 255, out=t)
+        out[..., ch] = t
     return out.reshape(h, w, 3)
 
 
@@ -134,9 +144,9 @@ def _exact_pixels(frame: av.VideoFrame) -> tuple[np.ndarray, bool]:
     w, h = frame.width, frame.height
     name = frame.format.name
     if name in ("yuv420p", "yuvj420p") and w % 2 == 0 and h % 2 == 0:
-        full = name == "yuvj420p" or str(frame.color_range) in ("2", "ColorRange.JPEG")
+        # full range only as swscale sees it from the pixel format the reference passes
         return reference_rgb(_plane(frame, 0, h, w), _plane(frame, 1, h // 2, w // 2),
-                             _plane(frame, 2, h // 2, w // 2), full), True
+                             _plane(frame, 2, h // 2, w // 2), name == "yuvj420p"), True
     return frame.to_ndarray(format="rgb24", interpolation="AREA"), False
 
 
