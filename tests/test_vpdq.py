@@ -110,7 +110,8 @@ def test_fast_at_one_per_second_drifts_little_from_exact(reference: Path) -> Non
 def test_fast_skips_decoding_but_not_frames(tmp_path: Path) -> None:
     """Groups of pictures decoded only as far as their last wanted frame: the same frames,
     hashes and timestamps as a full decode (media.video.luma_frames) of a clip with a
-    keyframe every half second, every second and every 4 s."""
+    keyframe every half second, every second and every 4 s, and of an open-GOP clip (B-frames
+    shown before each keyframe refer to the previous group, which is then decoded whole)."""
     import av
 
     from cairn.demo import picture
@@ -118,13 +119,14 @@ def test_fast_skips_decoding_but_not_frames(tmp_path: Path) -> None:
     from cairn.signals.pdq_fast import pdq_from_luma
 
     scene = np.asarray(picture(4242, (224, 160)))
-    for keyint in (15, 30, 120):
-        path = tmp_path / f"k{keyint}.mp4"
+    for keyint, open_gop in ((15, False), (30, False), (120, False), (30, True)):
+        path = tmp_path / f"k{keyint}{'-open' if open_gop else ''}.mp4"
         with av.open(str(path), "w") as c:
             s = c.add_stream("libx264", rate=30)
             s.width, s.height, s.pix_fmt = 192, 128, "yuv420p"
             s.options = {"preset": "ultrafast", "g": str(keyint), "keyint_min": str(keyint),
-                         "sc_threshold": "0", "bf": "2"}
+                         "sc_threshold": "0", "bf": "3" if open_gop else "2",
+                         **({"x264-params": "open-gop=1:b-adapt=0"} if open_gop else {})}
             for i in range(30 * 9):
                 f = av.VideoFrame.from_ndarray(
                     np.ascontiguousarray(scene[i % 32:i % 32 + 128, i % 32:i % 32 + 192]),
@@ -143,8 +145,10 @@ def test_fast_skips_decoding_but_not_frames(tmp_path: Path) -> None:
             assert [f.time for f in frames(str(path), interval, "fast", counts=counts)] == [
                 t for _, t, _ in full]
             assert counts["read"] == 270
-            if keyint <= 30:  # wanted frames at the start of (nearly) every group
+            if keyint <= 30 and not open_gop:  # wanted frames at the start of each group
                 assert counts["decoded"] < 270 / 2, (keyint, interval, counts)
+            if open_gop:  # every group whole but the last (no open group follows it)
+                assert counts["decoded"] > 270 - 2 * keyint
 
 
 def test_modes_are_named_and_checked(reference: Path) -> None:

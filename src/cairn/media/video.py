@@ -293,25 +293,44 @@ def _exact(container: av.container.InputContainer, stream: av.video.stream.Video
         yield Frame(index, round(t, 3), pixels, ref)
 
 
+def _leading(group: list[av.Packet]) -> bool:
+    """Whether a group opens with pictures shown before its keyframe (an open GOP: they may
+    refer to the previous group, which must then be decoded to its end)."""
+    first = group[0].pts
+    return first is not None and any(p.pts is not None and p.pts < first for p in group[1:])
+
+
 def _groups(container: av.container.InputContainer, stream: av.video.stream.VideoStream
-            ) -> Iterator[tuple[list[av.Packet], bool]]:
-    """(packets, whole): a keyframe and the packets up to the next one; `whole` False when
-    the read-ahead stopped at GOP_PACKETS / GOP_BYTES (then every packet is decoded)."""
+            ) -> Iterator[tuple[list[av.Packet], bool, bool]]:
+    """(packets, whole, then_leading): a keyframe and the packets up to the next one;
+    `whole` False when the read-ahead stopped at GOP_PACKETS / GOP_BYTES (then every packet
+    is decoded); `then_leading` when the next group is an open one (so is this one decoded
+    whole). Two groups are held at a time."""
+    held: tuple[list[av.Packet], bool] | None = None
     group: list[av.Packet] = []
     size = 0
+
+    def done(g: list[av.Packet], whole: bool) -> Iterator[tuple[list[av.Packet], bool, bool]]:
+        nonlocal held
+        if held is not None:
+            yield held[0], held[1], g[0].is_keyframe and _leading(g)
+        held = (g, whole)
+
     for packet in container.demux(stream):
         if packet.size == 0:  # the demuxer's end-of-stream marker
             continue
         if packet.is_keyframe and group:
-            yield group, True
+            yield from done(group, True)
             group, size = [], 0
         group.append(packet)
         size += packet.size
         if len(group) >= GOP_PACKETS or size >= GOP_BYTES:
-            yield group, False
+            yield from done(group, False)
             group, size = [], 0
     if group:
-        yield group, True
+        yield from done(group, True)
+    if held is not None:
+        yield held[0], held[1], False
 
 
 def _fast(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
@@ -342,7 +361,7 @@ def _fast(container: av.container.InputContainer, stream: av.video.stream.VideoS
         yield Frame(index, round(t, 3), _fast_pixels(frame, reduce_to))
 
     try:
-        for group, whole in _groups(container, stream):
+        for group, whole, then_leading in _groups(container, stream):
             over = max_frames is not None and seen + len(group) > max_frames
             if over:
                 assert max_frames is not None
@@ -358,7 +377,7 @@ def _fast(container: av.container.InputContainer, stream: av.video.stream.VideoS
                 index_of[pts[pos]] = seen + rank
             seen += len(group)
             counts["read"] = seen
-            if not whole or whole_run or interval <= 0:
+            if not whole or whole_run or then_leading or interval <= 0:
                 last = len(group) - 1
             else:
                 last = _last_wanted(times, sampler)
@@ -366,6 +385,12 @@ def _fast(container: av.container.InputContainer, stream: av.video.stream.VideoS
             for packet in group[: last + 1]:
                 for frame in ctx.decode(packet):
                     yield from out(frame)
+            if last < len(group) - 1 and not over:
+                # the rest is skipped: drain the frames the decoder holds back for reordering,
+                # then start it afresh for the next keyframe
+                for frame in ctx.decode(None):
+                    yield from out(frame)
+                ctx.flush_buffers()
             if over:
                 raise VideoLimitError(f"more than {max_frames} frames (max_video_frames); "
                                       "the rest not decoded")
