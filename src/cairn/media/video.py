@@ -63,7 +63,6 @@ class Frame:
     index: int  # frame number in display order (the reference's: in decode output order)
     time: float  # seconds, rounded to the millisecond
     pixels: np.ndarray  # exact: HxWx3 uint8 RGB; fast: 2-D uint8 luma (reduced)
-    reference: bool = True  # exact only: pixels made by reference_rgb (False: by swscale)
 
 
 # ---- the reference's YUV 4:2:0 -> RGB24 (swscale's C table converter), in numpy ----------
@@ -137,7 +136,7 @@ def _plane(frame: av.VideoFrame, k: int, h: int, w: int) -> np.ndarray:
     return np.frombuffer(memoryview(p), dtype=np.uint8).reshape(-1, p.line_size)[:h, :w]
 
 
-def _exact_pixels(frame: av.VideoFrame) -> tuple[np.ndarray, bool]:
+def _exact_pixels(frame: av.VideoFrame) -> np.ndarray:
     """The RGB the reference hashes. 4:2:0 8-bit of even size: reference_rgb (bit-identical
     to the reference's sample hashes); any other layout: swscale's own RGB24 conversion, the
     call the reference makes (its rounding may then differ by FFmpeg build)."""
@@ -146,8 +145,8 @@ def _exact_pixels(frame: av.VideoFrame) -> tuple[np.ndarray, bool]:
     if name in ("yuv420p", "yuvj420p") and w % 2 == 0 and h % 2 == 0:
         # full range only as swscale sees it from the pixel format the reference passes
         return reference_rgb(_plane(frame, 0, h, w), _plane(frame, 1, h // 2, w // 2),
-                             _plane(frame, 2, h // 2, w // 2), name == "yuvj420p"), True
-    return frame.to_ndarray(format="rgb24", interpolation="AREA"), False
+                             _plane(frame, 2, h // 2, w // 2), name == "yuvj420p")
+    return frame.to_ndarray(format="rgb24", interpolation="AREA")
 
 
 def _fast_pixels(frame: av.VideoFrame, reduce_to: int | None) -> np.ndarray:
@@ -289,8 +288,7 @@ def _exact(container: av.container.InputContainer, stream: av.video.stream.Video
             sampler.take(t)
         if frame.width < MIN_HASHABLE_SIDE or frame.height < MIN_HASHABLE_SIDE:
             continue
-        pixels, ref = _exact_pixels(frame)
-        yield Frame(index, round(t, 3), pixels, ref)
+        yield Frame(index, round(t, 3), _exact_pixels(frame))
 
 
 def _leading(group: list[av.Packet]) -> bool:
