@@ -275,3 +275,22 @@ def test_match_percent_is_the_brute_force_comparison_in_bounded_memory() -> None
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 200 << 20, peak
+
+
+def test_fast_read_ahead_cap_decodes_everything(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group longer than the read-ahead (GOP_PACKETS) is decoded whole, the rest of it
+    too; frame numbers stay those of a full decode while old ones are forgotten."""
+    from cairn.demo import tiny_video
+    from cairn.media import video
+    from cairn.signals.pdq_fast import pdq_from_luma
+
+    tiny_video(tmp_path / "v.mp4", seconds=6)  # MPEG-4, a keyframe every 12 frames
+    full = [(i, t, pdq_from_luma(luma, dihedral=False).hash)
+            for i, t, luma in video.luma_frames(str(tmp_path / "v.mp4"), 1.0)]
+    monkeypatch.setattr(video, "GOP_PACKETS", 5)
+    counts: dict[str, int] = {}
+    fast = [(f.index, f.time, pdq_from_luma(f.pixels, dihedral=False).hash)
+            for f in video.frames(str(tmp_path / "v.mp4"), 1.0, "fast", counts=counts)]
+    assert fast == full and len(full) == 6
+    assert counts == {"read": 60, "decoded": 60}

@@ -341,6 +341,7 @@ def _fast(container: av.container.InputContainer, stream: av.video.stream.VideoS
     seen = 0  # packets read (frames, decoded or skipped)
     decoded = 0
     index_of: dict[int, int] = {}  # pts -> display index, for the last groups read
+    prev_start = 0  # display index of the previous group's first frame
     whole_run = False  # inside a group that did not fit the read-ahead: decode it all
 
     def out(frame: av.VideoFrame) -> Iterator[Frame]:
@@ -367,8 +368,9 @@ def _fast(container: av.container.InputContainer, stream: av.video.stream.VideoS
             if group and group[0].is_keyframe:
                 whole_run = False  # a new group of pictures
             times = [float(p.pts * tb) if p.pts is not None else None for p in group]
-            if len(index_of) > 4 * GOP_PACKETS:
-                index_of.clear()
+            if len(index_of) > 4 * GOP_PACKETS:  # keep the previous group's (frames held back)
+                index_of = {k: v for k, v in index_of.items() if v >= prev_start}
+            prev_start = seen
             with_pts = [p for p in range(len(group)) if group[p].pts is not None]
             pts = [p.pts or 0 for p in group]
             for rank, pos in enumerate(sorted(with_pts, key=lambda p: (pts[p], p))):
