@@ -263,8 +263,12 @@ def _media_tags() -> Adapter:
 def _video() -> Adapter:
     from cairn.signals.vpdq import VideoError, vpdq_frames
 
-    def run(data: bytes) -> object:
-        return vpdq_frames(io.BytesIO(data), 1.0)
+    def run(data: bytes) -> object:  # both modes: the scan's fast path skips packets
+        try:
+            exact = vpdq_frames(io.BytesIO(data), 1.0, mode="exact")
+        except VideoError as e:
+            exact = e.frames
+        return exact, vpdq_frames(io.BytesIO(data), 1.0, mode="fast")
 
     return Adapter(run, (VideoError,))
 
@@ -397,7 +401,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            "from read_stealth, nothing from the reader", _stealth),
     Target("models", "provenance.models.hash_model (safetensors header, checkpoints); "
            "ModelFileError only", _models),
-    Target("video", "signals.vpdq.vpdq_frames on bytes (PyAV demux+decode); VideoError only",
+    Target("video", "signals.vpdq.vpdq_frames on bytes, exact and fast (PyAV demux+decode); "
+           "VideoError only",
            _video),
     Target("ufdr", "Cellebrite report.xml (media.ufdr.read_report, defusedxml); ReportError "
            "only", _ufdr, ("cairn", "defusedxml", "xml"), max_len=32 * 1024, timeout=3,

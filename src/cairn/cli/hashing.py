@@ -32,7 +32,9 @@ def mode_option(default: str):  # noqa: ANN201 - a click decorator
         help="PDQ mode: exact = full-resolution decode, bit-identical to "
              "python-threatexchange; fast = colour/grey JPEGs decoded at reduced scale "
              "(>= 512 px a side) and hashed with the fast core, recorded as `fast` "
-             "(bench/bench_robustness.py: no match lost against exact).")
+             "(bench/bench_robustness.py: no match lost against exact). Videos: exact = "
+             "the reference vPDQ's frames and pixels; fast = only the video decoded that "
+             "the hashed frames need (bench/bench_video.py).")
 
 
 VIDEO_OPTION = click.option(

@@ -203,7 +203,7 @@ def _image_signals(rec: dict, picture: Picture, opts: HashOptions) -> None:
 def _video_signals(rec: dict, source: str | bytes | BinaryIO, limits: Limits,
                    opts: HashOptions) -> None:
     try:
-        frames = vpdq_frames(source, opts.video_interval, limits=limits)
+        frames = vpdq_frames(source, opts.video_interval, limits=limits, mode=opts.mode)
     except VideoError as e:
         frames = e.frames
         _err(rec, "decode", str(e))
@@ -211,7 +211,8 @@ def _video_signals(rec: dict, source: str | bytes | BinaryIO, limits: Limits,
         frames = []
         _err(rec, "decode", f"video decoder failed: {type(e).__name__}: {e}")
     if frames:
-        rec["vpdq"] = {"mode": "fast", "interval": opts.video_interval, "signal": to_signal(frames),
+        rec["vpdq"] = {"mode": opts.mode, "interval": opts.video_interval,
+                       "signal": to_signal(frames),
                        "frames": [(f.timestamp, f.hash, f.quality) for f in frames]}
 
 

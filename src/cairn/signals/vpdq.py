@@ -1,10 +1,16 @@
 """vPDQ: PDQ of video frames, one per interval (default 1 s, as python-threatexchange).
 
-Frames are decoded with PyAV (media.video, under the limits) and hashed from the decoder's
-luma plane with the fast PDQ core.
-Against the reference C++ hasher's sample hashes this agrees to a median of 0 bits; frames of
-quality >= 50 stay within 16 bits (tests/test_vpdq.py states the measured tolerance). Hashes
-are labelled `fast`: close to the reference, not bit-identical.
+Frames are decoded with PyAV (media.video, under the limits), in one of two modes:
+
+- `exact`: the reference vPDQ's frames, timestamps and RGB pixels (media.video.frames), hashed
+  with pdqhash's C++ core (the reference's PDQ): bit-identical (hash, quality, frame number,
+  timestamp) to the reference C++ hasher's sample hashes on every frame of 6 of the 7
+  reference videos; the 7th's were made with FFmpeg's SIMD converter (tests/test_vpdq.py).
+- `fast`: groups of pictures decoded only as far as their last wanted frame, the decoder's
+  luma plane, the fast PDQ core. Drift against exact, per frame, on the reference videos:
+  bench/bench_video.py prints it, tests/test_vpdq.py bounds it.
+
+Every stored vPDQ records its mode (the scan's record, the store's signal row), as for pictures.
 
 The signal format is python-threatexchange's: a JSON list of "hex,quality,timestamp" strings.
 """
@@ -19,8 +25,8 @@ from typing import BinaryIO
 import numpy as np
 
 from cairn.media.limits import Limits
-from cairn.media.video import VideoDecodeError, VideoLimitError, luma_frames
-from cairn.signals.pdq import MATCH_DISTANCE, MIN_QUALITY, hex_to_bytes
+from cairn.media.video import VIDEO_MODES, VideoDecodeError, VideoLimitError, frames
+from cairn.signals.pdq import MATCH_DISTANCE, MIN_QUALITY, hex_to_bytes, pdq_from_pixels
 from cairn.signals.pdq_fast import pdq_from_luma
 
 DEFAULT_INTERVAL = 1.0
@@ -48,28 +54,34 @@ class VideoError(Exception):
 
 def vpdq_frames(source: str | bytes | BinaryIO, interval: float = DEFAULT_INTERVAL,
                 max_seconds: float | None = None, threads: int = 1,
-                limits: Limits | None = None) -> list[VpdqFrame]:
+                limits: Limits | None = None, mode: str = "exact") -> list[VpdqFrame]:
     """Hash one frame per `interval` seconds (every frame when 0) of the first video stream,
-    as media/video decodes it under `limits` (frame size, frame count, seconds; defaults
-    when None). A limit reached keeps the frames hashed before it, in VideoError."""
+    as media/video decodes it in `mode` (exact or fast) under `limits` (frame size, frame
+    count, seconds; defaults when None). A limit reached keeps the frames hashed before it,
+    in VideoError."""
+    if mode not in VIDEO_MODES:
+        raise ValueError(f"vPDQ mode must be one of {VIDEO_MODES}, not {mode!r}")
     limits = limits or Limits()
-    frames: list[VpdqFrame] = []
+    out: list[VpdqFrame] = []
     try:
-        for index, t, luma in luma_frames(source, interval, max_seconds, threads,
-                                          limits.max_pixels, limits.max_video_frames):
-            if t > limits.max_video_seconds:
+        for f in frames(source, interval, mode, max_seconds, threads, limits.max_pixels,
+                        limits.max_video_frames):
+            if f.time > limits.max_video_seconds:
                 raise VideoLimitError(f"video runs past {limits.max_video_seconds:g} s "
                                       "(max_video_seconds); later frames not hashed")
-            result = pdq_from_luma(luma, dihedral=False)
-            frames.append(VpdqFrame(index, t, result.hash, result.quality))
+            if mode == "exact":
+                result = pdq_from_pixels(f.pixels, dihedral=False)
+            else:
+                result = pdq_from_luma(f.pixels, dihedral=False)
+            out.append(VpdqFrame(f.index, f.time, result.hash, result.quality))
     except VideoLimitError as e:
-        raise VideoError(f"{e} ({len(frames)} frames hashed)", frames) from None
+        raise VideoError(f"{e} ({len(out)} frames hashed)", out) from None
     except VideoDecodeError as e:
-        raise VideoError(f"corrupt or truncated video after {len(frames)} hashed frames: "
-                         f"{e}", frames) from None
-    if not frames:
-        raise VideoError("no decodable frame", frames)
-    return frames
+        raise VideoError(f"corrupt or truncated video after {len(out)} hashed frames: "
+                         f"{e}", out) from None
+    if not out:
+        raise VideoError("no decodable frame", out)
+    return out
 
 
 def to_signal(frames: Iterable[VpdqFrame]) -> str:
