@@ -241,7 +241,7 @@ def test_rehash_makes_matched_items_exact(scanned) -> None:
         assert v["mode"] == "exact" and "note" not in v, p
         assert v["signal"] == to_signal(exact) and v["frames"] == len(exact), p
     assert tree_state(ex) == scanned["before"]  # evidence read, never written
-    store = Store.open(c.home)
+    store = Store(f"sqlite:///{c.home / 'cairn.db'}", c.home)  # the CLI's store
     try:
         with store.engine.connect() as conn:
             modes = {m for (m,) in conn.execute(

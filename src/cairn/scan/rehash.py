@@ -67,21 +67,29 @@ def ensure_exact(store: Store, case: str, only_matched: bool = True,
             summary.files_read += 1
             # read in an isolated worker, under the scan's caps: evidence can be hostile
             records = [r for r in records_of(entry, limits, opts) if r["path"] in paths]
-            summary.exact_signals_added += store.records.add_pdq(records)
             for r in records:
                 done.add(r["path"])
                 summary.failed += _failures(location, r, paths[r["path"]])
+            # a video cut short (a limit, a decode error) keeps its fast vPDQ, flagged, rather
+            # than an exact one of fewer frames; a rehash under wider limits can redo it
+            summary.exact_signals_added += store.records.add_pdq(
+                [{k: v for k, v in r.items() if k != "vpdq"} if _cut(r) else r
+                 for r in records])
         summary.failed += [f"{location}: {p}: not read again (the worker gave no record)"
                            for p in sorted(set(paths) - done)]
     return summary
 
 
+def _cut(rec: dict) -> bool:
+    """Whether reading a record stopped short (a limit, a decode error, a worker's death)."""
+    return any(e["stage"] in ("decode", "worker") for e in rec.get("errors") or ())
+
+
 def _failures(location: str, rec: dict, wanted: set[str]) -> list[str]:
-    """Why an item read again has no (whole) exact signal of a type it needed: a limit or a
-    decode error (a video's exact vPDQ then holds the frames hashed before it)."""
+    """Why an item read again gets no exact signal of a type it needed."""
     why = "; ".join(e["message"] for e in rec.get("errors") or ()
                     if e["stage"] in ("decode", "worker")) or "no signal computed"
-    cut = any(e["stage"] in ("decode", "worker") for e in rec.get("errors") or ())
-    return [f"{location}: {rec['path']}: exact {stype}: {why}" for stype in sorted(wanted)
+    return [f"{location}: {rec['path']}: exact {stype} not recorded: {why}"
+            for stype in sorted(wanted)
             if not rec.get(stype) or rec[stype].get("mode") != "exact"
-            or (stype == "vpdq" and cut)]
+            or (stype == "vpdq" and _cut(rec))]
