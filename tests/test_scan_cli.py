@@ -205,14 +205,29 @@ def test_missing_evidence_and_case_are_clear_errors(cairn, tmp_path: Path) -> No
 
 
 def test_rehash_makes_matched_items_exact(scanned) -> None:
+    """Matched pictures get an exact PDQ and matched videos an exact vPDQ, from the evidence
+    (left as it was), the fast ones kept beside them; the report flags a fast vPDQ until then."""
+    from sqlalchemy import select
+
+    from cairn.cases.report import FAST_VPDQ_NOTE
+    from cairn.signals.vpdq import to_signal, vpdq_frames
+    from cairn.store import schema as t
+    from cairn.store.store import Store
+
     c = scanned["c"]
     ex = scanned["ex"]["exhibit"]
     before = scanned["items"]
     fast_matched = {p for p, it in before.items()
                     if it["matches"] and it["pdq"] and it["pdq"]["mode"] == "fast"}
+    fast_videos = {p for p, it in before.items()
+                   if it["matches"] and it.get("vpdq") and it["vpdq"]["mode"] == "fast"}
     assert "Download/a.zip!/album/copy.jpg" in fast_matched
+    assert {"Movies/reencoded.mp4", "Movies/slideshow.mp4"} <= fast_videos
+    for p in fast_videos:  # exported before the rehash: flagged, with the reason
+        assert before[p]["vpdq"]["note"] == FAST_VPDQ_NOTE
     res = c.json("rehash", "--case", "op-test")
-    assert res["items_needing_exact"] == len(fast_matched) and res["missing"] == []
+    assert res["items_needing_exact"] == len(fast_matched | fast_videos)
+    assert res["missing"] == [] and res["failed"] == []
     report = json.loads(c.run("report", "--case", "op-test", "--format", "json").stdout)
     after = {it["path"]: it for it in report["items"]}
     for p in fast_matched:
@@ -220,6 +235,22 @@ def test_rehash_makes_matched_items_exact(scanned) -> None:
     assert after["DCIM/copy.jpg"]["pdq"]["hash"] == c.json("hash", ex / "DCIM" / "copy.jpg")[
         "pdq"]["hash"]
     assert after["DCIM/unrelated_00.jpg"]["pdq"]["mode"] == "fast"  # not matched, not redone
+    for p in fast_videos:
+        v = after[p]["vpdq"]
+        exact = vpdq_frames(str(ex / p), mode="exact")
+        assert v["mode"] == "exact" and "note" not in v, p
+        assert v["signal"] == to_signal(exact) and v["frames"] == len(exact), p
+    assert tree_state(ex) == scanned["before"]  # evidence read, never written
+    store = Store(f"sqlite:///{c.home / 'cairn.db'}", c.home)  # the CLI's store
+    try:
+        with store.engine.connect() as conn:
+            modes = {m for (m,) in conn.execute(
+                select(t.signals.c.mode).where(t.signals.c.signal_type == "vpdq",
+                                               t.signals.c.sha256 == after[
+                                                   "Movies/reencoded.mp4"]["sha256"]))}
+    finally:
+        store.close()
+    assert modes == {"exact", "fast"}  # the fast one kept: the store's history
     again = c.json("rehash", "--case", "op-test")
     assert again["items_needing_exact"] == 0
 

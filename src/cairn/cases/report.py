@@ -26,6 +26,9 @@ from cairn.trace.links import link_model_files
 from cairn.trace.report import trace
 
 TEMPLATES = Path(__file__).parent / "templates"
+# a fast vPDQ travels flagged: what is shared must be bit-identical to the reference
+FAST_VPDQ_NOTE = ("fast: not bit-identical to the reference vPDQ; `cairn rehash` makes it "
+                  "exact before it is shared")
 
 
 class ReportError(Exception):
@@ -40,6 +43,12 @@ def _identity(r: dict) -> dict:
             **({"version": r["version"], "note": r["note"]} if r.get("version", 1) > 1 else {}),
             **({"atime_note": r["atime_note"]} if r.get("atime_note") else {}),
             **({"origin": origin_value(r["origin"])} if r.get("origin") else {})}
+
+
+def _vpdq(v: dict) -> dict:
+    """An item's vPDQ as reports carry it: the exact one where there is one, else the fast
+    one with the reason it is not to be shared as it is."""
+    return v if v["mode"] == "exact" else {**v, "note": FAST_VPDQ_NOTE}
 
 
 def build(store: Store, case: str, include_known_good: bool = False,
@@ -65,7 +74,7 @@ def build(store: Store, case: str, include_known_good: bool = False,
         items.append({
             "path": r["path"], "source": r["source"], "size": r["size"], "md5": r["md5"],
             "sha1": r["sha1"], "sha256": r["sha256"], "media_type": r["media_type"],
-            "kind": r["kind"], "pdq": pdq, **({"vpdq": r["vpdq"]} if r["vpdq"] else {}),
+            "kind": r["kind"], "pdq": pdq, **({"vpdq": _vpdq(r["vpdq"])} if r["vpdq"] else {}),
             "matches": r["matches"], "findings": r["findings"],
             "errors": r["errors"], **({"known_good": good} if good else {}),
             **_identity(r), **_review(decided.get(r["id"])),

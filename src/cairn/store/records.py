@@ -72,11 +72,7 @@ class Records(Repository):
                          "source": _text(f["source"])[:200], "error": _text(f.get("error")),
                          "data": json.dumps(f, sort_keys=True, ensure_ascii=False)}
                         for f in rec["findings"]])
-                vpdq = rec.get("vpdq")
-                if vpdq and rec.get("sha256"):
-                    c.execute(self.store.insert_ignore(t.signals).values(
-                        sha256=rec["sha256"], signal_type="vpdq", mode=vpdq["mode"],
-                        value=vpdq["signal"], quality=len(vpdq["frames"])))
+                self._insert_vpdq(c, rec)
                 if rec.get("errors"):
                     c.execute(insert(t.errors), [
                         {"item_id": item_id, "stage": e["stage"], "message": _text(e["message"])}
@@ -121,10 +117,21 @@ class Records(Repository):
             quality=p["quality"]).returning(t.signals.c.id)).first()
         return int(new is not None)  # (PostgreSQL's rowcount is -1 here, new or not)
 
+    def _insert_vpdq(self, c: Connection, rec: dict) -> int:
+        """Record a record's vPDQ signal once per content and mode; 1 if it was new."""
+        v = rec.get("vpdq")
+        if not v or not rec.get("sha256"):
+            return 0
+        new = c.execute(self.store.insert_ignore(t.signals).values(
+            sha256=rec["sha256"], signal_type="vpdq", mode=v["mode"], value=v["signal"],
+            quality=len(v["frames"])).returning(t.signals.c.id)).first()
+        return int(new is not None)
+
     def add_pdq(self, records: Sequence[dict]) -> int:
-        """Record PDQ signals of already-recorded content; returns how many were new."""
+        """Record PDQ and vPDQ signals of already-recorded content (beside those of another
+        mode, which are kept); returns how many were new."""
         with self.engine.begin() as c:
-            return sum(self._insert_pdq(c, rec) for rec in records)
+            return sum(self._insert_pdq(c, rec) + self._insert_vpdq(c, rec) for rec in records)
 
     def case_items(self, case_id: int) -> list[dict]:
         """Every item of a case with its PDQ, errors and matches, in a deterministic order."""
@@ -292,14 +299,16 @@ class Records(Repository):
                 r["vpdq"] = {"frames": [(f.timestamp, f.hash, f.quality) for f in frames]}
         return rows
 
-    def without_exact_pdq(self, case_id: int, only_matched: bool) -> dict[str, set[str]]:
-        """{source location: item paths} of items with a fast PDQ and no exact one."""
-        exact = select(t.signals.c.sha256).where(t.signals.c.signal_type == "pdq",
+    def without_exact_pdq(self, case_id: int, only_matched: bool, signal_type: str = "pdq"
+                          ) -> dict[str, set[str]]:
+        """{source location: item paths} of items with a fast PDQ (or, with signal_type
+        `vpdq`, a fast vPDQ) and no exact one."""
+        exact = select(t.signals.c.sha256).where(t.signals.c.signal_type == signal_type,
                                                  t.signals.c.mode == "exact")
         q = (select(t.sources.c.location, t.items.c.path)
              .select_from(t.items.join(t.sources, t.items.c.source_id == t.sources.c.id)
                           .join(t.signals, t.signals.c.sha256 == t.items.c.sha256))
-             .where(t.sources.c.case_id == case_id, t.signals.c.signal_type == "pdq",
+             .where(t.sources.c.case_id == case_id, t.signals.c.signal_type == signal_type,
                     t.signals.c.mode == "fast", t.items.c.sha256.not_in(exact)))
         if only_matched:
             q = q.where(t.items.c.id.in_(select(t.matches.c.item_id)))
