@@ -12,7 +12,7 @@ import click
 from cairn.cli.text import styled
 
 if TYPE_CHECKING:
-    from cairn.scan.worker import HashOptions
+    from cairn.scan.options import HashOptions
 
 from cairn.cli.common import (
     EXIT_NO_MATCH,
@@ -48,7 +48,7 @@ def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
     from cairn.media.limits import Limits
     from cairn.media.walk import walk
     from cairn.scan.isolation import records_of
-    from cairn.scan.worker import HashOptions
+    from cairn.scan.options import HashOptions
 
     (entry,) = walk(str(path))
     records = records_of(entry, Limits(), opts or HashOptions(mode, video_interval))  # isolated
@@ -95,8 +95,11 @@ FileArgs = click.Path(exists=True, dir_okay=False, path_type=Path)
 def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
              video_interval: float, members: bool = False) -> None:
     """MD5, SHA-1, SHA-256, PDQ (images) and vPDQ (videos) of files. Nothing is recorded."""
+    from cairn.scan.options import HashOptions
+
+    opts = HashOptions(mode, video_interval, fallbacks=False)  # no lookups: no query variants
     results = [_public(r, dihedral) for f in files
-               for r in _hash_file(f, mode, video_interval)[: None if members else 1]]
+               for r in _hash_file(f, opts=opts)[: None if members else 1]]
     if as_json:
         _emit_json(results[0] if len(results) == 1 else results)
         return
@@ -195,7 +198,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
     Exit 0 if any file carries a generator claim or synthetic source type, 1 if none does."""
     from cairn.provenance.catalogue import Catalogue, CatalogueError, annotate
     from cairn.provenance.generators.novelai import NOVELAI_KEY
-    from cairn.scan.worker import HashOptions
+    from cairn.scan.options import HashOptions
 
     keys = {"novelai": NOVELAI_KEY, **parse_novelai_keys(novelai_keys)}
     trust = read_trust(c2pa_trust)
@@ -205,7 +208,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
     except (CatalogueError, OSError) as e:
         _fail(str(e))
     opts = HashOptions("exact", c2pa_trust=trust, novelai_keys=tuple(keys.items()),
-                       detector=det)  # read in the isolated worker, like a scan
+                       detector=det, fallbacks=False)  # read in the isolated worker, like a scan
     results = []
     for f in files:
         rec = _hash_file(f, opts=opts)[0]

@@ -59,7 +59,7 @@ from threadpoolctl import threadpool_limits
 
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry
-from cairn.scan.worker import HashOptions, entry_record, identity_record, process_entry
+from cairn.scan.options import HashOptions
 
 GiB = 1 << 30
 MEMORY_CEILING = 4 * GiB  # enough for a 100 MP picture in exact mode (3.84 GB measured)
@@ -178,6 +178,8 @@ def _serve(conn: Connection, cfg: _Config) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent decides, then kills us
     _die_with_parent()
+    from cairn.scan.worker import process_entry  # preloaded by the fork server
+
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = cfg.caps.memory if hard == resource.RLIM_INFINITY else min(cfg.caps.memory, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -213,6 +215,8 @@ def _report(conn: Connection, reason: str, code: int) -> None:
 
 def _identity(entry: DiskEntry, out: _Stream) -> None:
     """The hash-only read after a failure: sniff and hash, nothing decoded or opened."""
+    from cairn.scan.worker import identity_record
+
     out.append(identity_record(entry))
 
 
@@ -234,7 +238,8 @@ class _Worker:
 
 def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])  # imported once by the fork server, not per worker
+    # imported once by the fork server, not per worker; the parent never needs the readers
+    ctx.set_forkserver_preload([__name__, "cairn.scan.worker"])
     return ctx
 
 
@@ -412,6 +417,8 @@ class WorkerPool:
             queue.appendleft(_Task(task.entry, f"worker {reason}; {kept}a fresh worker took "
                                                "over and hashed the file without decoding it"))
             return
+        from cairn.scan.worker import entry_record
+
         rec = entry_record(task.entry) | {"kind": "other", "media_type": None}
         rec["errors"] += [
             {"stage": "worker", "message": task.retry_of},

@@ -23,7 +23,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cairn import __version__
@@ -32,7 +32,7 @@ from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
 from cairn.scan.interrupt import Interrupted
 from cairn.scan.isolation import Caps, WorkerPool, default_caps
-from cairn.scan.listindex import match_records, open_matcher
+from cairn.scan.listindex import index_root, match_records, open_matcher
 from cairn.scan.worker import HashOptions
 from cairn.store import Store
 from cairn.store.common import StoreError
@@ -120,6 +120,11 @@ def scan(
                                                    "limits": limits.to_dict()}
                               | caps.to_dict())
     summary = ScanSummary(case, name, loc, run_id)
+    root = index_root(store)
+    if options.fallbacks and root is not None:  # workers make a picture's trimmed/cropped
+        options = replace(  # variants only when its plain hash matched nothing
+            options, list_index=str(root), pdq_thresholds=tuple(sorted(
+                (x["id"], x["pdq_threshold"]) for x in store.lists.all())))
     started = time.monotonic()
     batch: list[dict] = []
     last_flush = time.monotonic()
