@@ -10,7 +10,7 @@ import io
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, overload
 
@@ -32,6 +32,7 @@ from cairn.provenance import examine, examine_stream
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators.novelai import NOVELAI_KEY
 from cairn.provenance.models import ModelFileError, hash_model
+from cairn.provenance.watermark import examinable
 from cairn.scan.options import HashOptions
 from cairn.signals import crypto
 from cairn.signals.image import ImageSignals, WantVariants, image_signals
@@ -161,6 +162,11 @@ def _image(rec: dict, data: bytes, limits: Limits, opts: HashOptions) -> None:
     picture = Picture(data, limits.max_pixels)
     for note in picture.notes:
         _err(rec, "decode", note)
+    if opts.mode == "fast" and opts.provenance and (opts.detector or examinable(picture) is None):
+        # a reader will decode the full frame (a 4:4:4 JPEG may carry a dwtDct watermark; a
+        # detector resizes the full frame): PDQ hashes that one decode, exactly, rather than
+        # decoding the picture a second time at reduced scale
+        opts = replace(opts, mode="exact")
     _image_signals(rec, picture, opts)
     if opts.provenance:
         _provenance(rec, data, picture, opts)
