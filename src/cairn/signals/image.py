@@ -41,7 +41,7 @@ def image_signals(data: bytes | Picture, max_pixels: int | None = None, mode: st
                   ) -> ImageSignals:
     """Decode (raising DecodeError) and hash. `data`: the file's bytes, or its `Picture`
     (already opened by the caller, so that provenance reuses the same decode); `max_pixels`
-    is required with bytes. `fast` applies to colour and grey JPEGs only: reduced-scale YCbCr
+    is required with bytes. `fast` applies to colour and grey JPEGs only: reduced-scale luma
     decode + the fast PDQ core; everything else is hashed exactly. The 8 dihedral hashes
     come from one DCT in both modes. `variants`: whether to add the query-side variants
     (trim, crops), or a function deciding it from the plain signals, asked only after them."""
@@ -55,7 +55,7 @@ def image_signals(data: bytes | Picture, max_pixels: int | None = None, mode: st
         picture = Picture(data, max_pixels)
     image = picture.frame(reduce_to=FAST_MIN_SIDE if mode == "fast" else None)
     width, height = image.info.get("original_size", image.size)
-    # only the fast JPEG decode yields YCbCr; a grey JPEG in fast mode is already luma
+    # the fast JPEG decode yields the Y plane alone (YCbCr: a frame decoded before that)
     fast_core = image.mode == "YCbCr" or (
         mode == "fast" and image.format == "JPEG" and image.mode == "L")
     luma = _luma(luma_or_rgb(image)) if fast_core else None

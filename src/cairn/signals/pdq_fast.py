@@ -96,7 +96,7 @@ def _hexes(stack: np.ndarray) -> tuple[str, ...]:
     median = np.partition(flat, 127, axis=1)[:, 127:128]
     bits = (flat > median).reshape(-1, 16, 16).astype(np.uint32)
     words = (bits * _BIT).sum(axis=2)[:, ::-1].astype(">u2")
-    return tuple(w.tobytes().hex() for w in words)
+    return tuple(np.ascontiguousarray(w).tobytes().hex() for w in words)
 
 
 def _variants(a: np.ndarray) -> np.ndarray:
