@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,17 +46,29 @@ def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
     """Records of one file: the file itself first, then any archive members, as a scan sees
     them (member paths prefixed with the file's path). `provenance`: HashOptions' reader
     settings (keys, trust, detector); pixels are decoded once, by media/decode."""
-    from cairn.media.limits import Limits
-    from cairn.media.walk import walk
-    from cairn.scan.isolation import records_of
     from cairn.scan.options import HashOptions
 
-    (entry,) = walk(str(path))
-    records = records_of(entry, Limits(), opts or HashOptions(mode, video_interval))  # isolated
-    prefix = str(path)[: -len(entry.path)] if str(path).endswith(entry.path) else ""
-    for r in records:
-        r["path"] = prefix + r["path"]
-    return [records[-1], *records[:-1]]
+    return next(_hash_files([path], opts or HashOptions(mode, video_interval)))
+
+
+def _hash_files(paths: Iterable[Path], opts: HashOptions) -> Iterator[list[dict]]:
+    """`_hash_file` of each path, in order, read by one isolated worker that always has the
+    next file queued."""
+    from cairn.media.limits import Limits
+    from cairn.media.walk import walk
+    from cairn.scan.isolation import records_of_each
+
+    names = [str(p) for p in paths]
+    entries = []
+    for name in names:
+        (entry,) = walk(name)  # a file walks to exactly one entry
+        entries.append(entry)
+    for path, entry, records in zip(names, entries, records_of_each(entries, Limits(), opts),
+                                    strict=True):
+        prefix = path[: -len(entry.path)] if path.endswith(entry.path) else ""
+        for r in records:
+            r["path"] = prefix + r["path"]
+        yield [records[-1], *records[:-1]]
 
 
 def _public(rec: dict, with_dihedral: bool = False) -> dict:
@@ -98,8 +111,8 @@ def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
     from cairn.scan.options import HashOptions
 
     opts = HashOptions(mode, video_interval, fallbacks=False)  # no lookups: no query variants
-    results = [_public(r, dihedral) for f in files
-               for r in _hash_file(f, opts=opts)[: None if members else 1]]
+    results = [_public(r, dihedral) for recs in _hash_files(files, opts)
+               for r in recs[: None if members else 1]]
     if as_json:
         _emit_json(results[0] if len(results) == 1 else results)
         return

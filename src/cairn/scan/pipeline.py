@@ -124,7 +124,7 @@ def scan(
     if options.fallbacks and root is not None:  # workers make a picture's trimmed/cropped
         options = replace(  # variants only when its plain hash matched nothing
             options, list_index=str(root), pdq_thresholds=tuple(sorted(
-                (x["id"], x["pdq_threshold"]) for x in store.lists.all())))
+                (x["id"], x["pdq_threshold"]) for x in store.lists.all(counts=False))))
     started = time.monotonic()
     batch: list[dict] = []
     last_flush = time.monotonic()
