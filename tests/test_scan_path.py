@@ -145,12 +145,10 @@ def test_one_decode_per_picture_shared_by_pdq_and_every_pixel_reader(
             assert rec["pdq"]["mode"] == mode
 
 
-def _index(root: Path, entries: list[tuple]) -> Path:
-    """A persisted list index as a scan leaves it: a folder and CURRENT naming it."""
-    m = Matcher.build(entries, {1: 31})
-    m.save(root / "g1", {"store_id": "test", "generation": 1})
-    (root / "CURRENT").write_text("g1\n")
-    return root
+def _index(folder: Path, entries: list[tuple]) -> Path:
+    """A saved list index, as the scan's matcher leaves it."""
+    Matcher.build(entries, {1: 31}).save(folder, {"store_id": "test", "generation": 1})
+    return folder
 
 
 def test_query_variants_only_for_pictures_whose_plain_hash_matched_nothing(
@@ -163,11 +161,8 @@ def test_query_variants_only_for_pictures_whose_plain_hash_matched_nothing(
         files[name].write_bytes(jpeg_bytes(img, 90))
     plain = image_signals(files["listed.jpg"].read_bytes(), 10**9, "fast").pdq.hash
     with_pdq = _index(tmp_path / "idx", [(1, 1, "pdq", plain)])
-    (tmp_path / "md5").mkdir()
     md5_only = _index(tmp_path / "md5", [(1, 1, "md5", "0" * 32)])
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "CURRENT").write_text("gone\n")
+    broken = tmp_path / "gone"
 
     def fallbacks(name: str, index: Path | None, fallbacks: bool = True) -> list[str]:
         opts = HashOptions("fast", list_index=str(index) if index else None,
@@ -204,3 +199,27 @@ def test_cairn_hash_starts_without_the_store_or_the_readers(tmp_path: Path) -> N
                          timeout=120, check=True)
     assert json.loads(run.stdout)["pdq"]["mode"] == "fast"
     assert "HEAVY []" in run.stderr, run.stderr
+
+
+def test_scan_workers_get_the_list_index_the_matcher_was_opened_from(tmp_path: Path) -> None:
+    from cairn.scan.listindex import open_matcher
+    from cairn.scan.pipeline import with_list_index
+    from cairn.store import Store
+
+    store = Store.open(tmp_path / "home")
+    try:
+        assert with_list_index(store, HashOptions()).list_index is None  # no index saved yet
+        store.lists.add("l", "generated", "te-local", 20,
+                        [{"signal_type": "pdq", "value": "ab" * 32, "line": 1}], 0)
+        matcher = open_matcher(store)
+        opts = with_list_index(store, HashOptions())
+        assert opts.list_index is not None and len(matcher.pdq) == 1
+        assert Path(opts.list_index).parent == tmp_path / "home" / "index"
+        assert dict(opts.pdq_thresholds) == {x["id"]: 20 for x in store.lists.all()}
+        assert with_list_index(store, HashOptions(fallbacks=False)).list_index is None
+        store.lists.add("m", "generated", "te-local", 31,
+                        [{"signal_type": "pdq", "value": "cd" * 32, "line": 1}], 0)
+        # the saved index is now behind the store: workers make every picture's variants
+        assert with_list_index(store, HashOptions()).list_index is None
+    finally:
+        store.close()

@@ -21,7 +21,7 @@ class HashOptions:
     detector: str | None = None  # path of a detector config (provenance/detector.py)
     carve: bool = False  # carve pictures and clips from a disk image's free space
     # Query-side variants (trim, crops) of pictures: `fallbacks` False makes none (`cairn
-    # hash` prints none); with `list_index` (a store's persisted list index folder) the worker
+    # hash` prints none); with `list_index` (the saved list index the scan matches with) the worker
     # looks up the plain hash there (thresholds per list id in `pdq_thresholds`) and makes them
     # only for a picture that matched nothing, as the scan's matcher will look them up.
     fallbacks: bool = True

@@ -11,7 +11,6 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, overload
 
 from cairn.media.decode import DecodeError, Picture
@@ -213,27 +212,31 @@ def _want_variants(opts: HashOptions) -> bool | WantVariants:
     return _lookups[key] or True
 
 
-def _plain_lookup(root: str, thresholds: dict[int, int]) -> WantVariants | None:
+def _plain_lookup(folder: str, thresholds: dict[int, int]) -> WantVariants | None:
     """A function telling whether a picture's plain signals matched nothing in the list
-    index under `root` (memory-mapped, shared with the scan); None when the index cannot be
-    opened, and then every picture gets its variants (never fewer lookups than the
-    matcher would make)."""
+    index saved in `folder` (memory-mapped, the one the scan's matcher was opened from);
+    None when it cannot be opened, and then every picture gets its variants (never fewer
+    lookups than the matcher would make)."""
     from cairn.index import IndexFileError
     from cairn.lists.matcher import Matcher
-    from cairn.scan.listindex import current_folder
 
-    name = current_folder(Path(root))
-    if name is None:
-        return None
     try:
-        matcher, _ = Matcher.load(Path(root) / name, thresholds)
+        matcher, _ = Matcher.load(folder, thresholds)
     except (IndexFileError, OSError):
         return None
     if not len(matcher.pdq):
         return lambda _sig: False  # no list holds PDQ: a variant could never match
 
+    broken: list[bool] = []
+
     def unmatched(sig: ImageSignals) -> bool:
-        (found,) = matcher.match_many([{"pdq": _plain_pdq(sig)}])
+        if broken:
+            return True
+        try:
+            (found,) = matcher.match_many([{"pdq": _plain_pdq(sig)}])
+        except Exception:  # noqa: BLE001 - damage met by a query (the scan's matcher rebuilds
+            broken.append(True)  # the index): from here on, every picture gets its variants
+            return True
         return not any(m.signal == "pdq" for m in found)
 
     return unmatched
