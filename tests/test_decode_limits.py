@@ -173,7 +173,7 @@ def test_examine_alone_decodes_nothing_over_the_limit(guarded_loads: list) -> No
 
 def test_picture_decodes_each_frame_once_and_shares_it() -> None:
     pic = Picture(jpeg_bytes(picture(1203, (2400, 1800)), 90), LIMIT)
-    reduced = pic.frame(reduce_to=512)  # fast PDQ: DCT-domain 1/2 scale, as YCbCr
+    reduced = pic.frame(reduce_to=512)  # fast PDQ: DCT-domain 1/2 scale, luma alone
     assert reduced.size == (1200, 900) and pic.frame(reduce_to=512) is reduced
     assert pic.full() is pic.frame() and pic.full().size == (2400, 1800)  # only when asked
     assert pic.rgb() is pic.rgb() and pic.rgb().shape == (1800, 2400, 3)

@@ -13,6 +13,8 @@ import signal
 import sys
 
 EXIT_INTERRUPTED = 130
+# commands that read files in isolated workers (scan/isolation.py)
+WORKER_VERBS = frozenset({"hash", "match", "provenance", "scan", "rehash"})
 
 
 def _while_starting(signum: int, _frame: object) -> None:
@@ -25,6 +27,10 @@ def _while_starting(signum: int, _frame: object) -> None:
 def main() -> None:
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, _while_starting)
+    if WORKER_VERBS.intersection(sys.argv[1:4]):  # the isolated workers' imports start now,
+        from cairn.scan.isolation import warm_up  # beside the command line's own
+
+        warm_up()
     from cairn.cli import main as run
 
     run()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ import click
 from cairn.cli.text import styled
 
 if TYPE_CHECKING:
-    from cairn.scan.worker import HashOptions
+    from cairn.scan.options import HashOptions
 
 from cairn.cli.common import (
     EXIT_NO_MATCH,
@@ -47,17 +48,29 @@ def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
     """Records of one file: the file itself first, then any archive members, as a scan sees
     them (member paths prefixed with the file's path). `provenance`: HashOptions' reader
     settings (keys, trust, detector); pixels are decoded once, by media/decode."""
+    from cairn.scan.options import HashOptions
+
+    return next(_hash_files([path], opts or HashOptions(mode, video_interval)))
+
+
+def _hash_files(paths: Iterable[Path], opts: HashOptions) -> Iterator[list[dict]]:
+    """`_hash_file` of each path, in order, read by one isolated worker that always has the
+    next file queued."""
     from cairn.media.limits import Limits
     from cairn.media.walk import walk
-    from cairn.scan.isolation import records_of
-    from cairn.scan.worker import HashOptions
+    from cairn.scan.isolation import records_of_each
 
-    (entry,) = walk(str(path))
-    records = records_of(entry, Limits(), opts or HashOptions(mode, video_interval))  # isolated
-    prefix = str(path)[: -len(entry.path)] if str(path).endswith(entry.path) else ""
-    for r in records:
-        r["path"] = prefix + r["path"]
-    return [records[-1], *records[:-1]]
+    names = [str(p) for p in paths]
+    entries = []
+    for name in names:
+        (entry,) = walk(name)  # a file walks to exactly one entry
+        entries.append(entry)
+    for path, entry, records in zip(names, entries, records_of_each(entries, Limits(), opts),
+                                    strict=True):
+        prefix = path[: -len(entry.path)] if path.endswith(entry.path) else ""
+        for r in records:
+            r["path"] = prefix + r["path"]
+        yield [records[-1], *records[:-1]]
 
 
 def _public(rec: dict, with_dihedral: bool = False) -> dict:
@@ -97,8 +110,11 @@ FileArgs = click.Path(exists=True, dir_okay=False, path_type=Path)
 def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
              video_interval: float, members: bool = False) -> None:
     """MD5, SHA-1, SHA-256, PDQ (images) and vPDQ (videos) of files. Nothing is recorded."""
-    results = [_public(r, dihedral) for f in files
-               for r in _hash_file(f, mode, video_interval)[: None if members else 1]]
+    from cairn.scan.options import HashOptions
+
+    opts = HashOptions(mode, video_interval, fallbacks=False)  # no lookups: no query variants
+    results = [_public(r, dihedral) for recs in _hash_files(files, opts)
+               for r in recs[: None if members else 1]]
     if as_json:
         _emit_json(results[0] if len(results) == 1 else results)
         return
@@ -197,7 +213,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
     Exit 0 if any file carries a generator claim or synthetic source type, 1 if none does."""
     from cairn.provenance.catalogue import Catalogue, CatalogueError, annotate
     from cairn.provenance.generators.novelai import NOVELAI_KEY
-    from cairn.scan.worker import HashOptions
+    from cairn.scan.options import HashOptions
 
     keys = {"novelai": NOVELAI_KEY, **parse_novelai_keys(novelai_keys)}
     trust = read_trust(c2pa_trust)
@@ -207,7 +223,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
     except (CatalogueError, OSError) as e:
         _fail(str(e))
     opts = HashOptions("exact", c2pa_trust=trust, novelai_keys=tuple(keys.items()),
-                       detector=det)  # read in the isolated worker, like a scan
+                       detector=det, fallbacks=False)  # read in the isolated worker, like a scan
     results = []
     for f in files:
         rec = _hash_file(f, opts=opts)[0]

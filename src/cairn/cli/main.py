@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cairn import __version__
+from cairn import __version__, default_home
 from cairn.scan.interrupt import Interrupted
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ from cairn.cli.common import (
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
     """Cairn: hash evidence, match it against hash lists of known material, report."""
-    from cairn.store.store import default_home
-
     ctx.ensure_object(dict)
     ctx.obj["home"] = home or default_home()
 
@@ -56,16 +54,18 @@ def main() -> None:
     killed) and end it with one line and exit 130, never a traceback."""
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    from cairn.store.custody import UnsignedWrite
-
     try:
         cli(obj={})
-    except UnsignedWrite as e:
-        _fail(str(e))
     except Interrupted as e:
         err.print(f"interrupted ({e}): what was recorded stays; rerun the same command to "
                   "resume", markup=False, highlight=False)
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as e:
+        # only a command that loaded the store can have raised it (`hash` never loads it)
+        custody = sys.modules.get("cairn.store.custody")
+        if custody is not None and isinstance(e, custody.UnsignedWrite):
+            _fail(str(e))
+        raise
 
 
 def _register() -> None:

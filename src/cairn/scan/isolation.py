@@ -59,7 +59,7 @@ from threadpoolctl import threadpool_limits
 
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry
-from cairn.scan.worker import HashOptions, entry_record, identity_record, process_entry
+from cairn.scan.options import HashOptions
 
 GiB = 1 << 30
 MEMORY_CEILING = 4 * GiB  # enough for a 100 MP picture in exact mode (3.84 GB measured)
@@ -178,6 +178,8 @@ def _serve(conn: Connection, cfg: _Config) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent decides, then kills us
     _die_with_parent()
+    from cairn.scan.worker import process_entry  # preloaded by the fork server
+
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = cfg.caps.memory if hard == resource.RLIM_INFINITY else min(cfg.caps.memory, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -213,6 +215,8 @@ def _report(conn: Connection, reason: str, code: int) -> None:
 
 def _identity(entry: DiskEntry, out: _Stream) -> None:
     """The hash-only read after a failure: sniff and hash, nothing decoded or opened."""
+    from cairn.scan.worker import identity_record
+
     out.append(identity_record(entry))
 
 
@@ -234,8 +238,16 @@ class _Worker:
 
 def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])  # imported once by the fork server, not per worker
+    # imported once by the fork server, not per worker; the parent never needs the readers
+    ctx.set_forkserver_preload([__name__, "cairn.scan.worker"])
     return ctx
+
+
+def warm_up() -> None:
+    """Start the fork server now, so its imports (the readers, ~0.5 s) overlap with whatever
+    the caller still has to load; a pool started later finds it running."""
+    _context()
+    forkserver.ensure_running()
 
 
 def _exit_reason(code: int | None, caps: Caps) -> str:
@@ -412,6 +424,8 @@ class WorkerPool:
             queue.appendleft(_Task(task.entry, f"worker {reason}; {kept}a fresh worker took "
                                                "over and hashed the file without decoding it"))
             return
+        from cairn.scan.worker import entry_record
+
         rec = entry_record(task.entry) | {"kind": "other", "media_type": None}
         rec["errors"] += [
             {"stage": "worker", "message": task.retry_of},
@@ -432,6 +446,13 @@ def records_of(entry: DiskEntry, limits: Limits, opts: HashOptions, caps: Caps |
                ) -> list[dict]:
     """One entry's records as a scan records them (members first, the file last), read in an
     isolated worker that stays warm for the next call with the same settings."""
+    return next(records_of_each([entry], limits, opts, caps))
+
+
+def records_of_each(entries: Iterable[DiskEntry], limits: Limits, opts: HashOptions,
+                    caps: Caps | None = None) -> Iterator[list[dict]]:
+    """`records_of` each entry, in order, the next file already queued while one is read
+    (one worker: no round trip per file, which a busy machine makes slow)."""
     cfg = _Config(limits, opts, caps or default_caps(1), os.environ.get(FAULT_ENV) or None)
     pool = _shared.get(cfg)
     if pool is None:
@@ -440,6 +461,8 @@ def records_of(entry: DiskEntry, limits: Limits, opts: HashOptions, caps: Caps |
         _shared.clear()
         pool = _shared[cfg] = WorkerPool(1, limits, opts, cfg.caps)
     out: list[dict] = []
-    for records, _ in pool.run([entry]):
+    for records, finished in pool.run(entries):  # one worker: entries finish in order
         out.extend(records)
-    return out
+        if finished:
+            yield out
+            out = []

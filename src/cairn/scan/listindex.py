@@ -16,10 +16,13 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cairn.index import IndexFileError
 from cairn.lists.matcher import Match, Matcher
-from cairn.store import Store
+
+if TYPE_CHECKING:  # a scan worker opens the index without the store (SQLAlchemy) loaded
+    from cairn.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ def open_matcher(store: Store, persist: bool = True) -> Matcher:
     if store.home is None or not persist:
         return Matcher.build(store.lists.entries(), thresholds, percent)
     root = Path(store.home) / "index"
-    current = _current(root)
+    current = current_folder(root)
     m: Matcher | None = None
     header: dict = {}
     if current is not None:
@@ -79,7 +82,13 @@ def set_aside(store: Store) -> None:
         (Path(store.home) / "index" / "CURRENT").unlink(missing_ok=True)
 
 
-def _current(root: Path) -> str | None:
+def index_root(store: Store) -> Path | None:
+    """Where a store's persisted list index lives (None: an in-memory store)."""
+    return None if store.home is None else Path(store.home) / "index"
+
+
+def current_folder(root: Path) -> str | None:
+    """The folder `CURRENT` names under `root`, if it is there."""
     try:
         name = (root / "CURRENT").read_text().strip()
     except OSError:

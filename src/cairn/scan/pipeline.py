@@ -19,11 +19,12 @@ and the summary counts it (`worker_failures`).
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cairn import __version__
@@ -31,8 +32,8 @@ from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
 from cairn.scan.interrupt import Interrupted
-from cairn.scan.isolation import Caps, WorkerPool, default_caps
-from cairn.scan.listindex import match_records, open_matcher
+from cairn.scan.isolation import Caps, WorkerPool, default_caps, warm_up
+from cairn.scan.listindex import current_folder, index_root, match_records, open_matcher
 from cairn.scan.worker import HashOptions
 from cairn.store import Store
 from cairn.store.common import StoreError
@@ -150,8 +151,9 @@ def scan(
     status = "failed"
     pool: WorkerPool | None = None
     try:  # from here on, however it ends, the run is closed with what happened
-        pool = WorkerPool(workers, limits, options, caps)  # fork server starts importing now
+        warm_up()  # the fork server imports the readers while the list index opens
         matcher = matcher_for(store)
+        pool = WorkerPool(workers, limits, with_list_index(store, options), caps)
         done = store.runs.done_paths(source_id)
         todo: list[DiskEntry] = []
         for e in walk(loc):
@@ -191,6 +193,26 @@ def scan(
         summary.totals = store.cases.source_counts(source_id)
         store.runs.end(run_id, status, summary.to_dict())
     return summary
+
+
+def with_list_index(store: Store, options: HashOptions) -> HashOptions:
+    """The options workers get: with the list index folder the scan's matcher was opened
+    from, so that a worker makes a picture's trimmed/cropped variants only when its plain
+    hash matched nothing there. Unchanged (variants for every picture) when there is no
+    such folder or it is not the store's current generation (a store on read-only media
+    matches from memory)."""
+    root = index_root(store)
+    name = current_folder(root) if options.fallbacks and root is not None else None
+    if root is None or name is None:
+        return options
+    try:
+        header = json.loads((root / name / "header.json").read_text())
+    except (OSError, ValueError):
+        return options
+    if header.get("generation") != store.lists.generations()[1]:
+        return options
+    return replace(options, list_index=str(root / name), pdq_thresholds=tuple(sorted(
+        (x["id"], x["pdq_threshold"]) for x in store.lists.all(counts=False))))
 
 
 def record_batch(store: Store, source_id: int, run_id: int, records: list[dict],

@@ -10,10 +10,9 @@ import io
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, overload
 
-from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
 from cairn.media.decode import DecodeError, Picture
 from cairn.media.disk.images import is_later_segment as disk_segment_of
 from cairn.media.extraction import origin_on_disk
@@ -32,11 +31,13 @@ from cairn.provenance import examine, examine_stream
 from cairn.provenance.finding import Finding
 from cairn.provenance.generators.novelai import NOVELAI_KEY
 from cairn.provenance.models import ModelFileError, hash_model
+from cairn.provenance.watermark import examinable
+from cairn.scan.options import HashOptions
 from cairn.signals import crypto
-from cairn.signals.image import image_signals
-from cairn.signals.vpdq import DEFAULT_INTERVAL, VideoError, to_signal, vpdq_frames
+from cairn.signals.image import ImageSignals, WantVariants, image_signals
 
 if TYPE_CHECKING:
+    from cairn.media.archives import Budget
     from cairn.media.disk.members import DiskMember
 
 # Called with the descriptor after a file is read and before it is stat-ed again: lets a test
@@ -57,20 +58,6 @@ class Records(Protocol):
 
 
 _Out = TypeVar("_Out", bound=Records)
-
-
-@dataclass(frozen=True, slots=True)
-class HashOptions:
-    """How to hash: PDQ mode for images, one video frame per `video_interval` seconds, and
-    whether to read provenance (generator metadata, XMP, model files)."""
-
-    mode: str = "fast"  # bench_robustness.py: fast loses no match against exact
-    video_interval: float = DEFAULT_INTERVAL
-    provenance: bool = True
-    c2pa_trust: str | None = None  # PEM bundle of the C2PA trust anchors accepted
-    novelai_keys: tuple[tuple[str, str], ...] = ()  # extra (name, base64 Ed25519 key)
-    detector: str | None = None  # path of a detector config (provenance/detector.py)
-    carve: bool = False  # carve pictures and clips from a disk image's free space
 
 
 def _sniff(head: bytes, path: str) -> tuple[str, str]:
@@ -174,6 +161,11 @@ def _image(rec: dict, data: bytes, limits: Limits, opts: HashOptions) -> None:
     picture = Picture(data, limits.max_pixels)
     for note in picture.notes:
         _err(rec, "decode", note)
+    if opts.mode == "fast" and opts.provenance and (opts.detector or examinable(picture) is None):
+        # a reader will decode the full frame (a 4:4:4 JPEG may carry a dwtDct watermark; a
+        # detector resizes the full frame): PDQ hashes that one decode, exactly, rather than
+        # decoding the picture a second time at reduced scale
+        opts = replace(opts, mode="exact")
     _image_signals(rec, picture, opts)
     if opts.provenance:
         _provenance(rec, data, picture, opts)
@@ -181,7 +173,7 @@ def _image(rec: dict, data: bytes, limits: Limits, opts: HashOptions) -> None:
 
 def _image_signals(rec: dict, picture: Picture, opts: HashOptions) -> None:
     try:
-        sig = image_signals(picture, mode=opts.mode)
+        sig = image_signals(picture, mode=opts.mode, variants=_want_variants(opts))
     except DecodeError as e:
         _err(rec, "decode", str(e))
         return
@@ -189,19 +181,71 @@ def _image_signals(rec: dict, picture: Picture, opts: HashOptions) -> None:
         _err(rec, "hash", f"PDQ failed: {type(e).__name__}: {e}")
         return
     rec["width"], rec["height"] = sig.width, sig.height
-    p = sig.pdq
-    rec["pdq"] = {"hash": p.hash, "quality": p.quality, "mode": p.mode,
-                  "dihedral": list(p.dihedral)}
-    if sig.visual is not None:
-        rec["pdq"]["variants"] = [{"name": "rgb", "quality": sig.visual.quality,
-                                   "dihedral": list(sig.visual.dihedral)}]
+    rec["pdq"] = _plain_pdq(sig)
     # looked up only when nothing else matched
     rec["pdq"]["fallbacks"] = [{"name": name, "quality": v.quality, "dihedral": list(v.dihedral)}
                                for name, v in sig.variants]
 
 
+def _plain_pdq(sig: ImageSignals) -> dict:
+    p = sig.pdq
+    d = {"hash": p.hash, "quality": p.quality, "mode": p.mode, "dihedral": list(p.dihedral)}
+    if sig.visual is not None:
+        d["variants"] = [{"name": "rgb", "quality": sig.visual.quality,
+                          "dihedral": list(sig.visual.dihedral)}]
+    return d
+
+
+# One lookup per worker process and list index: (folder, thresholds) -> its answer.
+_lookups: dict[tuple[str, tuple[tuple[int, int], ...]], WantVariants | None] = {}
+
+
+def _want_variants(opts: HashOptions) -> bool | WantVariants:
+    """Whether to make a picture's trimmed/cropped variants, or how to decide it."""
+    if not opts.fallbacks:
+        return False
+    if opts.list_index is None:
+        return True
+    key = (opts.list_index, opts.pdq_thresholds)
+    if key not in _lookups:
+        _lookups[key] = _plain_lookup(opts.list_index, dict(opts.pdq_thresholds))
+    return _lookups[key] or True
+
+
+def _plain_lookup(folder: str, thresholds: dict[int, int]) -> WantVariants | None:
+    """A function telling whether a picture's plain signals matched nothing in the list
+    index saved in `folder` (memory-mapped, the one the scan's matcher was opened from);
+    None when it cannot be opened, and then every picture gets its variants (never fewer
+    lookups than the matcher would make)."""
+    from cairn.index import IndexFileError
+    from cairn.lists.matcher import Matcher
+
+    try:
+        matcher, _ = Matcher.load(folder, thresholds)
+    except (IndexFileError, OSError):
+        return None
+    if not len(matcher.pdq):
+        return lambda _sig: False  # no list holds PDQ: a variant could never match
+
+    broken: list[bool] = []
+
+    def unmatched(sig: ImageSignals) -> bool:
+        if broken:
+            return True
+        try:
+            (found,) = matcher.match_many([{"pdq": _plain_pdq(sig)}])
+        except Exception:  # noqa: BLE001 - damage met by a query (the scan's matcher rebuilds
+            broken.append(True)  # the index): from here on, every picture gets its variants
+            return True
+        return not any(m.signal == "pdq" for m in found)
+
+    return unmatched
+
+
 def _video_signals(rec: dict, source: str | bytes | BinaryIO, limits: Limits,
                    opts: HashOptions) -> None:
+    from cairn.signals.vpdq import VideoError, to_signal, vpdq_frames  # PyAV: videos only
+
     try:
         frames = vpdq_frames(source, opts.video_interval, limits=limits, mode=opts.mode)
     except VideoError as e:
@@ -226,6 +270,8 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: Records,
         _err(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
              "members not opened")
         return
+    from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
+
     tree = tree or _Tree(Budget(limits, rec["size"] or 0))
     try:
         for member in iter_members(f, rec["media_type"], rec["path"], limits, rec["size"] or 0,
@@ -278,6 +324,7 @@ def _disk(rec: dict, f: BinaryIO, path: bytes | None, depth: int, limits: Limits
     """Append the records of a disk image's files (media/disk), then verify the hashes an
     E01 stores. `path`: the image file's own path (its other segments lie beside it); None
     for an image held in memory."""
+    from cairn.media.archives import Budget
     from cairn.media.disk.images import DiskImageError, open_image, verify
     from cairn.media.disk.members import iter_disk_members
 

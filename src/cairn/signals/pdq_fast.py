@@ -82,24 +82,39 @@ def _quality(buf: np.ndarray) -> int:
 
 
 def _hex(coeffs: np.ndarray) -> str:
-    median = np.partition(coeffs.ravel(), 127)[127]  # lower median, as Torben's
-    bits = (coeffs > median).astype(np.uint32)
-    words = (bits << np.arange(16, dtype=np.uint32)[None, :]).sum(axis=1)
-    return "".join(f"{int(w):04x}" for w in words[::-1])
+    return _hexes(coeffs[None])[0]
 
 
-def _variants(a: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The DCT of each dihedral transform of the picture, from the original's DCT."""
-    return (
+_BIT = (1 << np.arange(16, dtype=np.uint32))[None, None, :]
+
+
+def _hexes(stack: np.ndarray) -> tuple[str, ...]:
+    """Hex of each 16x16 coefficient block of an N x 16 x 16 stack, all in one pass: bit
+    (i, j) is set where the coefficient exceeds the block's lower median (Torben's), row 15
+    first, each row one big-endian 16-bit word."""
+    flat = stack.reshape(len(stack), 256)
+    median = np.partition(flat, 127, axis=1)[:, 127:128]
+    bits = (flat > median).reshape(-1, 16, 16).astype(np.uint32)
+    words = (bits * _BIT).sum(axis=2)[:, ::-1].astype(">u2")
+    return tuple(np.ascontiguousarray(w).tobytes().hex() for w in words)
+
+
+def _variants(a: np.ndarray) -> np.ndarray:
+    """The DCT of each dihedral transform of the picture, from the original's DCT alone:
+    turns and flips of the 64x64 buffer are sign changes of odd rows/columns and a transpose
+    of its 16x16 coefficients (pdqhash's dct16OriginalTo*), so one DCT serves all 8.
+    DIHEDRAL order; 8 x 16 x 16."""
+    sj, si, ck = a * _SIGN_J, a * _SIGN_I, a * _CHECKER
+    return np.stack((
         a,
-        (a * _SIGN_J).T,  # rot90
-        a * _CHECKER,  # rot180
-        (a * _SIGN_I).T,  # rot270
-        a * _SIGN_I,  # flipx
-        a * _SIGN_J,  # flipy
+        sj.T,  # rot90
+        ck,  # rot180
+        si.T,  # rot270
+        si,  # flipx
+        sj,  # flipy
         a.T,  # flipplus1
-        (a * _CHECKER).T,  # flipminus1
-    )
+        ck.T,  # flipminus1
+    ))
 
 
 def pdq_from_luma(luma: np.ndarray, dihedral: bool = True) -> PdqResult:
@@ -115,7 +130,7 @@ def pdq_from_luma(luma: np.ndarray, dihedral: bool = True) -> PdqResult:
     if not dihedral:
         h0 = _hex(coeffs)
         return PdqResult(h0, quality, "fast", (h0,))
-    hexes = tuple(_hex(v) for v in _variants(coeffs))
+    hexes = _hexes(_variants(coeffs))
     return PdqResult(hexes[0], quality, "fast", hexes)
 
 

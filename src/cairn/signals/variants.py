@@ -30,6 +30,9 @@ def _flat_run(profile_mean: np.ndarray, profile_std: np.ndarray) -> int:
 def trim_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) of the content inside uniform borders, or None if none."""
     h, w = luma.shape
+    edges = (luma[0], luma[-1], luma[:, 0], luma[:, -1])
+    if not any(float(e.std()) < _FLAT_STD for e in edges):
+        return None  # no edge line is flat, so no border starts there: skip the profiles
     rmean, rstd = luma.mean(axis=1), luma.std(axis=1)
     cmean, cstd = luma.mean(axis=0), luma.std(axis=0)
     top = _flat_run(rmean, rstd)

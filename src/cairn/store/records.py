@@ -34,6 +34,8 @@ class Records(Repository):
         its members are recorded: that is what lets an interrupted scan resume safely.
         """
         new = 0
+        signals: list[dict] = []  # keyed by content, not by item: one statement per batch
+        findings: list[dict] = []
         with self.engine.begin() as c:
             raws = [location_bytes(rec) for rec in records]
             latest = self._latest_versions(c, source_id, {location_key(r) for r in raws})
@@ -65,14 +67,18 @@ class Records(Repository):
                                "worker_failed": failed}
                 new += 1
                 item_id = inserted[0]
-                self._insert_pdq(c, rec)
+                signals += _pdq_rows(rec)
                 if rec.get("findings") and rec.get("sha256"):
-                    c.execute(self.store.insert_ignore(t.findings), [
+                    findings += [
                         {"sha256": rec["sha256"], "kind": f["kind"], "strength": f["strength"],
                          "source": _text(f["source"])[:200], "error": _text(f.get("error")),
                          "data": json.dumps(f, sort_keys=True, ensure_ascii=False)}
-                        for f in rec["findings"]])
-                self._insert_vpdq(c, rec)
+                        for f in rec["findings"]]
+                vpdq = rec.get("vpdq")
+                if vpdq and rec.get("sha256"):
+                    signals.append({"sha256": rec["sha256"], "signal_type": "vpdq",
+                                    "mode": vpdq["mode"], "value": vpdq["signal"],
+                                    "quality": len(vpdq["frames"])})
                 if rec.get("errors"):
                     c.execute(insert(t.errors), [
                         {"item_id": item_id, "stage": e["stage"], "message": _text(e["message"])}
@@ -84,6 +90,10 @@ class Records(Repository):
                          "transform": m["transform"], "timestamp": m.get("timestamp"),
                          "detail": json.dumps(m["detail"]) if m.get("detail") else None}
                         for m in item_matches])
+            if signals:  # same transaction: the batch is recorded whole or not at all
+                c.execute(self.store.insert_ignore(t.signals), signals)
+            if findings:
+                c.execute(self.store.insert_ignore(t.findings), findings)
         return new
 
     def _latest_versions(self, c: Connection, source_id: int, keys: set[bytes]
@@ -108,10 +118,8 @@ class Records(Repository):
         p = rec.get("pdq")
         if not p or not rec.get("sha256"):
             return 0
-        if p.get("dihedral"):  # the 8 rotations/flips: tracing links turned copies
-            c.execute(self.store.insert_ignore(t.signals).values(
-                sha256=rec["sha256"], signal_type="pdq8", mode=p["mode"],
-                value=",".join(p["dihedral"]), quality=p["quality"]))
+        if p.get("dihedral"):
+            c.execute(self.store.insert_ignore(t.signals), _pdq_rows(rec)[:1])
         new = c.execute(self.store.insert_ignore(t.signals).values(
             sha256=rec["sha256"], signal_type="pdq", mode=p["mode"], value=p["hash"],
             quality=p["quality"]).returning(t.signals.c.id)).first()
@@ -358,3 +366,15 @@ def origin_value(text: str | None) -> str | dict | None:
             return text
         return value if isinstance(value, dict) else text
     return text
+
+
+def _pdq_rows(rec: dict) -> list[dict]:
+    """A record's rows of `signals` for its PDQ: the 8 rotations/flips (tracing links turned
+    copies; first), then the hash itself."""
+    p = rec.get("pdq")
+    if not p or not rec.get("sha256"):
+        return []
+    row = {"sha256": rec["sha256"], "mode": p["mode"], "quality": p["quality"]}
+    rows = [row | {"signal_type": "pdq8", "value": ",".join(p["dihedral"])}] \
+        if p.get("dihedral") else []
+    return [*rows, row | {"signal_type": "pdq", "value": p["hash"]}]

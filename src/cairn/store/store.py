@@ -27,6 +27,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cairn import default_home
 from cairn.store import custody
 from cairn.store import schema as t
 from cairn.store.cases import Cases
@@ -40,8 +41,6 @@ from cairn.store.runs import Runs
 HERE = Path(__file__).parent
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("CAIRN_HOME") or Path.home() / ".cairn")
 
 
 MIGRATION_LOCK = 0x6361_6972_6E00  # pg_advisory lock key: "cairn"
