@@ -334,7 +334,10 @@ class Matcher:
         for kind in CRYPTO:
             value = record.get(kind)
             if value:
-                eids = np.asarray(self.exact[kind].get(value), dtype=np.int64)
+                listed = self.exact[kind].get(value)
+                if not listed:  # most lookups: no array work for a miss
+                    continue
+                eids = np.asarray(listed, dtype=np.int64)
                 lids, live = self._owner(eids)
                 for eid, lid in zip(eids[live].tolist(), lids[live].tolist(), strict=True):
                     found[(eid, kind)] = Match(eid, lid, kind, 0, "none")
