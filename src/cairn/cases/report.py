@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from cairn import __version__
 from cairn.lists.formats.csvcells import Writer
+from cairn.records import StoredItem
 from cairn.store import Store, reviews
 from cairn.store.matches import MATCH_STATUSES
 from cairn.store.records import origin_text, origin_value
@@ -32,7 +33,7 @@ class ReportError(Exception):
     pass
 
 
-def _identity(r: dict) -> dict:
+def _identity(r: StoredItem) -> dict:
     """What tells apart items sharing a path: an ordinal (repeated member names), a version
     (the file changed between scans), a note where an atime could not be kept, and where in
     a disk image it came from (`origin`: volume, file system, deleted or not)."""

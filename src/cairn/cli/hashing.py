@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cairn.cli.text import styled
 
 if TYPE_CHECKING:
+    from cairn.records import ScanRecord
     from cairn.scan.worker import HashOptions
 
 from cairn.cli.common import (
@@ -41,7 +42,7 @@ VIDEO_OPTION = click.option(
 
 
 def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
-               opts: HashOptions | None = None) -> list[dict]:
+               opts: HashOptions | None = None) -> list[ScanRecord]:
     """Records of one file: the file itself first, then any archive members, as a scan sees
     them (member paths prefixed with the file's path). `provenance`: HashOptions' reader
     settings (keys, trust, detector); pixels are decoded once, by media/decode."""
@@ -58,7 +59,7 @@ def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
     return [records[-1], *records[:-1]]
 
 
-def _public(rec: dict, with_dihedral: bool = False) -> dict:
+def _public(rec: ScanRecord, with_dihedral: bool = False) -> dict:
     keys = ("path", "size", "md5", "sha1", "sha256", "media_type", "kind", "width", "height")
     d = {k: rec.get(k) for k in keys}
     p = rec.get("pdq")
@@ -206,7 +207,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
         _fail(str(e))
     opts = HashOptions("exact", c2pa_trust=trust, novelai_keys=tuple(keys.items()),
                        detector=det)  # read in the isolated worker, like a scan
-    results = []
+    results: list[dict[str, Any]] = []
     for f in files:
         rec = _hash_file(f, opts=opts)[0]
         found = rec.get("findings", [])

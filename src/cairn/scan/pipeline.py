@@ -30,6 +30,7 @@ from cairn import __version__
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
+from cairn.records import NewMatch, ScanRecord
 from cairn.scan.interrupt import Interrupted
 from cairn.scan.isolation import Caps, WorkerPool, default_caps
 from cairn.scan.listindex import match_records, open_matcher
@@ -121,7 +122,7 @@ def scan(
                               | caps.to_dict())
     summary = ScanSummary(case, name, loc, run_id)
     started = time.monotonic()
-    batch: list[dict] = []
+    batch: list[ScanRecord] = []
     last_flush = time.monotonic()
     matcher: Matcher | None = None
 
@@ -185,8 +186,8 @@ def scan(
     return summary
 
 
-def _record(store: Store, source_id: int, run_id: int, records: list[dict],
-            found: list[list[dict]]) -> tuple[int, int, StoreError | None]:
+def _record(store: Store, source_id: int, run_id: int, records: list[ScanRecord],
+            found: list[list[NewMatch]]) -> tuple[int, int, StoreError | None]:
     """Record a batch in one transaction; when the store refuses it, record one by one up to
     the record refused (those before it are kept). Returns how many are new, how many were
     recorded or already there, and the error naming the record refused, if one was."""
