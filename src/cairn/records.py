@@ -12,11 +12,11 @@ A finding is the one shape kept open: `FindingRecord` is `provenance.finding.Fin
 a C2PA signer...), a key set per reader that a closed TypedDict cannot state until PEP 728
 (`extra_items`) reaches the type checker. The dataclass is its typed form.
 
-This module imports nothing of Cairn (an import-linter contract keeps it so): every package
+No `from __future__ import annotations` here: Python 3.11 reads `NotRequired` in a TypedDict
+only from evaluated annotations (`__required_keys__`, which the tests use). This module
+imports nothing of Cairn (an import-linter contract keeps it so): every package
 may name these shapes.
 """
-
-from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
@@ -174,6 +174,15 @@ class LookupResult(TypedDict):
     matches: list[LookupMatch]
 
 
+class ReviewMark(TypedDict):
+    """An item's active review as a report carries it."""
+
+    scheme: str
+    category: str
+    by: str
+    at: str
+
+
 class ReportItem(TypedDict):
     """An item of a case report (`cases.report.build`, `cairn report --format json`): the
     shape DESIGN.md draws, with what tells apart items sharing a path and the review."""
@@ -198,15 +207,6 @@ class ReportItem(TypedDict):
     atime_note: NotRequired[str]
     origin: NotRequired[str | dict[str, Any]]
     review: NotRequired[ReviewMark]
-
-
-class ReviewMark(TypedDict):
-    """An item's active review as a report carries it."""
-
-    scheme: str
-    category: str
-    by: str
-    at: str
 
 
 class StoredItem(TypedDict):

@@ -9,16 +9,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from cairn import __version__
 from cairn.lists.formats.csvcells import Writer
-from cairn.records import StoredItem
+from cairn.records import MatchRecord, ReportItem, StoredItem
 from cairn.store import Store, reviews
 from cairn.store.matches import MATCH_STATUSES
 from cairn.store.records import origin_text, origin_value
@@ -54,7 +55,7 @@ def build(store: Store, case: str, include_known_good: bool = False,
     rows = store.records.case_items(case_id)
     decided = reviews.case_active(store, case_id)
     purpose = {x["name"]: x["purpose"] for x in store.lists.all()}
-    items = []
+    items: list[ReportItem] = []
     hidden = 0
     for r in rows:
         pdq = r["pdq"]
@@ -63,14 +64,14 @@ def build(store: Store, case: str, include_known_good: bool = False,
         if good and not r["matches"] and not include_known_good:
             hidden += 1
             continue
-        items.append({
+        items.append(cast(ReportItem, {
             "path": r["path"], "source": r["source"], "size": r["size"], "md5": r["md5"],
             "sha1": r["sha1"], "sha256": r["sha256"], "media_type": r["media_type"],
             "kind": r["kind"], "pdq": pdq, **({"vpdq": r["vpdq"]} if r["vpdq"] else {}),
             "matches": r["matches"], "findings": r["findings"],
             "errors": r["errors"], **({"known_good": good} if good else {}),
             **_identity(r), **_review(decided.get(r["id"])),
-        })
+        }))
     link_model_files(items)
     runs = store.runs.all(case_id)
     counted = [it for it in items if active(it)]
@@ -127,7 +128,7 @@ def _review(r: reviews.Review | None) -> dict:
                        "at": r.created_at}}
 
 
-def _by_category(items: list[dict]) -> dict[str, int]:
+def _by_category(items: list[ReportItem]) -> dict[str, int]:
     out: dict[str, int] = {}
     for it in items:
         if "review" in it:
@@ -136,13 +137,14 @@ def _by_category(items: list[dict]) -> dict[str, int]:
     return out
 
 
-def review_text(item: dict) -> str:
+def review_text(item: ReportItem) -> str:
     r = item.get("review")
     return f"{r['scheme']}:{r['category']}" if r else ""
 
 
-def active(item: dict) -> list[dict]:
-    """An item's matches that count (active); the others stay listed with their status."""
+def active(item: Mapping[str, Any]) -> list[MatchRecord]:
+    """An item's matches that count (active); the others stay listed with their status.
+    (`item`: a ReportItem, or one read back from a report's JSON.)"""
     return [m for m in item["matches"] if m.get("status", "active") == "active"]
 
 
