@@ -381,6 +381,53 @@ def http_batch(home: Path, args: argparse.Namespace, token: str,
     return rates
 
 
+def route_cost(home: Path, n: int) -> None:
+    """`--cost`: what one 10,000-hash `POST /api/v1/lookup` costs in CPU time of the serving
+    thread (best of 5; a loaded machine inflates wall time, not this), part by part, called
+    in-process: parsing (json + the route's pydantic model), checking the values, the
+    matcher, and the answer built and encoded, now and as FastAPI's encoder did it."""
+    from fastapi.encoders import jsonable_encoder
+
+    from cairn.api.lookup import LookupRequest
+    from cairn.service import lookup as svc
+    from cairn.store.store import Store
+
+    def best(f) -> float:  # noqa: ANN001 - a callable
+        times = []
+        for _ in range(5):
+            t0 = time.thread_time()
+            f()
+            times.append((time.thread_time() - t0) * 1000)
+        return min(times)
+
+    def parts(store: Store, sigs: list[tuple[str, str]]) -> tuple[float, ...]:
+        body = json.dumps({"signals": [{"type": t, "value": v} for t, v in sigs]}).encode()
+        req = LookupRequest.model_validate(json.loads(body))
+        signals = svc.check([(x.type, x.value) for x in req.signals])
+        matcher = svc.MATCHERS.get(store)
+        records = [svc._record(x) for x in signals]
+        return (best(lambda: LookupRequest.model_validate(json.loads(body))),
+                best(lambda: svc.check([(x.type, x.value) for x in req.signals])),
+                best(lambda: matcher.match_many(records)),
+                best(lambda: json.dumps(jsonable_encoder(
+                    {"results": svc.lookup(store, signals)}), ensure_ascii=False,
+                    separators=(",", ":")).encode()),
+                best(lambda: svc.lookup_json(store, signals)))
+
+    store = Store.open(home)
+    for kind in ("exact", "pdq"):
+        sigs = (exact_queries(n, 10_000) if kind == "exact"
+                else [("pdq", h) for h in queries(n, 10_000)])
+        parse, check, match, old, new = parts(store, sigs)
+        for what, answer in (("as it was (jsonable_encoder)", old), ("now (lookup_json)", new)):
+            total = parse + check + answer
+            print(f"{kind}, {what}, CPU ms per 10,000 hashes at {n:,}: parse {parse:.1f}, "
+                  f"check {check:.1f}, matcher {match:.1f}, lookup + answer {answer:.1f}; "
+                  f"total {total:.0f} -> {10_000 / total * 1000:,.0f} hashes/s per core",
+                  flush=True)
+    store.close()
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -484,6 +531,9 @@ def main() -> None:
     ap.add_argument("--no-batch", action="store_true", help="skip the batch rate")
     ap.add_argument("--no-load", action="store_true",
                     help="skip the raw_lookup load (the batch rates only)")
+    ap.add_argument("--cost", action="store_true",
+                    help="only the CPU cost of one 10,000-hash batch lookup, part by part "
+                         "(needs --home with the store)")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--kind", default="router", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -492,6 +542,11 @@ def main() -> None:
         return
     args.load_before = os.getloadavg()[0]
     os.environ.setdefault("CAIRN_EXAMINER", "bench")
+    if args.cost:
+        if not args.home:
+            sys.exit("--cost measures the store in --home (built by an earlier run)")
+        route_cost(args.home, count(args.entries))
+        return
     if args.home:
         run_bench(args.home, args)
         return
