@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import signal
@@ -321,6 +322,112 @@ def batch_rate(matcher, hexes: list[str], per_call: int, threads: int  # noqa: A
     return len(records) / (time.perf_counter() - t0), sum(map(bool, found))
 
 
+def exact_queries(n_entries: int, k: int) -> list[tuple[str, str]]:
+    """`k` exact signals: 10% MD5s of the list (hits), the rest random MD5s and SHA-256s."""
+    rng = np.random.default_rng(SEED + 2)
+    listed = []
+    for e in list_entries(min(n_entries, 1_000_000), SEED):
+        if e["signal_type"] == "md5":
+            listed.append(("md5", e["value"]))
+            if len(listed) == max(1, k // 10):
+                break
+    rest = [("md5", rng.bytes(16).hex()) if i % 2 else ("sha256", rng.bytes(32).hex())
+            for i in range(k - len(listed))]
+    out = listed + rest
+    rng.shuffle(out)  # type: ignore[arg-type]
+    return out
+
+
+def http_batch(home: Path, args: argparse.Namespace, token: str,
+               kinds: dict[str, list[tuple[str, str]]]) -> dict[str, float]:
+    """POST /api/v1/lookup with `--per-call` signals a request (the cap is 10,000) to the
+    real `cairn serve --workers N`, N requests at a time: {kind: hashes/s}, printed."""
+    import httpx
+
+    from cairn.service.lookup import MAX_SIGNALS
+
+    per = min(args.per_call, MAX_SIGNALS)
+    proc, base = run_server(home, "serve", args.workers)
+    rates = {}
+    try:
+        wait_ready(base, token)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=base, headers=headers, timeout=120.0) as http:
+            def post(sigs: list[tuple[str, str]]) -> tuple[int, int]:
+                body = json.dumps({"signals": [{"type": t, "value": v} for t, v in sigs]})
+                r = http.post("/api/v1/lookup", content=body)
+                if r.status_code != 200:
+                    return 1, 0
+                return 0, sum(1 for x in r.json()["results"] if x["matches"])
+
+            from concurrent.futures import ThreadPoolExecutor
+
+            for kind, sigs in kinds.items():
+                calls = [sigs[i:i + per] for i in range(0, len(sigs), per)]
+                for _ in range(args.workers):  # warm-up: every worker opens the index
+                    post(calls[0])
+                t0 = time.perf_counter()
+                with ThreadPoolExecutor(args.workers) as pool:
+                    res = list(pool.map(post, calls))
+                dt = time.perf_counter() - t0
+                errors, hits = sum(r[0] for r in res), sum(r[1] for r in res)
+                rates[kind] = len(sigs) / dt if not errors else 0.0
+                print(f"batch over HTTP (POST /api/v1/lookup, {per:,} {kind} hashes a "
+                      f"request, {args.workers} at a time, cairn serve --workers "
+                      f"{args.workers}): {rates[kind]:,.0f} hashes/s ({len(sigs):,} hashes in "
+                      f"{dt:.1f} s, {hits:,} with matches, {errors} errors)", flush=True)
+    finally:
+        stop(proc)
+    return rates
+
+
+def route_cost(home: Path, n: int) -> None:
+    """`--cost`: what one 10,000-hash `POST /api/v1/lookup` costs in CPU time of the serving
+    thread (best of 5; a loaded machine inflates wall time, not this), part by part, called
+    in-process: parsing (json + the route's pydantic model), checking the values, the
+    matcher, and the answer built and encoded, now and as FastAPI's encoder did it."""
+    from fastapi.encoders import jsonable_encoder
+
+    from cairn.api.lookup import LookupRequest
+    from cairn.service import lookup as svc
+    from cairn.store.store import Store
+
+    def best(f) -> float:  # noqa: ANN001 - a callable
+        times = []
+        for _ in range(5):
+            t0 = time.thread_time()
+            f()
+            times.append((time.thread_time() - t0) * 1000)
+        return min(times)
+
+    def parts(store: Store, sigs: list[tuple[str, str]]) -> tuple[float, ...]:
+        body = json.dumps({"signals": [{"type": t, "value": v} for t, v in sigs]}).encode()
+        req = LookupRequest.model_validate(json.loads(body))
+        signals = svc.check([(x.type, x.value) for x in req.signals])
+        matcher = svc.MATCHERS.get(store)
+        records = [svc._record(x) for x in signals]
+        return (best(lambda: LookupRequest.model_validate(json.loads(body))),
+                best(lambda: svc.check([(x.type, x.value) for x in req.signals])),
+                best(lambda: matcher.match_many(records)),
+                best(lambda: json.dumps(jsonable_encoder(
+                    {"results": svc.lookup(store, signals)}), ensure_ascii=False,
+                    separators=(",", ":")).encode()),
+                best(lambda: svc.lookup_json(store, signals)))
+
+    store = Store.open(home)
+    for kind in ("exact", "pdq"):
+        sigs = (exact_queries(n, 10_000) if kind == "exact"
+                else [("pdq", h) for h in queries(n, 10_000)])
+        parse, check, match, old, new = parts(store, sigs)
+        for what, answer in (("as it was (jsonable_encoder)", old), ("now (lookup_json)", new)):
+            total = parse + check + answer
+            print(f"{kind}, {what}, CPU ms per 10,000 hashes at {n:,}: parse {parse:.1f}, "
+                  f"check {check:.1f}, matcher {match:.1f}, lookup + answer {answer:.1f}; "
+                  f"total {total:.0f} -> {10_000 / total * 1000:,.0f} hashes/s per core",
+                  flush=True)
+    store.close()
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -351,15 +458,18 @@ def run_bench(home: Path, args: argparse.Namespace) -> None:
     store, matcher = build_store(home, n)
     token = lookup_token(store) if args.server == "serve" else None
     hexes = queries(n, 20_000)
-    if args.compare:
+    if args.no_load:
+        rate, p99, errors = float("nan"), float("nan"), -1
+    elif args.compare:
         if args.server != "serve":
             sys.exit("--compare compares `cairn serve` before and after: --server serve")
         old_rate, old_p99, _ = measure(home, "serve", hexes, args, token, BEFORE)
-    rate, p99, errors = measure(home, args.server, hexes, args, token)
-    if args.compare:
+    if not args.no_load:
+        rate, p99, errors = measure(home, args.server, hexes, args, token)
+    if args.compare and not args.no_load:
         print(f"before -> now: {old_rate:,.0f} -> {rate:,.0f} lookups/s "
               f"(x{rate / old_rate:.1f}), p99 {old_p99:.1f} -> {p99:.1f} ms", flush=True)
-    if not args.no_faiss:
+    if not args.no_faiss and not args.no_load:
         try:
             import faiss  # noqa: F401
         except ImportError:
@@ -380,6 +490,10 @@ def run_bench(home: Path, args: argparse.Namespace) -> None:
         print(f"batch (Matcher.match_many, {args.per_call:,} hashes a call, as POST "
               f"/api/v1/lookup does), {threads} thread{'s' * (threads > 1)}: {per_s:,.0f} "
               f"hashes/s ({k:,} hashes, {matched:,} with matches)", flush=True)
+    http = {}
+    if token is not None:
+        http = http_batch(home, args, token,
+                          {"pdq": [("pdq", h) for h in batch], "exact": exact_queries(n, k)})
     for line in HMA_FIGURES:
         print(line)
     load1 = os.getloadavg()[0]
@@ -389,7 +503,11 @@ def run_bench(home: Path, args: argparse.Namespace) -> None:
           f"  >= 2,000 lookups/s: {rate:,.0f} {verdict(rate >= 2000)}\n"
           f"  p99 <= 25 ms: {p99:.1f} ms {verdict(p99 <= 25)}\n"
           f"  0 errors: {errors} {verdict(errors == 0)}\n"
-          f"  batch >= 50,000 hashes/s: {best:,.0f} {verdict(best >= 50_000)}", flush=True)
+          f"  batch >= 50,000 hashes/s: {best:,.0f} {verdict(best >= 50_000)} (the matcher"
+          " alone)", flush=True)
+    for kind, per_s in http.items():
+        print(f"  batch over HTTP, {kind}, >= 50,000 hashes/s: {per_s:,.0f} "
+              f"{verdict(per_s >= 50_000)}", flush=True)
     store.close()
 
 
@@ -411,6 +529,11 @@ def main() -> None:
     ap.add_argument("--compare", action="store_true",
                     help="first the server as it was (FastAPI routes, h11, asyncio), then now")
     ap.add_argument("--no-batch", action="store_true", help="skip the batch rate")
+    ap.add_argument("--no-load", action="store_true",
+                    help="skip the raw_lookup load (the batch rates only)")
+    ap.add_argument("--cost", action="store_true",
+                    help="only the CPU cost of one 10,000-hash batch lookup, part by part "
+                         "(needs --home with the store)")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--kind", default="router", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -419,6 +542,11 @@ def main() -> None:
         return
     args.load_before = os.getloadavg()[0]
     os.environ.setdefault("CAIRN_EXAMINER", "bench")
+    if args.cost:
+        if not args.home:
+            sys.exit("--cost measures the store in --home (built by an earlier run)")
+        route_cost(args.home, count(args.entries))
+        return
     if args.home:
         run_bench(args.home, args)
         return

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import func, select
+from starlette.responses import JSONResponse
 
 from cairn.store import schema as t
 from inprocess import DB_URLS, database, pictures, run
@@ -314,6 +315,9 @@ def test_batch_lookup(world: World) -> None:
     assert md5["value"] == hashlib.md5(photo1).hexdigest()  # normalised
     assert [(m["list"], m["distance"]) for m in pdq_hit["matches"]] == [("known-pdq", 0)]
     assert none["matches"] == []
+    # built by service.lookup.lookup_json: FastAPI's JSONResponse bytes, without its encoder
+    assert r.content == JSONResponse(r.json()).body
+    assert r.headers["content-type"] == "application/json"
     assert world.post("/api/v1/lookup", "auditor", json={"signals": signals}
                       ).status_code == 403
 

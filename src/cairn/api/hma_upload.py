@@ -24,6 +24,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from cairn.api.hma_index import CONTENT_TYPES
 from cairn.media.limits import Limits
 from cairn.media.sniff import HEAD_BYTES, kind_of, sniff
+from cairn.records import ScanRecord
 from cairn.scan.worker import HashOptions, process_blob
 from cairn.signals.pdq import MIN_QUALITY
 
@@ -94,7 +95,7 @@ def hash_upload(upload: Upload, limits: Limits) -> dict[str, str]:
     if kind_of(media_type) != kind_expected:
         raise UploadError(400, f"the `{upload.content_type}` file is not a {kind_expected} "
                                f"Cairn can decode (its bytes read as {media_type})")
-    out: list[dict] = []
+    out: list[ScanRecord] = []
     process_blob("upload", None, upload.data, None, 0, limits, out, OPTIONS)
     rec = out[-1]
     why = "; ".join(e["message"] for e in rec.get("errors", [])) or "no frame could be hashed"

@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from cairn.api.common import READ, REVIEW, case_of
+from cairn.records import ItemDetail
 from cairn.service import items as svc
 from cairn.service.lists import judge_item
 from cairn.store import items as store_items
@@ -66,9 +67,9 @@ def items_router() -> APIRouter:
                             + urlencode(params + [("cursor", str(page.next_after))]))
         return body
 
-    @router.get("/{case}/items/{item_id}")
+    @router.get("/{case}/items/{item_id}", response_model=dict[str, Any])  # as it was
     def one_item(request: Request, case: str, item_id: int,
-                 who: Principal = READ) -> dict[str, Any]:
+                 who: Principal = READ) -> ItemDetail:
         """The item with its signals, matches (each with its status), findings, errors,
         family and custody entries. Writes `item.viewed` (with the user) first."""
         store, case_id = case_of(request, who, case)

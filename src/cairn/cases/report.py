@@ -9,15 +9,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from cairn import __version__
 from cairn.lists.formats.csvcells import Writer
+from cairn.records import MatchRecord, ReportItem, StoredItem
 from cairn.store import Store, reviews
 from cairn.store.matches import MATCH_STATUSES
 from cairn.store.records import origin_text, origin_value
@@ -35,7 +37,7 @@ class ReportError(Exception):
     pass
 
 
-def _identity(r: dict) -> dict:
+def _identity(r: StoredItem) -> dict:
     """What tells apart items sharing a path: an ordinal (repeated member names), a version
     (the file changed between scans), a note where an atime could not be kept, and where in
     a disk image it came from (`origin`: volume, file system, deleted or not)."""
@@ -45,10 +47,10 @@ def _identity(r: dict) -> dict:
             **({"origin": origin_value(r["origin"])} if r.get("origin") else {})}
 
 
-def _vpdq(v: dict) -> dict:
+def _vpdq(v: Mapping[str, Any]) -> dict:
     """An item's vPDQ as reports carry it: the exact one where there is one, else the fast
     one with the reason it is not to be shared as it is."""
-    return v if v["mode"] == "exact" else {**v, "note": FAST_VPDQ_NOTE}
+    return dict(v) if v["mode"] == "exact" else {**v, "note": FAST_VPDQ_NOTE}
 
 
 def build(store: Store, case: str, include_known_good: bool = False,
@@ -62,7 +64,7 @@ def build(store: Store, case: str, include_known_good: bool = False,
     rows = store.records.case_items(case_id)
     decided = reviews.case_active(store, case_id)
     purpose = {x["name"]: x["purpose"] for x in store.lists.all()}
-    items = []
+    items: list[ReportItem] = []
     hidden = 0
     for r in rows:
         pdq = r["pdq"]
@@ -71,14 +73,14 @@ def build(store: Store, case: str, include_known_good: bool = False,
         if good and not r["matches"] and not include_known_good:
             hidden += 1
             continue
-        items.append({
+        items.append(cast(ReportItem, {
             "path": r["path"], "source": r["source"], "size": r["size"], "md5": r["md5"],
             "sha1": r["sha1"], "sha256": r["sha256"], "media_type": r["media_type"],
             "kind": r["kind"], "pdq": pdq, **({"vpdq": _vpdq(r["vpdq"])} if r["vpdq"] else {}),
             "matches": r["matches"], "findings": r["findings"],
             "errors": r["errors"], **({"known_good": good} if good else {}),
             **_identity(r), **_review(decided.get(r["id"])),
-        })
+        }))
     link_model_files(items)
     runs = store.runs.all(case_id)
     counted = [it for it in items if active(it)]
@@ -135,7 +137,7 @@ def _review(r: reviews.Review | None) -> dict:
                        "at": r.created_at}}
 
 
-def _by_category(items: list[dict]) -> dict[str, int]:
+def _by_category(items: list[ReportItem]) -> dict[str, int]:
     out: dict[str, int] = {}
     for it in items:
         if "review" in it:
@@ -144,13 +146,14 @@ def _by_category(items: list[dict]) -> dict[str, int]:
     return out
 
 
-def review_text(item: dict) -> str:
+def review_text(item: ReportItem) -> str:
     r = item.get("review")
     return f"{r['scheme']}:{r['category']}" if r else ""
 
 
-def active(item: dict) -> list[dict]:
-    """An item's matches that count (active); the others stay listed with their status."""
+def active(item: Mapping[str, Any]) -> list[MatchRecord]:
+    """An item's matches that count (active); the others stay listed with their status.
+    (`item`: a ReportItem, or one read back from a report's JSON.)"""
     return [m for m in item["matches"] if m.get("status", "active") == "active"]
 
 

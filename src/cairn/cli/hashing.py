@@ -6,13 +6,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cairn.cli.text import styled
 
 if TYPE_CHECKING:
+    from cairn.records import ScanRecord
     from cairn.scan.options import HashOptions
 
 from cairn.cli.common import (
@@ -44,7 +45,7 @@ VIDEO_OPTION = click.option(
 
 
 def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
-               opts: HashOptions | None = None) -> list[dict]:
+               opts: HashOptions | None = None) -> list[ScanRecord]:
     """Records of one file: the file itself first, then any archive members, as a scan sees
     them (member paths prefixed with the file's path). `provenance`: HashOptions' reader
     settings (keys, trust, detector); pixels are decoded once, by media/decode."""
@@ -53,7 +54,7 @@ def _hash_file(path: Path, mode: str = "exact", video_interval: float = 1.0,
     return next(_hash_files([path], opts or HashOptions(mode, video_interval)))
 
 
-def _hash_files(paths: Iterable[Path], opts: HashOptions) -> Iterator[list[dict]]:
+def _hash_files(paths: Iterable[Path], opts: HashOptions) -> Iterator[list[ScanRecord]]:
     """`_hash_file` of each path, in order, read by one isolated worker that always has the
     next file queued."""
     from cairn.media.limits import Limits
@@ -73,7 +74,7 @@ def _hash_files(paths: Iterable[Path], opts: HashOptions) -> Iterator[list[dict]
         yield [records[-1], *records[:-1]]
 
 
-def _public(rec: dict, with_dihedral: bool = False) -> dict:
+def _public(rec: ScanRecord, with_dihedral: bool = False) -> dict:
     keys = ("path", "size", "md5", "sha1", "sha256", "media_type", "kind", "width", "height")
     d = {k: rec.get(k) for k in keys}
     p = rec.get("pdq")
@@ -224,7 +225,7 @@ def provenance_cmd(files: tuple[Path, ...], catalogue: Path | None,
         _fail(str(e))
     opts = HashOptions("exact", c2pa_trust=trust, novelai_keys=tuple(keys.items()),
                        detector=det, fallbacks=False)  # read in the isolated worker, like a scan
-    results = []
+    results: list[dict[str, Any]] = []
     for f in files:
         rec = _hash_file(f, opts=opts)[0]
         found = rec.get("findings", [])

@@ -114,6 +114,31 @@ def users_logins(ctx: click.Context, name: str | None, limit: int, as_json: bool
     _emit_json(rows) if as_json else _table(rows, ("at", "user_name", "remote", "outcome"))
 
 
+@users_group.command("prune-logins")
+@click.option("--older-than", default="90d", show_default=True,
+              help="Delete the attempts older than this: 30d, 12h, 90m (at least the "
+                   "15 min lockout window).")
+@JSON_OPTION
+@click.pass_context
+def users_prune_logins(ctx: click.Context, older_than: str, as_json: bool) -> None:
+    """Delete old login attempts. `cairn serve` keeps 90 days and prunes older ones as it
+    records new ones; this empties the record further, or at once."""
+    import re
+
+    from cairn.store import logins
+
+    m = re.fullmatch(r"(\d{1,6})([dhm])", older_than.strip())
+    if not m:
+        _fail(f"--older-than {older_than!r}: a number and d, h or m (30d, 12h, 90m)")
+    keep_s = int(m[1]) * {"d": 86_400, "h": 3_600, "m": 60}[m[2]]
+    if keep_s < logins.KEEP_MIN_S:
+        _fail(f"--older-than {older_than!r}: at least {logins.KEEP_MIN_S // 60}m, the longest "
+              "lockout (the attempts behind a lock in force are kept)")
+    n = logins.prune_all(_store(ctx), keep_s)
+    _emit_json({"deleted": n, "older_than_s": keep_s}) if as_json else out.print(
+        f"{n} login attempts older than {older_than} deleted", highlight=False)
+
+
 def _switch(command: str, disabled: bool, doc: str) -> None:
     @click.argument("name")
     @JSON_OPTION

@@ -47,6 +47,7 @@ from cairn.cluster import ClusterError, connect, progress
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
+from cairn.records import ScanRecord
 from cairn.scan.interrupt import Interrupted
 from cairn.scan.isolation import FAULT_ENV, WorkerPool, default_caps
 from cairn.scan.listindex import match_records, open_matcher
@@ -145,7 +146,7 @@ def scan_unit(job: Job, entries: list[DiskEntry]) -> UnitResult:
     pool = _pool(job)
     failed_before = len(pool.failures)
     out = UnitResult(len(entries), node=ray.get_runtime_context().get_node_id())
-    batch: list[dict] = []
+    batch: list[ScanRecord] = []
 
     def flush() -> None:
         if not batch:

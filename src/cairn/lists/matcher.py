@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from cairn.index import DigestIndex, HammingIndex, IndexFileError, codes_from_hex
 from cairn.index.files import read_header
+from cairn.records import NewMatch
 from cairn.signals import pdq, types
 from cairn.signals.vpdq import VIDEO_MATCH_PERCENT, VpdqFrame, match_percent, parse_signal
 
@@ -55,8 +57,8 @@ class Match:
     timestamp: float | None = None  # the video frame that matched a picture
     detail: dict | None = None  # vPDQ: {"query_percent", "target_percent"}
 
-    def to_dict(self) -> dict:
-        d = {"entry_id": self.entry_id, "list_id": self.list_id, "signal": self.signal,
+    def to_dict(self) -> NewMatch:
+        d: NewMatch = {"entry_id": self.entry_id, "list_id": self.list_id, "signal": self.signal,
              "distance": self.distance, "transform": self.transform}
         if self.timestamp is not None:
             d["timestamp"] = self.timestamp
@@ -302,7 +304,7 @@ class Matcher:
                     eid, lid, "vpdq", round(100 - min(qp, tp)), "none",
                     detail={"query_percent": round(qp, 1), "target_percent": round(tp, 1)})
 
-    def match_many(self, records: list[dict]) -> list[list[Match]]:
+    def match_many(self, records: Sequence[Mapping[str, Any]]) -> list[list[Match]]:
         """`match` of each record, with the PDQ lookups of all of them in one index call
         per stage (plain hashes and their turns; then the fallbacks of records the first
         stage matched nothing for): a batch is searched many times faster than one picture
@@ -330,11 +332,15 @@ class Matcher:
         return [sorted(f.values(), key=lambda m: (m.list_id, m.signal, m.distance, m.entry_id))
                 for f in found]
 
-    def _exact_hits(self, record: dict, found: dict[tuple[int, str], Match]) -> None:
+    def _exact_hits(self, record: Mapping[str, Any], found: dict[tuple[int, str], Match]
+                    ) -> None:
         for kind in CRYPTO:
             value = record.get(kind)
             if value:
-                eids = np.asarray(self.exact[kind].get(value), dtype=np.int64)
+                listed = self.exact[kind].get(value)
+                if not listed:  # most lookups: no array work for a miss
+                    continue
+                eids = np.asarray(listed, dtype=np.int64)
                 lids, live = self._owner(eids)
                 for eid, lid in zip(eids[live].tolist(), lids[live].tolist(), strict=True):
                     found[(eid, kind)] = Match(eid, lid, kind, 0, "none")
@@ -351,7 +357,7 @@ class Matcher:
             if prev is None or dist < prev.distance:
                 found[(eid, "pdq")] = Match(eid, lid, "pdq", dist, transform, timestamp)
 
-    def match(self, record: dict) -> list[Match]:
+    def match(self, record: Mapping[str, Any]) -> list[Match]:
         found: dict[tuple[int, str], Match] = {}
         self._exact_hits(record, found)
         p = record.get("pdq")

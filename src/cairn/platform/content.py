@@ -10,20 +10,21 @@ import numpy as np
 
 from cairn.cases.people import is_synthetic
 from cairn.index import HammingIndex, codes_from_hex
+from cairn.records import MatchRecord, StoredItem
 from cairn.signals import pdq as pdqmod
 from cairn.store import Store
 
 PDQ_DISTANCE = pdqmod.MATCH_DISTANCE  # 31
 
 
-def _active(m: dict, known_good: set[str]) -> bool:
+def _active(m: MatchRecord, known_good: set[str]) -> bool:
     """A match that counts: its own status and its entry's active, on a list that detects
     material (a known-good list's match marks an ordinary file)."""
     return m.get("status", "active") == "active" and m["list"] not in known_good and \
         m.get("entry", {}).get("status", "active") == "active"
 
 
-def item_ref(it: dict, via: str, distance: int, known_good: set[str]) -> dict:
+def item_ref(it: StoredItem, via: str, distance: int, known_good: set[str]) -> dict:
     matches = [m for m in it["matches"] if _active(m, known_good)]
     return {"source": it["source"], "path": it["path"], "sha256": it["sha256"],
             "via": via, "distance": distance,
@@ -38,8 +39,8 @@ def link_accounts(store: Store, case_id: int, accounts: list[dict]) -> list[dict
     items = store.records.case_items(case_id)
     known_good = {x["name"] for x in store.lists.all() if x["purpose"] == "known-good"}
     dihedral = {r["id"]: r["dihedral"] for r in store.records.case_signals(case_id)}
-    by_sha: dict[str, list[dict]] = {}
-    by_md5: dict[str, list[dict]] = {}
+    by_sha: dict[str, list[StoredItem]] = {}
+    by_md5: dict[str, list[StoredItem]] = {}
     for it in items:
         if it["sha256"]:
             by_sha.setdefault(it["sha256"], []).append(it)
@@ -63,7 +64,7 @@ def link_accounts(store: Store, case_id: int, accounts: list[dict]) -> list[dict
     # the rest of the case; the record's own values are left as they are
     handed = {(it["source"].removesuffix("-files"), it["path"].strip("/")): it for it in items
               if it["source"].endswith("-files")}
-    file_of: dict[int, dict] = {}
+    file_of: dict[int, StoredItem] = {}
     hashes: dict[int, tuple[str | None, str | None, str | None, str]] = {}
     for a in accounts:
         for x in a["transfers"]:
@@ -71,7 +72,8 @@ def link_accounts(store: Store, case_id: int, accounts: list[dict]) -> list[dict
             if got is not None:
                 file_of[x["id"]] = got
             if got is not None and not (x["sha256"] or x["md5"] or x["pdq"]):
-                hashes[x["id"]] = (got["sha256"], got["md5"], (got["pdq"] or {}).get("hash"),
+                pdq = got["pdq"]
+                hashes[x["id"]] = (got["sha256"], got["md5"], pdq["hash"] if pdq else None,
                                    "file+")
             else:
                 hashes[x["id"]] = (x["sha256"], x["md5"], x["pdq"], "")

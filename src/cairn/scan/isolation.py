@@ -59,6 +59,7 @@ from threadpoolctl import threadpool_limits
 
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry
+from cairn.records import ScanRecord
 from cairn.scan.options import HashOptions
 
 GiB = 1 << 30
@@ -131,12 +132,12 @@ class _Stream:
         self.sent = 0
         self.fault: str | None = None  # test-only, armed while a file is first read
 
-    def append(self, rec: dict) -> None:
+    def append(self, rec: ScanRecord) -> None:
         self.conn.send(("rec", rec))
         self.sent += 1
         _test_fault(self.fault, rec["path"])
 
-    def extend(self, recs: Iterable[dict]) -> None:
+    def extend(self, recs: Iterable[ScanRecord]) -> None:
         for rec in recs:
             self.append(rec)
 
@@ -298,7 +299,7 @@ class WorkerPool:
             w.proc.join(5)
             w.conn.close()
 
-    def run(self, entries: Iterable[DiskEntry]) -> Iterator[tuple[list[dict], bool]]:
+    def run(self, entries: Iterable[DiskEntry]) -> Iterator[tuple[list[ScanRecord], bool]]:
         """(records, finished) as they come: `finished` marks the end of one entry's work.
 
         Every entry ends with exactly one record of its own (after its members', if any).
@@ -373,7 +374,7 @@ class WorkerPool:
                 w.conn.send(("identity" if task.retry_of else "file", task.entry))
 
     def _service(self, w: _Worker, ready: set, queue: deque[_Task]
-                 ) -> Iterator[tuple[list[dict], bool]]:
+                 ) -> Iterator[tuple[list[ScanRecord], bool]]:
         dead: str | None = None
         if w.conn in ready or w.proc.sentinel in ready:
             try:
@@ -400,14 +401,14 @@ class WorkerPool:
         if dead is not None:
             yield from self._failed(w, dead, queue)
 
-    def _received(self, task: _Task, rec: dict) -> dict:
+    def _received(self, task: _Task, rec: ScanRecord) -> ScanRecord:
         task.streamed += 1
         if task.retry_of is not None:
             rec.setdefault("errors", []).append({"stage": "worker", "message": task.retry_of})
         return rec
 
     def _failed(self, w: _Worker, reason: str, queue: deque[_Task]
-                ) -> Iterator[tuple[list[dict], bool]]:
+                ) -> Iterator[tuple[list[ScanRecord], bool]]:
         """Replace the worker; reread its file for identity, or record what is known."""
         self._workers.remove(w)
         if w.proc.exitcode is None:
@@ -426,7 +427,7 @@ class WorkerPool:
             return
         from cairn.scan.worker import entry_record
 
-        rec = entry_record(task.entry) | {"kind": "other", "media_type": None}
+        rec: ScanRecord = entry_record(task.entry) | {"kind": "other", "media_type": None}
         rec["errors"] += [
             {"stage": "worker", "message": task.retry_of},
             {"stage": "worker", "message": f"the hash-only reread failed too: {reason}"}]
@@ -443,14 +444,14 @@ _shared: dict[_Config, WorkerPool] = {}
 
 
 def records_of(entry: DiskEntry, limits: Limits, opts: HashOptions, caps: Caps | None = None
-               ) -> list[dict]:
+               ) -> list[ScanRecord]:
     """One entry's records as a scan records them (members first, the file last), read in an
     isolated worker that stays warm for the next call with the same settings."""
     return next(records_of_each([entry], limits, opts, caps))
 
 
 def records_of_each(entries: Iterable[DiskEntry], limits: Limits, opts: HashOptions,
-                    caps: Caps | None = None) -> Iterator[list[dict]]:
+                    caps: Caps | None = None) -> Iterator[list[ScanRecord]]:
     """`records_of` each entry, in order, the next file already queued while one is read
     (one worker: no round trip per file, which a busy machine makes slow)."""
     cfg = _Config(limits, opts, caps or default_caps(1), os.environ.get(FAULT_ENV) or None)
@@ -460,7 +461,7 @@ def records_of_each(entries: Iterable[DiskEntry], limits: Limits, opts: HashOpti
             old.close()
         _shared.clear()
         pool = _shared[cfg] = WorkerPool(1, limits, opts, cfg.caps)
-    out: list[dict] = []
+    out: list[ScanRecord] = []
     for records, finished in pool.run(entries):  # one worker: entries finish in order
         out.extend(records)
         if finished:

@@ -15,8 +15,9 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cairn.index import IndexFileError
 from cairn.lists.matcher import Match, Matcher
@@ -61,7 +62,7 @@ def open_matcher(store: Store, persist: bool = True) -> Matcher:
     return m
 
 
-def match_records(store: Store, matcher: Matcher, records: list[dict]
+def match_records(store: Store, matcher: Matcher, records: Sequence[Mapping[str, Any]]
                   ) -> tuple[Matcher, list[list[Match]]]:
     """Each record's matches. An index whose files turn out damaged while it is read (right
     sizes, impossible contents: found only by the query that meets them) is set aside and

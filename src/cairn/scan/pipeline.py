@@ -31,6 +31,7 @@ from cairn import __version__
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
+from cairn.records import NewMatch, ScanRecord
 from cairn.scan.interrupt import Interrupted
 from cairn.scan.isolation import Caps, WorkerPool, default_caps, warm_up
 from cairn.scan.listindex import current_folder, index_root, match_records, open_matcher
@@ -130,7 +131,7 @@ def scan(
                                  | caps.to_dict())
     summary = ScanSummary(case, name, loc, run_id)
     started = time.monotonic()
-    batch: list[dict] = []
+    batch: list[ScanRecord] = []
     last_flush = time.monotonic()
     matcher: Matcher | None = None
 
@@ -215,8 +216,8 @@ def with_list_index(store: Store, options: HashOptions) -> HashOptions:
         (x["id"], x["pdq_threshold"]) for x in store.lists.all(counts=False))))
 
 
-def record_batch(store: Store, source_id: int, run_id: int, records: list[dict],
-            found: list[list[dict]]) -> tuple[int, int, StoreError | None]:
+def record_batch(store: Store, source_id: int, run_id: int, records: list[ScanRecord],
+                 found: list[list[NewMatch]]) -> tuple[int, int, StoreError | None]:
     """Record a batch in one transaction; when the store refuses it, record one by one up to
     the record refused (those before it are kept). Returns how many are new, how many were
     recorded or already there, and the error naming the record refused, if one was."""

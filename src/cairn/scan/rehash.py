@@ -9,9 +9,11 @@ Only the few that are shared need it (by default: the matched items of a case).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from cairn.media.limits import Limits
 from cairn.media.walk import display_name, raw_name, walk
+from cairn.records import ScanRecord
 from cairn.scan.isolation import records_of
 from cairn.scan.worker import HashOptions
 from cairn.signals.vpdq import DEFAULT_INTERVAL
@@ -73,23 +75,24 @@ def ensure_exact(store: Store, case: str, only_matched: bool = True,
             # a video cut short (a limit, a decode error) keeps its fast vPDQ, flagged, rather
             # than an exact one of fewer frames; a rehash under wider limits can redo it
             summary.exact_signals_added += store.records.add_pdq(
-                [{k: v for k, v in r.items() if k != "vpdq"} if _cut(r) else r
+                [cast(ScanRecord, {k: v for k, v in r.items() if k != "vpdq"}) if _cut(r) else r
                  for r in records])
         summary.failed += [f"{location}: {p}: not read again (the worker gave no record)"
                            for p in sorted(set(paths) - done)]
     return summary
 
 
-def _cut(rec: dict) -> bool:
+def _cut(rec: ScanRecord) -> bool:
     """Whether reading a record stopped short (a limit, a decode error, a worker's death)."""
     return any(e["stage"] in ("decode", "worker") for e in rec.get("errors") or ())
 
 
-def _failures(location: str, rec: dict, wanted: set[str]) -> list[str]:
+def _failures(location: str, rec: ScanRecord, wanted: set[str]) -> list[str]:
     """Why an item read again gets no exact signal of a type it needed."""
     why = "; ".join(e["message"] for e in rec.get("errors") or ()
                     if e["stage"] in ("decode", "worker")) or "no signal computed"
+    signals: dict[str, Any] = dict(rec)
     return [f"{location}: {rec['path']}: exact {stype} not recorded: {why}"
             for stype in sorted(wanted)
-            if not rec.get(stype) or rec[stype].get("mode") != "exact"
+            if not signals.get(stype) or signals[stype].get("mode") != "exact"
             or (stype == "vpdq" and _cut(rec))]

@@ -11,6 +11,7 @@ from multiprocessing.pool import Pool
 
 from cairn.index import IndexFileError
 from cairn.lists.matcher import Matcher
+from cairn.records import NewMatch
 from cairn.scan.listindex import match_records, open_matcher
 from cairn.scan.pipeline import default_workers
 from cairn.store.store import Store
@@ -21,7 +22,7 @@ PART = 2_000  # items one worker matches per task
 _SHARED: Matcher | None = None  # the matcher forked workers share copy-on-write
 
 
-def _match_part(records: list[dict]) -> list[list[dict]]:
+def _match_part(records: list[dict]) -> list[list[NewMatch]]:
     assert _SHARED is not None
     return [[m.to_dict() for m in ms] for ms in _SHARED.match_many(records)]
 
@@ -33,12 +34,12 @@ class _Pending:
         self.batch = batch
         self.matcher = matcher
         self.async_result = None
-        self.found: list[list[dict]] | None = None
+        self.found: list[list[NewMatch]] | None = None
         if pool is not None:
             parts = [batch[i:i + PART] for i in range(0, len(batch), PART)]
             self.async_result = pool.map_async(_match_part, parts)
 
-    def collect(self, store: Store) -> tuple[Matcher, list[list[dict]]]:
+    def collect(self, store: Store) -> tuple[Matcher, list[list[NewMatch]]]:
         """Each record's matches: the workers' answer, or matched here where there were no
         workers or their index turned out damaged (rebuilt by match_records, matched again)."""
         if self.async_result is not None:

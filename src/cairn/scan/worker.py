@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, overload
 
 from cairn.media.decode import DecodeError, Picture
 from cairn.media.disk.images import is_later_segment as disk_segment_of
@@ -32,6 +32,7 @@ from cairn.provenance.finding import Finding
 from cairn.provenance.generators.novelai import NOVELAI_KEY
 from cairn.provenance.models import ModelFileError, hash_model
 from cairn.provenance.watermark import examinable
+from cairn.records import ScanRecord
 from cairn.scan.options import HashOptions
 from cairn.signals import crypto
 from cairn.signals.image import ImageSignals, WantVariants, image_signals
@@ -54,7 +55,7 @@ _VIDEO_EXT = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", "
 class Records(Protocol):
     """Where records go as each is done: a list, or an isolated worker's stream to the scan."""
 
-    def append(self, rec: dict, /) -> None: ...
+    def append(self, rec: ScanRecord, /) -> None: ...
 
 
 _Out = TypeVar("_Out", bound=Records)
@@ -71,7 +72,7 @@ _ITHMB = ("not examined: iOS .ithmb thumbnail store (raw pixel strips whose geom
           "in the Photos database, not in the file)")
 
 
-def _provenance(rec: dict, data: bytes, picture: Picture, opts: HashOptions) -> None:
+def _provenance(rec: ScanRecord, data: bytes, picture: Picture, opts: HashOptions) -> None:
     keys = {"novelai": NOVELAI_KEY, **dict(opts.novelai_keys)}
     try:
         found = examine(data, picture, novelai_keys=keys, media_type=rec.get("media_type"),
@@ -83,10 +84,10 @@ def _provenance(rec: dict, data: bytes, picture: Picture, opts: HashOptions) -> 
         rec["findings"] = [f.to_dict() for f in found]
 
 
-def _stream_provenance(rec: dict, f: BinaryIO, opts: HashOptions) -> None:
+def _stream_provenance(rec: ScanRecord, f: BinaryIO, opts: HashOptions) -> None:
     """Provenance of a video, audio file or PDF, from its stream (C2PA, container tags)."""
     try:
-        found = examine_stream(f, rec["media_type"], c2pa_trust=opts.c2pa_trust)
+        found = examine_stream(f, rec["media_type"], c2pa_trust=opts.c2pa_trust)  # type: ignore[arg-type]
     except Exception as e:  # noqa: BLE001 - a reader's failure is data, not a crash
         _err(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
         return
@@ -94,9 +95,9 @@ def _stream_provenance(rec: dict, f: BinaryIO, opts: HashOptions) -> None:
         rec["findings"] = [f.to_dict() for f in found]
 
 
-def _model(rec: dict, f: BinaryIO) -> None:
+def _model(rec: ScanRecord, f: BinaryIO) -> None:
     try:
-        h = hash_model(f, "checkpoint" if rec["media_type"].endswith("checkpoint") else None)
+        h = hash_model(f, "checkpoint" if rec["media_type"].endswith("checkpoint") else None)  # type: ignore[union-attr]
     except (ModelFileError, OSError) as e:
         _err(rec, "provenance", f"model file: {e}")
         return
@@ -107,7 +108,7 @@ def _model(rec: dict, f: BinaryIO) -> None:
                                error=h.note).to_dict()]
 
 
-def _check_name(rec: dict) -> None:
+def _check_name(rec: ScanRecord) -> None:
     """Flag a file named like media whose bytes are not media (renamed, wiped or corrupt)."""
     name = rec["path"].rsplit("/", 1)[-1]
     ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
@@ -119,7 +120,7 @@ def _check_name(rec: dict) -> None:
              f"({ext}) but its bytes are {rec['media_type']}, not a known {expected} format")
 
 
-def _check_reported(rec: dict, reported: dict) -> None:
+def _check_reported(rec: ScanRecord, reported: dict) -> None:
     """A phone extraction's report states hashes of what it exported: bytes that differ
     were changed (or damaged) after the extraction, and the item says so."""
     for algo in ("md5", "sha1", "sha256"):
@@ -129,12 +130,12 @@ def _check_reported(rec: dict, reported: dict) -> None:
                  f"({want.lower()}): the file changed after it was extracted")
 
 
-def _err(rec: dict, stage: str, message: str) -> None:
+def _err(rec: ScanRecord, stage: str, message: str) -> None:
     rec.setdefault("errors", []).append({"stage": stage, "message": message})
 
 
 def _base(path: str, parent: str | None, size: int | None, mtime: float | None,
-          raw: bytes | None = None, ordinal: int = 0) -> dict:
+          raw: bytes | None = None, ordinal: int = 0) -> ScanRecord:
     """A record's identity: `raw_path` is its location's bytes (the path below the source,
     then each member name, joined by NUL, which no file or member name holds); `ordinal`
     tells apart locations of one file that share those bytes (repeated member names)."""
@@ -155,7 +156,7 @@ class _Tree:
         return n
 
 
-def _image(rec: dict, data: bytes, limits: Limits, opts: HashOptions) -> None:
+def _image(rec: ScanRecord, data: bytes, limits: Limits, opts: HashOptions) -> None:
     """PDQ and provenance of one picture from ONE media/decode `Picture`: decoded once under
     `limits.max_pixels`, its frames shared by every pixel reader."""
     picture = Picture(data, limits.max_pixels)
@@ -171,7 +172,7 @@ def _image(rec: dict, data: bytes, limits: Limits, opts: HashOptions) -> None:
         _provenance(rec, data, picture, opts)
 
 
-def _image_signals(rec: dict, picture: Picture, opts: HashOptions) -> None:
+def _image_signals(rec: ScanRecord, picture: Picture, opts: HashOptions) -> None:
     try:
         sig = image_signals(picture, mode=opts.mode, variants=_want_variants(opts))
     except DecodeError as e:
@@ -181,7 +182,7 @@ def _image_signals(rec: dict, picture: Picture, opts: HashOptions) -> None:
         _err(rec, "hash", f"PDQ failed: {type(e).__name__}: {e}")
         return
     rec["width"], rec["height"] = sig.width, sig.height
-    rec["pdq"] = _plain_pdq(sig)
+    rec["pdq"] = _plain_pdq(sig)  # type: ignore[typeddict-item]
     # looked up only when nothing else matched
     rec["pdq"]["fallbacks"] = [{"name": name, "quality": v.quality, "dihedral": list(v.dihedral)}
                                for name, v in sig.variants]
@@ -242,7 +243,7 @@ def _plain_lookup(folder: str, thresholds: dict[int, int]) -> WantVariants | Non
     return unmatched
 
 
-def _video_signals(rec: dict, source: str | bytes | BinaryIO, limits: Limits,
+def _video_signals(rec: ScanRecord, source: str | bytes | BinaryIO, limits: Limits,
                    opts: HashOptions) -> None:
     from cairn.signals.vpdq import VideoError, to_signal, vpdq_frames  # PyAV: videos only
 
@@ -260,7 +261,7 @@ def _video_signals(rec: dict, source: str | bytes | BinaryIO, limits: Limits,
                        "frames": [(f.timestamp, f.hash, f.quality) for f in frames]}
 
 
-def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: Records,
+def _archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: Records,
              opts: HashOptions, tree: _Tree | None = None, taint: str | None = None) -> None:
     """Append the records of an archive's members (and theirs), each as it is done.
 
@@ -274,7 +275,7 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: Records,
 
     tree = tree or _Tree(Budget(limits, rec["size"] or 0))
     try:
-        for member in iter_members(f, rec["media_type"], rec["path"], limits, rec["size"] or 0,
+        for member in iter_members(f, rec["media_type"], rec["path"], limits, rec["size"] or 0,  # type: ignore[arg-type]
                                    tree.budget):
             path = f"{rec['path']}!/{member.name}"
             raw = rec["raw_path"] + b"\0" + member.raw
@@ -297,7 +298,7 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: Records,
                 mrec = _base(path, rec["path"], len(member.data), member.mtime, raw,
                              tree.seen[raw] - 1)
                 h = crypto.hash_bytes(member.data)  # its content stays evidence
-                mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)
+                mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)  # type: ignore[call-arg]
                 if member.origin:
                     mrec["origin"] = member.origin
                 _err(mrec, "archive", f"member could not be processed: {type(e).__name__}: {e}")
@@ -311,7 +312,7 @@ def _archive(rec: dict, f: BinaryIO, depth: int, limits: Limits, out: Records,
 UNKNOWN_CONTAINER = 64 << 20  # an unrecognised binary this big is said to be unexamined
 
 
-def _unknown(rec: dict) -> None:
+def _unknown(rec: ScanRecord) -> None:
     """A large binary nothing recognises may be a container Cairn cannot open: say so."""
     if rec.get("media_type") == "application/octet-stream" and (rec.get("size") or 0) > \
             UNKNOWN_CONTAINER:
@@ -319,8 +320,8 @@ def _unknown(rec: dict) -> None:
              "known format's signature starts)")
 
 
-def _disk(rec: dict, f: BinaryIO, path: bytes | None, depth: int, limits: Limits, out: Records,
-          opts: HashOptions, tree: _Tree | None = None) -> None:
+def _disk(rec: ScanRecord, f: BinaryIO, path: bytes | None, depth: int, limits: Limits,
+          out: Records, opts: HashOptions, tree: _Tree | None = None) -> None:
     """Append the records of a disk image's files (media/disk), then verify the hashes an
     E01 stores. `path`: the image file's own path (its other segments lie beside it); None
     for an image held in memory."""
@@ -333,7 +334,7 @@ def _disk(rec: dict, f: BinaryIO, path: bytes | None, depth: int, limits: Limits
              "not opened")
         return
     try:
-        img = open_image(f, rec["media_type"], path,
+        img = open_image(f, rec["media_type"], path,  # type: ignore[arg-type]
                          opener=lambda p: os.fdopen(open_noatime(p, rec), "rb"))
     except DiskImageError as e:
         _err(rec, "disk", str(e))
@@ -353,7 +354,7 @@ def _disk(rec: dict, f: BinaryIO, path: bytes | None, depth: int, limits: Limits
             check = verify(img)
             stored = ", ".join(f"{k.upper()} {v}" for k, v in sorted(img.stored.items()))
             if check["ok"]:
-                rec["origin"] += f"; stored {stored} verified"
+                rec["origin"] += f"; stored {stored} verified"  # type: ignore[operator]
             else:
                 why = check["error"] or ", ".join(
                     f"{k.upper()} {v}" for k, v in sorted(check["computed"].items()))
@@ -361,22 +362,22 @@ def _disk(rec: dict, f: BinaryIO, path: bytes | None, depth: int, limits: Limits
                      f"media read gives {why}: the image is damaged or altered")
 
 
-def _disk_member(rec: dict, m: DiskMember, depth: int, limits: Limits, out: Records,
+def _disk_member(rec: ScanRecord, m: DiskMember, depth: int, limits: Limits, out: Records,
                  opts: HashOptions, tree: _Tree) -> None:
     path = f"{rec['path']}!/{m.name}"
     raw = rec["raw_path"] + b"\0" + m.raw
     state = "carved" if m.carved else "deleted" if m.deleted else "allocated"
     extra = {"origin": f"{m.origin} ({state})", "deleted": m.deleted, "carved": m.carved}
     if m.open is None or (m.size or 0) > limits.max_member_size:
-        mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra
-        mrec.update(kind="other", media_type=None)
+        mrec: ScanRecord = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra  # type: ignore[assignment]
+        mrec.update(kind="other", media_type=None)  # type: ignore[call-arg]
         if m.open is not None:  # too big to hold: hashed as a stream, not decoded
             try:
                 stream = m.open()
                 mt, kind = _sniff(stream.read(HEAD_BYTES), path)
                 stream.seek(0)
                 h, _ = crypto.hash_stream(stream, keep_up_to=0)
-                mrec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size,
+                mrec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size,  # type: ignore[call-arg]
                             media_type=mt, kind=kind)
                 _err(mrec, "disk", f"file over the member limit of {limits.max_member_size} "
                      "bytes: hashed, not decoded")
@@ -389,8 +390,8 @@ def _disk_member(rec: dict, m: DiskMember, depth: int, limits: Limits, out: Reco
     try:
         data = m.open().read()
     except Exception as e:  # noqa: BLE001 - a damaged run or chunk is this file's error
-        mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra
-        mrec.update(kind="other", media_type=None)
+        mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra  # type: ignore[assignment]
+        mrec.update(kind="other", media_type=None)  # type: ignore[call-arg]
         _err(mrec, "disk", f"cannot read file: {type(e).__name__}: {e}")
         out.append(mrec)
         return
@@ -401,9 +402,9 @@ def _disk_member(rec: dict, m: DiskMember, depth: int, limits: Limits, out: Reco
         process_blob(path, rec["path"], data, m.mtime, depth + 1, limits, out, opts, raw=raw,
                      tree=tree, warnings=warnings, extra=extra)
     except Exception as e:  # noqa: BLE001 - one file's failure is that file's error
-        mrec = _base(path, rec["path"], len(data), m.mtime, raw, tree.seen[raw] - 1) | extra
+        mrec = _base(path, rec["path"], len(data), m.mtime, raw, tree.seen[raw] - 1) | extra  # type: ignore[assignment]
         h = crypto.hash_bytes(data)
-        mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)
+        mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)  # type: ignore[call-arg]
         _err(mrec, "disk", f"file could not be processed: {type(e).__name__}: {e}")
         out.append(mrec)
 
@@ -413,7 +414,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
                  name_warning: str | None = None, *, raw: bytes | None = None,
                  tree: _Tree | None = None, warnings: list[str] | None = None,
                  taint: str | None = None, origin: dict | None = None,
-                 extra: dict | None = None) -> None:
+                 extra: dict[str, Any] | None = None) -> None:
     """An in-memory file (an archive member): append its record and those of its members.
 
     `tree`: the top-level file's budget and location counts; `taint`: why the bytes may be
@@ -421,13 +422,13 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     `origin`: where its container says it came from (media/archives.Member.origin), kept
     on the record as `origin` (a phone path and app, a deleted flag, a cache entry)."""
     opts = opts or HashOptions()
-    rec = _base(path, parent, len(data), mtime, raw) | (extra or {})
+    rec: ScanRecord = _base(path, parent, len(data), mtime, raw) | (extra or {})  # type: ignore[assignment]
     if origin:
         rec["origin"] = origin
     if tree is not None:
         rec["ordinal"] = tree.ordinal(rec["raw_path"])
     h = crypto.hash_bytes(data)
-    rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)
+    rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)  # type: ignore[call-arg]
     rec["media_type"], rec["kind"] = mt, kind = _sniff(data[:HEAD_BYTES], path)
     if origin and isinstance(origin.get("hashes_reported"), dict):
         _check_reported(rec, origin["hashes_reported"])
@@ -457,7 +458,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
 
 @overload
 def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None,
-                  out: None = None) -> list[dict]: ...
+                  out: None = None) -> list[ScanRecord]: ...
 
 
 @overload
@@ -502,7 +503,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             f.seek(0)
             keep = limits.max_image_bytes if kind == "image" else 0
             hashes, data = crypto.hash_stream(f, keep_up_to=keep)
-            rec.update(md5=hashes.md5, sha1=hashes.sha1, sha256=hashes.sha256, size=hashes.size,
+            rec.update(md5=hashes.md5, sha1=hashes.sha1, sha256=hashes.sha256, size=hashes.size,  # type: ignore[call-arg]
                        media_type=mt, kind=kind)
             if mt == "application/x-empty":
                 _err(rec, "read", "empty file (0 bytes)")
@@ -538,7 +539,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
     return out
 
 
-def entry_record(entry: DiskEntry) -> dict:
+def entry_record(entry: DiskEntry) -> ScanRecord:
     """A top-level entry's record before it is read: its identity (display path, raw path
     bytes) and what walking to it may have done to atimes. Every record of an entry starts
     here, the isolated worker's fallbacks after a failure included."""
@@ -551,24 +552,24 @@ def entry_record(entry: DiskEntry) -> dict:
     return rec
 
 
-def identity_record(entry: DiskEntry) -> dict:
+def identity_record(entry: DiskEntry) -> ScanRecord:
     """The hash-only read of a file whose worker failed on it: sniffed and hashed, nothing
     decoded, no archive opened; opened as every read is (O_NOATIME, noted where refused)."""
     rec = entry_record(entry)
-    rec.update(kind="other", media_type=None)
+    rec.update(kind="other", media_type=None)  # type: ignore[call-arg]
     try:
         with os.fdopen(open_noatime(entry.fs_path, rec), "rb") as f:
             mt, kind = _sniff(f.read(HEAD_BYTES), entry.path)
             f.seek(0)
             h, _ = crypto.hash_stream(f, keep_up_to=0)
-        rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size, media_type=mt,
+        rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size, media_type=mt,  # type: ignore[call-arg]
                    kind=kind)
     except OSError as e:
         _err(rec, "read", f"cannot read file: {e.strerror or e}")
     return rec
 
 
-def open_noatime(path: bytes, rec: dict) -> int:
+def open_noatime(path: bytes, rec: ScanRecord | dict[str, Any]) -> int:
     """Open read-only without updating the atime; where the kernel refuses O_NOATIME (EPERM:
     not the file's owner and not root) open anyway and say so on the record."""
     if not O_NOATIME:
@@ -583,7 +584,7 @@ def open_noatime(path: bytes, rec: dict) -> int:
         return fd
 
 
-def _check_unchanged(rec: dict, before: os.stat_result, after: os.stat_result,
+def _check_unchanged(rec: ScanRecord, before: os.stat_result, after: os.stat_result,
                      read: int) -> None:
     """A file written to while it was read has hashes that may match no state of it."""
     changes = [f"{what} {a} -> {b}" for what, a, b in (
@@ -597,7 +598,7 @@ def _check_unchanged(rec: dict, before: os.stat_result, after: os.stat_result,
              "hashes may match no state of the file; rescan when it is quiet")
 
 
-def _unreadable(rec: dict, e: OSError, out: _Out) -> _Out:
+def _unreadable(rec: ScanRecord, e: OSError, out: _Out) -> _Out:
     rec["kind"] = "other"
     _err(rec, "read", f"cannot read file: {e.strerror or e}")
     out.append(rec)

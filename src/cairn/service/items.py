@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.cases.people import is_synthetic
+from cairn.records import ItemDetail, ItemRow
 from cairn.service.families import case_families
 from cairn.store import Store
 from cairn.store import items as store_items
@@ -33,7 +34,7 @@ class ItemQuery:
 
 @dataclass(frozen=True, slots=True)
 class ItemPage:
-    items: list[dict[str, Any]]
+    items: list[ItemRow]
     next_after: int | None  # the cursor of the next page; None: this was the last
 
 
@@ -52,9 +53,9 @@ def list_items(store: Store, case_id: int, q: ItemQuery) -> ItemPage:
         members = {loc for loc, fid in fams.by_location.items() if fid == q.family}
         keep_sets.append(("location", members, True))
 
-    def keep(row: dict[str, Any]) -> bool:
+    def keep(row: ItemRow) -> bool:
         for key, values, wanted in keep_sets:
-            value = (row["source"], row["path"]) if key == "location" else row[key]
+            value = (row["source"], row["path"]) if key == "location" else row["sha256"]
             if (value in values) != wanted:
                 return False
         return True
@@ -71,7 +72,7 @@ def list_items(store: Store, case_id: int, q: ItemQuery) -> ItemPage:
 
 
 def view_item(store: Store, case_id: int, item_id: int, by: str, via: str
-              ) -> dict[str, Any] | None:
+              ) -> ItemDetail | None:
     """One item of the case in full (signals, matches with their status, findings, errors,
     family, custody entries), after writing the `item.viewed` custody entry that names who
     read it: no read goes unrecorded (the entry is in the item's own list). None when the

@@ -5,15 +5,21 @@ Every value is checked by its type in the signal-type registry first; the first 
 refused (`BadSignal`, naming its index and field) before anything is looked up. The matcher
 is the persisted list index (scan/listindex.py), opened once per list generation and kept by
 the process: a lookup costs a generation check (one query), not an index open.
+
+`lookup_json` is the same answer as JSON bytes, what the HTTP route sends: FastAPI's own
+encoding of 10,000 results (jsonable_encoder, then JSONResponse) cost ~90 ms a request, more
+than the exact lookups themselves (bench/bench_api.py measures the batch over HTTP).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cairn.lists.matcher import Matcher
+from cairn.records import LookupMatch, LookupResult
 from cairn.scan.listindex import open_matcher
 from cairn.signals import types
 from cairn.signals.vpdq import parse_signal
@@ -39,13 +45,16 @@ class Signal:
 def check(raw: list[tuple[object, object]]) -> list[Signal]:
     """(type, value) pairs as canonical signals; BadSignal for the first one refused."""
     out = []
+    known: dict[str, types.SignalType] = {}  # a batch names a type or two 10,000 times
     for i, (name, value) in enumerate(raw):
         if not isinstance(name, str):
             raise BadSignal(i, "type", "a signal type name (string) is needed")
-        try:
-            st = types.get(name)
-        except types.UnknownSignalType as e:
-            raise BadSignal(i, "type", f"{e}; one of {', '.join(types.NAMES)}") from None
+        st = known.get(name)
+        if st is None:
+            try:
+                st = known[name] = types.get(name)
+            except types.UnknownSignalType as e:
+                raise BadSignal(i, "type", f"{e}; one of {', '.join(types.NAMES)}") from None
         if st.index == "none":
             raise BadSignal(i, "type", f"{st.name} hashes are carried, never matched")
         try:
@@ -84,21 +93,27 @@ class Matchers:
 MATCHERS = Matchers()
 
 
-def lookup(store: Store, signals: list[Signal]) -> list[dict[str, Any]]:
+def lookup(store: Store, signals: list[Signal]) -> list[LookupResult]:
     """Each signal with its matches (list, entry, distance, transform), in the order given.
     One `match_many` call for the whole batch; the entries named in one query."""
     matcher = MATCHERS.get(store)
     found = matcher.match_many([_record(s) for s in signals])
     entries = store.lists.by_id({m.entry_id for ms in found for m in ms})
-    out = []
+    out: list[LookupResult] = []
     for s, ms in zip(signals, found, strict=True):
-        out.append({"type": s.type, "value": s.value, "matches": [
-            {"list": entries[m.entry_id]["list"], "signal": m.signal, "distance": m.distance,
-             "transform": m.transform,
-             **({"timestamp": m.timestamp} if m.timestamp is not None else {}),
-             **({"detail": m.detail} if m.detail else {}),
-             "entry": {"value": entries[m.entry_id]["value"],
-                       "category": entries[m.entry_id]["category"],
-                       "labels": entries[m.entry_id]["labels"]}}
-            for m in ms if m.entry_id in entries]})
+        matches = [cast(LookupMatch, {
+            "list": e["list"], "signal": m.signal, "distance": m.distance,
+            "transform": m.transform,
+            **({"timestamp": m.timestamp} if m.timestamp is not None else {}),
+            **({"detail": m.detail} if m.detail else {}),
+            "entry": {"value": e["value"], "category": e["category"], "labels": e["labels"]}})
+            for m in ms if (e := entries.get(m.entry_id)) is not None]
+        out.append({"type": s.type, "value": s.value, "matches": matches})
     return out
+
+
+def lookup_json(store: Store, signals: list[Signal]) -> bytes:
+    """`{"results": lookup(...)}` as the bytes FastAPI's JSONResponse would send (the same
+    `json.dumps` arguments), without its per-value encoding pass."""
+    return json.dumps({"results": lookup(store, signals)}, ensure_ascii=False,
+                      allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")

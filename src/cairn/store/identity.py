@@ -11,9 +11,11 @@ raw path (`location_key`), not the raw path itself: a btree entry on PostgreSQL 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 
-def location_bytes(rec: dict) -> bytes:
+def location_bytes(rec: Mapping[str, Any]) -> bytes:
     """A record's location bytes: its `raw_path` (every record a scan makes carries one).
     A hand-made record without one may give a plain display path, whose bytes are its text;
     one holding an escape or a member boundary (`\\`, `!/`) is refused rather than guessed."""

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, func, select
 
+from cairn.records import ErrorRecord, ItemDetail, ItemMatch, ItemRow, StoredSignal
 from cairn.store import custody
 from cairn.store import schema as t
 from cairn.store.custody import case_chain
@@ -84,16 +85,16 @@ def query(case_id: int, f: ItemFilter) -> Any:
 
 
 def page(store: Store, case_id: int, f: ItemFilter, after: int, limit: int,
-         keep: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+         keep: Callable[[ItemRow], bool] | None = None) -> list[ItemRow]:
     """Up to `limit` + 1 items of a case with id > `after`, by id, that pass the filter and
     `keep` (the extra one tells the caller a next page exists)."""
     q = _query(case_id, f).order_by(t.items.c.id)
-    out: list[dict[str, Any]] = []
+    out: list[ItemRow] = []
     with store.engine.connect() as c:
         while len(out) <= limit:
             step = limit + 1 if keep is None else max(CHUNK, limit + 1)
-            rows = [dict(r) for r in c.execute(q.where(t.items.c.id > after).limit(step))
-                    .mappings()]
+            rows = [cast(ItemRow, dict(r)) for r in c.execute(
+                q.where(t.items.c.id > after).limit(step)).mappings()]
             out += [r for r in rows if keep is None or keep(r)]
             if len(rows) < step:
                 break
@@ -140,7 +141,7 @@ def item_ref(store: Store, case_id: int, item_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def item(store: Store, case_id: int, item_id: int) -> dict[str, Any] | None:
+def item(store: Store, case_id: int, item_id: int) -> ItemDetail | None:
     """One item of the case with its signals, findings, errors and matches (each with its
     status and list entry); None when the case has no item of that id."""
     i, s = t.items.c, t.sources.c
@@ -150,11 +151,11 @@ def item(store: Store, case_id: int, item_id: int) -> dict[str, Any] | None:
                         .where(i.id == item_id, s.case_id == case_id)).mappings().first()
         if row is None:
             return None
-        it = {k: row[k] for k in ("id", "source", "path", "parent_path", "ordinal", "version",
-                                  "note", "atime_note", "kind", "media_type", "size", "mtime",
-                                  "md5", "sha1", "sha256", "width", "height")}
+        it = cast(ItemDetail, {k: row[k] for k in (
+            "id", "source", "path", "parent_path", "ordinal", "version", "note", "atime_note",
+            "kind", "media_type", "size", "mtime", "md5", "sha1", "sha256", "width", "height")})
         sha = row["sha256"]
-        it["signals"] = [dict(r) for r in c.execute(
+        it["signals"] = [cast(StoredSignal, dict(r)) for r in c.execute(
             select(t.signals.c.signal_type.label("type"), t.signals.c.mode,
                    t.signals.c.value, t.signals.c.quality)
             .where(t.signals.c.sha256 == sha)
@@ -162,7 +163,7 @@ def item(store: Store, case_id: int, item_id: int) -> dict[str, Any] | None:
         it["findings"] = [json.loads(d) for (d,) in c.execute(
             select(t.findings.c.data).where(t.findings.c.sha256 == sha)
             .order_by(t.findings.c.kind, t.findings.c.source))] if sha else []
-        it["errors"] = [dict(r) for r in c.execute(
+        it["errors"] = [cast(ErrorRecord, dict(r)) for r in c.execute(
             select(t.errors.c.stage, t.errors.c.message).where(t.errors.c.item_id == item_id)
             .order_by(t.errors.c.id)).mappings()]
         it["matches"] = _matches(c, item_id)
@@ -173,9 +174,9 @@ def item(store: Store, case_id: int, item_id: int) -> dict[str, Any] | None:
     return it
 
 
-def _matches(c: Connection, item_id: int) -> list[dict[str, Any]]:
+def _matches(c: Connection, item_id: int) -> list[ItemMatch]:
     m, e = t.matches.c, t.list_entries.c
-    out = []
+    out: list[ItemMatch] = []
     for r in c.execute(
             select(m.signal_type, m.distance, m.transform, m.timestamp, m.detail, m.status,
                    m.status_at, m.status_by, m.status_note, t.lists.c.name.label("list"),
@@ -185,7 +186,8 @@ def _matches(c: Connection, item_id: int) -> list[dict[str, Any]]:
                          .join(t.list_entries, m.entry_id == e.id))
             .where(m.item_id == item_id)
             .order_by(t.lists.c.name, m.signal_type, m.distance, e.value)).mappings():
-        out.append({"list": r["list"], "purpose": r["purpose"], "signal": r["signal_type"],
+        out.append(cast(ItemMatch, {
+                    "list": r["list"], "purpose": r["purpose"], "signal": r["signal_type"],
                     "distance": r["distance"], "transform": r["transform"],
                     **({"timestamp": r["timestamp"]} if r["timestamp"] is not None else {}),
                     **({"detail": json.loads(r["detail"])} if r["detail"] else {}),
@@ -193,7 +195,7 @@ def _matches(c: Connection, item_id: int) -> list[dict[str, Any]]:
                     "status_by": r["status_by"], "status_note": r["status_note"],
                     "entry": {"value": r["value"], "category": r["category"],
                               "labels": json.loads(r["labels"]), "collab": r["collab"],
-                              "line": r["line_no"], "status": r["entry_status"]}})
+                              "line": r["line_no"], "status": r["entry_status"]}}))
     return out
 
 

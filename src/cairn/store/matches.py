@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from cairn.records import NewMatch
 from cairn.store import schema as t
 from cairn.store.common import Repository, now
 from cairn.store.custody import case_chain
@@ -23,7 +24,7 @@ MATCH_STATUSES = ("active", "withdrawn", "false_positive", "list_removed")
 class Matches(Repository):
     """Matches of recorded items against list entries, and their status."""
 
-    def add(self, case_id: int, found: Sequence[tuple[int, list[dict]]],
+    def add(self, case_id: int, found: Sequence[tuple[int, list[NewMatch]]],
             why: str) -> dict[str, int]:
         """Record matches of already-recorded items ((item id, [match dicts])), ignoring
         those on record (whatever their status); one custody entry naming how many were new,

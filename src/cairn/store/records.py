@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from sqlalchemy import Connection, insert, select
 
+from cairn.records import (
+    ErrorRecord,
+    MatchRecord,
+    NewMatch,
+    PdqSignal,
+    ScanRecord,
+    StoredItem,
+    VpdqSignal,
+)
 from cairn.store import schema as t
 from cairn.store.common import Repository
 from cairn.store.identity import location_bytes, location_key, version_note
@@ -22,8 +31,8 @@ from cairn.store.identity import location_bytes, location_key, version_note
 class Records(Repository):
     """Items as scans record them, and the case-wide reads over them."""
 
-    def add(self, source_id: int, run_id: int, records: Sequence[dict],
-            matches: Sequence[list[dict]]) -> int:
+    def add(self, source_id: int, run_id: int, records: Sequence[ScanRecord],
+            matches: Sequence[list[NewMatch]]) -> int:
         """Record items (with signals, errors, matches) in one transaction; returns how many new.
 
         An item is its location: (raw path, ordinal). A location recorded before with the
@@ -113,7 +122,7 @@ class Records(Repository):
                     latest[key] = dict(r)
         return latest
 
-    def _insert_pdq(self, c: Connection, rec: dict) -> int:
+    def _insert_pdq(self, c: Connection, rec: ScanRecord) -> int:
         """Record a record's PDQ signal once per content and mode; 1 if it was new."""
         p = rec.get("pdq")
         if not p or not rec.get("sha256"):
@@ -125,7 +134,7 @@ class Records(Repository):
             quality=p["quality"]).returning(t.signals.c.id)).first()
         return int(new is not None)  # (PostgreSQL's rowcount is -1 here, new or not)
 
-    def _insert_vpdq(self, c: Connection, rec: dict) -> int:
+    def _insert_vpdq(self, c: Connection, rec: ScanRecord) -> int:
         """Record a record's vPDQ signal once per content and mode; 1 if it was new."""
         v = rec.get("vpdq")
         if not v or not rec.get("sha256"):
@@ -135,13 +144,13 @@ class Records(Repository):
             quality=len(v["frames"])).returning(t.signals.c.id)).first()
         return int(new is not None)
 
-    def add_pdq(self, records: Sequence[dict]) -> int:
+    def add_pdq(self, records: Sequence[ScanRecord]) -> int:
         """Record PDQ and vPDQ signals of already-recorded content (beside those of another
         mode, which are kept); returns how many were new."""
         with self.engine.begin() as c:
             return sum(self._insert_pdq(c, rec) + self._insert_vpdq(c, rec) for rec in records)
 
-    def case_items(self, case_id: int) -> list[dict]:
+    def case_items(self, case_id: int) -> list[StoredItem]:
         """Every item of a case with its PDQ, errors and matches, in a deterministic order."""
         with self.engine.connect() as c:
             rows = c.execute(
@@ -151,8 +160,8 @@ class Records(Repository):
                 .order_by(t.sources.c.name, t.sources.c.id, t.items.c.path, t.items.c.ordinal,
                           t.items.c.version)
             ).mappings().all()
-            pdqs: dict[str, dict] = {}
-            vpdqs: dict[str, dict] = {}
+            pdqs: dict[str, PdqSignal] = {}
+            vpdqs: dict[str, VpdqSignal] = {}
             # exact sorts before fast: an exact hash, where one exists, is the one reported
             for sha, stype, value, quality, mode in c.execute(
                 select(t.signals.c.sha256, t.signals.c.signal_type, t.signals.c.value,
@@ -176,7 +185,7 @@ class Records(Repository):
                 .order_by(t.findings.c.sha256, t.findings.c.kind, t.findings.c.source)
             ):
                 finds.setdefault(sha, []).append(json.loads(data))
-            errs: dict[int, list[dict]] = {}
+            errs: dict[int, list[ErrorRecord]] = {}
             for item_id, stage, message in c.execute(
                 select(t.errors.c.item_id, t.errors.c.stage, t.errors.c.message)
                 .select_from(t.errors.join(t.items, t.errors.c.item_id == t.items.c.id)
@@ -185,7 +194,7 @@ class Records(Repository):
                 .order_by(t.errors.c.item_id, t.errors.c.id)
             ):
                 errs.setdefault(item_id, []).append({"stage": stage, "message": message})
-            ms: dict[int, list[dict]] = {}
+            ms: dict[int, list[MatchRecord]] = {}
             for m in c.execute(
                 select(t.matches.c.item_id, t.matches.c.signal_type, t.matches.c.distance,
                        t.matches.c.transform, t.matches.c.timestamp, t.matches.c.detail,
@@ -209,7 +218,7 @@ class Records(Repository):
                 extra = json.loads(m["detail"]) if m["detail"] else {}
                 if m["timestamp"] is not None:
                     extra["timestamp"] = m["timestamp"]
-                ms.setdefault(m["item_id"], []).append({
+                ms.setdefault(m["item_id"], []).append(cast(MatchRecord, {
                     "list": m["list"], "signal": m["signal_type"], "distance": m["distance"],
                     "transform": m["transform"], **extra, "status": m["match_status"],
                     **({"status_at": m["status_at"], "status_by": m["status_by"],
@@ -224,10 +233,10 @@ class Records(Repository):
                               # its own marking and its list's: what may carry it onwards
                               "tlp": (json.loads(m["attrs"] or "{}") or {}).get("tlp"),
                               "list_tlp": m["list_tlp"]},
-                })
-        out = []
+                }))
+        out: list[StoredItem] = []
         for r in rows:
-            d = dict(r)
+            d = cast(StoredItem, dict(r))
             d["pdq"] = pdqs.get(d["sha256"]) if d["sha256"] else None
             d["vpdq"] = vpdqs.get(d["sha256"]) if d["sha256"] else None
             d["findings"] = finds.get(d["sha256"], []) if d["sha256"] else []
@@ -368,7 +377,7 @@ def origin_value(text: str | None) -> str | dict | None:
     return text
 
 
-def _pdq_rows(rec: dict) -> list[dict]:
+def _pdq_rows(rec: ScanRecord) -> list[dict]:
     """A record's rows of `signals` for its PDQ: the 8 rotations/flips (tracing links turned
     copies; first), then the hash itself."""
     p = rec.get("pdq")

@@ -13,7 +13,9 @@ of 0.5 or more is `strong`, below `weak`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cairn.signals.crypto import bare_ref
 
@@ -133,7 +135,7 @@ def cited_refs(f: dict) -> list[str]:
     return [r for r in refs if isinstance(r, str) and r]
 
 
-def link_model_files(items: list[dict]) -> None:
+def link_model_files(items: Sequence[Mapping[str, Any]]) -> None:
     """Seized model files linked to the images that cite them: a generator finding whose
     model, VAE or LoRA hash is one of a model file's hashes (as the scan recorded them in
     `cited_as`) gains `model_files` {cited hash: [source/path of the file]}."""

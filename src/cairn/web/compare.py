@@ -16,6 +16,7 @@ The pictures are shown by the page, blurred and grey like everywhere else.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,13 +29,13 @@ FIELDS = (("source", "Source (exhibit)"), ("path", "Path inside it"),
           ("mtime", "File time (recorded at scan)"))
 
 
-def _signal(it: dict[str, Any], kind: str) -> dict[str, Any] | None:
+def _signal(it: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
     sigs = [s for s in it.get("signals") or [] if s["type"] == kind]
     sigs.sort(key=lambda s: s["mode"] != "exact")  # exact first
     return sigs[0] if sigs else None
 
 
-def pdq_distance(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def pdq_distance(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     pa, pb = _signal(a, "pdq"), _signal(b, "pdq")
     if pa is None or pb is None:
         return {"available": False, "why": "one of them has no PDQ hash (not a picture, "
@@ -58,7 +59,7 @@ def pdq_distance(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _value(it: dict[str, Any], key: str) -> Any:
+def _value(it: Mapping[str, Any], key: str) -> Any:
     if key == "dimensions":
         return f"{it['width']}×{it['height']}" if it.get("width") else None
     if key == "mtime" and it.get("mtime") is not None:
@@ -70,7 +71,7 @@ def _finding_key(f: dict[str, Any]) -> str:
     return json.dumps(f, sort_keys=True, default=str)
 
 
-def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """`a`, `b`: items as service/items.py `view_item` gives them."""
     hashes = [{"name": n.upper().replace("SHA", "SHA-") if n != "md5" else "MD5",
                "a": a.get(n), "b": b.get(n), "same": bool(a.get(n)) and a.get(n) == b.get(n)}
