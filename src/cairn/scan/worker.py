@@ -277,32 +277,36 @@ def _disk(rec: dict, f: BinaryIO, path: bytes | None, depth: int, limits: Limits
     """Append the records of a disk image's files (media/disk), then verify the hashes an
     E01 stores. `path`: the image file's own path (its other segments lie beside it); None
     for an image held in memory."""
-    from cairn.media.disk.images import DiskImageError, open_image, verify
-    from cairn.media.disk.members import iter_disk_members
+    from cairn.media.disk.images import DiskImageError, open_image, verify_beside
+    from cairn.media.disk.members import iter_disk_members, read_ahead
 
     if depth >= limits.max_archive_depth:
         _err(rec, "disk", f"disk image nested deeper than {limits.max_archive_depth} levels; "
              "not opened")
         return
+    def opener(p: bytes) -> BinaryIO:
+        return os.fdopen(open_noatime(p, rec), "rb")
+
     try:
-        img = open_image(f, rec["media_type"], path,
-                         opener=lambda p: os.fdopen(open_noatime(p, rec), "rb"))
+        img = open_image(f, rec["media_type"], path, opener=opener)
     except DiskImageError as e:
         _err(rec, "disk", str(e))
         return
     tree = tree or _Tree(Budget(limits, rec["size"] or 0))
     with img:
+        verified = verify_beside(img, rec["media_type"], opener)  # overlaps the reading
         segs = f", {len(img.segments)} segments" if len(img.segments) > 1 else ""
         rec["origin"] = f"{img.format} disk image of {img.size} bytes{segs}"
         for note in img.notes:
             _err(rec, "disk", note)
         try:
-            for m in iter_disk_members(img, rec["path"], carve=opts.carve):
-                _disk_member(rec, m, depth, limits, out, opts, tree)
+            for m, data in read_ahead(iter_disk_members(img, rec["path"], carve=opts.carve),
+                                      limits.max_member_size):
+                _disk_member(rec, m, data, depth, limits, out, opts, tree)
         except Exception as e:  # noqa: BLE001 - a reader bug: what was read stays
             _err(rec, "disk", f"disk reader failed: {type(e).__name__}: {e}; rest not read")
+        check = verified()
         if img.stored:
-            check = verify(img)
             stored = ", ".join(f"{k.upper()} {v}" for k, v in sorted(img.stored.items()))
             if check["ok"]:
                 rec["origin"] += f"; stored {stored} verified"
@@ -313,13 +317,15 @@ def _disk(rec: dict, f: BinaryIO, path: bytes | None, depth: int, limits: Limits
                      f"media read gives {why}: the image is damaged or altered")
 
 
-def _disk_member(rec: dict, m: DiskMember, depth: int, limits: Limits, out: Records,
-                 opts: HashOptions, tree: _Tree) -> None:
+def _disk_member(rec: dict, m: DiskMember, data: bytes | BaseException | None, depth: int,
+                 limits: Limits, out: Records, opts: HashOptions, tree: _Tree) -> None:
+    """One file of a disk image: `data` its bytes as read ahead (members.read_ahead), the
+    exception reading raised, or None (nothing to read, or too big: streamed here)."""
     path = f"{rec['path']}!/{m.name}"
     raw = rec["raw_path"] + b"\0" + m.raw
     state = "carved" if m.carved else "deleted" if m.deleted else "allocated"
     extra = {"origin": f"{m.origin} ({state})", "deleted": m.deleted, "carved": m.carved}
-    if m.open is None or (m.size or 0) > limits.max_member_size:
+    if data is None:
         mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra
         mrec.update(kind="other", media_type=None)
         if m.open is not None:  # too big to hold: hashed as a stream, not decoded
@@ -338,9 +344,8 @@ def _disk_member(rec: dict, m: DiskMember, depth: int, limits: Limits, out: Reco
             _err(mrec, "disk", m.error or "not read")
         out.append(mrec)
         return
-    try:
-        data = m.open().read()
-    except Exception as e:  # noqa: BLE001 - a damaged run or chunk is this file's error
+    if isinstance(data, BaseException):  # a damaged run or chunk is this file's error
+        e = data
         mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra
         mrec.update(kind="other", media_type=None)
         _err(mrec, "disk", f"cannot read file: {type(e).__name__}: {e}")
