@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -371,3 +372,45 @@ def test_report_carries_origin_and_evidence_is_untouched(tmp_path: Path, gpt: Pa
     assert csv.splitlines()[0].endswith(",origin")
     assert "laptop.E01/p1/FAT12/Pictures/_IC3.JPG (deleted)" in csv
     assert "disk.dd/p2/ext4/Pictures/pic1.jpg (allocated)" in (tmp_path / "r.html").read_text()
+
+
+def readme_block(marker: str) -> list[list[str]]:
+    """The commands of the README's fenced block after `marker`, as argument lists (the
+    leading `cairn` and trailing comments dropped)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split(marker, 1)[1].split("```", 2)[1]
+    cmds = []
+    for line in block.splitlines()[1:]:
+        args = shlex.split(line, comments=True)
+        if args:
+            assert args[0] == "cairn", line
+            cmds.append(args[1:])
+    return cmds
+
+
+def test_readme_disk_and_phone_demo(tmp_path: Path, gpt: Path, tree: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's commands, literally, on an E01 made by ewfacquire and a UFDR."""
+    from cairn.demo_phone import ufdr
+    from inprocess import run
+
+    monkeypatch.chdir(tmp_path)
+    ewf(gpt, tmp_path / "laptop")
+    (tmp_path / "t").mkdir()
+    ufdr(tmp_path / "exhibit-09.ufdr", tmp_path / "t")
+    cmds = readme_block("tests/test_disk_images.py::test_readme_disk_and_phone_demo")
+    assert ["scan", "laptop.E01", "--case", "C", "--device", "D"] in cmds
+    assert ["scan", "exhibit-09.ufdr", "--case", "C", "--device", "P"] in cmds
+    home = tmp_path / "home"
+    outs = [run(home, *c) for c in cmds]
+    assert "laptop.E01: E01 stored hashes verified" in "".join(outs)
+    rep = json.loads((tmp_path / "C.json").read_text())
+    items = {it["path"]: it for it in rep["items"]}
+    for i in range(3):
+        assert items[f"laptop.E01!/p2/Pictures/pic{i}.jpg"]["pdq"]
+    assert "verified" in items["laptop.E01"]["origin"]
+    wa = items["exhibit-09.ufdr!/files/Image/IMG-20240107-WA0002.jpg"]
+    assert wa["pdq"] and wa["origin"]["container"] == "ufdr"
+    devices = json.loads(run(home, "devices", "list", "--case", "C", "--json"))
+    sources = {d["id"]: d["sources"] for d in devices}
+    assert "laptop.E01" in str(sources["D"]) and "exhibit-09.ufdr" in str(sources["P"])
