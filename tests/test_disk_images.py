@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -414,3 +415,134 @@ def test_readme_disk_and_phone_demo(tmp_path: Path, gpt: Path, tree: Path,
     devices = json.loads(run(home, "devices", "list", "--case", "C", "--json"))
     sources = {d["id"]: d["sources"] for d in devices}
     assert "laptop.E01" in str(sources["D"]) and "exhibit-09.ufdr" in str(sources["P"])
+
+
+@pytest.mark.parametrize("opts,prefix", [(("-R", "-J"), ""), ((), "upper")])
+def test_iso9660(tmp_path: Path, tree: Path, opts: tuple[str, ...], prefix: str) -> None:
+    """genisoimage with Rock Ridge and Joliet (names as written), and plain ISO 9660 level 1
+    (8.3 upper-case names, the `;1` version dropped)."""
+    need("genisoimage")
+    iso = tmp_path / "disc.iso"
+    sh("genisoimage", "-quiet", *opts, "-V", "EXHIBIT", "-o", iso, tree)
+    recs = records(iso)
+    top = recs["disc.iso"]
+    assert top["kind"] == "disk" and top["media_type"] == detect.ISO, top
+    assert not top["errors"], top["errors"]
+    if prefix:
+        for i in range(4):
+            r = recs[f"disc.iso!/PICTURES/PIC{i}.JPG"]
+            assert r["sha256"] == sha(tree / "Pictures" / f"pic{i}.jpg") and r["pdq"]
+        assert recs["disc.iso!/PICTURES/PIC0.JPG"]["origin"] == \
+            "disc.iso/ISO 9660/PICTURES/PIC0.JPG (allocated)"
+        assert recs["disc.iso!/DOCS/SUB/GREEN.PNG"]["kind"] == "image"
+    else:
+        check_tree(recs, "disc.iso!/", tree)
+        assert recs["disc.iso!/Pictures/pic3.jpg"]["sha256"] == sha(tree / "Pictures" /
+                                                                   "pic3.jpg")
+        assert "ISO 9660 (Rock Ridge)" in recs["disc.iso!/Docs/note.txt"]["origin"]
+    assert not any(r["errors"] for r in recs.values()), [r["errors"] for r in recs.values()]
+
+
+def exfat_image(out: Path, tree: Path) -> Path:
+    """An exFAT volume by mkfs.exfat, filled through the kernel's loop device and
+    exfat-fuse (exFAT has no mtools-like tool that writes without mounting; this needs
+    root), pic3 deleted inside it before the image is read."""
+    need("mkfs.exfat", "losetup", "mount.exfat-fuse", "fusermount")
+    sh("truncate", "-s", "8M", out)
+    sh("mkfs.exfat", "-L", "EXHIBIT", out)
+    mnt = out.parent / "mnt"
+    mnt.mkdir()
+    try:
+        loop = subprocess.run(["losetup", "-f", "--show", out], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (subprocess.CalledProcessError, OSError) as e:
+        pytest.skip(f"no loop device to fill an exFAT image through (needs root): {e}")
+    try:
+        try:
+            sh("mount.exfat-fuse", loop, mnt)
+        except subprocess.CalledProcessError as e:
+            pytest.skip(f"exfat-fuse cannot mount here: {e.stderr}")
+        try:
+            shutil.copytree(tree, mnt, dirs_exist_ok=True)
+            (mnt / "Pictures" / "pic3.jpg").unlink()
+        finally:
+            sh("fusermount", "-u", mnt)
+    finally:
+        sh("losetup", "-d", loop)
+    return out
+
+
+def test_exfat_files_deleted_entry_and_carving(tmp_path: Path, tree: Path) -> None:
+    img = exfat_image(tmp_path / "stick.img", tree)
+    recs = records(img)
+    assert not recs["stick.img"]["errors"], recs["stick.img"]["errors"]
+    check_tree(recs, "stick.img!/", tree, deleted="Pictures/pic3.jpg")
+    assert recs["stick.img!/Pictures/pic3.jpg"]["origin"] == \
+        "stick.img/exFAT/Pictures/pic3.jpg (deleted)"
+    (entry,) = walk(img)
+    carved = [r for r in process_entry(entry, Limits(), HashOptions(carve=True))
+              if r.get("carved")]
+    assert sha(tree / "Pictures" / "pic3.jpg") in {r["sha256"] for r in carved}
+    assert all(r["path"].startswith("stick.img!/$unallocated/0x") for r in carved)
+
+
+def test_encrypted_and_unread_volumes_are_named_errors(tmp_path: Path, tree: Path) -> None:
+    """BitLocker, HFS+ and APFS volumes (their boot blocks' signatures: no tool here makes
+    them) beside a FAT one, on an MBR disk by sfdisk: each unread one is an error item
+    naming what it is; the FAT volume is read."""
+    need("sfdisk")
+    disk = tmp_path / "mixed.dd"
+    sh("truncate", "-s", "12M", disk)
+    sh("sfdisk", "-q", disk, stdin="label: dos\nstart=2048, size=8192, type=c\n"
+       "start=10240, size=2048, type=7\nstart=12288, size=2048, type=af\n"
+       "start=14336, size=2048, type=af\n")
+    fat = fat_image(tmp_path / "p1.fat", tree, "4M")
+    heads = {10240: (3, b"-FVE-FS-"), 12288: (1024, b"H+\x00\x04"), 14336: (32, b"NXSB")}
+    with disk.open("r+b") as f:
+        f.seek(2048 * 512)
+        f.write(fat.read_bytes())
+        for lba, (at, magic) in heads.items():
+            f.seek(lba * 512 + at)
+            f.write(magic)
+    recs = records(disk)
+    check_tree(recs, "mixed.dd!/p1/", tree, fat=True, deleted="Pictures/_IC3.JPG")
+    errs = {p: r["errors"][0]["message"] for p, r in recs.items() if p.endswith("$volume")}
+    assert "BitLocker-encrypted volume: cannot be read without its recovery key" in \
+        errs["mixed.dd!/p2/$volume"]
+    assert "HFS+ file system: recognised, not read" in errs["mixed.dd!/p3/$volume"]
+    assert "APFS container: recognised, not read" in errs["mixed.dd!/p4/$volume"]
+
+
+def test_read_ahead_streams_big_members_in_turn_and_raises_late(tmp_path: Path) -> None:
+    """Members come in order with their bytes; one over the limit comes without them and
+    the reader waits while the caller streams it; a failure of the iteration is raised in
+    the caller after the members before it."""
+    import io as _io
+
+    from cairn.media.disk.members import DiskMember, read_ahead
+
+    log: list[str] = []
+
+    def opener(name: str, data: bytes) -> Callable[[], _io.BytesIO]:
+        def f() -> _io.BytesIO:
+            log.append(f"open {name}")
+            return _io.BytesIO(data)
+        return f
+
+    def members() -> Iterator[DiskMember]:
+        for i, size in enumerate((3, 50, 4)):
+            log.append(f"next {i}")
+            yield DiskMember(f"m{i}", b"m%d" % i, size, None, "o",
+                             open=opener(f"m{i}", bytes([i]) * size))
+        yield DiskMember("gone", b"gone", None, None, "o", error="not read")
+        raise OSError("chunk 7 unreadable")
+
+    got = []
+    with pytest.raises(OSError, match="chunk 7 unreadable"):
+        for m, data in read_ahead(members(), max_member=10):
+            if m.name == "m1":
+                assert data is None
+                assert log[-1] == "next 1"  # the reader waits: the stream is the caller's
+                data = m.open().read()
+            got.append((m.name, data))
+    assert got == [("m0", b"\0" * 3), ("m1", b"\1" * 50), ("m2", b"\2" * 4), ("gone", None)]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, overload
 
 from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
 from cairn.media.decode import DecodeError, Picture
+from cairn.media.disk.detect import deep_disk_type
 from cairn.media.disk.images import is_later_segment as disk_segment_of
 from cairn.media.extraction import origin_on_disk
 from cairn.media.limits import Limits
@@ -78,6 +79,14 @@ def _sniff(head: bytes, path: str) -> tuple[str, str]:
     if mt == "application/zip" and path.lower().endswith(CHECKPOINT_EXT):
         mt = "application/x-pytorch-checkpoint"
     return mt, kind_of(mt)
+
+
+def _sniff_deep(f: BinaryIO, mt: str, kind: str) -> tuple[str, str]:
+    """What a head that sniffed as nothing may still be: an ISO 9660 image (CD001 at 32K)."""
+    if mt != "application/octet-stream":
+        return mt, kind
+    deep = deep_disk_type(f)
+    return (deep, kind_of(deep)) if deep else (mt, kind)
 
 
 _ITHMB = ("not examined: iOS .ithmb thumbnail store (raw pixel strips whose geometry is kept "
@@ -345,10 +354,9 @@ def _disk_member(rec: dict, m: DiskMember, data: bytes | BaseException | None, d
         out.append(mrec)
         return
     if isinstance(data, BaseException):  # a damaged run or chunk is this file's error
-        e = data
         mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra
         mrec.update(kind="other", media_type=None)
-        _err(mrec, "disk", f"cannot read file: {type(e).__name__}: {e}")
+        _err(mrec, "disk", f"cannot read file: {type(data).__name__}: {data}")
         out.append(mrec)
         return
     warnings = [m.warning] if m.warning else []
@@ -386,6 +394,8 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     h = crypto.hash_bytes(data)
     rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)
     rec["media_type"], rec["kind"] = mt, kind = _sniff(data[:HEAD_BYTES], path)
+    if mt == "application/octet-stream":
+        rec["media_type"], rec["kind"] = mt, kind = _sniff_deep(io.BytesIO(data), mt, kind)
     if origin and isinstance(origin.get("hashes_reported"), dict):
         _check_reported(rec, origin["hashes_reported"])
     for w in [name_warning, *(warnings or [])]:
@@ -451,6 +461,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             rec["size"], rec["mtime"] = before.st_size, before.st_mtime  # the state hashed
             head = f.read(HEAD_BYTES)
             mt, kind = _sniff(head, entry.path)
+            mt, kind = _sniff_deep(f, mt, kind)
             first = disk_segment_of(entry.fs_path, head)
             if first is not None:  # E02.., .002..: read with the image's first segment
                 kind = "other"

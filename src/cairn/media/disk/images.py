@@ -48,7 +48,7 @@ def open_readonly(path: bytes) -> BinaryIO:
 
 @dataclass
 class DiskImage:
-    format: str  # E01, raw, split raw, VMDK, VHD, VHDX, QCOW2
+    format: str  # E01, raw, split raw, VMDK, VHD, VHDX, QCOW2, ISO 9660
     stream: BinaryIO
     size: int
     segments: list[bytes] = field(default_factory=list)  # the files read, in order
@@ -296,6 +296,8 @@ def open_image(f: BinaryIO, media_type: str, path: bytes | None = None,
             else:
                 vm = VMDK(_Unnamed(f))
             img.format, img.stream, img.size = "VMDK", vm, vm.size
+        elif media_type == detect.ISO:
+            img.format = "ISO 9660"
         elif media_type == detect.RAW:
             paths = split_raw_paths(path) if path is not None else []
             if len(paths) > 1:

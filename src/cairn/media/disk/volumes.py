@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from dissect.util.stream import RangeStream
 
-from cairn.media.disk.detect import file_system_at
+from cairn.media.disk.detect import file_system_at, iso9660_at
 
 
 class VolumeError(Exception):
@@ -39,6 +39,8 @@ def volumes(disk: BinaryIO, size: int) -> tuple[list[Volume], list[str]]:
     head = disk.read(4096)
     if file_system_at(head) is not None and head[510:512] != b"\x55\xaa" or _is_vbr(head):
         return [Volume("", 0, size, "none", "whole disk")], []
+    if iso9660_at(disk):  # a disc image (an isohybrid one's MBR only points back at it)
+        return [Volume("", 0, size, "none", "ISO 9660 disc")], []
     from dissect.volume.disk import Disk  # lazy: only images pay for the import
 
     try:
