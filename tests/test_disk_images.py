@@ -135,10 +135,15 @@ def test_fat_deleted_entry_is_found(tmp_path: Path, tree: Path) -> None:
     assert not any(r["errors"] for r in recs.values())
 
 
-def test_carving_free_space_finds_the_deleted_picture(tmp_path: Path, tree: Path) -> None:
-    """`--carve`: pic3.jpg's clusters are free after `mdel`; carving them gives the picture
-    back, byte for byte, as a carved item named by its offset in the volume."""
-    img = fat_image(tmp_path / "usb.img", tree)
+@pytest.mark.parametrize("kind", ["FAT", "ext2", "ext4"])
+def test_carving_free_space_finds_the_deleted_picture(tmp_path: Path, tree: Path,
+                                                      kind: str) -> None:
+    """`--carve`: pic3.jpg's clusters are free after `mdel` (FAT) or `debugfs rm` (ext:
+    its blocks are freed in the group's block bitmap, their bytes left as they were);
+    carving them gives the picture back, byte for byte, as a carved item named by its
+    offset in the volume."""
+    img = (fat_image(tmp_path / "usb.img", tree) if kind == "FAT"
+           else ext_image(tmp_path / "usb.img", tree, kind))
     (entry,) = list(walk(img))
     plain = {r["path"] for r in process_entry(entry, Limits())}
     assert not any("$unallocated" in p for p in plain)  # off unless asked for

@@ -1,5 +1,6 @@
-"""File systems on a volume, read in place: FAT12/16/32, NTFS, ext2/3/4 (dissect.fat,
-dissect.ntfs, dissect.extfs), each as one small reader with `files()` and `unallocated()`.
+"""File systems on a volume, read in place: FAT12/16/32, exFAT, NTFS, ext2/3/4 (dissect.fat,
+dissect.ntfs, dissect.extfs) and ISO 9660 (pycdlib), each as one small reader with `files()`
+and `unallocated()`.
 
 Deleted files, where the file system still describes them:
 - FAT: directory entries whose first byte is 0xE5. The cluster chain is zeroed on deletion,
@@ -11,10 +12,12 @@ Deleted files, where the file system still describes them:
   deletion, so most are unrecoverable from the inode: those are counted in one note rather
   than listed (carving is what finds their content); names are gone, so a recovered one is
   `$deleted/inode-N`.
+- exFAT: entry sets whose in-use bits are cleared (0x05/0x40/0x41), names kept; content
+  from the clusters the stream entry names (contiguous ones reliably).
 
-Recognised but not read (each an `FsError` naming it): exFAT, HFS+, APFS, BitLocker.
-`unallocated()`: byte ranges of free clusters (FAT: FAT entries 0; NTFS: $Bitmap), for
-carving; None where not implemented (ext).
+Recognised but not read (each an `FsError` naming it): HFS+, APFS, BitLocker.
+`unallocated()`: byte ranges of free clusters (FAT: FAT entries 0; NTFS: $Bitmap; exFAT:
+its allocation bitmap; ext: the groups' block bitmaps), for carving; ISO 9660 has none.
 """
 
 from __future__ import annotations
@@ -341,7 +344,32 @@ class ExtReader:
                               "may find it)")
 
     def unallocated(self) -> Ranges | None:
-        return None
+        """Free blocks by the groups' block bitmaps; a group flagged BLOCK_UNINIT (its
+        bitmap never written: nothing allocated there but its own metadata) is free whole."""
+        fs = self.fs
+        sb, bs = fs.sb, fs.block_size
+        per, first = sb.s_blocks_per_group, sb.s_first_data_block
+        wide = fs._group_desc_struct.__name__.startswith("ext4")
+
+        def free() -> Iterator[tuple[int, int]]:
+            for g in range(fs.groups_count):
+                desc = fs._read_group_desc(g)
+                start = first + g * per
+                n = min(per, fs.block_count - start)
+                if getattr(desc, "bg_flags", 0) & 0x2:
+                    yield start * bs, n * bs
+                    continue
+                at = desc.bg_block_bitmap_lo | (desc.bg_block_bitmap_hi << 32 if wide else 0)
+                fs.fh.seek(at * bs)
+                bitmap = fs.fh.read((n + 7) // 8)
+                for i, byte in enumerate(bitmap):
+                    if byte == 0xFF:
+                        continue
+                    for bit in range(8):
+                        b = i * 8 + bit
+                        if b < n and not byte >> bit & 1:
+                            yield (start + b) * bs, bs
+        return _merge(free())
 
 
 # -- exFAT ---------------------------------------------------------------------------------
