@@ -7,6 +7,7 @@ nothing under the evidence changes. A test whose tool is missing here skips, nam
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -114,13 +115,15 @@ def check_tree(recs: dict[str, dict], prefix: str, tree: Path, fat: bool = False
         r = recs[prefix + name]
         assert r["sha256"] == sha(tree / "Pictures" / f"pic{i}.jpg")
         assert r["kind"] == "image" and r["pdq"], r
-        assert r["origin"].endswith(f"{name} (allocated)") and r["deleted"] is False
+        o = r["origin"]
+        assert o["container"] == "disk image" and o["location"].endswith(name), o
+        assert o["deleted"] is False and o["carved"] is False
     green = recs[prefix + ("Docs/SUB/GREEN.PNG" if fat else "Docs/sub/green.png")]
     assert green["sha256"] == sha(tree / "Docs" / "sub" / "green.png")
     if deleted is not None:
         r = by_sha[sha(tree / "Pictures" / "pic3.jpg")]
         assert r["path"] == prefix + deleted
-        assert r["deleted"] is True and r["origin"].endswith("(deleted)")
+        assert r["origin"]["deleted"] is True and r["origin"]["carved"] is False
         assert r["kind"] == "image" and r["pdq"]
 
 
@@ -130,8 +133,9 @@ def test_fat_deleted_entry_is_found(tmp_path: Path, tree: Path) -> None:
     assert top["kind"] == "disk" and top["media_type"] == detect.RAW
     assert top["origin"].startswith("raw disk image")
     check_tree(recs, "usb.img!/", tree, fat=True, deleted="Pictures/_IC3.JPG")
-    assert recs["usb.img!/Pictures/_IC3.JPG"]["origin"] == \
-        "usb.img/FAT12/Pictures/_IC3.JPG (deleted)"
+    assert recs["usb.img!/Pictures/_IC3.JPG"]["origin"] == {
+        "container": "disk image", "location": "usb.img/FAT12/Pictures/_IC3.JPG",
+        "deleted": True, "carved": False}
     assert not any(r["errors"] for r in recs.values())
 
 
@@ -152,7 +156,7 @@ def test_carving_free_space_finds_the_deleted_picture(tmp_path: Path, tree: Path
     want = sha(tree / "Pictures" / "pic3.jpg")
     hit = [r for r in carved if r["sha256"] == want]
     assert len(hit) == 1, [(r["path"], r["size"]) for r in carved]
-    assert hit[0]["carved"] is True and hit[0]["origin"].endswith("(carved)")
+    assert hit[0]["origin"]["carved"] is True and hit[0]["origin"]["deleted"] is True
     assert hit[0]["kind"] == "image" and hit[0]["pdq"]
     # the allocated pictures are not in free space: carving finds none of them
     live = {sha(tree / "Pictures" / f"pic{i}.jpg") for i in range(3)}
@@ -165,11 +169,12 @@ def test_ext_deleted_inode_is_found(tmp_path: Path, tree: Path, kind: str) -> No
     check_tree(recs, "part.img!/", tree, deleted=None)
     pic3 = sha(tree / "Pictures" / "pic3.jpg")
     assert not any(r["path"] == "part.img!/Pictures/pic3.jpg" for r in recs.values())
-    gone = [r for r in recs.values() if r.get("deleted")]
+    gone = [r for r in recs.values() if isinstance(r.get("origin"), dict)
+            and r["origin"]["deleted"]]
     # debugfs leaves the block map; the name is gone, so the inode names it
     assert [r["sha256"] for r in gone] == [pic3]
     assert gone[0]["path"].startswith("part.img!/$deleted/inode-")
-    assert gone[0]["origin"].startswith(f"part.img/{kind}/$deleted/inode-")
+    assert gone[0]["origin"]["location"].startswith(f"part.img/{kind}/$deleted/inode-")
 
 
 def test_ntfs_files_and_a_deleted_mft_record(tmp_path: Path, tree: Path) -> None:
@@ -191,10 +196,12 @@ def test_ntfs_files_and_a_deleted_mft_record(tmp_path: Path, tree: Path) -> None
     recs = records(img)
     for i in range(3):
         r = recs[f"c.img!/pic{i}.jpg"]
-        assert r["sha256"] == sha(tree / "Pictures" / f"pic{i}.jpg") and not r["deleted"]
-        assert r["origin"] == f"c.img/NTFS/pic{i}.jpg (allocated)"
+        assert r["sha256"] == sha(tree / "Pictures" / f"pic{i}.jpg")
+        assert r["origin"]["location"] == f"c.img/NTFS/pic{i}.jpg"
+        assert not r["origin"]["deleted"]
     gone = recs["c.img!/pic3.jpg"]
-    assert gone["deleted"] is True and gone["origin"] == "c.img/NTFS/pic3.jpg (deleted)"
+    assert gone["origin"]["deleted"] is True
+    assert gone["origin"]["location"] == "c.img/NTFS/pic3.jpg"
     assert gone["sha256"] == sha(tree / "Pictures" / "pic3.jpg") and gone["pdq"]
 
 
@@ -202,8 +209,8 @@ def test_gpt_two_partitions(gpt: Path, tree: Path) -> None:
     recs = records(gpt)
     check_tree(recs, "disk.img!/p1/", tree, fat=True, deleted="Pictures/_IC3.JPG")
     check_tree(recs, "disk.img!/p2/", tree)
-    assert recs["disk.img!/p2/Pictures/pic0.jpg"]["origin"] == \
-        "disk.img/p2/ext4/Pictures/pic0.jpg (allocated)"
+    assert recs["disk.img!/p2/Pictures/pic0.jpg"]["origin"]["location"] == \
+        "disk.img/p2/ext4/Pictures/pic0.jpg"
 
 
 def test_mbr_extended_partition(tmp_path: Path, tree: Path) -> None:
@@ -374,10 +381,12 @@ def test_report_carries_origin_and_evidence_is_untouched(tmp_path: Path, gpt: Pa
     assert state() == before and sorted(os.listdir(ev)) == sorted(before)
     cairn.run("report", "--case", "C", "--format", "csv", "-o", tmp_path / "r.csv")
     cairn.run("report", "--case", "C", "--format", "html", "-o", tmp_path / "r.html")
-    csv = (tmp_path / "r.csv").read_text()
-    assert csv.splitlines()[0].endswith(",origin")
-    assert "laptop.E01/p1/FAT12/Pictures/_IC3.JPG (deleted)" in csv
-    assert "disk.dd/p2/ext4/Pictures/pic1.jpg (allocated)" in (tmp_path / "r.html").read_text()
+    with (tmp_path / "r.csv").open(newline="") as f:
+        rows = {r["path"]: r for r in csv.DictReader(f)}
+    assert json.loads(rows["laptop.E01!/p1/Pictures/_IC3.JPG"]["origin"]) == {
+        "container": "disk image", "location": "laptop.E01/p1/FAT12/Pictures/_IC3.JPG",
+        "deleted": True, "carved": False}
+    assert "disk.dd/p2/ext4/Pictures/pic1.jpg" in (tmp_path / "r.html").read_text()
 
 
 def readme_block(marker: str) -> list[list[str]]:
@@ -437,14 +446,14 @@ def test_iso9660(tmp_path: Path, tree: Path, opts: tuple[str, ...], prefix: str)
         for i in range(4):
             r = recs[f"disc.iso!/PICTURES/PIC{i}.JPG"]
             assert r["sha256"] == sha(tree / "Pictures" / f"pic{i}.jpg") and r["pdq"]
-        assert recs["disc.iso!/PICTURES/PIC0.JPG"]["origin"] == \
-            "disc.iso/ISO 9660/PICTURES/PIC0.JPG (allocated)"
+        assert recs["disc.iso!/PICTURES/PIC0.JPG"]["origin"]["location"] == \
+            "disc.iso/ISO 9660/PICTURES/PIC0.JPG"
         assert recs["disc.iso!/DOCS/SUB/GREEN.PNG"]["kind"] == "image"
     else:
         check_tree(recs, "disc.iso!/", tree)
         assert recs["disc.iso!/Pictures/pic3.jpg"]["sha256"] == sha(tree / "Pictures" /
                                                                    "pic3.jpg")
-        assert "ISO 9660 (Rock Ridge)" in recs["disc.iso!/Docs/note.txt"]["origin"]
+        assert "ISO 9660 (Rock Ridge)" in recs["disc.iso!/Docs/note.txt"]["origin"]["location"]
     assert not any(r["errors"] for r in recs.values()), [r["errors"] for r in recs.values()]
 
 
@@ -482,11 +491,11 @@ def test_exfat_files_deleted_entry_and_carving(tmp_path: Path, tree: Path) -> No
     recs = records(img)
     assert not recs["stick.img"]["errors"], recs["stick.img"]["errors"]
     check_tree(recs, "stick.img!/", tree, deleted="Pictures/pic3.jpg")
-    assert recs["stick.img!/Pictures/pic3.jpg"]["origin"] == \
-        "stick.img/exFAT/Pictures/pic3.jpg (deleted)"
+    assert recs["stick.img!/Pictures/pic3.jpg"]["origin"]["location"] == \
+        "stick.img/exFAT/Pictures/pic3.jpg"
     (entry,) = walk(img)
     carved = [r for r in process_entry(entry, Limits(), HashOptions(carve=True))
-              if r.get("carved")]
+              if isinstance(r.get("origin"), dict) and r["origin"]["carved"]]
     assert sha(tree / "Pictures" / "pic3.jpg") in {r["sha256"] for r in carved}
     assert all(r["path"].startswith("stick.img!/$unallocated/0x") for r in carved)
 

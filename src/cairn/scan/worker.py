@@ -332,8 +332,7 @@ def _disk_member(rec: dict, m: DiskMember, data: bytes | BaseException | None, d
     exception reading raised, or None (nothing to read, or too big: streamed here)."""
     path = f"{rec['path']}!/{m.name}"
     raw = rec["raw_path"] + b"\0" + m.raw
-    state = "carved" if m.carved else "deleted" if m.deleted else "allocated"
-    extra = {"origin": f"{m.origin} ({state})", "deleted": m.deleted, "carved": m.carved}
+    extra = {"origin": m.record_origin()}  # one shape with every container's members
     if data is None:
         mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra
         mrec.update(kind="other", media_type=None)
@@ -364,7 +363,7 @@ def _disk_member(rec: dict, m: DiskMember, data: bytes | BaseException | None, d
         warnings.append(f"read {len(data)} bytes of the {m.size} the file system records")
     try:
         process_blob(path, rec["path"], data, m.mtime, depth + 1, limits, out, opts, raw=raw,
-                     tree=tree, warnings=warnings, extra=extra)
+                     tree=tree, warnings=warnings, origin=extra["origin"])
     except Exception as e:  # noqa: BLE001 - one file's failure is that file's error
         mrec = _base(path, rec["path"], len(data), m.mtime, raw, tree.seen[raw] - 1) | extra
         h = crypto.hash_bytes(data)
@@ -377,8 +376,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
                  limits: Limits, out: Records, opts: HashOptions | None = None,
                  name_warning: str | None = None, *, raw: bytes | None = None,
                  tree: _Tree | None = None, warnings: list[str] | None = None,
-                 taint: str | None = None, origin: dict | None = None,
-                 extra: dict | None = None) -> None:
+                 taint: str | None = None, origin: dict | None = None) -> None:
     """An in-memory file (an archive member): append its record and those of its members.
 
     `tree`: the top-level file's budget and location counts; `taint`: why the bytes may be
@@ -386,7 +384,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     `origin`: where its container says it came from (media/archives.Member.origin), kept
     on the record as `origin` (a phone path and app, a deleted flag, a cache entry)."""
     opts = opts or HashOptions()
-    rec = _base(path, parent, len(data), mtime, raw) | (extra or {})
+    rec = _base(path, parent, len(data), mtime, raw)
     if origin:
         rec["origin"] = origin
     if tree is not None:

@@ -4,9 +4,9 @@ Each member is named by its path below the image (`p2/Users/x/Pictures/a.jpg`; a
 file system has no volume component), so an item's path reads `laptop.E01!/p2/Users/...` as
 archive members do; its `origin` says where it came from in full
 (`laptop.E01/p2/NTFS/Users/x/Pictures/a.jpg`) and `deleted` whether the file system still
-allocates it. Bytes are not read here: `open()` gives a stream, so the caller decides what
-fits in memory. A volume that cannot be read, and every note a reader makes, is a member
-with an `error`, never silence.
+allocates it; the item's `origin` is `record_origin()`. Bytes are not read here: `open()`
+gives a stream, so the caller decides what fits in memory. A volume that cannot be read,
+and every note a reader makes, is a member with an `error`, never silence.
 
 Carving: with `carve=True`, each file system's free space is handed to `cairn.media.carve`
 when that module exists (imported lazily); when it does not, one member says so.
@@ -39,6 +39,12 @@ class DiskMember:
     error: str | None = None  # set when the member (or a whole volume) could not be read
     warning: str | None = None  # read, with something to know (deleted: may be reused)
     carved: bool = False
+
+    def record_origin(self) -> dict[str, object]:
+        """The item's `origin`, in the shape every container's members share (a phone
+        extraction's, a thumbnail cache's): what holds it, where, deleted or carved."""
+        return {"container": "disk image", "location": self.origin, "deleted": self.deleted,
+                "carved": self.carved}
 
 
 def _member(name: str, origin: str, **kw: object) -> DiskMember:
