@@ -560,3 +560,49 @@ def test_read_ahead_streams_big_members_in_turn_and_raises_late(tmp_path: Path) 
                 data = m.open().read()
             got.append((m.name, data))
     assert got == [("m0", b"\0" * 3), ("m1", b"\1" * 50), ("m2", b"\2" * 4), ("gone", None)]
+
+
+LVM_CONFIG = "global{activation=0} backup{backup=0 archive=0}"  # no device-mapper, no /etc
+
+
+def lvm_disk(out: Path, tree: Path) -> Path:
+    """A whole-disk LVM2 physical volume (pvcreate/vgcreate/lvcreate on a loop device,
+    activation off: no device-mapper is needed, or present here), its logical volume's
+    extents then filled with an ext4 file system made by mkfs.ext4 -d."""
+    need("losetup", "pvcreate", "vgcreate", "lvcreate", "lvs", "pvs")
+    sh("truncate", "-s", "16M", out)
+    try:
+        loop = subprocess.run(["losetup", "-f", "--show", out], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (subprocess.CalledProcessError, OSError) as e:
+        pytest.skip(f"no loop device for the LVM2 tools (needs root): {e}")
+
+    def lvm(*args: str) -> str:
+        return subprocess.run([args[0], "--config", LVM_CONFIG, *args[1:]], check=True,
+                              capture_output=True, text=True).stdout.strip()
+    try:
+        lvm("pvcreate", "-q", loop)
+        lvm("vgcreate", "-q", "vgexhibit", loop)
+        lvm("lvcreate", "-q", "-an", "-Zn", "-L", "8M", "-n", "home", "vgexhibit")
+        pe_start = int(lvm("pvs", "--noheadings", "--units", "b", "--nosuffix", "-o",
+                           "pe_start", loop))
+        extent = int(lvm("vgs", "--noheadings", "--units", "b", "--nosuffix", "-o",
+                         "vg_extent_size", "vgexhibit"))
+        ranges = lvm("lvs", "--noheadings", "-o", "seg_pe_ranges", "vgexhibit/home")
+    finally:
+        sh("losetup", "-d", loop)
+    first = int(ranges.split(":")[1].split("-")[0])  # "/dev/loopN:0-1": one linear run
+    fs = ext_image(out.with_suffix(".ext"), tree, "ext4", "8M")
+    with out.open("r+b") as f:
+        f.seek(pe_start + first * extent)
+        f.write(fs.read_bytes())
+    fs.unlink()
+    return out
+
+
+def test_lvm2_logical_volume_is_read(tmp_path: Path, tree: Path) -> None:
+    recs = records(lvm_disk(tmp_path / "server.img", tree))
+    assert recs["server.img"]["kind"] == "disk"
+    check_tree(recs, "server.img!/vgexhibit-home/", tree)
+    assert recs["server.img!/vgexhibit-home/Pictures/pic0.jpg"]["origin"]["location"] == \
+        "server.img/vgexhibit-home/ext4/Pictures/pic0.jpg"

@@ -83,7 +83,7 @@ def disk_type(head: bytes) -> str | None:
         return VHD
     if head[:4] == b"KDMV" or head[:4] == b"COWD" or b"# Disk DescriptorFile" in head[:1024]:
         return VMDK
-    if len(head) >= 520 and head[512:520] == b"EFI PART":
+    if len(head) >= 520 and head[512:520] in (b"EFI PART", b"LABELONE"):  # GPT, LVM2 PV
         return RAW
     if head[:2] == b"ER" and len(head) >= 514 and head[512:514] == b"PM":
         return RAW
