@@ -569,7 +569,7 @@ def lvm_disk(out: Path, tree: Path) -> Path:
     """A whole-disk LVM2 physical volume (pvcreate/vgcreate/lvcreate on a loop device,
     activation off: no device-mapper is needed, or present here), its logical volume's
     extents then filled with an ext4 file system made by mkfs.ext4 -d."""
-    need("losetup", "pvcreate", "vgcreate", "lvcreate", "lvs", "pvs")
+    need("losetup", "pvcreate", "vgcreate", "lvcreate", "lvs", "pvs", "vgs")
     sh("truncate", "-s", "16M", out)
     try:
         loop = subprocess.run(["losetup", "-f", "--show", out], capture_output=True, text=True,
