@@ -1,17 +1,20 @@
-"""Disk image ingest throughput: `cairn scan` of an ext4 image (raw dd and E01) against the
-same files as a folder, 1 and 2 workers.
+"""Disk image ingest throughput: `cairn scan` of an ext4 image and an NTFS image, each in E01
+form, against the same files scanned from a folder, side by side in one run.
 
-    .venv/bin/python bench/bench_ingest.py --size 4G        # the issue's figure
-    nice .venv/bin/python bench/bench_ingest.py --size 512M # a quicker run
+    nice .venv/bin/python bench/bench_ingest.py --size 4G        # the issue's figure
+    nice .venv/bin/python bench/bench_ingest.py --size 256M      # a quicker run
 
-Builds once under bench-out/ingest-<size>/ (needs mkfs.ext4 and ewfacquire): a folder of
-benign generated 1280x960 JPEGs (`--jpeg-share` of the bytes, default a quarter) and 8 MiB
-random filler files (the rest), an ext4 image of it made by `mkfs.ext4 -d`, and an E01 of
-that image (`ewfacquire`, deflate "fast", 1.4 GiB segments: a 4 GiB image has three).
-Each scan goes into a fresh SQLite store. Prints seconds, MB/s of file data, files/s and
-the ratio to the folder at the same worker count. The E01 scan includes verifying its
-stored MD5/SHA-1 (a second pass over the decompressed media). Timings go here, never into
-tests.
+Builds under `--workdir` (default /tmp/ingest-bench-<size>; needs mkfs.ext4, mkntfs, ntfscp
+and ewfacquire): a folder of benign generated 4000x3000 JPEGs (`--jpeg-share` of the bytes,
+default a quarter; 24 procedural pictures, each file made unique by a JPEG comment segment
+after SOI, so every file is hashed and decoded) and 8 MiB random filler files (the rest);
+an ext4 image of it (`mkfs.ext4 -d`), an NTFS image of it (`mkntfs`, then `ntfscp` file by
+file) and an E01 of each (`ewfacquire`, deflate "fast", 1.4 GiB segments: a 4 GiB image
+has three or four). Each scan goes into a fresh SQLite store. Prints seconds, MB/s of file
+data, files/s and the ratio to the folder at the same worker count; the E01 scans include
+verifying the image's stored MD5/SHA-1 (a second pass over the decompressed media).
+`--keep` keeps the generated files (deleted at the end otherwise). Timings go here, never
+into tests.
 """
 
 from __future__ import annotations
@@ -25,52 +28,77 @@ import tempfile
 import time
 from pathlib import Path
 
+from cairn.demo import jpeg_bytes, picture
 from cairn.scan.isolation import parse_size
 from cairn.scan.pipeline import scan
 from cairn.store import Store
-from corpus import OUT, jpeg_corpus
 
 MiB = 1 << 20
 FILLER = 8 * MiB
-JPEG_SIZE = (1280, 960)
+JPEG_SIZE = (4000, 3000)  # a phone camera's 12 MP
+BASES = 24
 
 
-def build(size: int, jpeg_share: float) -> tuple[Path, Path, Path, int, int]:
-    """(folder, raw image, E01 folder, bytes of file data, files): made once, reused."""
-    for tool in ("mkfs.ext4", "ewfacquire"):
+def _need(*tools: str) -> None:
+    for tool in tools:
         if shutil.which(tool) is None:
-            sys.exit(f"{tool} is needed to build the images (apt-get install e2fsprogs ewf-tools)")
-    root = OUT / f"ingest-{size // MiB}M-{int(jpeg_share * 100)}"
+            sys.exit(f"{tool} is needed to build the images "
+                     "(apt-get install e2fsprogs ntfs-3g ewf-tools)")
+
+
+def _unique(jpeg: bytes, i: int) -> bytes:
+    """The same picture, other bytes: a COM segment after SOI naming the copy."""
+    text = f"cairn bench copy {i:06d}".encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
+
+
+def _e01(raw: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["ewfacquire", "-u", "-q", "-t", target, "-c", "deflate:fast",
+                    "-f", "encase6", "-d", "sha1", raw], check=True, capture_output=True)
+    raw.unlink()  # only the E01 is scanned: half the disk space
+
+
+def build(root: Path, size: int, jpeg_share: float) -> tuple[Path, Path, Path, int, int]:
+    """(folder, ext4 E01, NTFS E01, bytes of file data, files): made once under `root`."""
+    _need("mkfs.ext4", "mkntfs", "ntfscp", "ewfacquire")
     files = root / "files"
-    raw = root / "image" / "exhibit.dd"
-    e01dir = root / "e01"
-    if not (e01dir / "exhibit.E01").exists():
+    ext_e01, ntfs_e01 = root / "ext4" / "ext4.E01", root / "ntfs" / "ntfs.E01"
+    if not (ext_e01.exists() and ntfs_e01.exists()):
         shutil.rmtree(root, ignore_errors=True)
         (files / "DCIM").mkdir(parents=True)
         (files / "data").mkdir()
-        jpeg_budget = int(size * jpeg_share)
-        sample = jpeg_corpus(JPEG_SIZE, 1)[0].stat().st_size
-        n = max(1, jpeg_budget // sample)
-        print(f"generating {n} JPEGs and {size - jpeg_budget} bytes of filler ...", flush=True)
-        for i, p in enumerate(jpeg_corpus(JPEG_SIZE, n)):
-            shutil.copyfile(p, files / "DCIM" / f"IMG_{i:05d}.jpg")
-        left, i = size - n * sample, 0
+        bases = [jpeg_bytes(picture(30_000 + i, JPEG_SIZE), 90) for i in range(BASES)]
+        jpeg_budget, n, made = int(size * jpeg_share), 0, 0
+        print(f"generating {jpeg_budget} bytes of JPEGs and {size - jpeg_budget} of filler ...",
+              flush=True)
+        while made < jpeg_budget:
+            data = _unique(bases[n % BASES], n)
+            (files / "DCIM" / f"IMG_{n:05d}.jpg").write_bytes(data)
+            made += len(data)
+            n += 1
+        left, i = size - made, 0
         while left > 0:
             (files / "data" / f"blob-{i:05d}.bin").write_bytes(os.urandom(min(FILLER, left)))
             left -= FILLER
             i += 1
-        data = sum(p.stat().st_size for p in files.rglob("*") if p.is_file())
-        raw.parent.mkdir()
+        paths = sorted(p for p in files.rglob("*") if p.is_file())
+        data = sum(p.stat().st_size for p in paths)
         image_size = int(data * 1.1) + 64 * MiB
-        print(f"mkfs.ext4 -d ({image_size} bytes) ...", flush=True)
+        raw = root / "ext4.dd"
+        print(f"mkfs.ext4 -d ({image_size} bytes), ewfacquire ...", flush=True)
         subprocess.run(["truncate", "-s", str(image_size), raw], check=True)
         subprocess.run(["mkfs.ext4", "-q", "-d", files, raw], check=True)
-        print("ewfacquire ...", flush=True)
-        e01dir.mkdir()
-        subprocess.run(["ewfacquire", "-u", "-q", "-t", e01dir / "exhibit", "-c", "deflate:fast",
-                        "-f", "encase6", "-d", "sha1", raw], check=True, capture_output=True)
+        _e01(raw, ext_e01.with_suffix(""))
+        raw = root / "ntfs.dd"
+        print(f"mkntfs + ntfscp of {len(paths)} files, ewfacquire ...", flush=True)
+        subprocess.run(["truncate", "-s", str(image_size), raw], check=True)
+        subprocess.run(["mkntfs", "-q", "-F", "-f", raw], check=True, capture_output=True)
+        for p in paths:  # ntfscp makes no folders: the files lie in the root, same names
+            subprocess.run(["ntfscp", "-q", raw, p, "/" + p.name], check=True)
+        _e01(raw, ntfs_e01.with_suffix(""))
     paths = [p for p in files.rglob("*") if p.is_file()]
-    return files, raw, e01dir, sum(p.stat().st_size for p in paths), len(paths)
+    return files, ext_e01, ntfs_e01, sum(p.stat().st_size for p in paths), len(paths)
 
 
 def run(location: Path, workers: int) -> tuple[float, dict]:
@@ -88,24 +116,35 @@ def main() -> None:
     ap.add_argument("--jpeg-share", type=float, default=0.25,
                     help="share of those bytes in JPEGs (the rest: random filler)")
     ap.add_argument("--workers", default="1,2", help="worker counts to measure")
+    ap.add_argument("--workdir", type=Path, help="where to build (default /tmp/ingest-bench-SIZE)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files")
     args = ap.parse_args()
     size = parse_size(args.size)
-    folder, raw, e01dir, data, nfiles = build(size, args.jpeg_share)
-    segs = sorted(p.name for p in e01dir.iterdir())
-    print(f"file data: {data / MiB:.0f} MiB in {nfiles} files; raw image "
-          f"{raw.stat().st_size / MiB:.0f} MiB; E01 {len(segs)} segment(s), "
-          f"{sum(p.stat().st_size for p in e01dir.iterdir()) / MiB:.0f} MiB")
-    print(f"{'source':<8} {'workers':>7} {'seconds':>8} {'MB/s':>7} {'files/s':>8} "
-          f"{'vs folder':>9} {'images':>6} {'errors':>6}")
-    for w in (int(x) for x in args.workers.split(",")):
-        base = None
-        for name, loc in (("folder", folder), ("raw dd", raw), ("E01", e01dir)):
-            took, totals = run(loc, w)
-            mbs = data / MiB / took
-            base = base or mbs
-            print(f"{name:<8} {w:>7} {took:>8.1f} {mbs:>7.1f} {nfiles / took:>8.1f} "
-                  f"{mbs / base:>8.2f}x {totals['images']:>6} {totals['items_with_errors']:>6}",
-                  flush=True)
+    root = args.workdir or Path(f"/tmp/ingest-bench-{size // MiB}M-{int(args.jpeg_share * 100)}")
+    try:
+        folder, ext_e01, ntfs_e01, data, nfiles = build(root, size, args.jpeg_share)
+        for e01 in (ext_e01, ntfs_e01):
+            segs = sorted(e01.parent.iterdir())
+            print(f"{e01.name}: {len(segs)} segment(s), "
+                  f"{sum(p.stat().st_size for p in segs) / MiB:.0f} MiB")
+        print(f"file data: {data / MiB:.0f} MiB in {nfiles} files; load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"{'source':<9} {'workers':>7} {'seconds':>8} {'MB/s':>7} {'files/s':>8} "
+              f"{'vs folder':>9} {'images':>6} {'errors':>6}")
+        for w in (int(x) for x in args.workers.split(",")):
+            base = None
+            for name, loc in (("folder", folder), ("ext4 E01", ext_e01),
+                              ("NTFS E01", ntfs_e01)):
+                took, totals = run(loc, w)
+                mbs = data / MiB / took
+                base = base or mbs
+                print(f"{name:<9} {w:>7} {took:>8.1f} {mbs:>7.1f} {nfiles / took:>8.1f} "
+                      f"{mbs / base:>8.2f}x {totals['images']:>6} "
+                      f"{totals['items_with_errors']:>6}", flush=True)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ nothing under the evidence changes. A test whose tool is missing here skips, nam
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -112,13 +115,15 @@ def check_tree(recs: dict[str, dict], prefix: str, tree: Path, fat: bool = False
         r = recs[prefix + name]
         assert r["sha256"] == sha(tree / "Pictures" / f"pic{i}.jpg")
         assert r["kind"] == "image" and r["pdq"], r
-        assert r["origin"].endswith(f"{name} (allocated)") and r["deleted"] is False
+        o = r["origin"]
+        assert o["container"] == "disk image" and o["location"].endswith(name), o
+        assert o["deleted"] is False and o["carved"] is False
     green = recs[prefix + ("Docs/SUB/GREEN.PNG" if fat else "Docs/sub/green.png")]
     assert green["sha256"] == sha(tree / "Docs" / "sub" / "green.png")
     if deleted is not None:
         r = by_sha[sha(tree / "Pictures" / "pic3.jpg")]
         assert r["path"] == prefix + deleted
-        assert r["deleted"] is True and r["origin"].endswith("(deleted)")
+        assert r["origin"]["deleted"] is True and r["origin"]["carved"] is False
         assert r["kind"] == "image" and r["pdq"]
 
 
@@ -128,15 +133,21 @@ def test_fat_deleted_entry_is_found(tmp_path: Path, tree: Path) -> None:
     assert top["kind"] == "disk" and top["media_type"] == detect.RAW
     assert top["origin"].startswith("raw disk image")
     check_tree(recs, "usb.img!/", tree, fat=True, deleted="Pictures/_IC3.JPG")
-    assert recs["usb.img!/Pictures/_IC3.JPG"]["origin"] == \
-        "usb.img/FAT12/Pictures/_IC3.JPG (deleted)"
+    assert recs["usb.img!/Pictures/_IC3.JPG"]["origin"] == {
+        "container": "disk image", "location": "usb.img/FAT12/Pictures/_IC3.JPG",
+        "deleted": True, "carved": False}
     assert not any(r["errors"] for r in recs.values())
 
 
-def test_carving_free_space_finds_the_deleted_picture(tmp_path: Path, tree: Path) -> None:
-    """`--carve`: pic3.jpg's clusters are free after `mdel`; carving them gives the picture
-    back, byte for byte, as a carved item named by its offset in the volume."""
-    img = fat_image(tmp_path / "usb.img", tree)
+@pytest.mark.parametrize("kind", ["FAT", "ext2", "ext4"])
+def test_carving_free_space_finds_the_deleted_picture(tmp_path: Path, tree: Path,
+                                                      kind: str) -> None:
+    """`--carve`: pic3.jpg's clusters are free after `mdel` (FAT) or `debugfs rm` (ext:
+    its blocks are freed in the group's block bitmap, their bytes left as they were);
+    carving them gives the picture back, byte for byte, as a carved item named by its
+    offset in the volume."""
+    img = (fat_image(tmp_path / "usb.img", tree) if kind == "FAT"
+           else ext_image(tmp_path / "usb.img", tree, kind))
     (entry,) = list(walk(img))
     plain = {r["path"] for r in process_entry(entry, Limits())}
     assert not any("$unallocated" in p for p in plain)  # off unless asked for
@@ -145,7 +156,7 @@ def test_carving_free_space_finds_the_deleted_picture(tmp_path: Path, tree: Path
     want = sha(tree / "Pictures" / "pic3.jpg")
     hit = [r for r in carved if r["sha256"] == want]
     assert len(hit) == 1, [(r["path"], r["size"]) for r in carved]
-    assert hit[0]["carved"] is True and hit[0]["origin"].endswith("(carved)")
+    assert hit[0]["origin"]["carved"] is True and hit[0]["origin"]["deleted"] is True
     assert hit[0]["kind"] == "image" and hit[0]["pdq"]
     # the allocated pictures are not in free space: carving finds none of them
     live = {sha(tree / "Pictures" / f"pic{i}.jpg") for i in range(3)}
@@ -158,11 +169,12 @@ def test_ext_deleted_inode_is_found(tmp_path: Path, tree: Path, kind: str) -> No
     check_tree(recs, "part.img!/", tree, deleted=None)
     pic3 = sha(tree / "Pictures" / "pic3.jpg")
     assert not any(r["path"] == "part.img!/Pictures/pic3.jpg" for r in recs.values())
-    gone = [r for r in recs.values() if r.get("deleted")]
+    gone = [r for r in recs.values() if isinstance(r.get("origin"), dict)
+            and r["origin"]["deleted"]]
     # debugfs leaves the block map; the name is gone, so the inode names it
     assert [r["sha256"] for r in gone] == [pic3]
     assert gone[0]["path"].startswith("part.img!/$deleted/inode-")
-    assert gone[0]["origin"].startswith(f"part.img/{kind}/$deleted/inode-")
+    assert gone[0]["origin"]["location"].startswith(f"part.img/{kind}/$deleted/inode-")
 
 
 def test_ntfs_files_and_a_deleted_mft_record(tmp_path: Path, tree: Path) -> None:
@@ -184,10 +196,12 @@ def test_ntfs_files_and_a_deleted_mft_record(tmp_path: Path, tree: Path) -> None
     recs = records(img)
     for i in range(3):
         r = recs[f"c.img!/pic{i}.jpg"]
-        assert r["sha256"] == sha(tree / "Pictures" / f"pic{i}.jpg") and not r["deleted"]
-        assert r["origin"] == f"c.img/NTFS/pic{i}.jpg (allocated)"
+        assert r["sha256"] == sha(tree / "Pictures" / f"pic{i}.jpg")
+        assert r["origin"]["location"] == f"c.img/NTFS/pic{i}.jpg"
+        assert not r["origin"]["deleted"]
     gone = recs["c.img!/pic3.jpg"]
-    assert gone["deleted"] is True and gone["origin"] == "c.img/NTFS/pic3.jpg (deleted)"
+    assert gone["origin"]["deleted"] is True
+    assert gone["origin"]["location"] == "c.img/NTFS/pic3.jpg"
     assert gone["sha256"] == sha(tree / "Pictures" / "pic3.jpg") and gone["pdq"]
 
 
@@ -195,8 +209,8 @@ def test_gpt_two_partitions(gpt: Path, tree: Path) -> None:
     recs = records(gpt)
     check_tree(recs, "disk.img!/p1/", tree, fat=True, deleted="Pictures/_IC3.JPG")
     check_tree(recs, "disk.img!/p2/", tree)
-    assert recs["disk.img!/p2/Pictures/pic0.jpg"]["origin"] == \
-        "disk.img/p2/ext4/Pictures/pic0.jpg (allocated)"
+    assert recs["disk.img!/p2/Pictures/pic0.jpg"]["origin"]["location"] == \
+        "disk.img/p2/ext4/Pictures/pic0.jpg"
 
 
 def test_mbr_extended_partition(tmp_path: Path, tree: Path) -> None:
@@ -367,7 +381,228 @@ def test_report_carries_origin_and_evidence_is_untouched(tmp_path: Path, gpt: Pa
     assert state() == before and sorted(os.listdir(ev)) == sorted(before)
     cairn.run("report", "--case", "C", "--format", "csv", "-o", tmp_path / "r.csv")
     cairn.run("report", "--case", "C", "--format", "html", "-o", tmp_path / "r.html")
-    csv = (tmp_path / "r.csv").read_text()
-    assert csv.splitlines()[0].endswith(",origin")
-    assert "laptop.E01/p1/FAT12/Pictures/_IC3.JPG (deleted)" in csv
-    assert "disk.dd/p2/ext4/Pictures/pic1.jpg (allocated)" in (tmp_path / "r.html").read_text()
+    with (tmp_path / "r.csv").open(newline="") as f:
+        rows = {r["path"]: r for r in csv.DictReader(f)}
+    assert json.loads(rows["laptop.E01!/p1/Pictures/_IC3.JPG"]["origin"]) == {
+        "container": "disk image", "location": "laptop.E01/p1/FAT12/Pictures/_IC3.JPG",
+        "deleted": True, "carved": False}
+    assert "disk.dd/p2/ext4/Pictures/pic1.jpg" in (tmp_path / "r.html").read_text()
+
+
+def readme_block(marker: str) -> list[list[str]]:
+    """The commands of the README's fenced block after `marker`, as argument lists (the
+    leading `cairn` and trailing comments dropped)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split(marker, 1)[1].split("```", 2)[1]
+    cmds = []
+    for line in block.splitlines()[1:]:
+        args = shlex.split(line, comments=True)
+        if args:
+            assert args[0] == "cairn", line
+            cmds.append(args[1:])
+    return cmds
+
+
+def test_readme_disk_and_phone_demo(tmp_path: Path, gpt: Path, tree: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's commands, literally, on an E01 made by ewfacquire and a UFDR."""
+    from cairn.demo_phone import ufdr
+    from inprocess import run
+
+    monkeypatch.chdir(tmp_path)
+    ewf(gpt, tmp_path / "laptop")
+    (tmp_path / "t").mkdir()
+    ufdr(tmp_path / "exhibit-09.ufdr", tmp_path / "t")
+    cmds = readme_block("tests/test_disk_images.py::test_readme_disk_and_phone_demo")
+    assert ["scan", "laptop.E01", "--case", "C", "--device", "D"] in cmds
+    assert ["scan", "exhibit-09.ufdr", "--case", "C", "--device", "P"] in cmds
+    home = tmp_path / "home"
+    outs = [run(home, *c) for c in cmds]
+    assert "laptop.E01: E01 stored hashes verified" in "".join(outs)
+    rep = json.loads((tmp_path / "C.json").read_text())
+    items = {it["path"]: it for it in rep["items"]}
+    for i in range(3):
+        assert items[f"laptop.E01!/p2/Pictures/pic{i}.jpg"]["pdq"]
+    assert "verified" in items["laptop.E01"]["origin"]
+    wa = items["exhibit-09.ufdr!/files/Image/IMG-20240107-WA0002.jpg"]
+    assert wa["pdq"] and wa["origin"]["container"] == "ufdr"
+    devices = json.loads(run(home, "devices", "list", "--case", "C", "--json"))
+    sources = {d["id"]: d["sources"] for d in devices}
+    assert "laptop.E01" in str(sources["D"]) and "exhibit-09.ufdr" in str(sources["P"])
+
+
+@pytest.mark.parametrize("opts,prefix", [(("-R", "-J"), ""), ((), "upper")])
+def test_iso9660(tmp_path: Path, tree: Path, opts: tuple[str, ...], prefix: str) -> None:
+    """genisoimage with Rock Ridge and Joliet (names as written), and plain ISO 9660 level 1
+    (8.3 upper-case names, the `;1` version dropped)."""
+    need("genisoimage")
+    iso = tmp_path / "disc.iso"
+    sh("genisoimage", "-quiet", *opts, "-V", "EXHIBIT", "-o", iso, tree)
+    recs = records(iso)
+    top = recs["disc.iso"]
+    assert top["kind"] == "disk" and top["media_type"] == detect.ISO, top
+    assert not top["errors"], top["errors"]
+    if prefix:
+        for i in range(4):
+            r = recs[f"disc.iso!/PICTURES/PIC{i}.JPG"]
+            assert r["sha256"] == sha(tree / "Pictures" / f"pic{i}.jpg") and r["pdq"]
+        assert recs["disc.iso!/PICTURES/PIC0.JPG"]["origin"]["location"] == \
+            "disc.iso/ISO 9660/PICTURES/PIC0.JPG"
+        assert recs["disc.iso!/DOCS/SUB/GREEN.PNG"]["kind"] == "image"
+    else:
+        check_tree(recs, "disc.iso!/", tree)
+        assert recs["disc.iso!/Pictures/pic3.jpg"]["sha256"] == sha(tree / "Pictures" /
+                                                                   "pic3.jpg")
+        assert "ISO 9660 (Rock Ridge)" in recs["disc.iso!/Docs/note.txt"]["origin"]["location"]
+    assert not any(r["errors"] for r in recs.values()), [r["errors"] for r in recs.values()]
+
+
+def exfat_image(out: Path, tree: Path) -> Path:
+    """An exFAT volume by mkfs.exfat, filled through the kernel's loop device and
+    exfat-fuse (exFAT has no mtools-like tool that writes without mounting; this needs
+    root), pic3 deleted inside it before the image is read."""
+    need("mkfs.exfat", "losetup", "mount.exfat-fuse", "fusermount")
+    sh("truncate", "-s", "8M", out)
+    sh("mkfs.exfat", "-L", "EXHIBIT", out)
+    mnt = out.parent / "mnt"
+    mnt.mkdir()
+    try:
+        loop = subprocess.run(["losetup", "-f", "--show", out], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (subprocess.CalledProcessError, OSError) as e:
+        pytest.skip(f"no loop device to fill an exFAT image through (needs root): {e}")
+    try:
+        try:
+            sh("mount.exfat-fuse", loop, mnt)
+        except subprocess.CalledProcessError as e:
+            pytest.skip(f"exfat-fuse cannot mount here: {e.stderr}")
+        try:
+            shutil.copytree(tree, mnt, dirs_exist_ok=True)
+            (mnt / "Pictures" / "pic3.jpg").unlink()
+        finally:
+            sh("fusermount", "-u", mnt)
+    finally:
+        sh("losetup", "-d", loop)
+    return out
+
+
+def test_exfat_files_deleted_entry_and_carving(tmp_path: Path, tree: Path) -> None:
+    img = exfat_image(tmp_path / "stick.img", tree)
+    recs = records(img)
+    assert not recs["stick.img"]["errors"], recs["stick.img"]["errors"]
+    check_tree(recs, "stick.img!/", tree, deleted="Pictures/pic3.jpg")
+    assert recs["stick.img!/Pictures/pic3.jpg"]["origin"]["location"] == \
+        "stick.img/exFAT/Pictures/pic3.jpg"
+    (entry,) = walk(img)
+    carved = [r for r in process_entry(entry, Limits(), HashOptions(carve=True))
+              if isinstance(r.get("origin"), dict) and r["origin"]["carved"]]
+    assert sha(tree / "Pictures" / "pic3.jpg") in {r["sha256"] for r in carved}
+    assert all(r["path"].startswith("stick.img!/$unallocated/0x") for r in carved)
+
+
+def test_encrypted_and_unread_volumes_are_named_errors(tmp_path: Path, tree: Path) -> None:
+    """BitLocker, HFS+ and APFS volumes (their boot blocks' signatures: no tool here makes
+    them) beside a FAT one, on an MBR disk by sfdisk: each unread one is an error item
+    naming what it is; the FAT volume is read."""
+    need("sfdisk")
+    disk = tmp_path / "mixed.dd"
+    sh("truncate", "-s", "12M", disk)
+    sh("sfdisk", "-q", disk, stdin="label: dos\nstart=2048, size=8192, type=c\n"
+       "start=10240, size=2048, type=7\nstart=12288, size=2048, type=af\n"
+       "start=14336, size=2048, type=af\n")
+    fat = fat_image(tmp_path / "p1.fat", tree, "4M")
+    heads = {10240: (3, b"-FVE-FS-"), 12288: (1024, b"H+\x00\x04"), 14336: (32, b"NXSB")}
+    with disk.open("r+b") as f:
+        f.seek(2048 * 512)
+        f.write(fat.read_bytes())
+        for lba, (at, magic) in heads.items():
+            f.seek(lba * 512 + at)
+            f.write(magic)
+    recs = records(disk)
+    check_tree(recs, "mixed.dd!/p1/", tree, fat=True, deleted="Pictures/_IC3.JPG")
+    errs = {p: r["errors"][0]["message"] for p, r in recs.items() if p.endswith("$volume")}
+    assert "BitLocker-encrypted volume: cannot be read without its recovery key" in \
+        errs["mixed.dd!/p2/$volume"]
+    assert "HFS+ file system: recognised, not read" in errs["mixed.dd!/p3/$volume"]
+    assert "APFS container: recognised, not read" in errs["mixed.dd!/p4/$volume"]
+
+
+def test_read_ahead_streams_big_members_in_turn_and_raises_late(tmp_path: Path) -> None:
+    """Members come in order with their bytes; one over the limit comes without them and
+    the reader waits while the caller streams it; a failure of the iteration is raised in
+    the caller after the members before it."""
+    import io as _io
+
+    from cairn.media.disk.members import DiskMember, read_ahead
+
+    log: list[str] = []
+
+    def opener(name: str, data: bytes) -> Callable[[], _io.BytesIO]:
+        def f() -> _io.BytesIO:
+            log.append(f"open {name}")
+            return _io.BytesIO(data)
+        return f
+
+    def members() -> Iterator[DiskMember]:
+        for i, size in enumerate((3, 50, 4)):
+            log.append(f"next {i}")
+            yield DiskMember(f"m{i}", b"m%d" % i, size, None, "o",
+                             open=opener(f"m{i}", bytes([i]) * size))
+        yield DiskMember("gone", b"gone", None, None, "o", error="not read")
+        raise OSError("chunk 7 unreadable")
+
+    got = []
+    with pytest.raises(OSError, match="chunk 7 unreadable"):
+        for m, data in read_ahead(members(), max_member=10):
+            if m.name == "m1":
+                assert data is None
+                assert log[-1] == "next 1"  # the reader waits: the stream is the caller's
+                data = m.open().read()
+            got.append((m.name, data))
+    assert got == [("m0", b"\0" * 3), ("m1", b"\1" * 50), ("m2", b"\2" * 4), ("gone", None)]
+
+
+LVM_CONFIG = "global{activation=0} backup{backup=0 archive=0}"  # no device-mapper, no /etc
+
+
+def lvm_disk(out: Path, tree: Path) -> Path:
+    """A whole-disk LVM2 physical volume (pvcreate/vgcreate/lvcreate on a loop device,
+    activation off: no device-mapper is needed, or present here), its logical volume's
+    extents then filled with an ext4 file system made by mkfs.ext4 -d."""
+    need("losetup", "pvcreate", "vgcreate", "lvcreate", "lvs", "pvs", "vgs")
+    sh("truncate", "-s", "16M", out)
+    try:
+        loop = subprocess.run(["losetup", "-f", "--show", out], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (subprocess.CalledProcessError, OSError) as e:
+        pytest.skip(f"no loop device for the LVM2 tools (needs root): {e}")
+
+    def lvm(*args: str) -> str:
+        return subprocess.run([args[0], "--config", LVM_CONFIG, *args[1:]], check=True,
+                              capture_output=True, text=True).stdout.strip()
+    try:
+        lvm("pvcreate", "-q", loop)
+        lvm("vgcreate", "-q", "vgexhibit", loop)
+        lvm("lvcreate", "-q", "-an", "-Zn", "-L", "8M", "-n", "home", "vgexhibit")
+        pe_start = int(lvm("pvs", "--noheadings", "--units", "b", "--nosuffix", "-o",
+                           "pe_start", loop))
+        extent = int(lvm("vgs", "--noheadings", "--units", "b", "--nosuffix", "-o",
+                         "vg_extent_size", "vgexhibit"))
+        ranges = lvm("lvs", "--noheadings", "-o", "seg_pe_ranges", "vgexhibit/home")
+    finally:
+        sh("losetup", "-d", loop)
+    first = int(ranges.split(":")[1].split("-")[0])  # "/dev/loopN:0-1": one linear run
+    fs = ext_image(out.with_suffix(".ext"), tree, "ext4", "8M")
+    with out.open("r+b") as f:
+        f.seek(pe_start + first * extent)
+        f.write(fs.read_bytes())
+    fs.unlink()
+    return out
+
+
+def test_lvm2_logical_volume_is_read(tmp_path: Path, tree: Path) -> None:
+    recs = records(lvm_disk(tmp_path / "server.img", tree))
+    assert recs["server.img"]["kind"] == "disk"
+    check_tree(recs, "server.img!/vgexhibit-home/", tree)
+    assert recs["server.img!/vgexhibit-home/Pictures/pic0.jpg"]["origin"]["location"] == \
+        "server.img/vgexhibit-home/ext4/Pictures/pic0.jpg"

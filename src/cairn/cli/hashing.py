@@ -134,9 +134,10 @@ def hash_cmd(files: tuple[Path, ...], as_json: bool, dihedral: bool, mode: str,
                          ("tensor_sha256", "tensors"), ("short_hash", "LoRA short")):
             if r.get("model", {}).get(k):
                 out.print(f"  {label:<11}{r['model'][k]}", highlight=False)
-        if r.get("origin"):
-            out.print("  origin " + ", ".join(f"{k}={v}" for k, v in r["origin"].items()),
-                      highlight=False)
+        if r.get("origin"):  # a container's fields, or a disk image's own description
+            o = r["origin"]
+            out.print("  origin " + (", ".join(f"{k}={v}" for k, v in o.items())
+                                     if isinstance(o, dict) else str(o)), highlight=False)
         for e in r["errors"]:
             out.print(f"  {e['stage']}: {e['message']}", style="yellow", highlight=False)
 

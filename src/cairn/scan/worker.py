@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, overload
 
 from cairn.media.decode import DecodeError, Picture
+from cairn.media.disk.detect import deep_disk_type
 from cairn.media.disk.images import is_later_segment as disk_segment_of
 from cairn.media.extraction import origin_on_disk
 from cairn.media.limits import Limits
@@ -66,6 +67,14 @@ def _sniff(head: bytes, path: str) -> tuple[str, str]:
     if mt == "application/zip" and path.lower().endswith(CHECKPOINT_EXT):
         mt = "application/x-pytorch-checkpoint"
     return mt, kind_of(mt)
+
+
+def _sniff_deep(f: BinaryIO, mt: str, kind: str) -> tuple[str, str]:
+    """What a head that sniffed as nothing may still be: an ISO 9660 image (CD001 at 32K)."""
+    if mt != "application/octet-stream":
+        return mt, kind
+    deep = deep_disk_type(f)
+    return (deep, kind_of(deep)) if deep else (mt, kind)
 
 
 _ITHMB = ("not examined: iOS .ithmb thumbnail store (raw pixel strips whose geometry is kept "
@@ -326,32 +335,36 @@ def _disk(rec: ScanRecord, f: BinaryIO, path: bytes | None, depth: int, limits: 
     E01 stores. `path`: the image file's own path (its other segments lie beside it); None
     for an image held in memory."""
     from cairn.media.archives import Budget
-    from cairn.media.disk.images import DiskImageError, open_image, verify
-    from cairn.media.disk.members import iter_disk_members
+    from cairn.media.disk.images import DiskImageError, open_image, verify_beside
+    from cairn.media.disk.members import iter_disk_members, read_ahead
 
     if depth >= limits.max_archive_depth:
         _err(rec, "disk", f"disk image nested deeper than {limits.max_archive_depth} levels; "
              "not opened")
         return
+    def opener(p: bytes) -> BinaryIO:
+        return os.fdopen(open_noatime(p, rec), "rb")
+
     try:
-        img = open_image(f, rec["media_type"], path,  # type: ignore[arg-type]
-                         opener=lambda p: os.fdopen(open_noatime(p, rec), "rb"))
+        img = open_image(f, rec["media_type"], path, opener=opener)  # type: ignore[arg-type]
     except DiskImageError as e:
         _err(rec, "disk", str(e))
         return
     tree = tree or _Tree(Budget(limits, rec["size"] or 0))
     with img:
+        verified = verify_beside(img, rec["media_type"], opener)  # type: ignore[arg-type]
         segs = f", {len(img.segments)} segments" if len(img.segments) > 1 else ""
         rec["origin"] = f"{img.format} disk image of {img.size} bytes{segs}"
         for note in img.notes:
             _err(rec, "disk", note)
         try:
-            for m in iter_disk_members(img, rec["path"], carve=opts.carve):
-                _disk_member(rec, m, depth, limits, out, opts, tree)
+            for m, data in read_ahead(iter_disk_members(img, rec["path"], carve=opts.carve),
+                                      limits.max_member_size):
+                _disk_member(rec, m, data, depth, limits, out, opts, tree)
         except Exception as e:  # noqa: BLE001 - a reader bug: what was read stays
             _err(rec, "disk", f"disk reader failed: {type(e).__name__}: {e}; rest not read")
+        check = verified()
         if img.stored:
-            check = verify(img)
             stored = ", ".join(f"{k.upper()} {v}" for k, v in sorted(img.stored.items()))
             if check["ok"]:
                 rec["origin"] += f"; stored {stored} verified"  # type: ignore[operator]
@@ -362,13 +375,15 @@ def _disk(rec: ScanRecord, f: BinaryIO, path: bytes | None, depth: int, limits: 
                      f"media read gives {why}: the image is damaged or altered")
 
 
-def _disk_member(rec: ScanRecord, m: DiskMember, depth: int, limits: Limits, out: Records,
-                 opts: HashOptions, tree: _Tree) -> None:
+def _disk_member(rec: ScanRecord, m: DiskMember, data: bytes | BaseException | None,
+                 depth: int, limits: Limits, out: Records, opts: HashOptions,
+                 tree: _Tree) -> None:
+    """One file of a disk image: `data` its bytes as read ahead (members.read_ahead), the
+    exception reading raised, or None (nothing to read, or too big: streamed here)."""
     path = f"{rec['path']}!/{m.name}"
     raw = rec["raw_path"] + b"\0" + m.raw
-    state = "carved" if m.carved else "deleted" if m.deleted else "allocated"
-    extra = {"origin": f"{m.origin} ({state})", "deleted": m.deleted, "carved": m.carved}
-    if m.open is None or (m.size or 0) > limits.max_member_size:
+    extra = {"origin": m.record_origin()}  # one shape with every container's members
+    if data is None:
         mrec: ScanRecord = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra  # type: ignore[assignment]
         mrec.update(kind="other", media_type=None)  # type: ignore[call-arg]
         if m.open is not None:  # too big to hold: hashed as a stream, not decoded
@@ -387,12 +402,10 @@ def _disk_member(rec: ScanRecord, m: DiskMember, depth: int, limits: Limits, out
             _err(mrec, "disk", m.error or "not read")
         out.append(mrec)
         return
-    try:
-        data = m.open().read()
-    except Exception as e:  # noqa: BLE001 - a damaged run or chunk is this file's error
+    if isinstance(data, BaseException):  # a damaged run or chunk is this file's error
         mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra  # type: ignore[assignment]
         mrec.update(kind="other", media_type=None)  # type: ignore[call-arg]
-        _err(mrec, "disk", f"cannot read file: {type(e).__name__}: {e}")
+        _err(mrec, "disk", f"cannot read file: {type(data).__name__}: {data}")
         out.append(mrec)
         return
     warnings = [m.warning] if m.warning else []
@@ -400,7 +413,7 @@ def _disk_member(rec: ScanRecord, m: DiskMember, depth: int, limits: Limits, out
         warnings.append(f"read {len(data)} bytes of the {m.size} the file system records")
     try:
         process_blob(path, rec["path"], data, m.mtime, depth + 1, limits, out, opts, raw=raw,
-                     tree=tree, warnings=warnings, extra=extra)
+                     tree=tree, warnings=warnings, origin=extra["origin"])
     except Exception as e:  # noqa: BLE001 - one file's failure is that file's error
         mrec = _base(path, rec["path"], len(data), m.mtime, raw, tree.seen[raw] - 1) | extra  # type: ignore[assignment]
         h = crypto.hash_bytes(data)
@@ -413,8 +426,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
                  limits: Limits, out: Records, opts: HashOptions | None = None,
                  name_warning: str | None = None, *, raw: bytes | None = None,
                  tree: _Tree | None = None, warnings: list[str] | None = None,
-                 taint: str | None = None, origin: dict | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+                 taint: str | None = None, origin: dict | None = None) -> None:
     """An in-memory file (an archive member): append its record and those of its members.
 
     `tree`: the top-level file's budget and location counts; `taint`: why the bytes may be
@@ -422,7 +434,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     `origin`: where its container says it came from (media/archives.Member.origin), kept
     on the record as `origin` (a phone path and app, a deleted flag, a cache entry)."""
     opts = opts or HashOptions()
-    rec: ScanRecord = _base(path, parent, len(data), mtime, raw) | (extra or {})  # type: ignore[assignment]
+    rec = _base(path, parent, len(data), mtime, raw)
     if origin:
         rec["origin"] = origin
     if tree is not None:
@@ -430,6 +442,8 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     h = crypto.hash_bytes(data)
     rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)  # type: ignore[call-arg]
     rec["media_type"], rec["kind"] = mt, kind = _sniff(data[:HEAD_BYTES], path)
+    if mt == "application/octet-stream":
+        rec["media_type"], rec["kind"] = mt, kind = _sniff_deep(io.BytesIO(data), mt, kind)
     if origin and isinstance(origin.get("hashes_reported"), dict):
         _check_reported(rec, origin["hashes_reported"])
     for w in [name_warning, *(warnings or [])]:
@@ -495,6 +509,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             rec["size"], rec["mtime"] = before.st_size, before.st_mtime  # the state hashed
             head = f.read(HEAD_BYTES)
             mt, kind = _sniff(head, entry.path)
+            mt, kind = _sniff_deep(f, mt, kind)
             first = disk_segment_of(entry.fs_path, head)
             if first is not None:  # E02.., .002..: read with the image's first segment
                 kind = "other"

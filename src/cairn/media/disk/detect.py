@@ -8,14 +8,18 @@ and `images.open_image` notices the footer. Needs the first 4096 bytes (sniff.HE
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 EWF = "application/x-ewf"
 VMDK = "application/x-vmdk"
 VHD = "application/x-vhd"
 VHDX = "application/x-vhdx"
 QCOW2 = "application/x-qcow2"
 RAW = "application/x-raw-disk-image"
+ISO = "application/x-iso9660-image"
 
-DISK_TYPES = {EWF, VMDK, VHD, VHDX, QCOW2, RAW}
+DISK_TYPES = {EWF, VMDK, VHD, VHDX, QCOW2, RAW, ISO}
+ISO_DESCRIPTOR = 0x8001  # "CD001" of the first volume descriptor, past the 32 KiB system area
 
 EWF_MAGIC = (b"EVF\x09\x0d\x0a\xff\x00", b"LVF\x09\x0d\x0a\xff\x00")
 EX01_MAGIC = b"EVF2\x0d\x0a\x81\x00"  # EWF2 (Ex01): recognised, not readable yet
@@ -79,7 +83,7 @@ def disk_type(head: bytes) -> str | None:
         return VHD
     if head[:4] == b"KDMV" or head[:4] == b"COWD" or b"# Disk DescriptorFile" in head[:1024]:
         return VMDK
-    if len(head) >= 520 and head[512:520] == b"EFI PART":
+    if len(head) >= 520 and head[512:520] in (b"EFI PART", b"LABELONE"):  # GPT, LVM2 PV
         return RAW
     if head[:2] == b"ER" and len(head) >= 514 and head[512:514] == b"PM":
         return RAW
@@ -95,3 +99,20 @@ def ewf_segment_number(head: bytes) -> int | None:
     if head[:8] not in EWF_MAGIC or len(head) < 11:
         return None
     return int.from_bytes(head[9:11], "little")
+
+
+def iso9660_at(f: BinaryIO) -> str | None:
+    """"ISO 9660" when `f` holds an ISO 9660 volume descriptor at 32 KiB (beyond the head a
+    sniff sees: the system area before it is usually zeros), else None; `f` is left at 0."""
+    try:
+        f.seek(ISO_DESCRIPTOR)
+        magic = f.read(5)
+    except (OSError, ValueError):
+        magic = b""
+    f.seek(0)
+    return "ISO 9660" if magic == b"CD001" else None
+
+
+def deep_disk_type(f: BinaryIO) -> str | None:
+    """The disk image type of a file whose head sniffed as nothing: an ISO 9660 image."""
+    return ISO if iso9660_at(f) else None

@@ -1,5 +1,6 @@
-"""File systems on a volume, read in place: FAT12/16/32, NTFS, ext2/3/4 (dissect.fat,
-dissect.ntfs, dissect.extfs), each as one small reader with `files()` and `unallocated()`.
+"""File systems on a volume, read in place: FAT12/16/32, exFAT, NTFS, ext2/3/4 (dissect.fat,
+dissect.ntfs, dissect.extfs) and ISO 9660 (pycdlib), each as one small reader with `files()`
+and `unallocated()`.
 
 Deleted files, where the file system still describes them:
 - FAT: directory entries whose first byte is 0xE5. The cluster chain is zeroed on deletion,
@@ -11,25 +12,28 @@ Deleted files, where the file system still describes them:
   deletion, so most are unrecoverable from the inode: those are counted in one note rather
   than listed (carving is what finds their content); names are gone, so a recovered one is
   `$deleted/inode-N`.
+- exFAT: entry sets whose in-use bits are cleared (0x05/0x40/0x41), names kept; content
+  from the clusters the stream entry names (contiguous ones reliably).
 
-Recognised but not read (each an `FsError` naming it): exFAT, HFS+, APFS, BitLocker.
-`unallocated()`: byte ranges of free clusters (FAT: FAT entries 0; NTFS: $Bitmap), for
-carving; None where not implemented (ext).
+Recognised but not read (each an `FsError` naming it): HFS+, APFS, BitLocker.
+`unallocated()`: byte ranges of free clusters (FAT: FAT entries 0; NTFS: $Bitmap; exFAT:
+its allocation bitmap; ext: the groups' block bitmaps), for carving; ISO 9660 has none.
 """
 
 from __future__ import annotations
 
+import io
 import stat
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from typing import Any, BinaryIO, Protocol
 
 from dissect.util.stream import RangeStream
 
-from cairn.media.disk.detect import file_system_at
+from cairn.media.disk.detect import file_system_at, iso9660_at
 
 Ranges = list[tuple[int, int]]  # (offset, length) in bytes from the volume's start
 
@@ -340,14 +344,197 @@ class ExtReader:
                               "may find it)")
 
     def unallocated(self) -> Ranges | None:
+        """Free blocks by the groups' block bitmaps; a group flagged BLOCK_UNINIT (its
+        bitmap never written: nothing allocated there but its own metadata) is free whole."""
+        fs = self.fs
+        sb, bs = fs.sb, fs.block_size
+        per, first = sb.s_blocks_per_group, sb.s_first_data_block
+        wide = fs._group_desc_struct.__name__.startswith("ext4")
+
+        def free() -> Iterator[tuple[int, int]]:
+            for g in range(fs.groups_count):
+                desc = fs._read_group_desc(g)
+                start = first + g * per
+                n = min(per, fs.block_count - start)
+                if getattr(desc, "bg_flags", 0) & 0x2:
+                    yield start * bs, n * bs
+                    continue
+                at = desc.bg_block_bitmap_lo | (desc.bg_block_bitmap_hi << 32 if wide else 0)
+                fs.fh.seek(at * bs)
+                bitmap = fs.fh.read((n + 7) // 8)
+                for i, byte in enumerate(bitmap):
+                    if byte == 0xFF:
+                        continue
+                    for bit in range(8):
+                        b = i * 8 + bit
+                        if b < n and not byte >> bit & 1:
+                            yield (start + b) * bs, bs
+        return _merge(free())
+
+
+# -- exFAT ---------------------------------------------------------------------------------
+class ExFatReader:
+    """exFAT through dissect.fat's header, FAT and run lists; directories are read from
+    their raw entry sets (0x85 file, 0xC0 stream, 0xC1 names) so that deleted sets (0x05,
+    0x40, 0x41: the in-use bit cleared, everything else kept) are read too: a deleted file
+    whose clusters were contiguous (NoFatChain) is read from them; one whose first cluster
+    the allocation bitmap gives to a file again is read with a note."""
+
+    name = "exFAT"
+
+    def __init__(self, fh: BinaryIO) -> None:
+        from dissect.fat.exfat import ExFAT
+        self.fs = ExFAT(fh)
+        self.fh = fh
+        self.notes: list[str] = []
+        self._bitmap: bytes | None = None
+        self._seen: set[int] = set()
+
+    def _stream(self, cluster: int, size: int, contiguous: bool) -> BinaryIO:
+        from dissect.util.stream import RunlistStream
+        runs = self.fs.runlist(cluster, contiguous, size if contiguous else None)
+        return RunlistStream(self.fh, runs, size, self.fs.sector_size)
+
+    def bitmap(self) -> bytes:
+        if self._bitmap is None:
+            e = self.fs.alloc_bitmap
+            self._bitmap = self._stream(e.bitmap_start_cluster, e.bitmap_length, False).read()
+        return self._bitmap
+
+    def _allocated(self, cluster: int) -> bool:
+        bm, i = self.bitmap(), cluster - 2
+        return 0 <= i < len(bm) * 8 and bool(bm[i >> 3] >> (i & 7) & 1)
+
+    def files(self) -> Iterator[FsFile]:
+        root = self.fs.root_directory.root_dir
+        root.seek(0)
+        yield from self._dir(root.read(), "")
+
+    def _dir(self, raw: bytes, prefix: str) -> Iterator[FsFile]:
+        subdirs: list[tuple[int, int, bool, str]] = []
+        i = 0
+        while i + 32 <= len(raw):
+            kind, count = raw[i], raw[i + 1]
+            if kind == 0:
+                break  # end of directory
+            if kind not in (0x85, 0x05) or not 2 <= count <= 18:
+                i += 32
+                continue
+            deleted = kind == 0x05
+            sets = raw[i + 32: i + 32 + 32 * count]
+            if len(sets) < 64 or sets[0] & 0x7F != 0x40:
+                i += 32
+                continue
+            attrs, = struct.unpack_from("<H", raw, i + 4)
+            stamp, = struct.unpack_from("<I", raw, i + 12)  # last modified, DOS-style
+            flags, name_len = sets[1], sets[3]
+            cluster, size = struct.unpack_from("<IQ", sets, 20)
+            name = b"".join(sets[32 * k + 2: 32 * k + 32] for k in range(1, count)
+                            if sets[32 * k] & 0x7F == 0x41).decode("utf-16-le", "replace")
+            name = name[:name_len] or f"unnamed-{i // 32}"
+            path = prefix + name
+            contiguous = bool(flags & 0x2)
+            mtime = _dos_time(stamp >> 16, stamp & 0xFFFF)
+            i += 32 * (1 + count)
+            if attrs & 0x10:
+                if deleted:
+                    self.notes.append(f"exFAT deleted directory {path!r}: its entries are not "
+                                      "followed")
+                elif cluster in self._seen:
+                    self.notes.append(f"exFAT directory {path!r} loops back; not read twice")
+                else:
+                    self._seen.add(cluster)
+                    subdirs.append((cluster, size, contiguous, path + "/"))
+                continue
+            if size and cluster < 2:
+                yield FsFile(path, size, mtime, deleted, None,
+                             "exFAT entry with no first cluster: content not recoverable")
+                continue
+            note = None
+            if deleted:
+                if not contiguous:
+                    note = ("deleted exFAT file whose clusters were chained in the FAT: read "
+                            "by the chain left there, which may be another file's by now")
+                elif self._allocated(cluster):
+                    note = ("deleted exFAT file whose first cluster is in use again: the "
+                            "content read may be another file's")
+            yield FsFile(path, size, mtime, deleted,
+                         partial(self._stream, cluster, size, contiguous) if size
+                         else partial(io.BytesIO, b""), note)
+        for cluster, size, contiguous, p in subdirs:
+            try:
+                data = self._stream(cluster, size, contiguous).read()
+            except Exception as e:  # noqa: BLE001 - a damaged directory, noted
+                self.notes.append(f"exFAT directory {p!r} unreadable: {type(e).__name__}: {e}")
+                continue
+            yield from self._dir(data, p)
+
+    def unallocated(self) -> Ranges | None:
+        fs = self.fs
+        base = fs.cluster_heap_sector * fs.sector_size
+        csize = fs.cluster_size
+        bm = self.bitmap()
+        return _merge((c * csize + base, csize) for c in range(fs.cluster_count)
+                       if c >> 3 < len(bm) and not bm[c >> 3] >> (c & 7) & 1)
+
+
+# -- ISO 9660 ------------------------------------------------------------------------------
+class IsoReader:
+    """ISO 9660 (with Rock Ridge or Joliet names where present, as the disc's own reader
+    would show them) through pycdlib. A disc is written once: nothing deleted, no free
+    space to carve."""
+
+    name = "ISO 9660"
+
+    def __init__(self, fh: BinaryIO) -> None:
+        import pycdlib
+        self.iso = pycdlib.PyCdlib()
+        self.iso.open_fp(fh)
+        self.notes: list[str] = []
+        if self.iso.has_rock_ridge():
+            self.key, self.name = "rr_path", "ISO 9660 (Rock Ridge)"
+        elif self.iso.has_joliet():
+            self.key, self.name = "joliet_path", "ISO 9660 (Joliet)"
+        else:
+            self.key = "iso_path"
+
+    def files(self) -> Iterator[FsFile]:
+        for here, _dirs, names in self.iso.walk(**{self.key: "/"}):
+            for n in sorted(names):
+                full = here.rstrip("/") + "/" + n
+                try:
+                    rec = self.iso.get_record(**{self.key: full})
+                    size, mtime = rec.get_data_length(), _iso_time(getattr(rec, "date", None))
+                except Exception as e:  # noqa: BLE001 - one damaged record, noted
+                    self.notes.append(f"ISO record {full!r} unreadable: {type(e).__name__}: {e}")
+                    continue
+                path = full.lstrip("/")
+                if self.key == "iso_path":
+                    path = path.rsplit(";", 1)[0]  # the version number is not part of a name
+                yield FsFile(path, size, mtime, False, partial(self._open, full))
+
+    def _open(self, path: str) -> BinaryIO:
+        # PyCdlibIO sets its position up on entering; it re-seeks the image on every read
+        return self.iso.open_file_from_iso(**{self.key: path}).__enter__()
+
+    def unallocated(self) -> Ranges | None:
+        return []
+
+
+def _iso_time(d: Any) -> float | None:
+    try:
+        tz = timezone(timedelta(minutes=15 * d.gmtoffset))
+        return datetime(1900 + d.years_since_1900, d.month, d.day_of_month, d.hour, d.minute,
+                        d.second, tzinfo=tz).timestamp()
+    except (AttributeError, ValueError, OverflowError, TypeError):
         return None
 
 
 READERS: dict[str, Callable[[BinaryIO], FileSystem]] = {
-    "FAT": FatReader, "NTFS": NtfsReader, "ext": ExtReader}
+    "FAT": FatReader, "NTFS": NtfsReader, "ext": ExtReader, "exFAT": ExFatReader,
+    "ISO 9660": IsoReader}
 
 _NOT_READ = {
-    "exFAT": "exFAT file system: recognised, not read by Cairn yet",
     "HFS+": "HFS+ file system: recognised, not read by Cairn yet",
     "APFS": "APFS container: recognised, not read by Cairn yet",
     "BitLocker": "BitLocker-encrypted volume: cannot be read without its recovery key",
@@ -357,7 +544,7 @@ _NOT_READ = {
 def open_fs(vol: BinaryIO) -> FileSystem:
     vol.seek(0)
     head = vol.read(4096)
-    kind = file_system_at(head)
+    kind = file_system_at(head) or iso9660_at(vol)
     if kind is None:
         if not head.strip(b"\0"):
             raise FsError("volume starts with zeros: no file system (unformatted or wiped)")

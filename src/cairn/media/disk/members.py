@@ -4,9 +4,9 @@ Each member is named by its path below the image (`p2/Users/x/Pictures/a.jpg`; a
 file system has no volume component), so an item's path reads `laptop.E01!/p2/Users/...` as
 archive members do; its `origin` says where it came from in full
 (`laptop.E01/p2/NTFS/Users/x/Pictures/a.jpg`) and `deleted` whether the file system still
-allocates it. Bytes are not read here: `open()` gives a stream, so the caller decides what
-fits in memory. A volume that cannot be read, and every note a reader makes, is a member
-with an `error`, never silence.
+allocates it; the item's `origin` is `record_origin()`. Bytes are not read here: `open()`
+gives a stream, so the caller decides what fits in memory. A volume that cannot be read,
+and every note a reader makes, is a member with an `error`, never silence.
 
 Carving: with `carve=True`, each file system's free space is handed to `cairn.media.carve`
 when that module exists (imported lazily); when it does not, one member says so.
@@ -15,6 +15,8 @@ when that module exists (imported lazily); when it does not, one member says so.
 from __future__ import annotations
 
 import io
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -37,6 +39,12 @@ class DiskMember:
     error: str | None = None  # set when the member (or a whole volume) could not be read
     warning: str | None = None  # read, with something to know (deleted: may be reused)
     carved: bool = False
+
+    def record_origin(self) -> dict[str, object]:
+        """The item's `origin`, in the shape every container's members share (a phone
+        extraction's, a thumbnail cache's): what holds it, where, deleted or carved."""
+        return {"container": "disk image", "location": self.origin, "deleted": self.deleted,
+                "carved": self.carved}
 
 
 def _member(name: str, origin: str, **kw: object) -> DiskMember:
@@ -109,3 +117,82 @@ def _carve(fs: object, vol: BinaryIO, prefix: str, origin: str) -> Iterator[Disk
     if stats.rejected or stats.too_big or stats.stopped:
         yield _member(f"{prefix}$unallocated", origin + "$unallocated", size=None, mtime=None,
                       error=f"carving: {stats.summary()}")
+
+
+Read = bytes | BaseException | None  # the member's bytes, why reading failed, or not read
+
+
+def read_ahead(members: Iterator[DiskMember], max_member: int, budget: int = 64 << 20
+               ) -> Iterator[tuple[DiskMember, Read]]:
+    """`members` with their bytes, read by a background thread while the caller hashes and
+    decodes the previous ones: decompressing an E01 chunk (zlib) and hashing or decoding a
+    picture both release the GIL, so the two overlap on two cores.
+
+    A member with nothing to read or over `max_member` comes with None, and the thread
+    waits until the caller asks for the next one: the caller may stream it from the image
+    itself (the image's stream is never used by two threads at once). At most `budget`
+    bytes are held ahead (always at least one member). An exception the iteration raises
+    is raised here, in the caller, after the members read before it."""
+    cond = threading.Condition()
+    ready: deque[tuple[DiskMember | None, Read]] = deque()
+    held = [0]
+    state = {"stop": False, "turn": True}  # turn: the reader may use the image's stream
+
+    def produce() -> None:
+        it = iter(members)
+        try:
+            while True:
+                with cond:  # the next directory entry is read from the image too: wait
+                    cond.wait_for(lambda: state["turn"] or state["stop"])
+                    if state["stop"]:
+                        return
+                m = next(it, None)
+                if m is None:
+                    break
+                data: Read = None
+                if m.open is not None and (m.size or 0) <= max_member:
+                    try:
+                        data = m.open().read()
+                    except Exception as e:  # noqa: BLE001 - the caller records it on the member
+                        data = e
+                with cond:
+                    cond.wait_for(lambda: held[0] < budget or not ready or state["stop"])
+                    if isinstance(data, bytes):
+                        held[0] += len(data)
+                    if data is None and m.open is not None:
+                        state["turn"] = False  # the caller streams it: wait for it
+                    ready.append((m, data))
+                    cond.notify_all()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, raised there
+            with cond:
+                ready.append((None, e))
+                cond.notify_all()
+            return
+        with cond:
+            ready.append((None, None))
+            cond.notify_all()
+
+    t = threading.Thread(target=produce, name="disk-read-ahead", daemon=True)
+    t.start()
+    try:
+        while True:
+            with cond:
+                cond.wait_for(lambda: bool(ready))
+                m, data = ready.popleft()
+                if isinstance(data, bytes):
+                    held[0] -= len(data)
+                cond.notify_all()
+            if m is None:
+                if isinstance(data, BaseException):
+                    raise data
+                return
+            yield m, data
+            if data is None and m.open is not None:
+                with cond:
+                    state["turn"] = True
+                    cond.notify_all()
+    finally:
+        with cond:
+            state["stop"] = True
+            cond.notify_all()
+        t.join(timeout=5)
