@@ -23,7 +23,7 @@ from typing import Any
 
 from cairn.store import Store
 from cairn.store import familystore as kept
-from cairn.store.reviewqueue import case_state
+from cairn.store.reviewqueue import case_state, item_count
 from cairn.trace.families import families
 
 KEEP = 16  # cases remembered per process (least recently computed go first)
@@ -158,3 +158,18 @@ def families_if_ready(store: Store, case_id: int) -> CaseFamilies | None:
             _started[key] = (fingerprint, th)
             th.start()
     return None
+
+
+SYNC_ITEMS = 50_000  # a case this small has its families computed in the request (< ~2 s)
+PENDING = ("the case's families are being computed for this state of the case (minutes on "
+           "a large case, once: then kept): reload this page")
+
+
+def families_for_page(store: Store, case_id: int) -> CaseFamilies | None:
+    """For a page: the case's families if kept (here or in the store) or if the case is
+    small enough to compute them in the request (SYNC_ITEMS); else None, their computation
+    started on a thread (families_if_ready), and the page says PENDING."""
+    fams = families_if_ready(store, case_id)
+    if fams is None and item_count(store, case_id) <= SYNC_ITEMS:
+        fams = case_families(store, case_id)
+    return fams
