@@ -321,6 +321,10 @@ def test_a_large_cases_pages_say_its_families_are_being_computed(
     assert panel.status_code == 200 and 'id="family-pending"' in panel.text
     over = client.get(f"/ui/cases/{CASE}")
     assert over.status_code == 200 and "being computed for this state" in over.text
+    graph = client.get(f"/ui/cases/{CASE}/graph")
+    assert graph.status_code == 200 and 'id="pending"' in graph.text and 'id="cy"' not in graph.text
+    elements = client.get(f"/ui/cases/{CASE}/graph.json")
+    assert elements.status_code == 202 and "being computed" in elements.json()["pending"]
     gate.set()
     for _ in range(600):
         if svc_families._cache:
@@ -330,3 +334,8 @@ def test_a_large_cases_pages_say_its_families_are_being_computed(
     assert "Apply one category" in fam.text and 'id="pending"' not in fam.text
     panel = client.get(f"/ui/cases/{CASE}/items/{item}")
     assert f"/ui/cases/{CASE}/families/" in panel.text and "family-pending" not in panel.text
+    for _ in range(600):  # the overview's trace (families and links), on its thread
+        if tracecache._cache:
+            break
+        threading.Event().wait(0.05)
+    assert client.get(f"/ui/cases/{CASE}/graph.json").status_code == 200
