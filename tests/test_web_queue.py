@@ -311,6 +311,8 @@ def test_a_large_cases_family_filter_waits_for_its_families_without_blocking(
     store, case_id = qcase.store, qcase.case_id
     monkeypatch.setattr(queue, "SYNC_ITEMS", 0)
     svc_families._cache.clear()
+    with store.engine.begin() as c:  # neither in this process nor in the store
+        c.execute(t.case_families.delete().where(t.case_families.c.case_id == case_id))
     pg = queue.page(store, case_id, queue.QueueQuery(family=1))
     assert pg.items == [] and pg.next_cursor is None
     assert pg.pending and "families are being computed" in pg.pending
@@ -318,6 +320,7 @@ def test_a_large_cases_family_filter_waits_for_its_families_without_blocking(
         if svc_families._cache:
             break
         threading.Event().wait(0.05)
+    queue.shared_between_suspects(store, case_id)  # (tier 2 of the family's page: computed)
     names = {v: k for k, v in qcase.ids.items()}
     got = {tuple(names[r["id"]] for r in queue.page(
         store, case_id, queue.QueueQuery(family=f)).items) for f in (1, 2)}

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -280,3 +282,60 @@ def test_timeline_counts_every_item_and_leaves_out_impossible_times(home: Path) 
     assert 'text-anchor="end"' in svg  # the last tick is anchored inside the chart
     assert "No dated items" in insights.timeline_svg(
         {"lo": None, "hi": None, "width": 0, "counts": [], "undated": 3}, [])
+
+
+def test_a_large_cases_pages_say_its_families_are_being_computed(
+        client: TestClient, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over SYNC_ITEMS items (here: any), the family view, the item panel and the overview
+    do not wait for the case's families (neither in this process nor kept in the store):
+    they say they are being computed (a thread computes them), then show them."""
+    from sqlalchemy import delete
+
+    from cairn.service import families as svc_families
+    from cairn.store import schema as t
+    from cairn.web import tracecache
+
+    monkeypatch.setattr(svc_families, "SYNC_ITEMS", -1)
+    monkeypatch.setattr(tracecache, "SYNC_ITEMS", -1)
+    gate = threading.Event()
+    real = svc_families._compute
+
+    def held(*a: Any) -> Any:  # the computation waits until the pages have been read
+        gate.wait(30)
+        return real(*a)
+
+    monkeypatch.setattr(svc_families, "_compute", held)
+    store = open_store(home)
+    try:
+        with store.engine.begin() as c:
+            c.execute(delete(t.case_families))
+    finally:
+        store.close()
+    svc_families._cache.clear()
+    tracecache._cache.clear()
+    item = ids(home)["exhibit-02: copy-of-0.png"]
+    fam = client.get(f"/ui/cases/{CASE}/families/1")
+    assert fam.status_code == 200 and 'id="pending"' in fam.text
+    assert "families are being computed" in fam.text and "Apply one category" not in fam.text
+    panel = client.get(f"/ui/cases/{CASE}/items/{item}")
+    assert panel.status_code == 200 and 'id="family-pending"' in panel.text
+    over = client.get(f"/ui/cases/{CASE}")
+    assert over.status_code == 200 and "being computed for this state" in over.text
+    graph = client.get(f"/ui/cases/{CASE}/graph")
+    assert graph.status_code == 200 and 'id="pending"' in graph.text and 'id="cy"' not in graph.text
+    elements = client.get(f"/ui/cases/{CASE}/graph.json")
+    assert elements.status_code == 202 and "being computed" in elements.json()["pending"]
+    gate.set()
+    for _ in range(600):
+        if svc_families._cache:
+            break
+        threading.Event().wait(0.05)
+    fam = client.get(f"/ui/cases/{CASE}/families/1")
+    assert "Apply one category" in fam.text and 'id="pending"' not in fam.text
+    panel = client.get(f"/ui/cases/{CASE}/items/{item}")
+    assert f"/ui/cases/{CASE}/families/" in panel.text and "family-pending" not in panel.text
+    for _ in range(600):  # the overview's trace (families and links), on its thread
+        if tracecache._cache:
+            break
+        threading.Event().wait(0.05)
+    assert client.get(f"/ui/cases/{CASE}/graph.json").status_code == 200

@@ -330,3 +330,4 @@ class ItemDetail(TypedDict):
     custody: list[dict[str, Any]]  # store.custody.row_entry
     synthetic: NotRequired[bool]
     family: NotRequired[dict[str, Any] | None]  # its trace family (service/families.py)
+    family_pending: NotRequired[bool]  # the families are still being computed (large case)

@@ -14,7 +14,7 @@ from typing import Any
 
 from cairn.cases.people import is_synthetic
 from cairn.records import ItemDetail, ItemRow
-from cairn.service.families import case_families
+from cairn.service.families import case_families, families_for_page
 from cairn.store import Store
 from cairn.store import items as store_items
 from cairn.store.items import ItemFilter
@@ -71,12 +71,14 @@ def list_items(store: Store, case_id: int, q: ItemQuery) -> ItemPage:
     return ItemPage(rows, rows[-1]["id"] if more and rows else None)
 
 
-def view_item(store: Store, case_id: int, item_id: int, by: str, via: str
-              ) -> ItemDetail | None:
+def view_item(store: Store, case_id: int, item_id: int, by: str, via: str,
+              wait: bool = True) -> ItemDetail | None:
     """One item of the case in full (signals, matches with their status, findings, errors,
     family, custody entries), after writing the `item.viewed` custody entry that names who
     read it: no read goes unrecorded (the entry is in the item's own list). None when the
-    case has no such item (nothing is written)."""
+    case has no such item (nothing is written). Not `wait`: for a page, where the case's
+    families are not yet computed on a large case, `family` is None and `family_pending`
+    says they are being computed (service/families.py `families_for_page`)."""
     ref = store_items.item_ref(store, case_id, item_id)
     if ref is None:
         return None
@@ -87,5 +89,7 @@ def view_item(store: Store, case_id: int, item_id: int, by: str, via: str
     if it is None:  # (items are never deleted: only a store swapped underneath gets here)
         return None
     it["synthetic"] = any(is_synthetic(f) for f in it["findings"])
-    it["family"] = case_families(store, case_id).family_of(it["source"], it["path"])
+    fams = case_families(store, case_id) if wait else families_for_page(store, case_id)
+    it["family"] = fams.family_of(it["source"], it["path"]) if fams is not None else None
+    it["family_pending"] = fams is None
     return it

@@ -595,3 +595,23 @@ queue_shared = Table(
     Column("item_ids", LargeBinary, nullable=False),
     Column("computed_at", String(32), nullable=False),
 )
+
+# A case's trace families (trace/families.py) as of a state of the case (store/familystore.py):
+# computed once per state by one process, read back by every other.
+case_families = Table(
+    "case_families", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # zlib of JSON {families, item_ids}
+    Column("computed_at", String(32), nullable=False),
+)
+
+# Who computes a case's families for a state: the first to insert the row; a claim older
+# than familystore.CLAIM_TTL is taken over (its process died).
+family_claims = Table(
+    "family_claims", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("state_key", String(64), primary_key=True),  # SHA-256 of the state
+    Column("owner", String(200), nullable=False),
+    Column("claimed_at", Float, nullable=False),  # epoch seconds
+)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select, tuple_
 
-from cairn.service.families import case_families
+from cairn.service.families import case_families, families_for_page
 from cairn.service.items import synthetic_contents
 from cairn.store import Store, reviews
 from cairn.store import items as store_items
@@ -69,7 +69,8 @@ def family_item_ids(store: Store, case_id: int, family_id: int) -> list[int]:
 
 
 def overview(store: Store, case_id: int) -> dict[str, Any]:
-    """Counts (items, matched, synthetic, families, errors) and review progress."""
+    """Counts (items, matched, synthetic, families, errors) and review progress; the
+    families' counts None while they are being computed (a large case)."""
     counts = store_items.case_counts(store, case_id)
     shas = sorted(synthetic_contents(store, case_id))
     synthetic_items = 0
@@ -78,9 +79,12 @@ def overview(store: Store, case_id: int) -> dict[str, Any]:
             synthetic_items += c.execute(select(func.count()).select_from(t.items).join(
                 t.sources).where(t.sources.c.case_id == case_id,
                                  t.items.c.sha256.in_(shas[k:k + 500]))).scalar_one()
-    fams = case_families(store, case_id).families
+    kept = families_for_page(store, case_id)  # None: being computed (a large case)
+    fams = kept.families if kept is not None else None
     prog = reviews.progress(store, case_id)
-    return {**counts, "items_synthetic": synthetic_items, "families": len(fams),
-            "families_multi_source": sum(1 for f in fams if len(f["sources"]) > 1),
+    return {**counts, "items_synthetic": synthetic_items,
+            "families": len(fams) if fams is not None else None,
+            "families_multi_source": sum(1 for f in fams if len(f["sources"]) > 1)
+            if fams is not None else None,
             "reviewed": prog["reviewed"], "to_review": counts["items"] - prog["reviewed"],
             "by_category": prog["by_category"]}

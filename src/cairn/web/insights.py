@@ -27,7 +27,7 @@ from cairn.store import schema as t
 from cairn.store.people import People
 from cairn.trace.families import Family
 from cairn.trace.graph import rank_sources
-from cairn.web.tracecache import case_trace
+from cairn.web.tracecache import trace_if_ready
 
 BUCKETS = 24  # bars on the timeline
 PLAUSIBLE_FROM = 315_532_800  # 1980-01-01T00:00:00Z
@@ -35,10 +35,12 @@ WIDTH, HEIGHT, LEFT, RIGHT, TOP, BAR_H = 900, 220, 50, 20, 20, 120
 
 
 def exhibits(store: Store, case_id: int) -> list[dict[str, Any]]:
-    tr = case_trace(store, case_id)
+    """The exhibits ranked; on a large case whose families and links are being computed
+    (web/tracecache.py `trace_if_ready`), what they share is None until they are."""
+    tr = trace_if_ready(store, case_id)
     fams = [Family(f["id"], f["representative"], f["members"], f["sources"])
-            for f in tr.families]
-    shared = {r["source"]: r for r in rank_sources(fams, tr.links)}
+            for f in tr.families] if tr is not None else []
+    shared = {r["source"]: r for r in rank_sources(fams, tr.links)} if tr is not None else {}
     counts = People(store).source_counts(case_id, is_synthetic)
     owner: dict[str, tuple[str, str | None]] = {}
     for d in People(store).devices(case_id):
@@ -52,10 +54,11 @@ def exhibits(store: Store, case_id: int) -> list[dict[str, Any]]:
         rows.append({"source": s["name"], "items": c.get("items", 0),
                      "matched_items": c.get("matched_items", 0),
                      "synthetic_items": c.get("synthetic_items", 0),
-                     "shared_families": sh.get("shared_families", 0),
-                     "link_weight": sh.get("link_weight", 0.0),
+                     "shared_families": sh.get("shared_families", 0) if tr else None,
+                     "link_weight": sh.get("link_weight", 0.0) if tr else None,
                      "shares_with": sh.get("shares_with", []), "device": dev, "suspect": sus})
-    rows.sort(key=lambda r: (-r["matched_items"], -(r["shared_families"] + r["link_weight"]),
+    rows.sort(key=lambda r: (-r["matched_items"],
+                             -((r["shared_families"] or 0) + (r["link_weight"] or 0.0)),
                              r["source"]))
     return rows
 

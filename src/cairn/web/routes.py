@@ -34,6 +34,8 @@ from cairn.api import auth
 from cairn.api.common import REVIEW
 from cairn.service import evidence
 from cairn.service import items as svc
+from cairn.service.families import PENDING as FAMILIES_PENDING
+from cairn.service.families import families_for_page
 from cairn.store import Store, exposure, reviews, users
 from cairn.store.common import StoreError
 from cairn.store.users import Principal
@@ -206,7 +208,8 @@ def web_router() -> APIRouter:
         if who is None:
             return _login_redirect(request)
         store, case_id = case_or_403(request, who, case)
-        it = svc.view_item(store, case_id, item_id, who.name, who.via)  # item.viewed
+        it = svc.view_item(store, case_id, item_id, who.name, who.via,  # item.viewed
+                           wait=False)  # a large case's families: said to be computed
         if it is None:
             raise HTTPException(404, f"no item {item_id} in this case")
         found = data.item_file(store, item_id)
@@ -215,6 +218,7 @@ def web_router() -> APIRouter:
         frames = thumbs.frame_count(store.home, found[1]) if found else 0
         return _render(request, "item.html", who, case=case, it=it, frames=frames,
                        history=reviews.history(store, item_id),
+                       families_pending=FAMILIES_PENDING,
                        reveal_seconds=REVEAL_SECONDS, scheme=default_scheme())
 
     @router.get("/cases/{case}/families/{family_id}", response_model=None)
@@ -223,6 +227,9 @@ def web_router() -> APIRouter:
         if who is None:
             return _login_redirect(request)
         store, case_id = case_or_403(request, who, case)
+        if families_for_page(store, case_id) is None:  # a large case: on a thread
+            return _render(request, "pending.html", who, case=case,
+                           title=f"Family {family_id}", note=FAMILIES_PENDING)
         fam = data.family(store, case_id, family_id)
         if fam is None:
             raise HTTPException(404, f"no family {family_id} in this case")

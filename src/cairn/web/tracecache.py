@@ -2,7 +2,9 @@
 case: its items as tracing reads them (`Store.case_signals`), its families (service/
 families.py, cached there) and its generator-fingerprint links (trace/links.py), remembered
 per process under `store.reviewqueue.case_state` like the families: a scan, a rehash or new
-findings give a new key, and the next read computes them again."""
+findings give a new key, and the next read computes them again. The families are kept in
+the store too (service/families.py): a process computes them once per state, any other reads
+them back. On a large case a page asks `trace_if_ready`, which computes on a thread."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.service.families import case_families
+from cairn.service.families import SYNC_ITEMS, case_families
 from cairn.store import Store
-from cairn.store.reviewqueue import case_state
+from cairn.store.reviewqueue import case_state, item_count
 from cairn.trace.links import Link, links
 
 KEEP = 8  # cases remembered per process
@@ -44,3 +46,30 @@ def case_trace(store: Store, case_id: int) -> CaseTrace:
         while len(_cache) > KEEP:
             _cache.pop(next(iter(_cache)))
     return result
+
+
+_started: dict[tuple[str, int], tuple[tuple[int, ...], threading.Thread]] = {}
+
+
+def trace_if_ready(store: Store, case_id: int) -> CaseTrace | None:
+    """For a page: the case's trace inputs if held for its present state, or computed in
+    the call on a case of at most SYNC_ITEMS items; else None, with their computation
+    started on a thread (once per state: the families in it are read from the store where
+    any process kept them, service/families.py), and the page says they are being computed.
+    """
+    key = (store.url, case_id)
+    fingerprint = case_state(store, case_id)
+    with _lock:
+        held = _cache.get(key)
+        if held is not None and held[0] == fingerprint:
+            return held[1]
+    if item_count(store, case_id) <= SYNC_ITEMS:
+        return case_trace(store, case_id)
+    with _lock:
+        run = _started.get(key)
+        if run is None or run[0] != fingerprint or not run[1].is_alive():
+            th = threading.Thread(target=case_trace, args=(store, case_id), daemon=True,
+                                  name=f"cairn-trace-{case_id}")
+            _started[key] = (fingerprint, th)
+            th.start()
+    return None

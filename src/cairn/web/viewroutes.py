@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from cairn.api import auth
 from cairn.service import items as svc
+from cairn.service.families import PENDING as FAMILIES_PENDING
 from cairn.store import Store
 from cairn.store.users import Principal
 from cairn.web import vendor
@@ -26,6 +27,7 @@ from cairn.web.routes import (
     may_view,
     render,
 )
+from cairn.web.tracecache import trace_if_ready
 
 
 def _case(request: Request, who: Principal, case: str) -> tuple[Store, int]:
@@ -42,6 +44,9 @@ def views_router() -> APIRouter:
         if who is None:
             return login_redirect(request)
         store, case_id = _case(request, who, case)
+        if trace_if_ready(store, case_id) is None:  # a large case: computed on a thread
+            return render(request, "pending.html", who, case=case, title="Link graph",
+                          note=FAMILIES_PENDING)
         g = case_graph(store, case_id, case)
         return render(request, "graph.html", who, case=case, g=g,
                       can_draw="cytoscape.min.js" not in vendor.missing())
@@ -49,6 +54,9 @@ def views_router() -> APIRouter:
     @router.get("/cases/{case}/graph.json")
     def graph_json(request: Request, case: str, who: auth.CurrentPrincipal) -> Response:
         store, case_id = _case(request, who, case)
+        if trace_if_ready(store, case_id) is None:  # 202: not yet, ask again
+            return JSONResponse({"pending": FAMILIES_PENDING}, status_code=202,
+                                headers=NO_STORE)
         g = case_graph(store, case_id, case)
         return JSONResponse({"elements": {"nodes": g["nodes"], "edges": g["edges"]},
                              "total": g["total"], "shown": g["shown"], "limits": g["limits"],
