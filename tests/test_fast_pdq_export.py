@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cairn.cases.report import FAST_PDQ_NOTE
+from cairn.cases.report import FAST_PDQ_NOTE, write_report
 from cairn.lists.formats.stix import _PDQ_PATTERN
+from cairn.store.store import Store
 
 CASE = "fast-c"
 
@@ -36,6 +37,15 @@ def _case(cairn, tmp_path: Path) -> tuple[Path, str]:
               "--seized-at", "2024-11-05")
     cairn.run("scan", ex, "--case", CASE, "--device", "D-1", "--mode", "fast", "--no-progress")
     return pic, exact["pdq"]["hash"]
+
+
+def _written_fast(cairn) -> tuple[str, ...]:
+    """write_report's count (the API's `X-Cairn-Fast-PDQ-Left-Out`) on the CLI's store."""
+    store = Store(f"sqlite:///{cairn.home / 'cairn.db'}", cairn.home)
+    try:
+        return write_report(store, CASE, "vics").fast_pdq
+    finally:
+        store.close()
 
 
 def _vics_pdq(doc: dict) -> list[str]:
@@ -64,6 +74,7 @@ def test_fast_pdq_is_left_out_of_exports_until_rehash(cairn, tmp_path: Path) -> 
     assert fast not in proc.stdout
     assert "1 picture(s) have only a fast PDQ" in proc.stderr
     assert f"cairn rehash --case {CASE}" in proc.stderr
+    assert _written_fast(cairn) == (item["sha256"],)  # what the HTTP download's header counts
 
     # the referral package: no fast hash in any file, the count in the JSON and summary
     pkg = tmp_path / "pkg-fast"
@@ -89,7 +100,7 @@ def test_fast_pdq_is_left_out_of_exports_until_rehash(cairn, tmp_path: Path) -> 
     assert res["exact_signals_added"] == 1 and res["failed"] == []
     proc = cairn.run("report", "--case", CASE, "--format", "vics")
     assert _vics_pdq(json.loads(proc.stdout)) == [exact]
-    assert "fast PDQ" not in proc.stderr
+    assert "fast PDQ" not in proc.stderr and _written_fast(cairn) == ()
     pkg = tmp_path / "pkg-exact"
     res = cairn.json("referral", "--case", CASE, "--country", "NL", "-o", pkg)
     assert "fast_pdq_left_out" not in res
