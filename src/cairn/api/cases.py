@@ -90,7 +90,10 @@ def cases_router() -> APIRouter:
         return Response(done.text.encode("utf-8"), media_type=done.media_type, headers={
             "Content-Disposition":
                 f'attachment; filename="{name}{RENDERERS[format].extension}"',
-            **({"X-Cairn-Withheld": str(len(done.withheld))} if done.withheld else {})})
+            **({"X-Cairn-Withheld": str(len(done.withheld))} if done.withheld else {}),
+            # pictures written without a PDQ: only a fast one is stored (`cairn rehash`)
+            **({"X-Cairn-Fast-PDQ-Left-Out": str(len(done.fast_pdq))} if done.fast_pdq
+               else {})})
 
     return router
 

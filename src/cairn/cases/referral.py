@@ -42,7 +42,7 @@ from cairn.cases import custody
 from cairn.cases.defang import defang
 from cairn.cases.people import PeopleError, check_country, is_synthetic
 from cairn.cases.report import TEMPLATES, active, build
-from cairn.exchange.case_export import write_case_vics
+from cairn.exchange.case_export import exact_pdq, fast_pdq_note, write_case_vics
 from cairn.lists.formats import markings
 from cairn.lists.formats.stix import write_stix
 from cairn.store import Store
@@ -110,9 +110,12 @@ def create(store: Store, case: str, country: str, out_dir: Path, tlp: str = "amb
                      "directory": str(out_dir.resolve()), "tool_version": __version__})
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    # only exact PDQ is shared (no file here says how a hash was computed): pictures with
+    # only a fast one go without it in every file, counted in the summary and the result
+    fast = sorted({it["sha256"] for it in items if it.get("pdq") and exact_pdq(it) is None})
     summary = _summary(rep, case, country, level, agency, suspects, devices, owner, items,
                        withheld, [a for a in people.actions(case_id)
-                                  if keys & set(a["suspects"])])
+                                  if keys & set(a["suspects"])], fast)
     (out_dir / SUMMARY_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False)
                                         + "\n", encoding="utf-8")
     (out_dir / SUMMARY_HTML).write_text(_html(summary), encoding="utf-8")
@@ -127,7 +130,9 @@ def create(store: Store, case: str, country: str, out_dir: Path, tlp: str = "amb
             "suspects": sorted(keys), "items": len(items), "withheld": len(withheld),
             "withheld_note": _withheld_note(withheld, level), "action": action["id"],
             "custody_head": {"seq": chain["head_seq"], "hash": chain["head_hash"]},
-            "signed": manifest["signer"] is not None, "files": len(manifest["files"])}
+            "signed": manifest["signer"] is not None, "files": len(manifest["files"]),
+            **({"fast_pdq_left_out": len(fast), "fast_pdq_note": fast_pdq_note(len(fast), case)}
+               if fast else {})}
 
 
 def _relevant(it: dict) -> bool:
@@ -163,13 +168,14 @@ def _fingerprints(it: dict) -> list[dict]:
 
 def _summary(rep: dict, case: str, country: str, tlp: str, agency: str, suspects: list[dict],
              devices: list[dict], owner: dict[str, tuple[str, str]], items: list[dict],
-             withheld: list[markings.Withheld], actions: list[dict]) -> dict[str, Any]:
+             withheld: list[markings.Withheld], actions: list[dict],
+             fast: list[str]) -> dict[str, Any]:
     shas = {it["sha256"] for it in items if it["sha256"]}
     hidden = {w.value for w in withheld}
     out_items = [{
         "sha256": it["sha256"], "md5": it["md5"], "sha1": it["sha1"], "size": it["size"],
         "media_type": it["media_type"], "kind": it["kind"],
-        "pdq": (it["pdq"] or {}).get("hash"), "source": it["source"], "path": it["path"],
+        "pdq": (exact_pdq(it) or {}).get("hash"), "source": it["source"], "path": it["path"],
         "device": owner[it["source"]][0], "suspect": owner[it["source"]][1],
         "known_material": [{"list": m["list"], "signal": m["signal"], "distance": m["distance"],
                             "category": m["entry"].get("category")} for m in active(it)],
@@ -212,6 +218,8 @@ def _summary(rep: dict, case: str, country: str, tlp: str, agency: str, suspects
         "families": families, "fingerprint_links": links,
         "withheld": {"items": len(withheld), "by_tlp": counts,
                      "why": _withheld_note(withheld, tlp) or None},
+        **({"fast_pdq_left_out": {"items": len(fast), "sha256": fast,
+                                  "why": fast_pdq_note(len(fast), case)}} if fast else {}),
     }
 
 
@@ -240,6 +248,8 @@ def _readme(case: str, country: str, tlp: str, summary: dict) -> str:
     ]
     if summary["withheld"]["items"]:
         lines += ["", f"Withheld: {summary['withheld']['why']}."]
+    if summary.get("fast_pdq_left_out"):
+        lines += ["", f"PDQ left out: {summary['fast_pdq_left_out']['why']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -283,9 +293,9 @@ def _stix_entries(items: list[dict]) -> Iterable[dict]:
                 yield {"signal_type": st, "value": it[st], "labels": labels,
                        "category": cats[0] if cats else None,
                        "attrs": {"group": it["sha256"]}}
-        if it.get("pdq"):
-            yield {"signal_type": "pdq", "value": it["pdq"]["hash"], "labels": labels,
-                   "attrs": {"group": it["sha256"], "pdq_quality": it["pdq"]["quality"]}}
+        if pdq := exact_pdq(it):  # a fast one is left out (counted in the summary)
+            yield {"signal_type": "pdq", "value": pdq["hash"], "labels": labels,
+                   "attrs": {"group": it["sha256"], "pdq_quality": pdq["quality"]}}
 
 
 def _html(summary: dict) -> str:

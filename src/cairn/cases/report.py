@@ -31,6 +31,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 # a fast vPDQ travels flagged: what is shared must be bit-identical to the reference
 FAST_VPDQ_NOTE = ("fast: not bit-identical to the reference vPDQ; `cairn rehash` makes it "
                   "exact before it is shared")
+FAST_PDQ_NOTE = ("fast: not bit-identical to the reference PDQ; shared exports leave it out "
+                 "until `cairn rehash` makes it exact")
 
 
 class ReportError(Exception):
@@ -53,6 +55,12 @@ def _vpdq(v: Mapping[str, Any]) -> dict:
     return dict(v) if v["mode"] == "exact" else {**v, "note": FAST_VPDQ_NOTE}
 
 
+def _pdq(p: dict | None) -> dict | None:
+    """An item's PDQ as reports carry it: the exact one where there is one, else the fast
+    one flagged (exports leave it out: exchange/case_export.exact_pdq)."""
+    return p if not p or p.get("mode", "exact") == "exact" else {**p, "note": FAST_PDQ_NOTE}
+
+
 def build(store: Store, case: str, include_known_good: bool = False,
           with_trace: bool = True) -> dict:
     """The report of a case. Items matched only by known-good lists (NSRL) are counted and
@@ -67,7 +75,7 @@ def build(store: Store, case: str, include_known_good: bool = False,
     items: list[ReportItem] = []
     hidden = 0
     for r in rows:
-        pdq = r["pdq"]
+        pdq = _pdq(r["pdq"])
         good = [m for m in r["matches"] if purpose.get(m["list"]) == "known-good"]
         r["matches"] = [m for m in r["matches"] if purpose.get(m["list"]) != "known-good"]
         if good and not r["matches"] and not include_known_good:
@@ -281,13 +289,13 @@ def to_html(report: dict) -> str:
                                                   timeline_svg=Markup(svg))
 
 
-def _vics(report: dict, tlp: str) -> tuple[str, list]:
+def _vics(report: dict, tlp: str, fast: list[str] | None = None) -> tuple[str, list]:
     from cairn.exchange.case_export import write_case_vics
     from cairn.lists.formats.markings import Withheld
 
     buf = io.StringIO()
     held: list[Withheld] = []
-    write_case_vics(report, buf, tlp=tlp, withheld=held)
+    write_case_vics(report, buf, tlp=tlp, withheld=held, fast=fast)
     return buf.getvalue(), held
 
 
@@ -295,17 +303,19 @@ def _vics(report: dict, tlp: str) -> tuple[str, list]:
 class Renderer:
     """One report format: how a built report becomes its text, and what that text is. `tlp`
     is the marking the file travels under (formats that carry list entries leave out those
-    marked stricter, and return them as withheld)."""
+    marked stricter, and return them as withheld; formats that share hashes take `fast`, a
+    list given the SHA-256 of pictures written without their PDQ, only a fast one stored)."""
     name: str
     media_type: str
     extension: str
-    render: Callable[[dict, str], tuple[str, list]]
+    render: Callable[..., tuple[str, list]]
 
 
 RENDERERS: dict[str, Renderer] = {r.name: r for r in (
-    Renderer("json", "application/json", ".json", lambda r, tlp: (to_json(r), [])),
-    Renderer("csv", "text/csv", ".csv", lambda r, tlp: (to_csv(r), [])),
-    Renderer("html", "text/html", ".html", lambda r, tlp: (to_html(r), [])),
+    # the examiner's own reports carry every PDQ with its mode (a fast one flagged in JSON)
+    Renderer("json", "application/json", ".json", lambda r, tlp, fast=None: (to_json(r), [])),
+    Renderer("csv", "text/csv", ".csv", lambda r, tlp, fast=None: (to_csv(r), [])),
+    Renderer("html", "text/html", ".html", lambda r, tlp, fast=None: (to_html(r), [])),
     Renderer("vics", "application/json", ".json", _vics),
 )}
 FORMATS = tuple(RENDERERS)
@@ -318,6 +328,8 @@ class Rendered:
     text: str
     withheld: list  # entries left out for their marking (markings.Withheld)
     custody_head: str | None
+    # SHA-256 of pictures written without a PDQ: only a fast one is stored (`cairn rehash`)
+    fast_pdq: tuple[str, ...] = ()
 
 
 def render(report: dict, fmt: str, tlp: str = "amber") -> str:
@@ -338,10 +350,11 @@ def write_report(store: Store, case: str, fmt: str, include_known_good: bool = F
     HTTP API's report download both do."""
     renderer = _renderer(fmt)
     report = build(store, case, include_known_good, with_trace=with_trace)
-    text, held = renderer.render(report, tlp)
+    fast: list[str] = []
+    text, held = renderer.render(report, tlp, fast=fast)
     head = report.get("record", {}).get("custody_head")
     store.log_event(store.cases.id(case), "report.written", f"case:{case}",
                     {"format": fmt, "output": output,
                      "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                     "custody_head": head})
-    return Rendered(fmt, renderer.media_type, text, held, head)
+                     "custody_head": head, **({"fast_pdq_left_out": len(fast)} if fast else {})})
+    return Rendered(fmt, renderer.media_type, text, held, head, tuple(fast))

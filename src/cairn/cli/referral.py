@@ -10,7 +10,16 @@ from typing import Any
 
 import click
 
-from cairn.cli.common import EXIT_NO_MATCH, EXIT_OK, _emit_json, _fail, _store, existing_case, out
+from cairn.cli.common import (
+    EXIT_NO_MATCH,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    _emit_json,
+    _fail,
+    _store,
+    existing_case,
+    out,
+)
 from cairn.cli.people import suspects_group
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -74,6 +83,8 @@ def _create(ctx: click.Context, case: str | None, country: str | None, output: P
         _fail(str(e))
     if as_json:
         _emit_json(res)
+        if res.get("fast_pdq_left_out"):
+            sys.exit(EXIT_PARTIAL)
         return
     out.print(f"referral of case {case} to {res['country']}: {len(res['suspects'])} "
               f"suspect(s), {res['items']} item(s), {res['files']} files in {output}, "
@@ -85,6 +96,10 @@ def _create(ctx: click.Context, case: str | None, country: str | None, output: P
         out.print(f"note: {res['withheld_note']}", highlight=False, soft_wrap=True)
     out.print(f"logged as action {res['action']}; check with: cairn referral verify {output}",
               highlight=False, soft_wrap=True)
+    if res.get("fast_pdq_left_out"):  # written, but not whole: the exit status says so
+        out.print(f"warning: {res['fast_pdq_note']}", style="yellow", highlight=False,
+                  soft_wrap=True)
+        sys.exit(EXIT_PARTIAL)
 
 
 @referral_group.command("verify")

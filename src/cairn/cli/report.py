@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     pass
 
 from cairn.cli.common import (
+    EXIT_PARTIAL,
     TLP_CHOICE,
     _fail,
     _store,
@@ -51,7 +52,10 @@ REPORT_FORMATS = ("json", "csv", "html", "vics")
 @click.pass_context
 def report_cmd(ctx: click.Context, case: str, fmt: str, notes: Path | None, output: Path | None,
                include_known_good: bool, no_trace: bool, tlp: str) -> None:
-    """A case's report: every item with its hashes, matches, findings and errors. No pixels."""
+    """A case's report: every item with its hashes, matches, findings and errors. No pixels.
+
+    vics shares only exact PDQ: pictures with only a fast one go without it, counted on
+    standard error, and the exit status is 3 (`cairn rehash --case C` makes them exact)."""
     from cairn.cases.report import ReportError, write_report
 
     existing_case(ctx, case)
@@ -75,6 +79,12 @@ def report_cmd(ctx: click.Context, case: str, fmt: str, notes: Path | None, outp
     else:  # a CSV or HTML report is exact in a pipe, shows escapes on a terminal
         tty = sys.stdout.isatty()
         click.echo(visible_lines(text) if tty else text, nl=False)
+    if done.fast_pdq:  # written, but not whole: said, and the exit status says so too
+        from cairn.exchange.case_export import fast_pdq_note
+
+        err.print(f"warning: {fast_pdq_note(len(done.fast_pdq), case)}", style="yellow",
+                  highlight=False, soft_wrap=True)
+        sys.exit(EXIT_PARTIAL)
 
 
 def _incident_report(ctx: click.Context, case: str, notes: Path | None, output: Path | None,

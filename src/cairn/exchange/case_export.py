@@ -12,7 +12,12 @@ Category.
 
 VICS has no marking per Media, so the file travels under one TLP (`tlp`): a Media whose
 matched entries are marked stricter than that (the entry's own marking or its list's) is
-left out and handed to `withheld`, as `lists export` does. RED never widens."""
+left out and handed to `withheld`, as `lists export` does. RED never widens.
+
+PDQ: only an exact one (bit-identical to the reference) travels. VICS has no place to say how
+a hash was computed, and a receiver matches whatever it gets, so a Media whose content has only
+a fast PDQ goes without one, its SHA-256 handed to `fast` for the command to count and say
+(`cairn rehash --case C` makes it exact)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,26 @@ from typing import IO
 
 from cairn.lists.formats import markings
 from cairn.lists.formats.vics import CONTEXT_2
+
+# what an export says of the pictures it wrote without their (fast) PDQ
+FAST_PDQ_WHY = ("only a fast PDQ (not bit-identical to the reference) is stored; it is left "
+                "out of what is shared")
+
+
+def exact_pdq(it: dict) -> dict | None:
+    """An item's PDQ as exports carry it: the exact one (the store prefers it where both
+    exist), else None. A PDQ that says no mode predates modes and is taken as recorded."""
+    p = it.get("pdq")
+    return p if p and p.get("mode", "exact") == "exact" else None
+
+
+def fast_pdq_note(n: int, case: str) -> str:
+    """The visible, counted reason a command gives for pictures exported without a PDQ."""
+    if not n:
+        return ""
+    return (f"{n} picture(s) have only a fast PDQ: {FAST_PDQ_WHY}; run `cairn rehash "
+            f"--case {case}` (or `--all`) and export again to carry their exact PDQ")
+
 
 SEVERITY = {"1": 0, "2": 1, "3": 2, "4": 3, "0": 4}
 VIC_SCHEME = "vic-us"  # web/schemes.toml: the scheme whose categories are VICS's integers
@@ -44,7 +69,8 @@ def _marking(matches: list[dict]) -> str | None:
 
 
 def write_case_vics(report: dict, out: IO[str], profile: str = "Default", tlp: str = "amber",
-                    withheld: list[markings.Withheld] | None = None) -> int:
+                    withheld: list[markings.Withheld] | None = None,
+                    fast: list[str] | None = None) -> int:
     media: dict[str, dict] = {}  # by sha256: one Media for all copies, every file listed
     for it in report["items"]:
         counted = [m for m in it["matches"] if m.get("status", "active") == "active"]
@@ -56,11 +82,11 @@ def write_case_vics(report: dict, out: IO[str], profile: str = "Default", tlp: s
             m = media[it["sha256"]] = {"MediaID": len(media) + 1, "MD5": it["md5"].upper(),
                                        "SHA1": (it["sha1"] or "").upper(),
                                        "MediaSize": it["size"], "MediaFiles": []}
-            if it.get("pdq"):
-                m["MediaMetadata"] = [{"Name": "PDQ", "Value": it["pdq"]["hash"]},
-                                      {"Name": "PDQQuality",
-                                       "Value": str(it["pdq"]["quality"])}]
+            if pdq := exact_pdq(it):
+                m["MediaMetadata"] = [{"Name": "PDQ", "Value": pdq["hash"]},
+                                      {"Name": "PDQQuality", "Value": str(pdq["quality"])}]
             m["_matches"], m["_reviews"] = [], []
+            m["_fast"] = bool(it.get("pdq")) and pdq is None
         name = it["path"].rsplit("/", 1)[-1].rsplit("!/", 1)[-1]
         m["MediaFiles"].append({"FileName": name, "FilePath": it["path"],
                                 "SourceID": it["source"]})
@@ -68,14 +94,17 @@ def write_case_vics(report: dict, out: IO[str], profile: str = "Default", tlp: s
         if review:
             m["_reviews"].append(review)
     value: list[dict] = []
-    for m in media.values():
+    for sha, m in media.items():
         matches = m.pop("_matches")
         decided = m.pop("_reviews")
+        only_fast = m.pop("_fast")
         own = _marking(matches)
         if markings.stricter(own, tlp):
             if withheld is not None:
                 withheld.append(markings.Withheld("md5", m["MD5"].lower(), own or "red", tlp))
             continue
+        if only_fast and fast is not None:
+            fast.append(sha)
         m["MediaID"] = len(value) + 1
         by_person = _reviewed_category(decided)
         cat = _category(matches)
