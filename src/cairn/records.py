@@ -37,6 +37,7 @@ class PdqSignal(TypedDict):
     hash: str
     quality: int
     mode: str
+    note: NotRequired[str]  # reports only: why a `fast` one is not shared as it is
 
 
 class PdqVariant(TypedDict):
@@ -63,6 +64,7 @@ class VpdqSignal(TypedDict):
     signal: str
     frames: int
     mode: str
+    note: NotRequired[str]  # reports only: why a `fast` one is not shared as it is
 
 
 class ScanVpdq(TypedDict):

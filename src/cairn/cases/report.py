@@ -55,10 +55,12 @@ def _vpdq(v: Mapping[str, Any]) -> dict:
     return dict(v) if v["mode"] == "exact" else {**v, "note": FAST_VPDQ_NOTE}
 
 
-def _pdq(p: dict | None) -> dict | None:
+def _pdq(p: Mapping[str, Any] | None) -> dict | None:
     """An item's PDQ as reports carry it: the exact one where there is one, else the fast
     one flagged (exports leave it out: exchange/case_export.exact_pdq)."""
-    return p if not p or p.get("mode", "exact") == "exact" else {**p, "note": FAST_PDQ_NOTE}
+    if not p:
+        return None
+    return dict(p) if p.get("mode", "exact") == "exact" else {**p, "note": FAST_PDQ_NOTE}
 
 
 def build(store: Store, case: str, include_known_good: bool = False,
