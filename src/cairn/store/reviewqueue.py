@@ -360,7 +360,7 @@ def save_shared(store: Store, case_id: int, state: str, ids: Sequence[int]) -> N
     packed = array.array("q", ids)
     if sys.byteorder != "little":
         packed.byteswap()
-    blob = zlib.compress(packed.tobytes())
+    blob = zlib.compress(bytes(packed))  # (ids, not pixels)
     q = t.queue_shared.c
     now = datetime.now(UTC).isoformat(timespec="seconds")
     with store.engine.begin() as c:
