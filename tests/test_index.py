@@ -265,3 +265,65 @@ def test_kernels_compile_where_no_cache_can_be_written() -> None:
     space: dict = {}
     exec(compile("def twice(x):\n    return 2 * x\n", "<no file>", "exec"), space)
     assert compiled(space["twice"])(21) == 42
+
+
+def test_rows_added_in_chunks_are_appended_in_place_not_copied() -> None:
+    """A bulk load in chunks (a build streamed from the store) holds one copy of the rows:
+    the arrays grow in place. numpy reports its buffers to tracemalloc, so concatenating
+    (old + new alive at once) would show a peak of twice the rows."""
+    import tracemalloc
+
+    rng = np.random.default_rng(21)
+    chunks = [rng.integers(0, 256, (5_000, 32), dtype=np.uint8) for _ in range(40)]
+    idx = HammingIndex()
+    tracemalloc.start()
+    try:
+        for c in chunks:
+            idx.add(c)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = 40 * 5_000 * 33  # codes and tombstone flags
+    assert size <= current and peak < size * 1.2
+    codes = np.concatenate(chunks)
+    assert np.array_equal(idx._codes, codes)
+    view = idx._codes[:10]  # someone holds a view: the next add copies instead of moving it
+    more = rng.integers(0, 256, (7, 32), dtype=np.uint8)
+    idx.add(more)
+    assert np.array_equal(view, codes[:10]) and np.array_equal(idx._codes[-7:], more)
+
+
+def test_streamed_build_equals_one_bulk_build() -> None:
+    """from_chunks builds the same tables as add-everything-then-build, and its tables are
+    what a sort by substring key gives (the counting sort keeps rows ascending per bucket)."""
+    from cairn.index.mih import _offset_bases, _substrings
+
+    rng = np.random.default_rng(22)
+    codes = np.concatenate([rng.integers(0, 256, (6_000, 32), dtype=np.uint8),
+                            clustered(rng, 30, 40, 20)])
+    layout = (26, 26, 26, 26, 26, 26, 25, 25, 25, 25)  # the 30M-100M layout, at small scale
+    streamed = HammingIndex.from_chunks((codes[i:i + 999] for i in range(0, len(codes), 999)),
+                                        layout)
+    bulk = HammingIndex()
+    bulk.add(codes)
+    bulk.build(layout)
+    assert np.array_equal(streamed._order, bulk._order)
+    assert np.array_equal(streamed._offsets, bulk._offsets)
+    keys = _substrings(codes, layout)
+    bases = _offset_bases(layout)
+    n = len(codes)
+    for k in range(len(layout)):
+        assert np.array_equal(streamed._order[k * n:(k + 1) * n],
+                              np.argsort(keys[:, k], kind="stable"))
+        assert streamed._offsets[bases[k + 1] - 1] == n
+    queries = np.stack([flip(codes[int(i)], int(rng.integers(0, 40)), rng)
+                        for i in rng.integers(0, n, 40)])
+    check(streamed, codes, np.ones(n, bool), queries, [0, 15, 31, 45])
+
+
+def test_layout_grows_to_26_bit_substrings_at_100m() -> None:
+    from cairn.index.mih import layout_for
+
+    assert layout_for(10_000_000) == (24, 24, 24) + (23,) * 8  # unchanged up to ~20M
+    assert layout_for(100_000_000) == (26,) * 6 + (25,) * 4
+    assert all(sum(layout_for(n)) == 256 for n in (1, 1000, 10**6, 3 * 10**7, 10**9))

@@ -25,8 +25,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from functools import lru_cache
 from itertools import combinations
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -57,10 +59,14 @@ def _masks(bits: int, s: int) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
+MAX_BITS = 26  # longest substring: a table's offsets are 2^bits + 1 uint32 (256 MiB at 26)
+
+
 def layout_for(n: int) -> tuple[int, ...]:
-    """Substring lengths for n rows: m ~ 256 / log2(n), lengths 16..24 bits summing to 256."""
-    target = min(24.0, max(16.0, math.log2(max(n, 2))))
-    m = max(11, min(16, round(256 / target)))
+    """Substring lengths for n rows: m ~ 256 / log2(n), lengths 16..26 bits summing to 256
+    (11 tables of 23-24 bits up to ~20M rows, 10 of 25-26 bits at 30M-100M+)."""
+    target = min(float(MAX_BITS), max(16.0, math.log2(max(n, 2))))
+    m = max(10, min(16, round(256 / target)))
     base, extra = divmod(256, m)
     return tuple(base + 1 if k < extra else base for k in range(m))
 
@@ -123,6 +129,21 @@ def _scan(kernels, codes: np.ndarray, lo: int, hi: int, q64: np.ndarray, which: 
     return out
 
 
+def _append(owner: object, name: str, rows: np.ndarray) -> None:
+    """owner.name with `rows` appended: resized in place (realloc moves pages, it does not
+    copy them) where the array owns its memory and only `owner` refers to it; a view of it,
+    a memory map, or a reader holding it make it a copy instead, as before."""
+    array = getattr(owner, name)
+    # three references: the attribute, `array`, and getrefcount's own argument
+    if (type(array) is np.ndarray and array.flags.owndata and len(rows)
+            and sys.getrefcount(array) <= 3):
+        n = len(array)
+        array.resize((n + len(rows),) + array.shape[1:], refcheck=False)
+        array[n:] = rows
+        return
+    setattr(owner, name, np.concatenate([np.asarray(array), rows]))
+
+
 class HammingIndex:
     """add / remove / search / join / save / load over uint8[N, 32] hashes; ids are row numbers."""
 
@@ -144,12 +165,14 @@ class HammingIndex:
 
     def add(self, hashes: np.ndarray) -> np.ndarray:
         """Append hashes; returns their ids. Searchable at once (by scan until `build`).
-        An index without tables yet waits for `build` (a bulk load sorts once)."""
+        An index without tables yet waits for `build` (a bulk load sorts once).
+        Rows are appended in place where the arrays are this index's own (realloc, which
+        moves pages rather than copying them): adding 100M hashes in chunks, as a build
+        streamed from the store does, never holds a second copy of them."""
         codes = _as_codes(hashes)
         start = len(self._codes)
-        self._codes = np.concatenate([np.asarray(self._codes), codes])
-        self._deleted = np.concatenate([np.asarray(self._deleted),
-                                        np.zeros(len(codes), dtype=bool)])
+        _append(self, "_codes", codes)
+        _append(self, "_deleted", np.zeros(len(codes), dtype=bool))
         self._unchanged -= {"codes.npy", "deleted.npy"}
         if self._lengths and len(self._codes) - self._built > max(65_536, self._built // 20):
             self.build()
@@ -173,22 +196,24 @@ class HammingIndex:
         if n >= 2**32 - 1:
             raise ValueError("more than 2^32 rows")
         lengths = tuple(lengths) if lengths else layout_for(n)
-        if sum(lengths) != 256 or not all(8 <= b <= 24 for b in lengths):
-            raise ValueError(f"substring bits must sum to 256, each 8..24: {lengths}")
+        if sum(lengths) != 256 or not all(8 <= b <= MAX_BITS for b in lengths):
+            raise ValueError(f"substring bits must sum to 256, each 8..{MAX_BITS}: {lengths}")
         if n == self._built and lengths == self._lengths:
             return  # tables are current
         if lengths == self._lengths and 0 < self._built < n:
             self._merge_tail(codes)
             return
-        keys = _substrings(codes, lengths, dtype=np.int32)
+        from cairn.index import kernels
+
+        # one counting sort for every table, straight from the codes (memory-mapped ones
+        # too): the tables and the codes are all it holds, no keys array and no sort scratch
         order = np.empty(len(lengths) * n, dtype=np.uint32)
         bases = _offset_bases(lengths)
-        offsets = np.zeros(int(bases[-1]), dtype=np.uint32)
-        for k, length in enumerate(lengths):
-            # any order within a bucket will do: the unstable sort is the faster one
-            order[k * n:(k + 1) * n] = np.argsort(keys[:, k], kind="quicksort")
-            np.cumsum(np.bincount(keys[:, k], minlength=1 << length),
-                      out=offsets[bases[k] + 1:bases[k + 1]])
+        offsets = np.empty(int(bases[-1]), dtype=np.uint32)
+        starts = np.cumsum((0,) + tuple(lengths[:-1])).astype(np.int64)
+        kernels.count_sort(np.ascontiguousarray(codes), INTERLEAVE, starts,
+                           np.asarray(lengths, dtype=np.int64), bases.astype(np.int64),
+                           order, offsets)
         self._lengths, self._order, self._offsets, self._built = lengths, order, offsets, n
         self._unchanged -= {"order.npy", "offsets.npy"}
 
@@ -219,6 +244,18 @@ class HammingIndex:
             moved += table
         self._order, self._offsets, self._built = order, offsets, n
         self._unchanged -= {"order.npy", "offsets.npy"}
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterable[np.ndarray],
+                    lengths: tuple[int, ...] | None = None) -> HammingIndex:
+        """An index built from an iterator of uint8[k, 32] chunks (a store's list entries
+        read in key order, a file read piece by piece): rows are appended in place as they
+        come, then the tables are built once; nothing holds a second copy of the rows."""
+        idx = cls()
+        for chunk in chunks:
+            idx.add(chunk)
+        idx.build(lengths)
+        return idx
 
     # -- searching -------------------------------------------------------------------------
     def _probe_worthwhile(self, radius: int) -> bool:
