@@ -327,3 +327,36 @@ def test_layout_grows_to_26_bit_substrings_at_100m() -> None:
     assert layout_for(10_000_000) == (24, 24, 24) + (23,) * 8  # unchanged up to ~20M
     assert layout_for(100_000_000) == (26,) * 6 + (25,) * 4
     assert all(sum(layout_for(n)) == 256 for n in (1, 1000, 10**6, 3 * 10**7, 10**9))
+
+
+def test_a_large_unbuilt_tail_gets_its_own_index(monkeypatch) -> None:
+    """Rows appended after the build, past TAIL_INDEX_ROWS, are searched through a small
+    index of their own (not a scan): results still equal brute force, with tombstones in
+    the tail, and the tail's index follows further appends."""
+    from cairn.index import mih
+
+    monkeypatch.setattr(mih, "TAIL_INDEX_ROWS", 500)
+    rng = np.random.default_rng(23)
+    codes = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
+    idx = HammingIndex()
+    idx.add(codes)
+    idx.build()
+    tail = np.concatenate([clustered(rng, 10, 60, 20),
+                           rng.integers(0, 256, (400, 32), dtype=np.uint8)])
+    idx.add(tail)
+    assert idx._built == len(codes)  # under the 5% that folds a tail in
+    codes = np.concatenate([codes, tail])
+    live = np.ones(len(codes), bool)
+    gone = rng.choice(np.arange(20_000, len(codes)), 50, replace=False)
+    idx.remove(gone)
+    live[gone] = False
+    queries = np.stack([flip(codes[int(i)], int(rng.integers(0, 30)), rng)
+                        for i in rng.integers(15_000, len(codes), 60)])
+    check(idx, codes, live, queries, [0, 12, 31])
+    assert idx._tail is not None and idx._tail[0] == (20_000, len(codes))
+    more = clustered(rng, 3, 20, 10)
+    idx.add(more)
+    codes = np.concatenate([codes, more])
+    live = np.concatenate([live, np.ones(len(more), bool)])
+    check(idx, codes, live, np.concatenate([queries, more[:5]]), [31])
+    assert idx._tail[0] == (20_000, len(codes))

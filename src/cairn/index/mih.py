@@ -26,9 +26,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Iterable
 from functools import lru_cache
 from itertools import combinations
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +47,7 @@ MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
 BATCH = 64  # queries probed together: 16..256 measured alike at 10M, 1 and 4 slower
 CAND_CAP = 1 << 20  # candidates verified in one go (40 MB of scratch); more go one query each
 SCAN_QUERIES = 256  # queries compared with each row of a scan: they stay in L1
+TAIL_INDEX_ROWS = 100_000  # unbuilt rows beyond which they get an in-memory index of their own
 SCAN_HITS = 1 << 16  # a scan's first hit buffer; with more hits it runs again, sized to fit
 
 
@@ -59,7 +60,7 @@ def _masks(bits: int, s: int) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-MAX_BITS = 26  # longest substring: a table's offsets are 2^bits + 1 uint32 (256 MiB at 26)
+MAX_BITS = 28  # longest substring: a table's offsets are 2^bits + 1 uint32 (1 GiB at 28)
 
 
 def layout_for(n: int) -> tuple[int, ...]:
@@ -156,6 +157,7 @@ class HammingIndex:
         self._built = 0  # rows covered by the tables
         self._worth: tuple[tuple, bool] | None = None  # (radius, rows, layout) -> probe?
         self._plans: dict[tuple, tuple] = {}  # probe plans for the current layout
+        self._tail: tuple[tuple[int, int], HammingIndex] | None = None  # unbuilt rows' index
         self._loaded_from: Path | None = None  # the folder `load` opened
         self._unchanged: set[str] = set()  # its files this index still holds as they are
 
@@ -257,6 +259,25 @@ class HammingIndex:
         idx.build(lengths)
         return idx
 
+    def probe_cost(self, queries: np.ndarray, radius: int) -> dict[str, float]:
+        """Where a probed query's time goes, averaged over `queries`: buckets looked up (one
+        random read of the offsets each), those holding rows (one read of the row list),
+        and candidate rows verified on all 256 bits (one random read of the codes each)."""
+        from cairn.index import kernels
+
+        if not self._lengths or not len(queries):
+            return {"buckets": 0.0, "non_empty": 0.0, "candidates": 0.0}
+        q64 = _as_codes(queries).view(np.uint64)
+        masks, table, off_base = self._plan(radius)
+        qkeys = _substrings(q64.view(np.uint8), self._lengths)
+        n = len(q64) * len(masks)
+        starts, counts = np.empty(n, np.int64), np.empty(n, np.int64)
+        totals = np.empty(len(q64), np.int64)
+        kernels.bucket_ranges(np.asarray(self._offsets), off_base, self._built, qkeys, masks,
+                              table, starts, counts, totals)
+        return {"buckets": n / len(q64), "non_empty": float(np.count_nonzero(counts)) / len(q64),
+                "candidates": float(counts.sum()) / len(q64)}
+
     # -- searching -------------------------------------------------------------------------
     def _probe_worthwhile(self, radius: int) -> bool:
         """Probing pays while the expected candidates stay well under a scan of every row."""
@@ -326,8 +347,8 @@ class HammingIndex:
             probed = np.ones(len(qs), bool)
             probed[to_scan] = False
             probed = np.flatnonzero(probed)
-            if len(codes) > self._built:  # rows added since the last build: scanned
-                hits += _scan(kernels, codes, self._built, len(codes), q64, probed, radius)
+            if len(codes) > self._built:  # rows added since the last build
+                hits += self._search_tail(kernels, codes, q64, probed, radius)
         hits += _scan(kernels, codes, 0, len(codes), q64, to_scan, radius)
         qi, ids, d = (np.concatenate(a) for a in zip(*hits, strict=True))
         live = ~np.asarray(self._deleted)[ids]  # tombstones checked on hits only
@@ -339,6 +360,23 @@ class HammingIndex:
         qi, ids, d = qi[first], ids[first], d[first]
         order = np.lexsort((ids, d, qi))
         return qi[order], ids[order], d[order]
+
+    def _search_tail(self, kernels, codes: np.ndarray, q64: np.ndarray, which: np.ndarray,
+                     radius: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Hits of queries `which` among the rows added since the last build: scanned while
+        few, else through a small index of their own, built in memory on first use (1M rows
+        appended to 100M: ~1 s once, then each query costs a few of its own buckets
+        instead of a scan of a million rows)."""
+        lo, hi = self._built, len(codes)
+        if hi - lo < TAIL_INDEX_ROWS or not len(which):
+            return _scan(kernels, codes, lo, hi, q64, which, radius)
+        if self._tail is None or self._tail[0] != (lo, hi):
+            tail = HammingIndex()
+            tail.add(np.asarray(codes[lo:hi]).view(np.uint8))
+            tail.build()
+            self._tail = ((lo, hi), tail)
+        tq, ti, td = self._tail[1].join(q64[which].view(np.uint8), radius)
+        return [(which[tq], ti + lo, td)]
 
     def _probe_batch(self, kernels, q64: np.ndarray, radius: int, force: bool
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:

@@ -15,9 +15,8 @@ import logging
 import os
 import shutil
 import uuid
-from pathlib import Path
-
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
