@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -192,6 +192,28 @@ def _row_keys(codes, r, perm, starts, lengths, words, out):
 
 
 @compiled
+def _row_key(codes, r, perm, start, length):
+    """Bits [start, start + length) of row r after permuting its bytes by `perm` (at most
+    two of its 64-bit words are assembled: a table's pass reads only its own key)."""
+    w = start >> 6
+    off = start & 63
+    eight = np.uint64(8)
+    hi = np.uint64(0)
+    for b in range(8 * w, 8 * w + 8):
+        hi = (hi << eight) | np.uint64(codes[r, perm[b]])
+    if off + length <= 64:
+        return np.int64((hi >> np.uint64(64 - off - length))
+                        & ((np.uint64(1) << np.uint64(length)) - np.uint64(1)))
+    lo = np.uint64(0)
+    for b in range(8 * w + 8, 8 * w + 16):
+        lo = (lo << eight) | np.uint64(codes[r, perm[b]])
+    first = 64 - off
+    second = length - first
+    return np.int64(((hi & ((np.uint64(1) << np.uint64(first)) - np.uint64(1)))
+                     << np.uint64(second)) | (lo >> np.uint64(64 - second)))
+
+
+@compiled
 def substring_keys(codes, perm, starts, lengths, out):
     """out[r, k]: bits [starts[k], starts[k] + lengths[k]) of row r, most significant first,
     after permuting its bytes by `perm`. As numpy operations this was ~0.1 ms for one query."""
@@ -203,31 +225,29 @@ def substring_keys(codes, perm, starts, lengths, out):
             out[r, k] = keys[k]
 
 
-@compiled
+@njit(cache=True, nogil=True, boundscheck=False, parallel=True)
 def count_sort(codes, perm, starts, lengths, off_base, order, offsets):
-    """Build every table at once by counting sort: no keys array, no argsort scratch, two
-    passes over the rows. offsets[off_base[k] + key] becomes where bucket `key` of table k
-    starts (the table's last offset is the row count); order[k * n:(k + 1) * n] holds the
-    rows of table k by key, ascending within a bucket (the order `merge` keeps)."""
+    """Build every table by counting sort, the tables shared among the cores: no keys array,
+    no sort scratch, two passes over the rows per table. offsets[off_base[k] + key] becomes
+    where bucket `key` of table k starts (its last offset is the row count);
+    order[k * n:(k + 1) * n] holds table k's rows by key, ascending within a bucket (the
+    order a merge keeps)."""
     n = codes.shape[0]
     m = starts.shape[0]
-    words = np.zeros(4, np.uint64)
-    keys = np.empty(m, np.int64)
-    offsets[:] = 0
-    for r in range(n):  # 1: count each bucket
-        _row_keys(codes, r, perm, starts, lengths, words, keys)
-        for k in range(m):
-            offsets[off_base[k] + keys[k]] += 1
-    for k in range(m):  # each count becomes its bucket's end
-        run = np.int64(0)
+    for k in prange(m):
+        base = off_base[k]
         size = np.int64(1) << lengths[k]
+        start, length = starts[k], lengths[k]
+        for j in range(size + 1):
+            offsets[base + j] = 0
+        for r in range(n):  # 1: count each bucket
+            offsets[base + _row_key(codes, r, perm, start, length)] += 1
+        run = np.int64(0)  # each count becomes its bucket's end
         for j in range(size):
-            run += np.int64(offsets[off_base[k] + j])
-            offsets[off_base[k] + j] = run
-        offsets[off_base[k] + size] = n
-    for r in range(n - 1, -1, -1):  # 2: place rows from the back; each end becomes a start
-        _row_keys(codes, r, perm, starts, lengths, words, keys)
-        for k in range(m):
-            at = off_base[k] + keys[k]
+            run += np.int64(offsets[base + j])
+            offsets[base + j] = run
+        offsets[base + size] = n
+        for r in range(n - 1, -1, -1):  # 2: place rows from the back; ends become starts
+            at = base + _row_key(codes, r, perm, start, length)
             offsets[at] -= 1
             order[np.int64(k) * n + np.int64(offsets[at])] = r
