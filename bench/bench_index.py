@@ -210,8 +210,6 @@ def run_one(name: str, data: Path, queries: Path, append: int, conn) -> None:
         if secs > 10:
             break
     extra: dict = {"sampled": len(qs) < QUERIES}
-    if name.startswith("cairn"):
-        extra |= cairn_extras(idx, data, queries, qs, append)
     global _SHARED  # forked children share the built index copy-on-write
     _SHARED = idx
     halves = [(name, qs[: len(qs) // 2]), (name, qs[len(qs) // 2:])]
@@ -225,6 +223,10 @@ def run_one(name: str, data: Path, queries: Path, append: int, conn) -> None:
             qps2 = max(qps2, len(qs) / secs)
             if secs > 10:
                 break
+    _SHARED = None
+    if name.startswith("cairn"):  # after the 2-core pass: the built copy is let go of here
+        extra |= cairn_extras(idx, data, queries, qs, append)
+    del idx
     conn.send({"build_s": build_s, "build_cpu_s": build_cpu, "qps_cpu": qps_cpu,
                "mem_mb": mem, "lat_ms": 1000 * float(np.median(lat)),
                "qps1": qps1, "qps2": qps2, "results": results, **extra})
@@ -256,6 +258,7 @@ def cairn_extras(idx, data: Path, queries: Path, qs: np.ndarray, append: int) ->
     t = time.perf_counter()
     idx.save(folder)
     extra["save_s"] = time.perf_counter() - t
+    idx.__dict__.clear()  # the built arrays go: only the memory-mapped copy is read below
     extra["disk_mb"] = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
     t = time.perf_counter()
     loaded = HammingIndex.load(folder)
@@ -424,31 +427,35 @@ def main() -> None:
             c = base.get("cairn HammingIndex")
             if c:
                 report_cairn(c, kind, n)
-                if kind == "uniform" and n == max(sizes):
-                    join_at = (c["folder"], data, n)
-                else:
-                    import shutil
+                if kind == "uniform" and n == max(sizes) and count(args.join):
+                    join_at = join_report(c["folder"], data, n, count(args.join))
+                import shutil
 
-                    shutil.rmtree(c["folder"], ignore_errors=True)
+                shutil.rmtree(c["folder"], ignore_errors=True)
             for other in ("faiss IndexBinaryFlat", "python-threatexchange PDQIndex"):
                 if c and other in base:
                     print(f"{'':>12}cairn / {other}: {c['qps1'] / base[other]['qps1']:.1f}x "
                           "queries/s on one core")
-    m = count(args.join)
-    if m and join_at:
-        folder, data, n = join_at
-        j = join_bench(folder, data, n, m)
-        what = "measured" if m >= 1_000_000 else (f"derived from this {m:,}-picture join's "
-                                                 "rate, not measured")
-        print(f"\njoin: {m:,} exhibit pictures (5% edited copies) x {n:,} listed hashes, "
-              f"radius {RADIUS}, 2 processes on the saved index: {j['seconds']:.1f} s, "
-              f"{j['qps']:.0f} q/s, {j['pairs']:,} pairs -> 1M pictures in "
-              f"{1_000_000 / j['qps'] / 60:.1f} min ({what})")
+    if join_at:
+        print(join_at)
     print("\nq/s 1c: queries a wall-clock second on one process; q/cpu-s: per second of its "
           "own CPU time (the per-core rate on a shared machine); build s: wall clock.\n"
           "agree: share of queries whose result set equals the exhaustive scan's.")
     if table:
         chart(table)
+
+
+def join_report(folder: str, data: Path, n: int, m: int) -> str:
+    """The exhibit join against the largest uniform list, run as soon as it is measured."""
+    j = join_bench(folder, data, n, m)
+    what = "measured" if m >= 1_000_000 else (f"derived from this {m:,}-picture join's "
+                                             "rate, not measured")
+    line = (f"join: {m:,} exhibit pictures (5% edited copies) x {n:,} listed hashes, radius "
+            f"{RADIUS}, 2 processes on the saved index: {j['seconds']:.1f} s, {j['qps']:.0f} "
+            f"q/s, {j['pairs']:,} pairs -> 1M pictures in {1_000_000 / j['qps'] / 60:.1f} min "
+            f"({what})")
+    print(f"{'':>12}{line}", flush=True)
+    return line
 
 
 def report_cairn(c: dict, kind: str, n: int) -> None:

@@ -324,7 +324,8 @@ def test_streamed_build_equals_one_bulk_build() -> None:
 def test_layout_grows_to_26_bit_substrings_at_100m() -> None:
     from cairn.index.mih import layout_for
 
-    assert layout_for(10_000_000) == (24, 24, 24) + (23,) * 8  # unchanged up to ~20M
+    assert layout_for(10_000_000) == (24, 24, 24) + (23,) * 8  # unchanged up to ~45M
+    assert layout_for(30_000_000) == (24, 24, 24) + (23,) * 8
     assert layout_for(100_000_000) == (26,) * 6 + (25,) * 4
     assert all(sum(layout_for(n)) == 256 for n in (1, 1000, 10**6, 3 * 10**7, 10**9))
 
