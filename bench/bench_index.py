@@ -89,12 +89,12 @@ def rss_mb() -> float:
     return 0.0
 
 
-def dataset(kind: str, n: int, per_centre: int = 50) -> tuple[Path, Path]:
+def dataset(kind: str, n: int, per_centre: int = 50, low: float = 0.25) -> tuple[Path, Path]:
     """n hashes and QUERIES queries, written to OUT in chunks (100M fits on disk, not twice
-    in memory). clustered: n / per_centre centres, a quarter of them low-entropy, each row a
-    centre with up to 12% of its bits flipped."""
+    in memory). clustered: n / per_centre centres, a share `low` of them low-entropy (first
+    12 bytes zero), each row a centre with up to 12% of its bits flipped."""
     OUT.mkdir(parents=True, exist_ok=True)
-    tag = f"{kind}-{n}" if kind == "uniform" else f"{kind}{per_centre}-{n}"
+    tag = f"{kind}-{n}" if kind == "uniform" else f"{kind}{per_centre}-{low:g}-{n}"
     data, queries = OUT / f"{tag}.npy", OUT / f"{tag}-queries.npy"
     if data.exists() and queries.exists():
         return data, queries
@@ -104,7 +104,7 @@ def dataset(kind: str, n: int, per_centre: int = 50) -> tuple[Path, Path]:
     centres = None
     if kind != "uniform":
         centres = rng.integers(0, 256, (max(1, n // per_centre), 32), dtype=np.uint8)
-        centres[: len(centres) // 4, :12] = 0  # low-entropy pictures
+        centres[: int(len(centres) * low), :12] = 0  # low-entropy pictures
     for lo in range(0, n, 500_000):  # in chunks: 10M x 256 flips would need 20 GB
         hi = min(n, lo + 500_000)
         if centres is None:
@@ -373,6 +373,8 @@ def main() -> None:
     ap.add_argument("--kinds", default="uniform,clustered")
     ap.add_argument("--per-centre", type=int, default=50,
                     help="clustered data: near duplicates per centre")
+    ap.add_argument("--low-entropy", type=float, default=0.25,
+                    help="clustered data: share of centres with their first 12 bytes zero")
     ap.add_argument("--skip", default="", help="contenders to skip, comma-separated prefixes")
     ap.add_argument("--join", default="1M", help="exhibit size for the 2-core join "
                     "against the largest uniform list (0: skip)")
@@ -386,7 +388,8 @@ def main() -> None:
     sizes = [count(s) for s in args.sizes.split(",")]
     print(f"radius {RADIUS}, {QUERIES} queries (half edited copies of listed hashes, half "
           f"unrelated; above {LARGE:,} rows faiss answers every 10th); each contender in its "
-          f"own process; clustered: {args.per_centre} near duplicates per centre\n")
+          f"own process; clustered: {args.per_centre} near duplicates per centre, "
+          f"{args.low_entropy:.0%} of centres low-entropy\n")
     print(f"{'N':>11} {'data':<10} {'contender':<32}{'build s':>9}{'mem MB':>9}"
           f"{'1 q ms':>9}{'q/s 1c':>9}{'q/cpu-s':>9}{'q/s 2c':>9}{'agree':>8}")
     table: dict[str, dict[str, dict]] = {}  # dataset -> contender -> figures, for the chart
@@ -394,7 +397,7 @@ def main() -> None:
     for n in sizes:
         for kind in args.kinds.split(","):
             t = time.perf_counter()
-            data, queries = dataset(kind, n, args.per_centre)
+            data, queries = dataset(kind, n, args.per_centre, args.low_entropy)
             print(f"{'':>12}({kind} data ready in {time.perf_counter() - t:.0f} s)", flush=True)
             truth = None
             rows = []
