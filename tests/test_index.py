@@ -265,3 +265,99 @@ def test_kernels_compile_where_no_cache_can_be_written() -> None:
     space: dict = {}
     exec(compile("def twice(x):\n    return 2 * x\n", "<no file>", "exec"), space)
     assert compiled(space["twice"])(21) == 42
+
+
+def test_rows_added_in_chunks_are_appended_in_place_not_copied() -> None:
+    """A bulk load in chunks (a build streamed from the store) holds one copy of the rows:
+    the arrays grow in place. numpy reports its buffers to tracemalloc, so concatenating
+    (old + new alive at once) would show a peak of twice the rows."""
+    import tracemalloc
+
+    rng = np.random.default_rng(21)
+    chunks = [rng.integers(0, 256, (5_000, 32), dtype=np.uint8) for _ in range(40)]
+    idx = HammingIndex()
+    tracemalloc.start()
+    try:
+        for c in chunks:
+            idx.add(c)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = 40 * 5_000 * 33  # codes and tombstone flags
+    assert size <= current and peak < size * 1.2
+    codes = np.concatenate(chunks)
+    assert np.array_equal(idx._codes, codes)
+    view = idx._codes[:10]  # someone holds a view: the next add copies instead of moving it
+    more = rng.integers(0, 256, (7, 32), dtype=np.uint8)
+    idx.add(more)
+    assert np.array_equal(view, codes[:10]) and np.array_equal(idx._codes[-7:], more)
+
+
+def test_streamed_build_equals_one_bulk_build() -> None:
+    """from_chunks builds the same tables as add-everything-then-build, and its tables are
+    what a sort by substring key gives (the counting sort keeps rows ascending per bucket)."""
+    from cairn.index.mih import _offset_bases, _substrings
+
+    rng = np.random.default_rng(22)
+    codes = np.concatenate([rng.integers(0, 256, (6_000, 32), dtype=np.uint8),
+                            clustered(rng, 30, 40, 20)])
+    layout = (26, 26, 26, 26, 26, 26, 25, 25, 25, 25)  # the 30M-100M layout, at small scale
+    streamed = HammingIndex.from_chunks((codes[i:i + 999] for i in range(0, len(codes), 999)),
+                                        layout)
+    bulk = HammingIndex()
+    bulk.add(codes)
+    bulk.build(layout)
+    assert np.array_equal(streamed._order, bulk._order)
+    assert np.array_equal(streamed._offsets, bulk._offsets)
+    keys = _substrings(codes, layout)
+    bases = _offset_bases(layout)
+    n = len(codes)
+    for k in range(len(layout)):
+        assert np.array_equal(streamed._order[k * n:(k + 1) * n],
+                              np.argsort(keys[:, k], kind="stable"))
+        assert streamed._offsets[bases[k + 1] - 1] == n
+    queries = np.stack([flip(codes[int(i)], int(rng.integers(0, 40)), rng)
+                        for i in rng.integers(0, n, 40)])
+    check(streamed, codes, np.ones(n, bool), queries, [0, 15, 31, 45])
+
+
+def test_layout_grows_to_26_bit_substrings_at_100m() -> None:
+    from cairn.index.mih import layout_for
+
+    assert layout_for(10_000_000) == (24, 24, 24) + (23,) * 8  # unchanged up to ~45M
+    assert layout_for(30_000_000) == (24, 24, 24) + (23,) * 8
+    assert layout_for(100_000_000) == (26,) * 6 + (25,) * 4
+    assert all(sum(layout_for(n)) == 256 for n in (1, 1000, 10**6, 3 * 10**7, 10**9))
+
+
+def test_a_large_unbuilt_tail_gets_its_own_index(monkeypatch) -> None:
+    """Rows appended after the build, past TAIL_INDEX_ROWS, are searched through a small
+    index of their own (not a scan): results still equal brute force, with tombstones in
+    the tail, and the tail's index follows further appends."""
+    from cairn.index import mih
+
+    monkeypatch.setattr(mih, "TAIL_INDEX_ROWS", 500)
+    rng = np.random.default_rng(23)
+    codes = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
+    idx = HammingIndex()
+    idx.add(codes)
+    idx.build()
+    tail = np.concatenate([clustered(rng, 10, 60, 20),
+                           rng.integers(0, 256, (400, 32), dtype=np.uint8)])
+    idx.add(tail)
+    assert idx._built == len(codes)  # under the 5% that folds a tail in
+    codes = np.concatenate([codes, tail])
+    live = np.ones(len(codes), bool)
+    gone = rng.choice(np.arange(20_000, len(codes)), 50, replace=False)
+    idx.remove(gone)
+    live[gone] = False
+    queries = np.stack([flip(codes[int(i)], int(rng.integers(0, 30)), rng)
+                        for i in rng.integers(15_000, len(codes), 60)])
+    check(idx, codes, live, queries, [0, 12, 31])
+    assert idx._tail is not None and idx._tail[0] == (20_000, len(codes))
+    more = clustered(rng, 3, 20, 10)
+    idx.add(more)
+    codes = np.concatenate([codes, more])
+    live = np.concatenate([live, np.ones(len(more), bool)])
+    check(idx, codes, live, np.concatenate([queries, more[:5]]), [31])
+    assert idx._tail[0] == (20_000, len(codes))

@@ -326,3 +326,28 @@ def test_rows_added_to_built_tables_are_merged_in(tmp_path: Path) -> None:
     for (a, da), (b, db) in zip(probed, scanned, strict=True):
         assert np.array_equal(a, b) and np.array_equal(da, db)
     assert sum(len(a) for a, _ in probed) >= 400 and len(probed[1][0]) == 101
+
+
+def test_pdq_index_built_by_streaming_from_the_store(tmp_path: Path) -> None:
+    """The Hamming index streamed from a real store's list entries, chunk by chunk in entry
+    order: row i is the i-th PDQ entry, other signal types are skipped, and lookups equal a
+    brute-force scan of what the store holds."""
+    from cairn.scan.listindex import build_pdq_index, pdq_chunks
+
+    store = Store.open(tmp_path / "home")
+    first, second = _random_pdq(300), _random_pdq(150)
+    store.lists.add("a", "a.txt", "plain", 31, _entries(first), 0)
+    store.lists.add("m", "m.txt", "plain", 0, _entries(
+        [hashlib.md5(str(i).encode()).hexdigest() for i in range(40)], "md5"), 0)
+    store.lists.add("a", "b.txt", "plain", 31, _entries(second), 0, append=True)
+    assert [len(c) for c in pdq_chunks(store, chunk=100)] == [100, 100, 100, 100, 50]
+    idx = build_pdq_index(store, chunk=64)
+    values = [v for _, _, kind, v, _ in store.lists.entries() if kind == "pdq"]  # id order
+    assert sorted(values) == sorted(first + second)
+    codes = np.frombuffer(bytes.fromhex("".join(values)), np.uint8).reshape(-1, 32)
+    assert len(idx) == 450 and np.array_equal(idx._codes, codes)
+    queries = codes[::37] ^ np.uint8(1)  # 8 bits flipped in each
+    for q, (ids, d) in zip(queries, idx.search(queries, 31), strict=True):
+        dist = np.unpackbits(codes ^ q, axis=1).sum(axis=1)
+        assert np.array_equal(np.sort(ids), np.flatnonzero(dist <= 31))
+        assert np.all(d == dist[ids])

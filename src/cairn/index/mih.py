@@ -6,8 +6,9 @@ substring pair is within floor(r / m) (within one less, for all but the first r 
 tables). So probing, in each of the m tables, every key within that radius of the query's
 substring finds every true neighbour; candidates are then verified on all 256 bits. Nothing is
 approximate: results equal a brute-force scan for every radius.
-m follows the paper's rule, about 256 / log2(N) (substrings of 16 to 24 bits), so buckets stay
-nearly empty as N grows; where probing would cost more than a scan, the index scans.
+m follows the paper's rule, about 256 / log2(N) (substrings of 16 to 24 bits; 25-26 past
+45M), so buckets stay nearly empty as N grows; where probing would cost more than a scan,
+the index scans.
 
 Tables are CSR arrays, all substrings in two flat arrays (row ids sorted by key per table, and
 2^bits + 1 offsets per table): nothing is a Python object per hash, and the index saves as .npy
@@ -25,6 +26,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+from collections.abc import Iterable
 from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
@@ -45,6 +48,7 @@ MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
 BATCH = 64  # queries probed together: 16..256 measured alike at 10M, 1 and 4 slower
 CAND_CAP = 1 << 20  # candidates verified in one go (40 MB of scratch); more go one query each
 SCAN_QUERIES = 256  # queries compared with each row of a scan: they stay in L1
+TAIL_INDEX_ROWS = 100_000  # unbuilt rows beyond which they get an in-memory index of their own
 SCAN_HITS = 1 << 16  # a scan's first hit buffer; with more hits it runs again, sized to fit
 
 
@@ -57,8 +61,17 @@ def _masks(bits: int, s: int) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
+MAX_BITS = 28  # longest substring: a table's offsets are 2^bits + 1 uint32 (1 GiB at 28)
+
+
 def layout_for(n: int) -> tuple[int, ...]:
-    """Substring lengths for n rows: m ~ 256 / log2(n), lengths 16..24 bits summing to 256."""
+    """Substring lengths for n rows: m ~ 256 / log2(n), lengths 16..24 bits summing to 256;
+    past ~45M rows, 10 tables of 25-26 bits. Measured at 30M (per CPU second, radius 31):
+    11 tables of 23-24 bits 4,050 q/s, 10 of 25-26 bits 3,700, (28, 28, 25 x 8) 3,600. Fitted
+    to those, ~21 ns a bucket looked up and ~20 ns a candidate verified put the crossing near
+    45M; at 100M the 10 tables verify half the candidates (~14,800 against ~28,800)."""
+    if n > 45_000_000:
+        return (26,) * 6 + (25,) * 4
     target = min(24.0, max(16.0, math.log2(max(n, 2))))
     m = max(11, min(16, round(256 / target)))
     base, extra = divmod(256, m)
@@ -123,6 +136,21 @@ def _scan(kernels, codes: np.ndarray, lo: int, hi: int, q64: np.ndarray, which: 
     return out
 
 
+def _append(owner: object, name: str, rows: np.ndarray) -> None:
+    """owner.name with `rows` appended: resized in place (realloc moves pages, it does not
+    copy them) where the array owns its memory and only `owner` refers to it; a view of it,
+    a memory map, or a reader holding it make it a copy instead, as before."""
+    array = getattr(owner, name)
+    # three references: the attribute, `array`, and getrefcount's own argument
+    if (type(array) is np.ndarray and array.flags.owndata and len(rows)
+            and sys.getrefcount(array) <= 3):
+        n = len(array)
+        array.resize((n + len(rows),) + array.shape[1:], refcheck=False)
+        array[n:] = rows
+        return
+    setattr(owner, name, np.concatenate([np.asarray(array), rows]))
+
+
 class HammingIndex:
     """add / remove / search / join / save / load over uint8[N, 32] hashes; ids are row numbers."""
 
@@ -135,6 +163,7 @@ class HammingIndex:
         self._built = 0  # rows covered by the tables
         self._worth: tuple[tuple, bool] | None = None  # (radius, rows, layout) -> probe?
         self._plans: dict[tuple, tuple] = {}  # probe plans for the current layout
+        self._tail: tuple[tuple[int, int], HammingIndex] | None = None  # unbuilt rows' index
         self._loaded_from: Path | None = None  # the folder `load` opened
         self._unchanged: set[str] = set()  # its files this index still holds as they are
 
@@ -144,12 +173,14 @@ class HammingIndex:
 
     def add(self, hashes: np.ndarray) -> np.ndarray:
         """Append hashes; returns their ids. Searchable at once (by scan until `build`).
-        An index without tables yet waits for `build` (a bulk load sorts once)."""
+        An index without tables yet waits for `build` (a bulk load sorts once).
+        Rows are appended in place where the arrays are this index's own (realloc, which
+        moves pages rather than copying them): adding 100M hashes in chunks, as a build
+        streamed from the store does, never holds a second copy of them."""
         codes = _as_codes(hashes)
         start = len(self._codes)
-        self._codes = np.concatenate([np.asarray(self._codes), codes])
-        self._deleted = np.concatenate([np.asarray(self._deleted),
-                                        np.zeros(len(codes), dtype=bool)])
+        _append(self, "_codes", codes)
+        _append(self, "_deleted", np.zeros(len(codes), dtype=bool))
         self._unchanged -= {"codes.npy", "deleted.npy"}
         if self._lengths and len(self._codes) - self._built > max(65_536, self._built // 20):
             self.build()
@@ -173,22 +204,24 @@ class HammingIndex:
         if n >= 2**32 - 1:
             raise ValueError("more than 2^32 rows")
         lengths = tuple(lengths) if lengths else layout_for(n)
-        if sum(lengths) != 256 or not all(8 <= b <= 24 for b in lengths):
-            raise ValueError(f"substring bits must sum to 256, each 8..24: {lengths}")
+        if sum(lengths) != 256 or not all(8 <= b <= MAX_BITS for b in lengths):
+            raise ValueError(f"substring bits must sum to 256, each 8..{MAX_BITS}: {lengths}")
         if n == self._built and lengths == self._lengths:
             return  # tables are current
         if lengths == self._lengths and 0 < self._built < n:
             self._merge_tail(codes)
             return
-        keys = _substrings(codes, lengths, dtype=np.int32)
+        from cairn.index import kernels
+
+        # one counting sort for every table, straight from the codes (memory-mapped ones
+        # too): the tables and the codes are all it holds, no keys array and no sort scratch
         order = np.empty(len(lengths) * n, dtype=np.uint32)
         bases = _offset_bases(lengths)
-        offsets = np.zeros(int(bases[-1]), dtype=np.uint32)
-        for k, length in enumerate(lengths):
-            # any order within a bucket will do: the unstable sort is the faster one
-            order[k * n:(k + 1) * n] = np.argsort(keys[:, k], kind="quicksort")
-            np.cumsum(np.bincount(keys[:, k], minlength=1 << length),
-                      out=offsets[bases[k] + 1:bases[k + 1]])
+        offsets = np.empty(int(bases[-1]), dtype=np.uint32)
+        starts = np.cumsum((0,) + tuple(lengths[:-1])).astype(np.int64)
+        kernels.count_sort(np.ascontiguousarray(codes), INTERLEAVE, starts,
+                           np.asarray(lengths, dtype=np.int64), bases.astype(np.int64),
+                           order, offsets)
         self._lengths, self._order, self._offsets, self._built = lengths, order, offsets, n
         self._unchanged -= {"order.npy", "offsets.npy"}
 
@@ -219,6 +252,37 @@ class HammingIndex:
             moved += table
         self._order, self._offsets, self._built = order, offsets, n
         self._unchanged -= {"order.npy", "offsets.npy"}
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterable[np.ndarray],
+                    lengths: tuple[int, ...] | None = None) -> HammingIndex:
+        """An index built from an iterator of uint8[k, 32] chunks (a store's list entries
+        read in key order, a file read piece by piece): rows are appended in place as they
+        come, then the tables are built once; nothing holds a second copy of the rows."""
+        idx = cls()
+        for chunk in chunks:
+            idx.add(chunk)
+        idx.build(lengths)
+        return idx
+
+    def probe_cost(self, queries: np.ndarray, radius: int) -> dict[str, float]:
+        """Where a probed query's time goes, averaged over `queries`: buckets looked up (one
+        random read of the offsets each), those holding rows (one read of the row list),
+        and candidate rows verified on all 256 bits (one random read of the codes each)."""
+        from cairn.index import kernels
+
+        if not self._lengths or not len(queries):
+            return {"buckets": 0.0, "non_empty": 0.0, "candidates": 0.0}
+        q64 = _as_codes(queries).view(np.uint64)
+        masks, table, off_base = self._plan(radius)
+        qkeys = _substrings(q64.view(np.uint8), self._lengths)
+        n = len(q64) * len(masks)
+        starts, counts = np.empty(n, np.int64), np.empty(n, np.int64)
+        totals = np.empty(len(q64), np.int64)
+        kernels.bucket_ranges(np.asarray(self._offsets), off_base, self._built, qkeys, masks,
+                              table, starts, counts, totals)
+        return {"buckets": n / len(q64), "non_empty": float(np.count_nonzero(counts)) / len(q64),
+                "candidates": float(counts.sum()) / len(q64)}
 
     # -- searching -------------------------------------------------------------------------
     def _probe_worthwhile(self, radius: int) -> bool:
@@ -289,8 +353,8 @@ class HammingIndex:
             probed = np.ones(len(qs), bool)
             probed[to_scan] = False
             probed = np.flatnonzero(probed)
-            if len(codes) > self._built:  # rows added since the last build: scanned
-                hits += _scan(kernels, codes, self._built, len(codes), q64, probed, radius)
+            if len(codes) > self._built:  # rows added since the last build
+                hits += self._search_tail(kernels, codes, q64, probed, radius)
         hits += _scan(kernels, codes, 0, len(codes), q64, to_scan, radius)
         qi, ids, d = (np.concatenate(a) for a in zip(*hits, strict=True))
         live = ~np.asarray(self._deleted)[ids]  # tombstones checked on hits only
@@ -302,6 +366,23 @@ class HammingIndex:
         qi, ids, d = qi[first], ids[first], d[first]
         order = np.lexsort((ids, d, qi))
         return qi[order], ids[order], d[order]
+
+    def _search_tail(self, kernels, codes: np.ndarray, q64: np.ndarray, which: np.ndarray,
+                     radius: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Hits of queries `which` among the rows added since the last build: scanned while
+        few, else through a small index of their own, built in memory on first use (1M rows
+        appended to 100M: ~1 s once, then each query costs a few of its own buckets
+        instead of a scan of a million rows)."""
+        lo, hi = self._built, len(codes)
+        if hi - lo < TAIL_INDEX_ROWS or not len(which):
+            return _scan(kernels, codes, lo, hi, q64, which, radius)
+        if self._tail is None or self._tail[0] != (lo, hi):
+            tail = HammingIndex()
+            tail.add(np.asarray(codes[lo:hi]).view(np.uint8))
+            tail.build()
+            self._tail = ((lo, hi), tail)
+        tq, ti, td = self._tail[1].join(q64[which].view(np.uint8), radius)
+        return [(which[tq], ti + lo, td)]
 
     def _probe_batch(self, kernels, q64: np.ndarray, radius: int, force: bool
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:

@@ -15,12 +15,15 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.index import IndexFileError
+import numpy as np
+
+from cairn.index import HammingIndex, IndexFileError
 from cairn.lists.matcher import Match, Matcher
+from cairn.signals import types
 
 if TYPE_CHECKING:  # a scan worker opens the index without the store (SQLAlchemy) loaded
     from cairn.store import Store
@@ -60,6 +63,28 @@ def open_matcher(store: Store, persist: bool = True) -> Matcher:
                  m.indexed)
     _save(m, root, current, {"store_id": store_id, "generation": gen})
     return m
+
+
+def pdq_chunks(store: Store, chunk: int = 200_000) -> Iterator[np.ndarray]:
+    """The store's Hamming-indexed list values (PDQ), in entry-id order, as uint8[k, 32]
+    chunks of at most `chunk` rows: read from the database as they come, never all at once
+    (the source `HammingIndex.from_chunks` builds from)."""
+    hamming = {s.name for s in types.REGISTRY.values() if s.index == "hamming"}
+    rows: list[bytes] = []
+    for _, _, signal_type, value, *_ in store.lists.entries():
+        if signal_type in hamming:
+            rows.append(bytes.fromhex(value))
+            if len(rows) >= chunk:
+                yield np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 32)
+                rows = []
+    if rows:
+        yield np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 32)
+
+
+def build_pdq_index(store: Store, chunk: int = 200_000) -> HammingIndex:
+    """A Hamming index over every PDQ list entry (row i: the i-th in entry-id order), built
+    by streaming from the store: one copy of the hashes, appended in place as they arrive."""
+    return HammingIndex.from_chunks(pdq_chunks(store, chunk))
 
 
 def match_records(store: Store, matcher: Matcher, records: Sequence[Mapping[str, Any]]
