@@ -226,6 +226,30 @@ def test_cli_false_positive_and_withdraw(cairn: Cairn, tmp_path: Path) -> None:
     assert info["open_seconds"] < 60 and info["bytes_on_disk"] > 0
 
 
+def test_extend_in_small_chunks_equals_one_chunk() -> None:
+    """`extend` joins its per-entry arrays once, whatever the chunking: the same owners, lists
+    and statuses as one chunk; ids out of order are refused, keeping what came before."""
+    values = _random_pdq(50)
+    md5 = hashlib.md5(b"y").hexdigest()
+    rows = [(2 * (i + 1), 1 + i % 3, "pdq", v, i % 7 != 0) for i, v in enumerate(values)]
+    rows.insert(20, (41, 2, "md5", md5, True))  # ids 2, 4, ... 40, 41 (the md5), 42, ... 100
+    thresholds = {1: 31, 2: 31, 3: 31}
+    whole, small = Matcher(thresholds), Matcher(thresholds)
+    assert whole.extend(rows) == small.extend(rows, chunk=3) == 51
+    whole.pdq.build()
+    small.pdq.build()
+    for i in (0, 6, 7, 49):
+        want = [(h.entry_id, h.list_id) for h in whole.match(_pdq_rec(values[i]))]
+        assert [(h.entry_id, h.list_id) for h in small.match(_pdq_rec(values[i]))] == want
+        assert want == ([] if i % 7 == 0 else [(2 * (i + 1), 1 + i % 3)])
+    assert [h.entry_id for h in small.match({"md5": md5})] == [41]
+    assert small.indexed == 51 and small.max_entry_id == 100
+    with pytest.raises(ValueError, match="increasing id"):
+        small.extend([(200, 1, "md5", md5, True), (300, 1, "md5", md5, True),
+                      (250, 1, "md5", md5, True)], chunk=2)
+    assert small.indexed == 53 and small.max_entry_id == 300  # the first chunk was kept
+
+
 def test_status_change_on_an_empty_index_is_harmless() -> None:
     m = Matcher({})
     assert m.set_active([(5, False)]) == 0 and len(m) == 0

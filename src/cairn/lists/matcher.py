@@ -115,19 +115,32 @@ class Matcher:
         return len(self._pdq_entry)
 
     def extend(self, entries: Iterable[tuple], chunk: int = 200_000) -> int:
-        """Add entries whose ids are above every indexed id; returns how many."""
-        total = 0
+        """Add entries whose ids are above every indexed id; returns how many. The per-entry
+        arrays are joined once at the end, not per chunk (per chunk is quadratic at 100M)."""
+        parts: list[tuple[np.ndarray, ...]] = []
+        last = self.max_entry_id if len(self._entry_ids) else None
         batch: list[tuple] = []
-        for e in entries:
-            batch.append(e)
-            if len(batch) >= chunk:
-                total += self._extend(batch)
-                batch = []
-        return total + (self._extend(batch) if batch else 0)
+        try:
+            for e in entries:
+                batch.append(e)
+                if len(batch) >= chunk:
+                    parts.append(self._extend(batch, last))
+                    last, batch = int(parts[-1][0][-1]), []
+            if batch:
+                parts.append(self._extend(batch, last))
+        finally:  # what was added to the indexes gets its entry rows, even on a bad entry
+            if parts:
+                self._entry_ids, self._entry_lists, self._active, self._pdq_entry = (
+                    np.concatenate([old, *(part[i] for part in parts)])
+                    for i, old in enumerate((self._entry_ids, self._entry_lists,
+                                             self._active, self._pdq_entry)))
+                self.dirty |= {"entries", "active"}  # active.npy has a row per entry
+        return sum(len(part[0]) for part in parts)
 
-    def _extend(self, batch: list[tuple]) -> int:
+    def _extend(self, batch: list[tuple], last: int | None) -> tuple[np.ndarray, ...]:
+        """Index one chunk; returns its (entry ids, list ids, active, PDQ row owners)."""
         ids = np.fromiter((e[0] for e in batch), dtype=np.int64, count=len(batch))
-        if (len(self._entry_ids) and ids[0] <= self._entry_ids[-1]) or np.any(np.diff(ids) <= 0):
+        if (last is not None and ids[0] <= last) or np.any(np.diff(ids) <= 0):
             raise ValueError("entries must come in increasing id, above those indexed")
         pdq_rows: list[bytes] = []
         pdq_ids: list[int] = []
@@ -144,19 +157,13 @@ class Matcher:
             elif signal_type in self.exact:
                 self.exact[signal_type].add(value, entry_id)
                 self.dirty.add(signal_type)
-        self._entry_ids = np.concatenate([self._entry_ids, ids])
-        self._entry_lists = np.concatenate(
-            [self._entry_lists, np.fromiter((e[1] for e in batch), np.int64, len(batch))])
-        self._active = np.concatenate(
-            [self._active, np.fromiter((bool(e[4]) if len(e) > 4 else True for e in batch),
-                                       bool, len(batch))])
-        self.dirty |= {"entries", "active"}  # active.npy has a row per entry: it grows too
+        lists = np.fromiter((e[1] for e in batch), np.int64, len(batch))
+        active = np.fromiter((bool(e[4]) if len(e) > 4 else True for e in batch), bool,
+                             len(batch))
         if pdq_rows:
             self.pdq.add(np.frombuffer(b"".join(pdq_rows), dtype=np.uint8).reshape(-1, 32))
-            self._pdq_entry = np.concatenate([self._pdq_entry,
-                                              np.asarray(pdq_ids, dtype=np.int64)])
             self.dirty.add("pdq")
-        return len(batch)
+        return ids, lists, active, np.asarray(pdq_ids, dtype=np.int64)
 
     def set_active(self, changes: Iterable[tuple[int, bool]]) -> int:
         """Flip entries on or off (withdrawn, false positive, reinstated); unknown ids are
