@@ -307,7 +307,7 @@ def _archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: Reco
                 mrec = _base(path, rec["path"], len(member.data), member.mtime, raw,
                              tree.seen[raw] - 1)
                 h = crypto.hash_bytes(member.data)  # its content stays evidence
-                mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)  # type: ignore[call-arg]
+                mrec.update({"kind": "other", "md5": h.md5, "sha1": h.sha1, "sha256": h.sha256})
                 if member.origin:
                     mrec["origin"] = member.origin
                 _err(mrec, "archive", f"member could not be processed: {type(e).__name__}: {e}")
@@ -385,15 +385,15 @@ def _disk_member(rec: ScanRecord, m: DiskMember, data: bytes | BaseException | N
     extra = {"origin": m.record_origin()}  # one shape with every container's members
     if data is None:
         mrec: ScanRecord = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra  # type: ignore[assignment]
-        mrec.update(kind="other", media_type=None)  # type: ignore[call-arg]
+        mrec.update({"kind": "other", "media_type": None})
         if m.open is not None:  # too big to hold: hashed as a stream, not decoded
             try:
                 stream = m.open()
                 mt, kind = _sniff(stream.read(HEAD_BYTES), path)
                 stream.seek(0)
                 h, _ = crypto.hash_stream(stream, keep_up_to=0)
-                mrec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size,  # type: ignore[call-arg]
-                            media_type=mt, kind=kind)
+                mrec.update({"md5": h.md5, "sha1": h.sha1, "sha256": h.sha256, "size": h.size,
+                             "media_type": mt, "kind": kind})
                 _err(mrec, "disk", f"file over the member limit of {limits.max_member_size} "
                      "bytes: hashed, not decoded")
             except Exception as e:  # noqa: BLE001 - a damaged run is this file's error
@@ -404,7 +404,7 @@ def _disk_member(rec: ScanRecord, m: DiskMember, data: bytes | BaseException | N
         return
     if isinstance(data, BaseException):  # a damaged run or chunk is this file's error
         mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra  # type: ignore[assignment]
-        mrec.update(kind="other", media_type=None)  # type: ignore[call-arg]
+        mrec.update({"kind": "other", "media_type": None})
         _err(mrec, "disk", f"cannot read file: {type(data).__name__}: {data}")
         out.append(mrec)
         return
@@ -417,7 +417,7 @@ def _disk_member(rec: ScanRecord, m: DiskMember, data: bytes | BaseException | N
     except Exception as e:  # noqa: BLE001 - one file's failure is that file's error
         mrec = _base(path, rec["path"], len(data), m.mtime, raw, tree.seen[raw] - 1) | extra  # type: ignore[assignment]
         h = crypto.hash_bytes(data)
-        mrec.update(kind="other", md5=h.md5, sha1=h.sha1, sha256=h.sha256)  # type: ignore[call-arg]
+        mrec.update({"kind": "other", "md5": h.md5, "sha1": h.sha1, "sha256": h.sha256})
         _err(mrec, "disk", f"file could not be processed: {type(e).__name__}: {e}")
         out.append(mrec)
 
@@ -440,7 +440,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     if tree is not None:
         rec["ordinal"] = tree.ordinal(rec["raw_path"])
     h = crypto.hash_bytes(data)
-    rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)  # type: ignore[call-arg]
+    rec.update({"md5": h.md5, "sha1": h.sha1, "sha256": h.sha256})
     rec["media_type"], rec["kind"] = mt, kind = _sniff(data[:HEAD_BYTES], path)
     if mt == "application/octet-stream":
         rec["media_type"], rec["kind"] = mt, kind = _sniff_deep(io.BytesIO(data), mt, kind)
@@ -518,8 +518,8 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             f.seek(0)
             keep = limits.max_image_bytes if kind == "image" else 0
             hashes, data = crypto.hash_stream(f, keep_up_to=keep)
-            rec.update(md5=hashes.md5, sha1=hashes.sha1, sha256=hashes.sha256, size=hashes.size,  # type: ignore[call-arg]
-                       media_type=mt, kind=kind)
+            rec.update({"md5": hashes.md5, "sha1": hashes.sha1, "sha256": hashes.sha256,
+                        "size": hashes.size, "media_type": mt, "kind": kind})
             if mt == "application/x-empty":
                 _err(rec, "read", "empty file (0 bytes)")
             _check_name(rec)
@@ -571,14 +571,14 @@ def identity_record(entry: DiskEntry) -> ScanRecord:
     """The hash-only read of a file whose worker failed on it: sniffed and hashed, nothing
     decoded, no archive opened; opened as every read is (O_NOATIME, noted where refused)."""
     rec = entry_record(entry)
-    rec.update(kind="other", media_type=None)  # type: ignore[call-arg]
+    rec.update({"kind": "other", "media_type": None})
     try:
         with os.fdopen(open_noatime(entry.fs_path, rec), "rb") as f:
             mt, kind = _sniff(f.read(HEAD_BYTES), entry.path)
             f.seek(0)
             h, _ = crypto.hash_stream(f, keep_up_to=0)
-        rec.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256, size=h.size, media_type=mt,  # type: ignore[call-arg]
-                   kind=kind)
+        rec.update({"md5": h.md5, "sha1": h.sha1, "sha256": h.sha256, "size": h.size,
+                    "media_type": mt, "kind": kind})
     except OSError as e:
         _err(rec, "read", f"cannot read file: {e.strerror or e}")
     return rec
