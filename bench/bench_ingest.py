@@ -12,9 +12,12 @@ an ext4 image of it (`mkfs.ext4 -d`), an NTFS image of it (`mkntfs`, then `ntfsc
 file) and an E01 of each (`ewfacquire`, deflate "fast", 1.4 GiB segments: a 4 GiB image
 has three or four). Each scan goes into a fresh SQLite store. Prints seconds, MB/s of file
 data, files/s and the ratio to the folder at the same worker count; the E01 scans include
-verifying the image's stored MD5/SHA-1 (a second pass over the decompressed media).
-`--keep` keeps the generated files (deleted at the end otherwise). Timings go here, never
-into tests.
+verifying the image's stored MD5/SHA-1 (a second pass over the decompressed media). `load`:
+the 1-minute load average when the scan started and ended; the two E01s swap places every
+row, so that a load drifting under the run does not always favour the same one.
+`--count-chunks` reads each E01's files as a scan does instead and counts the EWF chunks
+inflated (each should be once). `--keep` keeps the generated files (deleted at the end
+otherwise). Timings go here, never into tests.
 """
 
 from __future__ import annotations
@@ -110,6 +113,38 @@ def run(location: Path, workers: int) -> tuple[float, dict]:
         return took, summary.totals
 
 
+def count_chunks(e01: Path) -> str:
+    """Read every file of the E01 as a scan does (read_ahead) and count the EWF chunks
+    inflated: how many reads, how many distinct chunks, the most reads of one chunk."""
+    from dissect.evidence.ewf import ewf as dewf
+
+    from cairn.media.disk import detect
+    from cairn.media.disk.images import open_image, open_readonly
+    from cairn.media.disk.members import iter_disk_members, read_ahead
+
+    reads: dict[tuple[int, int], int] = {}
+    read_chunk = dewf.TableSection.read_chunk
+
+    def counting(self: object, chunk: int) -> bytes:
+        reads[(id(self), chunk)] = reads.get((id(self), chunk), 0) + 1
+        return read_chunk(self, chunk)  # type: ignore[arg-type]
+
+    dewf.TableSection.read_chunk = counting  # type: ignore[method-assign]
+    try:
+        t0, content = time.perf_counter(), 0
+        with open_readonly(bytes(e01)) as f, open_image(f, detect.EWF, bytes(e01)) as img:
+            for _m, data in read_ahead(iter_disk_members(img, e01.name), 1 << 30):
+                content += len(data) if isinstance(data, bytes) else 0
+        took = time.perf_counter() - t0
+    finally:
+        dewf.TableSection.read_chunk = read_chunk  # type: ignore[method-assign]
+    total = sum(reads.values())
+    return (f"{e01.name}: {content / MiB:.0f} MiB of files read in {took:.1f} s; "
+            f"{total} chunk reads, {len(reads)} distinct chunks "
+            f"({(total - len(reads)) * 100 / max(total, 1):.2f}% read again), at most "
+            f"{max(reads.values(), default=0)} reads of one chunk")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="4G", help="bytes of file data (4G, 512M ...)")
@@ -118,6 +153,9 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="worker counts to measure")
     ap.add_argument("--workdir", type=Path, help="where to build (default /tmp/ingest-bench-SIZE)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--count-chunks", action="store_true",
+                    help="instead of scanning: read each E01's files as a scan does and count "
+                         "the chunks inflated (a chunk read twice is work done twice)")
     args = ap.parse_args()
     size = parse_size(args.size)
     root = args.workdir or Path(f"/tmp/ingest-bench-{size // MiB}M-{int(args.jpeg_share * 100)}")
@@ -129,18 +167,26 @@ def main() -> None:
                   f"{sum(p.stat().st_size for p in segs) / MiB:.0f} MiB")
         print(f"file data: {data / MiB:.0f} MiB in {nfiles} files; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if args.count_chunks:
+            for e01 in (ext_e01, ntfs_e01):
+                print(count_chunks(e01), flush=True)
+            return
         print(f"{'source':<9} {'workers':>7} {'seconds':>8} {'MB/s':>7} {'files/s':>8} "
-              f"{'vs folder':>9} {'images':>6} {'errors':>6}")
-        for w in (int(x) for x in args.workers.split(",")):
+              f"{'vs folder':>9} {'images':>6} {'errors':>6} {'load':>10}")
+        e01s = [("ext4 E01", ext_e01), ("NTFS E01", ntfs_e01)]
+        for row, w in enumerate(int(x) for x in args.workers.split(",")):
             base = None
-            for name, loc in (("folder", folder), ("ext4 E01", ext_e01),
-                              ("NTFS E01", ntfs_e01)):
+            # the two E01s swap places every row: on a shared machine whose load drifts,
+            # a fixed order would favour whichever runs later (both orders are shown)
+            for name, loc in [("folder", folder)] + (e01s[::-1] if row % 2 else e01s):
+                load0 = os.getloadavg()[0]
                 took, totals = run(loc, w)
                 mbs = data / MiB / took
                 base = base or mbs
                 print(f"{name:<9} {w:>7} {took:>8.1f} {mbs:>7.1f} {nfiles / took:>8.1f} "
                       f"{mbs / base:>8.2f}x {totals['images']:>6} "
-                      f"{totals['items_with_errors']:>6}", flush=True)
+                      f"{totals['items_with_errors']:>6} {load0:>4.1f}-{os.getloadavg()[0]:<4.1f}",
+                      flush=True)
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if not args.keep:

@@ -606,3 +606,56 @@ def test_lvm2_logical_volume_is_read(tmp_path: Path, tree: Path) -> None:
     check_tree(recs, "server.img!/vgexhibit-home/", tree)
     assert recs["server.img!/vgexhibit-home/Pictures/pic0.jpg"]["origin"]["location"] == \
         "server.img/vgexhibit-home/ext4/Pictures/pic0.jpg"
+
+
+def test_e01_chunks_are_inflated_once_when_files_lie_out_of_directory_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19's ext4 E01 gap was suspected to be reads jumping around the image (files
+    read in directory order, laid out by mkfs.ext4 -d in its own), each jump inflating a
+    chunk again. Measured, it is not so (bench/bench_ingest.py --count-chunks): every file
+    is read whole, so each chunk's reads follow one another and the chunk cache absorbs the
+    rest. This keeps it so: on an ext4 E01 whose files lie out of directory order, reading
+    every member as a scan does (read_ahead) inflates no chunk twice."""
+    import random
+
+    from dissect.evidence.ewf import ewf as dewf
+
+    from cairn.media.disk.images import open_image, open_readonly
+    from cairn.media.disk.members import iter_disk_members, read_ahead
+
+    need("mkfs.ext4", "debugfs", "ewfacquire")
+    src = tmp_path / "files"
+    (src / "b").mkdir(parents=True)
+    (src / "a").mkdir()
+    names = [f"{d}/f{i:02d}.bin" for d in "ab" for i in range(24)]
+    random.Random(7).shuffle(names)  # written (and laid out) in another order than read
+    want = {}
+    for k, name in enumerate(names):
+        want[name] = random.Random(k).randbytes(37_000 + 1_000 * k)  # chunks shared by files
+        (src / name).write_bytes(want[name])
+    raw = tmp_path / "disk.dd"
+    sh("truncate", "-s", "8M", raw)
+    sh("mkfs.ext4", "-q", raw)  # mkfs.ext4 -d lays files out in name order: written one
+    cmds = ["mkdir a", "mkdir b"] + [f"write {src / n} {n}" for n in names]  # by one instead
+    sh("debugfs", "-w", "-f", "-", raw, stdin="\n".join(cmds) + "\n")
+    e01 = ewf(raw, tmp_path / "disk", "-c", "deflate:fast")
+
+    inflated: dict[tuple[int, int], int] = {}
+    read_chunk = dewf.TableSection.read_chunk
+
+    def counting(self: object, chunk: int) -> bytes:
+        inflated[(id(self), chunk)] = inflated.get((id(self), chunk), 0) + 1
+        return read_chunk(self, chunk)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dewf.TableSection, "read_chunk", counting)  # counted, still run
+    got, first_block = {}, []
+    with open_readonly(bytes(e01)) as f, open_image(f, detect.EWF, bytes(e01)) as img:
+        for m, data in read_ahead(iter_disk_members(img, "disk.E01"), 1 << 30):
+            if m.open is not None and not m.deleted:
+                got[m.name] = data
+                first_block.append(m.open.__self__.dataruns()[0][0])  # type: ignore[attr-defined]
+    assert got == want
+    assert list(got) == sorted(want)  # read in directory order ...
+    assert first_block != sorted(first_block)  # ... which is not the order on disk
+    assert inflated and max(inflated.values()) == 1, \
+        sorted((n, k) for k, n in inflated.items() if n > 1)
