@@ -145,7 +145,7 @@ def _append(owner: object, name: str, rows: np.ndarray) -> None:
     if (type(array) is np.ndarray and array.flags.owndata and len(rows)
             and sys.getrefcount(array) <= 3):
         n = len(array)
-        array.resize((n + len(rows),) + array.shape[1:], refcheck=False)
+        np.ndarray.resize(array, (n + len(rows),) + array.shape[1:], refcheck=False)
         array[n:] = rows
         return
     setattr(owner, name, np.concatenate([np.asarray(array), rows]))
