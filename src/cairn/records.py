@@ -211,18 +211,14 @@ class ReportItem(TypedDict):
     review: NotRequired[ReviewMark]
 
 
-class StoredItem(TypedDict):
-    """An item of a case as the store reads it back for a report (`Records.case_items`):
-    its row, its source's name, and its content's signals, findings, errors and matches."""
+class ItemColumns(TypedDict):
+    """What every full reading of an item carries: its row's identity (its source's name,
+    path, ordinal and version), what the scan noted, and its content's hashes and size."""
 
     id: int
-    source_id: int
-    scan_run_id: int
     source: str
     path: str
     parent_path: str | None
-    raw_path: bytes
-    location_key: bytes
     ordinal: int
     version: int
     note: str | None
@@ -236,6 +232,16 @@ class StoredItem(TypedDict):
     sha256: str | None
     width: int | None
     height: int | None
+
+
+class StoredItem(ItemColumns):
+    """An item of a case as the store reads it back for a report (`Records.case_items`):
+    its row, its source's name, and its content's signals, findings, errors and matches."""
+
+    source_id: int
+    scan_run_id: int
+    raw_path: bytes
+    location_key: bytes
     origin: str | None  # store.records.origin_text; origin_value reads it
     pdq: PdqSignal | None
     vpdq: VpdqSignal | None
@@ -303,28 +309,11 @@ class ItemMatch(TypedDict):
     entry: ItemMatchEntry
 
 
-class ItemDetail(TypedDict):
+class ItemDetail(ItemColumns):
     """One item in full (`store.items.item`, `GET .../items/{id}`): its row, its content's
     signals and findings, its errors, matches, custody entries; the service adds whether it
     is synthetic and its trace family."""
 
-    id: int
-    source: str
-    path: str
-    parent_path: str | None
-    ordinal: int
-    version: int
-    note: str | None
-    atime_note: str | None
-    kind: str
-    media_type: str | None
-    size: int | None
-    mtime: float | None
-    md5: str | None
-    sha1: str | None
-    sha256: str | None
-    width: int | None
-    height: int | None
     signals: list[StoredSignal]
     findings: list[FindingRecord]
     errors: list[ErrorRecord]

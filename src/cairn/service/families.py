@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.service.background import OncePerState
 from cairn.store import Store
 from cairn.store import familystore as kept
 from cairn.store.reviewqueue import case_state, item_count
@@ -130,8 +131,8 @@ def case_families(store: Store, case_id: int) -> CaseFamilies:
             time.sleep(POLL)  # another process computes this state: its result, soon
 
 
-_started: dict[tuple[str, int], tuple[tuple[int, ...], threading.Thread]] = {}
-_started_lock = threading.Lock()  # not _lock: that one is held for a whole computation
+_threads = OncePerState("families")
+_remember_lock = threading.Lock()  # not _lock: that one is held for a whole computation
 
 
 def families_if_ready(store: Store, case_id: int) -> CaseFamilies | None:
@@ -147,16 +148,10 @@ def families_if_ready(store: Store, case_id: int) -> CaseFamilies | None:
     doc = kept.load(store, case_id, _state(fingerprint))  # kept by any process
     if doc is not None:
         result = _of_doc(doc)
-        with _started_lock:
+        with _remember_lock:
             _remember(key, fingerprint, result)
         return result
-    with _started_lock:
-        run = _started.get(key)
-        if run is None or run[0] != fingerprint or not run[1].is_alive():
-            th = threading.Thread(target=case_families, args=(store, case_id), daemon=True,
-                                  name=f"cairn-families-{case_id}")
-            _started[key] = (fingerprint, th)
-            th.start()
+    _threads.start(key, fingerprint, case_families, store, case_id)
     return None
 
 

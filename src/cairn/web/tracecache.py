@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from cairn.service.background import OncePerState
 from cairn.service.families import SYNC_ITEMS, case_families
 from cairn.store import Store
 from cairn.store.reviewqueue import case_state, item_count
@@ -48,7 +49,7 @@ def case_trace(store: Store, case_id: int) -> CaseTrace:
     return result
 
 
-_started: dict[tuple[str, int], tuple[tuple[int, ...], threading.Thread]] = {}
+_threads = OncePerState("trace")
 
 
 def trace_if_ready(store: Store, case_id: int) -> CaseTrace | None:
@@ -65,11 +66,5 @@ def trace_if_ready(store: Store, case_id: int) -> CaseTrace | None:
             return held[1]
     if item_count(store, case_id) <= SYNC_ITEMS:
         return case_trace(store, case_id)
-    with _lock:
-        run = _started.get(key)
-        if run is None or run[0] != fingerprint or not run[1].is_alive():
-            th = threading.Thread(target=case_trace, args=(store, case_id), daemon=True,
-                                  name=f"cairn-trace-{case_id}")
-            _started[key] = (fingerprint, th)
-            th.start()
+    _threads.start(key, fingerprint, case_trace, store, case_id)
     return None
