@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from cairn.records import ErrorRecord, ItemDetail, ItemMatch, ItemRow, StoredSignal
 from cairn.store import custody
@@ -47,18 +47,29 @@ def _counting_match() -> Any:
                    t.lists.c.purpose != "known-good"))
 
 
-def _query(case_id: int, f: ItemFilter) -> Any:
+def row_select(active: Any) -> Select:
+    """An ItemRow's columns: the item, its source's name, and how many matches (`active`:
+    those counting, as a scalar subquery; all) and errors it has. Shared with the review
+    queue, which pages the same rows in its own order."""
     i, s = t.items.c, t.sources.c
-    active = _counting_match().scalar_subquery()
     n_matches = (select(func.count()).select_from(t.matches)
                  .where(t.matches.c.item_id == i.id).scalar_subquery())
-    n_errors = (select(func.count()).select_from(t.errors)
-                .where(t.errors.c.item_id == i.id).scalar_subquery())
-    q = (select(i.id, s.name.label("source"), i.path, i.parent_path, i.ordinal, i.version,
-                i.kind, i.media_type, i.size, i.md5, i.sha1, i.sha256, i.width, i.height,
-                active.label("active_matches"), n_matches.label("matches"),
-                n_errors.label("errors"))
-         .join(t.sources, i.source_id == s.id).where(s.case_id == case_id))
+    return select(i.id, s.name.label("source"), i.path, i.parent_path, i.ordinal, i.version,
+                  i.kind, i.media_type, i.size, i.md5, i.sha1, i.sha256, i.width, i.height,
+                  active.label("active_matches"), n_matches.label("matches"),
+                  error_count().label("errors"))
+
+
+def error_count() -> Any:
+    """How many errors an item has, as a scalar subquery on `items`."""
+    return (select(func.count()).select_from(t.errors)
+            .where(t.errors.c.item_id == t.items.c.id).scalar_subquery())
+
+
+def _query(case_id: int, f: ItemFilter) -> Any:
+    i, s = t.items.c, t.sources.c
+    active, n_errors = _counting_match().scalar_subquery(), error_count()
+    q = (row_select(active).join(t.sources, i.source_id == s.id).where(s.case_id == case_id))
     if f.matched is not None:
         q = q.where(active > 0 if f.matched else active == 0)
     if f.errors is not None:

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, literal_column, or_, select, tuple_
 
 from cairn.store import schema as t
+from cairn.store.items import row_select
 from cairn.store.store import Store
 
 KEY_SPAN = 1_000_000  # above any distance (PDQ <= 256; vPDQ's is a frame distance)
@@ -96,17 +97,8 @@ def _counting() -> Any:
 def _rows(case_id: int, f: QueueFilter, matched: bool | None, ids: bool = True) -> Any:
     """The select of the case's items passing `f` with the columns a queue row shows
     (store/items.py `query`'s), unordered; `ids`: with the filter's own ids."""
-    i, s = t.items.c, t.sources.c
     active = _counting()
-    n_matches = (select(func.count()).select_from(t.matches)
-                 .where(t.matches.c.item_id == i.id).scalar_subquery())
-    n_errors = (select(func.count()).select_from(t.errors)
-                .where(t.errors.c.item_id == i.id).scalar_subquery())
-    q = (select(i.id, s.name.label("source"), i.path, i.parent_path, i.ordinal, i.version,
-                i.kind, i.media_type, i.size, i.md5, i.sha1, i.sha256, i.width, i.height,
-                active.label("active_matches"), n_matches.label("matches"),
-                n_errors.label("errors"))
-         .select_from(_items_sources()).where(*_conditions(case_id, f, ids)))
+    q = row_select(active).select_from(_items_sources()).where(*_conditions(case_id, f, ids))
     if matched is not None:
         q = q.where(active > 0 if matched else active == 0)
     return q
