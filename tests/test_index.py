@@ -152,6 +152,14 @@ def test_digest_index_finds_every_id_and_nothing_else() -> None:
     assert idx.get("00" * 16) == []
     with pytest.raises(ValueError, match="16 bytes"):
         idx.add("ab" * 20, 1)
+    # the batched lookup answers exactly what one lookup per value does: hits, the digest
+    # listed twice, misses, repeats, upper case; a value of another width is in no list
+    asked = [values[3], values[7], "00" * 16, values[3].upper(), values[1999],
+             values[5][:30], values[5] + "00", *(rng.bytes(16).hex() for _ in range(50))]
+    want = [idx.get(v) if len(v) == 32 else [] for v in asked]
+    assert idx.get_many(asked) == want
+    assert want[:5] == [[3], [7, 9999], [], [3], [1999]] and want[5] == want[6] == []
+    assert idx.get_many([]) == []
 
 
 def test_substring_keys_match_the_bits() -> None:

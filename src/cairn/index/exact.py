@@ -4,6 +4,7 @@ hash, so tens of millions of MD5/SHA-1/SHA-256 fit in their raw size plus an id 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,23 @@ class DigestIndex:
         lo = np.searchsorted(self._values, key, side="left")
         hi = np.searchsorted(self._values, key, side="right")
         return self._ids[lo:hi].tolist()
+
+    def get_many(self, hex_values: Sequence[str]) -> list[list[int]]:
+        """`get` of each value, with two binary searches for the whole batch instead of two
+        per value (a 10,000-hash lookup: one numpy call each, not 20,000). A value of
+        another width is in no list: [] (a cut or padded key would match a wrong digest)."""
+        self._build()
+        raws = [bytes.fromhex(v) for v in hex_values]
+        ok = [len(r) == self.width for r in raws]
+        keys = np.array([r if good else b"" for r, good in zip(raws, ok, strict=True)],
+                        dtype=f"S{self.width}")
+        lo = np.searchsorted(self._values, keys, side="left")
+        hi = np.searchsorted(self._values, keys, side="right")
+        out: list[list[int]] = [[] for _ in raws]
+        for i in np.flatnonzero(hi > lo).tolist():
+            if ok[i]:
+                out[i] = self._ids[lo[i]:hi[i]].tolist()
+        return out
 
     def __len__(self) -> int:
         return len(self._values) + len(self._pending_values)

@@ -317,8 +317,13 @@ class Matcher:
         stage matched nothing for): a batch is searched many times faster than one picture
         at a time. Same results as `match`, record by record (tests/test_rematch.py)."""
         found: list[dict[tuple[int, str], Match]] = [{} for _ in records]
-        for i, record in enumerate(records):
-            self._exact_hits(record, found[i])
+        for kind in CRYPTO:  # one batched search per digest type
+            which = [i for i, r in enumerate(records) if r.get(kind)]
+            if which:
+                listed = self.exact[kind].get_many([records[i][kind] for i in which])
+                for i, hit in zip(which, listed, strict=True):
+                    if hit:  # most lookups: no array work for a miss
+                        self._keep_exact(kind, hit, found[i])
         if len(self.pdq):
             pending = [i for i, r in enumerate(records) if r.get("pdq")]
             for key in ("plain", "fallbacks"):
@@ -345,12 +350,16 @@ class Matcher:
             value = record.get(kind)
             if value:
                 listed = self.exact[kind].get(value)
-                if not listed:  # most lookups: no array work for a miss
-                    continue
-                eids = np.asarray(listed, dtype=np.int64)
-                lids, live = self._owner(eids)
-                for eid, lid in zip(eids[live].tolist(), lids[live].tolist(), strict=True):
-                    found[(eid, kind)] = Match(eid, lid, kind, 0, "none")
+                if listed:  # most lookups: no array work for a miss
+                    self._keep_exact(kind, listed, found)
+
+    def _keep_exact(self, kind: str, listed: list[int], found: dict[tuple[int, str], Match]
+                    ) -> None:
+        """The active entries among those listing a digest, as matches at distance 0."""
+        eids = np.asarray(listed, dtype=np.int64)
+        lids, live = self._owner(eids)
+        for eid, lid in zip(eids[live].tolist(), lids[live].tolist(), strict=True):
+            found[(eid, kind)] = Match(eid, lid, kind, 0, "none")
 
     def _keep_nearest(self, transform: str, timestamp: float | None,
                       hits: list[tuple[int, int, int]],
