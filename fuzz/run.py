@@ -115,7 +115,10 @@ def run_target(name: str, seconds: float, out: Path, mem_mib: int, timeout: int 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     child_execs = 0
-    while True:
+    unseeded = not seeds.is_dir() or not any(seeds.iterdir())
+    if unseeded:  # libFuzzer would exit at once, and be restarted until the time is up
+        stats.error = f"no seeds in {seeds} (fuzz/seeds.py corpora() has none): not fuzzed"
+    while not unseeded:
         left = seconds - (time.monotonic() - start)
         if left < MIN_RUN or stats.restarts > MAX_RESTARTS:
             break
@@ -167,6 +170,8 @@ def run_target(name: str, seconds: float, out: Path, mem_mib: int, timeout: int 
                                                      "known": entry["known"]})
             mine["count"] += entry["count"]
     stats.execs = max(child_execs, py_execs)
+    if stats.execs == 0 and stats.error is None:  # restarted without ever running an input
+        stats.error = f"ran no input in {stats.restarts} starts: see {log_path}"
     stats.execs_per_s = round(stats.execs / stats.seconds, 1) if stats.seconds else 0.0
     stats.findings = len(stats.signatures)
     stats.new = sum(not e["known"] for e in stats.signatures.values())

@@ -80,6 +80,16 @@ def generator_texts() -> dict[str, dict[str, bytes]]:
 
     nai = novelai_comment()
     nai_signed = dict(nai, signed_hash="A" * 86 + "==")
+    swarm = {  # the layout of SwarmUI's metadata (docs/Image Metadata Format.md), benign values
+        "sui_image_params": {"prompt": "a cabin in snow", "negativeprompt": "", "seed": "42",
+                             "model": "demo/model-a", "steps": 20, "cfgscale": 7.0,
+                             "width": 512, "height": 512, "loras": ["demo/lora-b"],
+                             "loraweights": ["0.8"], "swarm_version": "0.9.6.2"},
+        "sui_extra_data": {"date": "2026-01-01", "generation_time": "1.00 sec"},
+        "sui_models": [{"name": "demo/model-a.safetensors", "param": "model",
+                        "hash": "0x" + "ab" * 32},
+                       {"name": "demo/lora-b.safetensors", "param": "loras",
+                        "hash": "0x" + "cd" * 32}]}
     return {
         "a1111": {"png": join(A1111_TEXT.format(lora="0123456789ab")),
                   "exif": join("", A1111_TEXT.format(lora="abc"), "Forge f2.0"),
@@ -97,6 +107,10 @@ def generator_texts() -> dict[str, dict[str, bytes]]:
                     "a1111": join(A1111_TEXT.format(lora="0a"), "a1111", "Fooocus v2.5.5")},
         "midjourney": {"png": join(MJ_DESC, "demo_user"),
                        "exif": join("", "", MJ_DESC, "user-0042")},
+        "swarmui": {"png": join(json.dumps(swarm, indent=2)),
+                    "exif": join("", json.dumps(swarm)),
+                    "nan": join(json.dumps(swarm, indent=2).replace('"cfgscale": 7.0',
+                                                                    '"cfgscale": NaN'))},
         "novelai": {"plain": join("NovelAI", "NovelAI Diffusion V4.5 4BDE2A90",
                                   json.dumps(nai), nai["prompt"], "3.1"),
                     "signed": join("NovelAI", "NovelAI Diffusion V3", json.dumps(nai_signed))},
@@ -295,7 +309,7 @@ def phone() -> dict[str, dict[str, bytes]]:
 
 def corpora() -> dict[str, dict[str, bytes]]:
     """target name -> {seed file name: bytes}."""
-    imgs, c2pa, arch = images(), c2pa_images(), archives()
+    imgs, c2pa, arch, vids = images(), c2pa_images(), archives(), videos()
     stealth_img = embed_stealth(_img(60, size=(64, 48)), {
         "Software": "NovelAI", "Source": "NovelAI Diffusion V3 7BCCAA2C",
         "Comment": json.dumps(novelai_comment(seed=99))})
@@ -303,7 +317,8 @@ def corpora() -> dict[str, dict[str, bytes]]:
     out: dict[str, dict[str, bytes]] = {
         **arch,
         "decode": imgs, "image_signals": imgs, "examine": pictures, "c2pa": c2pa,
-        "xmp": xmp_packets(), "models": models(), "video": videos(), **phone(),
+        "xmp": xmp_packets(), "models": models(), "video": vids, "media_tags": vids,
+        **phone(),
         "stealth": {"stealth.raw": stealth_raw(stealth_img),
                     "plain.raw": stealth_raw(_img(61, "RGBA", (16, 16)))},
     }

@@ -79,6 +79,14 @@ def memory_ceiling() -> Iterator[None]:
 _adapters: dict[str, object] = {}
 
 
+def test_every_target_has_seeds() -> None:
+    """A target without seeds is never fuzzed: libFuzzer exits at once (fuzz/run.py now
+    reports it as an error; media_tags and swarmui had none)."""
+    seeds = importlib.import_module("fuzz.seeds")
+    have = {name for name, files in seeds.corpora().items() if files}
+    assert set(targets.TARGETS) <= have, sorted(set(targets.TARGETS) - have)
+
+
 def test_every_target_has_its_folder_name() -> None:
     assert {p.name for p in CASES.iterdir() if p.is_dir()} <= set(targets.TARGETS)
 
