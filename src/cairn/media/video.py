@@ -37,7 +37,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
@@ -226,13 +226,7 @@ def frames(source: str | bytes | BinaryIO, interval: float = 1.0, mode: str = "f
         raise ValueError(f"video mode must be one of {VIDEO_MODES}, not {mode!r}")
     try:
         with av.open(source, mode="r") as container:
-            if not container.streams.video:
-                raise VideoDecodeError("no video stream")
-            stream = container.streams.video[0]
-            ctx = stream.codec_context
-            if ctx is None:  # a stream whose codec FFmpeg has no decoder for (fuzz/video)
-                raise VideoDecodeError("video stream of a codec FFmpeg cannot decode; "
-                                       "not decoded")
+            stream, ctx = _video_stream(container)
             options = {}
             if max_pixels is not None:
                 check_pixels(ctx.width, ctx.height, max_pixels, "video frame")
@@ -404,6 +398,18 @@ class _Stop(Exception):
     """max_seconds reached: the frames after it are not wanted."""
 
 
+
+def _video_stream(container: Any) -> tuple[Any, Any]:
+    """The container's first video stream and its decoder context; VideoDecodeError where
+    there is none, or where FFmpeg has no decoder for its codec (fuzz/video)."""
+    if not container.streams.video:
+        raise VideoDecodeError("no video stream")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    if ctx is None:
+        raise VideoDecodeError("video stream of a codec FFmpeg cannot decode; not decoded")
+    return stream, ctx
+
 def luma_frames(source: str | bytes | BinaryIO, interval: float = 1.0,
                 max_seconds: float | None = None, threads: int = 1,
                 max_pixels: int | None = None, max_frames: int | None = None
@@ -412,13 +418,7 @@ def luma_frames(source: str | bytes | BinaryIO, interval: float = 1.0,
     multiple of `interval` seconds (every frame when 0): the thumbnails' frames."""
     try:
         with av.open(source, mode="r") as container:
-            if not container.streams.video:
-                raise VideoDecodeError("no video stream")
-            stream = container.streams.video[0]
-            ctx = stream.codec_context
-            if ctx is None:
-                raise VideoDecodeError("video stream of a codec FFmpeg cannot decode; "
-                                       "not decoded")
+            stream, ctx = _video_stream(container)
             if max_pixels is not None:
                 check_pixels(ctx.width, ctx.height, max_pixels, "video frame")
                 ctx.options = {"max_pixels": str(max_pixels)}

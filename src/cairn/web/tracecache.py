@@ -32,13 +32,18 @@ _lock = threading.Lock()
 _cache: dict[tuple[str, int], tuple[tuple[int, ...], CaseTrace]] = {}
 
 
+def _held(key: tuple[str, int], fingerprint: tuple[int, ...]) -> CaseTrace | None:
+    with _lock:
+        held = _cache.get(key)
+    return held[1] if held is not None and held[0] == fingerprint else None
+
+
 def case_trace(store: Store, case_id: int) -> CaseTrace:
     key = (store.url, case_id)
     fingerprint = case_state(store, case_id)
-    with _lock:
-        held = _cache.get(key)
-        if held is not None and held[0] == fingerprint:
-            return held[1]
+    held = _held(key, fingerprint)
+    if held is not None:
+        return held
     items = store.records.case_signals(case_id)
     result = CaseTrace(items, case_families(store, case_id).families, links(items))
     with _lock:
@@ -60,10 +65,9 @@ def trace_if_ready(store: Store, case_id: int) -> CaseTrace | None:
     """
     key = (store.url, case_id)
     fingerprint = case_state(store, case_id)
-    with _lock:
-        held = _cache.get(key)
-        if held is not None and held[0] == fingerprint:
-            return held[1]
+    held = _held(key, fingerprint)
+    if held is not None:
+        return held
     if item_count(store, case_id) <= SYNC_ITEMS:
         return case_trace(store, case_id)
     _threads.start(key, fingerprint, case_trace, store, case_id)
