@@ -15,21 +15,7 @@ from cairn.media import carve as carve_mod
 from cairn.media.archives import ArchiveError, Budget, carved_members
 from cairn.media.carve import CarveStats, carve
 from cairn.media.limits import Limits
-
-
-class ForwardOnly(io.RawIOBase):
-    """A stream that cannot seek (a pipe, a decompressor)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.f = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # noqa: ANN001 - a writable buffer
-        data = self.f.read(len(b))
-        b[:len(data)] = data
-        return len(data)
+from streams import ForwardOnly
 
 
 def plant(files: list[bytes], seed: int = 3) -> tuple[bytes, dict[int, bytes]]:

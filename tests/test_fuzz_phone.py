@@ -24,6 +24,7 @@ from cairn.media.carve import carve
 from cairn.media.limits import Limits
 from cairn.media.sniff import ANDROID_THUMBDATA, THUMBCACHE
 from cairn.media.ufdr import ReportError, read_report
+from streams import ForwardOnly
 
 EXAMPLES = int(os.environ.get("CAIRN_PROPERTY_EXAMPLES", "30"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
@@ -39,19 +40,6 @@ filler = st.one_of(
     st.just(b"benign text user-0042 example.test\n" * 20))
 
 
-class Forward(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self.f = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # noqa: ANN001 - a writable buffer
-        data = self.f.read(len(b))
-        b[:len(data)] = data
-        return len(data)
-
-
 @SETTINGS
 @given(st.lists(st.tuples(filler, st.sampled_from(range(len(PICTURES)))), min_size=1,
                 max_size=6), filler, st.booleans())
@@ -63,7 +51,7 @@ def test_carving_finds_every_planted_picture(layout, tail, forward) -> None:
         blob += PICTURES[which]
     blob += tail
     data = bytes(blob)
-    stream = io.BufferedReader(Forward(data)) if forward else io.BytesIO(data)
+    stream = io.BufferedReader(ForwardOnly(data)) if forward else io.BytesIO(data)
     got = list(carve(stream))  # type: ignore[arg-type]
     assert {c.offset: c.data for c in got} == planted
     ends = [(c.offset, c.offset + c.length) for c in got]
