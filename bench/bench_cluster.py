@@ -129,7 +129,8 @@ def write_ceiling(pg: str, tmp: Path, folder: Path, lists: list[Path], copies: i
     """What one writer (a unit's Ray worker, a local scan's driver) gets into PostgreSQL
     with nothing else to do: the folder's records read and matched once, then written
     `copies` times (under other paths) as the scans write them, in batches of
-    BATCH_RECORDS with their matches (`record_batch`). Rows/s per table."""
+    BATCH_RECORDS with their matches (`record_batch`). Rows/s per table (a copy's signals
+    and findings are its content's, already written: items and matches are what count)."""
     entries = list(walk(str(folder)))
     with WorkerPool(1, Limits(), OPTIONS, default_caps(1)) as pool:
         records = [r for recs, _ in pool.run(entries) for r in recs]
@@ -139,7 +140,9 @@ def write_ceiling(pg: str, tmp: Path, folder: Path, lists: list[Path], copies: i
         source_id, run_id = open_run(store, "bench", "ceiling", str(folder), {})
         t0 = time.perf_counter()
         for k in range(copies):
-            batch = [r | {"path": f"copy-{k}/{r['path']}"} for r in records]
+            batch = [r | {"path": f"copy-{k}/{r['path']}",  # a location of its own
+                          "raw_path": f"copy-{k}/".encode() + bytes(r["raw_path"])}
+                     for r in records]
             for i in range(0, len(batch), BATCH_RECORDS):
                 record_batch(store, source_id, run_id, batch[i:i + BATCH_RECORDS],
                              found[i:i + BATCH_RECORDS])
@@ -206,6 +209,8 @@ def main() -> None:
     ap.add_argument("--local", nargs="+", metavar="WORKERS FOLDER", help=argparse.SUPPRESS)
     ap.add_argument("--lists", nargs="*", default=[], help=argparse.SUPPRESS)
     ap.add_argument("--files", type=int, default=300)
+    ap.add_argument("--writes-only", action="store_true",
+                    help="only the PostgreSQL line (one writer, nothing read)")
     ap.add_argument("--size", default="320x240", help="picture size, WxH")
     ap.add_argument("--unit-files", type=int, default=UNIT_FILES)
     ap.add_argument("--pg", default=os.environ.get("CAIRN_TEST_POSTGRES_URL"),
@@ -238,6 +243,12 @@ def main() -> None:
               f"{r['matches']:6.1f} matches/s {r['rows']:7.1f} rows/s  {note}  ({load()})",
               flush=True)
 
+    if a.writes_only:
+        try:
+            line("PostgreSQL, 1 writer", write_ceiling(a.pg, tmp, folder, lists, 3))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     try:
         print(f"{a.files} JPEGs {w}x{h}, mode fast, units of {a.unit_files} files; lists: "
               f"{len(paths[::2])} PDQ, {len(paths[::4])} MD5; {os.cpu_count()} cores; {load()}")

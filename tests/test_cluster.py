@@ -175,7 +175,14 @@ def test_ray_scan_gives_the_local_scan_rows(cluster: Cluster, exhibit: dict[str,
     on_ray = _rows(pg)
     for table in local_rows:
         assert on_ray[table] == local_rows[table], table
-    status = json.loads(run(home, "cluster", "status", "--address", cluster.address, "--json"))
+    if how == "ray-client":  # the status through Ray Client too
+        done = subprocess.run([CAIRN, "cluster", "status", "--address", cluster.client_address,
+                               "--json"], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        status = json.loads(done.stdout)
+    else:
+        status = json.loads(run(home, "cluster", "status", "--address", cluster.address,
+                                "--json"))
     DB_URLS.pop(home)
     assert sum(n["alive"] for n in status["nodes"]) == 2
     last = status["scans"][-1]
