@@ -102,8 +102,8 @@ CATALOGUE: tuple[Spec, ...] = (
          _INDEX, "100M"),
     Spec("index.uniform.build_s", 20, "index build, streamed", "s", "<= 480", _INDEX, "100M"),
     Spec("index.uniform.open_s", 20, "index open, memory-mapped", "s", "<= 1", _INDEX, "100M"),
-    Spec("index.uniform.append_s", 20, "index append 1M hashes + save", "s", "<= 30", _INDEX,
-         "100M"),
+    Spec("index.uniform.append_s", 20, "index append (1M hashes at 100M) + save", "s",
+         "<= 30", _INDEX, "100M"),
     Spec("index.join_min", 20, "1M-picture exhibit x list join, 2 processes", "min", "<= 30",
          _INDEX, "100M"),
     # issue 17: the HMA-compatible lookup (targets stated at 10M)
