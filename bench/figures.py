@@ -16,6 +16,7 @@ beside the target but not judged by it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -167,10 +168,11 @@ def record(f: Figure) -> dict:
     and whether it met that target (None where not judged)."""
     spec = SPECS[f.key]  # an undeclared key is a bench's typo: fail loudly, not in silence
     judged = f.size is None or spec.at is None or f.size == spec.at
-    return {"key": f.key, "issue": spec.issue, "figure": spec.label, "value": f.value,
+    value = None if f.value is None or math.isnan(f.value) else float(f.value)  # NaN: none
+    return {"key": f.key, "issue": spec.issue, "figure": spec.label, "value": value,
             "unit": spec.unit, "reference": f.reference, "target": spec.target,
             "size": f.size, "at": spec.at,
-            "met": judge(f.value, spec.target) if judged else None}
+            "met": judge(value, spec.target) if judged else None}
 
 
 def emit(name: str, figures: list[Figure], argv: list[str] | None = None) -> Path:
