@@ -54,8 +54,8 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "%":
         return f"{value:.0f}%" if value == int(value) else f"{value:.1f}%"
     a = abs(value)
-    text = (f"{value:,.0f}" if a >= 100 else f"{value:.1f}" if a >= 10
-            else f"{value:.0f}" if value == int(value) else f"{value:.2f}")
+    text = (f"{value:,.0f}" if a >= 100 or value == int(value) else f"{value:.1f}" if a >= 10
+            else f"{value:.2f}" if a >= 0.1 else f"{value:.2g}")
     return f"{text} {unit}"
 
 
@@ -150,19 +150,28 @@ HEADER = ("#", "figure", "ours", "reference / target", "verdict", "when", "measu
 
 
 def render(rows: list[Row], markdown: bool = False) -> str:
-    cells = [(r.issue, r.figure, r.ours, r.reference, r.verdict, r.when, r.command)
-             for r in rows]
+    """The table; in text, each command once, numbered beneath it (the rows would be too
+    wide with it repeated), in Markdown beside each row."""
     if markdown:
+        cells = [(r.issue, r.figure, r.ours, r.reference, r.verdict, r.when, f"`{r.command}`")
+                 for r in rows]
         lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") if c else " " for c in row) + " |"
                   for row in cells]
         return "\n".join(lines)
+    notes: dict[str, int] = {}
+    for r in rows:
+        notes.setdefault(r.command, len(notes) + 1)
+    cells = [(r.issue, r.figure, r.ours, r.reference, r.verdict, r.when,
+              f"[{notes[r.command]}]") for r in rows]
     widths = [max(len(x) for x in col) for col in zip(HEADER, *cells, strict=False)]
     right = {2}  # ours: numbers, right-aligned
     out = []
     for row in (HEADER, *cells):
         out.append("  ".join(c.rjust(w) if i in right else c.ljust(w)
                              for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+    out.append("")
+    out += [f"[{k}] {command}" for command, k in notes.items()]
     return "\n".join(out)
 
 

@@ -127,6 +127,8 @@ def test_emit_then_load_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     text = summary.render(summary.build_rows(runs))
     assert "index agreement with brute force, uniform [100k]" in text
     assert "not run" in text
+    assert text.count("bench/bench_index.py --sizes 100k") == 1  # each command once, numbered
+    assert "\n[1] bench/bench_scan.py\n" in text  # the first row's, the scan not run
     md = summary.render(summary.build_rows(runs), markdown=True).splitlines()
     assert md[0].startswith("| # | figure | ours |") and len(md) == len(CATALOGUE) + 2
 
