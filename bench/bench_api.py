@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_rematch import count, flip, list_entries, planted_codes  # noqa: E402
+from figures import Figure, emit, size_label  # noqa: E402
 
 SEED = 17
 HMA_FIGURES = (
@@ -509,6 +510,14 @@ def run_bench(home: Path, args: argparse.Namespace) -> None:
         print(f"  batch over HTTP, {kind}, >= 50,000 hashes/s: {per_s:,.0f} "
               f"{verdict(per_s >= 50_000)}", flush=True)
     store.close()
+    how, size = f"{args.clients} clients, {args.server}, {args.client} client", size_label(n)
+    emit("bench_api", [Figure("api.lookups_per_s", rate, how, size),
+                       Figure("api.p99_ms", p99, how, size),
+                       Figure("api.errors", None if errors < 0 else errors, how, size),
+                       Figure("api.batch_per_s", best, "; ".join(
+                           [f"{k:,} hashes, best of 1 and 2 threads"]
+                           + [f"over HTTP, {kind}: {v:,.0f}" for kind, v in http.items()]),
+                           size)])
 
 
 def main() -> None:

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from figures import Figure, emit, size_label
+
 OUT = Path(__file__).resolve().parents[1] / "bench-out" / "index"
 RADIUS = 31
 QUERIES = 1000
@@ -394,6 +396,7 @@ def main() -> None:
           f"{'1 q ms':>9}{'q/s 1c':>9}{'q/cpu-s':>9}{'q/s 2c':>9}{'agree':>8}")
     table: dict[str, dict[str, dict]] = {}  # dataset -> contender -> figures, for the chart
     join_at = None
+    figs: list[Figure] = []  # for the summary, written after each dataset (a run may be cut)
     for n in sizes:
         for kind in args.kinds.split(","):
             t = time.perf_counter()
@@ -430,8 +433,14 @@ def main() -> None:
             c = base.get("cairn HammingIndex")
             if c:
                 report_cairn(c, kind, n)
+                figs += index_figures(c, base, kind, n, args)
                 if kind == "uniform" and n == max(sizes) and count(args.join):
-                    join_at = join_report(c["folder"], data, n, count(args.join))
+                    join_at, j = join_report(c["folder"], data, n, count(args.join))
+                    figs.append(Figure("index.join_min", 1_000_000 / j["qps"] / 60,
+                                       f"{'measured' if j['m'] >= 1_000_000 else 'derived'} "
+                                       f"from a {j['m']:,}-picture join, {j['qps']:,.0f} q/s",
+                                       size_label(n)))
+                emit(f"bench_index-{args.sizes.replace(',', '+')}", figs)
                 import shutil
 
                 shutil.rmtree(c["folder"], ignore_errors=True)
@@ -448,7 +457,7 @@ def main() -> None:
         chart(table)
 
 
-def join_report(folder: str, data: Path, n: int, m: int) -> str:
+def join_report(folder: str, data: Path, n: int, m: int) -> tuple[str, dict]:
     """The exhibit join against the largest uniform list, run as soon as it is measured."""
     j = join_bench(folder, data, n, m)
     what = "measured" if m >= 1_000_000 else (f"derived from this {m:,}-picture join's "
@@ -458,7 +467,42 @@ def join_report(folder: str, data: Path, n: int, m: int) -> str:
             f"q/s, {j['pairs']:,} pairs -> 1M pictures in {1_000_000 / j['qps'] / 60:.1f} min "
             f"({what})")
     print(f"{'':>12}{line}", flush=True)
-    return line
+    return line, j | {"m": m}
+
+
+def index_figures(c: dict, base: dict[str, dict], kind: str, n: int,
+                  args: argparse.Namespace) -> list[Figure]:
+    """cairn's headline figures for one dataset, the other contenders beside them."""
+    if kind not in ("uniform", "clustered"):
+        return []
+    size = size_label(n)
+    others = "; ".join(f"{name.split()[0]} {r['qps_cpu']:,.0f}" for name, r in base.items()
+                       if not name.startswith("cairn"))
+    data = ("" if kind == "uniform" else f"{args.per_centre} a centre, "
+            f"{args.low_entropy:.0%} low-entropy; ")
+    agree = c.get("agree", float("nan"))
+    figs = [Figure(f"index.{kind}.agree", None if agree != agree else 100 * agree,
+                   "against faiss's exhaustive search" if agree == agree
+                   else "no brute force to compare (faiss skipped)", size),
+            Figure(f"index.{kind}.qps_cpu", c["qps_cpu"],
+                   f"{data}{c['qps1']:,.0f} wall clock; per CPU second: {others or 'alone'}",
+                   size)]
+    if kind != "uniform":
+        return figs
+    mem = "; ".join(f"{name.split()[0]} {r['mem_mb'] / 1024:.2f}" for name, r in base.items()
+                    if not name.startswith("cairn"))
+    figs += [Figure("index.uniform.mem_gib", c["mem_mb"] / 1024, mem, size),
+             Figure("index.uniform.build_s", c["build_s"],
+                    f"{c['build_cpu_s']:.0f} s of CPU", size),
+             Figure("index.uniform.open_s", c["open_s"],
+                    f"+ first query {c['load_s']:.2f} s; a fresh process, imports and first "
+                    f"query included, {c['cold_s']:.2f} s", size)]
+    if "append_s" in c:
+        how = "merged into the tables" if c["append_rebuilt"] else "no rebuild"
+        figs.append(Figure("index.uniform.append_s", c["append_s"],
+                           f"{c['append']:,} hashes, {how}; then {c['qps_append'][1]:,.0f} "
+                           "q/s per CPU second", size))
+    return figs
 
 
 def report_cairn(c: dict, kind: str, n: int) -> None:

@@ -35,6 +35,7 @@ from cairn.demo import jpeg_bytes, picture
 from cairn.scan.isolation import parse_size
 from cairn.scan.pipeline import scan
 from cairn.store import Store
+from figures import Figure, emit
 
 MiB = 1 << 20
 FILLER = 8 * MiB
@@ -174,6 +175,7 @@ def main() -> None:
         print(f"{'source':<9} {'workers':>7} {'seconds':>8} {'MB/s':>7} {'files/s':>8} "
               f"{'vs folder':>9} {'images':>6} {'errors':>6} {'load':>10}")
         e01s = [("ext4 E01", ext_e01), ("NTFS E01", ntfs_e01)]
+        figs = []
         for row, w in enumerate(int(x) for x in args.workers.split(",")):
             base = None
             # the two E01s swap places every row: on a shared machine whose load drifts,
@@ -187,7 +189,12 @@ def main() -> None:
                       f"{mbs / base:>8.2f}x {totals['images']:>6} "
                       f"{totals['items_with_errors']:>6} {load0:>4.1f}-{os.getloadavg()[0]:<4.1f}",
                       flush=True)
+                if name != "folder" and w <= 2:
+                    figs.append(Figure(f"ingest.{name.split()[0].lower()}.{w}w", mbs / base,
+                                       f"{mbs:.1f} vs {base:.1f} MB/s from a folder, "
+                                       f"{nfiles} files", args.size))
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        emit("bench_ingest", figs)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

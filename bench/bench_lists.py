@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from figures import Figure, emit
+
 OUT = Path(__file__).resolve().parents[1] / "bench-out" / "lists"
 CAIRN = str(Path(sys.executable).parent / "cairn")
 
@@ -98,6 +100,9 @@ def main() -> None:
             ("cairn lists import (TE CSV)", *import_cmd(te, "te"))]
     for name, n, secs, peak in rows:
         print(f"{name:<44}{n:>12,}{secs:>10.1f}{n / secs:>12,.0f}{peak:>10.0f}")
+    _, n, secs, peak = rows[1]
+    emit("bench_lists", [Figure("lists.vics_import", n / secs, f"{n:,} entries in {secs:.1f} s, "
+                                f"peak {peak:.0f} MB; TE CSV {rows[3][1] / rows[3][2]:,.0f}/s")])
     print("\nimport = parse + one SQLite transaction + the persisted list index; peak MB is "
           "the importing process's resident high-water mark.")
 

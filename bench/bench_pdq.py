@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import time
 from pathlib import Path
 
@@ -29,10 +30,12 @@ from cairn.media.decode import FAST_MIN_SIDE
 from cairn.signals.image import image_signals
 from cairn.signals.pdq import hamming
 from corpus import jpeg_corpus
+from figures import Figure, emit
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-out"
-SHARED = ROOT.parent / "shared" / "reference" / "threatexchange" / "pdq" / "data"
+SHARED = (Path(os.environ.get("CAIRN_SHARED") or ROOT.parent / "shared")  # as bench_video
+          / "reference" / "threatexchange" / "pdq" / "data")
 SIZES = {(640, 480): 60, (1920, 1080): 30, (4000, 3000): 10}
 
 
@@ -77,12 +80,13 @@ def cairn_fast_scan(b: bytes) -> str:
     return image_signals(b, 10**9, "fast").pdq.hash
 
 
-def throughput() -> None:
+def throughput(sizes: dict[tuple[int, int], int]) -> list[Figure]:
     print("PDQ throughput, files/s on one core (higher is better)\n")
+    figs = []
     cols = ["decode full", "decode reduced", "pytx", "cairn exact", "cairn fast",
             "fast as scan", "fast/pytx", "fast/decode"]
     print(f"{'size':<11}" + "".join(f"{c:>15}" for c in cols))
-    for size, n in SIZES.items():
+    for size, n in sizes.items():
         blobs = [p.read_bytes() for p in jpeg_corpus(size, n)]
         r = {
             "decode full": rate(decode_full, blobs, 2),
@@ -96,12 +100,18 @@ def throughput() -> None:
         r["fast/decode"] = r["decode reduced"] / r["cairn fast"]
         print(f"{size[0]}x{size[1]:<6}" + "".join(
             f"{r[c]:>14.2f}x" if "/" in c else f"{r[c]:>15.1f}" for c in cols))
+        if size != (640, 480):
+            name = "1080p" if size == (1920, 1080) else f"{size[0]}x{size[1]}"
+            figs.append(Figure(f"pdq.fast_vs_pytx.{name}", r["fast/pytx"],
+                               f"fast {r['cairn fast']:.1f} vs pytx {r['pytx']:.1f} files/s, "
+                               f"{n} files"))
     print("\ncairn exact / fast: one hash, as the reference computes; fast as scan: + the 8 "
           "dihedral hashes and the trim/crop query variants.\nfast/decode = time of cairn fast "
           "over time of the reduced decode alone (target <= 1.5)\n")
+    return figs
 
 
-def drift(n: int) -> None:
+def drift(n: int) -> list[Figure]:
     rng = np.random.default_rng(5)
     blobs = []
     d = OUT / "drift"
@@ -129,15 +139,22 @@ def drift(n: int) -> None:
     allv = np.array(dist["generated"] + dist["real photo"])
     print(f"{'all':<12}{len(allv):>6}{allv.min():>6}{int(np.median(allv)):>8}"
           f"{int(np.percentile(allv, 95)):>6}{allv.max():>6}\n")
+    what = f"{len(allv)} pictures, median {int(np.median(allv))}"
+    return [Figure("pdq.drift.p95", float(np.percentile(allv, 95)), what),
+            Figure("pdq.drift.max", float(allv.max()), what)]
 
 
 def main() -> None:
     threadpool_limits(1)  # one core means one BLAS thread too
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--drift", type=int, default=200, help="generated pictures for drift")
+    ap.add_argument("--files", default=",".join(map(str, SIZES.values())),
+                    help="JPEGs timed at 640x480, 1920x1080 and 4000x3000")
     args = ap.parse_args()
-    throughput()
-    drift(args.drift)
+    counts = [int(x) for x in args.files.split(",")]
+    figs = throughput(dict(zip(SIZES, counts, strict=True)))
+    figs += drift(args.drift)
+    emit("bench_pdq", figs)
 
 
 if __name__ == "__main__":

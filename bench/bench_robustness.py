@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from cairn.demo import jpeg_bytes, picture
 from cairn.signals.image import image_signals
+from figures import Figure, emit
 
 OUT = Path(__file__).resolve().parents[1] / "bench-out"
 SIZE = (640, 480)
@@ -169,11 +170,14 @@ def main() -> None:
             results[c][name] = (best, tp31 / len(edited))
             cells.append(f"{best:>16.1%} ({tp31 / len(edited):>4.0%})")
         print(f"{name:<18}" + "".join(f"{x:>24}" for x in cells))
-    verdict(results)
+    losses = verdict(results)
     chart(results)
+    emit("bench_robustness", [Figure(
+        "robust.fast_losses", len(losses), f"{len(EDITS)} edits x 2 metrics, fast and "
+        f"fast+variants vs exact like for like, {args.originals} originals")])
 
 
-def verdict(results: dict[str, dict[str, tuple[float, float]]]) -> None:
+def verdict(results: dict[str, dict[str, tuple[float, float]]]) -> list[str]:
     """Does fast lose any match against exact, like for like, on any edit and metric?"""
     losses = [f"{edit} ({['99.9% precision', 'distance 31'][k]}: {fast[k]:.1%} < {ex[k]:.1%})"
               for a, b in (("cairn fast", "cairn exact"),
@@ -183,6 +187,7 @@ def verdict(results: dict[str, dict[str, tuple[float, float]]]) -> None:
               if fast[k] < ex[k]]
     print("\nfast vs exact, like for like: " +
           ("no edit loses recall" if not losses else "loses on " + "; ".join(losses)))
+    return losses
 
 
 def chart(results: dict[str, dict[str, tuple[float, float]]]) -> None:

@@ -51,8 +51,10 @@ from cairn.signals.pdq_fast import luma_from_rgb
 from cairn.signals.variants import query_variants
 from cairn.store import Store
 from corpus import OUT, jpeg_corpus
+from figures import Figure, emit
 
 LIST_SIZE = 100_000  # PDQ hashes in the list the stage breakdown matches against
+SET_KEYS = {"1920x1080": "1080p", "4000x3000": "4000x3000"}  # the figures' names for the sets
 
 
 # -- corpora --------------------------------------------------------------------------------
@@ -140,8 +142,8 @@ def list_entries(n: int):
 Run = tuple[float, ScanSummary, float, float, float]  # files/s, summary, parent CPU, loads
 
 
-def floor_section(sets: dict[str, list[Path]], workers: int, repeats: int
-                  ) -> dict[tuple[str, int], Run]:
+def floor_section(sets: dict[str, list[Path]], workers: int, repeats: int,
+                  figs: list[Figure]) -> dict[tuple[str, int], Run]:
     print(f"1. cairn scan (fast, provenance on) vs the reduced-scale JPEG decode floor "
           f"(target >= 0.8x)   [{load()}]\n")
     print(f"{'set':<22}{'files':>6}{'procs':>6}{'luma floor':>12}{'RGB floor':>11}"
@@ -158,10 +160,17 @@ def floor_section(sets: dict[str, list[Path]], workers: int, repeats: int
                 if (name, procs) not in runs or rate > runs[(name, procs)][0]:
                     runs[(name, procs)] = (rate, summary, cpu, before, os.getloadavg()[0])
             rate = runs[(name, procs)][0]
+            if procs <= 2 and name in SET_KEYS:  # the figures the catalogue declares
+                figs.append(Figure(f"scan.floor.{SET_KEYS[name]}.{procs}w", rate / floor,
+                                   f"scan {rate:.1f} vs luma floor {floor:.1f} files/s, "
+                                   f"{len(paths)} files; RGB floor {rgb:.1f}: "
+                                   f"{rate / rgb:.2f}x"))
             print(f"{name:<22}{len(paths):>6}{procs:>6}{floor:>12.1f}{rgb:>11.1f}{rate:>14.1f}"
                   f"{rate / floor:>10.2f}x{rate / rgb:>9.2f}x")
     name, paths = next(iter(sets.items()))
     rate, _, _ = cairn_scan(paths, 1, with_list=LIST_SIZE)
+    figs.append(Figure("scan.with_list", rate / runs[(name, 1)][0],
+                       f"{rate:.1f} vs {runs[(name, 1)][0]:.1f} files/s, 1 worker"))
     print(f"{name + ', 100k list':<22}{len(paths):>6}{1:>6}{'':>23}{rate:>14.1f}"
           f"{rate / runs[(name, 1)][0]:>11.2f}x of the scan without lists")
     print(f"\n(best of {repeats}, floor and scan alternated; scan files/s run from the scan's "
@@ -170,7 +179,8 @@ def floor_section(sets: dict[str, list[Path]], workers: int, repeats: int
     return runs
 
 
-def scaling_section(runs: dict[tuple[str, int], Run], name: str, n: int, workers: int) -> None:
+def scaling_section(runs: dict[tuple[str, int], Run], name: str, n: int, workers: int
+                    ) -> Figure:
     print(f"2. workers: 1 vs {workers} on {n} {name} JPEGs, the scans of section 1 (target "
           ">= 1.8x)\n")
     rows = [(w, r[0], r[1].seconds, r[2], r[3], r[4])
@@ -184,6 +194,8 @@ def scaling_section(runs: dict[tuple[str, int], Run], name: str, n: int, workers
           f"match, store) used {rows[-1][3] / rows[-1][2]:.0%} of a core beside the workers; "
           f"on {os.cpu_count()} CPUs shared with a load of {rows[-1][5]:.1f}, the workers get "
           "what is left of the cores.\n")
+    return Figure("scan.workers", gain, f"{rows[0][1]:.1f} -> {rows[-1][1]:.1f} files/s, "
+                  f"{n} files, {workers} workers, load {rows[-1][5]:.1f}")
 
 
 # -- whole process: cairn hash vs python-threatexchange -------------------------------------
@@ -204,7 +216,7 @@ def best_of(cmd: list[str], runs: int = 3) -> float:
     return best
 
 
-def hash_section(paths: list[Path]) -> None:
+def hash_section(paths: list[Path]) -> Figure:
     print(f"3. whole process on {len(paths)} 1080p JPEGs, start-up included, best of 3 "
           f"(target >= 4x)   [{load()}]\n")
     files = [str(p) for p in paths]
@@ -216,7 +228,7 @@ def hash_section(paths: list[Path]) -> None:
         print("python-threatexchange not installed (pip install threatexchange==1.2.17, the "
               "bench extra; or set THREATEXCHANGE to its CLI): cairn hash alone "
               f"{t_cairn:.2f} s, {len(paths) / t_cairn:.1f} files/s\n")
-        return
+        return Figure("scan.hash_vs_pytx", None, "python-threatexchange not installed")
     subprocess.run([tx, "hash", "photo", files[0]], check=True, stdout=subprocess.DEVNULL)
     t_tx = best_of([tx, "hash", "photo", *files])
     print(f"{'contender':<58}{'seconds':>9}{'files/s':>9}{'vs pytx':>9}")
@@ -224,6 +236,8 @@ def hash_section(paths: list[Path]) -> None:
                     ("cairn hash --mode fast (+ MD5/SHA-1/SHA-256, provenance)", t_cairn)):
         print(f"{name:<58}{t:>9.2f}{len(paths) / t:>9.1f}{t_tx / t:>8.2f}x")
     print()
+    return Figure("scan.hash_vs_pytx", t_tx / t_cairn, f"{t_cairn:.2f} s vs {t_tx:.2f} s, "
+                  f"{len(paths)} 1080p JPEGs, best of 3")
 
 
 # -- where the time goes ---------------------------------------------------------------------
@@ -231,7 +245,7 @@ STAGES = ("read+digest", "decode", "PDQ (8 turns)", "provenance", "query variant
           "store")
 
 
-def stages_section(paths: list[Path], scan: Run) -> None:
+def stages_section(paths: list[Path], scan: Run) -> Figure:
     print(f"4. where one file's time goes: CPU time (not wall: the machine is shared), one "
           f"process, {len(paths)} 1080p JPEGs   [{load()}]\n")
     limits = Limits()
@@ -305,6 +319,9 @@ def stages_section(paths: list[Path], scan: Run) -> None:
           "(section 1's target, in CPU time)")
     print(f"{'scan parent':<18}{parent:>12.2f}   the scan's own process (walk, records "
           "received, match, store), from section 1's 1-worker scan\n")
+    return Figure("scan.cpu.worker_vs_floor", floor / worker,
+                  f"worker {worker:.2f} vs luma floor {floor:.2f} CPU ms/file "
+                  f"(RGB floor {rgb:.2f}: {rgb / worker:.2f}x)")
 
 
 def main() -> None:
@@ -321,10 +338,13 @@ def main() -> None:
     large = varied_corpus((4000, 3000), args.large, 4)
     print(f"cairn scan on generated benign JPEGs, {args.workers} workers at most, "
           f"{os.cpu_count()} CPUs, one run\n")
-    runs = floor_section({"1920x1080": hd, "4000x3000": large}, args.workers, args.repeats)
-    scaling_section(runs, "1920x1080", len(hd), args.workers)
-    hash_section(hd[:args.hash_files])
-    stages_section(hd[:args.stage_files], runs[("1920x1080", 1)])
+    figs: list[Figure] = []
+    runs = floor_section({"1920x1080": hd, "4000x3000": large}, args.workers, args.repeats,
+                         figs)
+    figs.append(scaling_section(runs, "1920x1080", len(hd), args.workers))
+    figs.append(hash_section(hd[:args.hash_files]))
+    figs.append(stages_section(hd[:args.stage_files], runs[("1920x1080", 1)]))
+    emit("bench_scan", figs)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from figures import Figure, emit
+
 
 def make_items(n: int, seed: int = 5) -> tuple[list[dict], int]:
     """(items, how many planted copies lie within 31 bits of their original)."""
@@ -53,6 +55,7 @@ def main() -> None:
     items, planted = make_items(args.items)
     print(f"generated {len(items):,} items ({planted:,} edited copies within 31 bits) in "
           f"{time.perf_counter() - t:.1f} s")
+    figs = []
     for workers in (int(w) for w in args.workers.split(",")):
         t = time.perf_counter()
         fams = families(items, workers=workers)
@@ -61,6 +64,11 @@ def main() -> None:
         print(f"{workers} process(es): {len(fams):,} families holding {copies_found:,} copies "
               f"(planted {planted:,}) in {secs:.1f} s, {len(items) / secs:,.0f} items/s -> "
               f"1M items in {1_000_000 / (len(items) / secs) / 60:.1f} min")
+        if workers == 2:
+            figs.append(Figure("trace.items_per_s", len(items) / secs,
+                               f"{len(items):,} items, {len(fams):,} families; 1M items in "
+                               f"{1_000_000 / (len(items) / secs) / 60:.1f} min"))
+    emit("bench_trace", figs)
 
 
 if __name__ == "__main__":

@@ -33,12 +33,14 @@ from cairn.media.video import frames
 from cairn.signals.pdq import hamming
 from cairn.signals.pdq_fast import pdq_from_luma
 from cairn.signals.vpdq import VpdqFrame, vpdq_frames
+from figures import Figure, emit
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-out"
 SECONDS = 20
 FPS = 30
 REPEAT = 3
+SIMD_MADE = "test-padded-dimensions"  # its sample hashes came from FFmpeg's SIMD converter
 CLIPS = (((640, 480), None), ((1920, 1080), None), ((1920, 1080), FPS))
 
 
@@ -50,7 +52,8 @@ def reference_root() -> Path | None:
 
 
 def clip(size: tuple[int, int], keyint: int | None) -> Path:
-    name = f"clip-{size[0]}x{size[1]}" + (f"-k{keyint}" if keyint else "") + ".mp4"
+    name = (f"clip-{size[0]}x{size[1]}" + (f"-k{keyint}" if keyint else "")
+            + (f"-{SECONDS}s" if SECONDS != 20 else "") + ".mp4")
     path = OUT / name
     if path.exists():
         return path
@@ -97,11 +100,12 @@ def speeds(*fns: Callable[[], object]) -> list[float]:
     return [SECONDS / b for b in best]
 
 
-def throughput() -> None:
+def throughput() -> list[Figure]:
     print(f"vPDQ throughput: seconds of video per CPU second, one core ({SECONDS} s H.264 "
           f"clips, {FPS} fps, one decoder thread, best of {REPEAT})\n")
     print(f"{'clip':<22}{'decode only':>12}{'exact 1/s':>11}{'fast 1/s':>10}"
           f"{'fast/floor':>12}{'decoded':>9}")
+    figs = []
     for size, keyint in CLIPS:
         p = clip(size, keyint)
         dec, exact, fast = speeds(lambda p=p: decode_only(p),
@@ -114,10 +118,15 @@ def throughput() -> None:
         share = counts["decoded"] / counts["read"]
         print(f"{label:<22}{dec:>11.1f}x{exact:>10.1f}x{fast:>9.1f}x{fast / dec:>11.2f}x"
               f"{share:>9.0%}")
+        key = "sd" if size == (640, 480) else "1080p_key1s" if keyint else "1080p"
+        figs.append(Figure(f"video.fast_vs_floor.{key}", fast / dec,
+                           f"fast {fast:.1f}x vs decode-only {dec:.1f}x real time (exact "
+                           f"{exact:.1f}x), {SECONDS} s clip, {share:.0%} of frames decoded"))
     print("\n(decode only: every frame decoded, nothing converted or hashed. exact: every frame\n"
           "decoded, the reference's RGB and PDQ core. fast: groups of pictures decoded as far\n"
           "as their last wanted frame (decoded: the share of frames that took), luma plane,\n"
           "fast PDQ core.)")
+    return figs
 
 
 def _stats(d: list[int]) -> str:
@@ -131,11 +140,13 @@ def _reduced(path: str, interval: float, side: int) -> list[VpdqFrame]:
         for f in frames(path, interval, "fast", reduce_to=side)]
 
 
-def drift(every_frame: bool) -> None:
+def drift(every_frame: bool) -> list[Figure]:
     ref = reference_root()
     if ref is None:
         print("\nDrift: reference videos not found (set CAIRN_SHARED); skipped")
-        return
+        why = "reference videos not found (set CAIRN_SHARED)"
+        return [Figure(k, None, why) for k in ("video.drift.p95", "video.drift.max",
+                                                "video.exact_identical")]
     interval = 0.0 if every_frame else 1.0
     print(f"\nDrift, per frame hashed ({'every frame' if every_frame else 'one per second'}), "
           "frames of quality >= 50: Hamming distance (bits)\n")
@@ -144,6 +155,7 @@ def drift(every_frame: bool) -> None:
     all_fast: list[int] = []
     all_small: list[int] = []
     same = total = 0
+    simd = (0, 0)  # the video whose sample hashes FFmpeg's SIMD converter made
     for p in sorted((ref / "tmk" / "sample-videos").glob("*.mp4")):
         lines = (ref / "vpdq" / "sample-hashes" / f"{p.stem}.txt").read_text().splitlines()
         sample = {int(x[0]): x for x in (ln.split(",") for ln in lines if ln.strip())}
@@ -153,6 +165,8 @@ def drift(every_frame: bool) -> None:
         hit = sum(sample[i][2] == f.hash and int(sample[i][1]) == f.quality
                   for i, f in exact.items())
         same, total = same + hit, total + len(exact)
+        if p.stem == SIMD_MADE:
+            simd = (hit, len(exact))
         d = [hamming(f.hash, exact[f.index].hash) for f in fast
              if f.index in exact and exact[f.index].quality >= 50]
         s = [hamming(f.hash, exact[f.index].hash) for f in small
@@ -168,18 +182,30 @@ def drift(every_frame: bool) -> None:
     print("\n(exact = reference: frames whose hash and quality equal the reference C++ hasher's\n"
           "sample hashes; test-padded-dimensions' were made with FFmpeg's SIMD converter.\n"
           "512 px: fast with frames scaled by swscale to 512 px a side, not the default.)")
+    d = np.asarray(all_fast)
+    what = (f"{len(d)} frames of the reference videos "
+            f"({'every frame' if every_frame else 'one a second'}), median {np.median(d):.0f}")
+    return [Figure("video.drift.p95", float(np.percentile(d, 95)), what),
+            Figure("video.drift.max", float(d.max()), what),
+            Figure("video.exact_identical", 100 * (same - simd[0]) / (total - simd[1]),
+                   f"{same - simd[0]}/{total - simd[1]} frames (hash and quality); with "
+                   f"{SIMD_MADE}, made by FFmpeg's SIMD converter: {same}/{total}")]
 
 
 def main() -> None:
+    global SECONDS, REPEAT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--every-frame", action="store_true",
                         help="drift over every frame of the reference videos (slower)")
     parser.add_argument("--no-throughput", action="store_true", help="drift table only")
+    parser.add_argument("--seconds", type=int, default=SECONDS, help="length of the clips")
+    parser.add_argument("--repeat", type=int, default=REPEAT, help="rounds, best kept")
     args = parser.parse_args()
+    SECONDS, REPEAT = args.seconds, args.repeat
     threadpool_limits(1)  # one core means one BLAS thread too
-    if not args.no_throughput:
-        throughput()
-    drift(args.every_frame)
+    figs = [] if args.no_throughput else throughput()
+    figs += drift(args.every_frame)
+    emit("bench_video", figs)
     sys.stdout.flush()
 
 
