@@ -15,7 +15,8 @@ Deleted files, where the file system still describes them:
 - exFAT: entry sets whose in-use bits are cleared (0x05/0x40/0x41), names kept; content
   from the clusters the stream entry names (contiguous ones reliably).
 
-Recognised but not read (each an `FsError` naming it): HFS+, APFS, BitLocker.
+APFS: `cairn.media.disk.apfs` (unencrypted volumes; an encrypted one is a note).
+Recognised but not read (each an `FsError` naming it): HFS+, BitLocker.
 `unallocated()`: byte ranges of free clusters (FAT: FAT entries 0; NTFS: $Bitmap; exFAT:
 its allocation bitmap; ext: the groups' block bitmaps), for carving; ISO 9660 has none.
 """
@@ -530,13 +531,17 @@ def _iso_time(d: Any) -> float | None:
         return None
 
 
+def _apfs(fh: BinaryIO) -> FileSystem:
+    from cairn.media.disk.apfs import ApfsReader  # its module imports this one
+    return ApfsReader(fh)
+
+
 READERS: dict[str, Callable[[BinaryIO], FileSystem]] = {
     "FAT": FatReader, "NTFS": NtfsReader, "ext": ExtReader, "exFAT": ExFatReader,
-    "ISO 9660": IsoReader}
+    "ISO 9660": IsoReader, "APFS": _apfs}
 
 _NOT_READ = {
     "HFS+": "HFS+ file system: recognised, not read by Cairn yet",
-    "APFS": "APFS container: recognised, not read by Cairn yet",
     "BitLocker": "BitLocker-encrypted volume: cannot be read without its recovery key",
 }
 
@@ -553,5 +558,7 @@ def open_fs(vol: BinaryIO) -> FileSystem:
         raise FsError(_NOT_READ[kind])
     try:
         return READERS[kind](vol)
+    except FsError:
+        raise
     except Exception as e:  # noqa: BLE001 - a damaged boot block or superblock is data
         raise FsError(f"{kind} file system unreadable: {type(e).__name__}: {e}") from None
