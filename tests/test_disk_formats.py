@@ -17,7 +17,10 @@ from hypothesis import strategies as st
 from cairn.media.disk import detect
 from cairn.media.disk.filesystems import FsError, open_fs
 from cairn.media.disk.volumes import VolumeError, volumes
-from test_disk_images import check_tree, fat_image, make_tree, need, records, sh
+from cairn.media.limits import Limits
+from cairn.media.walk import walk
+from cairn.scan.worker import process_entry
+from test_disk_images import check_tree, fat_image, gpt_disk, make_tree, need, records, sh
 
 MiB = 1 << 20
 APFS_BLOCK = 4096
@@ -179,3 +182,55 @@ def test_apm_volume_of_zeros_is_an_error_not_silence(tmp_path: Path) -> None:
     assert "volume starts with zeros" in recs["blank.dmg!/p1/$volume"]["errors"][0]["message"]
     with pytest.raises(FsError):
         open_fs(io.BytesIO(bytes(4096)))
+
+
+# -- virtual disks beyond the defaults -----------------------------------------------------
+@pytest.fixture(scope="module")
+def gpt(tmp_path_factory: pytest.TempPathFactory, tree: Path) -> Path:
+    return gpt_disk(tmp_path_factory.mktemp("gpt") / "disk.img", tree)
+
+
+@pytest.mark.parametrize("fmt,ext,opts,media,extents", [
+    ("vmdk", "vmdk", ["-o", "subformat=streamOptimized"], detect.VMDK, []),
+    ("vmdk", "vmdk", ["-o", "subformat=monolithicFlat"], detect.VMDK, ["vm-flat.vmdk"]),
+    ("vmdk", "vmdk", ["-o", "subformat=twoGbMaxExtentSparse"], detect.VMDK, ["vm-s001.vmdk"]),
+    ("vmdk", "vmdk", ["-o", "subformat=twoGbMaxExtentFlat"], detect.VMDK, ["vm-f001.vmdk"]),
+    ("qcow2", "qcow2", ["-c"], detect.QCOW2, []),
+    ("qcow2", "qcow2", ["-o", "compat=0.10"], detect.QCOW2, []),
+    ("vhdx", "vhdx", ["-o", "subformat=fixed"], detect.VHDX, []),
+    ("vpc", "vhd", ["-o", "subformat=dynamic"], detect.VHD, []),
+    ("vdi", "vdi", [], detect.VDI, []),
+    ("parallels", "hds", [], detect.PARALLELS, []),
+])
+def test_virtual_disk_variants(tmp_path: Path, gpt: Path, tree: Path, fmt: str, ext: str,
+                               opts: list[str], media: str, extents: list[str]) -> None:
+    """qemu-img's other subformats of the same GPT disk (FAT + ext4): every planted picture
+    is found once, under the descriptor; an extent file beside a VMDK descriptor is read
+    through it and says so, never as a second disk (a flat extent is a raw disk) nor as a
+    broken one."""
+    need("qemu-img")
+    out = tmp_path / f"vm.{ext}"
+    sh("qemu-img", "convert", "-q", "-f", "raw", "-O", fmt, *opts, gpt, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, *extents])
+    recs = {r["path"]: r for e in walk(tmp_path) for r in process_entry(e, Limits())}
+    assert recs[out.name]["media_type"] == media and not recs[out.name]["errors"]
+    check_tree(recs, f"{out.name}!/p1/", tree, fat=True, deleted="Pictures/_IC3.JPG")
+    check_tree(recs, f"{out.name}!/p2/", tree)
+    for x in extents:
+        assert recs[x]["origin"] == f"a later segment of the image {out.name}: read with it"
+        assert recs[x]["kind"] == "other" and not recs[x]["errors"]
+    assert not any("!" in p and not p.startswith(out.name + "!") for p in recs)
+    assert not any(r["errors"] for r in recs.values())
+
+
+def test_qed_is_a_named_error_never_silence(tmp_path: Path, gpt: Path) -> None:
+    """QED (QEMU's enhanced disk): recognised by its magic, no maintained reader: the
+    image is an error item naming the format, not an unknown blob."""
+    need("qemu-img")
+    out = tmp_path / "vm.qed"
+    sh("qemu-img", "convert", "-q", "-f", "raw", "-O", "qed", gpt, out)
+    (rec,) = records(out).values()
+    assert rec["kind"] == "disk" and rec["media_type"] == detect.QED
+    assert rec["errors"] == [{"stage": "disk", "message": (
+        "QED (QEMU enhanced disk) image: recognised, but Cairn has no reader for it; "
+        "convert it with `qemu-img convert -O raw`")}]
