@@ -128,9 +128,9 @@ def test_apm_disk_with_a_fat_partition(tmp_path: Path, tree: Path) -> None:
         f.write(fat.read_bytes())
     recs = records(disk)
     assert recs["mac.dmg"]["media_type"] == detect.RAW
-    check_tree(recs, "mac.dmg!/p1/", tree, fat=True, deleted="Pictures/_IC3.JPG")
-    assert recs["mac.dmg!/p1/Pictures/PIC0.JPG"]["origin"]["location"] == \
-        "mac.dmg/p1/FAT12/Pictures/PIC0.JPG"
+    check_tree(recs, "mac.dmg!/p1/", tree, deleted="Pictures/_ic3.jpg")
+    assert recs["mac.dmg!/p1/Pictures/pic0.jpg"]["origin"]["location"] == \
+        "mac.dmg/p1/FAT12/Pictures/pic0.jpg"
     assert not any(p.startswith("mac.dmg!/p2") for p in recs)
     assert not any(r["errors"] for r in recs.values())
 
@@ -214,7 +214,7 @@ def test_virtual_disk_variants(tmp_path: Path, gpt: Path, tree: Path, fmt: str, 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, *extents])
     recs = {r["path"]: r for e in walk(tmp_path) for r in process_entry(e, Limits())}
     assert recs[out.name]["media_type"] == media and not recs[out.name]["errors"]
-    check_tree(recs, f"{out.name}!/p1/", tree, fat=True, deleted="Pictures/_IC3.JPG")
+    check_tree(recs, f"{out.name}!/p1/", tree, deleted="Pictures/_ic3.jpg")
     check_tree(recs, f"{out.name}!/p2/", tree)
     for x in extents:
         assert recs[x]["origin"] == f"a later segment of the image {out.name}: read with it"
@@ -234,3 +234,20 @@ def test_qed_is_a_named_error_never_silence(tmp_path: Path, gpt: Path) -> None:
     assert rec["errors"] == [{"stage": "disk", "message": (
         "QED (QEMU enhanced disk) image: recognised, but Cairn has no reader for it; "
         "convert it with `qemu-img convert -O raw`")}]
+
+
+def test_fat_short_names_read_as_windows_shows_them(tmp_path: Path) -> None:
+    """An 8.3 name is stored upper case; the entry's NT flags say which half was lower
+    case (mtools sets them as Windows does): every name reads back as it was written."""
+    need("mkfs.vfat", "mcopy")
+    names = ["UPPER.JPG", "lower.jpg", "Mixed.Jpg", "base.JPG", "EXT.jpg", "noext"]
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, n in enumerate(names):
+        (src / n).write_bytes(bytes([i]) * 10)
+    img = tmp_path / "names.img"
+    sh("truncate", "-s", "4M", img)
+    sh("mkfs.vfat", img)
+    sh("mcopy", "-i", img, *sorted(src.iterdir()), "::/")
+    recs = records(img)
+    assert sorted(p.split("!/", 1)[1] for p in recs if "!/" in p) == sorted(names)

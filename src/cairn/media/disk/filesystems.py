@@ -108,7 +108,7 @@ class FatReader:
         for ent in entries:
             if ent.name in (".", "..") or ent.is_volume_id():
                 continue
-            path = prefix + ent.name
+            path = prefix + _fat_case(ent.name, ent.dirent.DIR_NTRes, bool(ent.ldirents))
             if ent.is_directory():
                 if ent.cluster in self._seen:
                     self.notes.append(f"FAT directory {path!r} loops back; not read twice")
@@ -143,7 +143,8 @@ class FatReader:
                 continue
             short = ent[1:8].decode("cp437").rstrip()
             ext = ent[8:11].decode("cp437").rstrip()
-            name = "".join(names) or ("_" + short + ("." + ext if ext else ""))
+            name = "".join(names) or _fat_case("_" + short + ("." + ext if ext else ""),
+                                               ent[12], False)
             size = int.from_bytes(ent[28:32], "little")
             cluster = int.from_bytes(ent[20:22], "little") << 16 | int.from_bytes(ent[26:28],
                                                                                  "little")
@@ -174,6 +175,17 @@ class FatReader:
         free = (((c - 2) * csize + base, csize) for c in range(2, min(count + 2, fat.entry_count))
                 if fat.get(c) == 0)
         return _merge(free)
+
+
+def _fat_case(name: str, ntres: int, long_name: bool) -> str:
+    """A short (8.3) name as Windows and Linux show it: the entry's NT flags (0x08: base
+    in lower case, 0x10: extension) say `pic0.jpg` was stored as PIC0.JPG; a long name is
+    kept as written."""
+    if long_name or not ntres & 0x18:
+        return name
+    base, dot, ext = name.partition(".")
+    return (base.lower() if ntres & 0x08 else base) + dot + (ext.lower() if ntres & 0x10
+                                                              else ext)
 
 
 def _attr(obj: object, name: str) -> Any:
