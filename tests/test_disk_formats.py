@@ -251,3 +251,33 @@ def test_fat_short_names_read_as_windows_shows_them(tmp_path: Path) -> None:
     sh("mcopy", "-i", img, *sorted(src.iterdir()), "::/")
     recs = records(img)
     assert sorted(p.split("!/", 1)[1] for p in recs if "!/" in p) == sorted(names)
+
+
+def test_apfs_partition_beside_a_fat_one_on_gpt(tmp_path: Path, tree: Path) -> None:
+    """A Mac-style GPT disk by sfdisk: p1 FAT (EFI-like, with the pictures), p2 an APFS
+    container (Apple's APFS type GUID) by mkapfs, copied in sparsely: both volumes are
+    opened, p1's pictures found, p2 walked without error."""
+    need("sfdisk")
+    apfs = apfs_container(tmp_path / "c.apfs", "Macintosh HD")
+    fat = fat_image(tmp_path / "p1.fat", tree, "4M")
+    disk = tmp_path / "mac.img"
+    sh("truncate", "-s", "140M", disk)
+    sh("sfdisk", "-q", disk, stdin="label: gpt\n"
+       "start=2048, size=8192, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n"
+       "start=10240, size=262144, type=7C3457EF-0000-11AA-AA11-00306543ECAC\n")
+    with disk.open("r+b") as f, apfs.open("rb") as src:
+        f.seek(2048 * 512)
+        f.write(fat.read_bytes())
+        for at in range(0, 128 * MiB, MiB):
+            chunk = src.read(MiB)
+            if chunk.strip(b"\0"):
+                f.seek(10240 * 512 + at)
+                f.write(chunk)
+    recs = records(disk)
+    check_tree(recs, "mac.img!/p1/", tree, deleted="Pictures/_ic3.jpg")
+    assert not any(p.startswith("mac.img!/p2") for p in recs)  # an empty volume, no error
+    assert not any(r["errors"] for r in recs.values())
+    with disk.open("rb") as f:
+        (vol,) = [v for v in volumes(f, disk.stat().st_size)[0] if v.name == "p2"]
+        fs = open_fs(vol.open(f))
+        assert fs.name == "APFS" and [n for n, _ in fs.volumes] == ["Macintosh HD"]  # type: ignore[attr-defined]

@@ -153,11 +153,12 @@ def vmdk_descriptor_of(path: bytes) -> bytes | None:
         other = os.path.join(folder, name)
         try:
             with open_readonly(other) as f:
+                if f.read(21) != b"# Disk DescriptorFile":
+                    continue  # a sparse extent or a monolithic image: names no other file
                 text = f.read(MAX_DESCRIPTOR)
         except OSError:
             continue
-        if text.startswith(b"# Disk DescriptorFile") and \
-                base in (os.path.basename(x) for x in _VMDK_EXTENT.findall(text)):
+        if base in (os.path.basename(x) for x in _VMDK_EXTENT.findall(text)):
             return other
     return None
 
