@@ -1,8 +1,8 @@
 """Apple disk formats, built by Debian's own tools (`mkapfs` from apfsprogs, `parted` for an
 Apple Partition Map, mtools for the FAT in it) from benign generated pictures: an APM disk's
-pictures are found with their paths; an APFS container is opened and walked, an encrypted
-volume and a damaged container are named errors. A test whose tool is missing here skips,
-naming it (.ci/run installs them all)."""
+pictures are found with their paths; an APFS volume's files are read (written into mkapfs's
+volume by tests/apfs_fixture.py), an encrypted volume and a damaged container are named
+errors. A test whose tool is missing here skips, naming it (.ci/run installs them all)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import apfs_fixture
 from cairn.media.disk import detect
 from cairn.media.disk.filesystems import FsError, open_fs
 from cairn.media.disk.volumes import VolumeError, volumes
 from cairn.media.limits import Limits
 from cairn.media.walk import walk
-from cairn.scan.worker import process_entry
+from cairn.scan.worker import HashOptions, process_entry
 from test_disk_images import check_tree, fat_image, gpt_disk, make_tree, need, records, sh
 
 MiB = 1 << 20
@@ -93,10 +94,45 @@ def test_empty_apfs_volume_is_opened_and_walked(tmp_path: Path) -> None:
     assert not recs["mac.img"]["errors"]
 
 
-def test_encrypted_apfs_volume_is_a_named_error(tmp_path: Path) -> None:
+def apfs_tree(tree: Path) -> dict[str, bytes]:
+    files = {f"Pictures/pic{i}.jpg": (tree / "Pictures" / f"pic{i}.jpg").read_bytes()
+             for i in range(3)}
+    files["Docs/sub/green.png"] = (tree / "Docs" / "sub" / "green.png").read_bytes()
+    files["Docs/note.txt"] = (tree / "Docs" / "note.txt").read_bytes()
+    files["Pictures/café.jpg"] = files["Pictures/pic1.jpg"]  # a name hashed from its NFD
+    return files
+
+
+def test_apfs_volume_files_are_read(tmp_path: Path, tree: Path) -> None:
+    """Pictures, a nested folder, a non-ASCII name and a symbolic link written into the
+    volume mkapfs made (tests/apfs_fixture.py: the tree records of Apple's APFS Reference):
+    every picture is found under the volume's name with its content, the link is said."""
+    img = apfs_container(tmp_path / "mac.img", "Exhibit")
+    apfs_fixture.plant(img, apfs_tree(tree), {"Pictures/latest.jpg": "pic0.jpg"})
+    recs = records(img)
+    check_tree(recs, "mac.img!/Exhibit/", tree)
+    r = recs["mac.img!/Exhibit/Pictures/pic0.jpg"]
+    assert r["origin"] == {"container": "disk image", "deleted": False, "carved": False,
+                           "location": "mac.img/APFS/Exhibit/Pictures/pic0.jpg"}
+    assert r["mtime"] == apfs_fixture.NS / 1e9
+    cafe = recs["mac.img!/Exhibit/Pictures/café.jpg"]
+    assert cafe["sha256"] == recs["mac.img!/Exhibit/Pictures/pic1.jpg"]["sha256"]
+    assert recs["mac.img!/Exhibit/Docs/note.txt"]["kind"] != "image"
+    (link,) = recs["mac.img!/Exhibit/Pictures/latest.jpg"]["errors"]
+    assert link["message"] == "symbolic link to 'pic0.jpg'; not followed"
+    assert [p for p, r in recs.items() if r["errors"]] == ["mac.img!/Exhibit/Pictures/latest.jpg"]
+    (entry,) = list(walk(img))  # --carve: APFS free space is not mapped, and that is said
+    carve = {r["path"]: r for r in process_entry(entry, Limits(), HashOptions(carve=True))}
+    assert carve["mac.img!/$unallocated"]["errors"][0]["message"] == \
+        "free space of APFS not mapped yet; not carved"
+
+
+def test_encrypted_apfs_volume_is_a_named_error(tmp_path: Path, tree: Path) -> None:
     img = apfs_container(tmp_path / "fv.img", "Locked")
+    apfs_fixture.plant(img, apfs_tree(tree))
     assert mark_encrypted(img) >= 1
     recs = records(img)
+    assert sorted(recs) == ["fv.img", "fv.img!/$volume"]  # nothing read from it
     (err,) = recs["fv.img!/$volume"]["errors"]
     assert "APFS container with no readable volume" in err["message"]
     assert "APFS volume 'Locked' is encrypted (FileVault)" in err["message"]
