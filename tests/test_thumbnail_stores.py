@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -151,3 +153,27 @@ def test_ios_thumbnail_anywhere_below_a_root() -> None:
         o = thumbnail_origin(root + IOS_THUMB)
         assert o is not None
         assert o["thumbnail_of"] == "/private/var/mobile/Media/DCIM/100APPLE/IMG_0003.JPG"
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar", "tar.gz"])
+def test_sd_card_copied_into_an_archive(tmp_path: Path, sdcard: dict[str, bytes],
+                                        kind: str) -> None:
+    """An SD card's files zipped or tarred (not a phone extraction: no phone layout):
+    the thumbnails are still marked, the camera picture still has no origin."""
+    root = plant(tmp_path / "card", sdcard)
+    out = tmp_path / f"card.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(out, "w") as zf:
+            for name in sdcard:
+                zf.write(root / name, name)
+    else:
+        with tarfile.open(out, "w:gz" if kind == "tar.gz" else "w") as tf:
+            for name in sdcard:
+                tf.add(root / name, name)
+    recs = records(out)
+    prefix = f"{out.name}!/"
+    for name in ("1700000000001.jpg", "37.jpg"):
+        o = recs[f"{prefix}DCIM/.thumbnails/{name}"]["origin"]
+        assert o["thumbnail"] is True and o["cache"] == "Android MediaStore .thumbnails"
+    assert "origin" not in recs[f"{prefix}DCIM/Camera/IMG_20240110_090000.jpg"]
+    assert len([p for p in recs if f"{THUMBDATA}!/slot-" in p]) == 2

@@ -129,8 +129,10 @@ class Apps:
                     self.learn(name, data)
 
     def origin(self, path: str) -> Origin | None:
-        """Where `path` (a member or file path inside an extraction) sat on the phone."""
-        return ios_origin(path, self.containers) or android_origin(path)
+        """Where `path` (a member or file path inside an extraction) sat on the phone; a
+        thumbnail cache's file outside a phone layout still gets what its cache says."""
+        return ios_origin(path, self.containers) or android_origin(path) \
+            or thumbnail_origin(path)
 
 
 def ios_origin(path: str, containers: dict[str, str] | None = None) -> Origin | None:
