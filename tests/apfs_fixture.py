@@ -178,3 +178,17 @@ def plant(img: Path, files: dict[str, bytes], links: dict[str, str] | None = Non
         records[i] = (k, v[:56] + struct.pack("<i", children.get(ROOT_INO, 0)) + v[60:])
     data[at: at + BLOCK] = _build_leaf(bytes(data[at: at + BLOCK]), records + out)
     img.write_bytes(bytes(data))
+
+
+def snapshot(img: Path, name: str, xid: int = 1) -> None:
+    """A snapshot's metadata record (j_snap_metadata, keyed by its transaction id) added to
+    the volume's snapshot metadata tree, as `tmutil localsnapshot` would leave one; its
+    state is the volume's own (no extent reference tree of its own: not read by Cairn)."""
+    data = bytearray(img.read_bytes())
+    at = next(a for a in range(0, len(data), BLOCK)
+              if struct.unpack_from("<II", data, a + 24) == (0x40000002, 0x10))
+    raw = name.encode() + b"\0"
+    value = struct.pack("<QQQQQIIH", 0, 0, NS, NS, 0, 0, 0, len(raw)) + raw
+    records = _parse_leaf(bytes(data[at: at + BLOCK])) + [(_jkey(xid, 1), value)]
+    data[at: at + BLOCK] = _build_leaf(bytes(data[at: at + BLOCK]), records)
+    img.write_bytes(bytes(data))

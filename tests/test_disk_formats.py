@@ -121,6 +121,12 @@ def test_apfs_volume_files_are_read(tmp_path: Path, tree: Path) -> None:
     (link,) = recs["mac.img!/Exhibit/Pictures/latest.jpg"]["errors"]
     assert link["message"] == "symbolic link to 'pic0.jpg'; not followed"
     assert [p for p, r in recs.items() if r["errors"]] == ["mac.img!/Exhibit/Pictures/latest.jpg"]
+    apfs_fixture.snapshot(img, "com.apple.TimeMachine.2024-01-10-090000.local")
+    recs = records(img)
+    check_tree(recs, "mac.img!/Exhibit/", tree)  # its files as before, and a note:
+    (err,) = recs["mac.img!/$volume"]["errors"]
+    assert err["message"] == ("APFS volume 'Exhibit' has 1 snapshot(s): only its current "
+                              "state is read (files deleted since a snapshot are not)")
     (entry,) = list(walk(img))  # --carve: APFS free space is not mapped, and that is said
     carve = {r["path"]: r for r in process_entry(entry, Limits(), HashOptions(carve=True))}
     assert carve["mac.img!/$unallocated"]["errors"][0]["message"] == \

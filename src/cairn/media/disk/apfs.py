@@ -6,7 +6,8 @@ Users/x/Pictures/a.jpg`). Compressed files (decmpfs) are read decompressed by th
 
 Not read, each said in a note (an error item, never silence): an encrypted volume (FileVault:
 its key is wrapped by a password or recovery key Cairn does not have); a volume whose tree is
-damaged. A container of encrypted volumes only is an `FsError`. Deleted files: APFS keeps no
+damaged; a volume's snapshots (their count is said: a snapshot may still hold files deleted
+since). A container of encrypted volumes only is an `FsError`. Deleted files: APFS keeps no
 directory entry of a deleted file, so none are listed; free space is not mapped yet (the
 space manager's bitmaps), so `--carve` says APFS is not carved.
 """
@@ -48,7 +49,20 @@ class ApfsReader:
                 self.notes.append(f"APFS volume {label!r} is encrypted (FileVault): cannot be "
                                   "read without its password or recovery key; not read")
                 continue
-            self.volumes.append((_volume_dir(label, i), vol))
+            top = _volume_dir(label, i)
+            if top in (t for t, _ in self.volumes):
+                top = f"{top} ({i})"  # two volumes of one name: their paths kept apart
+            self.volumes.append((top, vol))
+            try:
+                snaps = len(vol.snapshots)
+            except Exception as e:  # noqa: BLE001 - a damaged snapshot tree, said
+                self.notes.append(f"APFS volume {label!r}: snapshot list unreadable: "
+                                  f"{type(e).__name__}: {e}")
+            else:
+                if snaps:
+                    self.notes.append(f"APFS volume {label!r} has {snaps} snapshot(s): only "
+                                      "its current state is read (files deleted since a "
+                                      "snapshot are not)")
         if not self.volumes:
             raise FsError("APFS container with no readable volume"
                           + "".join(f"; {n}" for n in self.notes))
