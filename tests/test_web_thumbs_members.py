@@ -77,7 +77,8 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[
     by = {"zip": [i for i, p, sha in rows if sha == want["zip"]],
           "carved": [i for i, p, sha in rows if sha == want["carved"] and "$unallocated/0x" in p],
           # its FAT entry, marked deleted, still points at the clusters: found that way too
-          "deleted": [i for i, p, sha in rows if sha == want["carved"] and p.endswith(".PNG")]}
+          "deleted": [i for i, p, sha in rows if sha == want["carved"]
+                    and p.endswith("/_hoto-1.png")]}
     assert all(len(v) == 1 for v in by.values()), rows
     ids = {k: v[0] for k, v in by.items()}
     return home, ev, ids

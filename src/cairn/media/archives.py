@@ -32,6 +32,7 @@ from typing import BinaryIO, Literal, Protocol
 from cairn.media import carve, extraction, thumbcache, ufdr
 from cairn.media.limits import Limits
 from cairn.media.sniff import ANDROID_THUMBDATA, THUMBCACHE
+from cairn.media.thumbstores import thumbnail_origin
 from cairn.media.walk import display_name, raw_name
 
 CHUNK = 1 << 20
@@ -460,8 +461,10 @@ def _zip_annotated(f: BinaryIO, budget: Budget) -> Iterator[Member]:
     except Exception:  # noqa: BLE001 - _zip_members says what is wrong with it
         phone = None
     f.seek(0)
-    if phone is None:
-        yield from _zip_members(f, budget)
+    if phone is None:  # an ordinary zip: only a thumbnail cache's files get an origin
+        for member in _zip_members(f, budget):
+            member.origin = thumbnail_origin(member.raw.decode("utf-8", "surrogateescape"))
+            yield member
         return
     present = set()
     for member in _zip_members(f, budget):

@@ -38,6 +38,8 @@ import plistlib
 import re
 from collections.abc import Callable, Iterable
 
+from cairn.media.thumbstores import thumbnail_origin
+
 Origin = dict[str, object]
 
 METADATA_PLIST = ".com.apple.mobile_container_manager.metadata.plist"
@@ -127,8 +129,10 @@ class Apps:
                     self.learn(name, data)
 
     def origin(self, path: str) -> Origin | None:
-        """Where `path` (a member or file path inside an extraction) sat on the phone."""
-        return ios_origin(path, self.containers) or android_origin(path)
+        """Where `path` (a member or file path inside an extraction) sat on the phone; a
+        thumbnail cache's file outside a phone layout still gets what its cache says."""
+        return ios_origin(path, self.containers) or android_origin(path) \
+            or thumbnail_origin(path)
 
 
 def ios_origin(path: str, containers: dict[str, str] | None = None) -> Origin | None:
@@ -144,6 +148,7 @@ def ios_origin(path: str, containers: dict[str, str] | None = None) -> Origin | 
         out.update(area="Photos thumbnail cache", app="Photos",
                    app_id="com.apple.mobileslideshow", thumbnail=True,
                    thumbnail_of="/private/var/mobile/Media/" + t.group(1))
+        out.update(thumbnail_origin(rest) or {})
     elif rest.startswith("Media/PhotoData/"):
         out.update(area="Photos library data", app="Photos", app_id="com.apple.mobileslideshow")
     elif (c := _IOS_CONTAINER.match(rest)) is not None:
@@ -200,6 +205,7 @@ def android_origin(path: str) -> Origin | None:
         out.update(area="screenshots")
     if "/.thumbnails/" in "/" + rest or rest.rsplit("/", 1)[-1].startswith(".thumbdata"):
         out.update(area="thumbnail cache", thumbnail=True)
+        out.update(thumbnail_origin(rest) or {})
     if app_id:
         out.update(app_id=app_id, app=_app(app_id, ANDROID_APPS))
     return out
@@ -245,7 +251,13 @@ def _container_on_disk(container_dir: bytes) -> str | None:
 
 def origin_on_disk(path: str, fs_path: bytes) -> Origin | None:
     """The origin of a file in an extraction unpacked to a folder: `path` as walked (below
-    the source root), `fs_path` what to open; an iOS container's metadata is read beside."""
+    the source root), `fs_path` what to open; an iOS container's metadata is read beside.
+    Outside a phone layout, a thumbnail cache's file (a copied SD card's `DCIM/.thumbnails/`)
+    still gets what the cache says of it (media/thumbstores.py)."""
+    return _origin_on_disk(path, fs_path) or thumbnail_origin(path)
+
+
+def _origin_on_disk(path: str, fs_path: bytes) -> Origin | None:
     m = _IOS_MOBILE.search(path)
     if m:
         c = _IOS_CONTAINER.match(m.group(1))

@@ -27,7 +27,8 @@ matches, the offset alone when it does not.
 
 iOS `.ithmb` stores hold raw pixel strips whose geometry lives in the Photos database; they
 are not read (the scan notes them), but iOS `PhotoData/Thumbnails/V2/.../<n>.JPG` files are
-ordinary JPEGs, attributed by media/extraction.py to the picture they show.
+ordinary JPEGs, marked by media/thumbstores.py (with Android `.thumbnails/` JPEGs and
+freedesktop.org thumbnails) with the picture they show, wherever they are met.
 """
 
 from __future__ import annotations

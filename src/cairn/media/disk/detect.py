@@ -17,8 +17,13 @@ VHDX = "application/x-vhdx"
 QCOW2 = "application/x-qcow2"
 RAW = "application/x-raw-disk-image"
 ISO = "application/x-iso9660-image"
+VDI = "application/x-virtualbox-vdi"
+PARALLELS = "application/x-parallels-disk"
+QED = "application/x-qed"  # recognised so that opening says it is not read: never silent
 
-DISK_TYPES = {EWF, VMDK, VHD, VHDX, QCOW2, RAW, ISO}
+DISK_TYPES = {EWF, VMDK, VHD, VHDX, QCOW2, RAW, ISO, VDI, PARALLELS, QED}
+VDI_SIGNATURE = b"\x7f\x10\xda\xbe"  # u32 0xBEDA107F at 64, after the text banner
+PARALLELS_MAGIC = (b"WithoutFreeSpace", b"WithouFreSpacExt")
 ISO_DESCRIPTOR = 0x8001  # "CD001" of the first volume descriptor, past the 32 KiB system area
 
 EWF_MAGIC = (b"EVF\x09\x0d\x0a\xff\x00", b"LVF\x09\x0d\x0a\xff\x00")
@@ -81,6 +86,12 @@ def disk_type(head: bytes) -> str | None:
         return VHDX
     if head[:8] == b"conectix":
         return VHD
+    if head[64:68] == VDI_SIGNATURE:
+        return VDI
+    if head[:16] in PARALLELS_MAGIC:
+        return PARALLELS
+    if head[:4] == b"QED\x00":
+        return QED
     if head[:4] == b"KDMV" or head[:4] == b"COWD" or b"# Disk DescriptorFile" in head[:1024]:
         return VMDK
     if len(head) >= 520 and head[512:520] in (b"EFI PART", b"LABELONE"):  # GPT, LVM2 PV

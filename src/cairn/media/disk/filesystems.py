@@ -15,7 +15,8 @@ Deleted files, where the file system still describes them:
 - exFAT: entry sets whose in-use bits are cleared (0x05/0x40/0x41), names kept; content
   from the clusters the stream entry names (contiguous ones reliably).
 
-Recognised but not read (each an `FsError` naming it): HFS+, APFS, BitLocker.
+APFS: `cairn.media.disk.apfs` (unencrypted volumes; an encrypted one is a note).
+Recognised but not read (each an `FsError` naming it): HFS+, BitLocker.
 `unallocated()`: byte ranges of free clusters (FAT: FAT entries 0; NTFS: $Bitmap; exFAT:
 its allocation bitmap; ext: the groups' block bitmaps), for carving; ISO 9660 has none.
 """
@@ -107,7 +108,7 @@ class FatReader:
         for ent in entries:
             if ent.name in (".", "..") or ent.is_volume_id():
                 continue
-            path = prefix + ent.name
+            path = prefix + _fat_case(ent.name, ent.dirent.DIR_NTRes, bool(ent.ldirents))
             if ent.is_directory():
                 if ent.cluster in self._seen:
                     self.notes.append(f"FAT directory {path!r} loops back; not read twice")
@@ -142,7 +143,8 @@ class FatReader:
                 continue
             short = ent[1:8].decode("cp437").rstrip()
             ext = ent[8:11].decode("cp437").rstrip()
-            name = "".join(names) or ("_" + short + ("." + ext if ext else ""))
+            name = "".join(names) or _fat_case("_" + short + ("." + ext if ext else ""),
+                                               ent[12], False)
             size = int.from_bytes(ent[28:32], "little")
             cluster = int.from_bytes(ent[20:22], "little") << 16 | int.from_bytes(ent[26:28],
                                                                                  "little")
@@ -173,6 +175,17 @@ class FatReader:
         free = (((c - 2) * csize + base, csize) for c in range(2, min(count + 2, fat.entry_count))
                 if fat.get(c) == 0)
         return _merge(free)
+
+
+def _fat_case(name: str, ntres: int, long_name: bool) -> str:
+    """A short (8.3) name as Windows and Linux show it: the entry's NT flags (0x08: base
+    in lower case, 0x10: extension) say `pic0.jpg` was stored as PIC0.JPG; a long name is
+    kept as written."""
+    if long_name or not ntres & 0x18:
+        return name
+    base, dot, ext = name.partition(".")
+    return (base.lower() if ntres & 0x08 else base) + dot + (ext.lower() if ntres & 0x10
+                                                              else ext)
 
 
 def _attr(obj: object, name: str) -> Any:
@@ -530,13 +543,17 @@ def _iso_time(d: Any) -> float | None:
         return None
 
 
+def _apfs(fh: BinaryIO) -> FileSystem:
+    from cairn.media.disk.apfs import ApfsReader  # its module imports this one
+    return ApfsReader(fh)
+
+
 READERS: dict[str, Callable[[BinaryIO], FileSystem]] = {
     "FAT": FatReader, "NTFS": NtfsReader, "ext": ExtReader, "exFAT": ExFatReader,
-    "ISO 9660": IsoReader}
+    "ISO 9660": IsoReader, "APFS": _apfs}
 
 _NOT_READ = {
     "HFS+": "HFS+ file system: recognised, not read by Cairn yet",
-    "APFS": "APFS container: recognised, not read by Cairn yet",
     "BitLocker": "BitLocker-encrypted volume: cannot be read without its recovery key",
 }
 
@@ -553,5 +570,7 @@ def open_fs(vol: BinaryIO) -> FileSystem:
         raise FsError(_NOT_READ[kind])
     try:
         return READERS[kind](vol)
+    except FsError:
+        raise
     except Exception as e:  # noqa: BLE001 - a damaged boot block or superblock is data
         raise FsError(f"{kind} file system unreadable: {type(e).__name__}: {e}") from None

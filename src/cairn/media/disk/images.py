@@ -2,7 +2,8 @@
 
 Formats: EWF/E01 (Expert Witness, single or multi-segment .E01, .E02 ... .EAA), raw (dd),
 split raw (.001, .002 ...), VMDK (sparse or descriptor + extents), VHD (fixed and dynamic),
-VHDX and QCOW2, through dissect.evidence and dissect.hypervisor. Every file is opened
+VHDX, QCOW2, VirtualBox VDI and Parallels (.hds), through dissect.evidence and
+dissect.hypervisor. QED is recognised and said not read (no maintained reader). Every file is opened
 read-only (O_NOATIME where the kernel allows); nothing is written, mounted or extracted.
 
 Integrity: an E01 stores the MD5 (section `hash`) and often SHA-1 (section `digest`) of the
@@ -48,7 +49,7 @@ def open_readonly(path: bytes) -> BinaryIO:
 
 @dataclass
 class DiskImage:
-    format: str  # E01, raw, split raw, VMDK, VHD, VHDX, QCOW2, ISO 9660
+    format: str  # E01, raw, split raw, VMDK, VHD, VHDX, QCOW2, VDI, Parallels, ISO 9660
     stream: BinaryIO
     size: int
     segments: list[bytes] = field(default_factory=list)  # the files read, in order
@@ -131,8 +132,42 @@ def split_raw_paths(path: bytes) -> list[bytes]:
     return out or [path]
 
 
+_VMDK_EXTENT = re.compile(rb'^\s*(?:RW|RDONLY|NOACCESS)\s+\d+\s+\w+\s+"([^"]+)"', re.M)
+MAX_DESCRIPTOR = 64 * 1024  # a VMDK text descriptor is a few hundred bytes
+
+
+def vmdk_descriptor_of(path: bytes) -> bytes | None:
+    """When `path` is an extent a VMDK text descriptor beside it names (`vm-flat.vmdk`,
+    `vm-s001.vmdk`), that descriptor's path: the extent is read through it, not alone (a
+    flat extent would read as a second copy of the disk, a sparse one as a broken VMDK)."""
+    folder, base = os.path.split(path)
+    if not base.lower().endswith(b".vmdk"):
+        return None
+    try:
+        names = sorted(os.listdir(folder or b"."))
+    except OSError:
+        return None
+    for name in names:
+        if name == base or not name.lower().endswith(b".vmdk"):
+            continue
+        other = os.path.join(folder, name)
+        try:
+            with open_readonly(other) as f:
+                if f.read(21) != b"# Disk DescriptorFile":
+                    continue  # a sparse extent or a monolithic image: names no other file
+                text = f.read(MAX_DESCRIPTOR)
+        except OSError:
+            continue
+        if base in (os.path.basename(x) for x in _VMDK_EXTENT.findall(text)):
+            return other
+    return None
+
+
 def is_later_segment(path: bytes, head: bytes) -> bytes | None:
-    """When `path` is segment 2+ of an EWF or split raw image, the first segment's path."""
+    """When `path` is segment 2+ of an EWF or split raw image, the first segment's path;
+    when it is an extent of a VMDK descriptor beside it, the descriptor's path."""
+    if path.lower().endswith(b".vmdk") and not head.startswith(b"# Disk DescriptorFile"):
+        return vmdk_descriptor_of(path)
     n = detect.ewf_segment_number(head)
     if n is not None and n > 1:
         for _, p in _siblings(path, _EWF_EXT):
@@ -296,6 +331,20 @@ def open_image(f: BinaryIO, media_type: str, path: bytes | None = None,
             else:
                 vm = VMDK(_Unnamed(f))
             img.format, img.stream, img.size = "VMDK", vm, vm.size
+        elif media_type == detect.VDI:
+            from dissect.hypervisor.disk.vdi import VDI
+            vdi = VDI(f)
+            if any(bytes(vdi.header.uuidLinkage)):
+                img.notes.append("VDI is a differencing image: blocks its parent holds read as "
+                                 "zeros")
+            img.format, img.stream, img.size = "VDI", vdi.open(), vdi.size
+        elif media_type == detect.PARALLELS:
+            from dissect.hypervisor.disk.hdd import HDS
+            hds = HDS(f)
+            img.format, img.stream, img.size = "Parallels", hds, hds.size
+        elif media_type == detect.QED:
+            raise DiskImageError("QED (QEMU enhanced disk) image: recognised, but Cairn has no "
+                                 "reader for it; convert it with `qemu-img convert -O raw`")
         elif media_type == detect.ISO:
             img.format = "ISO 9660"
         elif media_type == detect.RAW:

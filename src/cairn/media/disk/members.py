@@ -24,6 +24,7 @@ from typing import BinaryIO
 from cairn.media.disk.filesystems import FsError, open_fs
 from cairn.media.disk.images import DiskImage
 from cairn.media.disk.volumes import VolumeError, volumes
+from cairn.media.thumbstores import thumbnail_origin
 from cairn.media.walk import display_name
 
 
@@ -44,7 +45,7 @@ class DiskMember:
         """The item's `origin`, in the shape every container's members share (a phone
         extraction's, a thumbnail cache's): what holds it, where, deleted or carved."""
         return {"container": "disk image", "location": self.origin, "deleted": self.deleted,
-                "carved": self.carved}
+                "carved": self.carved, **(thumbnail_origin(self.name) or {})}
 
 
 def _member(name: str, origin: str, **kw: object) -> DiskMember:
