@@ -58,6 +58,7 @@ from cairn.signals.crypto import hash_bytes
 from cairn.signals.pdq import pdq_from_image
 from cairn.store import Store
 from corpus import jpeg_corpus
+from figures import Figure, emit
 
 OPTIONS = HashOptions("fast")
 TABLES = ("items", "signals", "matches", "findings", "errors")
@@ -260,6 +261,7 @@ def main() -> None:
             line(f"local, {workers} worker(s)", local[workers],
                  f"a 1-file scan {fixed['seconds']:.2f} s (the per-scan start); cold "
                  f"{cold['files']:.1f} files/s")
+        figures = []
         for label, nodes, versus in (("ray, 1 node x 1 CPU", [1], 1),
                                      ("ray, 1 node x 2 CPUs", [2], 2),
                                      ("ray, 2 nodes x 1 CPU", [1, 1], 2)):
@@ -272,6 +274,12 @@ def main() -> None:
             line(label, r, f"{r['files'] / local[versus]['files']:.2f}x local {versus}w "
                            f"({steady:.2f}x without either's per-scan start); a 1-file scan "
                            f"{fixed['seconds']:.2f} s; cold {cold['files']:.1f} files/s")
+            if nodes != [1]:
+                key = "1x2" if nodes == [2] else "2x1"
+                figures.append(Figure(
+                    f"cluster.ray_vs_local.{key}", r["files"] / local[versus]["files"],
+                    f"local {versus} workers {local[versus]['files']:.1f} files/s",
+                    f"{a.files} files"))
             if whole:
                 per_unit = (r["seconds"] - whole[0]["seconds"]) / (units - 1)
                 print(f"  per unit on Ray: {per_unit * 1000:+.1f} ms ({units} units of "
@@ -279,6 +287,7 @@ def main() -> None:
                       f"{whole[0]['seconds']:.2f} s)", flush=True)
         line("PostgreSQL, 1 writer", write_ceiling(a.pg, tmp, folder, lists, 3),
              "records written alone (3 copies of the folder's), no reading: the store's rate")
+        emit("bench_cluster", figures)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
