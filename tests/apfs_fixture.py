@@ -26,6 +26,8 @@ NS = 1_700_000_000 * 10**9  # 2023-11-14, every timestamp
 
 
 def fletcher64(block: bytes) -> bytes:
+    """An APFS object's checksum over its block past the checksum field (Apple's APFS
+    Reference, "Object Checksums"), little-endian."""
     s1 = s2 = 0
     for (w,) in struct.iter_unpack("<I", block[8:]):
         s1 = (s1 + w) % 0xFFFFFFFF

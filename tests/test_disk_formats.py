@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import apfs_fixture
+from apfs_fixture import fletcher64
 from cairn.media.disk import detect
 from cairn.media.disk.filesystems import FsError, open_fs
 from cairn.media.disk.volumes import VolumeError, volumes
@@ -42,18 +43,6 @@ def apfs_container(out: Path, label: str = "Exhibit") -> Path:
     sh("truncate", "-s", "128M", out)
     sh("mkapfs", "-L", label, out)
     return out
-
-
-def fletcher64(block: bytes) -> bytes:
-    """An APFS object's checksum over its block past the checksum field (Apple's APFS
-    Reference, "Object Checksums"), little-endian."""
-    s1 = s2 = 0
-    for (w,) in struct.iter_unpack("<I", block[8:]):
-        s1 = (s1 + w) % 0xFFFFFFFF
-        s2 = (s2 + s1) % 0xFFFFFFFF
-    lo = 0xFFFFFFFF - ((s1 + s2) % 0xFFFFFFFF)
-    hi = 0xFFFFFFFF - ((s1 + lo) % 0xFFFFFFFF)
-    return struct.pack("<II", lo, hi)
 
 
 def mark_encrypted(img: Path) -> int:

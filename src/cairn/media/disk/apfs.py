@@ -14,11 +14,11 @@ space manager's bitmaps), so `--carve` says APFS is not carved.
 
 from __future__ import annotations
 
-import stat
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, BinaryIO
 
-from cairn.media.disk.filesystems import FsError, FsFile, Ranges, _attr, _ts
+from cairn.media.disk.filesystems import FsError, FsFile, Ranges, _attr, _ts, inode_file
 
 
 def _volume_dir(name: str, index: int) -> str:
@@ -96,15 +96,8 @@ class ApfsReader:
                             subdirs.append((ent.inode, path + "/"))
                         continue
                     node = ent.inode
-                    mtime = _ts(_attr(node, "mtime"))
-                    if stat.S_ISREG(node.mode):
-                        yield FsFile(path, node.size, mtime, False, node.open)
-                    elif stat.S_ISLNK(node.mode):
-                        yield FsFile(path, 0, mtime, False, None,
-                                     f"symbolic link to {_link(node)!r}; not followed")
-                    else:
-                        yield FsFile(path, 0, mtime, False, None,
-                                     "special file (device, FIFO or socket); not read")
+                    yield inode_file(path, node.mode, node.size, _ts(_attr(node, "mtime")),
+                                     node.open, partial(_link, node))
                 except Exception as e:  # noqa: BLE001 - one inode, noted
                     self.notes.append(f"APFS inode {ent.file_id} ({path!r}) unreadable: "
                                       f"{type(e).__name__}: {e}")

@@ -53,6 +53,17 @@ class FsFile:
     note: str | None = None
 
 
+def inode_file(path: str, mode: int, size: int, mtime: float | None,
+               opener: Callable[[], BinaryIO], link: Callable[[], Any]) -> FsFile:
+    """A Unix-style inode as an FsFile: a regular file is read; a symbolic link is named with
+    its target (`link()`, asked only for links), never followed; anything else is noted."""
+    if stat.S_ISREG(mode):
+        return FsFile(path, size, mtime, False, opener)
+    if stat.S_ISLNK(mode):
+        return FsFile(path, 0, mtime, False, None, f"symbolic link to {link()!r}; not followed")
+    return FsFile(path, 0, mtime, False, None, "special file (device, FIFO or socket); not read")
+
+
 class FileSystem(Protocol):
     name: str
     notes: list[str]
@@ -299,15 +310,8 @@ class ExtReader:
                             seen.add(n.inum)
                             subdirs.append((n, path + "/"))
                         continue
-                    mtime = _ts(_attr(n, "mtime"))
-                    if ft == stat.S_IFREG:
-                        yield FsFile(path, n.size, mtime, False, n.open)
-                    elif ft == stat.S_IFLNK:
-                        yield FsFile(path, n.size, mtime, False, None,
-                                     f"symbolic link to {_attr(n, 'link')!r}; not followed")
-                    else:
-                        yield FsFile(path, 0, mtime, False, None,
-                                     "special file (device, FIFO or socket); not read")
+                    yield inode_file(path, ft, n.size, _ts(_attr(n, "mtime")), n.open,
+                                     partial(_attr, n, "link"))
                 except Exception as e:  # noqa: BLE001 - one inode, noted
                     self.notes.append(f"ext inode {n.inum} ({path!r}) unreadable: "
                                       f"{type(e).__name__}: {e}")
