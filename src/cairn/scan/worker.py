@@ -330,13 +330,15 @@ def _unknown(rec: ScanRecord) -> None:
 
 
 def _disk(rec: ScanRecord, f: BinaryIO, path: bytes | None, depth: int, limits: Limits,
-          out: Records, opts: HashOptions, tree: _Tree | None = None) -> None:
+          out: Records, opts: HashOptions, tree: _Tree | None = None,
+          members: bool = True) -> None:
     """Append the records of a disk image's files (media/disk), then verify the hashes an
     E01 stores. `path`: the image file's own path (its other segments lie beside it); None
-    for an image held in memory."""
+    for an image held in memory. `members` False: the disk's notes only, its files being
+    read in parts (scan/units.py)."""
     from cairn.media.archives import Budget
     from cairn.media.disk.images import DiskImageError, open_image, verify_beside
-    from cairn.media.disk.members import iter_disk_members, read_ahead
+    from cairn.media.disk.members import disk_notes, iter_disk_members, read_ahead
 
     if depth >= limits.max_archive_depth:
         _err(rec, "disk", f"disk image nested deeper than {limits.max_archive_depth} levels; "
@@ -358,8 +360,9 @@ def _disk(rec: ScanRecord, f: BinaryIO, path: bytes | None, depth: int, limits: 
         for note in img.notes:
             _err(rec, "disk", note)
         try:
-            for m, data in read_ahead(iter_disk_members(img, rec["path"], carve=opts.carve),
-                                      limits.max_member_size):
+            listed = (iter_disk_members(img, rec["path"], carve=opts.carve) if members
+                      else disk_notes(img, rec["path"]))
+            for m, data in read_ahead(listed, limits.max_member_size):
                 _disk_member(rec, m, data, depth, limits, out, opts, tree)
         except Exception as e:  # noqa: BLE001 - a reader bug: what was read stays
             _err(rec, "disk", f"disk reader failed: {type(e).__name__}: {e}; rest not read")
@@ -472,22 +475,23 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
 
 @overload
 def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None,
-                  out: None = None) -> list[ScanRecord]: ...
+                  out: None = None, *, members: bool = True) -> list[ScanRecord]: ...
 
 
 @overload
 def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None,
-                  out: _Out) -> _Out: ...
+                  out: _Out, *, members: bool = True) -> _Out: ...
 
 
 def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None,
-                  out: Records | None = None) -> Records:
+                  out: Records | None = None, *, members: bool = True) -> Records:
     """One entry found on disk -> its record, preceded by its archive members' records.
 
     `opts.mode`: `exact` hashes the full-resolution decode (bit-identical to the reference);
     `fast` lets JPEGs decode at reduced scale (>= 512 px a side) and records hashes as `fast`.
     `out`: where records go as each is done (anything with `.append`; an isolated worker
-    streams them to the scan), returned; a new list by default.
+    streams them to the scan), returned; a new list by default. `members` False: a disk
+    image's own record only (its files are read in parts: scan/units.py).
     """
     opts = opts or HashOptions()
     out = [] if out is None else out
@@ -542,7 +546,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
                 f.seek(0)
                 _archive(rec, f, 0, limits, out, opts)
             elif kind == "disk":
-                _disk(rec, f, entry.fs_path, 0, limits, out, opts)
+                _disk(rec, f, entry.fs_path, 0, limits, out, opts, members=members)
             if first is None:
                 _unknown(rec)
             if after_read is not None:
