@@ -3,6 +3,8 @@ form, against the same files scanned from a folder, side by side in one run.
 
     nice .venv/bin/python bench/bench_ingest.py --size 4G        # the issue's figure
     nice .venv/bin/python bench/bench_ingest.py --size 256M      # a quicker run
+    nice .venv/bin/python bench/bench_ingest.py --size 1G --workers 2 \
+        --sources folder,raw,ext4 --modes split,whole            # parts against whole images
 
 Builds under `--workdir` (default /tmp/ingest-bench-<size>; needs mkfs.ext4, mkntfs, ntfscp
 and ewfacquire): a folder of benign generated 4000x3000 JPEGs (`--jpeg-share` of the bytes,
@@ -18,6 +20,12 @@ row, so that a load drifting under the run does not always favour the same one.
 `--count-chunks` reads each E01's files as a scan does instead and counts the EWF chunks
 inflated (each should be once). `--keep` keeps the generated files (deleted at the end
 otherwise). Timings go here, never into tests.
+
+`--sources`: which of folder, raw (the ext4 image before ewfacquire, kept), ext4 and ntfs
+(their E01s) to scan. `--modes`: how images are read, `split` (in parts that every worker
+takes, as a scan with more than one worker does: scan/units.py) and/or `whole` (one worker
+per image, as before); `--whole` is `--modes whole`. Each image is scanned once per mode,
+the modes swapping places every row as the E01s do.
 """
 
 from __future__ import annotations
@@ -55,19 +63,26 @@ def _unique(jpeg: bytes, i: int) -> bytes:
     return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
 
 
-def _e01(raw: Path, target: Path) -> None:
+def _e01(raw: Path, target: Path, keep: Path | None = None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["ewfacquire", "-u", "-q", "-t", target, "-c", "deflate:fast",
                     "-f", "encase6", "-d", "sha1", raw], check=True, capture_output=True)
-    raw.unlink()  # only the E01 is scanned: half the disk space
+    if keep is None:
+        raw.unlink()  # only the E01 is scanned: half the disk space
+    else:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        raw.rename(keep)
 
 
-def build(root: Path, size: int, jpeg_share: float) -> tuple[Path, Path, Path, int, int]:
-    """(folder, ext4 E01, NTFS E01, bytes of file data, files): made once under `root`."""
-    _need("mkfs.ext4", "mkntfs", "ntfscp", "ewfacquire")
+def build(root: Path, size: int, jpeg_share: float, ntfs: bool = True
+          ) -> tuple[Path, Path, Path, Path, int, int]:
+    """(folder, raw ext4, ext4 E01, NTFS E01, bytes of file data, files): made once under
+    `root` (the NTFS image only when `ntfs`)."""
+    _need("mkfs.ext4", "ewfacquire", *(("mkntfs", "ntfscp") if ntfs else ()))
     files = root / "files"
+    ext_raw = root / "raw" / "ext4.dd"
     ext_e01, ntfs_e01 = root / "ext4" / "ext4.E01", root / "ntfs" / "ntfs.E01"
-    if not (ext_e01.exists() and ntfs_e01.exists()):
+    if not (ext_e01.exists() and ext_raw.exists() and (ntfs_e01.exists() or not ntfs)):
         shutil.rmtree(root, ignore_errors=True)
         (files / "DCIM").mkdir(parents=True)
         (files / "data").mkdir()
@@ -92,23 +107,25 @@ def build(root: Path, size: int, jpeg_share: float) -> tuple[Path, Path, Path, i
         print(f"mkfs.ext4 -d ({image_size} bytes), ewfacquire ...", flush=True)
         subprocess.run(["truncate", "-s", str(image_size), raw], check=True)
         subprocess.run(["mkfs.ext4", "-q", "-d", files, raw], check=True)
-        _e01(raw, ext_e01.with_suffix(""))
+        _e01(raw, ext_e01.with_suffix(""), ext_raw)
         raw = root / "ntfs.dd"
-        print(f"mkntfs + ntfscp of {len(paths)} files, ewfacquire ...", flush=True)
-        subprocess.run(["truncate", "-s", str(image_size), raw], check=True)
-        subprocess.run(["mkntfs", "-q", "-F", "-f", raw], check=True, capture_output=True)
-        for p in paths:  # ntfscp makes no folders: the files lie in the root, same names
-            subprocess.run(["ntfscp", "-q", raw, p, "/" + p.name], check=True)
-        _e01(raw, ntfs_e01.with_suffix(""))
+        if ntfs:
+            print(f"mkntfs + ntfscp of {len(paths)} files, ewfacquire ...", flush=True)
+            subprocess.run(["truncate", "-s", str(image_size), raw], check=True)
+            subprocess.run(["mkntfs", "-q", "-F", "-f", raw], check=True, capture_output=True)
+            for p in paths:  # ntfscp makes no folders: the files lie in the root, same names
+                subprocess.run(["ntfscp", "-q", raw, p, "/" + p.name], check=True)
+            _e01(raw, ntfs_e01.with_suffix(""))
     paths = [p for p in files.rglob("*") if p.is_file()]
-    return files, ext_e01, ntfs_e01, sum(p.stat().st_size for p in paths), len(paths)
+    return (files, ext_raw.parent, ext_e01, ntfs_e01, sum(p.stat().st_size for p in paths),
+            len(paths))
 
 
-def run(location: Path, workers: int) -> tuple[float, dict]:
+def run(location: Path, workers: int, split: bool = True) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory(prefix="cairn-bench-ingest-") as home:
         store = Store.open(Path(home))
         t0 = time.perf_counter()
-        summary = scan(store, "bench", location, workers=workers)
+        summary = scan(store, "bench", location, workers=workers, split=split)
         took = time.perf_counter() - t0
         return took, summary.totals
 
@@ -153,15 +170,23 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="worker counts to measure")
     ap.add_argument("--workdir", type=Path, help="where to build (default /tmp/ingest-bench-SIZE)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--sources", default="folder,ext4,ntfs",
+                    help="what to scan: folder, raw (the ext4 image), ext4, ntfs (E01s)")
+    ap.add_argument("--modes", default="split",
+                    help="how images are read: split (in parts), whole, or split,whole")
+    ap.add_argument("--whole", action="store_true", help="read images whole (--modes whole)")
     ap.add_argument("--count-chunks", action="store_true",
                     help="instead of scanning: read each E01's files as a scan does and count "
                          "the chunks inflated (a chunk read twice is work done twice)")
     args = ap.parse_args()
     size = parse_size(args.size)
     root = args.workdir or Path(f"/tmp/ingest-bench-{size // MiB}M-{int(args.jpeg_share * 100)}")
+    sources = args.sources.split(",")
+    modes = ["whole"] if args.whole else args.modes.split(",")
     try:
-        folder, ext_e01, ntfs_e01, data, nfiles = build(root, size, args.jpeg_share)
-        for e01 in (ext_e01, ntfs_e01):
+        folder, raw, ext_e01, ntfs_e01, data, nfiles = build(
+            root, size, args.jpeg_share, ntfs="ntfs" in sources or args.count_chunks)
+        for e01 in (ext_e01, ntfs_e01) if "ntfs" in sources else (ext_e01,):
             segs = sorted(e01.parent.iterdir())
             print(f"{e01.name}: {len(segs)} segment(s), "
                   f"{sum(p.stat().st_size for p in segs) / MiB:.0f} MiB")
@@ -171,19 +196,24 @@ def main() -> None:
             for e01 in (ext_e01, ntfs_e01):
                 print(count_chunks(e01), flush=True)
             return
-        print(f"{'source':<9} {'workers':>7} {'seconds':>8} {'MB/s':>7} {'files/s':>8} "
+        print(f"{'source':<15} {'workers':>7} {'seconds':>8} {'MB/s':>7} {'files/s':>8} "
               f"{'vs folder':>9} {'images':>6} {'errors':>6} {'load':>10}")
-        e01s = [("ext4 E01", ext_e01), ("NTFS E01", ntfs_e01)]
+        images = [(f"{label} {mode}", loc, mode == "split")
+                  for key, label, loc in (("raw", "ext4 raw", raw), ("ext4", "ext4 E01", ext_e01),
+                                          ("ntfs", "NTFS E01", ntfs_e01)) if key in sources
+                  for mode in modes]
         for row, w in enumerate(int(x) for x in args.workers.split(",")):
             base = None
-            # the two E01s swap places every row: on a shared machine whose load drifts,
-            # a fixed order would favour whichever runs later (both orders are shown)
-            for name, loc in [("folder", folder)] + (e01s[::-1] if row % 2 else e01s):
+            # the images (and modes) swap places every row: on a shared machine whose load
+            # drifts, a fixed order would favour whichever runs later (both orders are shown)
+            todo = ([("folder", folder, True)] if "folder" in sources else []) + (
+                images[::-1] if row % 2 else images)
+            for name, loc, split in todo:
                 load0 = os.getloadavg()[0]
-                took, totals = run(loc, w)
+                took, totals = run(loc, w, split)
                 mbs = data / MiB / took
                 base = base or mbs
-                print(f"{name:<9} {w:>7} {took:>8.1f} {mbs:>7.1f} {nfiles / took:>8.1f} "
+                print(f"{name:<15} {w:>7} {took:>8.1f} {mbs:>7.1f} {nfiles / took:>8.1f} "
                       f"{mbs / base:>8.2f}x {totals['images']:>6} "
                       f"{totals['items_with_errors']:>6} {load0:>4.1f}-{os.getloadavg()[0]:<4.1f}",
                       flush=True)
