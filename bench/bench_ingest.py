@@ -162,6 +162,20 @@ def count_chunks(e01: Path) -> str:
             f"{max(reads.values(), default=0)} reads of one chunk")
 
 
+def _todo(row: int, folder: Path, raw: Path, e01s: list[tuple[str, Path]], sources: list[str],
+          modes: list[str]) -> list[tuple[str, Path, bool]]:
+    """(name, location, split) of what one row scans: the folder first, then each image once
+    per mode (named `raw/split`, `E01/whole` ... when modes are asked for), in an order that
+    swaps every row."""
+    images = [("raw", raw)] if "raw" in sources else []
+    images += [(n, loc) for n, loc in e01s if n.split()[0].lower() in sources]
+    named = modes != ["split"]
+    todo = [((f"{'E01' if n == 'ext4 E01' else n.split()[0]}/{m}" if named else n), loc,
+             m == "split") for n, loc in images for m in modes]
+    return ([("folder", folder, True)] if "folder" in sources else []) + (
+        todo[::-1] if row % 2 else todo)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="4G", help="bytes of file data (4G, 512M ...)")
@@ -196,24 +210,19 @@ def main() -> None:
             for e01 in (ext_e01, ntfs_e01):
                 print(count_chunks(e01), flush=True)
             return
-        print(f"{'source':<15} {'workers':>7} {'seconds':>8} {'MB/s':>7} {'files/s':>8} "
+        print(f"{'source':<9} {'workers':>7} {'seconds':>8} {'MB/s':>7} {'files/s':>8} "
               f"{'vs folder':>9} {'images':>6} {'errors':>6} {'load':>10}")
-        images = [(f"{label} {mode}", loc, mode == "split")
-                  for key, label, loc in (("raw", "ext4 raw", raw), ("ext4", "ext4 E01", ext_e01),
-                                          ("ntfs", "NTFS E01", ntfs_e01)) if key in sources
-                  for mode in modes]
+        e01s = [("ext4 E01", ext_e01), ("NTFS E01", ntfs_e01)]
         for row, w in enumerate(int(x) for x in args.workers.split(",")):
             base = None
-            # the images (and modes) swap places every row: on a shared machine whose load
-            # drifts, a fixed order would favour whichever runs later (both orders are shown)
-            todo = ([("folder", folder, True)] if "folder" in sources else []) + (
-                images[::-1] if row % 2 else images)
-            for name, loc, split in todo:
+            # the two E01s swap places every row: on a shared machine whose load drifts,
+            # a fixed order would favour whichever runs later (both orders are shown)
+            for name, loc, split in _todo(row, folder, raw, e01s, sources, modes):
                 load0 = os.getloadavg()[0]
                 took, totals = run(loc, w, split)
                 mbs = data / MiB / took
                 base = base or mbs
-                print(f"{name:<15} {w:>7} {took:>8.1f} {mbs:>7.1f} {nfiles / took:>8.1f} "
+                print(f"{name:<9} {w:>7} {took:>8.1f} {mbs:>7.1f} {nfiles / took:>8.1f} "
                       f"{mbs / base:>8.2f}x {totals['images']:>6} "
                       f"{totals['items_with_errors']:>6} {load0:>4.1f}-{os.getloadavg()[0]:<4.1f}",
                       flush=True)
