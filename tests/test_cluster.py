@@ -128,32 +128,76 @@ def test_a_ray_scan_needs_postgresql(tmp_path: Path) -> None:
     assert "records to PostgreSQL" in out and "CAIRN_DATABASE_URL" in out
 
 
-def test_ray_scan_gives_the_local_scan_rows(cluster: Cluster, tmp_path: Path) -> None:
-    ex = build(tmp_path / "exhibit")
-    homes = {}
-    for engine in ("local", "ray"):
-        for url in database("postgresql"):
-            assert url is not None
-            home = _home(tmp_path / engine, url)
-            for name, file in (("pdqs", "known.csv"), ("md5s", "known.md5"),
-                               ("videos", "videos.csv")):
-                path = ex["lists"] / file
-                run(home, "lists", "import", path, "--name", name, ok=(0, 3))
-            extra = ("--engine", "ray", "--address", cluster.address) if engine == "ray" else ()
-            summary = json.loads(run(home, "scan", ex["exhibit"], "--case", "c",
-                                     "--new-case", "--no-progress", "--json", *extra))
-            homes[engine] = _rows(url)
-            DB_URLS.pop(home)
-    local, on_ray = homes["local"], homes["ray"]
-    assert local["items"] and local["matches"] and local["signals"] and local["errors"]
-    for table in local:
-        assert on_ray[table] == local[table], table
-    status = json.loads(run(tmp_path / "ray", "cluster", "status", "--address",
-                            cluster.address, "--json"))
+@pytest.fixture(scope="module")
+def exhibit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build(tmp_path_factory.mktemp("exhibit") / "ex")
+
+
+@pytest.fixture(scope="module")
+def local_rows(exhibit: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+               ) -> dict[str, list[tuple]]:
+    """The rows of a local scan of the exhibit, its lists imported (PostgreSQL)."""
+    for url in database("postgresql"):
+        assert url is not None
+        home = _lists(exhibit, _home(tmp_path_factory.mktemp("local"), url))
+        run(home, "scan", exhibit["exhibit"], "--case", "c", "--new-case", "--no-progress")
+        rows = _rows(url)
+        DB_URLS.pop(home)
+    assert rows["items"] and rows["signals"] and rows["errors"]
+    assert {m[5] for m in rows["matches"]} >= {"pdq", "md5"}  # signal types matched
+    return rows
+
+
+def _lists(ex: dict[str, Path], home: Path) -> Path:
+    for name, file in (("pdqs", "known.csv"), ("md5s", "known.md5"), ("videos", "videos.csv")):
+        run(home, "lists", "import", ex["lists"] / file, "--name", name, ok=(0, 3))
+    return home
+
+
+@pytest.mark.parametrize("how", ["head", "ray-client", "4-index-shards"])
+def test_ray_scan_gives_the_local_scan_rows(cluster: Cluster, exhibit: dict[str, Path],
+                                            local_rows: dict[str, list[tuple]], how: str,
+                                            pg: str, tmp_path: Path) -> None:
+    """The same rows through the head's address (this process a driver), through Ray Client
+    (`ray://`, from a `cairn` process of its own: what a laptop outside the cluster does),
+    and with the lists' PDQ hashes in 4 shard actors (the nodes' matchers holding none)."""
+    home = _lists(exhibit, _home(tmp_path / "home", pg))
+    argv = ["scan", str(exhibit["exhibit"]), "--case", "c", "--new-case", "--no-progress",
+            "--json", "--engine", "ray"]
+    if how == "ray-client":
+        assert cluster.client_address.startswith("ray://")
+        env = cluster.env | {"CAIRN_DATABASE_URL": pg, "CAIRN_HOME": str(home)}
+        done = subprocess.run([CAIRN, *argv, "--address", cluster.client_address], env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        out = done.stdout
+    else:
+        shards = ("--index-shards", "4") if how == "4-index-shards" else ()
+        out = run(home, *argv, "--address", cluster.address, *shards)
+    summary = json.loads(out)
+    on_ray = _rows(pg)
+    for table in local_rows:
+        assert on_ray[table] == local_rows[table], table
+    if how == "ray-client":  # the status through Ray Client too
+        done = subprocess.run([CAIRN, "cluster", "status", "--address", cluster.client_address,
+                               "--json"], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        status = json.loads(done.stdout)
+    else:
+        status = json.loads(run(home, "cluster", "status", "--address", cluster.address,
+                                "--json"))
+    DB_URLS.pop(home)
     assert sum(n["alive"] for n in status["nodes"]) == 2
     last = status["scans"][-1]
-    assert (last["status"], last["files_done"], last["units_done"]) == (
-        "complete", summary["entries_found"], last["units"])
+    assert (last["run_id"], last["status"], last["files_done"], last["units_done"]) == (
+        summary["run_id"], "complete", summary["entries_found"], last["units"])
+
+
+def test_index_shards_need_the_ray_engine_and_a_power_of_two(tmp_path: Path) -> None:
+    ev = pictures(tmp_path / "ev", n=1)
+    for extra in (("--index-shards", "4"), ("--engine", "ray", "--index-shards", "3")):
+        out = run(tmp_path / "home", "scan", ev, "--case", "c", "--new-case", *extra, ok=(2,))
+        assert "--index-shards N is for --engine ray, N a power of two" in out
 
 
 def _store(url: str, home: Path) -> Store:
@@ -300,14 +344,23 @@ def test_four_shards_answer_as_one_index(cluster: Cluster) -> None:
     one.add(codes)
     one.build()
     sharded = ShardedIndex(codes, shards=4)
+    entry_ids = np.arange(len(codes), dtype=np.int64) * 3 + 5  # as a store's entries: sparse
+    chunked = ShardedIndex.from_chunks(((codes[i:i + 700], entry_ids[i:i + 700])
+                                        for i in range(0, len(codes), 700)), shards=4)
     try:
         sizes = sharded.sizes()
-        assert sum(sizes) == len(codes) and min(sizes) > 0
+        assert sum(sizes) == len(codes) == len(chunked) and min(sizes) > 0
+        assert chunked.sizes() == sizes
         for radius in (0, 31, 90):
             want = one.search(queries, radius)
             got = sharded.search(queries, radius)
             assert any(len(ids) for ids, _ in want)
             for (wi, wd), (gi, gd) in zip(want, got, strict=True):
                 assert gi.tolist() == wi.tolist() and gd.tolist() == wd.tolist()
+            qi, rows, d = one.join(queries, radius)  # by entry id, flat, as the matcher asks
+            cq, cids, cd = chunked.join(queries, radius)
+            assert (cq.tolist(), cids.tolist(), cd.tolist()) == (
+                qi.tolist(), entry_ids[rows].tolist(), d.tolist())
     finally:
         sharded.close()
+        chunked.close()

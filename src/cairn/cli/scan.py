@@ -105,6 +105,10 @@ def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None
               help="With --engine ray: the cluster (auto: the one `ray start` began here; "
                    "HOST:PORT of its head; ray://HOST:PORT through Ray Client, which needs "
                    "ray[client]).")
+@click.option("--index-shards", type=click.IntRange(0, 256), default=0, metavar="N",
+              help="With --engine ray: the lists' PDQ hashes in N Ray actors (a power of two; "
+                   "split by hash prefix) that every node's matching searches, for lists beyond "
+                   "one node's memory [default: 0, each node's own index].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
@@ -113,8 +117,8 @@ def scan_cmd(ctx: click.Context, locations: tuple[Path, ...], case: str, new_cas
              max_pixels: int, max_depth: int, max_ratio: int,
              max_worker_memory: int | None, file_timeout: float, mode: str,
              video_interval: float, c2pa_trust: Path | None, novelai_keys: tuple[str, ...],
-             detector: Path | None, carve: bool, engine: str, address: str, as_json: bool,
-             no_progress: bool) -> None:
+             detector: Path | None, carve: bool, engine: str, address: str,
+             index_shards: int, as_json: bool, no_progress: bool) -> None:
     """Walk, hash and match an exhibit (folder, archive or file) and record it in a case;
     several exhibits (devices) are several sources, scanned one after the other (with
     --engine ray: together, their work units sharing the cluster).
@@ -134,6 +138,8 @@ def scan_cmd(ctx: click.Context, locations: tuple[Path, ...], case: str, new_cas
             _fail(f"evidence not found: {location}")
     if len(locations) > 1 and (source_name or device):
         _fail("--source-name and --device name one exhibit: give one LOCATION with them")
+    if index_shards and (engine != "ray" or index_shards & (index_shards - 1)):
+        _fail("--index-shards N is for --engine ray, N a power of two (1, 2, 4 ... 256)")
     location = locations[0]
     from cairn.cli.people import device_for_scan, link_sources, refuse_closed
 
@@ -170,8 +176,8 @@ def scan_cmd(ctx: click.Context, locations: tuple[Path, ...], case: str, new_cas
         with progress:
             if engine == "ray":
                 summaries = _on_ray(store, case, locations, address, source_name, limits,
-                                    options, max_worker_memory, file_timeout, on_total,
-                                    on_progress)
+                                    options, max_worker_memory, file_timeout, index_shards,
+                                    on_total, on_progress)
             else:
                 summaries = [scan(store, case, loc, source_name=source_name, limits=limits,
                                   workers=workers, options=options,
@@ -225,7 +231,7 @@ def _print_summary(case: str, source: str, s: dict, device: str | None) -> None:
 
 def _on_ray(store: Store, case: str, locations: tuple[Path, ...], address: str,
             source_name: str | None, limits: Limits, options: HashOptions,
-            max_worker_memory: int | None, file_timeout: float,
+            max_worker_memory: int | None, file_timeout: float, index_shards: int,
             on_total: Callable[[int], None], on_progress: Callable[[int], None]
             ) -> list[ScanSummary]:
     """The scan on a Ray cluster; each node sizes its workers' memory for its own cores
@@ -239,7 +245,8 @@ def _on_ray(store: Store, case: str, locations: tuple[Path, ...], address: str,
         return scan_many(store, case, locations, address=address,
                          source_names=[source_name] * len(locations), limits=limits,
                          options=options, max_worker_memory=max_worker_memory,
-                         file_timeout=file_timeout, arguments={"argv": sys.argv[1:]},
-                         on_total=on_total, on_progress=on_progress)
+                         file_timeout=file_timeout, index_shards=index_shards,
+                         arguments={"argv": sys.argv[1:]}, on_total=on_total,
+                         on_progress=on_progress)
     except ClusterError as e:
         _fail(str(e))

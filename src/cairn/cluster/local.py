@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ class LocalCluster:
     root: Path  # short (Ray's socket paths must fit in 107 bytes): e.g. /tmp/ray-XXXX
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     address: str = ""
+    client_address: str = ""  # ray://127.0.0.1:PORT: the head's Ray Client server
     nodes: list[Node] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -51,9 +53,11 @@ class LocalCluster:
                                      "RAY_health_check_initial_delay_ms": "0"}
 
     def start(self, cpus: int = 1, object_store: int = 150 * MiB) -> Node:
-        """The head (no dashboard); the driver (this process) connects to it."""
-        node = self._ray_start(["--head", "--port", "0", "--include-dashboard=false"], cpus,
-                               object_store)
+        """The head (no dashboard; its Ray Client server on a free port, never the default
+        10001 another cluster may hold); the driver (this process) connects to it."""
+        port = free_port()
+        node = self._ray_start(["--head", "--port", "0", "--include-dashboard=false",
+                                "--ray-client-server-port", str(port)], cpus, object_store)
         log = node.log
         deadline = time.monotonic() + 120
         while not (m := re.search(r"ray start --address='([^']+)'", log.read_text())):
@@ -61,6 +65,7 @@ class LocalCluster:
                 raise RuntimeError("the Ray head did not start:\n" + log.read_text()[-3000:])
             time.sleep(0.1)
         self.address = m.group(1)
+        self.client_address = f"ray://127.0.0.1:{port}"
         connect(self.address)
         node.node_id = ray.get_runtime_context().get_node_id()
         self.nodes.append(node)
@@ -107,6 +112,13 @@ class LocalCluster:
              *args], env=self.env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         return Node(proc, log)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the kernel's pick; free again once closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def processes(root: str) -> list[int]:

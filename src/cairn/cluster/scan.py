@@ -46,7 +46,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from cairn.cluster import ClusterError, connect, progress
+from cairn.cluster import ClusterError, connect, progress, shards
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
@@ -85,6 +85,7 @@ class Job:
     memory: int | None  # per isolated worker; None: each node's default for its cores
     timeout: float | None  # per top-level file; None: the default
     home: str | None = None  # where a node keeps its list index; None: its $CAIRN_HOME
+    pdq_shards: Any = None  # a shards.ShardedIndex: PDQ matched through its actors
     split: Split | None = None  # plan large disk images into parts; None: read them whole
 
 
@@ -123,11 +124,11 @@ def _store(job: Job) -> Store:
     return _Node.store
 
 
-def _matcher(store: Store) -> Matcher:
-    gen = store.lists.generations()
+def _matcher(store: Store, job: Job) -> Matcher:
+    gen = (*store.lists.generations(), job.pdq_shards is None)
     if _Node.matcher is None or _Node.generation != gen:
         _Node.matcher, _Node.generation = open_matcher(store), gen
-    return _Node.matcher
+    return shards.searched_by(_Node.matcher, job.pdq_shards)
 
 
 def _pool(job: Job) -> WorkerPool:
@@ -171,7 +172,7 @@ def scan_unit(job: Job, entries: Sequence[DiskEntry | Unit]) -> UnitResult:
     def flush() -> None:
         if not batch:
             return
-        _Node.matcher, matches = match_records(store, _matcher(store), batch)
+        _Node.matcher, matches = match_records(store, _matcher(store, job), batch)
         found = [[m.to_dict() for m in ms] for ms in matches]
         new, kept, refused = record_batch(store, job.source_id, job.run_id, batch, found)
         out.new_items += new
@@ -249,13 +250,16 @@ def scan_many(
     split: Split | bool | None = None,
     unit_files: int = UNIT_FILES,
     attempts: int = ATTEMPTS,
+    index_shards: int = 0,
     arguments: dict | None = None,
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[ScanSummary]:
     """Several sources (devices) of one case in one pass over the cluster: one run each,
-    their units in one queue, each run closed as soon as its last unit is in. `split`:
-    large disk images read in parts (None: when the cluster has more than one CPU)."""
+    their units in one queue, each run closed as soon as its last unit is in.
+    `index_shards` N > 0: the lists' PDQ hashes go into N actors (cluster/shards.py) that
+    every unit's matcher searches, ended with the command. `split`: large disk images read
+    in parts (None: when the cluster has more than one CPU)."""
     if store.engine.dialect.name != "postgresql":
         raise ClusterError("a scan on a Ray cluster records to PostgreSQL, which every node "
                            "reaches: set CAIRN_DATABASE_URL=postgresql+psycopg://...")
@@ -269,6 +273,7 @@ def scan_many(
     connect(address)
     cpus = int(ray.cluster_resources().get("CPU", 0))
     tracker = progress.actor()
+    pdq_shards = shards.for_store(store, index_shards) if index_shards else None
     sources: list[_Source] = []
     queue: deque[tuple[_Source, list[DiskEntry]]] = deque()
     try:
@@ -277,12 +282,13 @@ def scan_many(
             name = given or os.path.basename(loc.rstrip("/")) or loc
             source_id, run_id = open_run(store, case, name, loc, (arguments or {}) | {
                 "location": loc, "engine": "ray", "cluster_cpus": cpus,
-                "unit_files": unit_files, "pdq_mode": options.mode,
+                "unit_files": unit_files, "index_shards": index_shards,
+                "pdq_mode": options.mode,
                 "video_interval": options.video_interval, "limits": limits.to_dict(),
                 "max_worker_memory": max_worker_memory, "file_timeout": file_timeout})
             job = ray.put(Job(store.url, source_id, run_id, limits, options,
-                              max_worker_memory, file_timeout, node_home,
-                              split=split_of(split, cpus)))
+                              max_worker_memory, file_timeout, node_home, pdq_shards,
+                              split_of(split, cpus)))
             src = _Source(ScanSummary(case, name, loc, run_id), source_id, job,
                           time.monotonic())
             sources.append(src)
@@ -323,6 +329,8 @@ def scan_many(
         for src in sources:
             if src.summary.status == "running":  # not closed by its last unit
                 _end(store, tracker, src, src.status)
+        if pdq_shards is not None:
+            pdq_shards.close()
     return [src.summary for src in sources]
 
 

@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -45,6 +45,18 @@ def _link_part(old: Path, new: Path, part: str) -> bool:
             elif target.exists():
                 target.unlink()
         return False
+
+
+class PdqSearch(Protocol):
+    """PDQ lookups held elsewhere (cluster/shards.py: index shards in Ray actors), answering
+    with list entry ids rather than this index's rows."""
+
+    def join(self, queries: np.ndarray, radius: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query row, entry id, distance) of every hash within radius, by query."""
+        ...
+
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,9 @@ class Matcher:
         self._entry_lists = np.zeros(0, dtype=np.int64)
         self._active = np.zeros(0, dtype=bool)
         self.dirty: set[str] = set()  # parts changed since load: what `save` must write
+        # set: PDQ queries go there instead of `self.pdq` (the entries' lists and active
+        # flags are still read here); entry ids this index does not hold are dropped
+        self.pdq_remote: PdqSearch | None = None
 
     @classmethod
     def build(cls, entries: Iterable[tuple], thresholds: dict[int, int],
@@ -188,11 +203,26 @@ class Matcher:
         pos = np.searchsorted(self._entry_ids, entry_ids)
         return np.asarray(self._entry_lists)[pos], np.asarray(self._active)[pos]
 
+    def _known(self, entry_ids: np.ndarray) -> np.ndarray:
+        """Which of these entry ids this index holds (a remote search may know newer ones)."""
+        if not len(self._entry_ids):
+            return np.zeros(len(entry_ids), bool)
+        pos = np.minimum(np.searchsorted(self._entry_ids, entry_ids), len(self._entry_ids) - 1)
+        return np.asarray(self._entry_ids)[pos] == entry_ids
+
+    def _has_pdq(self) -> bool:
+        return bool(len(self.pdq_remote if self.pdq_remote is not None else self.pdq))
+
     def _search(self, hexes: list[str], radius: int) -> list[list[tuple[int, int, int]]]:
         """Per hash: (entry id, list id, distance) of active list PDQ hashes within radius.
         One index call for all of them (a picture's 8 dihedral variants, a video's frames)."""
-        qi, rows, dists = self.pdq.join(codes_from_hex(hexes), radius)
-        eids = self._pdq_entry[rows]  # all hits at once: owners looked up in one call
+        if self.pdq_remote is not None:
+            qi, eids, dists = self.pdq_remote.join(codes_from_hex(hexes), radius)
+            known = self._known(eids)
+            qi, eids, dists = qi[known], eids[known], dists[known]
+        else:
+            qi, rows, dists = self.pdq.join(codes_from_hex(hexes), radius)
+            eids = self._pdq_entry[rows]  # all hits at once: owners looked up in one call
         lids, live = self._owner(eids)
         qi, eids, lids, dists = qi[live], eids[live], lids[live], dists[live]
         bounds = np.searchsorted(qi, np.arange(len(hexes) + 1)).tolist()
@@ -294,7 +324,7 @@ class Matcher:
         for t, hx, quality in frames:
             if quality >= pdq.MIN_QUALITY and hx not in seen:
                 seen[hx] = t
-        if len(self.pdq):
+        if self._has_pdq():
             self._pdq_hits([("frame", hx, t) for hx, t in seen.items()], found)
         query = [VpdqFrame(i, t, hx, q) for i, (t, hx, q) in enumerate(frames)]
         if not self.videos:
@@ -324,7 +354,7 @@ class Matcher:
                 for i, hit in zip(which, listed, strict=True):
                     if hit:  # most lookups: no array work for a miss
                         self._keep_exact(kind, hit, found[i])
-        if len(self.pdq):
+        if self._has_pdq():
             pending = [i for i, r in enumerate(records) if r.get("pdq")]
             for key in ("plain", "fallbacks"):
                 queries, owner = [], []
@@ -377,7 +407,7 @@ class Matcher:
         found: dict[tuple[int, str], Match] = {}
         self._exact_hits(record, found)
         p = record.get("pdq")
-        if p and len(self.pdq):
+        if p and self._has_pdq():
             for key in ("plain", "fallbacks"):
                 self._pdq_hits([(t, hx, None) for t, hx in self._pdq_queries(p, key)], found)
                 if any(k[1] == "pdq" for k in found):

@@ -69,16 +69,31 @@ def pdq_chunks(store: Store, chunk: int = 200_000) -> Iterator[np.ndarray]:
     """The store's Hamming-indexed list values (PDQ), in entry-id order, as uint8[k, 32]
     chunks of at most `chunk` rows: read from the database as they come, never all at once
     (the source `HammingIndex.from_chunks` builds from)."""
+    for codes, _ in pdq_entry_chunks(store, chunk):
+        yield codes
+
+
+def pdq_entry_chunks(store: Store, chunk: int = 200_000
+                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """As `pdq_chunks`, each chunk with its rows' entry ids (int64[k]): what the index
+    shards of a cluster scan are built from (cluster/shards.py)."""
     hamming = {s.name for s in types.REGISTRY.values() if s.index == "hamming"}
     rows: list[bytes] = []
-    for _, _, signal_type, value, *_ in store.lists.entries():
+    ids: list[int] = []
+    for entry_id, _, signal_type, value, *_ in store.lists.entries():
         if signal_type in hamming:
             rows.append(bytes.fromhex(value))
+            ids.append(entry_id)
             if len(rows) >= chunk:
-                yield np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 32)
-                rows = []
+                yield _chunk(rows, ids)
+                rows, ids = [], []
     if rows:
-        yield np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 32)
+        yield _chunk(rows, ids)
+
+
+def _chunk(rows: list[bytes], ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 32),
+            np.asarray(ids, dtype=np.int64))
 
 
 def build_pdq_index(store: Store, chunk: int = 200_000) -> HammingIndex:
