@@ -276,7 +276,8 @@ class _Worker:
 def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     # imported once by the fork server, not per worker; the parent never needs the readers
-    ctx.set_forkserver_preload([__name__, "cairn.scan.worker"])
+    ctx.set_forkserver_preload([__name__, "cairn.scan.worker", "cairn.scan.containers",
+                                "cairn.scan.units"])
     return ctx
 
 

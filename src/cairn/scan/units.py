@@ -72,14 +72,15 @@ def process_part(entry: DiskEntry, part: DiskPart, limits: Limits, opts: HashOpt
     """Append the records of one part's files, as a whole read of the image makes them."""
     from cairn.media.archives import Budget
     from cairn.media.disk.members import iter_disk_members, read_ahead
-    from cairn.scan.worker import _disk_member, _Tree, entry_record
+    from cairn.scan.containers import disk_member
+    from cairn.scan.worker import Tree, entry_record
 
     rec = entry_record(entry)
     with _open_image(entry) as (img, size):
-        tree = _Tree(Budget(limits, size))
+        tree = Tree(Budget(limits, size))
         members = iter_disk_members(img, rec["path"], carve=opts.carve, part=part)
         for m, data in read_ahead(members, limits.max_member_size):
-            _disk_member(rec, m, data, 0, limits, out, opts, tree)
+            disk_member(rec, m, data, 0, limits, out, opts, tree)
 
 
 @contextmanager
@@ -88,7 +89,7 @@ def _open_image(entry: DiskEntry) -> Iterator[tuple[DiskImage, int]]:
     its other segments beside it), with the image file's size."""
     from cairn.media.disk.images import is_later_segment, open_image
     from cairn.media.sniff import HEAD_BYTES
-    from cairn.scan.worker import _sniff, _sniff_deep, open_noatime
+    from cairn.scan.worker import open_noatime, sniff_deeper, sniff_type
 
     note: dict = {}  # where a refused O_NOATIME is said: on the tail's record, not here
 
@@ -97,8 +98,8 @@ def _open_image(entry: DiskEntry) -> Iterator[tuple[DiskImage, int]]:
 
     with opener(entry.fs_path) as f:
         head = f.read(HEAD_BYTES)
-        mt, kind = _sniff(head, entry.path)
-        mt, kind = _sniff_deep(f, mt, kind)
+        mt, kind = sniff_type(head, entry.path)
+        mt, kind = sniff_deeper(f, mt, kind)
         if kind != "disk" or is_later_segment(entry.fs_path, head) is not None:
             raise PartError(f"{entry.path} is not a disk image ({mt})")
         f.seek(0)
