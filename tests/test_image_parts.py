@@ -114,7 +114,7 @@ def test_the_image_record_comes_after_every_part(images: dict[str, Path]) -> Non
     image = paths.index("laptop.E01")
     members = [i for i, p in enumerate(paths) if p.startswith("laptop.E01!/")]
     assert len(members) > 10 and max(members) < image
-    assert len(paths) == len(set(paths)) + 0  # each once: no part read twice
+    assert len(paths) == len(set(paths))  # each once: no part read twice
     recs, done = next(x for x in out if any(r["path"] == "laptop.E01" for r in x[0]))
     assert done and recs[-1]["path"] == "laptop.E01"  # finished with the image's record
     assert "verified" in recs[-1]["origin"] and not recs[-1]["errors"]
