@@ -3,6 +3,8 @@ form, against the same files scanned from a folder, side by side in one run.
 
     nice .venv/bin/python bench/bench_ingest.py --size 4G        # the issue's figure
     nice .venv/bin/python bench/bench_ingest.py --size 256M      # a quicker run
+    nice .venv/bin/python bench/bench_ingest.py --size 1G --workers 2 \
+        --sources folder,raw,ext4 --modes split,whole            # parts against whole images
 
 Builds under `--workdir` (default /tmp/ingest-bench-<size>; needs mkfs.ext4, mkntfs, ntfscp
 and ewfacquire): a folder of benign generated 4000x3000 JPEGs (`--jpeg-share` of the bytes,
@@ -18,6 +20,12 @@ row, so that a load drifting under the run does not always favour the same one.
 `--count-chunks` reads each E01's files as a scan does instead and counts the EWF chunks
 inflated (each should be once). `--keep` keeps the generated files (deleted at the end
 otherwise). Timings go here, never into tests.
+
+`--sources`: which of folder, raw (the ext4 image before ewfacquire, kept), ext4 and ntfs
+(their E01s) to scan. `--modes`: how images are read, `split` (in parts that every worker
+takes, as a scan with more than one worker does: scan/units.py) and/or `whole` (one worker
+per image, as before); `--whole` is `--modes whole`. Each image is scanned once per mode,
+the modes swapping places every row as the E01s do.
 """
 
 from __future__ import annotations
@@ -56,19 +64,26 @@ def _unique(jpeg: bytes, i: int) -> bytes:
     return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
 
 
-def _e01(raw: Path, target: Path) -> None:
+def _e01(raw: Path, target: Path, keep: Path | None = None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["ewfacquire", "-u", "-q", "-t", target, "-c", "deflate:fast",
                     "-f", "encase6", "-d", "sha1", raw], check=True, capture_output=True)
-    raw.unlink()  # only the E01 is scanned: half the disk space
+    if keep is None:
+        raw.unlink()  # only the E01 is scanned: half the disk space
+    else:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        raw.rename(keep)
 
 
-def build(root: Path, size: int, jpeg_share: float) -> tuple[Path, Path, Path, int, int]:
-    """(folder, ext4 E01, NTFS E01, bytes of file data, files): made once under `root`."""
-    _need("mkfs.ext4", "mkntfs", "ntfscp", "ewfacquire")
+def build(root: Path, size: int, jpeg_share: float, ntfs: bool = True
+          ) -> tuple[Path, Path, Path, Path, int, int]:
+    """(folder, raw ext4, ext4 E01, NTFS E01, bytes of file data, files): made once under
+    `root` (the NTFS image only when `ntfs`)."""
+    _need("mkfs.ext4", "ewfacquire", *(("mkntfs", "ntfscp") if ntfs else ()))
     files = root / "files"
+    ext_raw = root / "raw" / "ext4.dd"
     ext_e01, ntfs_e01 = root / "ext4" / "ext4.E01", root / "ntfs" / "ntfs.E01"
-    if not (ext_e01.exists() and ntfs_e01.exists()):
+    if not (ext_e01.exists() and ext_raw.exists() and (ntfs_e01.exists() or not ntfs)):
         shutil.rmtree(root, ignore_errors=True)
         (files / "DCIM").mkdir(parents=True)
         (files / "data").mkdir()
@@ -93,23 +108,25 @@ def build(root: Path, size: int, jpeg_share: float) -> tuple[Path, Path, Path, i
         print(f"mkfs.ext4 -d ({image_size} bytes), ewfacquire ...", flush=True)
         subprocess.run(["truncate", "-s", str(image_size), raw], check=True)
         subprocess.run(["mkfs.ext4", "-q", "-d", files, raw], check=True)
-        _e01(raw, ext_e01.with_suffix(""))
+        _e01(raw, ext_e01.with_suffix(""), ext_raw)
         raw = root / "ntfs.dd"
-        print(f"mkntfs + ntfscp of {len(paths)} files, ewfacquire ...", flush=True)
-        subprocess.run(["truncate", "-s", str(image_size), raw], check=True)
-        subprocess.run(["mkntfs", "-q", "-F", "-f", raw], check=True, capture_output=True)
-        for p in paths:  # ntfscp makes no folders: the files lie in the root, same names
-            subprocess.run(["ntfscp", "-q", raw, p, "/" + p.name], check=True)
-        _e01(raw, ntfs_e01.with_suffix(""))
+        if ntfs:
+            print(f"mkntfs + ntfscp of {len(paths)} files, ewfacquire ...", flush=True)
+            subprocess.run(["truncate", "-s", str(image_size), raw], check=True)
+            subprocess.run(["mkntfs", "-q", "-F", "-f", raw], check=True, capture_output=True)
+            for p in paths:  # ntfscp makes no folders: the files lie in the root, same names
+                subprocess.run(["ntfscp", "-q", raw, p, "/" + p.name], check=True)
+            _e01(raw, ntfs_e01.with_suffix(""))
     paths = [p for p in files.rglob("*") if p.is_file()]
-    return files, ext_e01, ntfs_e01, sum(p.stat().st_size for p in paths), len(paths)
+    return (files, ext_raw.parent, ext_e01, ntfs_e01, sum(p.stat().st_size for p in paths),
+            len(paths))
 
 
-def run(location: Path, workers: int) -> tuple[float, dict]:
+def run(location: Path, workers: int, split: bool = True) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory(prefix="cairn-bench-ingest-") as home:
         store = Store.open(Path(home))
         t0 = time.perf_counter()
-        summary = scan(store, "bench", location, workers=workers)
+        summary = scan(store, "bench", location, workers=workers, split=split)
         took = time.perf_counter() - t0
         return took, summary.totals
 
@@ -146,6 +163,20 @@ def count_chunks(e01: Path) -> str:
             f"{max(reads.values(), default=0)} reads of one chunk")
 
 
+def _todo(row: int, folder: Path, raw: Path, e01s: list[tuple[str, Path]], sources: list[str],
+          modes: list[str]) -> list[tuple[str, Path, bool]]:
+    """(name, location, split) of what one row scans: the folder first, then each image once
+    per mode (named `raw/split`, `E01/whole` ... when modes are asked for), in an order that
+    swaps every row."""
+    images = [("raw", raw)] if "raw" in sources else []
+    images += [(n, loc) for n, loc in e01s if n.split()[0].lower() in sources]
+    named = modes != ["split"]
+    todo = [((f"{'E01' if n == 'ext4 E01' else n.split()[0]}/{m}" if named else n), loc,
+             m == "split") for n, loc in images for m in modes]
+    return ([("folder", folder, True)] if "folder" in sources else []) + (
+        todo[::-1] if row % 2 else todo)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="4G", help="bytes of file data (4G, 512M ...)")
@@ -154,15 +185,23 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="worker counts to measure")
     ap.add_argument("--workdir", type=Path, help="where to build (default /tmp/ingest-bench-SIZE)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--sources", default="folder,ext4,ntfs",
+                    help="what to scan: folder, raw (the ext4 image), ext4, ntfs (E01s)")
+    ap.add_argument("--modes", default="split",
+                    help="how images are read: split (in parts), whole, or split,whole")
+    ap.add_argument("--whole", action="store_true", help="read images whole (--modes whole)")
     ap.add_argument("--count-chunks", action="store_true",
                     help="instead of scanning: read each E01's files as a scan does and count "
                          "the chunks inflated (a chunk read twice is work done twice)")
     args = ap.parse_args()
     size = parse_size(args.size)
     root = args.workdir or Path(f"/tmp/ingest-bench-{size // MiB}M-{int(args.jpeg_share * 100)}")
+    sources = args.sources.split(",")
+    modes = ["whole"] if args.whole else args.modes.split(",")
     try:
-        folder, ext_e01, ntfs_e01, data, nfiles = build(root, size, args.jpeg_share)
-        for e01 in (ext_e01, ntfs_e01):
+        folder, raw, ext_e01, ntfs_e01, data, nfiles = build(
+            root, size, args.jpeg_share, ntfs="ntfs" in sources or args.count_chunks)
+        for e01 in (ext_e01, ntfs_e01) if "ntfs" in sources else (ext_e01,):
             segs = sorted(e01.parent.iterdir())
             print(f"{e01.name}: {len(segs)} segment(s), "
                   f"{sum(p.stat().st_size for p in segs) / MiB:.0f} MiB")
@@ -180,9 +219,9 @@ def main() -> None:
             base = None
             # the two E01s swap places every row: on a shared machine whose load drifts,
             # a fixed order would favour whichever runs later (both orders are shown)
-            for name, loc in [("folder", folder)] + (e01s[::-1] if row % 2 else e01s):
+            for name, loc, split in _todo(row, folder, raw, e01s, sources, modes):
                 load0 = os.getloadavg()[0]
-                took, totals = run(loc, w)
+                took, totals = run(loc, w, split)
                 mbs = data / MiB / took
                 base = base or mbs
                 print(f"{name:<9} {w:>7} {took:>8.1f} {mbs:>7.1f} {nfiles / took:>8.1f} "

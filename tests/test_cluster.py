@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from conftest import CAIRN, REPO
 from exhibit import build
 from inprocess import DB_URLS, EXAMINER, database, pictures, run
+from test_disk_images import ext_image, tree  # noqa: F401 - a fixture
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[cluster]'")
 
@@ -32,6 +33,8 @@ from cairn.cluster.local import LocalCluster, Node  # noqa: E402
 from cairn.cluster.scan import scan as ray_scan  # noqa: E402
 from cairn.cluster.shards import ShardedIndex  # noqa: E402
 from cairn.index import HammingIndex  # noqa: E402
+from cairn.scan.options import HashOptions, Split  # noqa: E402
+from cairn.scan.pipeline import scan as local_scan  # noqa: E402
 from cairn.store import Store  # noqa: E402
 
 PG = os.environ.get("CAIRN_TEST_POSTGRES_URL")
@@ -297,6 +300,34 @@ def test_a_file_that_kills_its_ray_worker_becomes_an_error_item(cluster: Cluster
     assert all(sha for _, sha, _ in rows)  # hashed, even the one never read by a worker
     assert cluster_progress.snapshot()[-1]["units_given_up"] == 1
     store.close()
+
+
+def test_a_disk_image_in_parts_on_ray_gives_the_local_scan_rows(
+        cluster: Cluster, tmp_path: Path, tree: Path) -> None:  # noqa: F811
+    """An ext4 image (carving on) read on Ray in parts, which the nodes plan and the driver
+    hands out: the rows of a local scan that reads it whole."""
+    folder = tmp_path / "ev"
+    folder.mkdir()
+    ext_image(folder / "disk.img", tree, "ext4", "8M")
+    opts = HashOptions(carve=True)
+    rows = {}
+    for engine in ("local", "ray"):
+        for url in database("postgresql"):
+            assert url is not None
+            store = _store(url, tmp_path / engine)
+            if engine == "local":
+                s = local_scan(store, "p", folder, workers=1, options=opts, split=False)
+            else:
+                s = ray_scan(store, "p", folder, address=cluster.address, options=opts,
+                             split=Split(min_image=1, part=1 << 10))
+            assert s.status == "complete" and s.worker_failures == 0
+            store.close()
+            rows[engine] = _rows(url)
+    assert len(rows["local"]["items"]) >= 9
+    for table in rows["local"]:
+        assert rows["ray"][table] == rows["local"][table], table
+    last = cluster_progress.snapshot()[-1]
+    assert last["units"] >= 5 and last["units_done"] == last["units"]  # the parts, the tail
 
 
 def test_four_shards_answer_as_one_index(cluster: Cluster) -> None:

@@ -4,8 +4,11 @@ The driver (the `cairn scan --engine ray` process) walks the source, skips what 
 already holds (as a local scan does), and splits the rest into **work units**: runs of
 top-level entries in walk order, at most `UNIT_FILES` files or `UNIT_BYTES` bytes each (a
 file larger than that is a unit alone). An archive is read whole by one unit, its members
-with it; so is a disk image, all its partitions (splitting images by byte ranges is not done
-yet). Each unit is a Ray task that, on whichever node runs it:
+with it. A disk image of `Split.min_image` bytes or more (`Job.split`) is planned by the node
+that meets it into parts (scan/units.py: per volume, runs of its files, and its carving),
+which go back to the driver and to the front of the queue, each a unit of its own, and a
+tail (the image's own record), which the node returns rather than records: the driver
+records it once every part is in. Each unit is a Ray task that, on whichever node runs it:
 
 - reads its files in #8's isolated worker (`scan/isolation.py`, one per task slot, warm between
   units): a file that kills or exhausts the worker becomes an item with an error there, on
@@ -24,7 +27,7 @@ Faults:
   is lost or doubled;
 - a unit that kills its Ray worker `ATTEMPTS` times: split into one-file units, each retried
   `ATTEMPTS` times; a file that still kills them is hashed (no decoding) by the driver and
-  recorded as an item with that error;
+  recorded as an item with that error; a part that does is an error on its image's record;
 - the driver killed: the run is left `running` with a dead process; rerunning the command
   skips every file already recorded (`runs.done_paths`) and finishes, superseding it.
 """
@@ -51,13 +54,16 @@ from cairn.records import ScanRecord
 from cairn.scan.interrupt import Interrupted
 from cairn.scan.isolation import FAULT_ENV, WorkerPool, default_caps
 from cairn.scan.listindex import match_records, open_matcher
+from cairn.scan.options import Split
 from cairn.scan.pipeline import (
     BATCH_RECORDS,
     ScanSummary,
     default_workers,
     open_run,
     record_batch,
+    split_of,
 )
+from cairn.scan.units import Unit
 from cairn.scan.worker import HashOptions, identity_record
 from cairn.store import Store
 from cairn.store.store import default_home
@@ -80,6 +86,7 @@ class Job:
     timeout: float | None  # per top-level file; None: the default
     home: str | None = None  # where a node keeps its list index; None: its $CAIRN_HOME
     pdq_shards: Any = None  # a shards.ShardedIndex: PDQ matched through its actors
+    split: Split | None = None  # plan large disk images into parts; None: read them whole
 
 
 @dataclass
@@ -90,6 +97,9 @@ class UnitResult:
     failures: list[str] = field(default_factory=list)  # "path: what happened"
     node: str = ""
     seconds: float = 0.0
+    plans: list[tuple[DiskEntry, list]] = field(default_factory=list)  # images planned here
+    given_up: list[tuple[DiskEntry, str]] = field(default_factory=list)  # parts, and why
+    held: list[ScanRecord] = field(default_factory=list)  # a tail's records, not recorded
 
 
 # -- on a node -------------------------------------------------------------------------------
@@ -123,30 +133,40 @@ def _matcher(store: Store, job: Job) -> Matcher:
 
 def _pool(job: Job) -> WorkerPool:
     caps = default_caps(default_workers(), job.memory, job.timeout)
-    key = (job.limits, job.options, caps)
+    key = (job.limits, job.options, caps, job.split)
     if _Node.pool is None or _Node.pool_key != key:
         if _Node.pool is not None:
             _Node.pool.close()
-        _Node.pool, _Node.pool_key = WorkerPool(1, job.limits, job.options, caps), key
+        _Node.pool, _Node.pool_key = WorkerPool(1, job.limits, job.options, caps, job.split,
+                                                expand=False), key
     return _Node.pool
 
 
-def _test_fault(entries: list[DiskEntry]) -> None:
+def _entry(x: DiskEntry | Unit) -> DiskEntry:
+    return x.entry if isinstance(x, Unit) else x
+
+
+def _test_fault(entries: Sequence[DiskEntry | Unit]) -> None:
     """Test-only: `CAIRN_TEST_WORKER_FAULT=NAME:ray` kills the Ray worker itself (not the
     isolated child) on a unit holding NAME; nothing in Cairn sets it."""
     name, _, action = (os.environ.get(FAULT_ENV) or "").rpartition(":")
-    if action == "ray" and any(e.path.endswith(name) for e in entries):
+    if action == "ray" and any(_entry(e).path.endswith(name) for e in entries):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def scan_unit(job: Job, entries: list[DiskEntry]) -> UnitResult:
-    """Read, match and record one unit; its records go to PostgreSQL, its counts back."""
+def scan_unit(job: Job, entries: Sequence[DiskEntry | Unit]) -> UnitResult:
+    """Read, match and record one unit; its records go to PostgreSQL, its counts back (a
+    split image's tail: its records back, for the driver to record after the parts)."""
     started = time.monotonic()
     _test_fault(entries)
     store = _store(job)
     pool = _pool(job)
     failed_before = len(pool.failures)
-    out = UnitResult(len(entries), node=ray.get_runtime_context().get_node_id())
+    pool.plans.clear()
+    pool.given_up.clear()
+    whole = sum(1 for e in entries if not isinstance(e, Unit))  # parts and tails: no file
+    out = UnitResult(whole, node=ray.get_runtime_context().get_node_id())
+    tail = any(isinstance(e, Unit) and e.tail for e in entries)
     batch: list[ScanRecord] = []
 
     def flush() -> None:
@@ -162,10 +182,11 @@ def scan_unit(job: Job, entries: list[DiskEntry]) -> UnitResult:
             raise refused
 
     for records, _ in pool.run(entries):
-        batch.extend(records)
+        (out.held if tail else batch).extend(records)
         if len(batch) >= BATCH_RECORDS:
             flush()
     flush()
+    out.plans, out.given_up = pool.plans[:], pool.given_up[:]
     out.failures = pool.failures[failed_before:]
     out.seconds = time.monotonic() - started
     return out
@@ -226,6 +247,7 @@ def scan_many(
     max_worker_memory: int | None = None,
     file_timeout: float | None = None,
     node_home: str | None = None,
+    split: Split | bool | None = None,
     unit_files: int = UNIT_FILES,
     attempts: int = ATTEMPTS,
     index_shards: int = 0,
@@ -236,7 +258,8 @@ def scan_many(
     """Several sources (devices) of one case in one pass over the cluster: one run each,
     their units in one queue, each run closed as soon as its last unit is in.
     `index_shards` N > 0: the lists' PDQ hashes go into N actors (cluster/shards.py) that
-    every unit's matcher searches, ended with the command."""
+    every unit's matcher searches, ended with the command. `split`: large disk images read
+    in parts (None: when the cluster has more than one CPU)."""
     if store.engine.dialect.name != "postgresql":
         raise ClusterError("a scan on a Ray cluster records to PostgreSQL, which every node "
                            "reaches: set CAIRN_DATABASE_URL=postgresql+psycopg://...")
@@ -264,7 +287,8 @@ def scan_many(
                 "video_interval": options.video_interval, "limits": limits.to_dict(),
                 "max_worker_memory": max_worker_memory, "file_timeout": file_timeout})
             job = ray.put(Job(store.url, source_id, run_id, limits, options,
-                              max_worker_memory, file_timeout, node_home, pdq_shards))
+                              max_worker_memory, file_timeout, node_home, pdq_shards,
+                              split_of(split, cpus)))
             src = _Source(ScanSummary(case, name, loc, run_id), source_id, job,
                           time.monotonic())
             sources.append(src)
@@ -319,12 +343,56 @@ def _end(store: Store, tracker: ray.actor.ActorHandle, src: _Source, status: str
     store.runs.end(s.run_id, status, s.to_dict())
 
 
+@dataclass
+class _Image:
+    """A disk image read in parts: its tail's records (the image's own) wait here for its
+    parts, and a part given up is an error on them."""
+
+    left: int  # its parts and tail not done yet
+    held: list[ScanRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _planned(queue: deque, images: dict[tuple[int, str], _Image], src: _Source,
+             res: UnitResult, tracker: ray.actor.ActorHandle) -> None:
+    """The images a unit planned: their parts at the front of the queue, the tail first."""
+    for entry, parts in res.plans:
+        images[(src.summary.run_id, entry.path)] = _Image(len(parts) + 1)
+        queue.extendleft(reversed([(src, [Unit(entry, tail=True)])]
+                                  + [(src, [Unit(entry, p)]) for p in parts]))
+        src.remaining += len(parts) + 1
+        tracker.split.remote(src.summary.run_id, len(parts) + 1)
+
+
+def _image_step(store: Store, images: dict[tuple[int, str], _Image], src: _Source,
+                unit: Unit, res: UnitResult) -> None:
+    """A part or tail is in; with the last of them, the image's own record is recorded."""
+    img = images[(src.summary.run_id, unit.entry.path)]
+    img.held += res.held
+    img.errors += [why for _, why in res.given_up]
+    img.left -= 1
+    if img.left:
+        return
+    del images[(src.summary.run_id, unit.entry.path)]
+    if img.held and img.errors:
+        img.held[-1].setdefault("errors", []).extend(
+            {"stage": "worker", "message": m} for m in img.errors)
+    _, matches = match_records(store, open_matcher(store), img.held)
+    found = [[m.to_dict() for m in ms] for ms in matches]
+    new, kept, refused = record_batch(store, src.source_id, src.summary.run_id, img.held, found)
+    src.summary.new_items += new
+    src.summary.new_matches += sum(1 for f in found[:kept] if f)
+    if refused is not None:
+        raise refused
+
+
 def _drive(store: Store, queue: deque[tuple[_Source, list[DiskEntry]]],
            tracker: ray.actor.ActorHandle, attempts: int,
            on_progress: Callable[[int], None] | None) -> None:
     """Keep the cluster's slots busy; take each unit's counts; split what keeps dying;
     close each source's run with its last unit."""
     pending: dict[ray.ObjectRef, tuple[_Source, list[DiskEntry]]] = {}
+    images: dict[tuple[int, str], _Image] = {}  # split images whose record is still due
     remote = _remote_unit.options(max_retries=attempts - 1)
     window, sized = _window(), time.monotonic()
     while queue or pending:
@@ -343,21 +411,29 @@ def _drive(store: Store, queue: deque[tuple[_Source, list[DiskEntry]]],
                 raise
             except RayError as e:  # its Ray worker or node died `attempts` times
                 why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
-                if len(unit) > 1:  # which file? each alone
+                if isinstance(unit[0], Unit):  # a part or tail: its image's record says so
+                    res = _unit_given_up(unit[0], attempts, why)
+                    summary.worker_failures += 1
+                    given_up = True
+                elif len(unit) > 1:  # which file? each alone
                     queue.extendleft(reversed([(src, [x]) for x in unit]))
                     src.remaining += len(unit) - 1
                     tracker.split.remote(run_id, len(unit) - 1)
                     continue
-                summary.new_items += _given_up(store, src.source_id, run_id, unit[0],
-                                               attempts, why)
-                summary.worker_failures += 1
-                res = UnitResult(1, node="driver", failures=[f"{unit[0].path}: {why}"])
-                given_up = True
+                else:
+                    summary.new_items += _given_up(store, src.source_id, run_id, unit[0],
+                                                   attempts, why)
+                    summary.worker_failures += 1
+                    res = UnitResult(1, node="driver", failures=[f"{unit[0].path}: {why}"])
+                    given_up = True
             else:
                 summary.new_items += res.new_items
                 summary.new_matches += res.new_matches
                 summary.worker_failures += len(res.failures)
                 given_up = False
+                _planned(queue, images, src, res, tracker)
+            if isinstance(unit[0], Unit):
+                _image_step(store, images, src, unit[0], res)
             tracker.unit_done.remote(run_id, res.node, res.files, len(res.failures),
                                      len(pending), given_up)
             if on_progress:
@@ -365,6 +441,21 @@ def _drive(store: Store, queue: deque[tuple[_Source, list[DiskEntry]]],
             src.remaining -= 1
             if src.remaining == 0:
                 _end(store, tracker, src, "complete")
+
+
+def _unit_given_up(unit: Unit, attempts: int, why: str) -> UnitResult:
+    """A part or tail whose Ray worker died every time: an error on its image's record
+    (a tail's: the image hashed here, nothing decoded, as `_given_up` does a file)."""
+    said = f"the Ray worker reading it died {attempts} times ({why})"
+    res = UnitResult(0, node="driver", failures=[f"{unit.describe()}: {why}"])
+    if unit.part is not None:
+        res.given_up = [(unit.entry, f"{unit.part.describe()}: {said}; not read")]
+    else:
+        rec = identity_record(unit.entry)
+        rec.setdefault("errors", []).append({"stage": "worker",
+                                            "message": f"{said}; hashed without decoding it"})
+        res.held = [rec]
+    return res
 
 
 def _given_up(store: Store, source_id: int, run_id: int, entry: DiskEntry, attempts: int,

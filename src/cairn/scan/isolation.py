@@ -50,7 +50,7 @@ import types
 import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
@@ -60,7 +60,8 @@ from threadpoolctl import threadpool_limits
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry
 from cairn.records import ScanRecord
-from cairn.scan.options import HashOptions
+from cairn.scan.options import HashOptions, Split
+from cairn.scan.units import Unit
 
 GiB = 1 << 30
 MEMORY_CEILING = 4 * GiB  # enough for a 100 MP picture in exact mode (3.84 GB measured)
@@ -122,6 +123,7 @@ class _Config:
     opts: HashOptions
     caps: Caps
     fault: str | None = None
+    split: Split | None = None  # plan large disk images into parts (scan/units.py)
 
 
 class _Stream:
@@ -179,6 +181,7 @@ def _serve(conn: Connection, cfg: _Config) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent decides, then kills us
     _die_with_parent()
+    from cairn.scan.units import plan_entry, process_part
     from cairn.scan.worker import process_entry  # preloaded by the fork server
 
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -188,14 +191,23 @@ def _serve(conn: Connection, cfg: _Config) -> None:
     out = _Stream(conn)
     while True:
         try:
-            kind, entry = conn.recv()
+            kind, unit = conn.recv()
         except (EOFError, OSError):
             os._exit(0)  # the parent is gone
         try:
-            out.fault = cfg.fault if kind == "file" else None
+            entry = unit.entry
+            out.fault = cfg.fault if kind != "identity" else None
             if kind == "file":
                 _test_fault(cfg.fault, entry.path)
-                process_entry(entry, cfg.limits, cfg.opts, out)
+                parts = plan_entry(entry, cfg.limits, cfg.opts, cfg.split) if cfg.split else []
+                if parts:
+                    conn.send(("plan", parts))
+                else:
+                    process_entry(entry, cfg.limits, cfg.opts, out)
+            elif kind == "part":
+                process_part(entry, unit.part, cfg.limits, cfg.opts, out)
+            elif kind == "tail":
+                process_entry(entry, cfg.limits, cfg.opts, out, members=False)
             else:
                 _identity(entry, out)
             conn.send(("done", None))
@@ -223,11 +235,35 @@ def _identity(entry: DiskEntry, out: _Stream) -> None:
 
 # -- the parent --------------------------------------------------------------------------------
 @dataclass(slots=True)
+class _Image:
+    """A disk image this pool reads in parts: its own record (the tail's) waits for every
+    part; a part given up is an error on that record."""
+
+    parts: int  # parts not finished yet; -1 once the image's records are handed on
+    held: list[ScanRecord] | None = None  # the tail's records, once the tail is done
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class _Task:
-    entry: DiskEntry
-    retry_of: str | None = None  # set on the hash-only reread: why the first read failed
-    streamed: int = 0  # records received for it so far
+    unit: Unit
+    retry_of: str | None = None  # set on the second try: why the first failed (a whole
+    streamed: int = 0  # file's second try is a hash-only reread; a part's, the same part)
     started: float = 0.0
+    image: _Image | None = None  # the split image a part or tail belongs to
+    held: list[ScanRecord] = field(default_factory=list)  # a tail's records, kept back
+    plan: list | None = None  # the parts a worker planned the file into
+
+    @property
+    def entry(self) -> DiskEntry:
+        return self.unit.entry
+
+    def message(self) -> tuple[str, Unit]:
+        if self.unit.part is not None:
+            return "part", self.unit
+        if self.retry_of is not None:
+            return "identity", self.unit
+        return ("tail" if self.unit.tail else "file"), self.unit
 
 
 @dataclass(slots=True)
@@ -240,7 +276,8 @@ class _Worker:
 def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     # imported once by the fork server, not per worker; the parent never needs the readers
-    ctx.set_forkserver_preload([__name__, "cairn.scan.worker"])
+    ctx.set_forkserver_preload([__name__, "cairn.scan.worker", "cairn.scan.containers",
+                                "cairn.scan.units"])
     return ctx
 
 
@@ -271,14 +308,23 @@ class WorkerPool:
 
     Use as a context manager (or call `close`): closing kills the workers. A pool can run
     several batches; its workers stay warm in between.
+
+    `split`: large disk images are planned into parts (scan/units.py) that every worker
+    takes, the parts first; the image's own record comes after all of them. `expand` False
+    (a Ray node): a planned image is not read here but its parts are put in `plans`, for
+    the caller to hand out, and a part given up is put in `given_up`.
     """
 
-    def __init__(self, workers: int, limits: Limits, opts: HashOptions, caps: Caps) -> None:
+    def __init__(self, workers: int, limits: Limits, opts: HashOptions, caps: Caps,
+                 split: Split | None = None, expand: bool = True) -> None:
         self.size = max(1, workers)
         self.caps = caps
-        self._cfg = _Config(limits, opts, caps, os.environ.get(FAULT_ENV) or None)
+        self.expand = expand
+        self._cfg = _Config(limits, opts, caps, os.environ.get(FAULT_ENV) or None, split)
         self._workers: list[_Worker] = []
-        self.failures: list[str] = []  # "path: what happened", one per failed file
+        self.failures: list[str] = []  # "path: what happened", one per failed file or part
+        self.plans: list[tuple[DiskEntry, list]] = []  # with expand False: (image, its parts)
+        self.given_up: list[tuple[DiskEntry, str]] = []  # with expand False: (image, why)
         _live.add(self)
         _context()
         forkserver.ensure_running()  # its imports overlap with the caller's walk; no wait
@@ -299,13 +345,15 @@ class WorkerPool:
             w.proc.join(5)
             w.conn.close()
 
-    def run(self, entries: Iterable[DiskEntry]) -> Iterator[tuple[list[ScanRecord], bool]]:
+    def run(self, entries: Iterable[DiskEntry | Unit]
+            ) -> Iterator[tuple[list[ScanRecord], bool]]:
         """(records, finished) as they come: `finished` marks the end of one entry's work.
 
-        Every entry ends with exactly one record of its own (after its members', if any).
-        While workers are busy and silent, ([], False) comes every `HEARTBEAT` seconds.
+        Every entry ends with exactly one record of its own (after its members', if any;
+        a split image's, after all its parts'). While workers are busy and silent,
+        ([], False) comes every `HEARTBEAT` seconds.
         """
-        todo = iter(entries)
+        todo = (e if isinstance(e, Unit) else Unit(e) for e in entries)
         queue: deque[_Task] = deque()
         clean = False
         try:
@@ -356,7 +404,7 @@ class WorkerPool:
         return min((w for w in self._workers if len(w.tasks) < DEPTH),
                    key=lambda w: len(w.tasks), default=None)
 
-    def _fill(self, todo: Iterator[DiskEntry], queue: deque[_Task]) -> None:
+    def _fill(self, todo: Iterator[Unit], queue: deque[_Task]) -> None:
         while True:
             if not queue:
                 e = next(todo, None)
@@ -371,7 +419,7 @@ class WorkerPool:
                 task.started = time.monotonic()
             w.tasks.append(task)
             with contextlib.suppress(OSError):  # died idle: its sentinel says so on the next wait
-                w.conn.send(("identity" if task.retry_of else "file", task.entry))
+                w.conn.send(task.message())
 
     def _service(self, w: _Worker, ready: set, queue: deque[_Task]
                  ) -> Iterator[tuple[list[ScanRecord], bool]]:
@@ -380,14 +428,21 @@ class WorkerPool:
             try:
                 while w.conn.poll():
                     kind, value = w.conn.recv()
+                    task = w.tasks[0]
                     if kind == "rec":
-                        w.tasks[0].started = time.monotonic()  # per record: a disk image's
-                        yield [self._received(w.tasks[0], value)], False  # files, not the whole
+                        task.started = time.monotonic()  # per record: a disk image's files,
+                        rec = self._received(task, value)  # not the whole image
+                        if task.image is not None and task.unit.tail:
+                            task.held.append(rec)  # after every part
+                        else:
+                            yield [rec], False
+                    elif kind == "plan":
+                        task.plan = value
                     elif kind == "done":
                         w.tasks.popleft()
                         if w.tasks:
                             w.tasks[0].started = time.monotonic()
-                        yield [], True
+                        yield from self._done(task, queue)
                     else:
                         dead = value
                         break
@@ -403,9 +458,44 @@ class WorkerPool:
 
     def _received(self, task: _Task, rec: ScanRecord) -> ScanRecord:
         task.streamed += 1
-        if task.retry_of is not None:
+        if task.retry_of is not None and task.unit.part is None:  # a hash-only reread
             rec.setdefault("errors", []).append({"stage": "worker", "message": task.retry_of})
         return rec
+
+    def _done(self, task: _Task, queue: deque[_Task]
+              ) -> Iterator[tuple[list[ScanRecord], bool]]:
+        """A task finished: a planned image's parts queued first (its tail before them:
+        the longest, it hashes the whole image file), or a split image's step counted."""
+        img = task.image
+        if task.plan and not self.expand:
+            self.plans.append((task.entry, task.plan))
+            yield [], True
+        elif task.plan:
+            img = _Image(len(task.plan))
+            queue.extendleft(reversed(
+                [_Task(Unit(task.entry, tail=True), image=img)]
+                + [_Task(Unit(task.entry, part), image=img) for part in task.plan]))
+            yield [], False
+        elif img is not None:
+            if task.unit.tail:
+                img.held = task.held
+            else:
+                img.parts -= 1
+            yield from self._release(img)
+        else:
+            yield [], True
+
+    @staticmethod
+    def _release(img: _Image) -> Iterator[tuple[list[ScanRecord], bool]]:
+        """A split image's own record (with its parts' failures), once every part is done."""
+        if img.parts != 0 or img.held is None:
+            yield [], False
+            return
+        records, img.held, img.parts = img.held, None, -1
+        if records and img.errors:
+            records[-1].setdefault("errors", []).extend(
+                {"stage": "worker", "message": m} for m in img.errors)
+        yield records, True
 
     def _failed(self, w: _Worker, reason: str, queue: deque[_Task]
                 ) -> Iterator[tuple[list[ScanRecord], bool]]:
@@ -418,12 +508,17 @@ class WorkerPool:
         if not w.tasks:  # died between files: nothing to blame
             return
         task, *waiting = w.tasks
-        queue.extendleft(reversed([_Task(t.entry, t.retry_of) for t in waiting]))
+        queue.extendleft(reversed([replace(t, streamed=0, started=0.0, plan=None)
+                                   for t in waiting]))
+        if task.unit.part is not None:
+            yield from self._part_failed(task, reason, queue)
+            return
         if task.retry_of is None:
-            self.failures.append(f"{task.entry.path}: {reason}")
+            self.failures.append(f"{task.unit.describe()}: {reason}")
             kept = "members read before that are recorded; " if task.streamed else ""
-            queue.appendleft(_Task(task.entry, f"worker {reason}; {kept}a fresh worker took "
-                                               "over and hashed the file without decoding it"))
+            queue.appendleft(_Task(task.unit, f"worker {reason}; {kept}a fresh worker took "
+                                              "over and hashed the file without decoding it",
+                                   image=task.image, held=task.held))
             return
         from cairn.scan.worker import entry_record
 
@@ -431,7 +526,31 @@ class WorkerPool:
         rec["errors"] += [
             {"stage": "worker", "message": task.retry_of},
             {"stage": "worker", "message": f"the hash-only reread failed too: {reason}"}]
+        if task.image is not None:  # a split image's tail: its record still waits
+            task.image.held = [*task.held, rec]
+            yield from self._release(task.image)
+            return
         yield [rec], True
+
+    def _part_failed(self, task: _Task, reason: str, queue: deque[_Task]
+                     ) -> Iterator[tuple[list[ScanRecord], bool]]:
+        """A part whose worker failed is read again by a fresh one; failing again, it is an
+        error on the image's record (the rest of the image is read all the same)."""
+        assert task.unit.part is not None
+        if task.retry_of is None:
+            self.failures.append(f"{task.unit.describe()}: {reason}")
+            queue.appendleft(_Task(task.unit, reason, image=task.image))
+            return
+        why = (f"{task.unit.part.describe()}: its worker {task.retry_of}, and again when "
+               f"retried ({reason}); its files recorded before that are kept, the rest of "
+               "it is not read")
+        if task.image is None:
+            self.given_up.append((task.entry, why))
+            yield [], True
+            return
+        task.image.errors.append(why)
+        task.image.parts -= 1
+        yield from self._release(task.image)
 
 
 @atexit.register

@@ -27,3 +27,14 @@ class HashOptions:
     fallbacks: bool = True
     list_index: str | None = None
     pdq_thresholds: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """When a disk image is read as several work units rather than by one worker: from
+    `min_image` bytes, in parts of about `part` bytes of file data per volume (at most
+    `most` per volume), so that one large image keeps every worker busy."""
+
+    min_image: int = 256 << 20
+    part: int = 128 << 20
+    most: int = 64

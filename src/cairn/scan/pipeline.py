@@ -35,7 +35,7 @@ from cairn.records import NewMatch, ScanRecord
 from cairn.scan.interrupt import Interrupted
 from cairn.scan.isolation import Caps, WorkerPool, default_caps, warm_up
 from cairn.scan.listindex import current_folder, index_root, match_records, open_matcher
-from cairn.scan.worker import HashOptions
+from cairn.scan.options import HashOptions, Split
 from cairn.store import Store
 from cairn.store.common import StoreError
 
@@ -114,10 +114,15 @@ def scan(
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     caps: Caps | None = None,
+    split: Split | bool | None = None,
 ) -> ScanSummary:
+    """Scan `location` into `case`. `split`: read large disk images in parts (scan/units.py),
+    with these thresholds or the defaults (True); None: split when there is more than one
+    worker (one worker gains nothing from it)."""
     limits = limits or Limits()
     options = options or HashOptions()
     workers = workers or default_workers()
+    parts = split_of(split, workers)
     caps = caps or default_caps(workers)
     loc = os.path.abspath(os.fsdecode(location))
     if not os.path.lexists(loc):
@@ -154,7 +159,7 @@ def scan(
     try:  # from here on, however it ends, the run is closed with what happened
         warm_up()  # the fork server imports the readers while the list index opens
         matcher = matcher_for(store)
-        pool = WorkerPool(workers, limits, with_list_index(store, options), caps)
+        pool = WorkerPool(workers, limits, with_list_index(store, options), caps, parts)
         done = store.runs.done_paths(source_id)
         todo: list[DiskEntry] = []
         for e in walk(loc):
@@ -194,6 +199,13 @@ def scan(
         summary.totals = store.cases.source_counts(source_id)
         store.runs.end(run_id, status, summary.to_dict())
     return summary
+
+
+def split_of(split: Split | bool | None, workers: int) -> Split | None:
+    """The thresholds a scan splits disk images by, or None when it reads them whole."""
+    if isinstance(split, Split):
+        return split
+    return Split() if split or (split is None and workers > 1) else None
 
 
 def with_list_index(store: Store, options: HashOptions) -> HashOptions:

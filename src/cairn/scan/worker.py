@@ -40,7 +40,6 @@ from cairn.signals.image import ImageSignals, WantVariants, image_signals
 
 if TYPE_CHECKING:
     from cairn.media.archives import Budget
-    from cairn.media.disk.members import DiskMember
 
 # Called with the descriptor after a file is read and before it is stat-ed again: lets a test
 # change the file at exactly that moment. None in use.
@@ -62,14 +61,14 @@ class Records(Protocol):
 _Out = TypeVar("_Out", bound=Records)
 
 
-def _sniff(head: bytes, path: str) -> tuple[str, str]:
+def sniff_type(head: bytes, path: str) -> tuple[str, str]:
     mt = refine(sniff(head), path)
     if mt == "application/zip" and path.lower().endswith(CHECKPOINT_EXT):
         mt = "application/x-pytorch-checkpoint"
     return mt, kind_of(mt)
 
 
-def _sniff_deep(f: BinaryIO, mt: str, kind: str) -> tuple[str, str]:
+def sniff_deeper(f: BinaryIO, mt: str, kind: str) -> tuple[str, str]:
     """What a head that sniffed as nothing may still be: an ISO 9660 image (CD001 at 32K)."""
     if mt != "application/octet-stream":
         return mt, kind
@@ -87,7 +86,7 @@ def _provenance(rec: ScanRecord, data: bytes, picture: Picture, opts: HashOption
         found = examine(data, picture, novelai_keys=keys, media_type=rec.get("media_type"),
                         c2pa_trust=opts.c2pa_trust, detector=opts.detector)
     except Exception as e:  # noqa: BLE001 - a reader's failure is data, not a crash
-        _err(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
+        add_error(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
         return
     if found:
         rec["findings"] = [f.to_dict() for f in found]
@@ -98,7 +97,7 @@ def _stream_provenance(rec: ScanRecord, f: BinaryIO, opts: HashOptions) -> None:
     try:
         found = examine_stream(f, rec["media_type"], c2pa_trust=opts.c2pa_trust)  # type: ignore[arg-type]
     except Exception as e:  # noqa: BLE001 - a reader's failure is data, not a crash
-        _err(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
+        add_error(rec, "provenance", f"provenance failed: {type(e).__name__}: {e}")
         return
     if found:
         rec["findings"] = [f.to_dict() for f in found]
@@ -108,10 +107,10 @@ def _model(rec: ScanRecord, f: BinaryIO) -> None:
     try:
         h = hash_model(f, "checkpoint" if rec["media_type"].endswith("checkpoint") else None)  # type: ignore[union-attr]
     except (ModelFileError, OSError) as e:
-        _err(rec, "provenance", f"model file: {e}")
+        add_error(rec, "provenance", f"model file: {e}")
         return
     except Exception as e:  # noqa: BLE001 - hostile headers reach the reader
-        _err(rec, "provenance", f"model file: reader failed: {type(e).__name__}: {e}")
+        add_error(rec, "provenance", f"model file: reader failed: {type(e).__name__}: {e}")
         return
     rec["findings"] = [Finding("model_file", "cryptographic", "file", h.to_dict(),
                                error=h.note).to_dict()]
@@ -122,10 +121,10 @@ def _check_name(rec: ScanRecord) -> None:
     name = rec["path"].rsplit("/", 1)[-1]
     ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if rec.get("media_type") == IOS_ITHMB:
-        _err(rec, "sniff", _ITHMB)
+        add_error(rec, "sniff", _ITHMB)
     expected = "image" if ext in _IMAGE_EXT else "video" if ext in _VIDEO_EXT else None
     if expected and rec["kind"] not in ("image", "video") and rec["size"]:
-        _err(rec, "sniff", f"named like {'an' if expected == 'image' else 'a'} {expected} "
+        add_error(rec, "sniff", f"named like {'an' if expected == 'image' else 'a'} {expected} "
              f"({ext}) but its bytes are {rec['media_type']}, not a known {expected} format")
 
 
@@ -135,15 +134,15 @@ def _check_reported(rec: ScanRecord, reported: dict) -> None:
     for algo in ("md5", "sha1", "sha256"):
         want = reported.get(algo)
         if isinstance(want, str) and want and rec.get(algo) and want.lower() != rec[algo]:
-            _err(rec, "integrity", f"{algo.upper()} differs from the extraction report's "
+            add_error(rec, "integrity", f"{algo.upper()} differs from the extraction report's "
                  f"({want.lower()}): the file changed after it was extracted")
 
 
-def _err(rec: ScanRecord, stage: str, message: str) -> None:
+def add_error(rec: ScanRecord, stage: str, message: str) -> None:
     rec.setdefault("errors", []).append({"stage": stage, "message": message})
 
 
-def _base(path: str, parent: str | None, size: int | None, mtime: float | None,
+def base_record(path: str, parent: str | None, size: int | None, mtime: float | None,
           raw: bytes | None = None, ordinal: int = 0) -> ScanRecord:
     """A record's identity: `raw_path` is its location's bytes (the path below the source,
     then each member name, joined by NUL, which no file or member name holds); `ordinal`
@@ -153,7 +152,7 @@ def _base(path: str, parent: str | None, size: int | None, mtime: float | None,
 
 
 @dataclass
-class _Tree:
+class Tree:
     """One top-level file and everything nested in it: one budget, one count of locations."""
 
     budget: Budget
@@ -170,7 +169,7 @@ def _image(rec: ScanRecord, data: bytes, limits: Limits, opts: HashOptions) -> N
     `limits.max_pixels`, its frames shared by every pixel reader."""
     picture = Picture(data, limits.max_pixels)
     for note in picture.notes:
-        _err(rec, "decode", note)
+        add_error(rec, "decode", note)
     if opts.mode == "fast" and opts.provenance and (opts.detector or examinable(picture) is None):
         # a reader will decode the full frame (a 4:4:4 JPEG may carry a dwtDct watermark; a
         # detector resizes the full frame): PDQ hashes that one decode, exactly, rather than
@@ -185,10 +184,10 @@ def _image_signals(rec: ScanRecord, picture: Picture, opts: HashOptions) -> None
     try:
         sig = image_signals(picture, mode=opts.mode, variants=_want_variants(opts))
     except DecodeError as e:
-        _err(rec, "decode", str(e))
+        add_error(rec, "decode", str(e))
         return
     except Exception as e:  # noqa: BLE001 - a hashing failure is data, not a crash
-        _err(rec, "hash", f"PDQ failed: {type(e).__name__}: {e}")
+        add_error(rec, "hash", f"PDQ failed: {type(e).__name__}: {e}")
         return
     rec["width"], rec["height"] = sig.width, sig.height
     rec["pdq"] = _plain_pdq(sig)  # type: ignore[typeddict-item]
@@ -260,62 +259,14 @@ def _video_signals(rec: ScanRecord, source: str | bytes | BinaryIO, limits: Limi
         frames = vpdq_frames(source, opts.video_interval, limits=limits, mode=opts.mode)
     except VideoError as e:
         frames = e.frames
-        _err(rec, "decode", str(e))
+        add_error(rec, "decode", str(e))
     except Exception as e:  # noqa: BLE001 - a demuxer's failure is data, not a crash
         frames = []
-        _err(rec, "decode", f"video decoder failed: {type(e).__name__}: {e}")
+        add_error(rec, "decode", f"video decoder failed: {type(e).__name__}: {e}")
     if frames:
         rec["vpdq"] = {"mode": opts.mode, "interval": opts.video_interval,
                        "signal": to_signal(frames),
                        "frames": [(f.timestamp, f.hash, f.quality) for f in frames]}
-
-
-def _archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: Records,
-             opts: HashOptions, tree: _Tree | None = None, taint: str | None = None) -> None:
-    """Append the records of an archive's members (and theirs), each as it is done.
-
-    Whatever a reader raises becomes an error on a member or on the archive: no exception
-    type of a hostile archive leaves this function."""
-    if depth >= limits.max_archive_depth:
-        _err(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
-             "members not opened")
-        return
-    from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
-
-    tree = tree or _Tree(Budget(limits, rec["size"] or 0))
-    try:
-        for member in iter_members(f, rec["media_type"], rec["path"], limits, rec["size"] or 0,  # type: ignore[arg-type]
-                                   tree.budget):
-            path = f"{rec['path']}!/{member.name}"
-            raw = rec["raw_path"] + b"\0" + member.raw
-            warnings = [w for w in (unsafe_name(member.name), member.warning, taint) if w]
-            if member.data is None:
-                mrec = _base(path, rec["path"], None, member.mtime, raw, tree.ordinal(raw))
-                mrec["kind"] = "other"
-                if member.origin:
-                    mrec["origin"] = member.origin
-                _err(mrec, "archive", member.error or "member not read")
-                for w in warnings:
-                    _err(mrec, "archive", w)
-                out.append(mrec)
-                continue
-            try:
-                process_blob(path, rec["path"], member.data, member.mtime, depth + 1, limits,
-                             out, opts, raw=raw, tree=tree, warnings=warnings,
-                             taint=member.warning or taint, origin=member.origin)
-            except Exception as e:  # noqa: BLE001 - one member's failure is that member's error
-                mrec = _base(path, rec["path"], len(member.data), member.mtime, raw,
-                             tree.seen[raw] - 1)
-                h = crypto.hash_bytes(member.data)  # its content stays evidence
-                mrec.update({"kind": "other", "md5": h.md5, "sha1": h.sha1, "sha256": h.sha256})
-                if member.origin:
-                    mrec["origin"] = member.origin
-                _err(mrec, "archive", f"member could not be processed: {type(e).__name__}: {e}")
-                out.append(mrec)
-    except ArchiveError as e:
-        _err(rec, "archive", str(e))
-    except Exception as e:  # noqa: BLE001 - a reader bug or an exception type not foreseen
-        _err(rec, "archive", f"archive reader failed: {type(e).__name__}: {e}; rest not read")
 
 
 UNKNOWN_CONTAINER = 64 << 20  # an unrecognised binary this big is said to be unexamined
@@ -325,107 +276,14 @@ def _unknown(rec: ScanRecord) -> None:
     """A large binary nothing recognises may be a container Cairn cannot open: say so."""
     if rec.get("media_type") == "application/octet-stream" and (rec.get("size") or 0) > \
             UNKNOWN_CONTAINER:
-        _err(rec, "sniff", f"not examined: unknown container ({rec['size']} bytes that no "
+        add_error(rec, "sniff", f"not examined: unknown container ({rec['size']} bytes that no "
              "known format's signature starts)")
-
-
-def _disk(rec: ScanRecord, f: BinaryIO, path: bytes | None, depth: int, limits: Limits,
-          out: Records, opts: HashOptions, tree: _Tree | None = None) -> None:
-    """Append the records of a disk image's files (media/disk), then verify the hashes an
-    E01 stores. `path`: the image file's own path (its other segments lie beside it); None
-    for an image held in memory."""
-    from cairn.media.archives import Budget
-    from cairn.media.disk.images import DiskImageError, open_image, verify_beside
-    from cairn.media.disk.members import iter_disk_members, read_ahead
-
-    if depth >= limits.max_archive_depth:
-        _err(rec, "disk", f"disk image nested deeper than {limits.max_archive_depth} levels; "
-             "not opened")
-        return
-    def opener(p: bytes) -> BinaryIO:
-        return os.fdopen(open_noatime(p, rec), "rb")
-
-    try:
-        img = open_image(f, rec["media_type"], path, opener=opener)  # type: ignore[arg-type]
-    except DiskImageError as e:
-        _err(rec, "disk", str(e))
-        return
-    tree = tree or _Tree(Budget(limits, rec["size"] or 0))
-    with img:
-        verified = verify_beside(img, rec["media_type"], opener)  # type: ignore[arg-type]
-        segs = f", {len(img.segments)} segments" if len(img.segments) > 1 else ""
-        rec["origin"] = f"{img.format} disk image of {img.size} bytes{segs}"
-        for note in img.notes:
-            _err(rec, "disk", note)
-        try:
-            for m, data in read_ahead(iter_disk_members(img, rec["path"], carve=opts.carve),
-                                      limits.max_member_size):
-                _disk_member(rec, m, data, depth, limits, out, opts, tree)
-        except Exception as e:  # noqa: BLE001 - a reader bug: what was read stays
-            _err(rec, "disk", f"disk reader failed: {type(e).__name__}: {e}; rest not read")
-        check = verified()
-        if img.stored:
-            stored = ", ".join(f"{k.upper()} {v}" for k, v in sorted(img.stored.items()))
-            if check["ok"]:
-                rec["origin"] += f"; stored {stored} verified"  # type: ignore[operator]
-            else:
-                why = check["error"] or ", ".join(
-                    f"{k.upper()} {v}" for k, v in sorted(check["computed"].items()))
-                _err(rec, "integrity", f"{img.format} verification FAILED: stored {stored}, "
-                     f"media read gives {why}: the image is damaged or altered")
-
-
-def _disk_member(rec: ScanRecord, m: DiskMember, data: bytes | BaseException | None,
-                 depth: int, limits: Limits, out: Records, opts: HashOptions,
-                 tree: _Tree) -> None:
-    """One file of a disk image: `data` its bytes as read ahead (members.read_ahead), the
-    exception reading raised, or None (nothing to read, or too big: streamed here)."""
-    path = f"{rec['path']}!/{m.name}"
-    raw = rec["raw_path"] + b"\0" + m.raw
-    extra = {"origin": m.record_origin()}  # one shape with every container's members
-    if data is None:
-        mrec: ScanRecord = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra  # type: ignore[assignment]
-        mrec.update({"kind": "other", "media_type": None})
-        if m.open is not None:  # too big to hold: hashed as a stream, not decoded
-            try:
-                stream = m.open()
-                mt, kind = _sniff(stream.read(HEAD_BYTES), path)
-                stream.seek(0)
-                h, _ = crypto.hash_stream(stream, keep_up_to=0)
-                mrec.update({"md5": h.md5, "sha1": h.sha1, "sha256": h.sha256, "size": h.size,
-                             "media_type": mt, "kind": kind})
-                _err(mrec, "disk", f"file over the member limit of {limits.max_member_size} "
-                     "bytes: hashed, not decoded")
-            except Exception as e:  # noqa: BLE001 - a damaged run is this file's error
-                _err(mrec, "disk", f"cannot read file: {type(e).__name__}: {e}")
-        else:
-            _err(mrec, "disk", m.error or "not read")
-        out.append(mrec)
-        return
-    if isinstance(data, BaseException):  # a damaged run or chunk is this file's error
-        mrec = _base(path, rec["path"], m.size, m.mtime, raw, tree.ordinal(raw)) | extra  # type: ignore[assignment]
-        mrec.update({"kind": "other", "media_type": None})
-        _err(mrec, "disk", f"cannot read file: {type(data).__name__}: {data}")
-        out.append(mrec)
-        return
-    warnings = [m.warning] if m.warning else []
-    if m.size is not None and len(data) != m.size:
-        warnings.append(f"read {len(data)} bytes of the {m.size} the file system records")
-    try:
-        process_blob(path, rec["path"], data, m.mtime, depth + 1, limits, out, opts, raw=raw,
-                     tree=tree, warnings=warnings, origin=extra["origin"])
-    except Exception as e:  # noqa: BLE001 - one file's failure is that file's error
-        mrec = _base(path, rec["path"], len(data), m.mtime, raw, tree.seen[raw] - 1) | extra  # type: ignore[assignment]
-        h = crypto.hash_bytes(data)
-        mrec.update({"kind": "other", "md5": h.md5, "sha1": h.sha1, "sha256": h.sha256})
-        _err(mrec, "disk", f"file could not be processed: {type(e).__name__}: {e}")
-        out.append(mrec)
 
 
 def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None, depth: int,
                  limits: Limits, out: Records, opts: HashOptions | None = None,
                  name_warning: str | None = None, *, raw: bytes | None = None,
-                 tree: _Tree | None = None, warnings: list[str] | None = None,
+                 tree: Tree | None = None, warnings: list[str] | None = None,
                  taint: str | None = None, origin: dict | None = None) -> None:
     """An in-memory file (an archive member): append its record and those of its members.
 
@@ -434,23 +292,23 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     `origin`: where its container says it came from (media/archives.Member.origin), kept
     on the record as `origin` (a phone path and app, a deleted flag, a cache entry)."""
     opts = opts or HashOptions()
-    rec = _base(path, parent, len(data), mtime, raw)
+    rec = base_record(path, parent, len(data), mtime, raw)
     if origin:
         rec["origin"] = origin
     if tree is not None:
         rec["ordinal"] = tree.ordinal(rec["raw_path"])
     h = crypto.hash_bytes(data)
     rec.update({"md5": h.md5, "sha1": h.sha1, "sha256": h.sha256})
-    rec["media_type"], rec["kind"] = mt, kind = _sniff(data[:HEAD_BYTES], path)
+    rec["media_type"], rec["kind"] = mt, kind = sniff_type(data[:HEAD_BYTES], path)
     if mt == "application/octet-stream":
-        rec["media_type"], rec["kind"] = mt, kind = _sniff_deep(io.BytesIO(data), mt, kind)
+        rec["media_type"], rec["kind"] = mt, kind = sniff_deeper(io.BytesIO(data), mt, kind)
     if origin and isinstance(origin.get("hashes_reported"), dict):
         _check_reported(rec, origin["hashes_reported"])
     for w in [name_warning, *(warnings or [])]:
         if w:
-            _err(rec, "archive", w)
+            add_error(rec, "archive", w)
     if mt == "application/x-empty":
-        _err(rec, "read", "empty file (0 bytes)")
+        add_error(rec, "read", "empty file (0 bytes)")
     _check_name(rec)
     if kind == "image":
         _image(rec, data, limits, opts)
@@ -463,31 +321,36 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
     elif kind == "model" and opts.provenance:
         _model(rec, io.BytesIO(data))
     elif kind == "archive":
-        _archive(rec, io.BytesIO(data), depth, limits, out, opts, tree, taint)
+        from cairn.scan.containers import read_archive  # it calls back here: imported late
+
+        read_archive(rec, io.BytesIO(data), depth, limits, out, opts, tree, taint)
     elif kind == "disk":
-        _disk(rec, io.BytesIO(data), None, depth, limits, out, opts, tree)
+        from cairn.scan.containers import read_disk
+
+        read_disk(rec, io.BytesIO(data), None, depth, limits, out, opts, tree)
     _unknown(rec)
     out.append(rec)  # after its members: a recorded archive implies recorded members
 
 
 @overload
 def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None,
-                  out: None = None) -> list[ScanRecord]: ...
+                  out: None = None, *, members: bool = True) -> list[ScanRecord]: ...
 
 
 @overload
 def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None,
-                  out: _Out) -> _Out: ...
+                  out: _Out, *, members: bool = True) -> _Out: ...
 
 
 def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = None,
-                  out: Records | None = None) -> Records:
+                  out: Records | None = None, *, members: bool = True) -> Records:
     """One entry found on disk -> its record, preceded by its archive members' records.
 
     `opts.mode`: `exact` hashes the full-resolution decode (bit-identical to the reference);
     `fast` lets JPEGs decode at reduced scale (>= 512 px a side) and records hashes as `fast`.
     `out`: where records go as each is done (anything with `.append`; an isolated worker
-    streams them to the scan), returned; a new list by default.
+    streams them to the scan), returned; a new list by default. `members` False: a disk
+    image's own record only (its files are read in parts: scan/units.py).
     """
     opts = opts or HashOptions()
     out = [] if out is None else out
@@ -496,7 +359,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
         rec["kind"] = entry.kind if entry.kind in ("symlink", "special") else "other"
         rec["media_type"] = "inode/symlink" if entry.kind == "symlink" else None
         stage = "walk"
-        _err(rec, stage, entry.note or "not read")
+        add_error(rec, stage, entry.note or "not read")
         out.append(rec)
         return out
     try:
@@ -508,8 +371,8 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             before = os.fstat(fd)
             rec["size"], rec["mtime"] = before.st_size, before.st_mtime  # the state hashed
             head = f.read(HEAD_BYTES)
-            mt, kind = _sniff(head, entry.path)
-            mt, kind = _sniff_deep(f, mt, kind)
+            mt, kind = sniff_type(head, entry.path)
+            mt, kind = sniff_deeper(f, mt, kind)
             first = disk_segment_of(entry.fs_path, head)
             if first is not None:  # E02.., .002..: read with the image's first segment
                 kind = "other"
@@ -521,11 +384,11 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             rec.update({"md5": hashes.md5, "sha1": hashes.sha1, "sha256": hashes.sha256,
                         "size": hashes.size, "media_type": mt, "kind": kind})
             if mt == "application/x-empty":
-                _err(rec, "read", "empty file (0 bytes)")
+                add_error(rec, "read", "empty file (0 bytes)")
             _check_name(rec)
             if kind == "image":
                 if data is None:
-                    _err(rec, "decode", f"image larger than {limits.max_image_bytes} bytes; "
+                    add_error(rec, "decode", f"image larger than {limits.max_image_bytes} bytes; "
                          "hashed, not decoded")
                 else:
                     _image(rec, data, limits, opts)
@@ -539,10 +402,14 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             elif mt in STREAM_PROVENANCE_TYPES and opts.provenance:
                 _stream_provenance(rec, f, opts)
             elif kind == "archive":
+                from cairn.scan.containers import read_archive  # it calls back: imported late
+
                 f.seek(0)
-                _archive(rec, f, 0, limits, out, opts)
+                read_archive(rec, f, 0, limits, out, opts)
             elif kind == "disk":
-                _disk(rec, f, entry.fs_path, 0, limits, out, opts)
+                from cairn.scan.containers import read_disk
+
+                read_disk(rec, f, entry.fs_path, 0, limits, out, opts, members=members)
             if first is None:
                 _unknown(rec)
             if after_read is not None:
@@ -558,7 +425,7 @@ def entry_record(entry: DiskEntry) -> ScanRecord:
     """A top-level entry's record before it is read: its identity (display path, raw path
     bytes) and what walking to it may have done to atimes. Every record of an entry starts
     here, the isolated worker's fallbacks after a failure included."""
-    rec = _base(entry.path, None, entry.size, entry.mtime, raw=entry.raw)
+    rec = base_record(entry.path, None, entry.size, entry.mtime, raw=entry.raw)
     if entry.atime_note:
         rec["atime_note"] = entry.atime_note
     origin = origin_on_disk(entry.path, entry.fs_path)  # an unpacked phone extraction
@@ -574,13 +441,13 @@ def identity_record(entry: DiskEntry) -> ScanRecord:
     rec.update({"kind": "other", "media_type": None})
     try:
         with os.fdopen(open_noatime(entry.fs_path, rec), "rb") as f:
-            mt, kind = _sniff(f.read(HEAD_BYTES), entry.path)
+            mt, kind = sniff_type(f.read(HEAD_BYTES), entry.path)
             f.seek(0)
             h, _ = crypto.hash_stream(f, keep_up_to=0)
         rec.update({"md5": h.md5, "sha1": h.sha1, "sha256": h.sha256, "size": h.size,
                     "media_type": mt, "kind": kind})
     except OSError as e:
-        _err(rec, "read", f"cannot read file: {e.strerror or e}")
+        add_error(rec, "read", f"cannot read file: {e.strerror or e}")
     return rec
 
 
@@ -609,12 +476,12 @@ def _check_unchanged(rec: ScanRecord, before: os.stat_result, after: os.stat_res
     if read != before.st_size:
         changes.insert(0, f"{read} bytes read of {before.st_size} stat-ed")
     if changes:
-        _err(rec, "read", "file changed while it was read (" + ", ".join(changes) + "): its "
+        add_error(rec, "read", "file changed while it was read (" + ", ".join(changes) + "): its "
              "hashes may match no state of the file; rescan when it is quiet")
 
 
 def _unreadable(rec: ScanRecord, e: OSError, out: _Out) -> _Out:
     rec["kind"] = "other"
-    _err(rec, "read", f"cannot read file: {e.strerror or e}")
+    add_error(rec, "read", f"cannot read file: {e.strerror or e}")
     out.append(rec)
     return out

@@ -10,11 +10,21 @@ and every note a reader makes, is a member with an `error`, never silence.
 
 Carving: with `carve=True`, each file system's free space is handed to `cairn.media.carve`
 when that module exists (imported lazily); when it does not, one member says so.
+
+Parts: a large image can be read as several work units (`plan_parts`, then
+`iter_disk_members(..., part=p)` for each `DiskPart`), each yielding exactly the members a
+whole read yields for it, in the same order; the disk's own notes (`disk_notes`) go with the
+image's record. Every part lists its volume's files (metadata only, cheap) and reads the
+bytes of its own: files `first` to `stop` in the file system's order, and every later file
+sharing the path of one of those (a deleted entry named like a live one) so that repeated
+paths are counted (their ordinals) in one place, as a whole read counts them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -53,41 +63,128 @@ def _member(name: str, origin: str, **kw: object) -> DiskMember:
     return DiskMember(display_name(raw), raw, origin=origin, **kw)  # type: ignore[arg-type]
 
 
-def iter_disk_members(img: DiskImage, image_name: str, carve: bool = False
-                      ) -> Iterator[DiskMember]:
-    """Every file of every readable volume, then each volume's notes, in a stable order."""
+@dataclass(frozen=True, slots=True)
+class DiskPart:
+    """One work unit of a disk image: files `first` to `stop` (in the file system's order)
+    of volume number `volume` (`name` for messages), or its free space when `carve`. The
+    volume's last part (`index == count - 1`) also yields the volume's notes."""
+
+    volume: int
+    name: str
+    index: int
+    count: int
+    first: int = 0
+    stop: int = 0
+    carve: bool = False
+
+    def describe(self) -> str:
+        where = f"volume {self.name}" if self.name else "the disk"
+        what = "free space (carving)" if self.carve else f"files {self.first}-{self.stop - 1}"
+        return f"part {self.index + 1} of {self.count} of {where}: {what}"
+
+
+def disk_notes(img: DiskImage, image_name: str) -> Iterator[DiskMember]:
+    """The disk's own notes (its partition table's), as members: read with the image's
+    record when the image is read in parts."""
+    try:
+        _, notes = volumes(img.stream, img.size)
+    except VolumeError as e:
+        notes = [f"{img.format} image: {e}"]
+    for note in notes:
+        yield _member("$disk", image_name, size=None, mtime=None, error=note)
+
+
+def iter_disk_members(img: DiskImage, image_name: str, carve: bool = False,
+                      part: DiskPart | None = None) -> Iterator[DiskMember]:
+    """Every file of every readable volume, then each volume's notes, in a stable order;
+    with `part`, only that part's members (see the module's docstring), no disk notes."""
     try:
         vols, notes = volumes(img.stream, img.size)
     except VolumeError as e:
-        yield _member("$disk", image_name, size=None, mtime=None,
-                      error=f"{img.format} image: {e}")
+        if part is None:
+            yield _member("$disk", image_name, size=None, mtime=None,
+                          error=f"{img.format} image: {e}")
         return
-    for note in notes:
-        yield _member("$disk", image_name, size=None, mtime=None, error=note)
-    for v in vols:
+    if part is None:
+        for note in notes:
+            yield _member("$disk", image_name, size=None, mtime=None, error=note)
+    for i, v in enumerate(vols):
+        if part is not None and i != part.volume:
+            continue
+        last = part is None or part.index == part.count - 1
         prefix = f"{v.name}/" if v.name else ""
         where = f"{image_name}/{prefix}"
         try:
             fs = open_fs(v.open(img.stream))
         except FsError as e:
             what = f"volume {v.name} ({v.scheme} {v.type})" if v.name else "the disk"
-            yield _member(f"{prefix}$volume", where.rstrip("/"), size=v.size, mtime=None,
-                          error=f"{what}: {e}")
+            if last:
+                yield _member(f"{prefix}$volume", where.rstrip("/"), size=v.size, mtime=None,
+                              error=f"{what}: {e}")
             continue
         origin_fs = f"{where}{fs.name}/"
+        first_seen: dict[str, int] = {}  # a path's first file: whose part reads it
         try:
-            for f in fs.files():
+            for n, f in enumerate(fs.files()):
+                if part is not None:
+                    owner = first_seen.setdefault(f.path, n)
+                    if part.carve or not part.first <= owner < part.stop:
+                        continue
                 yield _member(prefix + f.path, origin_fs + f.path, size=f.size, mtime=f.mtime,
                               deleted=f.deleted, open=f.open,
                               error=None if f.open else (f.note or "not read"),
                               warning=f.note if f.open else None)
         except Exception as e:  # noqa: BLE001 - the reader broke mid-volume: what was read stays
             fs.notes.append(f"{fs.name} reader stopped: {type(e).__name__}: {e}; rest not read")
-        if carve:
+        if carve and (part is None or part.carve):
             yield from _carve(fs, v.open(img.stream), prefix, origin_fs)
-        for note in fs.notes:
-            yield _member(f"{prefix}$volume", origin_fs.rstrip("/"), size=None, mtime=None,
-                          error=note)
+        if last:
+            for note in fs.notes:
+                yield _member(f"{prefix}$volume", origin_fs.rstrip("/"), size=None, mtime=None,
+                              error=note)
+
+
+def plan_parts(img: DiskImage, carve: bool, part_bytes: int, most: int) -> list[DiskPart]:
+    """The parts to read `img` in: per volume, runs of files of about `part_bytes` of data
+    (at most `most`), then its carving part when `carve`; a volume that cannot be opened
+    is one part (its error). Empty when the image is better read whole: no volume, or a
+    single part in all."""
+    try:
+        vols, _ = volumes(img.stream, img.size)
+    except VolumeError:
+        return []
+    out: list[DiskPart] = []
+    for i, v in enumerate(vols):
+        try:
+            fs = open_fs(v.open(img.stream))
+        except FsError:
+            out.append(DiskPart(i, v.name, 0, 1))
+            continue
+        sizes: list[int] = []
+        with contextlib.suppress(Exception):  # a reader that stops: the last part says why
+            sizes.extend((f.size or 0) if f.open else 0 for f in fs.files())
+        runs = _runs(sizes, part_bytes, most)
+        count = len(runs) + (1 if carve else 0)
+        out += [DiskPart(i, v.name, k, count, a, b) for k, (a, b) in enumerate(runs)]
+        if carve:
+            out.append(DiskPart(i, v.name, count - 1, count, carve=True))
+    return out if len(out) > 1 else []
+
+
+def _runs(sizes: list[int], part_bytes: int, most: int) -> list[tuple[int, int]]:
+    """[first, stop) runs of `sizes` holding about equal bytes, about `part_bytes` each and
+    at most `most`; the last run ends past every file (one listed later is still read)."""
+    total = sum(sizes)
+    count = max(1, min(most, math.ceil(total / max(1, part_bytes)), len(sizes)))
+    share = total / count
+    cuts: list[int] = []
+    held = 0
+    for n, size in enumerate(sizes):
+        if held >= share * (len(cuts) + 1) and len(cuts) < count - 1:
+            cuts.append(n)
+        held += size
+    bounds = [0, *cuts, 1 << 62]
+    return list(zip(bounds, bounds[1:], strict=False))
 
 
 def _carve(fs: object, vol: BinaryIO, prefix: str, origin: str) -> Iterator[DiskMember]:
