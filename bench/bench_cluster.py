@@ -49,7 +49,8 @@ from cairn.demo import picture
 from cairn.lists.formats.readers import read_list
 from cairn.media.limits import Limits
 from cairn.media.walk import walk
-from cairn.scan.isolation import WorkerPool, default_caps
+from cairn.scan.caps import default_caps
+from cairn.scan.isolation import WorkerPool
 from cairn.scan.listindex import open_matcher
 from cairn.scan.pipeline import BATCH_RECORDS, open_run, record_batch
 from cairn.scan.pipeline import scan as local_scan

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from cairn.demo import jpeg_bytes, picture
-from cairn.scan.isolation import parse_size
+from cairn.scan.caps import parse_size
 from cairn.scan.pipeline import scan
 from cairn.store import Store
 from figures import Figure, emit

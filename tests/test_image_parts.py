@@ -16,7 +16,8 @@ import pytest
 
 from cairn.media.limits import Limits
 from cairn.media.walk import walk
-from cairn.scan.isolation import FAULT_ENV, WorkerPool, default_caps
+from cairn.scan.caps import default_caps
+from cairn.scan.isolation import FAULT_ENV, WorkerPool
 from cairn.scan.options import HashOptions, Split
 from cairn.scan.pipeline import scan
 from cairn.scan.units import Unit, plan_entry

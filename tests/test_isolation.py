@@ -24,7 +24,8 @@ from cairn.cli import cli
 from cairn.demo import jpeg_bytes, picture
 from cairn.media.limits import Limits
 from cairn.media.walk import walk
-from cairn.scan.isolation import FAULT_ENV, Caps, GiB, records_of
+from cairn.scan.caps import Caps, GiB
+from cairn.scan.isolation import FAULT_ENV, records_of
 from cairn.scan.pipeline import scan
 from cairn.scan.worker import HashOptions
 from cairn.store import Store

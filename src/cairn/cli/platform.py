@@ -99,7 +99,7 @@ def _scan_files(ctx: click.Context, case: str, files: Path, platform: str) -> di
     custody), as source `PLATFORM-files`: `platform accounts` links a transfer to the item at
     the path its record names there, and through that item's hashes to the rest of the case."""
     from cairn.media.limits import Limits
-    from cairn.scan.isolation import default_caps
+    from cairn.scan.caps import default_caps
     from cairn.scan.pipeline import default_workers, scan
     from cairn.scan.worker import HashOptions
     from cairn.store.common import SourceNameTaken, StoreError

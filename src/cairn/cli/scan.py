@@ -51,7 +51,7 @@ from cairn.cli.hashing import (
 
 # -- scan -----------------------------------------------------------------------------------
 def _size_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
-    from cairn.scan.isolation import MEMORY_MIN, format_size, parse_size
+    from cairn.scan.caps import MEMORY_MIN, format_size, parse_size
 
     if value is None:
         return None
@@ -128,7 +128,7 @@ def scan_cmd(ctx: click.Context, locations: tuple[Path, ...], case: str, new_cas
     outlasts --file-timeout becomes an item with an error, and the scan goes on.
     """
     from cairn.media.limits import Limits
-    from cairn.scan.isolation import default_caps
+    from cairn.scan.caps import default_caps
     from cairn.scan.pipeline import default_workers, scan
     from cairn.scan.worker import HashOptions
     from cairn.store.common import SourceNameTaken, StoreError

@@ -51,8 +51,9 @@ from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
 from cairn.records import ScanRecord
+from cairn.scan.caps import default_caps
 from cairn.scan.interrupt import Interrupted
-from cairn.scan.isolation import FAULT_ENV, WorkerPool, default_caps
+from cairn.scan.isolation import FAULT_ENV, WorkerPool
 from cairn.scan.listindex import match_records, open_matcher
 from cairn.scan.options import Split
 from cairn.scan.pipeline import (

@@ -20,11 +20,7 @@ server exits when the scan's process is gone, and each worker has asked the kern
 (PR_SET_PDEATHSIG) to be killed when the fork server goes; the pool also kills its workers
 when it is closed, on any exit, Ctrl-C included.
 
-Memory: `default_caps` gives each worker min(4 GiB, 80% of RAM / workers), never under
-`MEMORY_FLOOR`. Measured (Python 3.11, the pinned wheels): a worker holds 0.32 GB of address
-space after imports and peaks at 0.85 GB on ordinary photos, a 720p video and a zip in
-`fast` mode; a 100-megapixel JPEG (the default `--max-pixels`) in `exact` mode peaks at 3.84 GB.
-The ceiling is on address space, not resident memory, so it holds whatever the allocator does.
+Memory and time caps per worker: scan/caps.py; the worker's own loop: scan/child.py.
 
 Time: the limit covers one top-level file with all its archive members, counted from the last
 record the worker sent (a disk image's thousands of files each restart it; one file that
@@ -38,11 +34,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import multiprocessing
 import os
-import re
-import resource
 import signal
 import sys
 import time
@@ -55,182 +48,21 @@ from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 
-from threadpoolctl import threadpool_limits
-
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry
 from cairn.records import ScanRecord
+from cairn.scan.caps import Caps, default_caps, format_size
+from cairn.scan.child import EXIT_MEMORY, WorkerConfig, serve
 from cairn.scan.options import HashOptions, Split
 from cairn.scan.units import Unit
 
-GiB = 1 << 30
-MEMORY_CEILING = 4 * GiB  # enough for a 100 MP picture in exact mode (3.84 GB measured)
-MEMORY_FLOOR = 2 * GiB  # the default never goes below: ordinary files peak at 0.85 GB
-MEMORY_MIN = 1 * GiB  # less is refused: a worker holds 0.32 GB before reading anything
-DEFAULT_TIMEOUT = 300.0
 DEPTH = 2  # files queued per worker, so it never waits on the parent between two files
 HEARTBEAT = 0.5  # s: `run` yields at least this often, so records never wait on a slow file
-_EXIT_MEMORY = 77  # a worker that could not even report its MemoryError exits with this
-_PR_SET_PDEATHSIG = 1
 
 # Test-only: "NAME:ACTION" makes a worker misbehave on a file or member whose path ends with
 # NAME (segv, abort, kill, raise, memory, hang). Read in the parent, so it reaches workers the
 # fork server made before the variable was set; nothing in Cairn sets it.
 FAULT_ENV = "CAIRN_TEST_WORKER_FAULT"
-
-
-@dataclass(frozen=True, slots=True)
-class Caps:
-    """What one worker may use for one top-level file."""
-
-    memory: int = MEMORY_CEILING  # bytes of address space (RLIMIT_AS)
-    timeout: float = DEFAULT_TIMEOUT  # seconds
-
-    def to_dict(self) -> dict:
-        return {"max_worker_memory": self.memory, "file_timeout": self.timeout}
-
-
-def physical_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def default_caps(workers: int, memory: int | None = None, timeout: float | None = None) -> Caps:
-    """A fair share of RAM per worker, so all of them at their ceiling still fit."""
-    if memory is None:
-        memory = max(MEMORY_FLOOR, min(MEMORY_CEILING, int(0.8 * physical_memory() / workers)))
-    return Caps(memory, DEFAULT_TIMEOUT if timeout is None else timeout)
-
-
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """'4G', '1536M', '2.5GiB', '4294967296' -> bytes (K, M, G, T are powers of 1024)."""
-    m = _SIZE.fullmatch(text)
-    if not m:
-        raise ValueError(f"not a size: {text!r} (e.g. 4G, 1536M)")
-    return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
-
-
-def format_size(n: int) -> str:
-    return f"{n / GiB:.1f} GiB" if n >= GiB else f"{n / (1 << 20):.0f} MiB"
-
-
-# -- the child ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Config:
-    limits: Limits
-    opts: HashOptions
-    caps: Caps
-    fault: str | None = None
-    split: Split | None = None  # plan large disk images into parts (scan/units.py)
-
-
-class _Stream:
-    """process_entry's `out`: each record goes to the parent the moment it is appended."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.sent = 0
-        self.fault: str | None = None  # test-only, armed while a file is first read
-
-    def append(self, rec: ScanRecord) -> None:
-        self.conn.send(("rec", rec))
-        self.sent += 1
-        _test_fault(self.fault, rec["path"])
-
-    def extend(self, recs: Iterable[ScanRecord]) -> None:
-        for rec in recs:
-            self.append(rec)
-
-    def __len__(self) -> int:  # append-only: what was sent is gone from here
-        return self.sent
-
-
-def _test_fault(fault: str | None, path: str) -> None:
-    if not fault:
-        return
-    name, _, action = fault.rpartition(":")
-    if not path.endswith(name):
-        return
-    if action == "segv":
-        os.kill(os.getpid(), signal.SIGSEGV)
-    elif action == "abort":
-        os.abort()
-    elif action == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif action == "raise":
-        raise RuntimeError(f"test fault on {path}")
-    elif action == "memory":  # 4 GiB, untouched: only a ceiling makes it fail
-        _hold = [bytearray(64 << 20) for _ in range(64)]  # noqa: F841
-    elif action == "hang":
-        while True:
-            signal.pause()
-
-
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the pipe's EOF still ends an idle worker
-        pass
-
-
-def _serve(conn: Connection, cfg: _Config) -> None:
-    """A worker's life: files in, records out, until the parent goes or a file kills it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent decides, then kills us
-    _die_with_parent()
-    from cairn.scan.units import plan_entry, process_part
-    from cairn.scan.worker import process_entry  # preloaded by the fork server
-
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = cfg.caps.memory if hard == resource.RLIM_INFINITY else min(cfg.caps.memory, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    threadpool_limits(1)  # a worker is one core's worth; BLAS threads would oversubscribe
-    out = _Stream(conn)
-    while True:
-        try:
-            kind, unit = conn.recv()
-        except (EOFError, OSError):
-            os._exit(0)  # the parent is gone
-        try:
-            entry = unit.entry
-            out.fault = cfg.fault if kind != "identity" else None
-            if kind == "file":
-                _test_fault(cfg.fault, entry.path)
-                parts = plan_entry(entry, cfg.limits, cfg.opts, cfg.split) if cfg.split else []
-                if parts:
-                    conn.send(("plan", parts))
-                else:
-                    process_entry(entry, cfg.limits, cfg.opts, out)
-            elif kind == "part":
-                process_part(entry, unit.part, cfg.limits, cfg.opts, out)
-            elif kind == "tail":
-                process_entry(entry, cfg.limits, cfg.opts, out, members=False)
-            else:
-                _identity(entry, out)
-            conn.send(("done", None))
-        except MemoryError:
-            _report(conn, f"over the memory limit of {format_size(cfg.caps.memory)} "
-                          "(MemoryError)", _EXIT_MEMORY)
-        except BaseException as e:  # noqa: BLE001 - anything a file provokes is reported
-            _report(conn, f"raised {type(e).__name__}: {e}"[:500], 1)
-
-
-def _report(conn: Connection, reason: str, code: int) -> None:
-    """Tell the parent why, then go: a worker that failed once is not trusted again."""
-    try:
-        conn.send(("failed", reason))
-    finally:
-        os._exit(code)
-
-
-def _identity(entry: DiskEntry, out: _Stream) -> None:
-    """The hash-only read after a failure: sniff and hash, nothing decoded or opened."""
-    from cairn.scan.worker import identity_record
-
-    out.append(identity_record(entry))
 
 
 # -- the parent --------------------------------------------------------------------------------
@@ -276,8 +108,8 @@ class _Worker:
 def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     # imported once by the fork server, not per worker; the parent never needs the readers
-    ctx.set_forkserver_preload([__name__, "cairn.scan.worker", "cairn.scan.containers",
-                                "cairn.scan.units"])
+    ctx.set_forkserver_preload([__name__, "cairn.scan.child", "cairn.scan.worker",
+                                "cairn.scan.containers", "cairn.scan.units"])
     return ctx
 
 
@@ -295,7 +127,7 @@ def _exit_reason(code: int | None, caps: Caps) -> str:
         except ValueError:
             name = "unknown signal"
         return f"killed by signal {-code} ({name})"
-    if code == _EXIT_MEMORY:
+    if code == EXIT_MEMORY:
         return f"over the memory limit of {format_size(caps.memory)}"
     return f"exited with status {code}"
 
@@ -320,7 +152,7 @@ class WorkerPool:
         self.size = max(1, workers)
         self.caps = caps
         self.expand = expand
-        self._cfg = _Config(limits, opts, caps, os.environ.get(FAULT_ENV) or None, split)
+        self._cfg = WorkerConfig(limits, opts, caps, os.environ.get(FAULT_ENV) or None, split)
         self._workers: list[_Worker] = []
         self.failures: list[str] = []  # "path: what happened", one per failed file or part
         self.plans: list[tuple[DiskEntry, list]] = []  # with expand False: (image, its parts)
@@ -382,7 +214,7 @@ class WorkerPool:
     def _start(self) -> _Worker:
         ctx = _context()
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child, self._cfg), name="cairn-worker",
+        proc = ctx.Process(target=serve, args=(child, self._cfg), name="cairn-worker",
                            daemon=True)
         main = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")  # else multiprocessing re-runs
@@ -559,7 +391,7 @@ def _close_all() -> None:
         pool.close()
 
 
-_shared: dict[_Config, WorkerPool] = {}
+_shared: dict[WorkerConfig, WorkerPool] = {}
 
 
 def records_of(entry: DiskEntry, limits: Limits, opts: HashOptions, caps: Caps | None = None
@@ -573,7 +405,7 @@ def records_of_each(entries: Iterable[DiskEntry], limits: Limits, opts: HashOpti
                     caps: Caps | None = None) -> Iterator[list[ScanRecord]]:
     """`records_of` each entry, in order, the next file already queued while one is read
     (one worker: no round trip per file, which a busy machine makes slow)."""
-    cfg = _Config(limits, opts, caps or default_caps(1), os.environ.get(FAULT_ENV) or None)
+    cfg = WorkerConfig(limits, opts, caps or default_caps(1), os.environ.get(FAULT_ENV) or None)
     pool = _shared.get(cfg)
     if pool is None:
         for old in _shared.values():

@@ -32,8 +32,9 @@ from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
 from cairn.records import NewMatch, ScanRecord
+from cairn.scan.caps import Caps, default_caps
 from cairn.scan.interrupt import Interrupted
-from cairn.scan.isolation import Caps, WorkerPool, default_caps, warm_up
+from cairn.scan.isolation import WorkerPool, warm_up
 from cairn.scan.listindex import current_folder, index_root, match_records, open_matcher
 from cairn.scan.options import HashOptions, Split
 from cairn.store import Store
