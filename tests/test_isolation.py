@@ -53,7 +53,8 @@ FAULTS = [  # action, caps, what the error must say
     ("abort", Caps(), "worker killed by signal 6 (SIGABRT)"),
     ("kill", Caps(), "worker killed by signal 9 (SIGKILL)"),
     ("memory", Caps(memory=1 * GiB), "worker over the memory limit of 1.0 GiB"),
-    ("hang", Caps(timeout=2), "worker timed out after 2 s"),
+    # 5 s: long enough that an ordinary small file never reaches it on a loaded machine
+    ("hang", Caps(timeout=5), "worker timed out after 5 s"),
 ]
 
 
