@@ -251,3 +251,113 @@ def count_sort(codes, perm, starts, lengths, off_base, order, offsets):
             at = base + _row_key(codes, r, perm, start, length)
             offsets[at] -= 1
             order[np.int64(k) * n + np.int64(offsets[at])] = r
+
+
+SWEEP_CHUNK = 4096  # candidates gathered before they are verified (AHEAD-prefetched)
+
+
+@compiled
+def _verify_chunk(codes, qs, radius, cand_q, cand_row, nc, out_q, out_id, out_d, h):
+    """Compare candidates [0, nc) with their queries; hits appended at out_*[h...] while
+    they fit (the count goes on, so a caller whose buffer was short can size it)."""
+    cap = out_q.shape[0]
+    for i in range(nc):
+        if i + AHEAD < nc:
+            _prefetch(codes, cand_row[i + AHEAD])
+        row = cand_row[i]
+        q = cand_q[i]
+        d = (_popcount(codes[row, 0] ^ qs[q, 0]) + _popcount(codes[row, 1] ^ qs[q, 1])
+             + _popcount(codes[row, 2] ^ qs[q, 2]) + _popcount(codes[row, 3] ^ qs[q, 3]))
+        if d <= radius:
+            if h < cap:
+                out_q[h] = q
+                out_id[h] = row
+                out_d[h] = d
+            h += 1
+    return h
+
+
+@compiled
+def sweep_table(offsets, obase, order, rbase, built, bits, pbits, codes, qkey, qs, masks,
+                radius, limit, qtotal, crowded, part, probes, pa, pc, cand_q, cand_row,
+                out_q, out_id, out_d):
+    """One table's probes for a whole batch of queries, in address order.
+
+    Why: a batch of thousands of queries probes every part of a table (10,000 queries x
+    ~300 probes into 2^23 buckets touch each cache line of the offsets several times).
+    Probed one query at a time, each probe is a random read (a TLB miss and a cache miss);
+    sorted by the bucket's high `pbits` bits first (a counting sort: one pass to count,
+    one to place), the probes of a partition fall in a window of the offsets and of the
+    order array that stays in cache, and the windows are visited in address order.
+
+    qkey[q]: query q's key in this table; masks: this table's probe masks; qtotal/crowded:
+    candidates met so far per query, and queries past `limit` (a scan answers those: they
+    are skipped from here on). part (2^pbits + 1), probes, pa, pc (len(qkey) x len(masks)),
+    cand_q/cand_row (SWEEP_CHUNK): scratch. Returns the hits (query, row, distance) found,
+    written to out_* while they fit; -1 where a bucket names a row the index does not
+    have, -2 where a bucket's bounds are impossible (a damaged index file)."""
+    nq = qkey.shape[0]
+    nm = masks.shape[0]
+    n_rows = codes.shape[0]
+    shift = bits - pbits
+    n_parts = np.int64(1) << pbits
+    for j in range(n_parts + 1):
+        part[j] = 0
+    for q in range(nq):  # 1: count the probes of each partition
+        if crowded[q]:
+            continue
+        kq = qkey[q]
+        for i in range(nm):
+            part[((kq ^ masks[i]) >> shift) + 1] += 1
+    for j in range(n_parts):
+        part[j + 1] += part[j]
+    n = part[n_parts]
+    for q in range(nq):  # 2: place them, key and query packed in one word
+        if crowded[q]:
+            continue
+        kq = qkey[q]
+        for i in range(nm):
+            key = kq ^ masks[i]
+            at = part[key >> shift]
+            probes[at] = (key << 32) | q
+            part[key >> shift] = at + 1
+    mask32 = (np.int64(1) << 32) - 1
+    m = 0
+    for i in range(n):  # 3: bucket bounds; the non-empty ones kept, with their query
+        if i + AHEAD < n:
+            _prefetch(offsets, obase + (probes[i + AHEAD] >> 32))
+        w = probes[i]
+        at = obase + (w >> 32)
+        a = np.int64(offsets[at])
+        b = np.int64(offsets[at + 1])
+        if b < a or b > built:
+            return -2
+        q = w & mask32  # written whether empty or not, kept only if not: no branch to miss
+        qtotal[q] += b - a
+        crowded[q] |= qtotal[q] > limit
+        probes[m] = q
+        pa[m] = rbase + a
+        pc[m] = b - a
+        m += b > a
+    h = 0
+    nc = 0
+    chunk = cand_q.shape[0]
+    for j in range(m):  # 4: gather the rows of those buckets, verify them a chunk at a time
+        if j + AHEAD < m:
+            _prefetch(order, pa[j + AHEAD])
+        q = probes[j]
+        if crowded[q]:
+            continue
+        st = pa[j]
+        for r in range(pc[j]):
+            row = np.int64(order[st + r])
+            if row >= n_rows:
+                return -1
+            cand_q[nc] = q
+            cand_row[nc] = row
+            nc += 1
+            if nc == chunk:
+                h = _verify_chunk(codes, qs, radius, cand_q, cand_row, nc, out_q, out_id,
+                                  out_d, h)
+                nc = 0
+    return _verify_chunk(codes, qs, radius, cand_q, cand_row, nc, out_q, out_id, out_d, h)

@@ -46,6 +46,7 @@ INTERLEAVE = np.array([b + 8 * k for b in range(8) for k in range(4)], dtype=np.
 DAMAGED = "the Hamming index's tables are damaged; rebuild it"
 MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
 BATCH = 64  # queries probed together: 16..256 measured alike at 10M, 1 and 4 slower
+SWEEP_MIN = 1024  # queries from which a join sweeps each table in address order (sweep.py)
 CAND_CAP = 1 << 20  # candidates verified in one go (40 MB of scratch); more go one query each
 SCAN_QUERIES = 256  # queries compared with each row of a scan: they stay in L1
 TAIL_INDEX_ROWS = 100_000  # unbuilt rows beyond which they get an in-memory index of their own
@@ -315,34 +316,41 @@ class HammingIndex:
                                 _offset_bases(self._lengths)[:-1].astype(np.int64))
         return self._plans[key]
 
-    def search(self, queries: np.ndarray, radius: int, strategy: str = "auto"
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def search(self, queries: np.ndarray, radius: int, strategy: str = "auto",
+               threads: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query: (ids, distances) of every live hash within `radius`, nearest first
         (ties by id): exactly what a brute-force scan returns. `strategy`: `auto` probes when
-        that is cheaper than a scan; `probe` and `scan` force one (tests, benchmarks)."""
-        qi, ids, d = self.join(queries, radius, strategy)
+        that is cheaper than a scan; `probe` and `scan` force one (tests, benchmarks);
+        `sweep` probes as a large batch does (`join`)."""
+        qi, ids, d = self.join(queries, radius, strategy, threads)
         bounds = np.searchsorted(qi, np.arange(len(queries) + 1))
         return [(ids[bounds[i]:bounds[i + 1]], d[bounds[i]:bounds[i + 1]])
                 for i in range(len(queries))]
 
-    def join(self, queries: np.ndarray, radius: int, strategy: str = "auto"
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def join(self, queries: np.ndarray, radius: int, strategy: str = "auto",
+             threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All pairs within radius as flat arrays (query row, id, distance), ordered by query,
-        distance, id: the batched form a scan of many pictures uses. Queries are probed
-        BATCH at a time; a query whose buckets hold more than a quarter of the rows (many
-        near-duplicates of it) is answered by a scan instead, which is then cheaper."""
-        if strategy not in ("auto", "probe", "scan"):
-            raise ValueError(f"strategy must be auto, probe or scan, not {strategy!r}")
+        distance, id: the batched form a scan of many pictures uses. From SWEEP_MIN queries
+        on, each table is swept once for all of them in address order, the tables shared
+        among `threads` (default: every core this process may use; sweep.py); fewer are
+        probed BATCH at a time. A query whose buckets hold more than a quarter of the rows
+        (many near-duplicates of it) is answered by a scan instead, which is then cheaper.
+        `strategy` `sweep` sweeps whatever the batch's size, `probe` never does (tests)."""
+        if strategy not in ("auto", "probe", "scan", "sweep"):
+            raise ValueError(f"strategy must be auto, probe, scan or sweep, not {strategy!r}")
         from cairn.index import kernels  # numba loads on first search, not with every command
 
         qs = _as_codes(queries)
         q64 = qs.view(np.uint64)
         codes = np.asarray(self._codes).view(np.uint64)
-        probe = {"probe": bool(self._lengths), "scan": False}.get(
-            strategy, self._probe_worthwhile(radius))
+        probe = {"probe": bool(self._lengths), "sweep": bool(self._lengths),
+                 "scan": False}.get(strategy, self._probe_worthwhile(radius))
         hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64),) * 3]
         to_scan = np.arange(len(qs))
-        if probe:
+        if probe and (strategy == "sweep" or (strategy == "auto" and len(qs) >= SWEEP_MIN)):
+            found, to_scan = self._sweep(kernels, q64, radius, threads)
+            hits += found
+        elif probe:
             crowded = [np.zeros(0, np.int64)]
             for lo in range(0, len(qs), BATCH):
                 found, busy = self._probe_batch(kernels, q64[lo:lo + BATCH], radius,
@@ -350,6 +358,7 @@ class HammingIndex:
                 hits += [(q + lo, i, d) for q, i, d in found]
                 crowded.append(busy + lo)
             to_scan = np.concatenate(crowded)
+        if probe:
             probed = np.ones(len(qs), bool)
             probed[to_scan] = False
             probed = np.flatnonzero(probed)
@@ -383,6 +392,18 @@ class HammingIndex:
             self._tail = ((lo, hi), tail)
         tq, ti, td = self._tail[1].join(q64[which].view(np.uint8), radius)
         return [(which[tq], ti + lo, td)]
+
+    def _sweep(self, kernels, q64: np.ndarray, radius: int, threads: int | None
+               ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """A large batch's hits through `sweep.sweep`, and its crowded queries."""
+        from cairn.index import sweep
+
+        masks, table, off_base = self._plan(radius)
+        tables = sweep.Tables(np.asarray(self._codes).view(np.uint64), np.asarray(self._order),
+                              np.asarray(self._offsets), off_base, self._lengths, self._built)
+        return sweep.sweep(kernels, tables, [masks[table == k] for k in range(len(self._lengths))],
+                           _substrings(q64.view(np.uint8), self._lengths), q64, radius,
+                           self._built // 4, threads or sweep.threads_available())
 
     def _probe_batch(self, kernels, q64: np.ndarray, radius: int, force: bool
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
