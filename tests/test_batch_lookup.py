@@ -59,7 +59,7 @@ def planted() -> tuple[HammingIndex, np.ndarray, np.ndarray, np.ndarray]:
 def test_sweep_equals_serial_probe_and_brute_force(planted) -> None:
     idx, codes, queries, (targets, distances) = planted
     live = np.ones(len(codes), bool)
-    for r in (31, 0, 16, 40):
+    for r in (31, 0, 40):
         want = brute_join(codes, live, queries, r)
         serial = idx.join(queries, r, "probe")
         assert same(serial, want), r
@@ -103,7 +103,7 @@ def test_tail_tombstones_and_narrow_tables() -> None:
     rng = np.random.default_rng(3)
     codes = np.concatenate([rng.integers(0, 256, (4000, 32), dtype=np.uint8),
                             clustered(rng, 10, 40, 20)])
-    for layout in (None, (8,) * 32, (24, 24, 24) + (23,) * 8):
+    for layout in (None, (8,) * 32, (20,) * 9 + (19,) * 4):
         idx = HammingIndex()
         idx.add(codes)
         idx.build(layout)

@@ -253,7 +253,9 @@ def count_sort(codes, perm, starts, lengths, off_base, order, offsets):
             order[np.int64(k) * n + np.int64(offsets[at])] = r
 
 
-SWEEP_CHUNK = 4096  # candidates gathered before they are verified (AHEAD-prefetched)
+# Candidates gathered (their codes prefetched as they are met) before they are verified:
+# 512 and 4,096 alike at 10M; at 1M 512 took ~7% less (27.4 against 29.5 us a query).
+SWEEP_CHUNK = 512
 
 
 @compiled
@@ -353,6 +355,7 @@ def sweep_table(offsets, obase, order, rbase, built, bits, pbits, codes, qkey, q
             row = np.int64(order[st + r])
             if row >= n_rows:
                 return -1
+            _prefetch(codes, row)  # asked for now, compared a chunk later: reads overlap
             cand_q[nc] = q
             cand_row[nc] = row
             nc += 1

@@ -46,7 +46,12 @@ INTERLEAVE = np.array([b + 8 * k for b in range(8) for k in range(4)], dtype=np.
 DAMAGED = "the Hamming index's tables are damaged; rebuild it"
 MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
 BATCH = 64  # queries probed together: 16..256 measured alike at 10M, 1 and 4 slower
-SWEEP_MIN = 1024  # queries from which a join sweeps each table in address order (sweep.py)
+# Queries from which a join sweeps each table in address order (sweep.py). CPU us a query,
+# radius 31, probe -> sweep on one thread (machine loaded, load average ~6.7): at 10M, 8
+# queries 143 -> 162, 32: 199 -> 143, 256: 195 -> 129, 10,000: 157 -> 94; at 1M, 8: 53 -> 66,
+# 32: 71 -> 48, 10,000: 62 -> 34.
+SWEEP_MIN = 32
+THREAD_QUERIES = 1024  # a sweep's queries per thread: smaller batches stay on the caller's
 CAND_CAP = 1 << 20  # candidates verified in one go (40 MB of scratch); more go one query each
 SCAN_QUERIES = 256  # queries compared with each row of a scan: they stay in L1
 TAIL_INDEX_ROWS = 100_000  # unbuilt rows beyond which they get an in-memory index of their own
@@ -403,7 +408,8 @@ class HammingIndex:
                               np.asarray(self._offsets), off_base, self._lengths, self._built)
         return sweep.sweep(kernels, tables, [masks[table == k] for k in range(len(self._lengths))],
                            _substrings(q64.view(np.uint8), self._lengths), q64, radius,
-                           self._built // 4, threads or sweep.threads_available())
+                           self._built // 4, threads or min(sweep.threads_available(),
+                                                            max(1, len(q64) // THREAD_QUERIES)))
 
     def _probe_batch(self, kernels, q64: np.ndarray, radius: int, force: bool
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:

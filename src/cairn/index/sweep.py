@@ -19,7 +19,7 @@ of it found before then are found again by the scan (the caller keeps one of eac
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,8 +127,11 @@ def sweep(kernels, t: Tables, masks: list[np.ndarray], qkeys: np.ndarray, q64: n
     if len(groups) == 1:
         parts = [_sweep_tables(kernels, t, groups[0], masks, qkeys, q64, radius, limit)]
     else:
-        parts = list(_pool(len(groups)).map(
-            lambda ks: _sweep_tables(kernels, t, ks, masks, qkeys, q64, radius, limit), groups))
+        pool = _pool(len(groups))
+        jobs = [pool.submit(_sweep_tables, kernels, t, ks, masks, qkeys, q64, radius, limit)
+                for ks in groups]
+        wait(jobs)  # every thread done with the arrays before an error is raised
+        parts = [job.result() for job in jobs]
     found = [f for hits, _ in parts for f in hits]
     crowded = np.zeros(len(q64), bool)
     for _, c in parts:
