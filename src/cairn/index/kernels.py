@@ -280,67 +280,72 @@ def _verify_chunk(codes, qs, radius, cand_q, cand_row, nc, out_q, out_id, out_d,
 
 
 @compiled
-def sweep_table(offsets, obase, order, rbase, built, bits, pbits, codes, qkey, qs, masks,
-                radius, limit, qtotal, crowded, part, probes, pa, pc, cand_q, cand_row,
-                out_q, out_id, out_d):
+def sweep_table(offsets, obase, order, rbase, built, bits, pbits, codes, qkey, qs, ghigh,
+                gstart, glow, radius, limit, qtotal, crowded, part, pairs, probes, pa, pc,
+                cand_q, cand_row, out_q, out_id, out_d):
     """One table's probes for a whole batch of queries, in address order.
 
     Why: a batch of thousands of queries probes every part of a table (10,000 queries x
     ~300 probes into 2^23 buckets touch each cache line of the offsets several times).
     Probed one query at a time, each probe is a random read (a TLB miss and a cache miss);
-    sorted by the bucket's high `pbits` bits first (a counting sort: one pass to count,
-    one to place), the probes of a partition fall in a window of the offsets and of the
-    order array that stays in cache, and the windows are visited in address order.
+    in the order of the bucket's top `pbits` bits, the probes of a partition fall in a
+    window of the offsets and of the order array that stays in cache, and the windows are
+    visited in address order. The probe masks come grouped by their top bits (ghigh[g],
+    with low parts glow[gstart[g]:gstart[g + 1]]): every probe of one (query, group) pair
+    is in the same window, so the counting sort places pairs (a few per query), not probes.
 
-    qkey[q]: query q's key in this table; masks: this table's probe masks; qtotal/crowded:
-    candidates met so far per query, and queries past `limit` (a scan answers those: they
-    are skipped from here on). part (2^pbits + 1), probes, pa, pc (len(qkey) x len(masks)),
-    cand_q/cand_row (SWEEP_CHUNK): scratch. Returns the hits (query, row, distance) found,
-    written to out_* while they fit; -1 where a bucket names a row the index does not
-    have, -2 where a bucket's bounds are impossible (a damaged index file)."""
+    qkey[q]: query q's key in this table; qtotal/crowded: candidates met so far per query,
+    and queries past `limit` (a scan answers those: they are skipped from here on). part
+    (2^pbits + 1), pairs (len(qkey) x groups), probes, pa, pc (len(qkey) x masks), cand_q,
+    cand_row (SWEEP_CHUNK): scratch. Returns the hits (query, row, distance) found, written
+    to out_* while they fit; -1 where a bucket names a row the index does not have, -2
+    where a bucket's bounds are impossible (a damaged index file)."""
     nq = qkey.shape[0]
-    nm = masks.shape[0]
+    ng = ghigh.shape[0]
     n_rows = codes.shape[0]
     shift = bits - pbits
     n_parts = np.int64(1) << pbits
     for j in range(n_parts + 1):
         part[j] = 0
-    for q in range(nq):  # 1: count the probes of each partition
+    for q in range(nq):  # 1: count the pairs of each partition
         if crowded[q]:
             continue
-        kq = qkey[q]
-        for i in range(nm):
-            part[((kq ^ masks[i]) >> shift) + 1] += 1
+        top = qkey[q] >> shift
+        for g in range(ng):
+            part[(top ^ ghigh[g]) + 1] += 1
     for j in range(n_parts):
         part[j + 1] += part[j]
     n = part[n_parts]
-    for q in range(nq):  # 2: place them, key and query packed in one word
+    for q in range(nq):  # 2: place them, query and group packed in one word
         if crowded[q]:
             continue
-        kq = qkey[q]
-        for i in range(nm):
-            key = kq ^ masks[i]
-            at = part[key >> shift]
-            probes[at] = (key << 32) | q
-            part[key >> shift] = at + 1
-    mask32 = (np.int64(1) << 32) - 1
+        top = qkey[q] >> shift
+        for g in range(ng):
+            p = top ^ ghigh[g]
+            at = part[p]
+            pairs[at] = (q << 16) | g
+            part[p] = at + 1
     m = 0
     for i in range(n):  # 3: bucket bounds; the non-empty ones kept, with their query
         if i + AHEAD < n:
-            _prefetch(offsets, obase + (probes[i + AHEAD] >> 32))
-        w = probes[i]
-        at = obase + (w >> 32)
-        a = np.int64(offsets[at])
-        b = np.int64(offsets[at + 1])
-        if b < a or b > built:
-            return -2
-        q = w & mask32  # written whether empty or not, kept only if not: no branch to miss
-        qtotal[q] += b - a
+            w = pairs[i + AHEAD]
+            _prefetch(offsets, obase + (qkey[w >> 16] ^ (ghigh[w & 0xFFFF] << shift)))
+        w = pairs[i]
+        q = w >> 16
+        g = w & 0xFFFF
+        key = qkey[q] ^ (ghigh[g] << shift)
+        for j in range(gstart[g], gstart[g + 1]):
+            at = obase + (key ^ glow[j])
+            a = np.int64(offsets[at])
+            b = np.int64(offsets[at + 1])
+            if b < a or b > built:
+                return -2
+            qtotal[q] += b - a  # written whether empty or not, kept only if not: no branch
+            probes[m] = q
+            pa[m] = rbase + a
+            pc[m] = b - a
+            m += b > a
         crowded[q] |= qtotal[q] > limit
-        probes[m] = q
-        pa[m] = rbase + a
-        pc[m] = b - a
-        m += b > a
     h = 0
     nc = 0
     chunk = cand_q.shape[0]

@@ -72,6 +72,18 @@ def _balance(work: list[int], threads: int) -> list[list[int]]:
     return [sorted(ks) for ks in out if ks]
 
 
+def _groups(masks: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A table's probe masks grouped by their bits above `shift` (a group's probes of one
+    query all fall in one partition): (top bits per group, where each group's low parts
+    start, the low parts)."""
+    high = masks >> shift
+    by_high = np.argsort(high, kind="stable")
+    ghigh, gstart = np.unique(high[by_high], return_index=True)
+    glow = (masks & ((1 << shift) - 1))[by_high]
+    return (ghigh.astype(np.int64), np.append(gstart, len(masks)).astype(np.int64),
+            glow.astype(np.int64))
+
+
 def _sweep_tables(kernels, t: Tables, ks: list[int], masks: list[np.ndarray],
                   qkeys: np.ndarray, q64: np.ndarray, radius: int, limit: int
                   ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
@@ -79,27 +91,28 @@ def _sweep_tables(kernels, t: Tables, ks: list[int], masks: list[np.ndarray],
     nq = len(q64)
     qtotal = np.zeros(nq, np.int64)
     crowded = np.zeros(nq, bool)
+    pbits = {k: min(t.lengths[k], PARTITION_BITS) for k in ks}
+    groups = {k: _groups(masks[k], t.lengths[k] - pbits[k]) for k in ks}
     widest = max(len(masks[k]) for k in ks)
     step = max(1, min(nq, PROBES // max(1, widest)))  # queries per call
     size = step * widest
-    probes, pa = np.empty(size, np.int64), np.empty(size, np.int64)
-    pc = np.empty(size, np.int64)
+    pairs = np.empty(step * max(len(groups[k][0]) for k in ks), np.int64)
+    probes, pa, pc = (np.empty(size, np.int64) for _ in range(3))
     cand_q, cand_row = (np.empty(kernels.SWEEP_CHUNK, np.int64) for _ in range(2))
     out = [np.empty(HITS, np.int64) for _ in range(3)]
     part = np.empty((1 << PARTITION_BITS) + 1, np.int64)
     found = []
     for k in ks:
-        bits = t.lengths[k]
         for lo in range(0, nq, step):
             hi = min(nq, lo + step)
             keys = np.ascontiguousarray(qkeys[lo:hi, k])
             before = qtotal[lo:hi].copy(), crowded[lo:hi].copy()
             while True:
                 h = kernels.sweep_table(
-                    t.offsets, int(t.off_base[k]), t.order, k * t.built, t.built, bits,
-                    min(bits, PARTITION_BITS), t.codes, keys, q64[lo:hi], masks[k], radius,
-                    limit, qtotal[lo:hi], crowded[lo:hi], part, probes, pa, pc, cand_q,
-                    cand_row, *out)
+                    t.offsets, int(t.off_base[k]), t.order, k * t.built, t.built,
+                    t.lengths[k], pbits[k], t.codes, keys, q64[lo:hi], *groups[k], radius,
+                    limit, qtotal[lo:hi], crowded[lo:hi], part, pairs, probes, pa, pc,
+                    cand_q, cand_row, *out)
                 if h < 0:
                     raise IndexFileError(DAMAGED + (" (a bucket names a row it does not have)"
                                                     if h == -1 else
