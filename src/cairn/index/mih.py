@@ -172,6 +172,7 @@ class HammingIndex:
         self._tail: tuple[tuple[int, int], HammingIndex] | None = None  # unbuilt rows' index
         self._loaded_from: Path | None = None  # the folder `load` opened
         self._unchanged: set[str] = set()  # its files this index still holds as they are
+        self.threads: int | None = None  # a large join's threads (None: see `join`)
 
     # -- building --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -337,7 +338,8 @@ class HammingIndex:
         """All pairs within radius as flat arrays (query row, id, distance), ordered by query,
         distance, id: the batched form a scan of many pictures uses. From SWEEP_MIN queries
         on, each table is swept once for all of them in address order, the tables shared
-        among `threads` (default: every core this process may use; sweep.py); fewer are
+        among `threads` (default: the index's `threads`, else every core this process may
+        use, one per THREAD_QUERIES queries; sweep.py); fewer are
         probed BATCH at a time. A query whose buckets hold more than a quarter of the rows
         (many near-duplicates of it) is answered by a scan instead, which is then cheaper.
         `strategy` `sweep` sweeps whatever the batch's size, `probe` never does (tests)."""
@@ -408,8 +410,8 @@ class HammingIndex:
                               np.asarray(self._offsets), off_base, self._lengths, self._built)
         return sweep.sweep(kernels, tables, [masks[table == k] for k in range(len(self._lengths))],
                            _substrings(q64.view(np.uint8), self._lengths), q64, radius,
-                           self._built // 4, threads or min(sweep.threads_available(),
-                                                            max(1, len(q64) // THREAD_QUERIES)))
+                           self._built // 4, threads or self.threads or min(
+                               sweep.threads_available(), max(1, len(q64) // THREAD_QUERIES)))
 
     def _probe_batch(self, kernels, q64: np.ndarray, radius: int, force: bool
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
