@@ -13,7 +13,8 @@ the index scans.
 Tables are CSR arrays, all substrings in two flat arrays (row ids sorted by key per table, and
 2^bits + 1 offsets per table): nothing is a Python object per hash, and the index saves as .npy
 files that load memory-mapped. The probing and verifying loops are compiled (`kernels.py`):
-they are bound by random memory reads, which they overlap.
+they are bound by random memory reads, which they overlap; a batch of queries sweeps each
+table once in bucket-address order instead, the tables shared among threads (`sweep.py`).
 Rows added after the last build are searched by brute force until `build()` folds them in
 (by merging them into the sorted tables when the layout still fits the size, a pass over
 memory instead of a sort: 100k rows into 10M in a few seconds, not the build's half minute);
@@ -35,6 +36,7 @@ from typing import Literal
 
 import numpy as np
 
+from cairn.index import sweep
 from cairn.index.files import IndexFileError, read_header
 
 FORMAT = "cairn-hamming-index"
@@ -46,12 +48,6 @@ INTERLEAVE = np.array([b + 8 * k for b in range(8) for k in range(4)], dtype=np.
 DAMAGED = "the Hamming index's tables are damaged; rebuild it"
 MAX_PROBE_RADIUS = 5  # substring radius beyond which probing is never worth it
 BATCH = 64  # queries probed together: 16..256 measured alike at 10M, 1 and 4 slower
-# Queries from which a join sweeps each table in address order (sweep.py). CPU us a query,
-# radius 31, probe -> sweep on one thread (machine loaded, load average ~6.7): at 10M, 8
-# queries 143 -> 162, 32: 199 -> 143, 256: 195 -> 129, 10,000: 157 -> 94; at 1M, 8: 53 -> 66,
-# 32: 71 -> 48, 10,000: 62 -> 34.
-SWEEP_MIN = 32
-THREAD_QUERIES = 1024  # a sweep's queries per thread: smaller batches stay on the caller's
 CAND_CAP = 1 << 20  # candidates verified in one go (40 MB of scratch); more go one query each
 SCAN_QUERIES = 256  # queries compared with each row of a scan: they stay in L1
 TAIL_INDEX_ROWS = 100_000  # unbuilt rows beyond which they get an in-memory index of their own
@@ -336,11 +332,11 @@ class HammingIndex:
     def join(self, queries: np.ndarray, radius: int, strategy: str = "auto",
              threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All pairs within radius as flat arrays (query row, id, distance), ordered by query,
-        distance, id: the batched form a scan of many pictures uses. From SWEEP_MIN queries
-        on, each table is swept once for all of them in address order, the tables shared
-        among `threads` (default: the index's `threads`, else every core this process may
-        use, one per THREAD_QUERIES queries; sweep.py); fewer are
-        probed BATCH at a time. A query whose buckets hold more than a quarter of the rows
+        distance, id: the batched form a scan of many pictures uses. From sweep.SWEEP_MIN
+        queries on, each table is swept once for all of them in address order, the tables
+        shared among `threads` (default: the index's `threads`, else every core this process
+        may use, one per sweep.THREAD_QUERIES queries); fewer queries are probed BATCH at
+        a time. A query whose buckets hold more than a quarter of the rows
         (many near-duplicates of it) is answered by a scan instead, which is then cheaper.
         `strategy` `sweep` sweeps whatever the batch's size, `probe` never does (tests)."""
         if strategy not in ("auto", "probe", "scan", "sweep"):
@@ -354,7 +350,8 @@ class HammingIndex:
                  "scan": False}.get(strategy, self._probe_worthwhile(radius))
         hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64),) * 3]
         to_scan = np.arange(len(qs))
-        if probe and (strategy == "sweep" or (strategy == "auto" and len(qs) >= SWEEP_MIN)):
+        many = strategy == "sweep" or (strategy == "auto" and len(qs) >= sweep.SWEEP_MIN)
+        if probe and many:
             found, to_scan = self._sweep(kernels, q64, radius, threads)
             hits += found
         elif probe:
@@ -403,15 +400,14 @@ class HammingIndex:
     def _sweep(self, kernels, q64: np.ndarray, radius: int, threads: int | None
                ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
         """A large batch's hits through `sweep.sweep`, and its crowded queries."""
-        from cairn.index import sweep
-
         masks, table, off_base = self._plan(radius)
         tables = sweep.Tables(np.asarray(self._codes).view(np.uint64), np.asarray(self._order),
                               np.asarray(self._offsets), off_base, self._lengths, self._built)
-        return sweep.sweep(kernels, tables, [masks[table == k] for k in range(len(self._lengths))],
+        threads = threads or self.threads or min(sweep.threads_available(),
+                                                 max(1, len(q64) // sweep.THREAD_QUERIES))
+        return sweep.sweep(kernels, tables, [masks[table == k] for k in range(len(tables.lengths))],
                            _substrings(q64.view(np.uint8), self._lengths), q64, radius,
-                           self._built // 4, threads or self.threads or min(
-                               sweep.threads_available(), max(1, len(q64) // THREAD_QUERIES)))
+                           self._built // 4, threads)
 
     def _probe_batch(self, kernels, q64: np.ndarray, radius: int, force: bool
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:

@@ -27,6 +27,12 @@ import numpy as np
 from cairn.index.files import IndexFileError
 
 DAMAGED = "the Hamming index's tables are damaged; rebuild it"
+# Queries from which `HammingIndex.join` sweeps. CPU us a query, radius 31, per-query probe
+# -> sweep on one thread (loaded machine, load average ~6.7): at 10M, 8 queries 143 -> 162,
+# 32: 199 -> 143, 256: 195 -> 129, 10,000: 157 -> 94; at 1M, 8: 53 -> 66, 32: 71 -> 48,
+# 10,000: 62 -> 34.
+SWEEP_MIN = 32
+THREAD_QUERIES = 1024  # queries per thread: smaller batches stay on the caller's thread
 PARTITION_BITS = 11  # a table's probes sorted by their bucket's top 11 bits (2,048 windows)
 PROBES = 1 << 22  # probes of one table sorted at a time (32 MB of scratch per thread)
 HITS = 1 << 16  # a table's first hit buffer; with more hits it runs again, sized to fit
