@@ -21,12 +21,11 @@ Then, side by side in the same run: the same request served by a FastAPI route o
 `IndexBinaryFlat` range search (what HMA's PDQ matcher does; needs faiss-cpu from the
 `bench` extra), the batch rate of Cairn's matcher (`Matcher.match_many`, 10,000 hashes a
 call, what `POST /api/v1/lookup` does: first as it was, each query probed on its own, then
-one call with its index sweep on one thread, the
-same call swept on two threads, and two calls at once as two workers serving two batch
-requests; wall rate and CPU time a hash), and HMA's own published figures. The client and the server
-share this machine's cores. Targets (issue 17), printed met or missed: >= 2,000 lookups/s,
-p99 <= 25 ms, 0 errors at 10M on 2 cores; batch >= 50,000 hashes/s. Timings go here, never
-into tests.
+one call with its index sweep on one thread, the same call swept on two threads, and two
+calls at once as two workers serving two batch requests; wall rate and CPU time a hash),
+and HMA's own published figures. The client and the server share this machine's cores.
+Targets (issue 17), printed met or missed: >= 2,000 lookups/s, p99 <= 25 ms, 0 errors at
+10M on 2 cores; batch >= 50,000 hashes/s. Timings go here, never into tests.
 """
 
 from __future__ import annotations
