@@ -34,7 +34,7 @@ DAMAGED = "the Hamming index's tables are damaged; rebuild it"
 SWEEP_MIN = 32
 THREAD_QUERIES = 1024  # queries per thread: smaller batches stay on the caller's thread
 PARTITION_BITS = 11  # a table's probes sorted by their bucket's top 11 bits (2,048 windows)
-PROBES = 1 << 22  # probes of one table sorted at a time (32 MB of scratch per thread)
+PROBES = 1 << 22  # probes of one table placed at a time: at most ~100 MB of scratch a thread
 HITS = 1 << 16  # a table's first hit buffer; with more hits it runs again, sized to fit
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}  # (process, threads): a fork gets new
 
