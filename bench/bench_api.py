@@ -373,10 +373,11 @@ def http_batch(home: Path, args: argparse.Namespace, token: str,
 
             for kind, sigs in kinds.items():
                 calls = [sigs[i:i + per] for i in range(0, len(sigs), per)]
-                for _ in range(args.workers):  # warm-up: every worker opens the index
-                    post(calls[0])
-                t0 = time.perf_counter()
                 with ThreadPoolExecutor(args.workers) as pool:
+                    # warm-up: every worker opens the index (a worker's first batch costs
+                    # seconds); posts one after another may all reach the same worker
+                    list(pool.map(post, [calls[0]] * (2 * args.workers)))
+                    t0 = time.perf_counter()
                     res = list(pool.map(post, calls))
                 dt = time.perf_counter() - t0
                 errors, hits = sum(r[0] for r in res), sum(r[1] for r in res)
