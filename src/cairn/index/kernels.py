@@ -1,4 +1,4 @@
-"""Compiled inner loops of the Hamming index (numba): probing, verifying, scanning.
+"""Compiled inner loops of the Hamming index (numba): probing, verifying, scanning, sweeping.
 
 Why compiled, and why in stages: at 10M hashes an exact radius-31 query must look up ~2,900
 buckets and verify ~3,000 candidate rows, each a random read into hundreds of megabytes. One
