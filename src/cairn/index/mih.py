@@ -13,7 +13,8 @@ the index scans.
 Tables are CSR arrays, all substrings in two flat arrays (row ids sorted by key per table, and
 2^bits + 1 offsets per table): nothing is a Python object per hash, and the index saves as .npy
 files that load memory-mapped. The probing and verifying loops are compiled (`kernels.py`):
-they are bound by random memory reads, which they overlap.
+they are bound by random memory reads, which they overlap; a batch of queries sweeps each
+table once in bucket-address order instead, the tables shared among threads (`sweep.py`).
 Rows added after the last build are searched by brute force until `build()` folds them in
 (by merging them into the sorted tables when the layout still fits the size, a pass over
 memory instead of a sort: 100k rows into 10M in a few seconds, not the build's half minute);
@@ -35,6 +36,7 @@ from typing import Literal
 
 import numpy as np
 
+from cairn.index import sweep
 from cairn.index.files import IndexFileError, read_header
 
 FORMAT = "cairn-hamming-index"
@@ -166,6 +168,7 @@ class HammingIndex:
         self._tail: tuple[tuple[int, int], HammingIndex] | None = None  # unbuilt rows' index
         self._loaded_from: Path | None = None  # the folder `load` opened
         self._unchanged: set[str] = set()  # its files this index still holds as they are
+        self.threads: int | None = None  # a large join's threads (None: see `join`)
 
     # -- building --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -315,34 +318,43 @@ class HammingIndex:
                                 _offset_bases(self._lengths)[:-1].astype(np.int64))
         return self._plans[key]
 
-    def search(self, queries: np.ndarray, radius: int, strategy: str = "auto"
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def search(self, queries: np.ndarray, radius: int, strategy: str = "auto",
+               threads: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query: (ids, distances) of every live hash within `radius`, nearest first
         (ties by id): exactly what a brute-force scan returns. `strategy`: `auto` probes when
-        that is cheaper than a scan; `probe` and `scan` force one (tests, benchmarks)."""
-        qi, ids, d = self.join(queries, radius, strategy)
+        that is cheaper than a scan; `probe` and `scan` force one (tests, benchmarks);
+        `sweep` probes as a large batch does (`join`)."""
+        qi, ids, d = self.join(queries, radius, strategy, threads)
         bounds = np.searchsorted(qi, np.arange(len(queries) + 1))
         return [(ids[bounds[i]:bounds[i + 1]], d[bounds[i]:bounds[i + 1]])
                 for i in range(len(queries))]
 
-    def join(self, queries: np.ndarray, radius: int, strategy: str = "auto"
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def join(self, queries: np.ndarray, radius: int, strategy: str = "auto",
+             threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All pairs within radius as flat arrays (query row, id, distance), ordered by query,
-        distance, id: the batched form a scan of many pictures uses. Queries are probed
-        BATCH at a time; a query whose buckets hold more than a quarter of the rows (many
-        near-duplicates of it) is answered by a scan instead, which is then cheaper."""
-        if strategy not in ("auto", "probe", "scan"):
-            raise ValueError(f"strategy must be auto, probe or scan, not {strategy!r}")
+        distance, id: the batched form a scan of many pictures uses. From sweep.SWEEP_MIN
+        queries on, each table is swept once for all of them in address order, the tables
+        shared among `threads` (default: the index's `threads`, else every core this process
+        may use, one per sweep.THREAD_QUERIES queries); fewer queries are probed BATCH at
+        a time. A query whose buckets hold more than a quarter of the rows
+        (many near-duplicates of it) is answered by a scan instead, which is then cheaper.
+        `strategy` `sweep` sweeps whatever the batch's size, `probe` never does (tests)."""
+        if strategy not in ("auto", "probe", "scan", "sweep"):
+            raise ValueError(f"strategy must be auto, probe, scan or sweep, not {strategy!r}")
         from cairn.index import kernels  # numba loads on first search, not with every command
 
         qs = _as_codes(queries)
         q64 = qs.view(np.uint64)
         codes = np.asarray(self._codes).view(np.uint64)
-        probe = {"probe": bool(self._lengths), "scan": False}.get(
-            strategy, self._probe_worthwhile(radius))
+        probe = {"probe": bool(self._lengths), "sweep": bool(self._lengths),
+                 "scan": False}.get(strategy, self._probe_worthwhile(radius))
         hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64),) * 3]
         to_scan = np.arange(len(qs))
-        if probe:
+        many = strategy == "sweep" or (strategy == "auto" and len(qs) >= sweep.SWEEP_MIN)
+        if probe and many:
+            found, to_scan = self._sweep(kernels, q64, radius, threads)
+            hits += found
+        elif probe:
             crowded = [np.zeros(0, np.int64)]
             for lo in range(0, len(qs), BATCH):
                 found, busy = self._probe_batch(kernels, q64[lo:lo + BATCH], radius,
@@ -350,6 +362,7 @@ class HammingIndex:
                 hits += [(q + lo, i, d) for q, i, d in found]
                 crowded.append(busy + lo)
             to_scan = np.concatenate(crowded)
+        if probe:
             probed = np.ones(len(qs), bool)
             probed[to_scan] = False
             probed = np.flatnonzero(probed)
@@ -383,6 +396,18 @@ class HammingIndex:
             self._tail = ((lo, hi), tail)
         tq, ti, td = self._tail[1].join(q64[which].view(np.uint8), radius)
         return [(which[tq], ti + lo, td)]
+
+    def _sweep(self, kernels, q64: np.ndarray, radius: int, threads: int | None
+               ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """A large batch's hits through `sweep.sweep`, and its crowded queries."""
+        masks, table, off_base = self._plan(radius)
+        tables = sweep.Tables(np.asarray(self._codes).view(np.uint64), np.asarray(self._order),
+                              np.asarray(self._offsets), off_base, self._lengths, self._built)
+        threads = threads or self.threads or min(sweep.threads_available(),
+                                                 max(1, len(q64) // sweep.THREAD_QUERIES))
+        return sweep.sweep(kernels, tables, [masks[table == k] for k in range(len(tables.lengths))],
+                           _substrings(q64.view(np.uint8), self._lengths), q64, radius,
+                           self._built // 4, threads)
 
     def _probe_batch(self, kernels, q64: np.ndarray, radius: int, force: bool
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
