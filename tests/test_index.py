@@ -131,6 +131,9 @@ def test_damaged_tables_are_refused_not_read_past(tmp_path: Path) -> None:
         damaged = HammingIndex.load(tmp_path / "ix")
         with pytest.raises(IndexFileError, match="damaged; rebuild it"):
             damaged.search(codes[:200], 8, strategy="probe")
+        for threads in (1, 2):  # the batch sweep (index/sweep.py), on one thread and two
+            with pytest.raises(IndexFileError, match="damaged; rebuild it"):
+                damaged.join(codes[:200], 8, "sweep", threads)
 
 
 def test_bad_shapes_are_rejected() -> None:

@@ -72,6 +72,14 @@ def _prefetch(typingctx, arr, row):
 
 
 @compiled
+def _distance(codes, row, qs, q):
+    """Hamming distance of row `row` of codes and query q, 256 bits as four uint64 words
+    (inlined by LLVM where it is called)."""
+    return (_popcount(codes[row, 0] ^ qs[q, 0]) + _popcount(codes[row, 1] ^ qs[q, 1])
+            + _popcount(codes[row, 2] ^ qs[q, 2]) + _popcount(codes[row, 3] ^ qs[q, 3]))
+
+
+@compiled
 def bucket_ranges(offsets, off_base, built, qkeys, masks, mask_table, starts, counts, totals):
     """For every query and probe (a table and a key within the probe radius of the query's
     substring): where its bucket starts within its table's slice of the order array, and how
@@ -137,8 +145,7 @@ def verify(codes, order, built, starts, counts, mask_table, active, qs, radius, 
             _prefetch(codes, cand[i + AHEAD])
         row = cand[i]
         q = cand_q[i]
-        d = (_popcount(codes[row, 0] ^ qs[q, 0]) + _popcount(codes[row, 1] ^ qs[q, 1])
-             + _popcount(codes[row, 2] ^ qs[q, 2]) + _popcount(codes[row, 3] ^ qs[q, 3]))
+        d = _distance(codes, row, qs, q)
         out_q[h] = q
         out_id[h] = row
         out_d[h] = d
@@ -268,8 +275,7 @@ def _verify_chunk(codes, qs, radius, cand_q, cand_row, nc, out_q, out_id, out_d,
             _prefetch(codes, cand_row[i + AHEAD])
         row = cand_row[i]
         q = cand_q[i]
-        d = (_popcount(codes[row, 0] ^ qs[q, 0]) + _popcount(codes[row, 1] ^ qs[q, 1])
-             + _popcount(codes[row, 2] ^ qs[q, 2]) + _popcount(codes[row, 3] ^ qs[q, 3]))
+        d = _distance(codes, row, qs, q)
         if d <= radius:
             if h < cap:
                 out_q[h] = q
