@@ -8,8 +8,9 @@ read-only (O_NOATIME where the kernel allows); nothing is written, mounted or ex
 
 Integrity: an E01 stores the MD5 (section `hash`) and often SHA-1 (section `digest`) of the
 media it acquired; `stored_hashes` reads them and `verify` recomputes them over the whole
-stream. A missing segment, an unreadable header or a format recognised but not supported
-(EWF2/Ex01) is a `DiskImageError` naming what and why.
+stream. EWF2 (Ex01, .Ex01 .Ex02 ...) is read through libewf-python (pyewf), libewf's own
+reader: dissect.evidence reads only EWF1. A missing segment or an unreadable header is a
+`DiskImageError` naming what and why.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import queue
 import re
 import threading
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from cairn.media.disk import detect
 from cairn.media.walk import O_NOATIME, display_name
 
 CHUNK = 1 << 20
-_EWF_EXT = re.compile(rb"\.([EeLs])([0-9A-Za-z]{2})$")
+_EWF_EXT = re.compile(rb"\.([EeLs]|[EeLl][Xx])([0-9A-Za-z]{2})$")  # .E01, .Ex01
 _SPLIT_EXT = re.compile(rb"\.(\d{3})$")
 
 Opener = Callable[[bytes], BinaryIO]
@@ -268,19 +270,82 @@ def _ewf_stored(ewf: Any) -> dict[str, str]:
     return stored
 
 
+class _Ex01Stream(io.RawIOBase):
+    """An EWF2 (Ex01) image's media through libewf's reader (pyewf), read-only: libewf
+    inflates, caches and bounds-checks the chunks; closing it closes the handle."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.size, self.pos = handle, handle.get_media_size(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        want = min(len(view), self.size - self.pos)
+        if want <= 0:
+            return 0
+        data = self.handle.read_buffer_at_offset(want, self.pos)
+        view[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.handle.close()
+        super().close()
+
+
+def _open_ex01(files: list[BinaryIO], img: DiskImage) -> None:
+    """An EWF2 (Ex01) image, every segment, through libewf-python (pyewf): dissect.evidence
+    reads only EWF1. Its stored MD5/SHA-1 come from libewf's hash sections."""
+    try:
+        import pyewf  # lazy: only Ex01 images pay for the import
+    except ImportError:
+        raise DiskImageError("EWF2 (Ex01) image: its reader libewf-python (pyewf) is not "
+                             "installed here") from None
+    handle = pyewf.handle()
+    try:
+        handle.open_file_objects(files)
+    except (OSError, OverflowError, ValueError) as e:
+        raise DiskImageError(f"EWF2 (Ex01) image unreadable: {e}") from None
+    stream = _Ex01Stream(handle)
+    img._close.append(stream)  # type: ignore[arg-type]
+    img.format, img.stream, img.size = "Ex01", stream, stream.size  # type: ignore[assignment]
+    hashes = handle.get_hash_values() or {}
+    img.stored = {k: str(hashes[n]).lower() for k, n in (("md5", "MD5"), ("sha1", "SHA1"))
+                  if hashes.get(n) and any(c != "0" for c in str(hashes[n]))}
+    if not img.stored:
+        img.notes.append("the Ex01 stores no MD5 or SHA-1 of the acquired media: not "
+                         "verifiable")
+
+
 def _open_ewf(path: bytes | None, f: BinaryIO, img: DiskImage, opener: Opener) -> None:
     from dissect.evidence.ewf import EWF  # lazy: only images pay for the import
 
     f.seek(0)
-    if f.read(8) == detect.EX01_MAGIC:
-        raise DiskImageError("EWF2 (Ex01) image: recognised, but Cairn cannot read this format "
-                             "yet; convert it with ewfexport to E01 or raw")
+    ex01 = f.read(8) == detect.EX01_MAGIC
     files = [f]
     if path is not None:
         paths = ewf_segment_paths(path)
         img.segments = paths
         files = [f] + [opener(p) for p in paths[1:]]
         img._close.extend(files[1:])
+    if ex01:
+        f.seek(0)
+        _open_ex01(files, img)
+        return
     try:
         ewf = EWF(files)
     except Exception as e:  # noqa: BLE001 - the reader's failure, named
@@ -376,24 +441,50 @@ def open_image(f: BinaryIO, media_type: str, path: bytes | None = None,
     return img
 
 
+_HASHES = {"md5": lambda: hashlib.md5(usedforsecurity=False),
+           "sha1": lambda: hashlib.sha1(usedforsecurity=False)}
+_QUEUED = 8  # blocks of CHUNK * 4 held between the reader and a slower hash: 32 MiB at most
+
+
+def _hash_beside(name: str) -> tuple[queue.Queue[bytes | None], Callable[[], str]]:
+    """A thread that feeds what is put on its queue, in order, to hash `name` (None ends
+    it), and the call that waits for the hex digest. hashlib releases the GIL on large
+    blocks, so MD5, SHA-1 and the reader's inflating run on separate cores."""
+    q: queue.Queue[bytes | None] = queue.Queue(_QUEUED)
+    h = _HASHES[name]()
+
+    def run() -> None:
+        while (block := q.get()) is not None:
+            h.update(block)
+
+    t = threading.Thread(target=run, name=f"disk-verify-{name}", daemon=True)
+    t.start()
+
+    def digest() -> str:
+        t.join()
+        return h.hexdigest()
+    return q, digest
+
+
 def verify(img: DiskImage, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Recompute the hashes the image stores over the whole disk stream:
-    {"stored": {...}, "computed": {...}, "ok": bool | None (nothing stored), "error": str}."""
+    {"stored": {...}, "computed": {...}, "ok": bool | None (nothing stored), "error": str}.
+    Only the stored algorithms are computed, each in its own thread beside the reading."""
     out: dict[str, Any] = {"format": img.format, "stored": dict(img.stored), "computed": {},
                            "ok": None, "error": None}
     if not img.stored:
         return out
-    md5, sha1 = hashlib.md5(usedforsecurity=False), hashlib.sha1(usedforsecurity=False)
+    hashers = {name: _hash_beside(name) for name in _HASHES if name in img.stored}
     s = img.stream
-    s.seek(0)
     n = 0
     try:
+        s.seek(0)
         while n < img.size:
             chunk = s.read(min(CHUNK * 4, img.size - n))
             if not chunk:
                 raise DiskImageError(f"image ends after {n} of {img.size} bytes")
-            md5.update(chunk)
-            sha1.update(chunk)
+            for q, _ in hashers.values():
+                q.put(chunk)
             n += len(chunk)
             if progress:
                 progress(len(chunk))
@@ -401,8 +492,11 @@ def verify(img: DiskImage, progress: Callable[[int], None] | None = None) -> dic
         out["error"] = f"read failed after {n} bytes: {type(e).__name__}: {e}"
         out["ok"] = False
         return out
-    out["computed"] = {"md5": md5.hexdigest(), "sha1": sha1.hexdigest()}
-    out["ok"] = all(out["computed"][k] == v for k, v in img.stored.items())
+    finally:
+        for q, _ in hashers.values():
+            q.put(None)
+    out["computed"] = {name: digest() for name, (_, digest) in hashers.items()}
+    out["ok"] = all(out["computed"].get(k) == v for k, v in img.stored.items())
     return out
 
 
