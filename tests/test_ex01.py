@@ -115,3 +115,15 @@ def test_ex01_corrupted_copy_fails_verification_loudly(tmp_path: Path, tree: Pat
     recs = records(ev2 / "usb.Ex01")
     errs = [e for e in recs["usb.Ex01"]["errors"] if e["stage"] == "integrity"]
     assert errs and "verification FAILED" in errs[0]["message"], recs["usb.Ex01"]["errors"]
+
+
+def test_a_truncated_ex01_is_an_error_naming_it(tmp_path: Path, tree: Path) -> None:
+    img = ex01(ext_image(tmp_path / "part.img", tree), tmp_path / "src", "-c", "none")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    data = img.read_bytes()
+    (ev / "cut.Ex01").write_bytes(data[: len(data) // 2])  # no tables, no hashes
+    recs = records(ev / "cut.Ex01")
+    top = recs["cut.Ex01"]
+    assert top["kind"] == "disk" and top["errors"], top
+    assert any("Ex01" in e["message"] for e in top["errors"]), top["errors"]

@@ -21,12 +21,12 @@ import os
 import queue
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cairn.media.disk import detect
+from cairn.media.disk import detect, ewf_chunks, ex01
 from cairn.media.walk import O_NOATIME, display_name
 
 CHUNK = 1 << 20
@@ -270,81 +270,28 @@ def _ewf_stored(ewf: Any) -> dict[str, str]:
     return stored
 
 
-class _Ex01Stream(io.RawIOBase):
-    """An EWF2 (Ex01) image's media through libewf's reader (pyewf), read-only: libewf
-    inflates, caches and bounds-checks the chunks; closing it closes the handle."""
-
-    def __init__(self, handle: Any) -> None:
-        self.handle, self.size, self.pos = handle, handle.get_media_size(), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self.pos, 2: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        want = min(len(view), self.size - self.pos)
-        if want <= 0:
-            return 0
-        data = self.handle.read_buffer_at_offset(want, self.pos)
-        view[: len(data)] = data
-        self.pos += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.handle.close()
-        super().close()
-
-
-def _open_ex01(files: list[BinaryIO], img: DiskImage) -> None:
-    """An EWF2 (Ex01) image, every segment, through libewf-python (pyewf): dissect.evidence
-    reads only EWF1. Its stored MD5/SHA-1 come from libewf's hash sections."""
-    try:
-        import pyewf  # lazy: only Ex01 images pay for the import
-    except ImportError:
-        raise DiskImageError("EWF2 (Ex01) image: its reader libewf-python (pyewf) is not "
-                             "installed here") from None
-    handle = pyewf.handle()
-    try:
-        handle.open_file_objects(files)
-    except (OSError, OverflowError, ValueError) as e:
-        raise DiskImageError(f"EWF2 (Ex01) image unreadable: {e}") from None
-    stream = _Ex01Stream(handle)
-    img._close.append(stream)  # type: ignore[arg-type]
-    img.format, img.stream, img.size = "Ex01", stream, stream.size  # type: ignore[assignment]
-    hashes = handle.get_hash_values() or {}
-    img.stored = {k: str(hashes[n]).lower() for k, n in (("md5", "MD5"), ("sha1", "SHA1"))
-                  if hashes.get(n) and any(c != "0" for c in str(hashes[n]))}
-    if not img.stored:
-        img.notes.append("the Ex01 stores no MD5 or SHA-1 of the acquired media: not "
-                         "verifiable")
-
-
 def _open_ewf(path: bytes | None, f: BinaryIO, img: DiskImage, opener: Opener) -> None:
     from dissect.evidence.ewf import EWF  # lazy: only images pay for the import
 
     f.seek(0)
-    ex01 = f.read(8) == detect.EX01_MAGIC
+    is_ex01 = f.read(8) == detect.EX01_MAGIC
     files = [f]
     if path is not None:
         paths = ewf_segment_paths(path)
         img.segments = paths
         files = [f] + [opener(p) for p in paths[1:]]
         img._close.extend(files[1:])
-    if ex01:
+    if is_ex01:
         f.seek(0)
-        _open_ex01(files, img)
+        img.format = "Ex01"
+        try:
+            img.stream, img.size, img.stored = ex01.open_ex01(files)
+        except ex01.Ex01Error as e:
+            raise DiskImageError(str(e)) from None
+        img._close.append(img.stream)
+        if not img.stored:
+            img.notes.append("the Ex01 stores no MD5 or SHA-1 of the acquired media: not "
+                             "verifiable")
         return
     try:
         ewf = EWF(files)
@@ -466,28 +413,42 @@ def _hash_beside(name: str) -> tuple[queue.Queue[bytes | None], Callable[[], str
     return q, digest
 
 
+def _stream_blocks(img: DiskImage) -> Iterator[bytes]:
+    """The disk stream from its start, CHUNK * 4 at a time, up to its size."""
+    s = img.stream
+    s.seek(0)
+    n = 0
+    while n < img.size:
+        block = s.read(min(CHUNK * 4, img.size - n))
+        if not block:
+            return
+        n += len(block)
+        yield block
+
+
 def verify(img: DiskImage, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Recompute the hashes the image stores over the whole disk stream:
     {"stored": {...}, "computed": {...}, "ok": bool | None (nothing stored), "error": str}.
-    Only the stored algorithms are computed, each in its own thread beside the reading."""
+    Only the stored algorithms are computed, each in its own thread beside the reading; an
+    E01 is read chunk by chunk from its tables (ewf_chunks), not through the seekable stream."""
     out: dict[str, Any] = {"format": img.format, "stored": dict(img.stored), "computed": {},
                            "ok": None, "error": None}
     if not img.stored:
         return out
     hashers = {name: _hash_beside(name) for name in _HASHES if name in img.stored}
-    s = img.stream
+    ewf = getattr(img.stream, "ewf", None) if img.format == "E01" else None
     n = 0
     try:
-        s.seek(0)
-        while n < img.size:
-            chunk = s.read(min(CHUNK * 4, img.size - n))
-            if not chunk:
-                raise DiskImageError(f"image ends after {n} of {img.size} bytes")
+        blocks = ewf_chunks.media_blocks(ewf, img.size) if ewf is not None else \
+            _stream_blocks(img)
+        for block in blocks:
             for q, _ in hashers.values():
-                q.put(chunk)
-            n += len(chunk)
+                q.put(block)
+            n += len(block)
             if progress:
-                progress(len(chunk))
+                progress(len(block))
+        if n < img.size:
+            raise DiskImageError(f"image ends after {n} of {img.size} bytes")
     except Exception as e:  # noqa: BLE001 - a damaged chunk is the answer, not a crash
         out["error"] = f"read failed after {n} bytes: {type(e).__name__}: {e}"
         out["ok"] = False
