@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,10 @@ def test_a_damaged_compressed_chunk_fails_verification(tmp_path: Path, disk: Pat
         res = verify(img)
     assert res["ok"] is False and "does not inflate" in res["error"], res
     assert not res["computed"]
+
+
+def test_a_chunk_that_inflates_past_the_chunk_size_is_refused() -> None:
+    bomb = zlib.compress(bytes(64 << 20), 9)  # 64 MiB of zeros in about 64 KiB
+    with pytest.raises(ewf_chunks.ChunkError, match="past the chunk size 32768"):
+        ewf_chunks.inflate(bomb, 32768)
+    assert ewf_chunks.inflate(zlib.compress(b"x" * 32768), 32768) == b"x" * 32768

@@ -16,9 +16,9 @@ from typing import Any
 
 try:  # ISA-L's inflate: the same bytes as zlib's, about twice as fast
     from isal import isal_zlib as _fast_zlib
-    inflate: Callable[[Any], bytes] = _fast_zlib.decompress
+    _inflater: Callable[[], Any] = _fast_zlib.decompressobj
 except ImportError:  # pragma: no cover - isal is pinned; zlib is the same result
-    inflate = zlib.decompress
+    _inflater = zlib.decompressobj
 
 WINDOW = 4 << 20  # file bytes read at once
 THREADS = 2
@@ -57,14 +57,15 @@ def _spans(table: Any) -> Iterator[tuple[int, int, bool]]:
 def _windows(ewf: Any) -> Iterator[tuple[Any, int, list[tuple[int, int, bool]]]]:
     """(segment file, window start, chunks) covering every chunk of every segment in order,
     each window a run of chunks lying one after the other in the file, at most WINDOW long
-    (a single larger chunk alone)."""
+    and at most WINDOW of media once inflated (a run of zeros inflates a thousandfold)."""
+    most = max(1, WINDOW // max(1, ewf.chunk_size))
     for idx in range(len(ewf.fh)):
         seg = ewf.segment(idx)
         for table in seg.tables:
             run: list[tuple[int, int, bool]] = []
             for span in _spans(table):
                 if run and (span[0] != run[-1][0] + run[-1][1] + (0 if run[-1][2] else 4)
-                            or span[0] + span[1] - run[0][0] > WINDOW):
+                            or span[0] + span[1] - run[0][0] > WINDOW or len(run) >= most):
                     yield seg.fh, run[0][0], run
                     run = []
                 run.append(span)
@@ -72,7 +73,17 @@ def _windows(ewf: Any) -> Iterator[tuple[Any, int, list[tuple[int, int, bool]]]]
                 yield seg.fh, run[0][0], run
 
 
-def _decode(data: bytes, start: int, run: list[tuple[int, int, bool]]) -> bytes:
+def inflate(raw: Any, limit: int) -> bytes:
+    """One compressed chunk, inflated to at most `limit` bytes (the chunk size): a chunk that
+    would inflate further is damaged or hostile, and is not inflated whole."""
+    d = _inflater()
+    out: bytes = d.decompress(raw, limit)
+    if d.unconsumed_tail:
+        raise ChunkError(f"inflates past the chunk size {limit}")
+    return out
+
+
+def _decode(data: bytes, start: int, run: list[tuple[int, int, bool]], limit: int) -> bytes:
     view = memoryview(data)
     out = []
     for offset, size, compressed in run:
@@ -80,7 +91,7 @@ def _decode(data: bytes, start: int, run: list[tuple[int, int, bool]]) -> bytes:
         if len(raw) != size:
             raise ChunkError(f"the file ends inside the chunk at offset {offset}")
         try:
-            out.append(inflate(raw) if compressed else bytes(raw))
+            out.append(inflate(raw, limit) if compressed else bytes(raw))
         except Exception as e:  # noqa: BLE001 - a corrupt chunk is named, not a crash
             raise ChunkError(f"the chunk at offset {offset} does not inflate: {e}") from None
     return b"".join(out)
@@ -105,7 +116,7 @@ def media_blocks(ewf: Any, size: int) -> Iterator[bytes]:
                 last = run[-1]
                 fh.seek(start)
                 data = fh.read(last[0] + last[1] - start)
-                pending.append(pool.submit(_decode, data, start, run))
+                pending.append(pool.submit(_decode, data, start, run, ewf.chunk_size))
             if pending:
                 block = pending.popleft().result()
                 if left <= len(block):
