@@ -27,7 +27,7 @@ PARALLELS_MAGIC = (b"WithoutFreeSpace", b"WithouFreSpacExt")
 ISO_DESCRIPTOR = 0x8001  # "CD001" of the first volume descriptor, past the 32 KiB system area
 
 EWF_MAGIC = (b"EVF\x09\x0d\x0a\xff\x00", b"LVF\x09\x0d\x0a\xff\x00")
-EX01_MAGIC = b"EVF2\x0d\x0a\x81\x00"  # EWF2 (Ex01): recognised, not readable yet
+EX01_MAGIC = b"EVF2\x0d\x0a\x81\x00"  # EWF2 (Ex01): read through libewf (pyewf)
 
 
 def _mbr_plausible(head: bytes) -> bool:
@@ -79,7 +79,7 @@ def disk_type(head: bytes) -> str | None:
     if head[:8] in EWF_MAGIC:
         return EWF
     if head[:8] == EX01_MAGIC:
-        return EWF  # opening says why it cannot be read: never an unknown blob
+        return EWF  # images.py tells the two apart by this magic
     if head[:4] == b"QFI\xfb":
         return QCOW2
     if head[:8] == b"vhdxfile":
@@ -107,6 +107,8 @@ def disk_type(head: bytes) -> str | None:
 
 def ewf_segment_number(head: bytes) -> int | None:
     """An EWF segment file's number (1 for .E01), from its file header; None if not EWF."""
+    if head[:8] == EX01_MAGIC and len(head) >= 16:  # EWF2: u32 at 12, after version and
+        return int.from_bytes(head[12:16], "little")  # compression method
     if head[:8] not in EWF_MAGIC or len(head) < 11:
         return None
     return int.from_bytes(head[9:11], "little")

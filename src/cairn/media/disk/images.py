@@ -8,8 +8,9 @@ read-only (O_NOATIME where the kernel allows); nothing is written, mounted or ex
 
 Integrity: an E01 stores the MD5 (section `hash`) and often SHA-1 (section `digest`) of the
 media it acquired; `stored_hashes` reads them and `verify` recomputes them over the whole
-stream. A missing segment, an unreadable header or a format recognised but not supported
-(EWF2/Ex01) is a `DiskImageError` naming what and why.
+stream. EWF2 (Ex01, .Ex01 .Ex02 ...) is read through libewf-python (pyewf), libewf's own
+reader: dissect.evidence reads only EWF1. A missing segment or an unreadable header is a
+`DiskImageError` naming what and why.
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import queue
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cairn.media.disk import detect
+from cairn.media.disk import detect, ewf_chunks, ex01
 from cairn.media.walk import O_NOATIME, display_name
 
 CHUNK = 1 << 20
-_EWF_EXT = re.compile(rb"\.([EeLs])([0-9A-Za-z]{2})$")
+_EWF_EXT = re.compile(rb"\.([EeLs]|[EeLl][Xx])([0-9A-Za-z]{2})$")  # .E01, .Ex01
 _SPLIT_EXT = re.compile(rb"\.(\d{3})$")
 
 Opener = Callable[[bytes], BinaryIO]
@@ -272,15 +274,25 @@ def _open_ewf(path: bytes | None, f: BinaryIO, img: DiskImage, opener: Opener) -
     from dissect.evidence.ewf import EWF  # lazy: only images pay for the import
 
     f.seek(0)
-    if f.read(8) == detect.EX01_MAGIC:
-        raise DiskImageError("EWF2 (Ex01) image: recognised, but Cairn cannot read this format "
-                             "yet; convert it with ewfexport to E01 or raw")
+    is_ex01 = f.read(8) == detect.EX01_MAGIC
     files = [f]
     if path is not None:
         paths = ewf_segment_paths(path)
         img.segments = paths
         files = [f] + [opener(p) for p in paths[1:]]
         img._close.extend(files[1:])
+    if is_ex01:
+        f.seek(0)
+        img.format = "Ex01"
+        try:
+            img.stream, img.size, img.stored = ex01.open_ex01(files)
+        except ex01.Ex01Error as e:
+            raise DiskImageError(str(e)) from None
+        img._close.append(img.stream)
+        if not img.stored:
+            img.notes.append("the Ex01 stores no MD5 or SHA-1 of the acquired media: not "
+                             "verifiable")
+        return
     try:
         ewf = EWF(files)
     except Exception as e:  # noqa: BLE001 - the reader's failure, named
@@ -376,33 +388,76 @@ def open_image(f: BinaryIO, media_type: str, path: bytes | None = None,
     return img
 
 
+_HASHES = {"md5": lambda: hashlib.md5(usedforsecurity=False),
+           "sha1": lambda: hashlib.sha1(usedforsecurity=False)}
+_QUEUED = 8  # blocks of CHUNK * 4 held between the reader and a slower hash: 32 MiB at most
+
+
+def _hash_beside(name: str) -> tuple[queue.Queue[bytes | None], Callable[[], str]]:
+    """A thread that feeds what is put on its queue, in order, to hash `name` (None ends
+    it), and the call that waits for the hex digest. hashlib releases the GIL on large
+    blocks, so MD5, SHA-1 and the reader's inflating run on separate cores."""
+    q: queue.Queue[bytes | None] = queue.Queue(_QUEUED)
+    h = _HASHES[name]()
+
+    def run() -> None:
+        while (block := q.get()) is not None:
+            h.update(block)
+
+    t = threading.Thread(target=run, name=f"disk-verify-{name}", daemon=True)
+    t.start()
+
+    def digest() -> str:
+        t.join()
+        return h.hexdigest()
+    return q, digest
+
+
+def _stream_blocks(img: DiskImage) -> Iterator[bytes]:
+    """The disk stream from its start, CHUNK * 4 at a time, up to its size."""
+    s = img.stream
+    s.seek(0)
+    n = 0
+    while n < img.size:
+        block = s.read(min(CHUNK * 4, img.size - n))
+        if not block:
+            return
+        n += len(block)
+        yield block
+
+
 def verify(img: DiskImage, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Recompute the hashes the image stores over the whole disk stream:
-    {"stored": {...}, "computed": {...}, "ok": bool | None (nothing stored), "error": str}."""
+    {"stored": {...}, "computed": {...}, "ok": bool | None (nothing stored), "error": str}.
+    Only the stored algorithms are computed, each in its own thread beside the reading; an
+    E01 is read chunk by chunk from its tables (ewf_chunks), not through the seekable stream."""
     out: dict[str, Any] = {"format": img.format, "stored": dict(img.stored), "computed": {},
                            "ok": None, "error": None}
     if not img.stored:
         return out
-    md5, sha1 = hashlib.md5(usedforsecurity=False), hashlib.sha1(usedforsecurity=False)
-    s = img.stream
-    s.seek(0)
+    hashers = {name: _hash_beside(name) for name in _HASHES if name in img.stored}
+    ewf = getattr(img.stream, "ewf", None) if img.format == "E01" else None
     n = 0
     try:
-        while n < img.size:
-            chunk = s.read(min(CHUNK * 4, img.size - n))
-            if not chunk:
-                raise DiskImageError(f"image ends after {n} of {img.size} bytes")
-            md5.update(chunk)
-            sha1.update(chunk)
-            n += len(chunk)
+        blocks = ewf_chunks.media_blocks(ewf, img.size) if ewf is not None else \
+            _stream_blocks(img)
+        for block in blocks:
+            for q, _ in hashers.values():
+                q.put(block)
+            n += len(block)
             if progress:
-                progress(len(chunk))
+                progress(len(block))
+        if n < img.size:
+            raise DiskImageError(f"image ends after {n} of {img.size} bytes")
     except Exception as e:  # noqa: BLE001 - a damaged chunk is the answer, not a crash
         out["error"] = f"read failed after {n} bytes: {type(e).__name__}: {e}"
         out["ok"] = False
         return out
-    out["computed"] = {"md5": md5.hexdigest(), "sha1": sha1.hexdigest()}
-    out["ok"] = all(out["computed"][k] == v for k, v in img.stored.items())
+    finally:
+        for q, _ in hashers.values():
+            q.put(None)
+    out["computed"] = {name: digest() for name, (_, digest) in hashers.items()}
+    out["ok"] = all(out["computed"].get(k) == v for k, v in img.stored.items())
     return out
 
 
