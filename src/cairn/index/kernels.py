@@ -80,6 +80,17 @@ def _distance(codes, row, qs, q):
 
 
 @compiled
+def _keep(out_q, out_id, out_d, h, q, row, d):
+    """Hit h (query, row, distance) written while the buffers hold it; returns h + 1 either
+    way, so a caller whose buffers were short learns the size they need."""
+    if h < out_q.shape[0]:
+        out_q[h] = q
+        out_id[h] = row
+        out_d[h] = d
+    return h + 1
+
+
+@compiled
 def bucket_ranges(offsets, off_base, built, qkeys, masks, mask_table, starts, counts, totals):
     """For every query and probe (a table and a key within the probe radius of the query's
     substring): where its bucket starts within its table's slice of the order array, and how
@@ -158,7 +169,6 @@ def scan(codes, lo, hi, qs, radius, out_q, out_id, out_d):
     """Compare rows [lo, hi) with every query (a linear scan, rows read once for all queries).
     Writes at most len(out_q) hits; returns how many there are, so a caller whose buffer was
     short can call again with one that fits."""
-    cap = out_q.shape[0]
     h = 0
     nq = qs.shape[0]
     for row in range(lo, hi):
@@ -167,11 +177,7 @@ def scan(codes, lo, hi, qs, radius, out_q, out_id, out_d):
             d = (_popcount(c0 ^ qs[q, 0]) + _popcount(c1 ^ qs[q, 1])
                  + _popcount(c2 ^ qs[q, 2]) + _popcount(c3 ^ qs[q, 3]))
             if d <= radius:
-                if h < cap:
-                    out_q[h] = q
-                    out_id[h] = row
-                    out_d[h] = d
-                h += 1
+                h = _keep(out_q, out_id, out_d, h, q, row, d)
     return h
 
 
@@ -269,7 +275,6 @@ SWEEP_CHUNK = 512
 def _verify_chunk(codes, qs, radius, cand_q, cand_row, nc, out_q, out_id, out_d, h):
     """Compare candidates [0, nc) with their queries; hits appended at out_*[h...] while
     they fit (the count goes on, so a caller whose buffer was short can size it)."""
-    cap = out_q.shape[0]
     for i in range(nc):
         if i + AHEAD < nc:
             _prefetch(codes, cand_row[i + AHEAD])
@@ -277,11 +282,7 @@ def _verify_chunk(codes, qs, radius, cand_q, cand_row, nc, out_q, out_id, out_d,
         q = cand_q[i]
         d = _distance(codes, row, qs, q)
         if d <= radius:
-            if h < cap:
-                out_q[h] = q
-                out_id[h] = row
-                out_d[h] = d
-            h += 1
+            h = _keep(out_q, out_id, out_d, h, q, row, d)
     return h
 
 

@@ -4,34 +4,21 @@ bounds-checks the chunks of every segment; nothing is written."""
 
 from __future__ import annotations
 
-import io
 from typing import Any, BinaryIO
+
+from cairn.media.disk.rawio import SeekableRaw
 
 
 class Ex01Error(Exception):
     """The Ex01 cannot be opened: what and why."""
 
 
-class Ex01Stream(io.RawIOBase):
+class Ex01Stream(SeekableRaw):
     """An EWF2 (Ex01) image's media through libewf's reader (pyewf), read-only: libewf
     inflates, caches and bounds-checks the chunks; closing it closes the handle."""
 
     def __init__(self, handle: Any) -> None:
         self.handle, self.size, self.pos = handle, handle.get_media_size(), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self.pos, 2: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
 
     def readinto(self, b: Any) -> int:
         view = memoryview(b).cast("B")

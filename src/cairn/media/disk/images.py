@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cairn.media.disk import detect, ewf_chunks, ex01
+from cairn.media.disk.rawio import SeekableRaw
 from cairn.media.walk import O_NOATIME, display_name
 
 CHUNK = 1 << 20
@@ -193,7 +194,7 @@ def is_later_segment(path: bytes, head: bytes) -> bytes | None:
     return None
 
 
-class _Concat(io.RawIOBase):
+class _Concat(SeekableRaw):
     """Several files read as one (split raw)."""
 
     def __init__(self, files: list[BinaryIO], sizes: list[int]) -> None:
@@ -201,20 +202,6 @@ class _Concat(io.RawIOBase):
         self.starts = [sum(sizes[:i]) for i in range(len(sizes))]
         self.size = sum(sizes)
         self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self.pos, 2: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
 
     def readinto(self, b: Any) -> int:
         view = memoryview(b).cast("B")
