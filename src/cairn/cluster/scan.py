@@ -4,8 +4,10 @@ The driver (the `cairn scan --engine ray` process) walks the source, skips what 
 already holds (as a local scan does), and splits the rest into **work units**: runs of
 top-level entries in walk order, at most `UNIT_FILES` files or `UNIT_BYTES` bytes each (a
 file larger than that is a unit alone). An archive is read whole by one unit, its members
-with it. A disk image of `Split.min_image` bytes or more (`Job.split`) is planned by the node
-that meets it into parts (scan/units.py: per volume, runs of its files, and its carving),
+with it, except a zip of `Split.min_image` bytes or more, planned as a disk image is. A disk
+image of `Split.min_image` bytes or more (`Job.split`) is planned by the node that meets it
+into parts (scan/units.py: per volume, runs of its files, and its carving; a zip's: runs of
+its members, media/zipparts.py),
 which go back to the driver and to the front of the queue, each a unit of its own, and a
 tail (the image's own record), which the node returns rather than records: the driver
 records it once every part is in. Each unit is a Ray task that, on whichever node runs it:

@@ -28,14 +28,18 @@ from cairn.signals import crypto
 
 if TYPE_CHECKING:
     from cairn.media.disk.members import DiskMember
+    from cairn.media.zipparts import ZipPart
 
 
 def read_archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: Records,
-             opts: HashOptions, tree: Tree | None = None, taint: str | None = None) -> None:
+             opts: HashOptions, tree: Tree | None = None, taint: str | None = None,
+             part: ZipPart | None = None) -> None:
     """Append the records of an archive's members (and theirs), each as it is done.
 
     Whatever a reader raises becomes an error on a member or on the archive: no exception
-    type of a hostile archive leaves this function."""
+    type of a hostile archive leaves this function, except when reading one `part` of a
+    zip (scan/units.py): the archive's record is the tail's, so what would be an error on
+    it is raised, failing the part, which then is an error on that record naming it."""
     if depth >= limits.max_archive_depth:
         add_error(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
              "members not opened")
@@ -45,7 +49,7 @@ def read_archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: 
     tree = tree or Tree(Budget(limits, rec["size"] or 0))
     try:
         for member in iter_members(f, rec["media_type"], rec["path"], limits, rec["size"] or 0,  # type: ignore[arg-type]
-                                   tree.budget):
+                                   tree.budget, part):
             path = f"{rec['path']}!/{member.name}"
             raw = rec["raw_path"] + b"\0" + member.raw
             warnings = [w for w in (unsafe_name(member.name), member.warning, taint) if w]
@@ -74,8 +78,12 @@ def read_archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: 
                           f"member could not be processed: {type(e).__name__}: {e}")
                 out.append(mrec)
     except ArchiveError as e:
+        if part is not None:
+            raise
         add_error(rec, "archive", str(e))
     except Exception as e:  # noqa: BLE001 - a reader bug or an exception type not foreseen
+        if part is not None:
+            raise
         add_error(rec, "archive", f"archive reader failed: {type(e).__name__}: {e}; rest not read")
 
 

@@ -68,8 +68,8 @@ FAULT_ENV = "CAIRN_TEST_WORKER_FAULT"
 # -- the parent --------------------------------------------------------------------------------
 @dataclass(slots=True)
 class _Image:
-    """A disk image this pool reads in parts: its own record (the tail's) waits for every
-    part; a part given up is an error on that record."""
+    """A disk image (or zip) this pool reads in parts: its own record (the tail's) waits for
+    every part; a part given up is an error on that record."""
 
     parts: int  # parts not finished yet; -1 once the image's records are handed on
     held: list[ScanRecord] | None = None  # the tail's records, once the tail is done
@@ -141,10 +141,10 @@ class WorkerPool:
     Use as a context manager (or call `close`): closing kills the workers. A pool can run
     several batches; its workers stay warm in between.
 
-    `split`: large disk images are planned into parts (scan/units.py) that every worker
-    takes, the parts first; the image's own record comes after all of them. `expand` False
-    (a Ray node): a planned image is not read here but its parts are put in `plans`, for
-    the caller to hand out, and a part given up is put in `given_up`.
+    `split`: large disk images and zips are planned into parts (scan/units.py) that every
+    worker takes, the parts first; the image's (zip's) own record comes after all of them.
+    `expand` False (a Ray node): a planned image is not read here but its parts are put in
+    `plans`, for the caller to hand out, and a part given up is put in `given_up`.
     """
 
     def __init__(self, workers: int, limits: Limits, opts: HashOptions, caps: Caps,

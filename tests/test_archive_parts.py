@@ -1,0 +1,136 @@
+"""A zip read in parts (scan/units.py, media/zipparts.py) records exactly what a whole read
+records: the same items (paths, ordinals, hashes, origins), matches, findings and errors,
+for a zip of generated benign pictures holding a nested zip and a repeated member name; the
+zip's own record comes after every part; a part that kills its worker twice is an error on
+the zip's record naming the part, and the other parts' members are kept.
+
+A lowered `Split` makes the small zip several parts (in use, a zip is split from 256 MiB, in
+parts of about 128 MiB of member data)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cairn.media.limits import Limits
+from cairn.media.walk import walk
+from cairn.media.zipparts import ZipPart
+from cairn.scan.caps import default_caps
+from cairn.scan.isolation import FAULT_ENV, WorkerPool
+from cairn.scan.options import HashOptions, Split
+from cairn.scan.pipeline import scan
+from cairn.scan.units import Unit, plan_entry
+from cairn.store import Store
+from test_disk_images import make_tree, sha
+from test_image_parts import _plain, _rows
+
+SMALL = Split(min_image=1, part=1 << 10, most=64)  # a member or two a part
+OPTS = HashOptions()
+
+
+@pytest.fixture(scope="module")
+def exhibit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding one zip: pictures, a nested zip of pictures, a name stored twice
+    (two different pictures), a folder entry and a note."""
+    root = tmp_path_factory.mktemp("zipparts")
+    (root / "tree").mkdir()
+    tree = make_tree(root / "tree")
+    pics = sorted((tree / "Pictures").glob("*.jpg"))
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.write(pics[2], "inner/c.jpg")
+        z.write(tree / "Docs" / "sub" / "green.png", "inner/green.png")
+    (root / "ex").mkdir()
+    with zipfile.ZipFile(root / "ex" / "phone.zip", "w") as z:
+        z.writestr("DCIM/", b"")
+        z.write(pics[0], "DCIM/a.jpg")
+        z.write(pics[1], "DCIM/dup.jpg")
+        z.writestr("nested.zip", inner.getvalue())
+        z.write(tree / "Docs" / "note.txt", "note.txt")
+        z.write(pics[3], "DCIM/b.jpg")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            z.write(pics[2], "DCIM/dup.jpg")  # the name again: ordinal 1
+        z.write(tree / "Docs" / "sub" / "green.png", "z/green.png")
+    return root
+
+
+def _scan(home: Path, exhibit: Path, split: Split | bool) -> dict:
+    md5 = hashlib.md5((exhibit / "tree" / "Pictures" / "pic3.jpg").read_bytes()).hexdigest()
+    listed = home.parent / f"{home.name}-md5.txt"
+    listed.write_text(md5)
+    from inprocess import run
+
+    run(home, "cases", "create", "c")
+    run(home, "lists", "import", listed, "--name", "known", "--format", "plain", "--type", "md5")
+    store = Store.open(home)
+    try:
+        return scan(store, "c", exhibit / "ex", workers=2, options=OPTS, split=split).to_dict()
+    finally:
+        store.close()
+
+
+def _zip(exhibit: Path):  # noqa: ANN202 - a DiskEntry
+    return next(e for e in walk(exhibit / "ex"))
+
+
+def test_the_zip_is_planned_into_parts_by_member_index(exhibit: Path) -> None:
+    parts = plan_entry(_zip(exhibit), Limits(), OPTS, SMALL)
+    assert len(parts) >= 3 and all(isinstance(p, ZipPart) for p in parts)
+    assert [p.index for p in parts] == list(range(len(parts)))
+    assert all(a.stop == b.first for a, b in zip(parts, parts[1:], strict=False))
+    assert sum(p.members for p in parts) == parts[0].total_members == 7  # no folder entry
+    assert plan_entry(_zip(exhibit), Limits(), OPTS, Split()) == []  # under 256 MiB: whole
+    assert Unit(_zip(exhibit), parts[0]).describe() == (
+        f"phone.zip (part 1 of {len(parts)} of the archive: members 0-{parts[0].stop - 1})")
+    # a member stored under a name seen before belongs to that name's first part
+    owner = next(p for p in parts if p.first <= 2 < p.stop)
+    assert owner.members >= 2
+
+
+def test_parts_record_the_rows_of_a_whole_read(tmp_path: Path, exhibit: Path) -> None:
+    whole = _scan(tmp_path / "whole", exhibit, False)
+    split = _scan(tmp_path / "split", exhibit, SMALL)
+    assert whole["status"] == split["status"] == "complete"
+    assert split["worker_failures"] == 0 and split["new_items"] == whole["new_items"]
+    assert split["new_matches"] == whole["new_matches"] == 1
+    a, b = _rows(tmp_path / "whole"), _rows(tmp_path / "split")
+    assert len(a) == 10  # the zip, 7 members, the nested zip's 2
+    assert b == a
+    dup = sorted((r["ordinal"], r["sha256"]) for r in b if r["path"] == "phone.zip!/DCIM/dup.jpg")
+    pics = exhibit / "tree" / "Pictures"
+    assert dup == [(0, sha(pics / "pic1.jpg")), (1, sha(pics / "pic2.jpg"))]
+    assert any(r["path"] == "phone.zip!/nested.zip!/inner/c.jpg" and r["pdq"] for r in b)
+
+
+def test_the_zip_record_comes_after_every_part(exhibit: Path) -> None:
+    entries = list(walk(exhibit / "ex"))
+    with WorkerPool(2, Limits(), OPTS, default_caps(2), SMALL) as pool:
+        out = [(recs, done) for recs, done in pool.run(entries) if recs or done]
+    paths = [r["path"] for recs, _ in out for r in recs]
+    assert paths[-1] == "phone.zip" and paths.count("phone.zip") == 1
+    assert len(paths) == 10
+    assert len({(p, paths[:i].count(p)) for i, p in enumerate(paths)}) == 10  # none read twice
+    recs, done = out[-1]
+    assert done and recs[-1]["path"] == "phone.zip" and not recs[-1]["errors"]
+    assert sum(done for _, done in out) == 1
+    assert sha(exhibit / "ex" / "phone.zip") == recs[-1]["sha256"]
+
+
+def test_a_part_that_kills_its_worker_is_an_error_on_the_zip(
+        tmp_path: Path, exhibit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAULT_ENV, "note.txt:segv")
+    summary = _scan(tmp_path / "home", exhibit, SMALL)
+    assert summary["status"] == "complete" and summary["worker_failures"] == 1
+    items = {(r["path"], r["ordinal"]): _plain(r) for r in _rows(tmp_path / "home")}
+    top = items[("phone.zip", 0)]
+    said = " | ".join(e["message"] for e in top["errors"])
+    assert [e["stage"] for e in top["errors"]] == ["worker"], said
+    assert "part " in said and "of the archive: members " in said, said
+    assert "signal 11 (SIGSEGV)" in said and "again when retried" in said
+    assert top["sha256"] == sha(exhibit / "ex" / "phone.zip")  # the tail still hashed it
+    for name in ("DCIM/a.jpg", "DCIM/b.jpg", "z/green.png"):  # in other parts: read
+        assert items[(f"phone.zip!/{name}", 0)]["pdq"], name
