@@ -34,10 +34,13 @@ OPTS = HashOptions()
 
 @pytest.fixture(scope="module")
 def exhibit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding one zip: pictures, a nested zip of pictures, a name stored twice
-    (two different pictures), a folder entry and a note."""
-    root = tmp_path_factory.mktemp("zipparts")
-    (root / "tree").mkdir()
+    return build_zip(tmp_path_factory.mktemp("zipparts"))
+
+
+def build_zip(root: Path) -> Path:
+    """`root`/ex holding one zip: pictures, a nested zip of pictures, a name stored twice
+    (two different pictures), a folder entry and a note; `root`/tree the files."""
+    (root / "tree").mkdir(parents=True)
     tree = make_tree(root / "tree")
     pics = sorted((tree / "Pictures").glob("*.jpg"))
     inner = io.BytesIO()
