@@ -76,18 +76,14 @@ def _scan(home: Path, exhibit: Path, split: Split | bool) -> dict:
         store.close()
 
 
-def _zip(exhibit: Path):  # noqa: ANN202 - a DiskEntry
-    return next(e for e in walk(exhibit / "ex"))
-
-
 def test_the_zip_is_planned_into_parts_by_member_index(exhibit: Path) -> None:
-    parts = plan_entry(_zip(exhibit), Limits(), OPTS, SMALL)
+    parts = plan_entry(_entry(exhibit / "ex"), Limits(), OPTS, SMALL)
     assert len(parts) >= 3 and all(isinstance(p, ZipPart) for p in parts)
     assert [p.index for p in parts] == list(range(len(parts)))
     assert all(a.stop == b.first for a, b in zip(parts, parts[1:], strict=False))
     assert sum(p.members for p in parts) == parts[0].total_members == 7  # no folder entry
-    assert plan_entry(_zip(exhibit), Limits(), OPTS, Split()) == []  # under 256 MiB: whole
-    assert Unit(_zip(exhibit), parts[0]).describe() == (
+    assert plan_entry(_entry(exhibit / "ex"), Limits(), OPTS, Split()) == []  # under 256 MiB: whole
+    assert Unit(_entry(exhibit / "ex"), parts[0]).describe() == (
         f"phone.zip (part 1 of {len(parts)} of the archive: members 0-{parts[0].stop - 1})")
     # a member stored under a name seen before belongs to that name's first part
     owner = next(p for p in parts if p.first <= 2 < p.stop)
@@ -137,3 +133,39 @@ def test_a_part_that_kills_its_worker_is_an_error_on_the_zip(
     assert top["sha256"] == sha(exhibit / "ex" / "phone.zip")  # the tail still hashed it
     for name in ("DCIM/a.jpg", "DCIM/b.jpg", "z/green.png"):  # in other parts: read
         assert items[(f"phone.zip!/{name}", 0)]["pdq"], name
+
+
+def test_what_the_whole_read_annotates_or_stops_is_read_whole(tmp_path: Path,
+                                                              exhibit: Path) -> None:
+    """A UFDR (its report annotates every member), a zip past its budget's member count or
+    bytes: not split, so the whole read says what it says; each part's budget is its share."""
+    entry = _entry(exhibit / "ex")
+    parts = plan_entry(entry, Limits(), OPTS, SMALL)
+    size = entry.size or 0
+    whole = Limits()
+    shares = [p.budget(whole, size).allowance for p in parts]
+    assert all(a >= p.data for a, p in zip(shares, parts, strict=True))
+    from cairn.media.archives import Budget
+
+    assert sum(shares) <= Budget(whole, size).allowance + len(parts)  # never more in all
+    assert plan_entry(entry, Limits(max_members=6), OPTS, SMALL) == []  # it holds 7
+
+    (tmp_path / "ufdr").mkdir()
+    with zipfile.ZipFile(tmp_path / "ufdr" / "x.ufdr.zip", "w") as z:
+        z.writestr("report.xml", b"<project/>")
+        for n in range(4):
+            z.writestr(f"files/{n}.bin", bytes([n]) * 4096)
+    assert plan_entry(_entry(tmp_path / "ufdr"), Limits(), OPTS, SMALL) == []
+
+    (tmp_path / "zeros").mkdir()
+    with zipfile.ZipFile(tmp_path / "zeros" / "z.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for n in range(4):
+            z.writestr(f"{n}.bin", bytes(1 << 20))  # 4 MiB from a few KiB
+    zeros = _entry(tmp_path / "zeros")
+    assert len(plan_entry(zeros, Limits(), OPTS, SMALL)) == 4
+    tight = Limits(ratio_floor=1 << 10, max_ratio=2, max_archive_total=1 << 30)
+    assert plan_entry(zeros, tight, OPTS, SMALL) == []  # past twice its size: whole
+
+
+def _entry(folder: Path):  # noqa: ANN202 - a DiskEntry
+    return next(e for e in walk(folder))
