@@ -169,3 +169,33 @@ def test_what_the_whole_read_annotates_or_stops_is_read_whole(tmp_path: Path,
 
 def _entry(folder: Path):  # noqa: ANN202 - a DiskEntry
     return next(e for e in walk(folder))
+
+
+def test_a_part_past_its_budget_says_so_on_the_zip(tmp_path: Path, exhibit: Path) -> None:
+    """A nested zip that inflates past the tree's allowance: the part holding it stops there
+    and says so on the zip's record, naming the part (no worker failed); the other parts
+    are read. (A whole read stops at the same member, and reads nothing after it.)"""
+    pics = sorted((exhibit / "tree" / "Pictures").glob("*.jpg"))
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", bytes(4 << 20))
+    (tmp_path / "ev").mkdir()
+    with zipfile.ZipFile(tmp_path / "ev" / "b.zip", "w") as z:
+        z.write(pics[0], "a.jpg")
+        z.writestr("bomb.zip", bomb.getvalue())
+        z.write(pics[1], "c.jpg")
+        z.write(pics[2], "d.jpg")
+    limits = Limits(max_archive_total=1 << 20)  # 1 MiB for the whole tree
+    entry = _entry(tmp_path / "ev")
+    assert len(plan_entry(entry, limits, OPTS, SMALL)) >= 3
+    with WorkerPool(2, limits, OPTS, default_caps(2), SMALL) as pool:
+        recs = [r for batch, _ in pool.run([entry]) for r in batch]
+        assert pool.failures == []
+    by = {r["path"]: r for r in recs}
+    said = by["b.zip"]["errors"]
+    assert [e["stage"] for e in said] == ["archive"], said
+    message = said[0]["message"]
+    assert message.startswith("part ") and "of the archive: members" in message
+    assert "share of the file's allowance" in message
+    assert by["b.zip!/bomb.zip!/zeros.bin"]["errors"]  # not read: the budget is spent
+    assert by["b.zip!/c.jpg"]["pdq"] and by["b.zip!/d.jpg"]["pdq"]  # in other parts: read

@@ -37,9 +37,9 @@ def read_archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: 
     """Append the records of an archive's members (and theirs), each as it is done.
 
     Whatever a reader raises becomes an error on a member or on the archive: no exception
-    type of a hostile archive leaves this function, except when reading one `part` of a
-    zip (scan/units.py): the archive's record is the tail's, so what would be an error on
-    it is raised, failing the part, which then is an error on that record naming it."""
+    type of a hostile archive leaves this function. Reading one `part` of a zip
+    (scan/units.py), `rec` is a stand-in for the archive's record (the tail's): its errors
+    are handed to that record."""
     if depth >= limits.max_archive_depth:
         add_error(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
              "members not opened")
@@ -78,12 +78,8 @@ def read_archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: 
                           f"member could not be processed: {type(e).__name__}: {e}")
                 out.append(mrec)
     except ArchiveError as e:
-        if part is not None:
-            raise
         add_error(rec, "archive", str(e))
     except Exception as e:  # noqa: BLE001 - a reader bug or an exception type not foreseen
-        if part is not None:
-            raise
         add_error(rec, "archive", f"archive reader failed: {type(e).__name__}: {e}; rest not read")
 
 

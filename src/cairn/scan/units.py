@@ -86,14 +86,14 @@ def plan_entry(entry: DiskEntry, limits: Limits, opts: HashOptions, split: Split
 
 
 def process_part(entry: DiskEntry, part: Part, limits: Limits, opts: HashOptions,
-                 out: Records) -> None:
-    """Append the records of one part's files, as a whole read of the image makes them."""
+                 out: Records) -> list[str]:
+    """Append the records of one part's files, as a whole read of the image makes them;
+    return the errors it found on the container itself, for the container's record."""
     from cairn.media.archives import Budget
     from cairn.media.zipparts import ZipPart
 
     if isinstance(part, ZipPart):
-        _zip_part(entry, part, limits, opts, out)
-        return
+        return _zip_part(entry, part, limits, opts, out)
     from cairn.media.disk.members import iter_disk_members, read_ahead
     from cairn.scan.containers import disk_member
     from cairn.scan.worker import Tree, entry_record
@@ -104,12 +104,15 @@ def process_part(entry: DiskEntry, part: Part, limits: Limits, opts: HashOptions
         members = iter_disk_members(img, rec["path"], carve=opts.carve, part=part)
         for m, data in read_ahead(members, limits.max_member_size):
             disk_member(rec, m, data, 0, limits, out, opts, tree)
+    return []
 
 
 def _zip_part(entry: DiskEntry, part: ZipPart, limits: Limits, opts: HashOptions,
-              out: Records) -> None:
+              out: Records) -> list[str]:
     """Append the records of one part's members, as a whole read of the zip makes them; what
-    would be an error on the zip's record fails the part (scan/containers.read_archive)."""
+    a whole read would add to the zip's record as an error (its budget spent, the reader
+    broken: scan/containers.read_archive raises it for a part) is returned, for that record:
+    the part's later members are not read, the other parts are."""
     from cairn.scan.containers import read_archive
     from cairn.scan.worker import Tree, entry_record
 
@@ -118,7 +121,12 @@ def _zip_part(entry: DiskEntry, part: ZipPart, limits: Limits, opts: HashOptions
         if f is None:
             raise PartError(f"{entry.path} is no longer a zip archive")
         rec.update({"size": size, "media_type": "application/zip"})
-        read_archive(rec, f, 0, limits, out, opts, Tree(part.budget(limits, size)), part=part)
+        tree = Tree(part.budget(limits, size))
+        read_archive(rec, f, 0, limits, out, opts, tree, part=part)
+    said = [e["message"] for e in rec["errors"]]
+    if tree.budget.exhausted and not said:  # spent by its last member's nested archive:
+        said.append(tree.budget.exhausted)  # a whole read would stop at the next member
+    return said
 
 
 @contextmanager
