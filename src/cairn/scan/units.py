@@ -69,12 +69,14 @@ def plan_entry(entry: DiskEntry, limits: Limits, opts: HashOptions, split: Split
     if (entry.size or 0) < split.min_image or limits.max_archive_depth <= 0:
         return []
     try:
-        with _open_zip(entry) as (f, size):
+        with _open_zip(entry) as (f, size, kind):
             if f is not None:
                 from cairn.media.zipparts import plan_zip_parts
 
                 zipped: list[Part] = [*plan_zip_parts(f, size, limits, split.part, split.most)]
                 return zipped
+            if kind != "disk":  # a large video, say: read whole, not opened again
+                return []
     except OSError:
         return []
     try:
@@ -117,7 +119,7 @@ def _zip_part(entry: DiskEntry, part: ZipPart, limits: Limits, opts: HashOptions
     from cairn.scan.worker import Tree, entry_record
 
     rec = entry_record(entry)
-    with _open_zip(entry) as (f, size):
+    with _open_zip(entry) as (f, size, _):
         if f is None:
             raise PartError(f"{entry.path} is no longer a zip archive")
         rec.update({"size": size, "media_type": "application/zip"})
@@ -130,9 +132,9 @@ def _zip_part(entry: DiskEntry, part: ZipPart, limits: Limits, opts: HashOptions
 
 
 @contextmanager
-def _open_zip(entry: DiskEntry) -> Iterator[tuple[BinaryIO | None, int]]:
-    """A top-level entry opened as a whole read opens it (O_NOATIME) and its size, the file
-    None when it is not a zip (sniffed as a whole read sniffs it)."""
+def _open_zip(entry: DiskEntry) -> Iterator[tuple[BinaryIO | None, int, str]]:
+    """A top-level entry opened as a whole read opens it (O_NOATIME), its size and kind,
+    the file None when it is not a zip (sniffed as a whole read sniffs it)."""
     from cairn.media.sniff import HEAD_BYTES
     from cairn.scan.worker import open_noatime, sniff_deeper, sniff_type
 
@@ -140,7 +142,7 @@ def _open_zip(entry: DiskEntry) -> Iterator[tuple[BinaryIO | None, int]]:
         mt, kind = sniff_type(f.read(HEAD_BYTES), entry.path)
         mt, kind = sniff_deeper(f, mt, kind)
         f.seek(0)
-        yield (f if mt == "application/zip" else None), os.fstat(f.fileno()).st_size
+        yield (f if mt == "application/zip" else None), os.fstat(f.fileno()).st_size, kind
 
 
 @contextmanager
