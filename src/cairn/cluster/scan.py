@@ -350,8 +350,9 @@ def _end(store: Store, tracker: ray.actor.ActorHandle, src: _Source, status: str
 
 @dataclass
 class _Image:
-    """A disk image read in parts: its tail's records (the image's own) wait here for its
-    parts, and a part given up is an error on them."""
+    """A disk image (or zip) read in parts: its tail's records (the image's own) wait here
+    for its parts, and a part given up, or what a part found wrong with the container, is
+    an error on them."""
 
     left: int  # its parts and tail not done yet
     held: list[ScanRecord] = field(default_factory=list)
