@@ -330,6 +330,33 @@ def test_a_disk_image_in_parts_on_ray_gives_the_local_scan_rows(
     assert last["units"] >= 5 and last["units_done"] == last["units"]  # the parts, the tail
 
 
+def test_a_zip_in_parts_on_ray_gives_the_local_scan_rows(cluster: Cluster,
+                                                         tmp_path: Path) -> None:
+    """A zip (a nested zip, a repeated name) read on Ray in parts by member ranges, which
+    the nodes plan and the driver hands out: the rows of a local scan that reads it whole."""
+    from test_archive_parts import build_zip
+
+    folder = build_zip(tmp_path / "zip") / "ex"
+    rows = {}
+    for engine in ("local", "ray"):
+        for url in database("postgresql"):
+            assert url is not None
+            store = _store(url, tmp_path / engine)
+            if engine == "local":
+                s = local_scan(store, "p", folder, workers=1, split=False)
+            else:
+                s = ray_scan(store, "p", folder, address=cluster.address,
+                             split=Split(min_image=1, part=1 << 10))
+            assert s.status == "complete" and s.worker_failures == 0
+            store.close()
+            rows[engine] = _rows(url)
+    assert len(rows["local"]["items"]) == 10
+    for table in rows["local"]:
+        assert rows["ray"][table] == rows["local"][table], table
+    last = cluster_progress.snapshot()[-1]
+    assert last["units"] >= 4 and last["units_done"] == last["units"]  # the parts, the tail
+
+
 def test_four_shards_answer_as_one_index(cluster: Cluster) -> None:
     connect(cluster.address)
     rng = np.random.default_rng(21)

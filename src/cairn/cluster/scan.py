@@ -4,8 +4,10 @@ The driver (the `cairn scan --engine ray` process) walks the source, skips what 
 already holds (as a local scan does), and splits the rest into **work units**: runs of
 top-level entries in walk order, at most `UNIT_FILES` files or `UNIT_BYTES` bytes each (a
 file larger than that is a unit alone). An archive is read whole by one unit, its members
-with it. A disk image of `Split.min_image` bytes or more (`Job.split`) is planned by the node
-that meets it into parts (scan/units.py: per volume, runs of its files, and its carving),
+with it, except a zip of `Split.min_image` bytes or more, planned as a disk image is. A disk
+image of `Split.min_image` bytes or more (`Job.split`) is planned by the node that meets it
+into parts (scan/units.py: per volume, runs of its files, and its carving; a zip's: runs of
+its members, media/zipparts.py),
 which go back to the driver and to the front of the queue, each a unit of its own, and a
 tail (the image's own record), which the node returns rather than records: the driver
 records it once every part is in. Each unit is a Ray task that, on whichever node runs it:
@@ -50,7 +52,7 @@ from cairn.cluster import ClusterError, connect, progress, shards
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
-from cairn.records import ScanRecord
+from cairn.records import ErrorRecord, ScanRecord
 from cairn.scan.caps import default_caps
 from cairn.scan.interrupt import Interrupted
 from cairn.scan.isolation import FAULT_ENV, WorkerPool
@@ -100,6 +102,7 @@ class UnitResult:
     seconds: float = 0.0
     plans: list[tuple[DiskEntry, list]] = field(default_factory=list)  # images planned here
     given_up: list[tuple[DiskEntry, str]] = field(default_factory=list)  # parts, and why
+    noted: list[tuple[DiskEntry, str]] = field(default_factory=list)  # parts' container errors
     held: list[ScanRecord] = field(default_factory=list)  # a tail's records, not recorded
 
 
@@ -165,6 +168,7 @@ def scan_unit(job: Job, entries: Sequence[DiskEntry | Unit]) -> UnitResult:
     failed_before = len(pool.failures)
     pool.plans.clear()
     pool.given_up.clear()
+    pool.noted.clear()
     whole = sum(1 for e in entries if not isinstance(e, Unit))  # parts and tails: no file
     out = UnitResult(whole, node=ray.get_runtime_context().get_node_id())
     tail = any(isinstance(e, Unit) and e.tail for e in entries)
@@ -187,7 +191,7 @@ def scan_unit(job: Job, entries: Sequence[DiskEntry | Unit]) -> UnitResult:
         if len(batch) >= BATCH_RECORDS:
             flush()
     flush()
-    out.plans, out.given_up = pool.plans[:], pool.given_up[:]
+    out.plans, out.given_up, out.noted = pool.plans[:], pool.given_up[:], pool.noted[:]
     out.failures = pool.failures[failed_before:]
     out.seconds = time.monotonic() - started
     return out
@@ -346,12 +350,13 @@ def _end(store: Store, tracker: ray.actor.ActorHandle, src: _Source, status: str
 
 @dataclass
 class _Image:
-    """A disk image read in parts: its tail's records (the image's own) wait here for its
-    parts, and a part given up is an error on them."""
+    """A disk image (or zip) read in parts: its tail's records (the image's own) wait here
+    for its parts, and a part given up, or what a part found wrong with the container, is
+    an error on them."""
 
     left: int  # its parts and tail not done yet
     held: list[ScanRecord] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
 
 
 def _planned(queue: deque, images: dict[tuple[int, str], _Image], src: _Source,
@@ -370,14 +375,14 @@ def _image_step(store: Store, images: dict[tuple[int, str], _Image], src: _Sourc
     """A part or tail is in; with the last of them, the image's own record is recorded."""
     img = images[(src.summary.run_id, unit.entry.path)]
     img.held += res.held
-    img.errors += [why for _, why in res.given_up]
+    img.errors += [{"stage": "worker", "message": why} for _, why in res.given_up]
+    img.errors += [{"stage": "archive", "message": why} for _, why in res.noted]
     img.left -= 1
     if img.left:
         return
     del images[(src.summary.run_id, unit.entry.path)]
     if img.held and img.errors:
-        img.held[-1].setdefault("errors", []).extend(
-            {"stage": "worker", "message": m} for m in img.errors)
+        img.held[-1].setdefault("errors", []).extend(img.errors)
     _, matches = match_records(store, open_matcher(store), img.held)
     found = [[m.to_dict() for m in ms] for ms in matches]
     new, kept, refused = record_batch(store, src.source_id, src.summary.run_id, img.held, found)

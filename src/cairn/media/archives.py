@@ -21,19 +21,23 @@ import bz2
 import gzip
 import io
 import lzma
+import math
 import posixpath
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
 from cairn.media import carve, extraction, thumbcache, ufdr
 from cairn.media.limits import Limits
 from cairn.media.sniff import ANDROID_THUMBDATA, THUMBCACHE
 from cairn.media.thumbstores import thumbnail_origin
 from cairn.media.walk import display_name, raw_name
+
+if TYPE_CHECKING:
+    from cairn.media.zipparts import ZipPart
 
 CHUNK = 1 << 20
 
@@ -89,11 +93,17 @@ def _why(e: BaseException) -> str:
 
 
 class Budget:
-    """What one top-level file may expand to, shared by every archive nested inside it."""
+    """What one top-level file may expand to, shared by every archive nested inside it.
 
-    def __init__(self, limits: Limits, compressed_size: int) -> None:
+    `share`: (bytes, members), the fractions of the tree's allowance and member count one
+    part of a zip read in parts may use (media/zipparts.py), so that the parts together
+    never expand further than the whole read may."""
+
+    def __init__(self, limits: Limits, compressed_size: int,
+                 share: tuple[float, float] = (1.0, 1.0)) -> None:
         self.limits = limits
         self.compressed = max(compressed_size, 1)
+        self.share = share
         self.total = 0
         self.count = 0
         self.exhausted: str | None = None  # why the tree stopped being read
@@ -104,9 +114,10 @@ class Budget:
         Never less than twice the file's own size: a 100 GB UFDR or phone tar, its pictures
         stored as they are, expands to about its size and is no bomb."""
         lim = self.limits
-        return max(min(lim.max_archive_total,
-                       max(lim.ratio_floor, lim.max_ratio * self.compressed)),
-                   2 * self.compressed)
+        whole = max(min(lim.max_archive_total,
+                        max(lim.ratio_floor, lim.max_ratio * self.compressed)),
+                    2 * self.compressed)
+        return whole if self.share[0] >= 1 else math.ceil(whole * self.share[0])
 
     def _stop(self) -> BudgetExhausted:
         lim = self.limits
@@ -117,6 +128,8 @@ class Budget:
         else:
             why = (f"expands past {self.allowance} bytes from {self.compressed} "
                    f"(ratio over {lim.max_ratio}:1, possible archive bomb)")
+        if self.share[0] < 1:
+            why = f"expands past {self.allowance} bytes, this part's share of the file's allowance"
         self.exhausted = (f"the file (with every archive nested in it) {why}; rest not read")
         return BudgetExhausted(self.exhausted)
 
@@ -128,7 +141,7 @@ class Budget:
         """Count one member of any archive in the tree."""
         self.check()
         self.count += 1
-        if self.count > self.limits.max_members:
+        if self.count > math.ceil(self.limits.max_members * self.share[1]):
             self.exhausted = (f"the file holds more than {self.limits.max_members} members "
                               "(nested archives included); rest not read")
             raise BudgetExhausted(self.exhausted)
@@ -167,14 +180,22 @@ class Budget:
         return data
 
 
-def _zip_members(f: BinaryIO, budget: Budget) -> Iterator[Member]:
+def _zip_members(f: BinaryIO, budget: Budget, part: ZipPart | None = None
+                 ) -> Iterator[Member]:
+    """`part`: only the members that part owns (media/zipparts.py), in the same order."""
     limits = budget.limits
     try:
         zf = zipfile.ZipFile(f)
     except Exception as e:  # noqa: BLE001 - any reader failure is data: version, names, ...
         raise ArchiveError(f"not a readable zip archive: {_why(e)}") from None
     with zf:
-        for info in zf.infolist():
+        infos = zf.infolist()
+        if part is not None:
+            from cairn.media.zipparts import owners
+
+            own = owners([_zip_raw(i) for i in infos])
+            infos = [i for n, i in enumerate(infos) if part.first <= own[n] < part.stop]
+        for info in infos:
             name = info.filename
             if name.endswith("/"):  # ZipInfo.is_dir() raises IndexError on an empty name
                 continue
@@ -359,15 +380,23 @@ def _is_tar(f: BinaryIO, mode: TarMode) -> bool:
 
 def iter_members(
     f: BinaryIO, media_type: str, name: str, limits: Limits, compressed_size: int,
-    budget: Budget | None = None,
+    budget: Budget | None = None, part: ZipPart | None = None,
 ) -> Iterator[Member]:
     """Members of an archive held in a seekable binary file. Raises ArchiveError when broken.
 
     `budget`: shared with the archives around and inside this one (one per top-level file);
-    a fresh one for this archive alone when None.
+    a fresh one for this archive alone when None. `part`: one part of an ordinary zip read
+    in parts (media/zipparts.py): only its members.
     """
     budget = budget or Budget(limits, compressed_size)
     budget.check()
+    if part is not None:
+        if media_type != "application/zip":
+            raise ArchiveError(f"only a zip is read in parts, not {media_type}")
+        for member in _zip_members(f, budget, part):  # an ordinary zip, as planned
+            member.origin = thumbnail_origin(member.raw.decode("utf-8", "surrogateescape"))
+            yield member
+        return
     if media_type == "application/zip":
         yield from _zip_annotated(f, budget)
     elif media_type == "application/x-tar":

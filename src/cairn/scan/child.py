@@ -117,7 +117,8 @@ def serve(conn: Connection, cfg: WorkerConfig) -> None:
                 else:
                     process_entry(entry, cfg.limits, cfg.opts, out)
             elif kind == "part":
-                process_part(entry, unit.part, cfg.limits, cfg.opts, out)
+                for note in process_part(entry, unit.part, cfg.limits, cfg.opts, out):
+                    conn.send(("note", note))
             elif kind == "tail":
                 process_entry(entry, cfg.limits, cfg.opts, out, members=False)
             else:

@@ -28,14 +28,18 @@ from cairn.signals import crypto
 
 if TYPE_CHECKING:
     from cairn.media.disk.members import DiskMember
+    from cairn.media.zipparts import ZipPart
 
 
 def read_archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: Records,
-             opts: HashOptions, tree: Tree | None = None, taint: str | None = None) -> None:
+             opts: HashOptions, tree: Tree | None = None, taint: str | None = None,
+             part: ZipPart | None = None) -> None:
     """Append the records of an archive's members (and theirs), each as it is done.
 
     Whatever a reader raises becomes an error on a member or on the archive: no exception
-    type of a hostile archive leaves this function."""
+    type of a hostile archive leaves this function. Reading one `part` of a zip
+    (scan/units.py), `rec` is a stand-in for the archive's record (the tail's): its errors
+    are handed to that record."""
     if depth >= limits.max_archive_depth:
         add_error(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
              "members not opened")
@@ -45,7 +49,7 @@ def read_archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: 
     tree = tree or Tree(Budget(limits, rec["size"] or 0))
     try:
         for member in iter_members(f, rec["media_type"], rec["path"], limits, rec["size"] or 0,  # type: ignore[arg-type]
-                                   tree.budget):
+                                   tree.budget, part):
             path = f"{rec['path']}!/{member.name}"
             raw = rec["raw_path"] + b"\0" + member.raw
             warnings = [w for w in (unsafe_name(member.name), member.warning, taint) if w]

@@ -50,7 +50,7 @@ from multiprocessing.connection import wait as wait_ready
 
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry
-from cairn.records import ScanRecord
+from cairn.records import ErrorRecord, ScanRecord
 from cairn.scan.caps import Caps, default_caps, format_size
 from cairn.scan.child import EXIT_MEMORY, WorkerConfig, serve
 from cairn.scan.options import HashOptions, Split
@@ -68,12 +68,13 @@ FAULT_ENV = "CAIRN_TEST_WORKER_FAULT"
 # -- the parent --------------------------------------------------------------------------------
 @dataclass(slots=True)
 class _Image:
-    """A disk image this pool reads in parts: its own record (the tail's) waits for every
-    part; a part given up is an error on that record."""
+    """A disk image (or zip) this pool reads in parts: its own record (the tail's) waits for
+    every part; a part given up is an error on that record."""
 
     parts: int  # parts not finished yet; -1 once the image's records are handed on
     held: list[ScanRecord] | None = None  # the tail's records, once the tail is done
-    errors: list[str] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)  # for that record: parts given up,
+    # and what a part found wrong with the container itself (a zip's budget spent)
 
 
 @dataclass(slots=True)
@@ -141,10 +142,11 @@ class WorkerPool:
     Use as a context manager (or call `close`): closing kills the workers. A pool can run
     several batches; its workers stay warm in between.
 
-    `split`: large disk images are planned into parts (scan/units.py) that every worker
-    takes, the parts first; the image's own record comes after all of them. `expand` False
-    (a Ray node): a planned image is not read here but its parts are put in `plans`, for
-    the caller to hand out, and a part given up is put in `given_up`.
+    `split`: large disk images and zips are planned into parts (scan/units.py) that every
+    worker takes, the parts first; the image's (zip's) own record comes after all of them.
+    `expand` False (a Ray node): a planned image is not read here but its parts are put in
+    `plans`, for the caller to hand out, a part given up is put in `given_up`, and what a
+    part found wrong with the container (an error for its record) in `noted`.
     """
 
     def __init__(self, workers: int, limits: Limits, opts: HashOptions, caps: Caps,
@@ -157,6 +159,7 @@ class WorkerPool:
         self.failures: list[str] = []  # "path: what happened", one per failed file or part
         self.plans: list[tuple[DiskEntry, list]] = []  # with expand False: (image, its parts)
         self.given_up: list[tuple[DiskEntry, str]] = []  # with expand False: (image, why)
+        self.noted: list[tuple[DiskEntry, str]] = []  # with expand False: (container, error)
         _live.add(self)
         _context()
         forkserver.ensure_running()  # its imports overlap with the caller's walk; no wait
@@ -270,6 +273,8 @@ class WorkerPool:
                             yield [rec], False
                     elif kind == "plan":
                         task.plan = value
+                    elif kind == "note":  # a part's error for its container's record
+                        self._noted(task, value)
                     elif kind == "done":
                         w.tasks.popleft()
                         if w.tasks:
@@ -325,9 +330,17 @@ class WorkerPool:
             return
         records, img.held, img.parts = img.held, None, -1
         if records and img.errors:
-            records[-1].setdefault("errors", []).extend(
-                {"stage": "worker", "message": m} for m in img.errors)
+            records[-1].setdefault("errors", []).extend(img.errors)
         yield records, True
+
+    def _noted(self, task: _Task, message: str) -> None:
+        """An error a part found on its container (scan/units.py), for that record."""
+        assert task.unit.part is not None
+        why = f"{task.unit.part.describe()}: {message}"
+        if task.image is None:
+            self.noted.append((task.entry, why))
+        else:
+            task.image.errors.append({"stage": "archive", "message": why})
 
     def _failed(self, w: _Worker, reason: str, queue: deque[_Task]
                 ) -> Iterator[tuple[list[ScanRecord], bool]]:
@@ -380,7 +393,7 @@ class WorkerPool:
             self.given_up.append((task.entry, why))
             yield [], True
             return
-        task.image.errors.append(why)
+        task.image.errors.append({"stage": "worker", "message": why})
         task.image.parts -= 1
         yield from self._release(task.image)
 

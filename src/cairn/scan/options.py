@@ -31,9 +31,10 @@ class HashOptions:
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """When a disk image is read as several work units rather than by one worker: from
-    `min_image` bytes, in parts of about `part` bytes of file data per volume (at most
-    `most` per volume), so that one large image keeps every worker busy."""
+    """When a disk image or a zip is read as several work units rather than by one worker:
+    from `min_image` bytes, in parts of about `part` bytes of file (member) data per volume
+    (at most `most` per volume, or per zip), so that one large image keeps every worker
+    busy."""
 
     min_image: int = 256 << 20
     part: int = 128 << 20

@@ -117,9 +117,9 @@ def scan(
     caps: Caps | None = None,
     split: Split | bool | None = None,
 ) -> ScanSummary:
-    """Scan `location` into `case`. `split`: read large disk images in parts (scan/units.py),
-    with these thresholds or the defaults (True); None: split when there is more than one
-    worker (one worker gains nothing from it)."""
+    """Scan `location` into `case`. `split`: read large disk images and zips in parts
+    (scan/units.py), with these thresholds or the defaults (True); None: split when there
+    is more than one worker (one worker gains nothing from it)."""
     limits = limits or Limits()
     options = options or HashOptions()
     workers = workers or default_workers()

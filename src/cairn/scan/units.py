@@ -1,4 +1,4 @@
-"""Work units: a whole file of evidence, or one part of a large disk image, or its tail.
+"""Work units: a whole file of evidence, or one part of a large disk image or zip, or its tail.
 
 A disk image of `Split.min_image` bytes or more is not read by one worker: the worker that
 meets it first plans it (`plan_entry`: the image's volumes and the sizes of their files,
@@ -10,7 +10,12 @@ yields for its files, with the same identities (paths, ordinals), so a split sca
 same rows; the scan records the tail after every part (a recorded image implies its files are
 recorded, as an archive implies its members: what resuming relies on).
 
-Why: one worker per image leaves every other core idle on a seized disk, the usual source.
+A zip of `Split.min_image` bytes or more is planned the same way (media/zipparts.py: runs
+of its members of about `Split.part` bytes of declared data, at most `Split.most`); its
+tail is the zip's own record (`process_entry(..., members=False)`: its hashes only).
+
+Why: one worker per image leaves every other core idle on a seized disk, the usual source;
+one worker per zip does the same on a phone's or a cloud account's 2 GB export.
 """
 
 from __future__ import annotations
@@ -28,16 +33,19 @@ from cairn.scan.options import HashOptions, Split
 if TYPE_CHECKING:
     from cairn.media.disk.images import DiskImage
     from cairn.media.disk.members import DiskPart
+    from cairn.media.zipparts import ZipPart
     from cairn.scan.worker import Records
+
+    Part = DiskPart | ZipPart
 
 
 @dataclass(frozen=True, slots=True)
 class Unit:
     """What an isolated worker is given: `entry` whole (planned into parts if it is a large
-    disk image and the pool splits), one `part` of it, or its `tail`."""
+    disk image or zip and the pool splits), one `part` of it, or its `tail`."""
 
     entry: DiskEntry
-    part: DiskPart | None = None
+    part: Part | None = None
     tail: bool = False
 
     def describe(self) -> str:
@@ -52,8 +60,8 @@ class PartError(Exception):
 
 
 def plan_entry(entry: DiskEntry, limits: Limits, opts: HashOptions, split: Split
-               ) -> list[DiskPart]:
-    """The parts to read `entry` in, or [] to read it whole: not a disk image, under
+               ) -> list[Part]:
+    """The parts to read `entry` in, or [] to read it whole: not a disk image or zip, under
     `split.min_image`, not openable (the whole read says why) or not worth splitting."""
     from cairn.media.disk.images import DiskImageError
     from cairn.media.disk.members import plan_parts
@@ -61,16 +69,33 @@ def plan_entry(entry: DiskEntry, limits: Limits, opts: HashOptions, split: Split
     if (entry.size or 0) < split.min_image or limits.max_archive_depth <= 0:
         return []
     try:
+        with _open_zip(entry) as (f, size, kind):
+            if f is not None:
+                from cairn.media.zipparts import plan_zip_parts
+
+                zipped: list[Part] = [*plan_zip_parts(f, size, limits, split.part, split.most)]
+                return zipped
+            if kind != "disk":  # a large video, say: read whole, not opened again
+                return []
+    except OSError:
+        return []
+    try:
         with _open_image(entry) as (img, _):
-            return plan_parts(img, opts.carve, split.part, split.most)
+            parts: list[Part] = [*plan_parts(img, opts.carve, split.part, split.most)]
+            return parts
     except (PartError, DiskImageError, OSError):
         return []
 
 
-def process_part(entry: DiskEntry, part: DiskPart, limits: Limits, opts: HashOptions,
-                 out: Records) -> None:
-    """Append the records of one part's files, as a whole read of the image makes them."""
+def process_part(entry: DiskEntry, part: Part, limits: Limits, opts: HashOptions,
+                 out: Records) -> list[str]:
+    """Append the records of one part's files, as a whole read of the image makes them;
+    return the errors it found on the container itself, for the container's record."""
     from cairn.media.archives import Budget
+    from cairn.media.zipparts import ZipPart
+
+    if isinstance(part, ZipPart):
+        return _zip_part(entry, part, limits, opts, out)
     from cairn.media.disk.members import iter_disk_members, read_ahead
     from cairn.scan.containers import disk_member
     from cairn.scan.worker import Tree, entry_record
@@ -81,6 +106,43 @@ def process_part(entry: DiskEntry, part: DiskPart, limits: Limits, opts: HashOpt
         members = iter_disk_members(img, rec["path"], carve=opts.carve, part=part)
         for m, data in read_ahead(members, limits.max_member_size):
             disk_member(rec, m, data, 0, limits, out, opts, tree)
+    return []
+
+
+def _zip_part(entry: DiskEntry, part: ZipPart, limits: Limits, opts: HashOptions,
+              out: Records) -> list[str]:
+    """Append the records of one part's members, as a whole read of the zip makes them; what
+    a whole read would add to the zip's record as an error (its budget spent, the reader
+    broken: scan/containers.read_archive raises it for a part) is returned, for that record:
+    the part's later members are not read, the other parts are."""
+    from cairn.scan.containers import read_archive
+    from cairn.scan.worker import Tree, entry_record
+
+    rec = entry_record(entry)
+    with _open_zip(entry) as (f, size, _):
+        if f is None:
+            raise PartError(f"{entry.path} is no longer a zip archive")
+        rec.update({"size": size, "media_type": "application/zip"})
+        tree = Tree(part.budget(limits, size))
+        read_archive(rec, f, 0, limits, out, opts, tree, part=part)
+    said = [e["message"] for e in rec["errors"]]
+    if tree.budget.exhausted and not said:  # spent by its last member's nested archive:
+        said.append(tree.budget.exhausted)  # a whole read would stop at the next member
+    return said
+
+
+@contextmanager
+def _open_zip(entry: DiskEntry) -> Iterator[tuple[BinaryIO | None, int, str]]:
+    """A top-level entry opened as a whole read opens it (O_NOATIME), its size and kind,
+    the file None when it is not a zip (sniffed as a whole read sniffs it)."""
+    from cairn.media.sniff import HEAD_BYTES
+    from cairn.scan.worker import open_noatime, sniff_deeper, sniff_type
+
+    with os.fdopen(open_noatime(entry.fs_path, {}), "rb") as f:
+        mt, kind = sniff_type(f.read(HEAD_BYTES), entry.path)
+        mt, kind = sniff_deeper(f, mt, kind)
+        f.seek(0)
+        yield (f if mt == "application/zip" else None), os.fstat(f.fileno()).st_size, kind
 
 
 @contextmanager

@@ -350,7 +350,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
     `fast` lets JPEGs decode at reduced scale (>= 512 px a side) and records hashes as `fast`.
     `out`: where records go as each is done (anything with `.append`; an isolated worker
     streams them to the scan), returned; a new list by default. `members` False: a disk
-    image's own record only (its files are read in parts: scan/units.py).
+    image's or zip's own record only (its files are read in parts: scan/units.py).
     """
     opts = opts or HashOptions()
     out = [] if out is None else out
@@ -405,7 +405,8 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
                 from cairn.scan.containers import read_archive  # it calls back: imported late
 
                 f.seek(0)
-                read_archive(rec, f, 0, limits, out, opts)
+                if members:  # else a zip read in parts: its record only (scan/units.py)
+                    read_archive(rec, f, 0, limits, out, opts)
             elif kind == "disk":
                 from cairn.scan.containers import read_disk
 

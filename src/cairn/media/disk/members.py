@@ -163,17 +163,18 @@ def plan_parts(img: DiskImage, carve: bool, part_bytes: int, most: int) -> list[
         sizes: list[int] = []
         with contextlib.suppress(Exception):  # a reader that stops: the last part says why
             sizes.extend((f.size or 0) if f.open else 0 for f in fs.files())
-        runs = _runs(sizes, part_bytes, most)
-        count = len(runs) + (1 if carve else 0)
-        out += [DiskPart(i, v.name, k, count, a, b) for k, (a, b) in enumerate(runs)]
+        spans = runs(sizes, part_bytes, most)
+        count = len(spans) + (1 if carve else 0)
+        out += [DiskPart(i, v.name, k, count, a, b) for k, (a, b) in enumerate(spans)]
         if carve:
             out.append(DiskPart(i, v.name, count - 1, count, carve=True))
     return out if len(out) > 1 else []
 
 
-def _runs(sizes: list[int], part_bytes: int, most: int) -> list[tuple[int, int]]:
+def runs(sizes: list[int], part_bytes: int, most: int) -> list[tuple[int, int]]:
     """[first, stop) runs of `sizes` holding about equal bytes, about `part_bytes` each and
-    at most `most`; the last run ends past every file (one listed later is still read)."""
+    at most `most`; the last run ends past every file (one listed later is still read).
+    Shared with a zip's parts (media/zipparts.py)."""
     total = sum(sizes)
     count = max(1, min(most, math.ceil(total / max(1, part_bytes)), len(sizes)))
     share = total / count
