@@ -302,14 +302,10 @@ def test_a_file_that_kills_its_ray_worker_becomes_an_error_item(cluster: Cluster
     store.close()
 
 
-def test_a_disk_image_in_parts_on_ray_gives_the_local_scan_rows(
-        cluster: Cluster, tmp_path: Path, tree: Path) -> None:  # noqa: F811
-    """An ext4 image (carving on) read on Ray in parts, which the nodes plan and the driver
-    hands out: the rows of a local scan that reads it whole."""
-    folder = tmp_path / "ev"
-    folder.mkdir()
-    ext_image(folder / "disk.img", tree, "ext4", "8M")
-    opts = HashOptions(carve=True)
+def _whole_and_in_parts(cluster: Cluster, tmp_path: Path, folder: Path,
+                        opts: HashOptions) -> dict[str, dict]:
+    """The rows of `folder` scanned locally, every file whole, and on Ray with every
+    container split into parts of 1 KiB (the nodes plan, the driver hands out)."""
     rows = {}
     for engine in ("local", "ray"):
         for url in database("postgresql"):
@@ -323,6 +319,17 @@ def test_a_disk_image_in_parts_on_ray_gives_the_local_scan_rows(
             assert s.status == "complete" and s.worker_failures == 0
             store.close()
             rows[engine] = _rows(url)
+    return rows
+
+
+def test_a_disk_image_in_parts_on_ray_gives_the_local_scan_rows(
+        cluster: Cluster, tmp_path: Path, tree: Path) -> None:  # noqa: F811
+    """An ext4 image (carving on) read on Ray in parts, which the nodes plan and the driver
+    hands out: the rows of a local scan that reads it whole."""
+    folder = tmp_path / "ev"
+    folder.mkdir()
+    ext_image(folder / "disk.img", tree, "ext4", "8M")
+    rows = _whole_and_in_parts(cluster, tmp_path, folder, HashOptions(carve=True))
     assert len(rows["local"]["items"]) >= 9
     for table in rows["local"]:
         assert rows["ray"][table] == rows["local"][table], table
@@ -337,19 +344,7 @@ def test_a_zip_in_parts_on_ray_gives_the_local_scan_rows(cluster: Cluster,
     from test_archive_parts import build_zip
 
     folder = build_zip(tmp_path / "zip") / "ex"
-    rows = {}
-    for engine in ("local", "ray"):
-        for url in database("postgresql"):
-            assert url is not None
-            store = _store(url, tmp_path / engine)
-            if engine == "local":
-                s = local_scan(store, "p", folder, workers=1, split=False)
-            else:
-                s = ray_scan(store, "p", folder, address=cluster.address,
-                             split=Split(min_image=1, part=1 << 10))
-            assert s.status == "complete" and s.worker_failures == 0
-            store.close()
-            rows[engine] = _rows(url)
+    rows = _whole_and_in_parts(cluster, tmp_path, folder, HashOptions())
     assert len(rows["local"]["items"]) == 10
     for table in rows["local"]:
         assert rows["ray"][table] == rows["local"][table], table
