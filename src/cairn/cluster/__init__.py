@@ -12,9 +12,17 @@ code that asks for the cluster needs the extra.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
+import time
 
 NAMESPACE = "cairn"  # the Ray namespace of Cairn's named actors
+# Ray Client's proxy starts a server process per client; on a loaded head that start
+# sometimes fails ("Starting Ray client server failed": the shim exits before it becomes
+# the server; seen about 1 in 12 with both cores busy) while the next one succeeds.
+CLIENT_ATTEMPTS = 3
+_CLIENT_START_FAILED = "Starting Ray client server failed"
 
 
 class ClusterError(Exception):
@@ -31,9 +39,20 @@ def connect(address: str | None = None) -> None:
         raise ClusterError("Ray is not installed: pip install 'cairn[cluster]'") from None
     if ray.is_initialized():
         return
-    try:
-        ray.init(address=address or "auto", namespace=NAMESPACE, log_to_driver=False,
-                 logging_level=logging.ERROR)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ClusterError(f"no Ray cluster at {address or 'auto'}: {e} (start one with "
-                           "`ray start --head`)") from None
+    for attempt in range(1, CLIENT_ATTEMPTS + 1):
+        try:
+            ray.init(address=address or "auto", namespace=NAMESPACE, log_to_driver=False,
+                     logging_level=logging.ERROR)
+            return
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            if _CLIENT_START_FAILED in str(e) and attempt < CLIENT_ATTEMPTS:
+                print(f"cairn: the Ray Client server at {address} failed to start a session "
+                      f"for this driver; trying again ({attempt + 1} of {CLIENT_ATTEMPTS})",
+                      file=sys.stderr)
+                with contextlib.suppress(Exception):  # what the failed init left behind
+                    ray.shutdown()
+                time.sleep(attempt)
+                continue
+            raise ClusterError(f"no Ray cluster at {address or 'auto'}: {e} (start one with "
+                               "`ray start --head`)") from None
+
