@@ -163,6 +163,11 @@ def count_chunks(e01: Path) -> str:
             f"{max(reads.values(), default=0)} reads of one chunk")
 
 
+# a row's name -> the E01 it scans ("ext4 E01", or "E01/split" when modes are named); the raw
+# image and the folder are not the issue's figure
+_E01_KIND = {"ext4": "ext4", "e01": "ext4", "ntfs": "ntfs"}
+
+
 def _todo(row: int, folder: Path, raw: Path, e01s: list[tuple[str, Path]], sources: list[str],
           modes: list[str]) -> list[tuple[str, Path, bool]]:
     """(name, location, split) of what one row scans: the folder first, then each image once
@@ -228,8 +233,9 @@ def main() -> None:
                       f"{mbs / base:>8.2f}x {totals['images']:>6} "
                       f"{totals['items_with_errors']:>6} {load0:>4.1f}-{os.getloadavg()[0]:<4.1f}",
                       flush=True)
-                if name != "folder" and w <= 2:
-                    figs.append(Figure(f"ingest.{name.split()[0].lower()}.{w}w", mbs / base,
+                kind = _E01_KIND.get(name.replace("/", " ").split()[0].lower())
+                if kind and split and w <= 2:  # the issue's figure: an E01, read as a scan does
+                    figs.append(Figure(f"ingest.{kind}.{w}w", mbs / base,
                                        f"{mbs:.1f} vs {base:.1f} MB/s from a folder, "
                                        f"{nfiles} files", args.size))
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
