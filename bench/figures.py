@@ -105,6 +105,10 @@ CATALOGUE: tuple[Spec, ...] = (
     Spec("index.uniform.open_s", 20, "index open, memory-mapped", "s", "<= 1", _INDEX, "100M"),
     Spec("index.uniform.append_s", 20, "index append (1M hashes at 100M) + save", "s",
          "<= 30", _INDEX, "100M"),
+    Spec("lists.append_e2e_s", 20, "cairn lists import --append 1M at 100M, end to end", "s",
+         "<= 30", "bench/bench_append.py --size 100M --append 1M --home DIR", "100M"),
+    Spec("index.store_build_s", 20, "index build streamed from the store (child process)", "s",
+         "<= 480", "bench/bench_append.py --size 100M --append 1M --home DIR", "100M"),
     Spec("index.join_min", 20, "1M-picture exhibit x list join, 2 processes", "min", "<= 30",
          _INDEX, "100M"),
     # issue 17: the HMA-compatible lookup (targets stated at 10M)
