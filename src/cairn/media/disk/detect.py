@@ -3,7 +3,8 @@
 A raw image is recognised by what its first sectors hold: a partition table (MBR with a
 plausible entry, GPT's "EFI PART" at LBA 1, APM's "ER"/"PM") or a file system's boot block
 (FAT, NTFS, exFAT, ext2/3/4, HFS+/HFSX, classic HFS, APFS). A fixed VHD is a raw image with
-a footer, so it sniffs as raw and `images.open_image` notices the footer. Needs the first 4096 bytes (sniff.HEAD_BYTES).
+a footer, so it sniffs as raw and `images.open_image` notices the footer. Needs the first
+4096 bytes (sniff.HEAD_BYTES).
 """
 
 from __future__ import annotations

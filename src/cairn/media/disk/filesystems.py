@@ -530,8 +530,9 @@ class IsoReader:
                 path = full.lstrip("/")
                 if self.key == "iso_path":
                     path = path.rsplit(";", 1)[0]  # the version number is not part of a name
-                if rec.rock_ridge is not None and rec.is_symlink():
-                    target = rec.rock_ridge.symlink_path().decode("utf-8", "replace")
+                rr = getattr(rec, "rock_ridge", None)
+                if rr is not None and rec.is_symlink():
+                    target = rr.symlink_path().decode("utf-8", "replace")
                     yield FsFile(path, 0, mtime, False, None,
                                  f"symbolic link to {target!r}; not followed")
                     continue

@@ -70,6 +70,10 @@ class _Fork(io.RawIOBase):
         return len(data)
 
 
+def _open(entry: Any, size: int) -> BinaryIO:
+    return io.BufferedReader(_Fork(entry, size), 1 << 16)
+
+
 def _mtime(entry: Any) -> float | None:
     try:
         t = int(entry.get_modification_time_as_integer())
@@ -132,7 +136,7 @@ class HfsReader:
                         forks += bool(ent.has_resource_fork())
                         if size and ent.number_of_extents:
                             self.starts[path] = int(ent.get_extent(0)[0])
-                    yield inode_file(path, mode, size, _mtime(ent), partial(_Fork, ent, size),
+                    yield inode_file(path, mode, size, _mtime(ent), partial(_open, ent, size),
                                      partial(_link, ent))
                 except Exception as e:  # noqa: BLE001 - one catalog record, noted
                     self.notes.append(f"{self.name} file {path!r} unreadable: {e}")
