@@ -20,6 +20,7 @@ listed twice and none is missed.
 from __future__ import annotations
 
 import io
+import re
 import stat
 from collections.abc import Iterator
 from functools import partial
@@ -70,6 +71,11 @@ class _Fork(io.RawIOBase):
         return len(data)
 
 
+def _why(e: Exception) -> str:
+    """libfshfs's error chain without its C function names ("libfshfs_x_y: ")."""
+    return re.sub(r"\b[a-z]+_[a-z0-9_]+: ", "", str(e)).strip() or type(e).__name__
+
+
 def _open(entry: Any, size: int) -> BinaryIO:
     return io.BufferedReader(_Fork(entry, size), 1 << 16)
 
@@ -96,22 +102,26 @@ class HfsReader:
         import pyfshfs
 
         fh.seek(1024)
-        sig = fh.read(2)
-        self.name = "HFSX" if sig == b"HX" else "HFS+"
+        header = fh.read(0x28)
+        self.name = "HFSX" if header[:2] == b"HX" else "HFS+"
+        # fileCount, folderCount: what the catalog should list (a damaged node drops
+        # records without an error from the library: the shortfall is said)
+        self.counts = (int.from_bytes(header[0x20:0x24], "big"),
+                       int.from_bytes(header[0x24:0x28], "big"))
         self.fh = fh  # libfshfs reads through it: kept alive with the volume
         self.volume = pyfshfs.volume()
         try:
             self.volume.open_file_object(fh)
             self.root = self.volume.get_root_directory()
         except Exception as e:  # noqa: BLE001 - a damaged volume header or catalog is data
-            raise FsError(f"{self.name} volume unreadable (libfshfs): {e}") from None
+            raise FsError(f"{self.name} volume unreadable (libfshfs): {_why(e)}") from None
         self.notes: list[str] = []
         self.starts: dict[str, int] = {}  # a file's first extent, for a hybrid disc
 
     def files(self) -> Iterator[FsFile]:
         seen: set[int] = {self.root.identifier}
         stack: list[tuple[Any, str]] = [(self.root, "")]
-        forks = 0
+        forks = listed = 0
         while stack:
             d, prefix = stack.pop()
             try:
@@ -119,7 +129,8 @@ class HfsReader:
                                   for i in range(d.number_of_sub_file_entries)),
                                  key=lambda e: e.name or "")
             except Exception as e:  # noqa: BLE001 - a damaged catalog node, noted
-                self.notes.append(f"{self.name} directory {prefix or '/'!r} unreadable: {e}")
+                self.notes.append(f"{self.name} directory {prefix or '/'!r} unreadable: "
+                                  f"{_why(e)}")
                 continue
             subdirs = []
             for ent in entries:
@@ -132,6 +143,7 @@ class HfsReader:
                             subdirs.append((ent, path + "/"))
                         continue
                     size = ent.size or 0
+                    listed += 1
                     if stat.S_ISREG(mode):
                         forks += bool(ent.has_resource_fork())
                         if size and ent.number_of_extents:
@@ -139,8 +151,13 @@ class HfsReader:
                     yield inode_file(path, mode, size, _mtime(ent), partial(_open, ent, size),
                                      partial(_link, ent))
                 except Exception as e:  # noqa: BLE001 - one catalog record, noted
-                    self.notes.append(f"{self.name} file {path!r} unreadable: {e}")
+                    self.notes.append(f"{self.name} file {path!r} unreadable: {_why(e)}")
             stack.extend(reversed(subdirs))
+        files, folders = self.counts
+        if listed < files or len(seen) - 1 < folders:
+            self.notes.append(f"{self.name} volume header counts {files} file(s) and {folders} "
+                              f"folder(s); the catalog listed {listed} and {len(seen) - 1}: "
+                              "records are missing (a damaged catalog node?) and not read")
         if forks:
             self.notes.append(f"{forks} {self.name} file(s) have a resource fork: only their "
                               "data fork is read")
