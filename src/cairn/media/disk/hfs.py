@@ -1,8 +1,10 @@
 """HFS+ and HFSX (the same format, case-sensitive names) read in place through libfshfs
 (`pyfshfs`, libyal's reader, the family of the libewf Cairn already uses; dissect has no
-HFS+ reader). Files are read through the library (decmpfs-compressed ones decompressed by
-it), symbolic links named with their target, never followed; a file's modification time is
-its catalog record's (HFS+ stores UTC). Hard links are listed as libfshfs lists them.
+HFS+ reader). Files are read through the library (decmpfs-compressed ones too, by it; no
+tool here writes them, so untested), symbolic links named with their target, never
+followed; a file's modification time is its catalog record's (HFS+ stores UTC); names are
+kept as stored (decomposed, NFD, as macOS shows them). Hard links are listed as libfshfs
+lists them (untested: no tool here makes them).
 
 Not read, each said in a note (an error item, never silence): a directory or file record
 the library cannot read; resource forks (their count is said). Classic HFS (Mac OS Standard,
