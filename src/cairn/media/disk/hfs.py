@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import re
 import stat
+import unicodedata
 from collections.abc import Iterator
 from functools import partial
 from typing import Any, BinaryIO
@@ -180,16 +181,17 @@ class HybridReader:
         self.notes = notes
 
     def files(self) -> Iterator[FsFile]:
-        paths: set[str] = set()
+        paths: set[str] = set()  # composed (NFC): HFS+ stores names decomposed
         for f in self.iso.files():
-            paths.add(f.path)
+            paths.add(unicodedata.normalize("NFC", f.path))
             yield f
         starts = set(self.iso.starts.values())
         for offset, hfs in self.hfs:
             for f in hfs.files():
                 start = hfs.starts.get(f.path)
-                if (start + offset in starts) if start is not None else f.path in paths:
-                    continue
+                if (start + offset in starts if start is not None
+                        else unicodedata.normalize("NFC", f.path) in paths):
+                    continue  # the same data (or, with none, the same name) as an ISO file
                 why = ("only in the disc's HFS+ tree: the ISO 9660 tree does not list "
                        "this data")
                 yield FsFile(f.path, f.size, f.mtime, f.deleted, f.open,
@@ -213,7 +215,11 @@ def iso_or_hybrid(disc: BinaryIO) -> IsoReader | HybridReader:
 
         vol = RangeStream(disc, e.offset, e.size)
         vol.seek(1024)
-        if vol.read(2) not in (b"H+", b"HX"):
+        sig = vol.read(2)
+        if sig == b"BD":
+            notes.append(f"HFS tree of the hybrid disc ({e.name!r}) is classic HFS: not read "
+                         "(libfshfs reads HFS+ and HFSX only); its ISO 9660 tree is")
+        if sig not in (b"H+", b"HX"):
             continue
         try:
             hfs.append((e.offset, HfsReader(vol)))
