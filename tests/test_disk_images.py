@@ -526,8 +526,8 @@ def test_encrypted_and_unread_volumes_are_named_errors(tmp_path: Path, tree: Pat
     errs = {p: r["errors"][0]["message"] for p, r in recs.items() if p.endswith("$volume")}
     assert "BitLocker-encrypted volume: cannot be read without its recovery key" in \
         errs["mixed.dd!/p2/$volume"]
-    assert "HFS+ file system: recognised, not read" in errs["mixed.dd!/p3/$volume"]
-    # an APFS magic with no container behind it: read, and its damage named
+    # HFS+ and APFS magics with no volume behind them: read, and their damage named
+    assert "HFS+ volume unreadable (libfshfs): " in errs["mixed.dd!/p3/$volume"]
     assert "APFS file system unreadable" in errs["mixed.dd!/p4/$volume"]
 
 

@@ -2,13 +2,16 @@
 
 A raw image is recognised by what its first sectors hold: a partition table (MBR with a
 plausible entry, GPT's "EFI PART" at LBA 1, APM's "ER"/"PM") or a file system's boot block
-(FAT, NTFS, exFAT, ext2/3/4). A fixed VHD is a raw image with a footer, so it sniffs as raw
-and `images.open_image` notices the footer. Needs the first 4096 bytes (sniff.HEAD_BYTES).
+(FAT, NTFS, exFAT, ext2/3/4, HFS+/HFSX, classic HFS, APFS). A fixed VHD is a raw image with
+a footer, so it sniffs as raw and `images.open_image` notices the footer. Needs the first
+4096 bytes (sniff.HEAD_BYTES).
 """
 
 from __future__ import annotations
 
 from typing import BinaryIO
+
+from cairn.media.disk.apm import map_unit
 
 EWF = "application/x-ewf"
 VMDK = "application/x-vmdk"
@@ -49,6 +52,14 @@ def _mbr_plausible(head: bytes) -> bool:
     return typed > 0
 
 
+def _classic_hfs(mdb: bytes) -> bool:
+    """A classic HFS master directory block: 'BD', allocation blocks of a multiple of
+    512 bytes and some of them (two letters alone are too weak a sign)."""
+    blocks = int.from_bytes(mdb[18:20], "big")
+    block_size = int.from_bytes(mdb[20:24], "big")
+    return blocks > 0 and block_size > 0 and block_size % 512 == 0
+
+
 def file_system_at(head: bytes) -> str | None:
     """The file system whose boot block begins `head` (a volume's first bytes), or None."""
     if len(head) >= 512:
@@ -66,7 +77,9 @@ def file_system_at(head: bytes) -> str | None:
         if inodes and log_block <= 6 and rev in (0, 1):
             return "ext"
     if len(head) >= 1026 and head[1024:1026] in (b"H+", b"HX"):
-        return "HFS+"
+        return "HFS+"  # HFSX (case-sensitive names) is the same format
+    if len(head) >= 1048 and head[1024:1026] == b"BD" and _classic_hfs(head[1024:1048]):
+        return "HFS"
     if len(head) >= 36 and head[32:36] == b"NXSB":
         return "APFS"
     if head[:8] == b"-FVE-FS-" or head[3:11] == b"-FVE-FS-":
@@ -96,7 +109,7 @@ def disk_type(head: bytes) -> str | None:
         return VMDK
     if len(head) >= 520 and head[512:520] in (b"EFI PART", b"LABELONE"):  # GPT, LVM2 PV
         return RAW
-    if head[:2] == b"ER" and len(head) >= 514 and head[512:514] == b"PM":
+    if map_unit(head) is not None:  # APM, its entries in 512- or 2048-byte blocks
         return RAW
     if file_system_at(head) is not None:
         return RAW

@@ -15,8 +15,9 @@ Deleted files, where the file system still describes them:
 - exFAT: entry sets whose in-use bits are cleared (0x05/0x40/0x41), names kept; content
   from the clusters the stream entry names (contiguous ones reliably).
 
-APFS: `cairn.media.disk.apfs` (unencrypted volumes; an encrypted one is a note).
-Recognised but not read (each an `FsError` naming it): HFS+, BitLocker.
+APFS: `cairn.media.disk.apfs` (unencrypted volumes; an encrypted one is a note). HFS+/HFSX
+and ISO 9660/HFS+ hybrid discs: `cairn.media.disk.hfs`.
+Recognised but not read (each an `FsError` naming it): classic HFS, BitLocker.
 `unallocated()`: byte ranges of free clusters (FAT: FAT entries 0; NTFS: $Bitmap; exFAT:
 its allocation bitmap; ext: the groups' block bitmaps), for carving; ISO 9660 has none.
 """
@@ -508,6 +509,7 @@ class IsoReader:
         self.iso = pycdlib.PyCdlib()
         self.iso.open_fp(fh)
         self.notes: list[str] = []
+        self.starts: dict[str, int] = {}  # where each file's data begins (a hybrid's HFS+)
         if self.iso.has_rock_ridge():
             self.key, self.name = "rr_path", "ISO 9660 (Rock Ridge)"
         elif self.iso.has_joliet():
@@ -528,6 +530,14 @@ class IsoReader:
                 path = full.lstrip("/")
                 if self.key == "iso_path":
                     path = path.rsplit(";", 1)[0]  # the version number is not part of a name
+                rr = getattr(rec, "rock_ridge", None)
+                if rr is not None and rec.is_symlink():
+                    target = rr.symlink_path().decode("utf-8", "replace")
+                    yield FsFile(path, 0, mtime, False, None,
+                                 f"symbolic link to {target!r}; not followed")
+                    continue
+                if size:
+                    self.starts[path] = rec.extent_location() * self.iso.logical_block_size
                 yield FsFile(path, size, mtime, False, partial(self._open, full))
 
     def _open(self, path: str) -> BinaryIO:
@@ -552,12 +562,23 @@ def _apfs(fh: BinaryIO) -> FileSystem:
     return ApfsReader(fh)
 
 
+def _hfs(fh: BinaryIO) -> FileSystem:
+    from cairn.media.disk.hfs import HfsReader  # its module imports this one
+    return HfsReader(fh)
+
+
+def _iso(fh: BinaryIO) -> FileSystem:
+    from cairn.media.disk.hfs import iso_or_hybrid  # an ISO 9660/HFS+ hybrid disc
+    return iso_or_hybrid(fh)
+
+
 READERS: dict[str, Callable[[BinaryIO], FileSystem]] = {
     "FAT": FatReader, "NTFS": NtfsReader, "ext": ExtReader, "exFAT": ExFatReader,
-    "ISO 9660": IsoReader, "APFS": _apfs}
+    "ISO 9660": _iso, "APFS": _apfs, "HFS+": _hfs}
 
 _NOT_READ = {
-    "HFS+": "HFS+ file system: recognised, not read by Cairn yet",
+    "HFS": "classic HFS (Mac OS Standard) file system: recognised, not read (libfshfs, "
+           "Cairn's HFS reader, reads HFS+ and HFSX only)",
     "BitLocker": "BitLocker-encrypted volume: cannot be read without its recovery key",
 }
 
@@ -570,6 +591,8 @@ def open_fs(vol: BinaryIO) -> FileSystem:
         if not head.strip(b"\0"):
             raise FsError("volume starts with zeros: no file system (unformatted or wiped)")
         raise FsError("no file system recognised on the volume")
+    if kind == "HFS" and head[1024 + 0x7C: 1024 + 0x7E] == b"H+":  # drEmbedSigWord
+        raise FsError("HFS wrapper around an embedded HFS+ volume: recognised, not read yet")
     if kind in _NOT_READ:
         raise FsError(_NOT_READ[kind])
     try:

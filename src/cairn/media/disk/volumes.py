@@ -2,7 +2,8 @@
 or the whole disk when a file system starts at sector 0 (a partition image, a USB stick
 formatted without a table); an LVM2 physical volume (whole disk or partition) gives its
 logical volumes instead, named `<vg>-<lv>` (linear and striped segments, through
-dissect.volume's LVM2 reader). Partition tables are read by dissect.volume.
+dissect.volume's LVM2 reader). MBR and GPT tables are read by dissect.volume; an Apple
+Partition Map by `apm` (its block size may be 2048, which dissect.volume does not follow).
 
 Names: `p1`, `p2` ... in the table's order (logical partitions after the primary ones), the
 item path's component after the image (`laptop.E01!/p2/Users/...`); a whole-disk file
@@ -16,6 +17,7 @@ from typing import Any, BinaryIO
 
 from dissect.util.stream import RangeStream
 
+from cairn.media.disk.apm import apm_entries
 from cairn.media.disk.detect import file_system_at, iso9660_at
 
 
@@ -107,6 +109,10 @@ def _volumes(disk: BinaryIO, size: int) -> tuple[list[Volume], list[str]]:
         return [Volume("", 0, size, "none", "whole disk")], []
     if iso9660_at(disk):  # a disc image (an isohybrid one's MBR only points back at it)
         return [Volume("", 0, size, "none", "ISO 9660 disc")], []
+    apm = apm_entries(disk)
+    if apm:
+        return _table("APM", [(e.offset, e.size, e.type) for e in apm
+                              if e.type not in ("Apple_partition_map", "Apple_Free")], size)
     from dissect.volume.disk import Disk  # lazy: only images pay for the import
 
     try:
@@ -116,25 +122,27 @@ def _volumes(disk: BinaryIO, size: int) -> tuple[list[Volume], list[str]]:
         raise VolumeError(f"no partition table or file system recognised: "
                           f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
     scheme = type(table.scheme).__name__
+    parts = [(p.offset, p.size, str(getattr(p, "type_name", None) or p.type))
+             for p in table.partitions if not (scheme == "MBR" and p.type == 0xEE)]
+    return _table(scheme, parts, size)
+
+
+def _table(scheme: str, parts: list[tuple[int, int, str]], size: int
+           ) -> tuple[list[Volume], list[str]]:
+    """A table's partitions (offset, size, type in words) as volumes p1, p2 ... in its order;
+    one past the disk's end is a note, one that runs past it is cut there and noted."""
     out: list[Volume] = []
     notes: list[str] = []
-    for p in table.partitions:
-        ptype = getattr(p, "type_name", None) or str(p.type)
-        if scheme == "MBR" and p.type in (0xEE,):
-            continue
-        if scheme == "APM" and isinstance(p.type, str) and p.type in ("Apple_partition_map",
-                                                                     "Apple_Free"):
-            continue
+    for offset, psize, ptype in parts:
         name = f"p{len(out) + 1}"
-        psize = p.size
-        if p.offset >= size:
-            notes.append(f"{name} ({ptype}) starts at byte {p.offset}, past the disk's end "
+        if offset >= size:
+            notes.append(f"{name} ({ptype}) starts at byte {offset}, past the disk's end "
                          f"({size}); not read")
             continue
-        if p.offset + psize > size:
+        if offset + psize > size:
             notes.append(f"{name} ({ptype}) runs past the disk's end; read up to it")
-            psize = size - p.offset
-        out.append(Volume(name, p.offset, psize, scheme, str(ptype)))
+            psize = size - offset
+        out.append(Volume(name, offset, psize, scheme, ptype))
     if not out:
         raise VolumeError(f"{scheme} partition table with no readable partition"
                           + "".join(f"; {n}" for n in notes))
