@@ -160,7 +160,8 @@ class HfsReader:
         if listed < files or len(seen) - 1 < folders:
             self.notes.append(f"{self.name} volume header counts {files} file(s) and {folders} "
                               f"folder(s); the catalog listed {listed} and {len(seen) - 1}: "
-                              "records are missing (a damaged catalog node?) and not read")
+                              "records are missing (a damaged catalog node?) and not read, "
+                              "or are held where the library does not list them")
         if forks:
             self.notes.append(f"{forks} {self.name} file(s) have a resource fork: only their "
                               "data fork is read")
