@@ -307,6 +307,38 @@ def phone() -> dict[str, dict[str, bytes]]:
     }
 
 
+def _mbr(parts: list[tuple[int, int, int]], size: int = 64 * 1024) -> bytes:
+    """A disk of `size` bytes whose MBR lists (type, first sector, sectors)."""
+    disk = bytearray(size)
+    for i, (ptype, start, count) in enumerate(parts):
+        disk[446 + 16 * i: 462 + 16 * i] = (bytes([0, 0, 2, 0, ptype, 0, 0, 0])
+                                            + start.to_bytes(4, "little")
+                                            + count.to_bytes(4, "little"))
+    disk[510:512] = b"\x55\xaa"
+    return bytes(disk)
+
+
+def _apm(unit: int, size: int = 64 * 1024) -> bytes:
+    """A disk whose Apple Partition Map counts `unit`-byte blocks (2048 on a hybrid disc)."""
+    disk = bytearray(size)
+    blocks = size // unit
+    disk[:8] = b"ER" + unit.to_bytes(2, "big") + blocks.to_bytes(4, "big")
+    entries = [(1, 3, b"Apple", b"Apple_partition_map"), (4, blocks // 2, b"Volume",
+               b"Apple_HFS"), (4 + blocks // 2, blocks - 4 - blocks // 2, b"", b"Apple_Free")]
+    for i, (start, count, name, ptype) in enumerate(entries, 1):
+        disk[i * unit: i * unit + 80] = (b"PM\0\0" + len(entries).to_bytes(4, "big")
+                                         + start.to_bytes(4, "big") + count.to_bytes(4, "big")
+                                         + name.ljust(32, b"\0") + ptype.ljust(32, b"\0"))
+    return bytes(disk)
+
+
+def disks() -> dict[str, bytes]:
+    """Partition tables: an MBR with a FAT and a Linux partition, Apple Partition Maps of 512-
+    and 2048-byte blocks."""
+    return {"mbr.img": _mbr([(0x0C, 1, 40), (0x83, 41, 80)]), "apm512.img": _apm(512),
+            "apm2048.img": _apm(2048)}
+
+
 def corpora() -> dict[str, dict[str, bytes]]:
     """target name -> {seed file name: bytes}."""
     imgs, c2pa, arch, vids = images(), c2pa_images(), archives(), videos()
@@ -318,7 +350,7 @@ def corpora() -> dict[str, dict[str, bytes]]:
         **arch,
         "decode": imgs, "image_signals": imgs, "examine": pictures, "c2pa": c2pa,
         "xmp": xmp_packets(), "models": models(), "video": vids, "media_tags": vids,
-        **phone(),
+        **phone(), "volumes": disks(),
         "stealth": {"stealth.raw": stealth_raw(stealth_img),
                     "plain.raw": stealth_raw(_img(61, "RGBA", (16, 16)))},
     }

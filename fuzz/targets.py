@@ -319,6 +319,18 @@ def _carve() -> Adapter:
     return Adapter(run)
 
 
+def _volumes() -> Adapter:
+    """A disk's partition table (MBR, GPT, an Apple Partition Map of 512-4096-byte blocks,
+    LVM2) read as an image's volumes are; VolumeError only."""
+    from cairn.media.disk.volumes import VolumeError, volumes
+
+    def run(data: bytes) -> object:
+        vols, notes = volumes(io.BytesIO(data), len(data))
+        return [(v.name, v.offset, v.size, v.scheme, v.type) for v in vols], notes
+
+    return Adapter(run, (VolumeError,))
+
+
 class _Forward(io.RawIOBase):
     """A stream that cannot seek."""
 
@@ -415,6 +427,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("thumbcache", "Windows thumbcache / Android thumbdata members; ArchiveError only",
            _thumbcache, tokens=("CMMM", "\x15\x00\x00\x00", " \x00\x00\x00",
                                 "\x01\x00\x00\x00\x00")),  # ASCII: the dict is UTF-8
+    Target("volumes", "media.disk.volumes: MBR, GPT, APM (any block size), LVM2; VolumeError "
+           "only", _volumes, ("cairn", "dissect.volume"),
+           tokens=("ER", "PM", "Apple_HFS", "Apple_partition_map", "Apple_Free", "EFI PART",
+                   "LABELONE", "LVM2 001")),
     Target("carve", "media.carve.carve, seekable and forward-only agree; never raises",
            _carve, tokens=("PNG\r\n\x1a\n", "IHDR", "IEND", "GIF89a", "RIFF", "WEBPVP8 ",
                            "ftypisom", "moov", "mdat")),  # ASCII only: the dict is UTF-8
