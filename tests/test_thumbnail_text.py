@@ -18,6 +18,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from cairn.media.limits import Limits
@@ -108,6 +110,8 @@ def test_scan_and_report_show_where_the_deleted_original_was(home: dict,
     assert len(with_origin) == 2 * len(PICTURES)
     csv = run(store, "report", "--case", "laptop", "--format", "csv")
     assert sum(gone in line for line in csv.splitlines()) == 2  # the origin column
+    html = run(store, "report", "--case", "laptop", "--format", "html")
+    assert html.count(f"thumbnail_of: {gone}") == 2  # beside each thumbnail's path
 
 
 def png_with(chunks: list[tuple[bytes, bytes]], after_idat: list[tuple[bytes, bytes]] = (),
@@ -185,3 +189,29 @@ def test_hostile_thumbnail_in_a_cache_folder_is_an_item_with_a_note(tmp_path: Pa
     assert rec["origin"]["thumbnail"] is True and "thumbnail_of_uri" not in rec["origin"]
     assert any(e["stage"] == "thumbnail" and "declares 2147483647 bytes" in e["message"]
                for e in rec["errors"]), rec["errors"]
+
+
+THUMB = png_with([(b"tEXt", b"Thumb::URI\0" + URI.encode()),
+                  (b"zTXt", b"Thumb::MTime\0\0" + zlib.compress(b"1704877200")),
+                  (b"iTXt", b"Thumb::Size\0\0\0\0\0" + b"48213")])
+
+
+@settings(max_examples=int(os.environ.get("CAIRN_PROPERTY_EXAMPLES", "60")), deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(THUMB)), st.binary(max_size=8),
+                          st.integers(0, 8)), max_size=4), st.integers(0, len(THUMB)))
+def test_damaged_thumbnail_text_never_raises(edits, cut) -> None:
+    """Any bytes replaced, inserted or cut: a new origin that is JSON, and notes, never an
+    exception."""
+    data = bytearray(THUMB)
+    for at, new, drop in edits:
+        data[at:at + drop] = new
+    o, notes = freedesktop_details({"uri_md5": "0" * 32}, bytes(data[:cut]))
+    json.dumps(o)
+    assert all(isinstance(n, str) for n in notes)
+    assert isinstance(o["thumbnail_of"], str)
+
+
+def test_undamaged_property_input_reads_whole() -> None:
+    o, notes = freedesktop_details({"uri_md5": hashlib.md5(URI.encode()).hexdigest()}, THUMB)
+    assert notes == [] and o["thumbnail_of_mtime"] == "2024-01-10T09:00:00Z"
+    assert o["thumbnail_of_size"] == 48213 and o["uri_md5_matches"] is True
