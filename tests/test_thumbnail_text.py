@@ -1,8 +1,9 @@
 """freedesktop.org thumbnails say which picture they show: a fake Linux home whose
 `.cache/thumbnails/{normal,large}/<md5 of the URI>.png` were made by a real thumbnailer
 (ffmpegthumbnailer, given a path or a file:// URI) from benign generated pictures, one
-original then deleted, scanned with `cairn scan`: each thumbnail item carries the original's
-path, URI, mtime and size, the deleted original's included, and the report says so too.
+original then deleted, scanned as a folder with `cairn scan` and as an ext4 partition
+image: each thumbnail item carries the original's path, URI, mtime and size, the deleted
+original's included, and the JSON, CSV and HTML reports say so too.
 Hostile PNGs (a text chunk declaring 2 GiB, a chunk cut short, a zTXt bomb) give notes and
 no metadata, never an exception."""
 
@@ -91,6 +92,23 @@ def test_real_thumbnailer_output_names_each_original(home: dict) -> None:
             assert o["uri_md5_matches"] is True and "thumbnail_note" not in o
     assert not (home["user"] / DELETED).exists()
     assert not any(p.endswith("party.png") for p in recs)  # only its thumbnails say it was
+
+
+def test_linux_partition_image_thumbnails_name_their_originals(home: dict,
+                                                               tmp_path: Path) -> None:
+    """The same home inside an ext4 image (a seized laptop's partition): the thumbnails are
+    disk image members, read from the bytes the image reader hands over."""
+    need("mkfs.ext4")
+    img = tmp_path / "laptop-p2.img"
+    sh("truncate", "-s", "16M", img)
+    sh("mkfs.ext4", "-q", "-d", home["root"], img)
+    recs = {r["path"]: r for e in walk(img) for r in process_entry(e, Limits())}
+    for rel, paths in home["thumbs"].items():
+        for path in paths:
+            o = recs[f"laptop-p2.img!/{path}"]["origin"]
+            assert o["container"] == "disk image" and o["thumbnail"] is True
+            assert o["thumbnail_of"] == str(home["user"] / rel)
+            assert o["uri_md5_matches"] is True and o["thumbnail_of_size"] > 0
 
 
 def test_scan_and_report_show_where_the_deleted_original_was(home: dict,
