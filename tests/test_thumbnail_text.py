@@ -233,3 +233,26 @@ def test_undamaged_property_input_reads_whole() -> None:
     o, notes = freedesktop_details({"uri_md5": hashlib.md5(URI.encode()).hexdigest()}, THUMB)
     assert notes == [] and o["thumbnail_of_mtime"] == "2024-01-10T09:00:00Z"
     assert o["thumbnail_of_size"] == 48213 and o["uri_md5_matches"] is True
+
+
+def test_a_bad_crc_is_said_and_the_text_still_read() -> None:
+    good = png_with([(b"tEXt", b"Thumb::URI\0" + URI.encode())])
+    at = good.index(b"Thumb::URI")
+    bad = good[:at + 12] + b"X" + good[at + 13:]  # a byte of the URI changed, CRC kept
+    o, notes = freedesktop_details({"uri_md5": "0" * 32}, bad)
+    assert notes == ["PNG chunk 'tEXt' at byte 33: bad CRC; its text may be damaged"]
+    assert o["thumbnail_of_uri"] == URI[:1] + "X" + URI[2:]
+
+
+@pytest.mark.parametrize("uri,path", [
+    ("file:///home/u/a%20b.jpg", "/home/u/a b.jpg"),
+    ("file://localhost/home/u/a.jpg", "/home/u/a.jpg"),
+    ("file:/home/u/a.jpg", "/home/u/a.jpg"),
+    ("file:///home/u/%FF.jpg", "/home/u/\\xff.jpg"),  # not UTF-8: shown as walk shows it
+    ("/home/u/a b.jpg", "/home/u/a b.jpg"),
+    ("smb://nas/share/a.jpg", "smb://nas/share/a.jpg"),
+])
+def test_uri_forms_give_the_original_path(uri: str, path: str) -> None:
+    data = png_with([(b"tEXt", b"Thumb::URI\0" + uri.encode())])
+    o, notes = freedesktop_details({"uri_md5": "0" * 32}, data)
+    assert notes == [] and o["thumbnail_of"] == path and o["thumbnail_of_uri"] == uri

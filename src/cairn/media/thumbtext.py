@@ -11,8 +11,8 @@ picture is decoded from; nothing is opened again), and bounded: the walk stops a
 IDAT (libpng and GdkPixbuf write the keys before the image data), only `Thumb::` keys are
 kept, a chunk declaring more than MAX_CHUNK bytes is not read (a URI of a 4096-byte path,
 percent-encoded, is at most 12 KiB) and a compressed one inflates to at most MAX_CHUNK.
-Damage (a chunk cut short, a length past the end, bad compression) is a note, never an
-exception; what was read before it is kept.
+Damage (a chunk cut short, a length past the end, bad compression, a bad CRC on a Thumb::
+chunk) is a note, never an exception; what was read before it is kept.
 
 Two URI forms are met: the standard's `file:///home/u/Pictures/a%20b.jpg`, and a bare path
 (`/home/u/Pictures/a b.jpg`: ffmpegthumbnailer writes the path it was given, or the path
@@ -67,19 +67,23 @@ def thumb_text(data: bytes) -> tuple[dict[str, str], list[str]]:
                              f"({max(0, len(data) - pos - 8)} of {length} bytes)")
                 return found, notes
             else:
-                _keep(ctype, data[pos + 8:pos + 8 + length], found, notes, f"{name!r} at "
-                      f"byte {pos}")
+                where = f"{name!r} at byte {pos}"
+                body = data[pos + 8:pos + 8 + length]
+                crc = int.from_bytes(data[pos + 8 + length:pos + 12 + length], "big")
+                if _keep(ctype, body, found, notes, where) and zlib.crc32(ctype + body) != crc:
+                    notes.append(f"PNG chunk {where}: bad CRC; its text may be damaged")
         pos += 12 + length
     notes.append(f"more than {MAX_CHUNKS} PNG chunks before the image data; rest not read")
     return found, notes
 
 
 def _keep(ctype: bytes, body: bytes, found: dict[str, str], notes: list[str],
-          where: str) -> None:
-    """One text chunk's `Thumb::` key and value into `found` (the first of a key wins)."""
+          where: str) -> bool:
+    """One text chunk's `Thumb::` key and value into `found` (the first of a key wins);
+    whether it was one."""
     key, sep, rest = body.partition(b"\0")
     if not sep or not key.startswith(b"Thumb::"):
-        return
+        return False
     keyword = key.decode("latin-1")
     try:
         if ctype == b"tEXt":
@@ -92,11 +96,14 @@ def _keep(ctype: bytes, body: bytes, found: dict[str, str], notes: list[str],
             parts = rest[2:].split(b"\0", 2)
             if len(rest) < 2 or len(parts) != 3:
                 raise ValueError("truncated iTXt header")
+            if rest[0] and rest[1] != 0:
+                raise ValueError("unknown compression method")
             raw = _inflate(parts[2]) if rest[0] else parts[2]
     except ValueError as e:
         notes.append(f"PNG chunk {where} ({keyword}): {e}")
-        return
+        return True
     found.setdefault(keyword, _text(raw))
+    return True
 
 
 def _inflate(blob: bytes) -> bytes:
@@ -125,9 +132,11 @@ def uri_path(uri: str) -> str:
     """The local path a Thumb::URI names: a file:// URI percent-decoded (bytes a file name
     may hold that are not UTF-8 shown as media/walk.display_name shows them), a bare path as
     it is, any other URI unchanged."""
-    if uri.startswith("file://"):
-        rest = uri[len("file://"):]
-        path = rest[rest.find("/"):] if "/" in rest else rest  # file://host/path: the path
+    if uri.startswith("file:"):
+        path = uri[len("file:"):]
+        if path.startswith("//"):  # file://host/path, file:///path: the path
+            rest = path[2:]
+            path = rest[rest.find("/"):] if "/" in rest else ""
         return display_name(unquote_to_bytes(path.encode("utf-8", "surrogateescape")))
     return display_name(uri) if uri.startswith("/") else _shown(uri)
 
