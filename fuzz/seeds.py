@@ -304,6 +304,7 @@ def phone() -> dict[str, dict[str, bytes]]:
                        "win7.db": thumbcache_db(21, [jpg], 1),
                        "thumbdata": android_thumbdata([jpg], slot=2000)},
         "carve": {"free.bin": free, "one.jpg": jpg},
+        "thumb_text": thumbnails(),
     }
 
 
@@ -337,6 +338,27 @@ def disks() -> dict[str, bytes]:
     and 2048-byte blocks."""
     return {"mbr.img": _mbr([(0x0C, 1, 40), (0x83, 41, 80)]), "apm512.img": _apm(512),
             "apm2048.img": _apm(2048)}
+
+
+def thumbnails() -> dict[str, bytes]:
+    """freedesktop.org thumbnails with their Thumb:: text in each chunk form."""
+    from PIL import PngImagePlugin
+
+    uri = "file:///home/user-0042/Pictures/F%C3%A9rias%202019.jpg"
+    out = {}
+    for name, how in (("text", "tEXt"), ("ztxt", "zTXt"), ("itxt", "iTXt"),
+                      ("path", "bare")):
+        info = PngImagePlugin.PngInfo()
+        value = "/home/user-0042/Pictures/a b.jpg" if how == "bare" else uri
+        if how == "iTXt":
+            info.add_itxt("Thumb::URI", value, zip=True)
+        else:
+            info.add_text("Thumb::URI", value, zip=how == "zTXt")
+        for key, v in (("MTime", "1704877200"), ("Size", "48213"), ("Mimetype", "image/jpeg"),
+                       ("Image::Width", "4000"), ("Image::Height", "3000")):
+            info.add_text(f"Thumb::{key}", v)
+        out[f"{name}.png"] = _save(_img(80, size=(16, 12)), "PNG", pnginfo=info)
+    return out
 
 
 def corpora() -> dict[str, dict[str, bytes]]:

@@ -302,6 +302,22 @@ def _thumbcache() -> Adapter:
     return Adapter(run, (ArchiveError,))
 
 
+def _thumb_text() -> Adapter:
+    """A freedesktop.org thumbnail's Thumb:: text (media.thumbtext), as the scan completes
+    its origin from the PNG's bytes: never raises, and the origin is JSON (it is stored)."""
+    import json
+
+    from cairn.media.thumbtext import freedesktop_details
+
+    def run(data: bytes) -> object:
+        origin, notes = freedesktop_details({"uri_md5": "0" * 32}, data)
+        json.dumps(origin)
+        json.dumps(notes)
+        return origin, notes
+
+    return Adapter(run)
+
+
 def _carve() -> Adapter:
     """Signature carving over the input, seekable and forward-only alike: never raises,
     and the two readings carve the same files."""
@@ -431,6 +447,12 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            "only", _volumes, ("cairn", "dissect.volume"),
            tokens=("ER", "PM", "Apple_HFS", "Apple_partition_map", "Apple_Free", "EFI PART",
                    "LABELONE", "LVM2 001")),
+    Target("thumb_text", "freedesktop.org thumbnail Thumb:: text chunks before IDAT "
+           "(media.thumbtext); never raises, origin is JSON", _thumb_text, max_len=16 * 1024,
+           timeout=3, tokens=("PNG\r\n\x1a\n", "tEXt", "zTXt", "iTXt", "IDAT", "IEND",
+                              "Thumb::URI\x00", "Thumb::MTime\x00", "Thumb::Size\x00",
+                              "Thumb::Mimetype\x00", "Thumb::Image::Width\x00", "file://",
+                              "%C3%BC", "%")),  # ASCII only: the dict is UTF-8
     Target("carve", "media.carve.carve, seekable and forward-only agree; never raises",
            _carve, tokens=("PNG\r\n\x1a\n", "IHDR", "IEND", "GIF89a", "RIFF", "WEBPVP8 ",
                            "ftypisom", "moov", "mdat")),  # ASCII only: the dict is UTF-8

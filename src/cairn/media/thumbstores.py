@@ -14,8 +14,9 @@ Folders followed (public descriptions of each layout):
   named after the picture the thumbnail shows, so `thumbnail_of` is known even when the
   picture is gone. `.ithmb` stores (raw pixel strips) are not read (scan/worker.py notes).
 - freedesktop.org thumbnails (Linux desktops: `.cache/thumbnails/<size>/<md5>.png`, legacy
-  `.thumbnails/<size>/`): named by the MD5 of the picture's URI; the URI itself is in the
-  PNG's `Thumb::URI` text, which is not read yet (the origin says so).
+  `.thumbnails/<size>/`): named by the MD5 of the picture's URI; the URI itself, the
+  picture's mtime, size and type are in the PNG's `Thumb::` text, read from the bytes the
+  scan decodes by media/thumbtext.py (scan/worker.py), which completes this origin.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def thumbnail_origin(path: str) -> Origin | None:
     if (m := _FREEDESKTOP.search(path)) is not None:
         return {"thumbnail": True, "cache": f"freedesktop.org thumbnails ({m.group(1)})",
                 "uri_md5": m.group(2),
-                "thumbnail_of": "not read: the PNG's Thumb::URI text names the picture (the "
-                                "file is named by its MD5)"}
+                "thumbnail_of": "not read: the PNG's Thumb::URI text names the picture (read "
+                                "when the picture is decoded; the file is named by its MD5)"}
     if (m := _ANDROID.search(path)) is not None:
         name = m.group(1)
         if name.startswith(".thumbdata") or not name.lower().endswith(_PICTURE_EXT):

@@ -27,6 +27,7 @@ from cairn.media.sniff import (
     refine,
     sniff,
 )
+from cairn.media.thumbtext import freedesktop_details
 from cairn.media.walk import O_NOATIME, DiskEntry, display_name, raw_name
 from cairn.provenance import examine, examine_stream
 from cairn.provenance.finding import Finding
@@ -167,6 +168,7 @@ class Tree:
 def _image(rec: ScanRecord, data: bytes, limits: Limits, opts: HashOptions) -> None:
     """PDQ and provenance of one picture from ONE media/decode `Picture`: decoded once under
     `limits.max_pixels`, its frames shared by every pixel reader."""
+    _thumbnail_text(rec, data)
     picture = Picture(data, limits.max_pixels)
     for note in picture.notes:
         add_error(rec, "decode", note)
@@ -178,6 +180,17 @@ def _image(rec: ScanRecord, data: bytes, limits: Limits, opts: HashOptions) -> N
     _image_signals(rec, picture, opts)
     if opts.provenance:
         _provenance(rec, data, picture, opts)
+
+
+def _thumbnail_text(rec: ScanRecord, data: bytes) -> None:
+    """A freedesktop.org thumbnail (its origin has the name's `uri_md5`) says in its own
+    text which picture it shows: read from these bytes, onto a copy of the origin (a
+    container's member origin may be shared)."""
+    origin = rec.get("origin")
+    if isinstance(origin, dict) and "uri_md5" in origin:
+        rec["origin"], notes = freedesktop_details(origin, data)
+        for note in notes:
+            add_error(rec, "thumbnail", note)
 
 
 def _image_signals(rec: ScanRecord, picture: Picture, opts: HashOptions) -> None:
