@@ -141,7 +141,7 @@ def process_part(entry: DiskEntry, part: Part, limits: Limits, opts: HashOptions
                  out: Records) -> list[str]:
     """Append the records of one part's files, as a whole read of the image makes them;
     return the errors it found on the container itself, for the container's record."""
-    from cairn.media.archives import Budget
+    from cairn.media.budget import Budget
     from cairn.media.zipparts import ZipPart
 
     if isinstance(part, ZipPart):
