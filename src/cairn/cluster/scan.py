@@ -385,12 +385,12 @@ def _image_step(store: Store, match: Match, images: dict[tuple[int, str], SplitI
     img = images[(src.summary.run_id, unit.entry.path)]
     if unit.part is None:
         img.tail_done(res.held)
-    for _, why in res.given_up:  # a part's, at most one: its unit is that part alone
-        img.part_failed(why)
+    elif res.given_up:  # one reason: the unit is that part alone
+        img.part_failed(res.given_up[0][1])
+    else:
+        img.part_done()
     for _, why in res.noted:
         img.noted(why)
-    if unit.part is not None and not res.given_up:
-        img.part_done()
     records = img.ready()
     if records is None:
         return
