@@ -10,7 +10,9 @@ into parts (scan/units.py: per volume, runs of its files, and its carving; a zip
 its members, media/zipparts.py),
 which go back to the driver and to the front of the queue, each a unit of its own, and a
 tail (the image's own record), which the node returns rather than records: the driver
-records it once every part is in. Each unit is a Ray task that, on whichever node runs it:
+records it once every part is in (scan/units.SplitImage), matched by the one matcher it
+keeps for the command (searching the shards with `index_shards`). Each unit is a Ray task
+that, on whichever node runs it:
 
 - reads its files in #8's isolated worker (`scan/isolation.py`, one per task slot, warm between
   units): a file that kills or exhausts the worker becomes an item with an error there, on
