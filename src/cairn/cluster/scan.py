@@ -10,7 +10,9 @@ into parts (scan/units.py: per volume, runs of its files, and its carving; a zip
 its members, media/zipparts.py),
 which go back to the driver and to the front of the queue, each a unit of its own, and a
 tail (the image's own record), which the node returns rather than records: the driver
-records it once every part is in. Each unit is a Ray task that, on whichever node runs it:
+records it once every part is in (scan/units.SplitImage), matched by the one matcher it
+keeps for the command (searching the shards with `index_shards`). Each unit is a Ray task
+that, on whichever node runs it:
 
 - reads its files in #8's isolated worker (`scan/isolation.py`, one per task slot, warm between
   units): a file that kills or exhausts the worker becomes an item with an error there, on
@@ -42,6 +44,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +55,7 @@ from cairn.cluster import ClusterError, connect, progress, shards
 from cairn.lists.matcher import Matcher
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
-from cairn.records import ErrorRecord, ScanRecord
+from cairn.records import NewMatch, ScanRecord
 from cairn.scan.caps import default_caps
 from cairn.scan.interrupt import Interrupted
 from cairn.scan.isolation import FAULT_ENV, WorkerPool
@@ -66,7 +69,7 @@ from cairn.scan.pipeline import (
     record_batch,
     split_of,
 )
-from cairn.scan.units import Unit
+from cairn.scan.units import SplitImage, Unit
 from cairn.scan.worker import HashOptions, identity_record
 from cairn.store import Store
 from cairn.store.store import default_home
@@ -74,6 +77,8 @@ from cairn.store.store import default_home
 UNIT_FILES = 32  # files per unit: a Ray task costs ~2 ms, a batch write ~10 ms (see bench)
 UNIT_BYTES = 256 << 20  # so a unit of large videos is still minutes, not hours
 ATTEMPTS = 3  # runs of a unit (Ray's retries included) before it is split / given up
+
+Match = Callable[[list[ScanRecord]], list[list[NewMatch]]]  # records -> each one's matches
 
 
 @dataclass(frozen=True)
@@ -106,33 +111,47 @@ class UnitResult:
     held: list[ScanRecord] = field(default_factory=list)  # a tail's records, not recorded
 
 
-# -- on a node -------------------------------------------------------------------------------
-class _Node:
-    """Per Ray worker process: one store, one isolated worker pool, one matcher; kept warm."""
+@dataclass
+class _Matching:
+    """A store's matcher kept between batches, opened again when its lists change; its PDQ
+    lookups go to the run's shard actors where there are some. A node keeps one (per store);
+    the driver one for what it records itself (split images' records, files given up)."""
 
-    store: Store | None = None
-    pool: WorkerPool | None = None
-    pool_key: tuple | None = None
+    store: Store
     matcher: Matcher | None = None
     generation: tuple | None = None
 
+    def match(self, records: list[ScanRecord], sharded: shards.ShardedIndex | None
+              ) -> list[list[NewMatch]]:
+        """Each record's matches, as `record_batch` takes them."""
+        gen = (*self.store.lists.generations(), sharded is None)
+        if self.matcher is None or self.generation != gen:
+            self.matcher, self.generation = open_matcher(self.store), gen
+        self.matcher, matches = match_records(
+            self.store, shards.searched_by(self.matcher, sharded), records)
+        return [[m.to_dict() for m in ms] for ms in matches]
 
-def _store(job: Job) -> Store:
-    if _Node.store is None or _Node.store.url != job.url:
-        if _Node.store is not None:
-            _Node.store.close()  # another database now: no idle connections left to the last
+
+# -- on a node -------------------------------------------------------------------------------
+class _Node:
+    """Per Ray worker process: one store and its matcher, one isolated worker pool; kept
+    warm."""
+
+    matching: _Matching | None = None
+    pool: WorkerPool | None = None
+    pool_key: tuple | None = None
+
+
+def _matching(job: Job) -> _Matching:
+    """The node's store of `job`'s database, with its matcher."""
+    m = _Node.matching
+    if m is None or m.store.url != job.url:
+        if m is not None:
+            m.store.close()  # another database now: no idle connections left to the last
         home = Path(job.home) if job.home else default_home()
         home.mkdir(parents=True, exist_ok=True)
-        _Node.store = Store(job.url, home)
-        _Node.matcher = None
-    return _Node.store
-
-
-def _matcher(store: Store, job: Job) -> Matcher:
-    gen = (*store.lists.generations(), job.pdq_shards is None)
-    if _Node.matcher is None or _Node.generation != gen:
-        _Node.matcher, _Node.generation = open_matcher(store), gen
-    return shards.searched_by(_Node.matcher, job.pdq_shards)
+        _Node.matching = m = _Matching(Store(job.url, home))
+    return m
 
 
 def _pool(job: Job) -> WorkerPool:
@@ -163,7 +182,8 @@ def scan_unit(job: Job, entries: Sequence[DiskEntry | Unit]) -> UnitResult:
     split image's tail: its records back, for the driver to record after the parts)."""
     started = time.monotonic()
     _test_fault(entries)
-    store = _store(job)
+    matching = _matching(job)
+    store = matching.store
     pool = _pool(job)
     failed_before = len(pool.failures)
     pool.plans.clear()
@@ -177,8 +197,7 @@ def scan_unit(job: Job, entries: Sequence[DiskEntry | Unit]) -> UnitResult:
     def flush() -> None:
         if not batch:
             return
-        _Node.matcher, matches = match_records(store, _matcher(store, job), batch)
-        found = [[m.to_dict() for m in ms] for ms in matches]
+        found = matching.match(batch, job.pdq_shards)
         new, kept, refused = record_batch(store, job.source_id, job.run_id, batch, found)
         out.new_items += new
         out.new_matches += sum(1 for f in found[:kept] if f)
@@ -316,7 +335,10 @@ def scan_many(
         for src in sources:
             if src.remaining == 0:  # nothing new in it
                 _end(store, tracker, src, "complete")
-        _drive(store, queue, tracker, attempts, on_progress)
+        # one matcher for what the driver records itself (split images' records, files
+        # given up), searching the nodes' shards where there are some
+        match = partial(_Matching(store).match, sharded=pdq_shards)
+        _drive(store, match, queue, tracker, attempts, on_progress)
     except (KeyboardInterrupt, Interrupted):
         for src in sources:
             src.status = "interrupted"
@@ -348,57 +370,49 @@ def _end(store: Store, tracker: ray.actor.ActorHandle, src: _Source, status: str
     store.runs.end(s.run_id, status, s.to_dict())
 
 
-@dataclass
-class _Image:
-    """A disk image (or zip) read in parts: its tail's records (the image's own) wait here
-    for its parts, and a part given up, or what a part found wrong with the container, is
-    an error on them."""
-
-    left: int  # its parts and tail not done yet
-    held: list[ScanRecord] = field(default_factory=list)
-    errors: list[ErrorRecord] = field(default_factory=list)
-
-
-def _planned(queue: deque, images: dict[tuple[int, str], _Image], src: _Source,
+def _planned(queue: deque, images: dict[tuple[int, str], SplitImage], src: _Source,
              res: UnitResult, tracker: ray.actor.ActorHandle) -> None:
     """The images a unit planned: their parts at the front of the queue, the tail first."""
     for entry, parts in res.plans:
-        images[(src.summary.run_id, entry.path)] = _Image(len(parts) + 1)
+        images[(src.summary.run_id, entry.path)] = SplitImage(len(parts))
         queue.extendleft(reversed([(src, [Unit(entry, tail=True)])]
                                   + [(src, [Unit(entry, p)]) for p in parts]))
         src.remaining += len(parts) + 1
         tracker.split.remote(src.summary.run_id, len(parts) + 1)
 
 
-def _image_step(store: Store, images: dict[tuple[int, str], _Image], src: _Source,
-                unit: Unit, res: UnitResult) -> None:
+def _image_step(store: Store, match: Match, images: dict[tuple[int, str], SplitImage],
+                src: _Source, unit: Unit, res: UnitResult) -> None:
     """A part or tail is in; with the last of them, the image's own record is recorded."""
     img = images[(src.summary.run_id, unit.entry.path)]
-    img.held += res.held
-    img.errors += [{"stage": "worker", "message": why} for _, why in res.given_up]
-    img.errors += [{"stage": "archive", "message": why} for _, why in res.noted]
-    img.left -= 1
-    if img.left:
+    if unit.part is None:
+        img.tail_done(res.held)
+    elif res.given_up:  # one reason: the unit is that part alone
+        img.part_failed(res.given_up[0][1])
+    else:
+        img.part_done()
+    for _, why in res.noted:
+        img.noted(why)
+    records = img.ready()
+    if records is None:
         return
     del images[(src.summary.run_id, unit.entry.path)]
-    if img.held and img.errors:
-        img.held[-1].setdefault("errors", []).extend(img.errors)
-    _, matches = match_records(store, open_matcher(store), img.held)
-    found = [[m.to_dict() for m in ms] for ms in matches]
-    new, kept, refused = record_batch(store, src.source_id, src.summary.run_id, img.held, found)
+    found = match(records)
+    new, kept, refused = record_batch(store, src.source_id, src.summary.run_id, records, found)
     src.summary.new_items += new
     src.summary.new_matches += sum(1 for f in found[:kept] if f)
     if refused is not None:
         raise refused
 
 
-def _drive(store: Store, queue: deque[tuple[_Source, list[DiskEntry]]],
+def _drive(store: Store, match: Match, queue: deque[tuple[_Source, list[DiskEntry]]],
            tracker: ray.actor.ActorHandle, attempts: int,
            on_progress: Callable[[int], None] | None) -> None:
     """Keep the cluster's slots busy; take each unit's counts; split what keeps dying;
-    close each source's run with its last unit."""
+    close each source's run with its last unit. `match`: for the records the driver
+    records itself."""
     pending: dict[ray.ObjectRef, tuple[_Source, list[DiskEntry]]] = {}
-    images: dict[tuple[int, str], _Image] = {}  # split images whose record is still due
+    images: dict[tuple[int, str], SplitImage] = {}  # split images whose record is still due
     remote = _remote_unit.options(max_retries=attempts - 1)
     window, sized = _window(), time.monotonic()
     while queue or pending:
@@ -427,8 +441,8 @@ def _drive(store: Store, queue: deque[tuple[_Source, list[DiskEntry]]],
                     tracker.split.remote(run_id, len(unit) - 1)
                     continue
                 else:
-                    summary.new_items += _given_up(store, src.source_id, run_id, unit[0],
-                                                   attempts, why)
+                    summary.new_items += _given_up(store, match, src.source_id, run_id,
+                                                   unit[0], attempts, why)
                     summary.worker_failures += 1
                     res = UnitResult(1, node="driver", failures=[f"{unit[0].path}: {why}"])
                     given_up = True
@@ -439,7 +453,7 @@ def _drive(store: Store, queue: deque[tuple[_Source, list[DiskEntry]]],
                 given_up = False
                 _planned(queue, images, src, res, tracker)
             if isinstance(unit[0], Unit):
-                _image_step(store, images, src, unit[0], res)
+                _image_step(store, match, images, src, unit[0], res)
             tracker.unit_done.remote(run_id, res.node, res.files, len(res.failures),
                                      len(pending), given_up)
             if on_progress:
@@ -464,17 +478,16 @@ def _unit_given_up(unit: Unit, attempts: int, why: str) -> UnitResult:
     return res
 
 
-def _given_up(store: Store, source_id: int, run_id: int, entry: DiskEntry, attempts: int,
-              why: str) -> int:
+def _given_up(store: Store, match: Match, source_id: int, run_id: int, entry: DiskEntry,
+              attempts: int, why: str) -> int:
     """A file whose unit killed its Ray worker every time: hashed here, nothing decoded or
     opened, and recorded with why (as isolation does for a file that kills its worker)."""
     rec = identity_record(entry)
     rec.setdefault("errors", []).append({
         "stage": "worker", "message": f"the Ray worker reading it died {attempts} times "
                                       f"({why}); hashed without decoding it"})
-    _, matches = match_records(store, open_matcher(store), [rec])  # its digests may match
     new, _, refused = record_batch(store, source_id, run_id, [rec],
-                                   [[m.to_dict() for m in matches[0]]])
+                                   match([rec]))  # its digests may match
     if refused is not None:
         raise refused
     return new

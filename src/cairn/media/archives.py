@@ -1,10 +1,10 @@
 """Archive members read into memory, never extracted to disk, with bomb and depth limits.
 
-Budget: one `Budget` holds for the whole tree under a top-level file (archives nested in
-archives included): total bytes expanded, members and the expansion ratio against the
-top-level file's size. A 42.zip-style nest therefore stops once the tree has expanded past
-max(ratio_floor, max_ratio x file size), not at each level's own limit; what was read before
-is kept.
+Budget: every member is charged to one `Budget` for the whole tree under a top-level file,
+archives nested in archives included (media/budget.py, with `Member` and `ArchiveError`).
+A phone extraction's members (a UFDR, an iOS or Android file system in a zip or tar) get
+their origins from media/phone_origins.py; a thumbnail cache folder's, from
+media/thumbstores.py.
 
 Damage: any exception a reader raises for one member makes that member an error; one that
 breaks the archive (its directory, its stream) is an `ArchiveError` on the archive, after the
@@ -21,17 +21,24 @@ import bz2
 import gzip
 import io
 import lzma
-import math
 import posixpath
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from cairn.media import carve, extraction, thumbcache, ufdr
+from cairn.media import carve, thumbcache
+from cairn.media.budget import (  # Budget, Member and the errors: imported from here too
+    ArchiveError,
+    ArchiveMemberTooBig,
+    Budget,
+    BudgetExhausted,
+    Member,
+    error_text,
+)
 from cairn.media.limits import Limits
+from cairn.media.phone_origins import PathPhone, annotated, tar_phone, zip_phone
 from cairn.media.sniff import ANDROID_THUMBDATA, THUMBCACHE
 from cairn.media.thumbstores import thumbnail_origin
 from cairn.media.walk import display_name, raw_name
@@ -46,37 +53,6 @@ CHUNK = 1 << 20
 TarMode = Literal["r:", "r:gz", "r:bz2", "r:xz"]
 
 
-class Readable(Protocol):
-    """What `Budget.read` needs: zip and tar members and the decompressed streams have it."""
-
-    def read(self, size: int, /) -> bytes: ...
-
-
-@dataclass(slots=True)
-class Member:
-    name: str  # printable and reversible (walk.display_name of `raw`)
-    data: bytes | None
-    mtime: float | None = None
-    error: str | None = None  # set when the member could not (safely) be read
-    warning: str | None = None  # set when it was read but something about it is suspicious
-    raw: bytes = b""  # the name's bytes as stored in the archive
-    # where the member came from, when its container says (a phone extraction's path and
-    # app, a UFDR's deleted flag and timestamps, a cache entry's metadata): JSON-able
-    origin: dict | None = None
-
-
-class ArchiveError(Exception):
-    """The archive as a whole cannot be opened or stops being readable."""
-
-
-class BudgetExhausted(ArchiveError):
-    """The tree under one top-level file has expanded as far as it may."""
-
-
-class ArchiveMemberTooBig(Exception):
-    pass
-
-
 def unsafe_name(name: str) -> str | None:
     """Say why a member name would escape an extraction root, or None if it would not."""
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
@@ -88,98 +64,6 @@ def unsafe_name(name: str) -> str | None:
     return None
 
 
-def _why(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-
-
-class Budget:
-    """What one top-level file may expand to, shared by every archive nested inside it.
-
-    `share`: (bytes, members), the fractions of the tree's allowance and member count one
-    part of a zip read in parts may use (media/zipparts.py), so that the parts together
-    never expand further than the whole read may."""
-
-    def __init__(self, limits: Limits, compressed_size: int,
-                 share: tuple[float, float] = (1.0, 1.0)) -> None:
-        self.limits = limits
-        self.compressed = max(compressed_size, 1)
-        self.share = share
-        self.total = 0
-        self.count = 0
-        self.exhausted: str | None = None  # why the tree stopped being read
-
-    @property
-    def allowance(self) -> int:
-        """Total bytes the tree may expand to: past it, the ratio or total limit is broken.
-        Never less than twice the file's own size: a 100 GB UFDR or phone tar, its pictures
-        stored as they are, expands to about its size and is no bomb."""
-        lim = self.limits
-        whole = max(min(lim.max_archive_total,
-                        max(lim.ratio_floor, lim.max_ratio * self.compressed)),
-                    2 * self.compressed)
-        return whole if self.share[0] >= 1 else math.ceil(whole * self.share[0])
-
-    def _stop(self) -> BudgetExhausted:
-        lim = self.limits
-        if self.allowance == 2 * self.compressed > lim.max_archive_total:
-            why = f"expands past twice its own size ({self.allowance} bytes)"
-        elif self.allowance == lim.max_archive_total:
-            why = f"expands past {lim.max_archive_total} bytes in total"
-        else:
-            why = (f"expands past {self.allowance} bytes from {self.compressed} "
-                   f"(ratio over {lim.max_ratio}:1, possible archive bomb)")
-        if self.share[0] < 1:
-            why = f"expands past {self.allowance} bytes, this part's share of the file's allowance"
-        self.exhausted = (f"the file (with every archive nested in it) {why}; rest not read")
-        return BudgetExhausted(self.exhausted)
-
-    def check(self) -> None:
-        if self.exhausted:
-            raise BudgetExhausted(self.exhausted)
-
-    def member(self) -> None:
-        """Count one member of any archive in the tree."""
-        self.check()
-        self.count += 1
-        if self.count > math.ceil(self.limits.max_members * self.share[1]):
-            self.exhausted = (f"the file holds more than {self.limits.max_members} members "
-                              "(nested archives included); rest not read")
-            raise BudgetExhausted(self.exhausted)
-
-    def skip(self, n: int) -> None:
-        """Count bytes decompressed to get past a member that is not kept."""
-        self.total += n
-        if self.total > self.allowance:
-            raise self._stop()
-
-    def read(self, f: Readable, declared: int | None, prepaid: bool = False) -> bytes:
-        """A member's bytes, charged to the tree; `prepaid`: already charged when its whole
-        stream was inflated to check it (`_stream_damage`), so only the member cap holds."""
-        self.check()
-        lim = self.limits
-        if declared is not None and declared > lim.max_member_size:
-            raise ArchiveMemberTooBig(
-                f"member declares {declared} bytes, over the member limit of {lim.max_member_size}"
-            )
-        if prepaid:
-            data = f.read(lim.max_member_size + 1)
-            if len(data) > lim.max_member_size:
-                raise ArchiveMemberTooBig(
-                    f"member expands past the member limit of {lim.max_member_size} bytes")
-            return data
-        room = self.allowance - self.total
-        cap = min(lim.max_member_size, room)
-        data = f.read(cap + 1)
-        if len(data) > cap:
-            if cap == lim.max_member_size and room > cap:
-                raise ArchiveMemberTooBig(
-                    f"member expands past the member limit of {lim.max_member_size} bytes")
-            self.total += len(data)
-            raise self._stop()
-        self.total += len(data)
-        return data
-
-
 def _zip_members(f: BinaryIO, budget: Budget, part: ZipPart | None = None
                  ) -> Iterator[Member]:
     """`part`: only the members that part owns (media/zipparts.py), in the same order."""
@@ -187,7 +71,7 @@ def _zip_members(f: BinaryIO, budget: Budget, part: ZipPart | None = None
     try:
         zf = zipfile.ZipFile(f)
     except Exception as e:  # noqa: BLE001 - any reader failure is data: version, names, ...
-        raise ArchiveError(f"not a readable zip archive: {_why(e)}") from None
+        raise ArchiveError(f"not a readable zip archive: {error_text(e)}") from None
     with zf:
         infos = zf.infolist()
         if part is not None:
@@ -229,7 +113,7 @@ def _zip_members(f: BinaryIO, budget: Budget, part: ZipPart | None = None
                 yield Member(shown, None, mtime, f"cannot read member: {e}", raw=raw)
                 continue
             except Exception as e:  # noqa: BLE001 - zlib, lzma, bz2, version, CRC: all data
-                yield Member(shown, None, mtime, f"corrupt member: {_why(e)}", raw=raw)
+                yield Member(shown, None, mtime, f"corrupt member: {error_text(e)}", raw=raw)
                 continue
             yield Member(shown, data, mtime, raw=raw)
 
@@ -259,7 +143,7 @@ def _tar_members(f: BinaryIO, budget: Budget, mode: TarMode, damage: str | None,
     try:
         tf = tarfile.open(fileobj=f, mode=mode)  # noqa: SIM115 - closed by `with tf` below
     except Exception as e:  # noqa: BLE001 - any reader failure is data
-        raise ArchiveError(f"not a readable tar archive: {_why(e)}") from None
+        raise ArchiveError(f"not a readable tar archive: {error_text(e)}") from None
     warning = f"{damage}: this member's hash may be of damaged bytes" if damage else None
     seen = 0
     with tf:
@@ -267,7 +151,8 @@ def _tar_members(f: BinaryIO, budget: Budget, mode: TarMode, damage: str | None,
             try:
                 ti = tf.next()
             except Exception as e:  # noqa: BLE001 - zlib.error, LZMAError, EOFError, ...
-                raise ArchiveError(f"archive is corrupt after {seen} members: {_why(e)}") from None
+                raise ArchiveError(f"archive is corrupt after {seen} members: "
+                                   f"{error_text(e)}") from None
             if ti is None:
                 break
             if ti.isdir():
@@ -304,7 +189,8 @@ def _tar_members(f: BinaryIO, budget: Budget, mode: TarMode, damage: str | None,
                     raise ArchiveError(str(stop)) from None
                 continue
             except Exception as e:  # noqa: BLE001 - the stream broke inside this member
-                raise ArchiveError(f"archive is corrupt at member {name!r}: {_why(e)}") from None
+                raise ArchiveError(f"archive is corrupt at member {name!r}: "
+                                   f"{error_text(e)}") from None
             yield Member(name, data, ti.mtime, warning=warning, raw=raw)
 
 
@@ -336,7 +222,7 @@ def _stream_damage(f: BinaryIO, kind: str, open_stream: Callable[[BinaryIO], io.
     except EOFError as e:
         return f"{kind} stream truncated after {n} bytes: {e}"
     except Exception as e:  # noqa: BLE001 - CRC, invalid block, bad header: all damage
-        return f"{kind} stream damaged after {n} bytes: {_why(e)}"
+        return f"{kind} stream damaged after {n} bytes: {error_text(e)}"
     finally:
         f.seek(0)
     return None
@@ -363,7 +249,7 @@ def _single_member(f: BinaryIO, name: str, kind: str, suffix: str,
         yield Member(inner, None, None, f"{e}; not read", raw=raw)
         return
     except Exception as e:  # noqa: BLE001 - zlib.error, LZMAError, CRC, truncation
-        raise ArchiveError(f"corrupt {kind} stream: {_why(e)}") from None
+        raise ArchiveError(f"corrupt {kind} stream: {error_text(e)}") from None
     yield Member(inner, data, None, raw=raw)
 
 
@@ -393,14 +279,12 @@ def iter_members(
     if part is not None:
         if media_type != "application/zip":
             raise ArchiveError(f"only a zip is read in parts, not {media_type}")
-        for member in _zip_members(f, budget, part):  # an ordinary zip, as planned
-            member.origin = thumbnail_origin(member.raw.decode("utf-8", "surrogateescape"))
-            yield member
+        yield from _thumbnail_origins(_zip_members(f, budget, part))  # an ordinary zip
         return
     if media_type == "application/zip":
         yield from _zip_annotated(f, budget)
     elif media_type == "application/x-tar":
-        yield from _annotated(_tar_members(f, budget, "r:", None), _tar_phone(f, budget))
+        yield from annotated(_tar_members(f, budget, "r:", None), tar_phone(f, budget))
     elif media_type in (THUMBCACHE, ANDROID_THUMBDATA):
         yield from _thumbs(f, media_type, budget)
     elif media_type in _STREAMS:
@@ -408,8 +292,8 @@ def iter_members(
         if _is_tar(f, mode):
             damage = _stream_damage(f, kind, open_stream, budget)
             try:
-                yield from _annotated(_tar_members(f, budget, mode, damage, prepaid=True),
-                                      _PathPhone(None))
+                yield from annotated(_tar_members(f, budget, mode, damage, prepaid=True),
+                                     PathPhone(None))
             except ArchiveError as e:
                 raise ArchiveError(f"{damage}; {e}" if damage else str(e)) from None
             if damage:
@@ -419,169 +303,29 @@ def iter_members(
     else:
         raise ArchiveError(f"unsupported archive type {media_type}")
 
-# -- phone extractions and thumbnail stores: members annotated with their origin -----------
-class _PathPhone:
-    """Origins of an FFS extraction's members, from their paths (and, when known, the iOS
-    container metadata read before them)."""
-
-    def __init__(self, apps: extraction.Apps | None) -> None:
-        self.apps = apps or extraction.Apps()
-        self.checked = 0
-        self.is_phone: bool | None = None
-
-    def origin(self, name: str) -> dict | None:
-        return self.apps.origin(name)
-
-    def absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
-        return iter(())
-
-
-class _UfdrPhone:
-    """Origins of a UFDR's members from its report.xml; the files the report lists but the
-    zip lacks come after the members, as members that could not be read."""
-
-    MAX_ABSENT = 10_000
-
-    def __init__(self, report: ufdr.Report, report_name: str) -> None:
-        self.report, self.report_name = report, report_name
-
-    def origin(self, name: str) -> dict | None:
-        if name == self.report_name:
-            out: dict = {"container": "ufdr", "role": "report.xml",
-                         **{f"project_{k}": v for k, v in self.report.project.items()},
-                         "files_listed": self.report.files}
-            if self.report.error:
-                out["report_error"] = self.report.error
-            return out
-        found = self.report.origin(name)
-        if found is not None:
-            return found
-        if name.endswith("ThumbnailCache.s3dd"):
-            return {"container": "ufdr", "role": "Cellebrite thumbnail cache",
-                    "note": "format not publicly documented; hashed, not examined"}
-        return {"container": "ufdr", "note": "not described by report.xml"}
-
-    def absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
-        yield from self._absent(present, budget)
-        if self.report.error:
-            raise ArchiveError(f"{self.report_name}: {self.report.error}; members past that "
-                               "point carry no phone path")
-
-    def _absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
-        for i, (name, why, origin) in enumerate(ufdr.absent(self.report, present)):
-            if i >= self.MAX_ABSENT:
-                raise ArchiveError(f"report.xml lists more than {self.MAX_ABSENT} files whose "
-                                   "content is not in the UFDR; the rest are not itemised")
-            try:
-                budget.member()
-            except BudgetExhausted as e:
-                raise ArchiveError(str(e)) from None
-            raw = raw_name(name)
-            yield Member(display_name(raw), None, None, why, raw=raw, origin=origin)
-
 
 def _zip_annotated(f: BinaryIO, budget: Budget) -> Iterator[Member]:
     """A zip's members, with their origins when the zip is a UFDR or an FFS extraction."""
     try:
         with zipfile.ZipFile(f) as zf:
-            phone = _zip_phone(zf, budget)
+            phone = zip_phone(zf, budget)
     except BudgetExhausted as e:
         raise ArchiveError(str(e)) from None
     except Exception:  # noqa: BLE001 - _zip_members says what is wrong with it
         phone = None
     f.seek(0)
     if phone is None:  # an ordinary zip: only a thumbnail cache's files get an origin
-        for member in _zip_members(f, budget):
-            member.origin = thumbnail_origin(member.raw.decode("utf-8", "surrogateescape"))
-            yield member
-        return
-    present = set()
-    for member in _zip_members(f, budget):
-        key = member.raw.decode("utf-8", "surrogateescape")
-        present.add(key)
-        member.origin = phone.origin(key)
-        yield member
-    yield from phone.absent(present, budget)
+        yield from _thumbnail_origins(_zip_members(f, budget))
+    else:
+        yield from annotated(_zip_members(f, budget), phone, budget)
 
 
-def _zip_phone(zf: zipfile.ZipFile, budget: Budget) -> _PathPhone | _UfdrPhone | None:
-    """How to annotate a zip's members: a UFDR by its report, an FFS extraction by its
-    paths, None for any other zip. A report that cannot be read is an ArchiveError after
-    the members (they are still read, without origins); one read in part annotates what
-    it covers and says where it broke on the report's own member."""
-    names = [i.filename for i in zf.infolist()]
-    report = ufdr.report_name(names)
-    if report is not None:
-        try:
-            with zf.open(report) as rf:
-                return _UfdrPhone(ufdr.read_report(rf, charge=budget.skip), report)
-        except BudgetExhausted:
-            raise
-        except ufdr.ReportError as e:
-            return _Broken(f"UFDR {report} unreadable: {e}")
-        except Exception as e:  # noqa: BLE001 - zlib, CRC, encryption: the report is damaged
-            return _Broken(f"UFDR {report} unreadable: {_why(e)}")
-    if not extraction.looks_like_extraction(names):
-        return None
-    apps = extraction.Apps()
-
-    def read(name: str) -> bytes | None:
-        try:
-            info = zf.getinfo(name)
-            if info.file_size > extraction.MAX_PLIST:
-                return None
-            with zf.open(info) as mf:
-                return budget.read(mf, info.file_size)
-        except BudgetExhausted:
-            raise
-        except Exception:  # noqa: BLE001 - unreadable metadata: the app stays unknown
-            return None
-
-    apps.learn_from(names, read)
-    return _PathPhone(apps)
-
-
-class _Broken(_PathPhone):
-    """A UFDR whose report cannot be read: members get path origins only, and the archive
-    an error after them."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(None)
-        self.why = why
-
-    def origin(self, name: str) -> dict | None:
-        return {"container": "ufdr", "note": self.why}
-
-    def absent(self, present: set[str], budget: Budget) -> Iterator[Member]:
-        raise ArchiveError(self.why)
-
-
-def _tar_phone(f: BinaryIO, budget: Budget) -> _PathPhone:
-    """An uncompressed tar's iOS container metadata, read from its headers first (seeking
-    over the data); what cannot be read leaves the app unknown, never an error."""
-    apps = extraction.Apps()
-    try:
-        f.seek(0)
-        with tarfile.open(fileobj=f, mode="r:") as tf:
-            for n, ti in enumerate(tf):
-                if n >= budget.limits.max_members:
-                    break
-                if ti.isfile() and extraction.Apps.metadata_key(ti.name) is not None \
-                        and ti.size <= extraction.MAX_PLIST:
-                    mf = tf.extractfile(ti)
-                    if mf is not None:
-                        apps.learn(ti.name, mf.read(extraction.MAX_PLIST + 1))
-    except Exception:  # noqa: BLE001 - the member pass reports the damage itself
-        pass
-    finally:
-        f.seek(0)
-    return _PathPhone(apps)
-
-
-def _annotated(members: Iterator[Member], phone: _PathPhone) -> Iterator[Member]:
+def _thumbnail_origins(members: Iterator[Member]) -> Iterator[Member]:
+    """An ordinary zip's members, a thumbnail cache folder's files with their origin."""
     for member in members:
-        member.origin = phone.origin(member.raw.decode("utf-8", "surrogateescape"))
+        member.origin = thumbnail_origin(member.raw.decode("utf-8", "surrogateescape"))
         yield member
+
 
 
 def _thumbs(f: BinaryIO, media_type: str, budget: Budget) -> Iterator[Member]:

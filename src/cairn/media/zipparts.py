@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from cairn.media import extraction, ufdr
-from cairn.media.archives import Budget, _zip_raw
+from cairn.media.archives import _zip_raw
+from cairn.media.budget import Budget
 from cairn.media.disk.members import runs
 from cairn.media.limits import Limits
 

@@ -44,7 +44,8 @@ def read_archive(rec: ScanRecord, f: BinaryIO, depth: int, limits: Limits, out: 
         add_error(rec, "archive", f"archive nested deeper than {limits.max_archive_depth} levels; "
              "members not opened")
         return
-    from cairn.media.archives import ArchiveError, Budget, iter_members, unsafe_name
+    from cairn.media.archives import ArchiveError, iter_members, unsafe_name
+    from cairn.media.budget import Budget
 
     tree = tree or Tree(Budget(limits, rec["size"] or 0))
     try:
@@ -90,7 +91,7 @@ def read_disk(rec: ScanRecord, f: BinaryIO, path: bytes | None, depth: int, limi
     E01 stores. `path`: the image file's own path (its other segments lie beside it); None
     for an image held in memory. `members` False: the disk's notes only, its files being
     read in parts (scan/units.py)."""
-    from cairn.media.archives import Budget
+    from cairn.media.budget import Budget
     from cairn.media.disk.images import DiskImageError, open_image, verify_beside
     from cairn.media.disk.members import disk_notes, iter_disk_members, read_ahead
 

@@ -50,11 +50,11 @@ from multiprocessing.connection import wait as wait_ready
 
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry
-from cairn.records import ErrorRecord, ScanRecord
+from cairn.records import ScanRecord
 from cairn.scan.caps import Caps, default_caps, format_size
 from cairn.scan.child import EXIT_MEMORY, WorkerConfig, serve
 from cairn.scan.options import HashOptions, Split
-from cairn.scan.units import Unit
+from cairn.scan.units import SplitImage, Unit
 
 DEPTH = 2  # files queued per worker, so it never waits on the parent between two files
 HEARTBEAT = 0.5  # s: `run` yields at least this often, so records never wait on a slow file
@@ -67,24 +67,12 @@ FAULT_ENV = "CAIRN_TEST_WORKER_FAULT"
 
 # -- the parent --------------------------------------------------------------------------------
 @dataclass(slots=True)
-class _Image:
-    """A disk image (or zip) this pool reads in parts: its own record (the tail's) waits for
-    every part; a part given up is an error on that record."""
-
-    parts: int  # parts not finished yet; -1 once the image's records are handed on
-    held: list[ScanRecord] | None = None  # the tail's records, once the tail is done
-    errors: list[ErrorRecord] = field(default_factory=list)  # for that record: parts given up,
-    # and what a part found wrong with the container itself (a zip's budget spent)
-
-
-@dataclass(slots=True)
 class _Task:
     unit: Unit
     retry_of: str | None = None  # set on the second try: why the first failed (a whole
     streamed: int = 0  # file's second try is a hash-only reread; a part's, the same part)
     started: float = 0.0
-    image: _Image | None = None  # the split image a part or tail belongs to
-    held: list[ScanRecord] = field(default_factory=list)  # a tail's records, kept back
+    image: SplitImage | None = None  # the split image a part or tail belongs to
     plan: list | None = None  # the parts a worker planned the file into
 
     @property
@@ -268,7 +256,7 @@ class WorkerPool:
                         task.started = time.monotonic()  # per record: a disk image's files,
                         rec = self._received(task, value)  # not the whole image
                         if task.image is not None and task.unit.tail:
-                            task.held.append(rec)  # after every part
+                            task.image.hold([rec])  # after every part
                         else:
                             yield [rec], False
                     elif kind == "plan":
@@ -308,30 +296,25 @@ class WorkerPool:
             self.plans.append((task.entry, task.plan))
             yield [], True
         elif task.plan:
-            img = _Image(len(task.plan))
+            img = SplitImage(len(task.plan))
             queue.extendleft(reversed(
                 [_Task(Unit(task.entry, tail=True), image=img)]
                 + [_Task(Unit(task.entry, part), image=img) for part in task.plan]))
             yield [], False
         elif img is not None:
             if task.unit.tail:
-                img.held = task.held
+                img.tail_done()
             else:
-                img.parts -= 1
+                img.part_done()
             yield from self._release(img)
         else:
             yield [], True
 
     @staticmethod
-    def _release(img: _Image) -> Iterator[tuple[list[ScanRecord], bool]]:
+    def _release(img: SplitImage) -> Iterator[tuple[list[ScanRecord], bool]]:
         """A split image's own record (with its parts' failures), once every part is done."""
-        if img.parts != 0 or img.held is None:
-            yield [], False
-            return
-        records, img.held, img.parts = img.held, None, -1
-        if records and img.errors:
-            records[-1].setdefault("errors", []).extend(img.errors)
-        yield records, True
+        records = img.ready()
+        yield ([], False) if records is None else (records, True)
 
     def _noted(self, task: _Task, message: str) -> None:
         """An error a part found on its container (scan/units.py), for that record."""
@@ -340,7 +323,7 @@ class WorkerPool:
         if task.image is None:
             self.noted.append((task.entry, why))
         else:
-            task.image.errors.append({"stage": "archive", "message": why})
+            task.image.noted(why)
 
     def _failed(self, w: _Worker, reason: str, queue: deque[_Task]
                 ) -> Iterator[tuple[list[ScanRecord], bool]]:
@@ -363,7 +346,7 @@ class WorkerPool:
             kept = "members read before that are recorded; " if task.streamed else ""
             queue.appendleft(_Task(task.unit, f"worker {reason}; {kept}a fresh worker took "
                                               "over and hashed the file without decoding it",
-                                   image=task.image, held=task.held))
+                                   image=task.image))
             return
         from cairn.scan.worker import entry_record
 
@@ -372,7 +355,7 @@ class WorkerPool:
             {"stage": "worker", "message": task.retry_of},
             {"stage": "worker", "message": f"the hash-only reread failed too: {reason}"}]
         if task.image is not None:  # a split image's tail: its record still waits
-            task.image.held = [*task.held, rec]
+            task.image.tail_done([rec])
             yield from self._release(task.image)
             return
         yield [rec], True
@@ -393,8 +376,7 @@ class WorkerPool:
             self.given_up.append((task.entry, why))
             yield [], True
             return
-        task.image.errors.append({"stage": "worker", "message": why})
-        task.image.parts -= 1
+        task.image.part_failed(why)
         yield from self._release(task.image)
 
 

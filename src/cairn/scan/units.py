@@ -14,6 +14,10 @@ A zip of `Split.min_image` bytes or more is planned the same way (media/zipparts
 of its members of about `Split.part` bytes of declared data, at most `Split.most`); its
 tail is the zip's own record (`process_entry(..., members=False)`: its hashes only).
 
+Who reads the parts (the local pool, scan/isolation.py, or Ray's driver, cluster/scan.py)
+keeps a `SplitImage` per image: the image's own record waits there for every part, with the
+errors its parts found for it.
+
 Why: one worker per image leaves every other core idle on a seized disk, the usual source;
 one worker per zip does the same on a phone's or a cloud account's 2 GB export.
 """
@@ -21,13 +25,14 @@ one worker per zip does the same on a phone's or a cloud account's 2 GB export.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry
+from cairn.records import ErrorRecord, ScanRecord
 from cairn.scan.options import HashOptions, Split
 
 if TYPE_CHECKING:
@@ -52,6 +57,51 @@ class Unit:
         if self.part is not None:
             return f"{self.entry.path} ({self.part.describe()})"
         return f"{self.entry.path} (its own record)" if self.tail else self.entry.path
+
+
+@dataclass(slots=True)
+class SplitImage:
+    """A disk image (or zip) read in parts: its tail's records (the image's own) are held
+    until every part is done, then handed on once, with what its parts found as errors on
+    the last of them (the image's record): a part given up, a problem with the container.
+    The events may come in any order: the tail before, between or after the parts."""
+
+    parts: int  # parts not done yet
+    held: list[ScanRecord] = field(default_factory=list)  # the tail's records so far
+    errors: list[ErrorRecord] = field(default_factory=list)  # for the image's record
+    tail: bool = False  # the tail is done
+    handed_on: bool = False
+
+    def hold(self, records: Sequence[ScanRecord]) -> None:
+        """Records the tail sent, kept back (a retried tail's first records included)."""
+        self.held += records
+
+    def tail_done(self, records: Sequence[ScanRecord] = ()) -> None:
+        """The tail is done, `records` its last ones."""
+        self.held += records
+        self.tail = True
+
+    def part_done(self) -> None:
+        self.parts -= 1
+
+    def part_failed(self, why: str) -> None:
+        """A part given up (its files recorded before are kept, the rest not read)."""
+        self.errors.append({"stage": "worker", "message": why})
+        self.parts -= 1
+
+    def noted(self, why: str) -> None:
+        """What a part found wrong with the container itself (a zip's budget spent)."""
+        self.errors.append({"stage": "archive", "message": why})
+
+    def ready(self) -> list[ScanRecord] | None:
+        """The image's records to hand on, once every part and the tail are done; None
+        before, and after they have been handed on."""
+        if self.parts > 0 or not self.tail or self.handed_on:
+            return None
+        records, self.held, self.handed_on = self.held, [], True
+        if records and self.errors:
+            records[-1].setdefault("errors", []).extend(self.errors)
+        return records
 
 
 class PartError(Exception):
@@ -91,7 +141,7 @@ def process_part(entry: DiskEntry, part: Part, limits: Limits, opts: HashOptions
                  out: Records) -> list[str]:
     """Append the records of one part's files, as a whole read of the image makes them;
     return the errors it found on the container itself, for the container's record."""
-    from cairn.media.archives import Budget
+    from cairn.media.budget import Budget
     from cairn.media.zipparts import ZipPart
 
     if isinstance(part, ZipPart):

@@ -40,7 +40,7 @@ from cairn.signals import crypto
 from cairn.signals.image import ImageSignals, WantVariants, image_signals
 
 if TYPE_CHECKING:
-    from cairn.media.archives import Budget
+    from cairn.media.budget import Budget
 
 # Called with the descriptor after a file is read and before it is stat-ed again: lets a test
 # change the file at exactly that moment. None in use.
@@ -302,7 +302,7 @@ def process_blob(path: str, parent: str | None, data: bytes, mtime: float | None
 
     `tree`: the top-level file's budget and location counts; `taint`: why the bytes may be
     damaged (a stream that failed its check), repeated on every member read from them;
-    `origin`: where its container says it came from (media/archives.Member.origin), kept
+    `origin`: where its container says it came from (media/budget.Member.origin), kept
     on the record as `origin` (a phone path and app, a deleted flag, a cache entry)."""
     opts = opts or HashOptions()
     rec = base_record(path, parent, len(data), mtime, raw)
