@@ -279,10 +279,12 @@ class Lists(Repository):
     def changed(self, since_gen: int, upto_id: int) -> list[tuple[int, bool]]:
         """(entry id, active) of entries up to `upto_id` whose status changed after since_gen."""
         e = t.list_entries.c
-        with self.engine.connect() as c:
+        with self.engine.connect() as c:  # `id + 0`: read through ix_entries_changed_gen,
+            # a few rows; SQLite otherwise takes `id <=` for a range on the table and scans
+            # every entry up to `upto_id` (2 s at 14M, after each append)
             return [(i, bool(a)) for i, a in c.execute(
                 select(e.id, e.status == "active")
-                .where(e.changed_gen > since_gen, e.id <= upto_id))]
+                .where(e.changed_gen > since_gen, e.id + 0 <= upto_id))]
 
     def by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """{entry id: the entry's row, its list's name as `list`, labels decoded}."""
