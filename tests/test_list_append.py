@@ -66,3 +66,16 @@ def test_migration_0021_goes_down_and_up(store: Store) -> None:
         command.upgrade(cfg, "head")
     assert "ix_entries_type_value" not in indexes()
     assert store.lists.add("L", "f", "plain", 31, entries(["ab" * 32]), 0)["added"] == 1
+
+
+def test_import_cache_is_given_back(store: Store) -> None:
+    """The import's large SQLite page cache is for its insert only: the pooled connection
+    goes back with the cache it had."""
+    if store.engine.dialect.name != "sqlite":
+        return
+    with store.engine.connect() as c:
+        before = c.exec_driver_sql("PRAGMA main.cache_size").scalar()
+    assert before != -store_lists.IMPORT_CACHE_KIB
+    store.lists.add("L", "f", "plain", 31, entries(["cd" * 32]), 0)
+    with store.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA main.cache_size").scalar() == before
