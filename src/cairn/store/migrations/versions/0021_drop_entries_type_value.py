@@ -4,8 +4,9 @@ No query reads it: matching goes through the list index (scan/listindex.py), and
 lookup of an entry by its value names the list, which uq_entries_list_type_value
 (list_id, signal_type, value) serves. Yet every imported entry was written into it: an
 index keyed on a random 64-digit value, of about the size of the unique one. Appending 1M
-PDQ hashes to a 12M-entry list spent a quarter of its insert keeping it (bench/bench_append.py;
-see README).
+PDQ hashes to a 12M-entry list spent a quarter of its insert keeping it: 42 s of CPU with
+it, 31 s without (the insert alone, rolled back; `cairn lists import --append` end to end is
+bench/bench_append.py).
 
 Revision ID: 0021
 Revises: 0020
