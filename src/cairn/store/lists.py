@@ -356,7 +356,7 @@ def _insert_entries_sorted(c: Connection, rows: Iterable[tuple]) -> int:
     # the Indicator-id index takes the rows in random order: with a page cache of 128 MiB a
     # 1M append to a 12M list reads and spills each of its pages several times (30 s of
     # the insert's 42); with 1 GiB for this statement, once (17 s)
-    cache = c.exec_driver_sql("PRAGMA main.cache_size").scalar()
+    cache = c.exec_driver_sql("PRAGMA main.cache_size").scalar_one()
     c.exec_driver_sql(f"PRAGMA main.cache_size = {-IMPORT_CACHE_KIB}")
     try:
         added = c.exec_driver_sql(
