@@ -71,7 +71,7 @@ def _equal(a: str, b: str) -> int:
 
 def _pdq(value: str) -> str:
     hx = pdq.normalise_hex(value)
-    ones = bin(int(hx, 16)).count("1")
+    ones = int(hx, 16).bit_count()
     if not 32 <= ones <= 224:
         # PDQ sets bits against the median coefficient: about half are ones. A hash this
         # lopsided is a placeholder or corruption, and would match flat pictures en masse.

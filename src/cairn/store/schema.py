@@ -167,8 +167,9 @@ list_entries = Table(
     Column("origin", Text),  # JSON: partner, collection, fetched_at, version
     Column("added_at", String(32)),  # when it entered this store: TAXII's date_added
     Column("stix_id", String(64)),  # the Indicator id it is shared under (feedback refers to it)
+    # an entry is looked up by value within its list only (matching goes through the list
+    # index): no index on (signal_type, value) alone, each import would pay for it (0021)
     UniqueConstraint("list_id", "signal_type", "value", name="uq_entries_list_type_value"),
-    Index("ix_entries_type_value", "signal_type", "value"),
     Index("ix_entries_changed_gen", "changed_gen"),
     Index("ix_entries_stix_id", "stix_id"),
 )
