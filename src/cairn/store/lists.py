@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from cairn.signals.types import NAMES as SIGNAL_NAMES
 from cairn.store import schema as t
 from cairn.store.common import Repository, StoreError, inserted_id, now
 from cairn.store.custody import STORE_CHAIN
@@ -180,6 +181,9 @@ class Lists(Repository):
             for value in dict.fromkeys(v.strip().lower() for v in values):
                 hits = c.execute(select(t.list_entries.c.id, t.list_entries.c.status).where(
                     t.list_entries.c.list_id == row[0],
+                    # every type named: the unique (list, type, value) index is then probed
+                    # once a type, not walked over the whole list for each value
+                    t.list_entries.c.signal_type.in_(SIGNAL_NAMES),
                     t.list_entries.c.value == value)).all()
                 if not hits:
                     out["unknown"].append(value)
