@@ -287,7 +287,8 @@ def _open_ewf(path: bytes | None, f: BinaryIO, img: DiskImage, opener: Opener) -
                if str(e).startswith("Failed to load EWF") else f"{type(e).__name__}: {e}")
         raise DiskImageError(f"EWF image unreadable: {why}") from None
     img.format = "E01"
-    img.stream = ewf.open()
+    # not ewf.open(): files are read through ewf_chunks' own chunk access (its docstring)
+    img.stream = ewf_chunks.ChunkStream(ewf, ewf.size)  # type: ignore[assignment]
     img.size = ewf.size
     img.stored = _ewf_stored(ewf)
     if not img.stored:
