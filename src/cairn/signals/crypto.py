@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -62,6 +65,38 @@ def hash_stream(stream: BinaryIO, keep_up_to: int = 0) -> tuple[CryptoHashes, by
             else:
                 kept = None
     return h.result(), (b"".join(kept) if kept is not None else None)
+
+
+def hash_fd_beside(fd: int) -> Callable[[], CryptoHashes]:
+    """Start hashing the file open as `fd` from its start on a thread, and return the call
+    that waits for its hashes (raising what reading raised). The thread reads a duplicate of
+    `fd` by position (os.pread), so the caller may read and seek the file meanwhile, and
+    close it; hashlib releases the GIL, so the hashing takes another core, beside the
+    caller's own work on the file (a disk image's: its files and its verification)."""
+    own = os.dup(fd)
+    h = CryptoHasher()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            offset = 0
+            while chunk := os.pread(own, CHUNK, offset):
+                h.update(chunk)
+                offset += len(chunk)
+        except BaseException as e:  # noqa: BLE001 - raised in the caller, by wait()
+            failed.append(e)
+        finally:
+            os.close(own)
+
+    t = threading.Thread(target=run, name="hash-beside", daemon=True)
+    t.start()
+
+    def wait() -> CryptoHashes:
+        t.join()
+        if failed:
+            raise failed[0]
+        return h.result()
+    return wait
 
 
 def normalise_hex(value: str, kind: str) -> str:
