@@ -103,27 +103,38 @@ def inflate(raw: Any, limit: int) -> bytes:
     return out
 
 
-def _decode(data: bytes, start: int, run: list[tuple[int, int, bool]], limit: int) -> bytes:
+Pieces = list[Any]  # a window's chunks: views of the window read (stored), or inflated bytes
+
+
+def _decode(data: bytes, start: int, run: list[tuple[int, int, bool]], limit: int) -> Pieces:
     view = memoryview(data)
-    out = []
+    out: Pieces = []
     for offset, size, compressed in run:
         raw = view[offset - start: offset - start + size]
         if len(raw) != size:
             raise ChunkError(f"the file ends inside the chunk at offset {offset}")
         try:
-            out.append(inflate(raw, limit) if compressed else bytes(raw))
+            out.append(inflate(raw, limit) if compressed else raw)
         except Exception as e:  # noqa: BLE001 - a corrupt chunk is named, not a crash
             raise ChunkError(f"the chunk at offset {offset} does not inflate: {e}") from None
-    return b"".join(out)
+    return out
 
 
 def media_blocks(ewf: Any, size: int) -> Iterator[bytes]:
-    """The media of dissect EWF `ewf`, `size` bytes, in order, a window's chunks at a time.
-    Reading the files stays on the calling thread (one file position each); inflating runs
-    on THREADS threads, AHEAD windows ahead."""
+    """The media of dissect EWF `ewf`, `size` bytes, in order, a window's chunks at a time
+    (`media_pieces`, joined)."""
+    for pieces in media_pieces(ewf, size):
+        yield b"".join(pieces)
+
+
+def media_pieces(ewf: Any, size: int) -> Iterator[Pieces]:
+    """The media of dissect EWF `ewf`, `size` bytes, in order, a window's chunks at a time,
+    not joined (a hash takes them one by one: no copy of the media, 0.3 s a GiB). Reading
+    the files stays on the calling thread (one file position each); inflating runs on
+    THREADS threads, AHEAD windows ahead."""
     left = size
     with ThreadPoolExecutor(THREADS, thread_name_prefix="ewf-inflate") as pool:
-        pending: deque[Future[bytes]] = deque()
+        pending: deque[Future[Pieces]] = deque()
         windows = _windows(ewf)
         done = False
         while not done or pending:
@@ -138,14 +149,21 @@ def media_blocks(ewf: Any, size: int) -> Iterator[bytes]:
                 data = fh.read(last[0] + last[1] - start)
                 pending.append(pool.submit(_decode, data, start, run, ewf.chunk_size))
             if pending:
-                block = pending.popleft().result()
-                if left <= len(block):
-                    yield block[:left]
+                pieces = pending.popleft().result()
+                n = sum(len(p) for p in pieces)
+                if left <= n:
                     for f in pending:
                         f.cancel()
+                    out: Pieces = []
+                    for p in pieces:
+                        out.append(p[:left])
+                        left -= len(out[-1])
+                        if not left:
+                            break
+                    yield out
                     return
-                left -= len(block)
-                yield block
+                left -= n
+                yield pieces
     if left:
         raise ChunkError(f"the chunks end {left} bytes short of the media size {size}")
 
