@@ -182,6 +182,8 @@ class ChunkStream(SeekableRaw):
         for idx in range(len(ewf.fh)):
             seg = ewf.segment(idx)
             for table in seg.tables:
+                if not table.num_entries:
+                    continue  # an empty table would shadow the next one's first chunk
                 self._firsts.append(n)
                 self._tables.append((seg.fh, table, idx + 1))
                 n += table.num_entries
