@@ -66,6 +66,23 @@ def test_crypto_one_pass_matches_hashlib() -> None:
     assert h.size == len(data) and kept == data
     _, not_kept = crypto.hash_stream(io.BytesIO(data), keep_up_to=100)
     assert not_kept is None
+    threaded, kept = crypto.hash_stream(io.BytesIO(data), keep_up_to=len(data), threaded=True)
+    assert threaded == h and kept == data
+
+
+def test_threaded_hashing_leaves_no_thread_when_the_read_fails() -> None:
+    import threading
+
+    class Broken(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            if self.tell() >= 2 * crypto.CHUNK:
+                raise OSError(5, "Input/output error")
+            return super().read(n)
+
+    before = threading.active_count()
+    with pytest.raises(OSError, match="Input/output"):
+        crypto.hash_stream(Broken(bytes(3 * crypto.CHUNK)), threaded=True)  # type: ignore[arg-type]
+    assert threading.active_count() == before
 
 
 def test_hash_beside_is_the_files_hashes_whatever_the_caller_does(tmp_path: Path) -> None:

@@ -271,6 +271,9 @@ def _video_signals(rec: ScanRecord, source: str | bytes | BinaryIO, limits: Limi
 
 
 UNKNOWN_CONTAINER = 64 << 20  # an unrecognised binary this big is said to be unexamined
+THREADED_HASH = 64 << 20  # from here a file's three digests hash on threads of their own
+# (an E01's later segments, a video, a large zip): MD5's time, not the three's, where a
+# core is free
 
 
 def _unknown(rec: ScanRecord) -> None:
@@ -385,7 +388,8 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
             if kind == "disk":  # its own hashes on another core, beside reading its disk
                 hashed, data = crypto.hash_fd_beside(fd), None
             else:
-                hashes, data = crypto.hash_stream(f, keep_up_to=keep)
+                hashes, data = crypto.hash_stream(f, keep_up_to=keep,
+                                                  threaded=before.st_size >= THREADED_HASH)
                 _hashes_into(rec, hashes)
             rec.update({"media_type": mt, "kind": kind})
             if mt == "application/x-empty":
