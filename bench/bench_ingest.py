@@ -134,20 +134,20 @@ def run(location: Path, workers: int, split: bool = True) -> tuple[float, dict]:
 def count_chunks(e01: Path) -> str:
     """Read every file of the E01 as a scan does (read_ahead) and count the EWF chunks
     inflated: how many reads, how many distinct chunks, the most reads of one chunk."""
-    from dissect.evidence.ewf import ewf as dewf
-
-    from cairn.media.disk import detect
+    from cairn.media.disk import detect, ewf_chunks
     from cairn.media.disk.images import open_image, open_readonly
     from cairn.media.disk.members import iter_disk_members, read_ahead
 
-    reads: dict[tuple[int, int], int] = {}
-    read_chunk = dewf.TableSection.read_chunk
+    reads: dict[int, int] = {}
+    load = ewf_chunks.ChunkStream._load
 
-    def counting(self: object, chunk: int) -> bytes:
-        reads[(id(self), chunk)] = reads.get((id(self), chunk), 0) + 1
-        return read_chunk(self, chunk)  # type: ignore[arg-type]
+    def counting(self: ewf_chunks.ChunkStream, k: int, last: int) -> list:
+        out = load(self, k, last)
+        for j in range(k, k + len(out)):
+            reads[j] = reads.get(j, 0) + 1
+        return out
 
-    dewf.TableSection.read_chunk = counting  # type: ignore[method-assign]
+    ewf_chunks.ChunkStream._load = counting  # type: ignore[method-assign]
     try:
         t0, content = time.perf_counter(), 0
         with open_readonly(bytes(e01)) as f, open_image(f, detect.EWF, bytes(e01)) as img:
@@ -155,7 +155,7 @@ def count_chunks(e01: Path) -> str:
                 content += len(data) if isinstance(data, bytes) else 0
         took = time.perf_counter() - t0
     finally:
-        dewf.TableSection.read_chunk = read_chunk  # type: ignore[method-assign]
+        ewf_chunks.ChunkStream._load = load  # type: ignore[method-assign]
     total = sum(reads.values())
     return (f"{e01.name}: {content / MiB:.0f} MiB of files read in {took:.1f} s; "
             f"{total} chunk reads, {len(reads)} distinct chunks "

@@ -622,8 +622,7 @@ def test_e01_chunks_are_inflated_once_when_files_lie_out_of_directory_order(
     every member as a scan does (read_ahead) inflates no chunk twice."""
     import random
 
-    from dissect.evidence.ewf import ewf as dewf
-
+    from cairn.media.disk import ewf_chunks
     from cairn.media.disk.images import open_image, open_readonly
     from cairn.media.disk.members import iter_disk_members, read_ahead
 
@@ -644,14 +643,16 @@ def test_e01_chunks_are_inflated_once_when_files_lie_out_of_directory_order(
     sh("debugfs", "-w", "-f", "-", raw, stdin="\n".join(cmds) + "\n")
     e01 = ewf(raw, tmp_path / "disk", "-c", "deflate:fast")
 
-    inflated: dict[tuple[int, int], int] = {}
-    read_chunk = dewf.TableSection.read_chunk
+    inflated: dict[int, int] = {}
+    load = ewf_chunks.ChunkStream._load
 
-    def counting(self: object, chunk: int) -> bytes:
-        inflated[(id(self), chunk)] = inflated.get((id(self), chunk), 0) + 1
-        return read_chunk(self, chunk)  # type: ignore[arg-type]
+    def counting(self: ewf_chunks.ChunkStream, k: int, last: int) -> list:
+        out = load(self, k, last)
+        for j in range(k, k + len(out)):
+            inflated[j] = inflated.get(j, 0) + 1
+        return out
 
-    monkeypatch.setattr(dewf.TableSection, "read_chunk", counting)  # counted, still run
+    monkeypatch.setattr(ewf_chunks.ChunkStream, "_load", counting)  # counted, still run
     got, first_block = {}, []
     with open_readonly(bytes(e01)) as f, open_image(f, detect.EWF, bytes(e01)) as img:
         for m, data in read_ahead(iter_disk_members(img, "disk.E01"), 1 << 30):

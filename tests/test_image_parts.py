@@ -159,3 +159,33 @@ def test_units_say_what_they_are(images: dict[str, Path]) -> None:
     (first, *_) = plan_entry(image, Limits(), CARVE, SMALL)
     assert Unit(image, first).describe() == f"disk.img ({first.describe()})"
     assert first.describe().startswith(f"part 1 of {first.count} of the disk: files 0-")
+
+
+def test_one_process_lists_each_volume_once_for_all_its_parts(
+        images: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker reading part after part of one image keeps it open with its volumes'
+    listings: each volume is listed once, and the records are those of parts each read on
+    a fresh opening of the image."""
+    from cairn.media.disk import members
+    from cairn.scan import units
+
+    image = next(e for e in walk(images["e01"]) if e.path.endswith(".E01"))
+    parts = plan_entry(image, Limits(), CARVE, SMALL)
+
+    def read(fresh: bool) -> list:
+        out: list = []
+        for p in parts:
+            if fresh:
+                units.release_held()
+            units.process_part(image, p, Limits(), CARVE, out)
+        units.release_held()
+        return [(r["path"], r.get("sha256"), r["errors"]) for r in out]
+
+    listings = []
+    listing = members._listing
+    monkeypatch.setattr(members, "_listing", lambda fs: listings.append(fs) or listing(fs))
+    held = read(fresh=False)
+    assert len(listings) == 2  # FAT and ext4, once each
+    listings.clear()
+    assert read(fresh=True) == held
+    assert len(listings) == len(parts)  # every part listed its volume again

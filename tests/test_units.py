@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -65,6 +66,47 @@ def test_crypto_one_pass_matches_hashlib() -> None:
     assert h.size == len(data) and kept == data
     _, not_kept = crypto.hash_stream(io.BytesIO(data), keep_up_to=100)
     assert not_kept is None
+    threaded, kept = crypto.hash_stream(io.BytesIO(data), keep_up_to=len(data), threaded=True)
+    assert threaded == h and kept == data
+
+
+def test_threaded_hashing_leaves_no_thread_when_the_read_fails() -> None:
+    import threading
+
+    class Broken(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            if self.tell() >= 2 * crypto.CHUNK:
+                raise OSError(5, "Input/output error")
+            return super().read(n)
+
+    before = threading.active_count()
+    with pytest.raises(OSError, match="Input/output"):
+        crypto.hash_stream(Broken(bytes(3 * crypto.CHUNK)), threaded=True)  # type: ignore[arg-type]
+    assert threading.active_count() == before
+
+
+def test_hash_beside_is_the_files_hashes_whatever_the_caller_does(tmp_path: Path) -> None:
+    """A disk image is hashed on a thread while the caller reads it: by position, from the
+    start, on its own duplicate of the descriptor, so the caller's seeks, reads and close
+    change nothing; a read that fails is raised by the wait."""
+    data = np.random.default_rng(4).bytes(5 * crypto.CHUNK + 3)
+    (tmp_path / "disk.img").write_bytes(data)
+    with (tmp_path / "disk.img").open("rb") as f:
+        f.seek(2 * crypto.CHUNK)
+        wait = crypto.hash_fd_beside(f.fileno())
+        assert f.read(10) == data[2 * crypto.CHUNK: 2 * crypto.CHUNK + 10]
+    h = wait()  # the file closed meanwhile
+    assert (h.md5, h.sha1, h.sha256, h.size) == (
+        hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
+        hashlib.sha256(data).hexdigest(), len(data))
+    r, w = os.pipe()  # no position to read by: the error comes back to the caller
+    try:
+        wait = crypto.hash_fd_beside(r)
+        with pytest.raises(OSError):
+            wait()
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def test_pdq_hex_validation() -> None:

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry
@@ -37,7 +37,7 @@ from cairn.scan.options import HashOptions, Split
 
 if TYPE_CHECKING:
     from cairn.media.disk.images import DiskImage
-    from cairn.media.disk.members import DiskPart
+    from cairn.media.disk.members import DiskPart, Listed
     from cairn.media.zipparts import ZipPart
     from cairn.scan.worker import Records
 
@@ -151,12 +151,49 @@ def process_part(entry: DiskEntry, part: Part, limits: Limits, opts: HashOptions
     from cairn.scan.worker import Tree, entry_record
 
     rec = entry_record(entry)
-    with _open_image(entry) as (img, size):
+    with _held_image(entry) as (img, size, listed):
         tree = Tree(Budget(limits, size))
-        members = iter_disk_members(img, rec["path"], carve=opts.carve, part=part)
+        members = iter_disk_members(img, rec["path"], carve=opts.carve, part=part,
+                                    listed=listed)
         for m, data in read_ahead(members, limits.max_member_size):
             disk_member(rec, m, data, 0, limits, out, opts, tree)
     return []
+
+
+_HELD: dict[str, Any] = {}  # the disk image this process read a part of last, kept open
+
+
+@contextmanager
+def _held_image(entry: DiskEntry) -> Iterator[tuple[DiskImage, int, Listed]]:
+    """The image of `entry` opened as `_open_image` does, kept open (with its volumes'
+    listings) for the next part this process reads of the same file, unchanged (path,
+    inode, size, mtime): a worker reads many parts of an image one after another, and each
+    would otherwise open it and list its files again. Another image, or a part that fails,
+    closes it."""
+    st = os.stat(entry.fs_path)
+    key = (entry.fs_path, st.st_ino, st.st_size, st.st_mtime_ns)
+    if _HELD.get("key") != key:
+        release_held()
+        stack = ExitStack()
+        try:
+            img, size = stack.enter_context(_open_image(entry))
+        except BaseException:
+            stack.close()
+            raise
+        _HELD.update(key=key, stack=stack, img=img, size=size, listed={})
+    try:
+        yield _HELD["img"], _HELD["size"], _HELD["listed"]
+    except BaseException:
+        release_held()
+        raise
+
+
+def release_held() -> None:
+    """Close the image a part left open (see `_held_image`)."""
+    stack = _HELD.pop("stack", None)
+    _HELD.clear()
+    if stack is not None:
+        stack.close()
 
 
 def _zip_part(entry: DiskEntry, part: ZipPart, limits: Limits, opts: HashOptions,

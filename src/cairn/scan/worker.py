@@ -6,6 +6,7 @@ here raises for bad evidence. Evidence is opened read-only and never written.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections import Counter
@@ -283,6 +284,9 @@ def _video_signals(rec: ScanRecord, source: str | bytes | BinaryIO, limits: Limi
 
 
 UNKNOWN_CONTAINER = 64 << 20  # an unrecognised binary this big is said to be unexamined
+THREADED_HASH = 64 << 20  # from here a file's three digests hash on threads of their own
+# (an E01's later segments, a video, a large zip): MD5's time, not the three's, where a
+# core is free
 
 
 def _unknown(rec: ScanRecord) -> None:
@@ -379,6 +383,7 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
         fd = open_noatime(entry.fs_path, rec)
     except OSError as e:
         return _unreadable(rec, e, out)
+    hashed: Callable[[], crypto.CryptoHashes] | None = None
     try:
         with os.fdopen(fd, "rb") as f:
             before = os.fstat(fd)
@@ -393,9 +398,13 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
                                  f"{display_name(os.path.basename(first))}: read with it")
             f.seek(0)
             keep = limits.max_image_bytes if kind == "image" else 0
-            hashes, data = crypto.hash_stream(f, keep_up_to=keep)
-            rec.update({"md5": hashes.md5, "sha1": hashes.sha1, "sha256": hashes.sha256,
-                        "size": hashes.size, "media_type": mt, "kind": kind})
+            if kind == "disk":  # its own hashes on another core, beside reading its disk
+                hashed, data = crypto.hash_fd_beside(fd), None
+            else:
+                hashes, data = crypto.hash_stream(f, keep_up_to=keep,
+                                                  threaded=before.st_size >= THREADED_HASH)
+                _hashes_into(rec, hashes)
+            rec.update({"media_type": mt, "kind": kind})
             if mt == "application/x-empty":
                 add_error(rec, "read", "empty file (0 bytes)")
             _check_name(rec)
@@ -424,15 +433,27 @@ def process_entry(entry: DiskEntry, limits: Limits, opts: HashOptions | None = N
                 from cairn.scan.containers import read_disk
 
                 read_disk(rec, f, entry.fs_path, 0, limits, out, opts, members=members)
+            if hashed is not None:
+                hashes = hashed()
+                _hashes_into(rec, hashes)
+                hashed = None
             if first is None:
                 _unknown(rec)
             if after_read is not None:
                 after_read(fd)
             _check_unchanged(rec, before, os.fstat(fd), hashes.size)
     except OSError as e:
+        if hashed is not None:  # the disk image's own hashes, as when they came first
+            with contextlib.suppress(OSError):
+                _hashes_into(rec, hashed())
         return _unreadable(rec, e, out)
     out.append(rec)
     return out
+
+
+def _hashes_into(rec: ScanRecord, hashes: crypto.CryptoHashes) -> None:
+    rec.update({"md5": hashes.md5, "sha1": hashes.sha1, "sha256": hashes.sha256,
+                "size": hashes.size})
 
 
 def entry_record(entry: DiskEntry) -> ScanRecord:

@@ -287,7 +287,8 @@ def _open_ewf(path: bytes | None, f: BinaryIO, img: DiskImage, opener: Opener) -
                if str(e).startswith("Failed to load EWF") else f"{type(e).__name__}: {e}")
         raise DiskImageError(f"EWF image unreadable: {why}") from None
     img.format = "E01"
-    img.stream = ewf.open()
+    # not ewf.open(): files are read through ewf_chunks' own chunk access (its docstring)
+    img.stream = ewf_chunks.ChunkStream(ewf, ewf.size)  # type: ignore[assignment]
     img.size = ewf.size
     img.stored = _ewf_stored(ewf)
     if not img.stored:
@@ -380,16 +381,17 @@ _HASHES = {"md5": lambda: hashlib.md5(usedforsecurity=False),
 _QUEUED = 8  # blocks of CHUNK * 4 held between the reader and a slower hash: 32 MiB at most
 
 
-def _hash_beside(name: str) -> tuple[queue.Queue[bytes | None], Callable[[], str]]:
-    """A thread that feeds what is put on its queue, in order, to hash `name` (None ends
-    it), and the call that waits for the hex digest. hashlib releases the GIL on large
-    blocks, so MD5, SHA-1 and the reader's inflating run on separate cores."""
-    q: queue.Queue[bytes | None] = queue.Queue(_QUEUED)
+def _hash_beside(name: str) -> tuple[queue.Queue[list[Any] | None], Callable[[], str]]:
+    """A thread that feeds what is put on its queue (lists of blocks), in order, to hash
+    `name` (None ends it), and the call that waits for the hex digest. hashlib releases the
+    GIL on large blocks, so MD5, SHA-1 and the reader's inflating run on separate cores."""
+    q: queue.Queue[list[Any] | None] = queue.Queue(_QUEUED)
     h = _HASHES[name]()
 
     def run() -> None:
-        while (block := q.get()) is not None:
-            h.update(block)
+        while (blocks := q.get()) is not None:
+            for block in blocks:
+                h.update(block)
 
     t = threading.Thread(target=run, name=f"disk-verify-{name}", daemon=True)
     t.start()
@@ -400,7 +402,7 @@ def _hash_beside(name: str) -> tuple[queue.Queue[bytes | None], Callable[[], str
     return q, digest
 
 
-def _stream_blocks(img: DiskImage) -> Iterator[bytes]:
+def _stream_blocks(img: DiskImage) -> Iterator[list[bytes]]:
     """The disk stream from its start, CHUNK * 4 at a time, up to its size."""
     s = img.stream
     s.seek(0)
@@ -410,7 +412,7 @@ def _stream_blocks(img: DiskImage) -> Iterator[bytes]:
         if not block:
             return
         n += len(block)
-        yield block
+        yield [block]
 
 
 def verify(img: DiskImage, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
@@ -426,14 +428,15 @@ def verify(img: DiskImage, progress: Callable[[int], None] | None = None) -> dic
     ewf = getattr(img.stream, "ewf", None) if img.format == "E01" else None
     n = 0
     try:
-        blocks = ewf_chunks.media_blocks(ewf, img.size) if ewf is not None else \
+        blocks = ewf_chunks.media_pieces(ewf, img.size) if ewf is not None else \
             _stream_blocks(img)
         for block in blocks:
             for q, _ in hashers.values():
                 q.put(block)
-            n += len(block)
+            got = sum(len(b) for b in block)
+            n += got
             if progress:
-                progress(len(block))
+                progress(got)
         if n < img.size:
             raise DiskImageError(f"image ends after {n} of {img.size} bytes")
     except Exception as e:  # noqa: BLE001 - a damaged chunk is the answer, not a crash
