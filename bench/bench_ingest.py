@@ -22,9 +22,10 @@ inflated (each should be once). `--keep` keeps the generated files (deleted at t
 otherwise). Timings go here, never into tests.
 
 `--sources`: which of folder, raw (the ext4 image before ewfacquire, kept), ext4 and ntfs
-(their E01s) to scan. `--modes`: how images are read, `split` (in parts that every worker
-takes, as a scan with more than one worker does: scan/units.py) and/or `whole` (one worker
-per image, as before); `--whole` is `--modes whole`. Each image is scanned once per mode,
+(their E01s) to scan. `--modes`: how images are read: `auto` (the default and the issue's
+figure: as `cairn scan --workers N` reads them, in parts with more than one worker and whole
+with one), `split` (always in parts that every worker takes: scan/units.py) and/or `whole`
+(one worker per image); `--whole` is `--modes whole`. Each image is scanned once per mode,
 the modes swapping places every row as the E01s do.
 """
 
@@ -122,7 +123,9 @@ def build(root: Path, size: int, jpeg_share: float, ntfs: bool = True
             len(paths))
 
 
-def run(location: Path, workers: int, split: bool = True) -> tuple[float, dict]:
+def run(location: Path, workers: int, split: bool | None = None) -> tuple[float, dict]:
+    """Seconds and totals of one scan; `split` None: as `cairn scan` decides (in parts only
+    with more than one worker)."""
     with tempfile.TemporaryDirectory(prefix="cairn-bench-ingest-") as home:
         store = Store.open(Path(home))
         t0 = time.perf_counter()
@@ -163,22 +166,24 @@ def count_chunks(e01: Path) -> str:
             f"{max(reads.values(), default=0)} reads of one chunk")
 
 
+_SPLIT = {"auto": None, "split": True, "whole": False}
+
 # a row's name -> the E01 it scans ("ext4 E01", or "E01/split" when modes are named); the raw
 # image and the folder are not the issue's figure
 _E01_KIND = {"ext4": "ext4", "e01": "ext4", "ntfs": "ntfs"}
 
 
 def _todo(row: int, folder: Path, raw: Path, e01s: list[tuple[str, Path]], sources: list[str],
-          modes: list[str]) -> list[tuple[str, Path, bool]]:
+          modes: list[str]) -> list[tuple[str, Path, bool | None]]:
     """(name, location, split) of what one row scans: the folder first, then each image once
     per mode (named `raw/split`, `E01/whole` ... when modes are asked for), in an order that
     swaps every row."""
     images = [("raw", raw)] if "raw" in sources else []
     images += [(n, loc) for n, loc in e01s if n.split()[0].lower() in sources]
-    named = modes != ["split"]
+    named = modes != ["auto"]
     todo = [((f"{'E01' if n == 'ext4 E01' else n.split()[0]}/{m}" if named else n), loc,
-             m == "split") for n, loc in images for m in modes]
-    return ([("folder", folder, True)] if "folder" in sources else []) + (
+             _SPLIT[m]) for n, loc in images for m in modes]
+    return ([("folder", folder, None)] if "folder" in sources else []) + (
         todo[::-1] if row % 2 else todo)
 
 
@@ -192,8 +197,10 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--sources", default="folder,ext4,ntfs",
                     help="what to scan: folder, raw (the ext4 image), ext4, ntfs (E01s)")
-    ap.add_argument("--modes", default="split",
-                    help="how images are read: split (in parts), whole, or split,whole")
+    ap.add_argument("--modes", default="auto",
+                    help="how images are read: auto (as `cairn scan` does: in parts with more "
+                         "than one worker, whole with one), split (always in parts), whole, "
+                         "or several: split,whole")
     ap.add_argument("--whole", action="store_true", help="read images whole (--modes whole)")
     ap.add_argument("--count-chunks", action="store_true",
                     help="instead of scanning: read each E01's files as a scan does and count "
@@ -203,6 +210,8 @@ def main() -> None:
     root = args.workdir or Path(f"/tmp/ingest-bench-{size // MiB}M-{int(args.jpeg_share * 100)}")
     sources = args.sources.split(",")
     modes = ["whole"] if args.whole else args.modes.split(",")
+    if set(modes) - set(_SPLIT):
+        sys.exit(f"--modes: {args.modes!r}: each of auto, split, whole")
     try:
         folder, raw, ext_e01, ntfs_e01, data, nfiles = build(
             root, size, args.jpeg_share, ntfs="ntfs" in sources or args.count_chunks)
@@ -234,7 +243,8 @@ def main() -> None:
                       f"{totals['items_with_errors']:>6} {load0:>4.1f}-{os.getloadavg()[0]:<4.1f}",
                       flush=True)
                 kind = _E01_KIND.get(name.replace("/", " ").split()[0].lower())
-                if kind and split and w <= 2:  # the issue's figure: an E01, read as a scan does
+                if kind and split is None and w <= 2:  # the issue's figure: an E01 scanned
+                    # as `cairn scan --workers N` scans it
                     figs.append(Figure(f"ingest.{kind}.{w}w", mbs / base,
                                        f"{mbs:.1f} vs {base:.1f} MB/s from a folder, "
                                        f"{nfiles} files", args.size))
