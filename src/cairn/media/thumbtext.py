@@ -106,15 +106,22 @@ def _keep(ctype: bytes, body: bytes, found: dict[str, str], notes: list[str],
     return True
 
 
-def _inflate(blob: bytes) -> bytes:
+def inflate_text(blob: bytes, limit: int) -> bytes:
+    """A PNG zTXt/iTXt chunk's zlib text, inflated to at most `limit` bytes (ValueError past
+    it, or when damaged): a few KB may claim gigabytes. The provenance readers' PNG text goes
+    through it too."""
     d = zlib.decompressobj()
     try:
-        out = d.decompress(blob, MAX_CHUNK)
+        out = d.decompress(blob, limit)
     except zlib.error as e:
         raise ValueError(f"bad compressed text: {e}") from None
     if d.unconsumed_tail:
-        raise ValueError(f"compressed text inflates beyond {MAX_CHUNK} bytes")
+        raise ValueError(f"compressed text inflates beyond {limit} bytes")
     return out
+
+
+def _inflate(blob: bytes) -> bytes:
+    return inflate_text(blob, MAX_CHUNK)
 
 
 def _text(raw: bytes) -> str:

@@ -8,11 +8,11 @@ chose to keep.
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.media.decode import exif_of
+from cairn.media.thumbtext import inflate_text
 from cairn.provenance.stealth import Stealth
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -99,14 +99,7 @@ def _png_text(data: bytes, md: Metadata) -> None:
 
 
 def _inflate(blob: bytes) -> bytes:
-    d = zlib.decompressobj()
-    try:
-        out = d.decompress(blob, MAX_TEXT)
-    except zlib.error as e:
-        raise ValueError(f"bad compressed text: {e}") from None
-    if d.unconsumed_tail:
-        raise ValueError(f"compressed text inflates beyond {MAX_TEXT} bytes")
-    return out
+    return inflate_text(blob, MAX_TEXT)
 
 
 def _text_chunk(ctype: bytes, body: bytes) -> tuple[str, str]:
