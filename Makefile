@@ -60,11 +60,14 @@ TRACE_ARGS := --items 20000
 INDEX_ARGS := --sizes 100k --join 10k --append 10k
 API_ARGS := --entries 20k --client raw --requests 2k --seconds 5 --batch 10k --no-faiss
 INGEST_ARGS := --size 64M --workdir /tmp/ingest-bench-quick
+APPEND_ARGS := --size 200k --append 20k --home /tmp/append-bench-quick
 CLUSTER_ARGS := --files 40
 else
 INDEX_ARGS := --sizes 1M,10M
 API_ARGS := --entries 10M --client raw --home bench-out/api-10M
 INGEST_ARGS := --size 4G
+# 10M, not the issue's 100M: a 100M list is ~33 GB of SQLite (the summary shows the size)
+APPEND_ARGS := --size 10M --append 1M --home bench-out/append-10M
 endif
 RUN_BENCH = $(PY) bench/$(1).py $(2) || echo $(1) >> $(BENCH_FAILED)
 
@@ -79,6 +82,7 @@ bench: $(VENV)/.bench
 	$(call RUN_BENCH,bench_index,$(INDEX_ARGS))
 	$(call RUN_BENCH,bench_api,$(API_ARGS))
 	$(call RUN_BENCH,bench_ingest,$(INGEST_ARGS))
+	$(call RUN_BENCH,bench_append,$(APPEND_ARGS))
 	@if [ -n "$$CAIRN_TEST_POSTGRES_URL" ]; then $(call RUN_BENCH,bench_cluster,$(CLUSTER_ARGS)); \
 	else echo "bench_cluster: not run (it needs PostgreSQL: CAIRN_TEST_POSTGRES_URL)"; fi
 	$(PY) bench/summary.py --since $(BENCH_STARTED)

@@ -167,7 +167,8 @@ def main() -> None:
     size = args.size
     emit(f"bench_append-{size}", [
         Figure("lists.append_e2e_s", append_s if ok else None,
-               f"{k:,} hashes appended to {n:,} via `cairn lists import --append`", size),
+               f"{res['added']:,} hashes appended to {res['entries'] - res['added']:,} via "
+               "`cairn lists import --append`", size),
         Figure("index.store_build_s", build_s if fresh else None,
                f"streamed from the store, peak RSS {build_gib:.2f} GiB" if fresh
                else "index was already built (not measured this run)", size),
