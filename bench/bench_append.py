@@ -156,7 +156,7 @@ def main() -> None:
           f"kept from the last (hard-linked) {', '.join(kept) or 'none'}")
     more.unlink()
 
-    old = np.concatenate([next(codes(CHUNK, 1))[:50]])
+    old = next(codes(CHUNK, 1))[:50]  # the first hashes the list was made of
     ask = [r.tobytes().hex() for r in new[:50]] + [r.tobytes().hex() for r in old]
     _, _, checked = child(CHECK, str(args.home), json.dumps(ask))
     chk = json.loads(checked)
