@@ -255,8 +255,13 @@ def many(tmp_path_factory) -> Path:
     return _pictures(tmp_path_factory.mktemp("many"), [f"{i:04d}.jpg" for i in range(800)])
 
 
-def _scan(home: Path, exhibit: Path, *extra: str) -> subprocess.Popen:
-    env = os.environ | {"CAIRN_HOME": str(home)}
+# the scans of `many` that are stopped on purpose: one worker stalls on this file, so the scan
+# cannot finish first however slowly the test gets to its signal (a 2-second scan once did)
+STALL = "0799.jpg:hang"
+
+
+def _scan(home: Path, exhibit: Path, *extra: str, fault: str | None = None) -> subprocess.Popen:
+    env = os.environ | {"CAIRN_HOME": str(home)} | ({FAULT_ENV: fault} if fault else {})
     env.pop("CAIRN_DATABASE_URL", None)
     return subprocess.Popen([CAIRN, "scan", str(exhibit), "--case", "c", "--new-case",
                              "--no-progress",
@@ -266,7 +271,7 @@ def _scan(home: Path, exhibit: Path, *extra: str) -> subprocess.Popen:
 
 def _scan_at_work(home: Path, exhibit: Path) -> tuple[subprocess.Popen, set[int]]:
     """A 2-worker scan, once both workers are up and 20 items are recorded; its children."""
-    proc = _scan(home, exhibit, "--workers", "2")
+    proc = _scan(home, exhibit, "--workers", "2", fault=STALL)
     workers: set[int] = set()
 
     def working() -> bool:
@@ -305,7 +310,7 @@ def test_sigint_at_any_moment_exits_130_with_one_line(many: Path, tmp_path: Path
                                                       moment: str) -> None:
     home = tmp_path / "home"
     db = home / "cairn.db"
-    proc = _scan(home, many, "--workers", "2")
+    proc = _scan(home, many, "--workers", "2", fault=STALL)
     if moment == "store-opened":  # while migrating: within the first second
         _wait_for("the store", db.exists, proc)
     elif moment == "run-created":  # before the walk, the workers, the first item
@@ -355,7 +360,7 @@ def test_members_are_stored_while_their_archive_is_still_being_read(
 
 def test_sigterm_marks_the_run_interrupted(many: Path, tmp_path: Path) -> None:
     db = tmp_path / "home" / "cairn.db"
-    proc = _scan(tmp_path / "home", many, "--workers", "2")
+    proc = _scan(tmp_path / "home", many, "--workers", "2", fault=STALL)
     _wait_for("items", lambda: _count(db, "select count(*) from items") >= 20, proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
