@@ -180,6 +180,53 @@ def test_substring_keys_match_the_bits() -> None:
             start += length
 
 
+@pytest.mark.parametrize("lengths", [(26,) * 6 + (25,) * 4, (24, 24, 24) + (23,) * 8,
+                                     (28, 28) + (25,) * 8, (8,) + (16,) * 15 + (8,)])
+def test_keys_read_the_bits_dealt_round_robin(lengths: tuple[int, ...]) -> None:
+    """Each table's key is its bits in the dealt order, first most significant; every bit
+    is read once; with equal-ish lengths table k reads bits k, k + m, k + 2m, ..."""
+    from cairn.index.mih import _substrings, bit_order, layout_for
+
+    order = bit_order(lengths)
+    assert sorted(order.tolist()) == list(range(256))
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, (20, 32), dtype=np.uint8)
+    keys = _substrings(codes, lengths)
+    for r in (0, 13):
+        bits = "".join(f"{b:08b}" for b in codes[r])
+        start = 0
+        for k, length in enumerate(lengths):
+            assert keys[r, k] == int("".join(bits[p] for p in order[start:start + length]), 2)
+            start += length
+    m = len(lengths)
+    if lengths == layout_for(10_000_000) or lengths == layout_for(100_000_000):
+        start = 0
+        for k, length in enumerate(lengths):
+            assert order[start:start + length].tolist() == list(range(k, 256, m))
+            start += length
+
+
+def test_low_entropy_rows_spread_over_every_table() -> None:
+    """A quarter of the rows with their first 12 bytes zero (flat pictures): no table's
+    buckets fill up with them. Version 5 cut runs of interleaved bytes, which left 14-16 of a
+    26-bit key fixed in three tables: up to 21 of these rows a bucket here, 24k at 100M."""
+    from cairn.index.mih import _offset_bases
+
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (40_000, 32), dtype=np.uint8)
+    codes[:10_000, :12] = 0
+    layout = (26,) * 6 + (25,) * 4
+    idx = HammingIndex()
+    idx.add(codes)
+    idx.build(layout)
+    bases = _offset_bases(layout)
+    for k in range(len(layout)):
+        sizes = np.diff(idx._offsets[bases[k]:bases[k + 1]].astype(np.int64))
+        assert sizes.max() <= 6, (k, sizes.max())  # 10k rows over 2^16+ buckets each
+    queries = np.stack([flip(codes[i], 20, rng) for i in range(0, 10_000, 500)])
+    check(idx, codes, np.ones(len(codes), bool), queries, [31])
+
+
 @pytest.mark.parametrize("layout", [(24, 24, 24) + (23,) * 8, (20,) * 9 + (19,) * 4,
                                     (8,) + (16,) * 15 + (8,), (8,) * 32])
 def test_every_layout_equals_brute_force(layout: tuple[int, ...]) -> None:

@@ -182,64 +182,30 @@ def scan(codes, lo, hi, qs, radius, out_q, out_id, out_d):
 
 
 @compiled
-def _row_keys(codes, r, perm, starts, lengths, words, out):
-    """out[k]: bits [starts[k], starts[k] + lengths[k]) of row r, most significant first,
-    after permuting its bytes by `perm`."""
-    eight = np.uint64(8)
-    for b in range(32):
-        w = b >> 3
-        words[w] = (words[w] << eight) | np.uint64(codes[r, perm[b]])
-    for k in range(starts.shape[0]):
-        w = starts[k] >> 6
-        off = starts[k] & 63
-        length = lengths[k]
-        if off + length <= 64:
-            key = (words[w] >> np.uint64(64 - off - length)) & (
-                (np.uint64(1) << np.uint64(length)) - np.uint64(1))
-        else:
-            first = 64 - off
-            second = length - first
-            key = ((words[w] & ((np.uint64(1) << np.uint64(first)) - np.uint64(1)))
-                   << np.uint64(second)) | (words[w + 1] >> np.uint64(64 - second))
-        out[k] = np.int64(key)
+def _row_key(codes, r, bits, start, length):
+    """Table key of row r: its hash bits bits[start], ..., bits[start + length - 1] (bit p is
+    bit 7 - p % 8 of byte p // 8, as the hex reads), the first most significant. Each bit is
+    shifted to its place on its own, so the reads overlap (not a chain of shift-and-or)."""
+    key = np.uint64(0)
+    one = np.uint64(1)
+    for j in range(length):
+        p = bits[start + j]
+        bit = (np.uint64(codes[r, p >> 3]) >> np.uint64(7 - (p & 7))) & one
+        key |= bit << np.uint64(length - 1 - j)
+    return np.int64(key)
 
 
 @compiled
-def _row_key(codes, r, perm, start, length):
-    """Bits [start, start + length) of row r after permuting its bytes by `perm` (at most
-    two of its 64-bit words are assembled: a table's pass reads only its own key)."""
-    w = start >> 6
-    off = start & 63
-    eight = np.uint64(8)
-    hi = np.uint64(0)
-    for b in range(8 * w, 8 * w + 8):
-        hi = (hi << eight) | np.uint64(codes[r, perm[b]])
-    if off + length <= 64:
-        return np.int64((hi >> np.uint64(64 - off - length))
-                        & ((np.uint64(1) << np.uint64(length)) - np.uint64(1)))
-    lo = np.uint64(0)
-    for b in range(8 * w + 8, 8 * w + 16):
-        lo = (lo << eight) | np.uint64(codes[r, perm[b]])
-    first = 64 - off
-    second = length - first
-    return np.int64(((hi & ((np.uint64(1) << np.uint64(first)) - np.uint64(1)))
-                     << np.uint64(second)) | (lo >> np.uint64(64 - second)))
-
-
-@compiled
-def substring_keys(codes, perm, starts, lengths, out):
-    """out[r, k]: bits [starts[k], starts[k] + lengths[k]) of row r, most significant first,
-    after permuting its bytes by `perm`. As numpy operations this was ~0.1 ms for one query."""
-    words = np.zeros(4, np.uint64)
-    keys = np.empty(starts.shape[0], np.int64)
+def substring_keys(codes, bits, starts, lengths, out):
+    """out[r, k]: table k's key of row r, from its bits bits[starts[k]:starts[k] + lengths[k]].
+    As numpy operations this was ~0.1 ms for one query."""
     for r in range(codes.shape[0]):
-        _row_keys(codes, r, perm, starts, lengths, words, keys)
         for k in range(starts.shape[0]):
-            out[r, k] = keys[k]
+            out[r, k] = _row_key(codes, r, bits, starts[k], lengths[k])
 
 
 @njit(cache=True, nogil=True, boundscheck=False, parallel=True)
-def count_sort(codes, perm, starts, lengths, off_base, order, offsets):
+def count_sort(codes, bits, starts, lengths, off_base, order, offsets):
     """Build every table by counting sort, the tables shared among the cores: no keys array,
     no sort scratch, two passes over the rows per table. offsets[off_base[k] + key] becomes
     where bucket `key` of table k starts (its last offset is the row count);
@@ -254,14 +220,14 @@ def count_sort(codes, perm, starts, lengths, off_base, order, offsets):
         for j in range(size + 1):
             offsets[base + j] = 0
         for r in range(n):  # 1: count each bucket
-            offsets[base + _row_key(codes, r, perm, start, length)] += 1
+            offsets[base + _row_key(codes, r, bits, start, length)] += 1
         run = np.int64(0)  # each count becomes its bucket's end
         for j in range(size):
             run += np.int64(offsets[base + j])
             offsets[base + j] = run
         offsets[base + size] = n
         for r in range(n - 1, -1, -1):  # 2: place rows from the back; ends become starts
-            at = base + _row_key(codes, r, perm, start, length)
+            at = base + _row_key(codes, r, bits, start, length)
             offsets[at] -= 1
             order[np.int64(k) * n + np.int64(offsets[at])] = r
 
