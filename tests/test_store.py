@@ -16,7 +16,7 @@ def test_migrations_match_schema(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
-    assert diff == [], f"schema.py and the Alembic migrations disagree: {diff}"
+    assert diff == [], f"cairn.store.schema and the Alembic migrations disagree: {diff}"
 
 
 def test_reopen_keeps_data_and_record_is_idempotent(tmp_path: Path) -> None:

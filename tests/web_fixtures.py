@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from cairn.store import schema as t
 from inprocess import DB_URLS, database, pictures, run
@@ -73,7 +73,7 @@ class World:
             store.close()
         return {f"{s}: {p}": i for i, s, p in rows}
 
-    def rows(self, table: t.Table) -> list[dict]:
+    def rows(self, table: Table) -> list[dict]:
         store = open_store(self.home)
         try:
             with store.engine.connect() as c:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
 
 from cairn.cases.people import PeopleError
 from cairn.platform import records as rec
@@ -170,7 +170,7 @@ class PlatformStore:
                     dropped.append(index)
         return dropped
 
-    def _insert_sql(self, table: t.Table, columns: tuple[str, ...]) -> str:
+    def _insert_sql(self, table: Table, columns: tuple[str, ...]) -> str:
         """A plain INSERT for the driver's executemany: at tens of millions of rows the
         SQL expression layer's per-row parameter handling is a third of the import."""
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cairn import default_home
@@ -141,7 +141,7 @@ class Store:
         self.engine.dispose()
 
     # -- helpers -------------------------------------------------------------------------
-    def insert_ignore(self, table: t.Table):  # noqa: ANN201 - dialect-specific Insert
+    def insert_ignore(self, table: Table):  # noqa: ANN201 - dialect-specific Insert
         """INSERT that skips rows violating a unique constraint: what makes rescans idempotent."""
         if self.engine.dialect.name == "sqlite":
             return sqlite.insert(table).on_conflict_do_nothing()

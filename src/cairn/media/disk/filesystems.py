@@ -1,6 +1,7 @@
 """File systems on a volume, read in place: FAT12/16/32, exFAT, NTFS, ext2/3/4 (dissect.fat,
-dissect.ntfs, dissect.extfs) and ISO 9660 (pycdlib), each as one small reader with `files()`
-and `unallocated()`.
+dissect.ntfs, dissect.extfs), each as one small reader with `files()` and `unallocated()`;
+`open_fs` recognises a volume's file system and hands it to its reader, here or in its own
+module.
 
 Deleted files, where the file system still describes them:
 - FAT: directory entries whose first byte is 0xE5. The cluster chain is zeroed on deletion,
@@ -15,8 +16,9 @@ Deleted files, where the file system still describes them:
 - exFAT: entry sets whose in-use bits are cleared (0x05/0x40/0x41), names kept; content
   from the clusters the stream entry names (contiguous ones reliably).
 
-APFS: `cairn.media.disk.apfs` (unencrypted volumes; an encrypted one is a note). HFS+/HFSX
-and ISO 9660/HFS+ hybrid discs: `cairn.media.disk.hfs`.
+APFS: `cairn.media.disk.apfs` (unencrypted volumes; an encrypted one is a note). HFS+/HFSX:
+`cairn.media.disk.hfs`. ISO 9660 (pycdlib) and ISO 9660/HFS+ hybrid discs:
+`cairn.media.disk.iso9660`.
 Recognised but not read (each an `FsError` naming it): classic HFS, BitLocker.
 `unallocated()`: byte ranges of free clusters (FAT: FAT entries 0; NTFS: $Bitmap; exFAT:
 its allocation bitmap; ext: the groups' block bitmaps), for carving; ISO 9660 has none.
@@ -29,7 +31,7 @@ import stat
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, BinaryIO, Protocol
 
@@ -496,67 +498,6 @@ class ExFatReader:
                        if c >> 3 < len(bm) and not bm[c >> 3] >> (c & 7) & 1)
 
 
-# -- ISO 9660 ------------------------------------------------------------------------------
-class IsoReader:
-    """ISO 9660 (with Rock Ridge or Joliet names where present, as the disc's own reader
-    would show them) through pycdlib. A disc is written once: nothing deleted, no free
-    space to carve."""
-
-    name = "ISO 9660"
-
-    def __init__(self, fh: BinaryIO) -> None:
-        import pycdlib
-        self.iso = pycdlib.PyCdlib()
-        self.iso.open_fp(fh)
-        self.notes: list[str] = []
-        self.starts: dict[str, int] = {}  # where each file's data begins (a hybrid's HFS+)
-        if self.iso.has_rock_ridge():
-            self.key, self.name = "rr_path", "ISO 9660 (Rock Ridge)"
-        elif self.iso.has_joliet():
-            self.key, self.name = "joliet_path", "ISO 9660 (Joliet)"
-        else:
-            self.key = "iso_path"
-
-    def files(self) -> Iterator[FsFile]:
-        for here, _dirs, names in self.iso.walk(**{self.key: "/"}):
-            for n in sorted(names):
-                full = here.rstrip("/") + "/" + n
-                try:
-                    rec = self.iso.get_record(**{self.key: full})
-                    size, mtime = rec.get_data_length(), _iso_time(getattr(rec, "date", None))
-                except Exception as e:  # noqa: BLE001 - one damaged record, noted
-                    self.notes.append(f"ISO record {full!r} unreadable: {type(e).__name__}: {e}")
-                    continue
-                path = full.lstrip("/")
-                if self.key == "iso_path":
-                    path = path.rsplit(";", 1)[0]  # the version number is not part of a name
-                rr = getattr(rec, "rock_ridge", None)
-                if rr is not None and rec.is_symlink():
-                    target = rr.symlink_path().decode("utf-8", "replace")
-                    yield FsFile(path, 0, mtime, False, None,
-                                 f"symbolic link to {target!r}; not followed")
-                    continue
-                if size:
-                    self.starts[path] = rec.extent_location() * self.iso.logical_block_size
-                yield FsFile(path, size, mtime, False, partial(self._open, full))
-
-    def _open(self, path: str) -> BinaryIO:
-        # PyCdlibIO sets its position up on entering; it re-seeks the image on every read
-        return self.iso.open_file_from_iso(**{self.key: path}).__enter__()
-
-    def unallocated(self) -> Ranges | None:
-        return []
-
-
-def _iso_time(d: Any) -> float | None:
-    try:
-        tz = timezone(timedelta(minutes=15 * d.gmtoffset))
-        return datetime(1900 + d.years_since_1900, d.month, d.day_of_month, d.hour, d.minute,
-                        d.second, tzinfo=tz).timestamp()
-    except (AttributeError, ValueError, OverflowError, TypeError):
-        return None
-
-
 def _apfs(fh: BinaryIO) -> FileSystem:
     from cairn.media.disk.apfs import ApfsReader  # its module imports this one
     return ApfsReader(fh)
@@ -568,7 +509,7 @@ def _hfs(fh: BinaryIO) -> FileSystem:
 
 
 def _iso(fh: BinaryIO) -> FileSystem:
-    from cairn.media.disk.hfs import iso_or_hybrid  # an ISO 9660/HFS+ hybrid disc
+    from cairn.media.disk.iso9660 import iso_or_hybrid  # its module imports this one
     return iso_or_hybrid(fh)
 
 

@@ -12,11 +12,8 @@ the library cannot read; resource forks (their count is said). Classic HFS (Mac 
 record of a deleted file, so none are listed; the allocation file is not mapped, so
 `--carve` says HFS+ is not carved.
 
-An ISO 9660/HFS+ hybrid disc (xorriso's `-hfsplus on`, Apple's hybrid CDs) holds one set of
-files under two trees whose records point at the same data. It is read as the ISO 9660 disc
-(paths as for any disc); its HFS+ tree adds only the files whose data no ISO 9660 record
-points at (hidden from the ISO 9660 tree: each with a warning saying so), so no file is
-listed twice and none is missed.
+The HFS+ tree of an ISO 9660/HFS+ hybrid disc is read by this reader too, on behalf of
+`iso9660`, which reads the disc.
 """
 
 from __future__ import annotations
@@ -24,13 +21,11 @@ from __future__ import annotations
 import io
 import re
 import stat
-import unicodedata
 from collections.abc import Iterator
 from functools import partial
 from typing import Any, BinaryIO
 
-from cairn.media.disk.apm import apm_entries
-from cairn.media.disk.filesystems import FsError, FsFile, IsoReader, Ranges, inode_file
+from cairn.media.disk.filesystems import FsError, FsFile, Ranges, inode_file
 
 HFS_EPOCH = 2082844800  # seconds from 1904-01-01 (HFS+ time zero) to 1970-01-01, UTC
 
@@ -168,63 +163,3 @@ class HfsReader:
 
     def unallocated(self) -> Ranges | None:
         return None  # the allocation file (HFS+'s free-space bitmap) is not read yet
-
-
-class HybridReader:
-    """An ISO 9660/HFS+ hybrid disc (see the module's docstring): the ISO 9660 tree, then
-    what only the HFS+ tree(s) of the disc's Apple Partition Map hold."""
-
-    def __init__(self, iso: IsoReader, hfs: list[tuple[int, HfsReader]],
-                 notes: list[str]) -> None:
-        self.iso = iso
-        self.hfs = hfs  # (the volume's offset on the disc, its reader)
-        self.name = f"{iso.name} + HFS+"
-        self.notes = notes
-
-    def files(self) -> Iterator[FsFile]:
-        paths: set[str] = set()  # composed (NFC): HFS+ stores names decomposed
-        for f in self.iso.files():
-            paths.add(unicodedata.normalize("NFC", f.path))
-            yield f
-        starts = set(self.iso.starts.values())
-        for offset, hfs in self.hfs:
-            for f in hfs.files():
-                start = hfs.starts.get(f.path)
-                if (start + offset in starts if start is not None
-                        else unicodedata.normalize("NFC", f.path) in paths):
-                    continue  # the same data (or, with none, the same name) as an ISO file
-                why = ("only in the disc's HFS+ tree: the ISO 9660 tree does not list "
-                       "this data")
-                yield FsFile(f.path, f.size, f.mtime, f.deleted, f.open,
-                             f"{f.note}; {why}" if f.note else why)
-            self.notes.extend(f"HFS+ tree: {n}" for n in hfs.notes)
-
-    def unallocated(self) -> Ranges | None:
-        return []  # a disc is written once: no free space
-
-
-def iso_or_hybrid(disc: BinaryIO) -> IsoReader | HybridReader:
-    """An ISO 9660 disc's reader; a hybrid one's when its Apple Partition Map holds HFS+
-    volumes (one that does not open is a note: the ISO 9660 tree is read either way)."""
-    iso = IsoReader(disc)
-    hfs: list[tuple[int, HfsReader]] = []
-    notes: list[str] = []
-    for e in apm_entries(disc):
-        if e.type != "Apple_HFS":
-            continue
-        from dissect.util.stream import RangeStream
-
-        vol = RangeStream(disc, e.offset, e.size)
-        vol.seek(1024)
-        sig = vol.read(2)
-        if sig == b"BD":
-            notes.append(f"HFS tree of the hybrid disc ({e.name!r}) is classic HFS: not read "
-                         "(libfshfs reads HFS+ and HFSX only); its ISO 9660 tree is")
-        if sig not in (b"H+", b"HX"):
-            continue
-        try:
-            hfs.append((e.offset, HfsReader(vol)))
-        except FsError as err:
-            notes.append(f"HFS+ tree of the hybrid disc ({e.name!r}): {err}")
-    disc.seek(0)
-    return HybridReader(iso, hfs, notes) if hfs or notes else iso
