@@ -1,5 +1,6 @@
 """`cairn` run in-process (click's runner: no interpreter start per command) on a store in
-SQLite or, where the CI started one, PostgreSQL; and benign pictures to scan."""
+SQLite or, where the CI started one, PostgreSQL; the scan-then-report steps most report tests
+begin with; and benign pictures to scan."""
 
 from __future__ import annotations
 
