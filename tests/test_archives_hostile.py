@@ -8,7 +8,6 @@ import bz2
 import gzip
 import hashlib
 import io
-import json
 import lzma
 import random
 import struct
@@ -17,13 +16,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from cairn.cli import cli
 from cairn.demo import jpeg_bytes, picture
 from cairn.media.limits import Limits
 from cairn.media.walk import walk
 from cairn.scan.worker import process_entry
+from inprocess import report_json, scan_case
 
 NOISE = random.Random(7).randbytes(6000)  # incompressible: gzip stores it, bytes stay in place
 
@@ -240,23 +238,17 @@ def test_scan_of_hostile_archives_finishes_and_reruns(tmp_path: Path) -> None:
     for name, data in hostile.items():
         (ev / name).write_bytes(data)
     (ev / "z.jpg").write_bytes(jpeg_bytes(picture(1, (64, 48))))
-    env = {"CAIRN_HOME": str(tmp_path / "home")}
-    runner = CliRunner()
-    args = ["scan", str(ev), "--case", "h", "--new-case", "--workers", "1", "--json",
-            "--no-progress"]
-    first = runner.invoke(cli, args, env=env)
-    assert first.exit_code == 0, first.output
-    summary = json.loads(first.output)
+    home = tmp_path / "home"
+    summary = scan_case(home, ev, "h", "--workers", "1")
     assert summary["status"] == "complete"
-    report = json.loads(runner.invoke(cli, ["report", "--case", "h", "--format", "json"],
-                                      env=env).output)
+    report = report_json(home, "h")
     items = {it["path"]: it for it in report["items"]}
     for name in hostile:
         assert name in items
         assert items[name]["errors"] or any(
             it["errors"] for p, it in items.items() if p.startswith(name + "!/")), name
     assert items["z.jpg"]["pdq"] and not items["z.jpg"]["errors"]
-    again = json.loads(runner.invoke(cli, args, env=env).output)
+    again = scan_case(home, ev, "h", "--workers", "1")
     assert again["new_items"] == 0 and again["status"] == "complete"
 
 

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from cairn.cli import cli
 from cairn.demo import jpeg_bytes, picture
+from inprocess import report_json, scan_case
 
 OLD = time.time() - 3 * 86400  # relatime updates an atime older than a day on any read
 
@@ -37,16 +36,11 @@ def test_scan_keeps_folder_and_file_atimes_and_records_link_atimes(tmp_path: Pat
     ev = tmp_path / "ev"
     paths = _evidence(ev)
     before = {p: os.lstat(p).st_atime_ns for p in paths}
-    env = {"CAIRN_HOME": str(tmp_path / "home")}
-    res = CliRunner().invoke(cli, ["scan", str(ev), "--case", "a", "--new-case", "--workers", "1",
-                                   "--json",
-                                   "--no-progress"], env=env)
-    assert res.exit_code == 0, res.output
+    home = tmp_path / "home"
+    summary = scan_case(home, ev, "a", "--workers", "1")
     assert {p: os.lstat(p).st_atime_ns for p in paths} == before
-    summary = json.loads(res.output)
     assert summary["totals"]["items_atime_not_kept"] == 1  # the link, and only it
-    report = json.loads(CliRunner().invoke(cli, ["report", "--case", "a", "--format", "json"],
-                                           env=env).output)
+    report = report_json(home, "a")
     notes = {it["path"]: it.get("atime_note") for it in report["items"]}
     assert "readlink" in notes.pop("d/link.jpg")
     assert set(notes.values()) == {None}

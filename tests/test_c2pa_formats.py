@@ -7,7 +7,6 @@ linked to it by signer in a traced case."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import av
@@ -36,6 +35,7 @@ from cairn.provenance.c2pa_reader import (
     trust_anchors,
 )
 from conftest import Cairn
+from inprocess import scan_report
 
 SIGNER = "Demo Generator Signer"
 ISSUER = "Cairn Test CA"
@@ -341,8 +341,7 @@ def test_scan_links_a_video_and_a_picture_by_signer(tmp_path: Path, cairn: Cairn
     (ev / "plain.jpg").write_bytes(jpeg_bytes(picture(7381, (320, 240))))
     pem = tmp_path / "anchors.pem"
     pem.write_text(creds[0])
-    cairn.run("scan", ev, "--case", "c2", "--new-case", "--no-progress", "--c2pa-trust", pem)
-    rep = json.loads(cairn.run("report", "--case", "c2", "--format", "json").stdout)
+    rep = scan_report(cairn.home, ev, "c2", "--c2pa-trust", pem)
     states = {it["path"]: [f["state"] for f in it["findings"] if f["kind"] == "c2pa"]
               for it in rep["items"]}
     assert states == {"clip.mp4": ["trusted"], "still.jpg": ["trusted"], "plain.jpg": []}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from inprocess import DB_URLS, EXAMINER, database, pictures, run
+from inprocess import DB_URLS, EXAMINER, database, pictures, report_json, run
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,7 +42,7 @@ def _list(tmp_path: Path, name: str, *shas: str) -> Path:
 
 
 def report(home: Path) -> dict:
-    return json.loads(run(home, "report", "--case", "op-demo", "--format", "json"))
+    return report_json(home, "op-demo")
 
 
 def statuses(rep: dict) -> dict[str, list[str]]:

@@ -24,6 +24,7 @@ from cairn.media.disk import detect
 from cairn.media.limits import Limits
 from cairn.media.walk import walk
 from cairn.scan.worker import HashOptions, process_entry
+from inprocess import scan_report
 
 MiB = 1 << 20
 
@@ -341,9 +342,7 @@ def test_broken_images_are_errors_and_the_scan_goes_on(tmp_path: Path, gpt: Path
     mbr[510:512] = b"\x55\xaa"
     (ev / "past.dd").write_bytes(bytes(mbr))
     shutil.copy(tree / "Pictures" / "pic0.jpg", ev / "after.jpg")
-    cairn.run("scan", ev, "--case", "C", "--new-case")
-    cairn.run("report", "--case", "C", "--format", "json", "-o", tmp_path / "r.json")
-    rep = json.loads((tmp_path / "r.json").read_text())
+    rep = scan_report(cairn.home, ev, "C")
     items = {it["path"]: it for it in rep["items"]}
     assert items["after.jpg"]["pdq"] and not items["after.jpg"]["errors"]
     cut = " ".join(e["message"] for p, it in items.items() if p.startswith("cut.E01")

@@ -22,6 +22,7 @@ import pytest
 
 from cairn.demo import jpeg_bytes, picture
 from conftest import CAIRN, Cairn
+from inprocess import scan_report
 
 
 def free_port() -> int:
@@ -153,8 +154,7 @@ def test_two_instances_share_scan_and_feed_back(instances, tmp_path: Path) -> No
     ev = tmp_path / "exhibit"
     ev.mkdir()
     (ev / "holiday.jpg").write_bytes(files[2])
-    b.cli.run("scan", ev, "--case", "op", "--new-case", "--no-progress")
-    rep = json.loads(b.cli.run("report", "--case", "op").stdout)
+    rep = scan_report(b.cli.home, ev, "op")
     (match,) = rep["items"][0]["matches"]
     assert match["list"] == "from-a"
     origin = match["entry"]["origin"]  # every entry remembers where it came from

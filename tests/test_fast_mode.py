@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from cairn.demo import EDITS, jpeg_bytes, picture, write_known_lists
 from cairn.signals.pdq import hamming
+from inprocess import scan_report
 
 
 def _expected(reference: Path, rel: str) -> dict:
@@ -75,8 +75,7 @@ def test_fast_scan_records_fast_hashes_and_finds_the_same_matches(tmp_path: Path
         # one store each: a store reports an exact hash for content wherever it has one
         c = Cairn(tmp_path / f"home-{mode}")
         c.run("lists", "import", lists / "known.csv", "--name", "pdqs")
-        c.run("scan", ev, "--case", "c", "--new-case", "--mode", mode)
-        report = json.loads(c.run("report", "--case", "c").stdout)
+        report = scan_report(c.home, ev, "c", "--mode", mode)
         found[mode] = {it["path"] for it in report["items"] if it["matches"]}
         modes = {it["path"]: it["pdq"]["mode"] for it in report["items"]}
         if mode == "fast":

@@ -13,6 +13,7 @@ from PIL import Image
 from cairn.cases.report import FAST_PDQ_NOTE, write_report
 from cairn.lists.formats.stix import _PDQ_PATTERN
 from cairn.store.store import Store
+from inprocess import report_json
 
 CASE = "fast-c"
 
@@ -61,7 +62,7 @@ def _stix_pdq(bundle: dict) -> list[str]:
 
 def test_fast_pdq_is_left_out_of_exports_until_rehash(cairn, tmp_path: Path) -> None:
     _pic, exact = _case(cairn, tmp_path)
-    report = json.loads(cairn.run("report", "--case", CASE, "--format", "json").stdout)
+    report = report_json(cairn.home, CASE)
     (item,) = report["items"]
     assert item["pdq"]["mode"] == "fast" and item["pdq"]["note"] == FAST_PDQ_NOTE
     fast = item["pdq"]["hash"]

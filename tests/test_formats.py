@@ -16,6 +16,7 @@ from cairn.demo import jpeg_bytes, picture
 from cairn.lists.formats import read_list
 from cairn.signals import pdq
 from conftest import Cairn
+from inprocess import report_json, scan_report
 
 PDQS = [pdq.pdq_from_image(picture(700 + i, (160, 120)), dihedral=False).hash for i in range(3)]
 
@@ -241,11 +242,10 @@ def test_nsrl_known_good_hides_items(cairn: Cairn, tmp_path: Path) -> None:
     assert (res["format"], res["entries"]) == ("nsrl", 2)
     assert res["rejected_lines"][0]["line"] == 3
     assert {x["name"]: x["purpose"] for x in cairn.json("lists")}["nsrl"] == "known-good"
-    cairn.run("scan", ev, "--case", "kg", "--new-case", "--no-progress")
-    rep = json.loads(cairn.run("report", "--case", "kg").stdout)
+    rep = scan_report(cairn.home, ev, "kg")
     assert [it["path"] for it in rep["items"]] == ["photo.jpg"]
     assert rep["summary"]["known_good_hidden"] == 1 and rep["summary"]["items_matched"] == 0
-    rep = json.loads(cairn.run("report", "--case", "kg", "--include-known-good").stdout)
+    rep = report_json(cairn.home, "kg", "--include-known-good")
     (kg,) = [it for it in rep["items"] if it.get("known_good")]
     assert kg["path"] == "system.dll.jpg" and kg["matches"] == []
     # RDSv2 CSV

@@ -16,15 +16,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cairn.cli import cli
 from cairn.demo import jpeg_bytes, picture
 from cairn.media.limits import Limits
 from cairn.media.walk import display_name, walk
 from cairn.scan import worker
+from inprocess import invoke, report_json, scan_case
 
 
 def jpg(seed: int) -> bytes:
@@ -35,22 +34,14 @@ class Case:
     """`cairn scan` and `cairn report` in-process against one store."""
 
     def __init__(self, tmp: Path) -> None:
-        self.env = {"CAIRN_HOME": str(tmp / "home")}
-        self.db = tmp / "home" / "cairn.db"
-        self.runner = CliRunner()
+        self.home = tmp / "home"
+        self.db = self.home / "cairn.db"
 
     def scan(self, where: Path) -> dict:
-        res = self.runner.invoke(cli, ["scan", str(where), "--case", "c", "--new-case",
-                                       "--workers", "1",
-                                       "--json", "--no-progress"], env=self.env)
-        assert res.exit_code == 0, res.output
-        return json.loads(res.output)
+        return scan_case(self.home, where, "c", "--workers", "1")
 
     def items(self) -> list[dict]:
-        res = self.runner.invoke(cli, ["report", "--case", "c", "--format", "json"],
-                                 env=self.env)
-        assert res.exit_code == 0, res.output
-        return json.loads(res.output)["items"]
+        return report_json(self.home, "c")["items"]
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
@@ -249,9 +240,7 @@ def test_rehash_finds_a_file_under_a_folder_named_like_an_archive(tmp_path: Path
     (ev / "x.zip!" / "y.jpg").write_bytes(jpeg_bytes(picture(7, (600, 600))))
     case = Case(tmp_path)
     case.scan(ev)
-    res = case.runner.invoke(cli, ["rehash", "--case", "c", "--all", "--json"], env=case.env)
-    assert res.exit_code == 0, res.output
-    done = json.loads(res.stdout)
+    done = json.loads(invoke(case.home, "rehash", "--case", "c", "--all", "--json").stdout)
     assert done["missing"] == [] and done["files_read"] == 1
     assert done["exact_signals_added"] == 1
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from cairn.demo_provenance import a1111_png
-from inprocess import DB_URLS, database, pictures, run
+from inprocess import DB_URLS, database, pictures, report_json, run
 
 NOTES = """# Examiner's notes (benign test case)
 
@@ -145,7 +145,7 @@ def test_pdf_where_chromium_is(operation: Path, tmp_path: Path) -> None:
 
 
 def test_the_case_report_shows_what_was_found_per_suspect_and_device(operation: Path) -> None:
-    rep = json.loads(run(operation, "report", "--case", "op-harbour", "--format", "json"))
+    rep = report_json(operation, "op-harbour")
     by = {s["id"]: s for s in rep["people"]["suspects"]}
     assert (by["S-01"]["devices"], by["S-01"]["matched_items"], by["S-01"]["synthetic_items"]) \
         == (["D-01"], 1, 1)

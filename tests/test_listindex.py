@@ -4,7 +4,6 @@ positive / removal, refused and rebuilt when damaged or foreign, and used by `ca
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -19,6 +18,7 @@ from cairn.scan.listindex import open_matcher
 from cairn.signals import pdq
 from cairn.store import Store
 from conftest import Cairn
+from inprocess import scan_report
 
 RNG = np.random.default_rng(4)
 
@@ -284,8 +284,7 @@ def test_index_damaged_inside_is_rebuilt_when_a_query_meets_it(cairn: Cairn,
     ev = tmp_path / "ev"
     ev.mkdir()
     (ev / "copy.jpg").write_bytes(data)
-    cairn.run("scan", ev, "--case", "c", "--new-case", "--no-progress")
-    (item,) = json.loads(cairn.run("report", "--case", "c").stdout)["items"]
+    (item,) = scan_report(cairn.home, ev, "c")["items"]
     assert [x["list"] for x in item["matches"]] == ["known"]
 
 

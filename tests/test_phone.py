@@ -21,7 +21,7 @@ from cairn.media.limits import Limits
 from cairn.media.sniff import ANDROID_THUMBDATA, IOS_ITHMB, THUMBCACHE, kind_of, refine, sniff
 from cairn.media.walk import walk
 from cairn.scan.worker import process_entry
-from inprocess import run
+from inprocess import report_json, run, scan_case
 
 
 @pytest.fixture(scope="module")
@@ -268,10 +268,9 @@ def test_hash_members_prints_origins(phone, tmp_path) -> None:
 
 def test_scan_of_the_phone_exhibits_records_every_thumbnail_and_absence(phone, tmp_path) -> None:
     home = tmp_path / "home"
-    summary = json.loads(run(home, "scan", phone["root"], "--case", "phone-case", "--new-case",
-                             "--workers", "1", "--json", "--no-progress"))
+    summary = scan_case(home, phone["root"], "phone-case", "--workers", "1")
     assert summary["status"] == "complete", summary
-    report = json.loads(run(home, "report", "--case", "phone-case", "--format", "json"))
+    report = report_json(home, "phone-case")
     items = {it["path"]: it for it in report["items"]}
     thumbs = [p for p in items if "thumbcache_256.db!/" in p or "thumbdata3" in p and "!/slot" in p]
     assert len(thumbs) == 4

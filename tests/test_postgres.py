@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from conftest import CAIRN
 from exhibit import EXPECT_MATCHES, build
-from inprocess import database
+from inprocess import DB_URLS, database, report_json, scan_case, scan_report
 from test_archives_hostile import zip_with_nul_in_name
 from test_identity import long_name_zip
 
@@ -28,6 +28,15 @@ pytestmark = pytest.mark.skipif(not URL, reason="no PostgreSQL: set CAIRN_TEST_P
 def pg_url() -> Iterator[str | None]:
     """A fresh database on the test cluster, dropped afterwards."""
     yield from database("postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _forget_homes(tmp_path: Path) -> Iterator[None]:
+    """The homes a test pointed at a database (for the in-process scan and report) are
+    forgotten after it."""
+    yield
+    for home in [h for h in DB_URLS if tmp_path in h.parents]:
+        DB_URLS.pop(home)
 
 
 def run(home: Path, db: str | None, *args: str | Path, ok: tuple[int, ...] = (0,)) -> str:
@@ -44,8 +53,8 @@ def run(home: Path, db: str | None, *args: str | Path, ok: tuple[int, ...] = (0,
 def _flow(home: Path, db: str | None, evidence: Path, lists: dict) -> tuple[dict, dict]:
     for name, path in lists.items():
         run(home, db, "lists", "import", path, "--name", name, ok=(0, 3))
-    run(home, db, "scan", evidence, "--case", "pg", "--new-case", "--no-progress")
-    report = json.loads(run(home, db, "report", "--case", "pg"))
+    DB_URLS[home] = db
+    report = scan_report(home, evidence, "pg")
     trace = json.loads(run(home, db, "trace", "--case", "pg", "--json"))
     return report, trace
 
@@ -76,9 +85,7 @@ def test_postgres_gives_what_sqlite_gives(pg_url: str, tmp_path: Path) -> None:
         assert c.execute(text("select version_num from alembic_version")).scalar_one()
     engine.dispose()
     # idempotent rescan, list withdrawal and the list index work the same on PostgreSQL
-    run(tmp_path / "pg-home", pg_url, "scan", evidence, "--case", "pg", "--new-case",
-        "--no-progress")
-    again = json.loads(run(tmp_path / "pg-home", pg_url, "report", "--case", "pg"))
+    again = scan_report(tmp_path / "pg-home", evidence, "pg")
     assert _essence(again) == _essence(pg_report)
     name = next(iter(lists))
     info = json.loads(run(tmp_path / "pg-home", pg_url, "lists", "index", "--json"))
@@ -97,11 +104,10 @@ def test_hostile_member_names_are_recorded_on_postgres(pg_url: str, tmp_path: Pa
     name = long_name_zip(ev / "long.zip")
     (ev / "nul.zip").write_bytes(zip_with_nul_in_name())
     home = tmp_path / "home"
-    first = json.loads(run(home, pg_url, "scan", ev, "--case", "pg", "--new-case", "--json",
-                           "--no-progress"))
+    DB_URLS[home] = pg_url
+    first = scan_case(home, ev, "pg")
     assert first["status"] == "complete" and first["new_items"] == 4
-    paths = {it["path"] for it in json.loads(run(home, pg_url, "report", "--case", "pg"))["items"]}
+    paths = {it["path"] for it in report_json(home, "pg")["items"]}
     assert paths == {"long.zip", f"long.zip!/{name}", "nul.zip", "nul.zip!/a.jpg"}
-    again = json.loads(run(home, pg_url, "scan", ev, "--case", "pg", "--new-case", "--json",
-                           "--no-progress"))
+    again = scan_case(home, ev, "pg")
     assert again["status"] == "complete" and again["new_items"] == 0

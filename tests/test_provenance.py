@@ -25,6 +25,7 @@ from cairn.provenance.generators.novelai import NOVELAI_KEY
 from cairn.provenance.models import AUTOV1_AT, AUTOV1_LEN, hash_model
 from cairn.provenance.watermark import MARKS
 from conftest import Cairn
+from inprocess import scan_report
 
 
 @pytest.fixture(scope="module")
@@ -325,9 +326,8 @@ def test_scan_reports_findings_and_links_model_files(cairn: Cairn, tmp_path: Pat
         (ev / name).write_bytes(data)
     pem = tmp_path / "anchors.pem"
     pem.write_text(creds[0])
-    cairn.run("scan", ev, "--case", "prov", "--new-case", "--no-progress", "--c2pa-trust", pem,
-              "--novelai-key", f"test-signer={pub}")
-    rep = json.loads(cairn.run("report", "--case", "prov", "--format", "json").stdout)
+    rep = scan_report(cairn.home, ev, "prov", "--c2pa-trust", pem, "--novelai-key",
+                      f"test-signer={pub}")
     by = {it["path"]: it for it in rep["items"]}
     gen = {p: [f for f in by[p]["findings"] if f["kind"] == "generator"] for p in by}
     assert gen["a1111.png"][0]["generator"] == "automatic1111"
@@ -528,8 +528,7 @@ def test_scan_with_detector(cairn: Cairn, tmp_path: Path) -> None:
     ev.mkdir()
     (ev / "a.png").write_bytes(dp.png(picture(610, (128, 96))))
     (ev / "b.jpg").write_bytes(jpeg_bytes(picture(611, (128, 96))))
-    cairn.run("scan", ev, "--case", "det", "--new-case", "--no-progress", "--detector", cfg)
-    rep = json.loads(cairn.run("report", "--case", "det").stdout)
+    rep = scan_report(cairn.home, ev, "det", "--detector", cfg)
     for it in rep["items"]:
         (d,) = it["findings"]
         assert d["kind"] == "detector" and 0 < d["score"] < 1

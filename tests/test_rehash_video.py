@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from cairn.cases.report import FAST_VPDQ_NOTE
@@ -13,19 +12,19 @@ from cairn.media.limits import Limits
 from cairn.scan.rehash import ensure_exact
 from cairn.signals.vpdq import to_signal, vpdq_frames
 from cairn.store.store import Store
+from inprocess import report_json, scan_case
 
 
 def _video_case(cairn, tmp_path: Path, interval: str = "1") -> Path:
     ev = tmp_path / "exhibit"
     ev.mkdir()
     tiny_video(ev / "clip.mp4", seconds=3)  # benign moving shapes, 30 frames at 10 fps
-    cairn.json("scan", ev, "--case", "v", "--new-case", "--mode", "fast",
-               "--video-interval", interval)
+    scan_case(cairn.home, ev, "v", "--mode", "fast", "--video-interval", interval)
     return ev / "clip.mp4"
 
 
 def _report_vpdq(cairn) -> dict:
-    report = json.loads(cairn.run("report", "--case", "v", "--format", "json").stdout)
+    report = report_json(cairn.home, "v")
     (item,) = [it for it in report["items"] if it["path"] == "clip.mp4"]
     return item["vpdq"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cairn.store import Store, reviews
-from inprocess import pictures, run
+from inprocess import pictures, report_json, run
 
 CASE = "op-ledger"
 
@@ -49,7 +49,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_json_report_carries_each_items_active_decision(home: Path) -> None:
-    rep = json.loads(run(home, "report", "--case", CASE))
+    rep = report_json(home, CASE)
     got = {it["path"]: it.get("review") for it in rep["items"]}
     assert got["photo-0.png"] is None  # undone: no decision
     assert {k: (v["scheme"], v["category"], v["by"]) for k, v in got.items() if v} == {

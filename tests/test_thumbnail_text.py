@@ -27,7 +27,7 @@ from cairn.media.limits import Limits
 from cairn.media.thumbtext import MAX_CHUNK, freedesktop_details, name_candidates, thumb_text
 from cairn.media.walk import walk
 from cairn.scan.worker import process_entry
-from inprocess import run
+from inprocess import report_json, run, scan_case
 from test_disk_images import need, sh
 
 USER = "home/user-0042"
@@ -114,10 +114,9 @@ def test_linux_partition_image_thumbnails_name_their_originals(home: dict,
 def test_scan_and_report_show_where_the_deleted_original_was(home: dict,
                                                              tmp_path: Path) -> None:
     store = tmp_path / "store"
-    summary = json.loads(run(store, "scan", home["root"], "--case", "laptop", "--new-case",
-                             "--workers", "1", "--json", "--no-progress"))
+    summary = scan_case(store, home["root"], "laptop", "--workers", "1")
     assert summary["status"] == "complete", summary
-    report = json.loads(run(store, "report", "--case", "laptop", "--format", "json"))
+    report = report_json(store, "laptop")
     items = {it["path"]: it for it in report["items"]}
     gone = str(home["user"] / DELETED)
     for path in home["thumbs"][DELETED]:
