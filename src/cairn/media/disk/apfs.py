@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any, BinaryIO
 
-from cairn.media.disk.filesystems import FsError, FsFile, Ranges, _attr, _ts, inode_file
+from cairn.media.disk.filesystems import FsError, FsFile, Ranges, attribute, inode_file, timestamp
 
 
 def _volume_dir(name: str, index: int) -> str:
@@ -44,7 +44,7 @@ class ApfsReader:
         self.notes: list[str] = []
         self.volumes: list[tuple[str, Any]] = []
         for i, vol in enumerate(self.container.volumes):
-            label = _attr(vol, "name") or f"volume-{i}"
+            label = attribute(vol, "name") or f"volume-{i}"
             if vol.is_encrypted:
                 self.notes.append(f"APFS volume {label!r} is encrypted (FileVault): cannot be "
                                   "read without its password or recovery key; not read")
@@ -96,8 +96,9 @@ class ApfsReader:
                             subdirs.append((ent.inode, path + "/"))
                         continue
                     node = ent.inode
-                    yield inode_file(path, node.mode, node.size, _ts(_attr(node, "mtime")),
-                                     node.open, partial(_link, node))
+                    yield inode_file(path, node.mode, node.size,
+                                     timestamp(attribute(node, "mtime")), node.open,
+                                     partial(_link, node))
                 except Exception as e:  # noqa: BLE001 - one inode, noted
                     self.notes.append(f"APFS inode {ent.file_id} ({path!r}) unreadable: "
                                       f"{type(e).__name__}: {e}")

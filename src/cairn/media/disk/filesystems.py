@@ -16,7 +16,8 @@ Deleted files, where the file system still describes them:
 - exFAT: entry sets whose in-use bits are cleared (0x05/0x40/0x41), names kept; content
   from the clusters the stream entry names (contiguous ones reliably).
 
-APFS: `cairn.media.disk.apfs` (unencrypted volumes; an encrypted one is a note). HFS+/HFSX:
+exFAT: `cairn.media.disk.exfat`. APFS: `cairn.media.disk.apfs` (unencrypted volumes; an
+encrypted one is a note). HFS+/HFSX:
 `cairn.media.disk.hfs`. ISO 9660 (pycdlib) and ISO 9660/HFS+ hybrid discs:
 `cairn.media.disk.iso9660`.
 Recognised but not read (each an `FsError` naming it): classic HFS, BitLocker.
@@ -26,7 +27,6 @@ its allocation bitmap; ext: the groups' block bitmaps), for carving; ISO 9660 ha
 
 from __future__ import annotations
 
-import io
 import stat
 import struct
 from collections.abc import Callable, Iterator
@@ -76,7 +76,7 @@ class FileSystem(Protocol):
     def unallocated(self) -> Ranges | None: ...
 
 
-def _ts(dt: Any) -> float | None:
+def timestamp(dt: Any) -> float | None:
     try:
         if dt is None:
             return None
@@ -87,7 +87,7 @@ def _ts(dt: Any) -> float | None:
         return None
 
 
-def _merge(runs: Iterator[tuple[int, int]]) -> Ranges:
+def merge_runs(runs: Iterator[tuple[int, int]]) -> Ranges:
     out: Ranges = []
     for off, n in runs:
         if out and out[-1][0] + out[-1][1] == off:
@@ -130,7 +130,7 @@ class FatReader:
                 self._seen.add(ent.cluster)
                 subdirs.append((ent, path + "/"))
                 continue
-            yield FsFile(path, ent.size, _ts(_attr(ent, "mtime")), False, ent.open)
+            yield FsFile(path, ent.size, timestamp(attribute(ent, "mtime")), False, ent.open)
         yield from self._deleted(d, prefix)
         for sd, p in subdirs:
             yield from self._dir(sd, p)
@@ -162,7 +162,7 @@ class FatReader:
             size = int.from_bytes(ent[28:32], "little")
             cluster = int.from_bytes(ent[20:22], "little") << 16 | int.from_bytes(ent[26:28],
                                                                                  "little")
-            mtime = _dos_time(int.from_bytes(ent[24:26], "little"),
+            mtime = dos_time(int.from_bytes(ent[24:26], "little"),
                               int.from_bytes(ent[22:24], "little"))
             note = None
             if size == 0 or cluster < 2 or cluster >= fs.fat.entry_count:
@@ -188,7 +188,7 @@ class FatReader:
         fat = fs.fat
         free = (((c - 2) * csize + base, csize) for c in range(2, min(count + 2, fat.entry_count))
                 if fat.get(c) == 0)
-        return _merge(free)
+        return merge_runs(free)
 
 
 def _fat_case(name: str, ntres: int, long_name: bool) -> str:
@@ -202,7 +202,7 @@ def _fat_case(name: str, ntres: int, long_name: bool) -> str:
                                                               else ext)
 
 
-def _attr(obj: object, name: str) -> Any:
+def attribute(obj: object, name: str) -> Any:
     """A reader's property that parses on access (a date, a link target), None if it fails."""
     try:
         return getattr(obj, name)
@@ -210,7 +210,7 @@ def _attr(obj: object, name: str) -> Any:
         return None
 
 
-def _dos_time(date: int, time: int) -> float | None:
+def dos_time(date: int, time: int) -> float | None:
     try:
         dt = datetime(1980 + (date >> 9), (date >> 5) & 15, date & 31, time >> 11,
                       (time >> 5) & 63, (time & 31) * 2, tzinfo=UTC)
@@ -255,7 +255,7 @@ class NtfsReader:
                     continue
                 size = rec.size()
                 si = rec.attributes[ATTRIBUTE_TYPE_CODE.STANDARD_INFORMATION]
-                mtime = _ts(_attr(si[0], "last_modification_time")) if si else None
+                mtime = timestamp(attribute(si[0], "last_modification_time")) if si else None
             except Exception as e:  # noqa: BLE001 - one broken record, noted, the rest read
                 self.notes.append(f"MFT record {rec.segment} unreadable: {type(e).__name__}: {e}")
                 continue
@@ -274,7 +274,7 @@ class NtfsReader:
                     c = i * 8 + bit
                     if c < total and not byte >> bit & 1:
                         yield c * csize, csize
-        return _merge(free())
+        return merge_runs(free())
 
 
 # -- ext2/3/4 ------------------------------------------------------------------------------
@@ -313,8 +313,8 @@ class ExtReader:
                             seen.add(n.inum)
                             subdirs.append((n, path + "/"))
                         continue
-                    yield inode_file(path, ft, n.size, _ts(_attr(n, "mtime")), n.open,
-                                     partial(_attr, n, "link"))
+                    yield inode_file(path, ft, n.size, timestamp(attribute(n, "mtime")), n.open,
+                                     partial(attribute, n, "link"))
                 except Exception as e:  # noqa: BLE001 - one inode, noted
                     self.notes.append(f"ext inode {n.inum} ({path!r}) unreadable: "
                                       f"{type(e).__name__}: {e}")
@@ -356,8 +356,8 @@ class ExtReader:
                 if not size_lo or not runs:
                     lost += 1
                     continue
-                yield FsFile(f"$deleted/inode-{inum}", node.size, _ts(_attr(node, "mtime")),
-                             True, node.open)
+                yield FsFile(f"$deleted/inode-{inum}", node.size,
+                             timestamp(attribute(node, "mtime")), True, node.open)
         if lost:
             self.notes.append(f"{lost} deleted inode(s) whose block map {self.name} cleared on "
                               "deletion: content not recoverable from the file system (carving "
@@ -389,113 +389,7 @@ class ExtReader:
                         b = i * 8 + bit
                         if b < n and not byte >> bit & 1:
                             yield (start + b) * bs, bs
-        return _merge(free())
-
-
-# -- exFAT ---------------------------------------------------------------------------------
-class ExFatReader:
-    """exFAT through dissect.fat's header, FAT and run lists; directories are read from
-    their raw entry sets (0x85 file, 0xC0 stream, 0xC1 names) so that deleted sets (0x05,
-    0x40, 0x41: the in-use bit cleared, everything else kept) are read too: a deleted file
-    whose clusters were contiguous (NoFatChain) is read from them; one whose first cluster
-    the allocation bitmap gives to a file again is read with a note."""
-
-    name = "exFAT"
-
-    def __init__(self, fh: BinaryIO) -> None:
-        from dissect.fat.exfat import ExFAT
-        self.fs = ExFAT(fh)
-        self.fh = fh
-        self.notes: list[str] = []
-        self._bitmap: bytes | None = None
-        self._seen: set[int] = set()
-
-    def _stream(self, cluster: int, size: int, contiguous: bool) -> BinaryIO:
-        from dissect.util.stream import RunlistStream
-        runs = self.fs.runlist(cluster, contiguous, size if contiguous else None)
-        return RunlistStream(self.fh, runs, size, self.fs.sector_size)
-
-    def bitmap(self) -> bytes:
-        if self._bitmap is None:
-            e = self.fs.alloc_bitmap
-            self._bitmap = self._stream(e.bitmap_start_cluster, e.bitmap_length, False).read()
-        return self._bitmap
-
-    def _allocated(self, cluster: int) -> bool:
-        bm, i = self.bitmap(), cluster - 2
-        return 0 <= i < len(bm) * 8 and bool(bm[i >> 3] >> (i & 7) & 1)
-
-    def files(self) -> Iterator[FsFile]:
-        root = self.fs.root_directory.root_dir
-        root.seek(0)
-        yield from self._dir(root.read(), "")
-
-    def _dir(self, raw: bytes, prefix: str) -> Iterator[FsFile]:
-        subdirs: list[tuple[int, int, bool, str]] = []
-        i = 0
-        while i + 32 <= len(raw):
-            kind, count = raw[i], raw[i + 1]
-            if kind == 0:
-                break  # end of directory
-            if kind not in (0x85, 0x05) or not 2 <= count <= 18:
-                i += 32
-                continue
-            deleted = kind == 0x05
-            sets = raw[i + 32: i + 32 + 32 * count]
-            if len(sets) < 64 or sets[0] & 0x7F != 0x40:
-                i += 32
-                continue
-            attrs, = struct.unpack_from("<H", raw, i + 4)
-            stamp, = struct.unpack_from("<I", raw, i + 12)  # last modified, DOS-style
-            flags, name_len = sets[1], sets[3]
-            cluster, size = struct.unpack_from("<IQ", sets, 20)
-            name = b"".join(sets[32 * k + 2: 32 * k + 32] for k in range(1, count)
-                            if sets[32 * k] & 0x7F == 0x41).decode("utf-16-le", "replace")
-            name = name[:name_len] or f"unnamed-{i // 32}"
-            path = prefix + name
-            contiguous = bool(flags & 0x2)
-            mtime = _dos_time(stamp >> 16, stamp & 0xFFFF)
-            i += 32 * (1 + count)
-            if attrs & 0x10:
-                if deleted:
-                    self.notes.append(f"exFAT deleted directory {path!r}: its entries are not "
-                                      "followed")
-                elif cluster in self._seen:
-                    self.notes.append(f"exFAT directory {path!r} loops back; not read twice")
-                else:
-                    self._seen.add(cluster)
-                    subdirs.append((cluster, size, contiguous, path + "/"))
-                continue
-            if size and cluster < 2:
-                yield FsFile(path, size, mtime, deleted, None,
-                             "exFAT entry with no first cluster: content not recoverable")
-                continue
-            note = None
-            if deleted:
-                if not contiguous:
-                    note = ("deleted exFAT file whose clusters were chained in the FAT: read "
-                            "by the chain left there, which may be another file's by now")
-                elif self._allocated(cluster):
-                    note = ("deleted exFAT file whose first cluster is in use again: the "
-                            "content read may be another file's")
-            yield FsFile(path, size, mtime, deleted,
-                         partial(self._stream, cluster, size, contiguous) if size
-                         else partial(io.BytesIO, b""), note)
-        for cluster, size, contiguous, p in subdirs:
-            try:
-                data = self._stream(cluster, size, contiguous).read()
-            except Exception as e:  # noqa: BLE001 - a damaged directory, noted
-                self.notes.append(f"exFAT directory {p!r} unreadable: {type(e).__name__}: {e}")
-                continue
-            yield from self._dir(data, p)
-
-    def unallocated(self) -> Ranges | None:
-        fs = self.fs
-        base = fs.cluster_heap_sector * fs.sector_size
-        csize = fs.cluster_size
-        bm = self.bitmap()
-        return _merge((c * csize + base, csize) for c in range(fs.cluster_count)
-                       if c >> 3 < len(bm) and not bm[c >> 3] >> (c & 7) & 1)
+        return merge_runs(free())
 
 
 def _apfs(fh: BinaryIO) -> FileSystem:
@@ -508,13 +402,18 @@ def _hfs(fh: BinaryIO) -> FileSystem:
     return HfsReader(fh)
 
 
+def _exfat(fh: BinaryIO) -> FileSystem:
+    from cairn.media.disk.exfat import ExFatReader  # its module imports this one
+    return ExFatReader(fh)
+
+
 def _iso(fh: BinaryIO) -> FileSystem:
     from cairn.media.disk.iso9660 import iso_or_hybrid  # its module imports this one
     return iso_or_hybrid(fh)
 
 
 READERS: dict[str, Callable[[BinaryIO], FileSystem]] = {
-    "FAT": FatReader, "NTFS": NtfsReader, "ext": ExtReader, "exFAT": ExFatReader,
+    "FAT": FatReader, "NTFS": NtfsReader, "ext": ExtReader, "exFAT": _exfat,
     "ISO 9660": _iso, "APFS": _apfs, "HFS+": _hfs}
 
 _NOT_READ = {
