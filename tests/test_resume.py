@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from cairn.cases.report import build as build_report
 from cairn.demo import jpeg_bytes, picture
+from cairn.scan.isolation import FAULT_ENV
 from cairn.scan.pipeline import scan
 from cairn.store import Store
 from cairn.store.common import StoreError
@@ -33,7 +34,9 @@ def _count(db: Path) -> int:
 
 
 def _start(home: Path, exhibit: Path) -> subprocess.Popen:
-    env = os.environ | {"CAIRN_HOME": str(home)}
+    """A scan to be stopped: one worker stalls on the last file, so however late the test
+    sees its progress under load, the scan cannot have finished first."""
+    env = os.environ | {"CAIRN_HOME": str(home), FAULT_ENV: f"{N_FILES - 1:05d}.jpg:hang"}
     return subprocess.Popen([CAIRN, "scan", str(exhibit), "--case", "c", "--new-case",
                              "--workers", "2",
                              "--no-progress"], env=env, stdout=subprocess.PIPE,
