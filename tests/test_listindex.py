@@ -13,6 +13,7 @@ import pytest
 
 from cairn.demo import jpeg_bytes, picture
 from cairn.index import IndexFileError
+from cairn.index.mih import VERSION
 from cairn.lists.matcher import Matcher
 from cairn.scan.listindex import open_matcher
 from cairn.signals import pdq
@@ -186,6 +187,13 @@ def test_damaged_or_foreign_index_is_rebuilt(tmp_path: Path) -> None:
     open_matcher(store)
     folder = _folder(store)
     (folder / "pdq" / "codes.npy").write_bytes(b"\x93NUMPY garbage")
+    m = open_matcher(store)
+    assert _folder(store) != folder and len(m.match(_pdq_rec(values[9]))) == 1
+
+    # an index saved by an earlier cairn (format 5 cut its keys differently) is rebuilt
+    folder = _folder(store)
+    header = folder / "pdq" / "header.json"
+    header.write_text(header.read_text().replace(f'"version": {VERSION}', '"version": 5'))
     m = open_matcher(store)
     assert _folder(store) != folder and len(m.match(_pdq_rec(values[9]))) == 1
 
