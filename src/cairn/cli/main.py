@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from cairn import __version__, default_home
+from cairn.scan import interrupt
 from cairn.scan.interrupt import Interrupted
 
 if TYPE_CHECKING:
@@ -46,21 +48,43 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 def _interrupt(signum: int, _frame: object) -> None:
     for s in (signal.SIGINT, signal.SIGTERM):  # cleanup runs once; kill -9 if it ever hangs
         signal.signal(s, signal.SIG_IGN)
-    raise Interrupted(signal.Signals(signum).name)
+    raise interrupt.arrived(signal.Signals(signum).name)
+
+
+def _unraisable(default: Callable[[Any], object]) -> Callable[[Any], object]:
+    """Python's hook for an exception it drops (raised in a finaliser), quiet for ours: the
+    interrupt is recorded and raised again (`interrupt.check`), never a traceback."""
+    def hook(u: Any) -> None:
+        if not isinstance(u.exc_value, Interrupted):
+            default(u)
+    return hook
+
+
+def _interrupted(name: str) -> NoReturn:
+    err.print(f"interrupted ({name}): what was recorded stays; rerun the same command to "
+              "resume", markup=False, highlight=False)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def main() -> None:
     """The console entry: SIGINT and SIGTERM unwind every command (runs are closed, workers
-    killed) and end it with one line and exit 130, never a traceback."""
+    killed) and end it with one line and exit 130, never a traceback. A signal whose
+    exception Python dropped still ends the command as interrupted (see scan/interrupt.py)."""
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    sys.unraisablehook = _unraisable(sys.unraisablehook)
     try:
         cli(obj={})
     except Interrupted as e:
-        err.print(f"interrupted ({e}): what was recorded stays; rerun the same command to "
-                  "resume", markup=False, highlight=False)
-        sys.exit(EXIT_INTERRUPTED)
+        _interrupted(str(e))
+    except SystemExit as e:  # click ends every command so, done or failed
+        name = interrupt.pending()
+        if name is not None and e.code != EXIT_INTERRUPTED:
+            _interrupted(name)
+        raise
     except Exception as e:
+        if (name := interrupt.pending()) is not None:
+            _interrupted(name)
         # only a command that loaded the store can have raised it (`hash` never loads it)
         custody = sys.modules.get("cairn.store.custody")
         if custody is not None and isinstance(e, custody.UnsignedWrite):

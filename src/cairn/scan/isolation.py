@@ -53,6 +53,7 @@ from cairn.media.walk import DiskEntry
 from cairn.records import ScanRecord
 from cairn.scan.caps import Caps, default_caps, format_size
 from cairn.scan.child import EXIT_MEMORY, WorkerConfig, serve
+from cairn.scan.interrupt import check as check_interrupt
 from cairn.scan.options import HashOptions, Split
 from cairn.scan.units import SplitImage, Unit
 
@@ -181,6 +182,7 @@ class WorkerPool:
         clean = False
         try:
             while True:
+                check_interrupt()  # a Ctrl-C whose exception Python dropped (interrupt.py)
                 self._fill(todo, queue)
                 busy = [w for w in self._workers if w.tasks]
                 if not busy:

@@ -34,6 +34,7 @@ from cairn.media.walk import DiskEntry, walk
 from cairn.records import NewMatch, ScanRecord
 from cairn.scan.caps import Caps, default_caps
 from cairn.scan.interrupt import Interrupted
+from cairn.scan.interrupt import check as check_interrupt
 from cairn.scan.isolation import WorkerPool, warm_up
 from cairn.scan.listindex import current_folder, index_root, match_records, open_matcher
 from cairn.scan.options import HashOptions, Split
@@ -164,6 +165,7 @@ def scan(
         done = store.runs.done_paths(source_id)
         todo: list[DiskEntry] = []
         for e in walk(loc):
+            check_interrupt()  # a long walk, too, stops at a dropped Ctrl-C (interrupt.py)
             summary.entries_found += 1
             prev = done.get(e.path)
             if prev is not None and prev == (e.size, e.mtime):
