@@ -48,7 +48,9 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 def _interrupt(signum: int, _frame: object) -> None:
     for s in (signal.SIGINT, signal.SIGTERM):  # cleanup runs once; kill -9 if it ever hangs
         signal.signal(s, signal.SIG_IGN)
-    raise interrupt.arrived(signal.Signals(signum).name)
+    exc = interrupt.arrived(signal.Signals(signum).name)
+    if not interrupt.deferring():  # else raised when the store write under way is done
+        raise exc
 
 
 def _unraisable(default: Callable[[Any], object]) -> Callable[[Any], object]:

@@ -7,9 +7,17 @@ raised there is printed as "Exception ignored" and dropped, and the command woul
 Ctrl-C never came (seen: 4 of 30 scans interrupted 0-0.2 s after their run began). So the
 handler also records the signal, and the loops that wait on work (`check`) and the command's
 end raise or report it again.
+
+Nor may it land inside a store transaction: raised there, SQLAlchemy can lose the connection
+with SQLite's write lock still held, and the scan's closing writes then wait on it (seen: a
+scan stuck in `Runs.end` after Ctrl-C, 3 of 60). Writes that matter run `deferred()`: a
+signal arriving inside one is recorded and raised when the write is done.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class Interrupted(BaseException):  # noqa: N818 - named for what happened, like KeyboardInterrupt
@@ -18,6 +26,7 @@ class Interrupted(BaseException):  # noqa: N818 - named for what happened, like 
 
 
 _arrived: list[str] = []  # the first signal's name, for the rest of the process
+_depth = [0]  # deferred() blocks the main thread is in
 
 
 def arrived(name: str) -> Interrupted:
@@ -25,6 +34,27 @@ def arrived(name: str) -> Interrupted:
     if not _arrived:
         _arrived.append(name)
     return Interrupted(name)
+
+
+def deferring() -> bool:
+    """Whether the handler must only record the signal (a deferred write is under way)."""
+    return _depth[0] > 0
+
+
+@contextmanager
+def deferred(then_raise: bool = True) -> Iterator[None]:
+    """Run the block whole: a signal arriving inside it is raised once it has ended (if it
+    ended by an exception of its own, that one leaves and the signal is raised later), or
+    with `then_raise` False at the caller's next `check`. One that came before the block is
+    not raised by it: cleanup after Ctrl-C (the scan's last flush) runs deferred too."""
+    before = bool(_arrived)
+    _depth[0] += 1
+    try:
+        yield
+    finally:
+        _depth[0] -= 1
+    if then_raise and not _depth[0] and not before:
+        check()
 
 
 def pending() -> str | None:

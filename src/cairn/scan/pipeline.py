@@ -33,7 +33,7 @@ from cairn.media.limits import Limits
 from cairn.media.walk import DiskEntry, walk
 from cairn.records import NewMatch, ScanRecord
 from cairn.scan.caps import Caps, default_caps
-from cairn.scan.interrupt import Interrupted
+from cairn.scan.interrupt import Interrupted, deferred
 from cairn.scan.interrupt import check as check_interrupt
 from cairn.scan.isolation import WorkerPool, warm_up
 from cairn.scan.listindex import current_folder, index_root, match_records, open_matcher
@@ -99,8 +99,10 @@ def open_run(store: Store, case: str, name: str, loc: str, arguments: dict
     case_id = store.cases.id(case, create=True)
     assert case_id is not None
     source_id = store.cases.source_id(case_id, name, loc)
-    return source_id, store.runs.start(case_id, source_id, __version__, _examiner(),
-                                       socket.gethostname(), arguments)
+    with deferred(then_raise=False):  # a Ctrl-C here is raised where the run is closed
+        run_id = store.runs.start(case_id, source_id, __version__, _examiner(),
+                                  socket.gethostname(), arguments)
+    return source_id, run_id
 
 
 def scan(
@@ -149,7 +151,8 @@ def scan(
             batch.clear()  # offered to the store once, whatever it answers
             matcher, matches = match_records(store, matcher, pending)
             found = [[m.to_dict() for m in ms] for ms in matches]
-            new, kept, refused = record_batch(store, source_id, run_id, pending, found)
+            with deferred():  # a Ctrl-C never lands inside the batch's transaction
+                new, kept, refused = record_batch(store, source_id, run_id, pending, found)
             summary.new_items += new
             summary.new_matches += sum(1 for f in found[:kept] if f)
             if refused is not None:
@@ -159,6 +162,7 @@ def scan(
     status = "failed"
     pool: WorkerPool | None = None
     try:  # from here on, however it ends, the run is closed with what happened
+        check_interrupt()  # one that came while the run was opened
         warm_up()  # the fork server imports the readers while the list index opens
         matcher = matcher_for(store)
         pool = WorkerPool(workers, limits, with_list_index(store, options), caps, parts)
