@@ -58,6 +58,7 @@ from cairn.media.walk import DiskEntry, walk
 from cairn.records import NewMatch, ScanRecord
 from cairn.scan.caps import default_caps
 from cairn.scan.interrupt import Interrupted
+from cairn.scan.interrupt import check as check_interrupt
 from cairn.scan.isolation import FAULT_ENV, WorkerPool
 from cairn.scan.listindex import match_records, open_matcher
 from cairn.scan.options import Split
@@ -316,6 +317,7 @@ def scan_many(
             src = _Source(ScanSummary(case, name, loc, run_id), source_id, job,
                           time.monotonic())
             sources.append(src)
+            check_interrupt()  # one that came while the run was opened (scan/interrupt.py)
             done = store.runs.done_paths(source_id)
             todo: list[DiskEntry] = []
             for e in walk(loc):
