@@ -66,3 +66,19 @@ def test_check_is_a_no_op_until_a_signal_came() -> None:
     with deferred():
         pass
     assert interrupt.pending() is None
+
+
+def test_a_write_on_another_thread_defers_nothing() -> None:
+    """Signals reach the main thread only; a server's scan threads must not hold it off."""
+    import threading
+
+    seen = []
+
+    def write() -> None:
+        with deferred():
+            seen.append(interrupt.deferring())
+
+    t = threading.Thread(target=write)
+    t.start()
+    t.join()
+    assert seen == [False]

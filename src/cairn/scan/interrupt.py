@@ -1,5 +1,5 @@
 """The exception SIGINT and SIGTERM raise in the `cairn` command, and the record that one
-arrived (kept light: no imports).
+arrived (kept light: standard library only).
 
 Python runs a signal handler between any two bytecodes of the main thread, including inside
 a finaliser or a weakref callback (SQLAlchemy's run during garbage collection); an exception
@@ -16,6 +16,7 @@ signal arriving inside one is recorded and raised when the write is done.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,7 +27,7 @@ class Interrupted(BaseException):  # noqa: N818 - named for what happened, like 
 
 
 _arrived: list[str] = []  # the first signal's name, for the rest of the process
-_depth = [0]  # deferred() blocks the main thread is in
+_depth = [0]  # deferred() blocks the main thread is in (signal handlers run on it alone)
 
 
 def arrived(name: str) -> Interrupted:
@@ -47,6 +48,9 @@ def deferred(then_raise: bool = True) -> Iterator[None]:
     ended by an exception of its own, that one leaves and the signal is raised later), or
     with `then_raise` False at the caller's next `check`. One that came before the block is
     not raised by it: cleanup after Ctrl-C (the scan's last flush) runs deferred too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are handled on the main thread only (a server's scans run on others)
+        return
     before = bool(_arrived)
     _depth[0] += 1
     try:
