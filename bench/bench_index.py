@@ -30,6 +30,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -205,18 +207,7 @@ def run_one(name: str, data: Path, queries: Path, append: int, conn) -> None:
         t = time.perf_counter()
         query(idx, q[None, :])
         lat.append(time.perf_counter() - t)
-    qps1 = 0.0
-    passes: list[float] = []
-    spent = 0.0
-    while len(passes) < PASSES and spent < PASS_SECONDS:  # best of the passes: hosts are noisy
-        t, c = time.perf_counter(), time.process_time()
-        results = query(idx, qs)
-        secs = time.perf_counter() - t
-        spent += secs
-        qps1 = max(qps1, len(qs) / secs)
-        # per second of this process's own CPU time: the per-core rate where other work
-        # shares the cores (time spent descheduled is not counted; memory stalls are)
-        passes.append(len(qs) / max(time.process_time() - c, 1e-9))
+    qps1, passes, results = timed_passes(partial(query, idx, qs), len(qs))
     qps_cpu = max(passes)
     extra: dict = {"sampled": len(qs) < QUERIES}
     global _SHARED  # forked children share the built index copy-on-write
@@ -242,20 +233,26 @@ def run_one(name: str, data: Path, queries: Path, append: int, conn) -> None:
     conn.close()
 
 
-def best_qps(idx, qs) -> tuple[float, float]:
-    """Best queries/s of the passes (as above): wall clock, and per second of this process's
-    CPU."""
-    out = cpu = spent = 0.0
-    for _ in range(PASSES):
+def timed_passes(run: Callable[[], object], n: int) -> tuple[float, list[float], object]:
+    """`run` (n queries) up to PASSES times or PASS_SECONDS, the best kept since hosts are
+    noisy: the best wall-clock queries/s, each pass's queries per second of this process's
+    own CPU time (the per-core rate where other work shares the cores: time descheduled is
+    not counted, memory stalls are), and the last pass's result."""
+    wall, rates, spent, result = 0.0, [], 0.0, None
+    while len(rates) < PASSES and spent < PASS_SECONDS:
         t, c = time.perf_counter(), time.process_time()
-        query_cairn(idx, qs)
+        result = run()
         secs = time.perf_counter() - t
-        out = max(out, len(qs) / secs)
-        cpu = max(cpu, len(qs) / max(time.process_time() - c, 1e-9))
         spent += secs
-        if spent > PASS_SECONDS:
-            break
-    return out, cpu
+        wall = max(wall, n / secs)
+        rates.append(n / max(time.process_time() - c, 1e-9))
+    return wall, rates, result
+
+
+def best_qps(idx, qs) -> tuple[float, float]:
+    """Best queries/s of the passes: wall clock, and per second of this process's CPU."""
+    wall, rates, _ = timed_passes(partial(query_cairn, idx, qs), len(qs))
+    return wall, max(rates)
 
 
 def cairn_extras(idx, data: Path, queries: Path, qs: np.ndarray, append: int) -> dict:

@@ -68,7 +68,8 @@ def pending() -> str | None:
 
 def check() -> None:
     """Raise Interrupted again if a signal arrived: a no-op unless its first exception was
-    dropped (above), since a raised one ends the command. Called where work is waited on,
-    never in cleanup (`finally`), which must run to its end."""
+    dropped (above) or held off by `deferred(then_raise=False)`, since a raised one ends the
+    command. Called where work is waited on, never in cleanup (`finally`), which must run to
+    its end."""
     if _arrived:
         raise Interrupted(_arrived[0])
