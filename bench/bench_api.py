@@ -437,7 +437,30 @@ def route_cost(home: Path, n: int) -> None:
                   f"check {check:.1f}, matcher {match:.1f}, lookup + answer {answer:.1f}; "
                   f"total {total:.0f} -> {10_000 / total * 1000:,.0f} hashes/s per core",
                   flush=True)
+    pdq_budget(store, [h for _, h in sigs], parse + check + new - match, match)
     store.close()
+
+
+def pdq_budget(store, hexes: list[str], request_ms: float,  # noqa: ANN001 - a Store
+               match_ms: float) -> None:
+    """The PDQ batch target (50,000 hashes/s on this 2-core machine: 40 us of CPU a hash)
+    against what a hash costs: the request's own work (parse, check, answer: `request_ms`
+    per batch) and the matcher's (`match_ms`), of which the index's swept batch stage by
+    stage (`HammingIndex.sweep_cost`, one thread, radius 31)."""
+    from cairn.index.mih import codes_from_hex
+    from cairn.service import lookup as svc
+
+    index = svc.MATCHERS.get(store).pdq
+    cost = index.sweep_cost(codes_from_hex(hexes), 31)
+    own, match = (ms / len(hexes) * 1000 for ms in (request_ms, match_ms))
+    budget = 2 / 50_000 * 1e6
+    print(f"pdq batch, CPU us a hash at {len(index):,} rows: the request's own work "
+          f"{own:.1f}, the matcher {match:.1f}, of which the index's sweep: bucket lookups "
+          f"{cost['buckets']:.1f}, rows gathered {cost['gather']:.1f}, "
+          f"{cost['candidates']:,.0f} candidates verified {cost['verify']:.1f}; total "
+          f"{own + match:.1f} against the {budget:.0f} that 50,000 hashes/s on 2 cores "
+          f"allows (at most {2e6 / (own + match):,.0f} hashes/s on 2 cores; with the bucket "
+          f"lookups alone as the matcher, {2e6 / (own + cost['buckets']):,.0f})", flush=True)
 
 
 def verdict(ok: bool) -> str:

@@ -126,3 +126,24 @@ def test_tables_are_dealt_to_threads_by_their_probes() -> None:
     loads = sorted(sum([300, 300, 300, 24, 0][k] for k in g) for g in groups)
     assert loads == [324, 600]
     assert sweep._balance([5], 4) == [[0]]
+
+
+def test_sweep_cost_stages_stop_where_they_say(planted) -> None:
+    """`sweep_cost` runs the sweep to each stage in turn: the stages before verification
+    find nothing (they read, they do not compare), the full run finds the planted copies,
+    and the candidates it reports are the ones `probe_cost` counts."""
+    from cairn.index import kernels
+
+    idx, _, queries, _ = planted
+    q64 = np.ascontiguousarray(queries[:990]).view(np.uint64)  # copies at 0..32, no crowd
+    found = {}
+    for stages in (3, 4, 5):
+        hits, crowded = idx._sweep(kernels, q64, 31, 1, stages)
+        found[stages] = sum(len(q) for q, _, _ in hits)
+        assert len(crowded) == 0
+    assert found[3] == found[4] == 0
+    assert found[5] >= 30 * 32  # every copy at distance 0..31 (some through two tables)
+    cost = idx.sweep_cost(queries[:990], 31, passes=1)
+    assert set(cost) == {"buckets", "gather", "verify", "candidates"}
+    assert all(v >= 0 for v in cost.values())
+    assert cost["candidates"] == idx.probe_cost(queries[:990], 31)["candidates"]

@@ -127,6 +127,49 @@ def test_store_index_kept_current(tmp_path: Path) -> None:
     assert len(m.match(_pdq_rec(other[0]))) == 1
 
 
+def _mapped_from(m: Matcher, folder: Path) -> bool:
+    """Whether the matcher's PDQ rows and tables are the memory-mapped files of `folder`."""
+    pdq = m.pdq
+    arrays = (pdq._codes, pdq._order, pdq._offsets)
+    return all(isinstance(a, np.memmap) and Path(a.filename).parent == folder / "pdq"
+               for a in arrays)
+
+
+def test_the_builder_serves_from_the_index_it_saved(tmp_path: Path) -> None:
+    """The process that builds or catches up the index reads the files it wrote, as every
+    other reader does (its built arrays freed: at 100M the mapped tables answered 1.8x the
+    queries a CPU second the anonymous copy did), and gets the same answers."""
+    store = Store.open(tmp_path / "home")
+    first = _random_pdq(300)
+    store.lists.add("a", "a.txt", "plain", 31, _entries(first), 0)
+    built = open_matcher(store)
+    assert _mapped_from(built, _folder(store))
+    in_memory = open_matcher(store, persist=False)
+    near = [_edited(v, 9) for v in first[:20]] + _random_pdq(5)
+    assert [[(h.entry_id, h.distance) for h in built.match(_pdq_rec(x))] for x in near] == \
+        [[(h.entry_id, h.distance) for h in in_memory.match(_pdq_rec(x))] for x in near]
+    assert sum(bool(built.match(_pdq_rec(x))) for x in near) == 20
+
+    more = _random_pdq(10)
+    store.lists.add("a", "b.txt", "plain", 31, _entries(more), 0, append=True)
+    caught_up = open_matcher(store)
+    assert _mapped_from(caught_up, _folder(store)) and caught_up.indexed == 310
+    (hit,) = caught_up.match(_pdq_rec(more[3]))
+    assert hit.distance == 0
+
+
+def test_an_index_that_cannot_be_saved_is_served_from_memory(tmp_path: Path) -> None:
+    """A home whose index folder cannot be written (read-only media) still matches."""
+    store = Store.open(tmp_path / "home")
+    values = _random_pdq(50)
+    store.lists.add("a", "a.txt", "plain", 31, _entries(values), 0)
+    (Path(store.home) / "index").write_text("not a folder")  # mkdir under it fails
+    m = open_matcher(store)
+    assert not isinstance(m.pdq._codes, np.memmap)
+    (hit,) = m.match(_pdq_rec(values[7]))
+    assert hit.distance == 0
+
+
 def _edited(hx: str, bits: int) -> str:
     """The hash with its first `bits` bits flipped: a near copy at that distance."""
     value = int(hx, 16) ^ (((1 << bits) - 1) << (256 - bits))

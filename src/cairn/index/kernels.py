@@ -255,7 +255,7 @@ def _verify_chunk(codes, qs, radius, cand_q, cand_row, nc, out_q, out_id, out_d,
 @compiled
 def sweep_table(offsets, obase, order, rbase, built, bits, pbits, codes, qkey, qs, ghigh,
                 gstart, glow, radius, limit, qtotal, crowded, part, pairs, probes, pa, pc,
-                cand_q, cand_row, out_q, out_id, out_d):
+                cand_q, cand_row, out_q, out_id, out_d, stages):
     """One table's probes for a whole batch of queries, in address order.
 
     Why: a batch of thousands of queries probes every part of a table (10,000 queries x
@@ -272,7 +272,9 @@ def sweep_table(offsets, obase, order, rbase, built, bits, pbits, codes, qkey, q
     (2^pbits + 1), pairs (len(qkey) x groups), probes, pa, pc (len(qkey) x masks), cand_q,
     cand_row (SWEEP_CHUNK): scratch. Returns the hits (query, row, distance) found, written
     to out_* while they fit; -1 where a bucket names a row the index does not have, -2
-    where a bucket's bounds are impossible (a damaged index file)."""
+    where a bucket's bounds are impossible (a damaged index file). `stages` below 5 stops
+    early, for `HammingIndex.sweep_cost` only: 3 after the bucket lookups, 4 after the rows
+    are gathered (nothing verified, no hits)."""
     nq = qkey.shape[0]
     ng = ghigh.shape[0]
     n_rows = codes.shape[0]
@@ -319,9 +321,11 @@ def sweep_table(offsets, obase, order, rbase, built, bits, pbits, codes, qkey, q
             pc[m] = b - a
             m += b > a
         crowded[q] |= qtotal[q] > limit
+    if stages < 4:
+        return 0
     h = 0
     nc = 0
-    chunk = cand_q.shape[0]
+    chunk = cand_q.shape[0] if stages >= 5 else 0  # 0: gathered, never verified
     for j in range(m):  # 4: gather the rows of those buckets, verify them a chunk at a time
         if j + AHEAD < m:
             _prefetch(order, pa[j + AHEAD])
@@ -333,6 +337,8 @@ def sweep_table(offsets, obase, order, rbase, built, bits, pbits, codes, qkey, q
             row = np.int64(order[st + r])
             if row >= n_rows:
                 return -1
+            if chunk == 0:
+                continue
             _prefetch(codes, row)  # asked for now, compared a chunk later: reads overlap
             cand_q[nc] = q
             cand_row[nc] = row

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 from itertools import combinations
@@ -416,7 +417,8 @@ class HammingIndex:
         tq, ti, td = self._tail[1].join(q64[which].view(np.uint8), radius)
         return [(which[tq], ti + lo, td)]
 
-    def _sweep(self, kernels, q64: np.ndarray, radius: int, threads: int | None
+    def _sweep(self, kernels, q64: np.ndarray, radius: int, threads: int | None,
+               stages: int = 5
                ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
         """A large batch's hits through `sweep.sweep`, and its crowded queries."""
         masks, table, off_base = self._plan(radius)
@@ -426,7 +428,32 @@ class HammingIndex:
                                                  max(1, len(q64) // sweep.THREAD_QUERIES))
         return sweep.sweep(kernels, tables, [masks[table == k] for k in range(len(tables.lengths))],
                            _substrings(q64.view(np.uint8), self._lengths), q64, radius,
-                           self._built // 4, threads)
+                           self._built // 4, threads, stages)
+
+    def sweep_cost(self, queries: np.ndarray, radius: int, passes: int = 3
+                   ) -> dict[str, float]:
+        """Where a swept batch's time goes, in CPU microseconds a query on one thread, best
+        of `passes`: `buckets` (the probes' bucket bounds read, in address order), `gather`
+        (the rows of the non-empty buckets read from the row lists) and `verify` (each such
+        row's 256 bits read and compared), measured by running the sweep to each stage in
+        turn; `candidates` a query, as `probe_cost` counts them. Why: it says which part a
+        faster batch would have to cut (issue 17's batch rate)."""
+        from cairn.index import kernels
+
+        if not self._lengths or not len(queries):
+            return {"buckets": 0.0, "gather": 0.0, "verify": 0.0, "candidates": 0.0}
+        q64 = _as_codes(queries).view(np.uint64)
+        best = {}
+        for stages in (3, 4, 5):
+            runs = []
+            for _ in range(passes):
+                t = time.thread_time()
+                self._sweep(kernels, q64, radius, 1, stages)
+                runs.append(time.thread_time() - t)
+            best[stages] = min(runs) / len(q64) * 1e6
+        return {"buckets": best[3], "gather": max(0.0, best[4] - best[3]),
+                "verify": max(0.0, best[5] - best[4]),
+                "candidates": self.probe_cost(queries, radius)["candidates"]}
 
     def _probe_batch(self, kernels, q64: np.ndarray, radius: int, force: bool
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:

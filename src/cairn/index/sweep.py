@@ -91,9 +91,10 @@ def _groups(masks: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _sweep_tables(kernels, t: Tables, ks: list[int], masks: list[np.ndarray],
-                  qkeys: np.ndarray, q64: np.ndarray, radius: int, limit: int
+                  qkeys: np.ndarray, q64: np.ndarray, radius: int, limit: int, stages: int = 5
                   ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
-    """Hits of every query in tables `ks`, and which queries went past `limit`."""
+    """Hits of every query in tables `ks`, and which queries went past `limit` (`stages`:
+    see `kernels.sweep_table`)."""
     nq = len(q64)
     qtotal = np.zeros(nq, np.int64)
     crowded = np.zeros(nq, bool)
@@ -118,7 +119,7 @@ def _sweep_tables(kernels, t: Tables, ks: list[int], masks: list[np.ndarray],
                     t.offsets, int(t.off_base[k]), t.order, k * t.built, t.built,
                     t.lengths[k], pbits[k], t.codes, keys, q64[lo:hi], *groups[k], radius,
                     limit, qtotal[lo:hi], crowded[lo:hi], part, pairs, probes, pa, pc,
-                    cand_q, cand_row, *out)
+                    cand_q, cand_row, *out, stages)
                 if h < 0:
                     raise IndexFileError(DAMAGED + (" (a bucket names a row it does not have)"
                                                     if h == -1 else
@@ -132,7 +133,7 @@ def _sweep_tables(kernels, t: Tables, ks: list[int], masks: list[np.ndarray],
 
 
 def sweep(kernels, t: Tables, masks: list[np.ndarray], qkeys: np.ndarray, q64: np.ndarray,
-          radius: int, limit: int, threads: int = 1
+          radius: int, limit: int, threads: int = 1, stages: int = 5
           ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
     """(hits as (query, row, distance) arrays, crowded query numbers) of a batch: masks[k]
     the probe masks of table k (empty: not probed), qkeys[q, k] query q's key in table k.
@@ -144,11 +145,12 @@ def sweep(kernels, t: Tables, masks: list[np.ndarray], qkeys: np.ndarray, q64: n
     if not groups:
         return [], np.zeros(0, np.int64)
     if len(groups) == 1:
-        parts = [_sweep_tables(kernels, t, groups[0], masks, qkeys, q64, radius, limit)]
+        parts = [_sweep_tables(kernels, t, groups[0], masks, qkeys, q64, radius, limit,
+                               stages)]
     else:
         pool = _pool(len(groups))
-        jobs = [pool.submit(_sweep_tables, kernels, t, ks, masks, qkeys, q64, radius, limit)
-                for ks in groups]
+        jobs = [pool.submit(_sweep_tables, kernels, t, ks, masks, qkeys, q64, radius, limit,
+                            stages) for ks in groups]
         wait(jobs)  # every thread done with the arrays before an error is raised
         parts = [job.result() for job in jobs]
     found = [f for hits, _ in parts for f in hits]
