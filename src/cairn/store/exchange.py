@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 
 from cairn.store import schema as t
 from cairn.store.common import StoreError, now
@@ -155,10 +155,23 @@ def entries_for_stix_ids(store: Store, list_id: int, ids: list[str]) -> list[dic
     unique = sorted(set(ids))
     with store.engine.connect() as c:
         for start in range(0, len(unique), 500):
-            out += [dict(r) for r in c.execute(select(t.list_entries).where(
-                t.list_entries.c.list_id == list_id,
-                t.list_entries.c.stix_id.in_(unique[start:start + 500]))).mappings()]
+            out += [dict(r) for r in c.execute(
+                stix_ids_query(list_id, unique[start:start + 500])).mappings()]
     return out
+
+
+def stix_ids_query(list_id: int, ids: list[str]) -> Select:
+    """The entries of one list with these ids, found through the index on 8 hex digits of
+    the id (`schema.STIX_KEY`; the expression must be the index's own for the database to
+    use it), then matched on the whole id. `list_id + 0`: SQLite would otherwise read the
+    list's entries through the unique (list, type, value) index, every one of them (10M
+    rows for one Opinion at 10M entries), rather than the few the key finds."""
+    e = t.list_entries.c
+    at, length = t.STIX_KEY
+    keys = sorted({i[at - 1:at - 1 + length] for i in ids})
+    return select(t.list_entries).where(e.list_id + 0 == list_id,
+                                        func.substr(e.stix_id, at, length).in_(keys),
+                                        e.stix_id.in_(ids))
 
 
 # -- opinions (feedback) ---------------------------------------------------------------------

@@ -28,7 +28,7 @@ from cairn.store.schema.exchange import (
     peers,
     taxii_statuses,
 )
-from cairn.store.schema.matching import list_entries, lists, matches, meta
+from cairn.store.schema.matching import STIX_KEY, list_entries, lists, matches, meta
 from cairn.store.schema.people import (
     action_devices,
     action_suspects,
@@ -54,7 +54,7 @@ from cairn.store.schema.review import case_families, family_claims, queue_shared
 __all__ = [  # every table, by area, and the metadata they are declared in
     "metadata",
     "cases", "custody", "errors", "findings", "items", "scan_runs", "signals", "sources",
-    "list_entries", "lists", "matches", "meta",
+    "list_entries", "lists", "matches", "meta", "STIX_KEY",
     "checkpoints", "list_access", "opinions", "partners", "peers", "taxii_statuses",
     "action_devices", "action_suspects", "actions", "case_states", "device_sources", "devices",
     "identifiers", "operation_cases", "operations", "suspects",
