@@ -15,6 +15,7 @@ it was.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,6 +163,33 @@ def test_compare_shows_both_blurred_and_swaps_in_through_htmx(watched: Watched,
     page.screenshot(path=str(SHOTS / "demo-compare.png"), full_page=True)
     assert "same" in page.inner_text("#compare-hashes") or "differs" in page.inner_text(
         "#compare-hashes")
+
+
+def test_a_slow_reveal_still_shows_for_its_time_then_reblurs(watched: Watched,
+                                                             url: str) -> None:
+    """The re-blur timer counts from when the clear picture shows: an answer slower than
+    the reveal time (a loaded server) still shows it, then it re-blurs on its own while the
+    button stays down. (The timer used to start with the request: such an answer was
+    dropped, and the reviewer holding the button saw nothing.)"""
+    page = watched.page
+    page.goto(url + f"/ui/cases/{CASE}/families/{plain_family(page)}")
+    page.click("text=compare with the first member")
+    page.wait_for_url(re.compile(r"/compare\?a=\d+&b=\d+"))
+    images_loaded(page)
+    seconds = int(page.get_attribute("#compare", "data-reveal-seconds") or 5)
+
+    def slow(route: Any) -> None:
+        answer = route.fetch()
+        time.sleep(seconds + 1)  # answered after the reveal time has passed
+        route.fulfill(response=answer)
+
+    page.route("**/reveal", slow)
+    shown = "document.querySelector('.side .thumb img').src.startsWith('blob:')"
+    page.locator(".side button.reveal").first.dispatch_event("pointerdown")
+    page.wait_for_function(f"() => {shown}", timeout=1000 * (3 * seconds + 10))
+    page.wait_for_function(f"() => !{shown}", timeout=1000 * (2 * seconds + 10))
+    page.locator(".side button.reveal").first.dispatch_event("pointerup")
+    page.unroute("**/reveal")
 
 
 def test_overview_timeline_needs_no_script(browser: Any, watched: Watched, url: str) -> None:

@@ -38,8 +38,7 @@
   // -- hold to reveal ----------------------------------------------------------------------
   // The clear picture is the answer to a POST carrying the CSRF header (each one a custody
   // entry); it is shown from a blob: URL, dropped again when the item re-blurs.
-  const root = document.getElementById("queue") || document.getElementById("panel") ||
-    document.getElementById("family");
+  const root = document.querySelector("[data-reveal-seconds]");  // queue, panel, family, compare
   const revealMs = root ? 1000 * Number(root.dataset.revealSeconds || 5) : 5000;
   let revealed = null, timer = null, asked = 0;
   async function reveal(thumb) {
@@ -47,7 +46,6 @@
     hide();
     revealed = thumb;
     const mine = ++asked;
-    timer = setTimeout(hide, revealMs);  // re-blurs on its own, even if the key stays down
     const r = await fetch(thumb.dataset.reveal, { method: "POST", credentials: "same-origin",
       headers: { "X-CSRF-Token": csrf() } });
     if (!r.ok) { say("cannot reveal: " + r.status); if (mine === asked) hide(); return; }
@@ -56,6 +54,9 @@
     const img = thumb.querySelector("img");
     img.src = url; img.alt = img.alt.replace("blurred", "revealed");
     thumb.classList.add("revealed");
+    // re-blurs on its own, even if the key stays down; counted from when the clear picture
+    // shows, so a slow answer (a loaded server) neither shortens its time nor loses it
+    timer = setTimeout(hide, revealMs);
     say("item " + thumb.dataset.item + " revealed (logged)");
   }
   function hide() {
