@@ -425,3 +425,17 @@ def test_pdq_index_built_by_streaming_from_the_store(tmp_path: Path) -> None:
         dist = np.unpackbits(codes ^ q, axis=1).sum(axis=1)
         assert np.array_equal(np.sort(ids), np.flatnonzero(dist <= 31))
         assert np.all(d == dist[ids])
+
+
+def test_a_malformed_pdq_value_is_refused_not_shifted() -> None:
+    """PDQ values are decoded a chunk at a time as one string: a value of the wrong length
+    would shift every row after it, so it is refused by name instead; mixed chunks keep
+    each kind's entries apart."""
+    good = _random_pdq(3)
+    md5 = "ab" * 16
+    m = Matcher.build([(1, 1, "pdq", good[0]), (2, 1, "md5", md5), (3, 1, "pdq", good[1]),
+                       (4, 1, "pdq", good[2])], {1: 31})
+    assert [h.entry_id for x in good for h in m.match(_pdq_rec(x))] == [1, 3, 4]
+    assert m.pdq_rows == 3 and m.indexed == 4
+    with pytest.raises(ValueError, match="not 64 hex digits: 'abcd'"):
+        Matcher.build([(1, 1, "pdq", good[0]), (2, 1, "pdq", "abcd")], {1: 31})

@@ -275,6 +275,15 @@ class Lists(Repository):
         in id order, for building and extending the list index."""
         e = t.list_entries.c
         with self.engine.connect() as c:
+            if self.engine.dialect.name == "sqlite":
+                # the driver's cursor, plain tuples a batch at a time: SQLAlchemy's rows cost
+                # ~0.5 us more each, ~50 s of building a 100M-entry index from the store
+                cur = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                cur.execute("SELECT id, list_id, signal_type, value, status = 'active' "
+                            "FROM list_entries WHERE id > ? ORDER BY id", (after_id,))
+                while rows := cur.fetchmany(50_000):
+                    yield from rows
+                return
             yield from c.execute(
                 select(e.id, e.list_id, e.signal_type, e.value, e.status == "active")
                 .where(e.id > after_id).order_by(e.id)
