@@ -130,6 +130,10 @@ def main() -> None:
     ap.add_argument("--home", required=True, type=Path)
     ap.add_argument("--append", default="1M")
     ap.add_argument("--name", default="BENCH_LIST")
+    ap.add_argument("--only", choices=("store", "index"),
+                    help="store: stop after the checkpoint (the index may be elsewhere); "
+                         "index: only bring the list index up to date (open_matcher), e.g. "
+                         "after a `--only store` run, the index put back")
     ap.add_argument("--truncate-wal", action="store_true",
                     help="empty the WAL file after the checkpoint (the CLI keeps it until its "
                          "last connection closes): for a disk without room for the WAL and "
@@ -170,6 +174,10 @@ def main() -> None:
         store.engine.dispose()
         store.lists.max_entry_id()  # the CLI asks it first (for --rematch)
         entries0 = store.lists.info(args.name)["entry_count"]
+    if args.only == "index":
+        more.unlink()
+        index_phases(store, li, open_matcher, started)
+        return
     print(f"list {args.name}: {entries0:,} entries before; appending {k:,}")
 
     commit_at: list[float] = []
@@ -200,6 +208,15 @@ def main() -> None:
             c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         print(f"  WAL truncated (--truncate-wal): {wal.stat().st_size:,} bytes")
 
+    more.unlink()
+    if args.only == "store":
+        return
+    if index_phases(store, li, open_matcher, started) != res["entries"]:
+        sys.exit("index and store disagree")
+
+
+def index_phases(store: Any, li: Any, open_matcher: Callable[..., Any], started: float) -> int:
+    """open_matcher as the CLI's `_refresh_index` calls it, its parts timed; its length."""
     WALL.clear()
     CPU.clear()
     Matcher = li.Matcher
@@ -216,11 +233,9 @@ def main() -> None:
     show(["  index loaded", "  changed entries looked up",
           "  index extended (incl. rows read)", "    of which new rows read from the store",
           "  index saved"])
-    print(f"index: {len(m):,} entries; total {time.perf_counter() - T_START + started:.1f} s "
-          f"(incl. writing the {k:,}-line file); load average {os.getloadavg()[0]:.2f}")
-    more.unlink()
-    if len(m) != res["entries"]:
-        sys.exit("index and store disagree")
+    print(f"index: {len(m):,} entries; process total {time.perf_counter() - T_START + started:.1f}"
+          f" s (incl. writing the new hashes' file); load average {os.getloadavg()[0]:.2f}")
+    return len(m)
 
 
 if __name__ == "__main__":
