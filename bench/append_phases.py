@@ -73,16 +73,17 @@ def show(labels: list[str]) -> None:
 
 
 def pages(home: Path) -> None:
-    """Pages of the list entries' table and indexes (dbstat: reads each b-tree whole)."""
+    """Pages of the two indexes keyed on random values, which an append rewrites in place
+    (dbstat: reads each b-tree whole), their leaves and how full those are."""
     import sqlite3
 
     db = sqlite3.connect(home / "cairn.db")
-    names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE tbl_name = "
-                                      "'list_entries' AND type IN ('table', 'index')")]
-    for name in names:
-        n, size = db.execute("SELECT count(*), sum(pgsize) FROM dbstat WHERE name = ?",
-                             (name,)).fetchone()
-        print(f"  {name:36s} {n:12,} pages {size / 2**30:7.2f} GiB", flush=True)
+    for name in ("sqlite_autoindex_list_entries_1", "ix_entries_stix_id"):
+        n, leaves, size, unused = db.execute(
+            "SELECT count(*), sum(pagetype = 'leaf'), sum(pgsize), sum(unused) FROM dbstat "
+            "WHERE name = ?", (name,)).fetchone()
+        print(f"  {name:32s} {n:12,} pages ({leaves:,} leaves) {size / 2**30:6.2f} GiB, "
+              f"{1 - unused / size:.0%} full", flush=True)
     db.close()
 
 
@@ -139,7 +140,7 @@ def main() -> None:
                          "last connection closes): for a disk without room for the WAL and "
                          "the index's new generation at once")
     ap.add_argument("--pages", action="store_true",
-                    help="only count the pages of list_entries and its indexes (dbstat)")
+                    help="only count the pages of the value-keyed indexes (dbstat)")
     args = ap.parse_args()
     if args.pages:
         pages(args.home)
