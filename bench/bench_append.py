@@ -27,20 +27,20 @@ Indicator-id index thrashes the page cache). One difference: CREATE INDEX packs 
 Indicator-id index's leaves full, where random inserts leave them ~2/3 full, so the first
 append after such a build splits more pages than later ones (figures below).
 
-Measured at 100M (2026-12-07, 2 cores, 24 GiB, 4 KiB pages; bench/append_phases.py splits
-an append into phases): store built in 1,122 s (788 s for the 99M rows, 322 s for the two
-indexes; 34 GB), the list index in 683 s at 12.5 GiB peak RSS. An append of 1M takes
-274 s through the CLI (101M -> 102M; target 30 s). Phases at 102M -> 103M (245 s): parse
-and rows 6 s (STIX ids 2 s), staging 3 s, the sorted INSERT 187 s (115 s CPU), COMMIT 13 s,
-WAL checkpoint 15 s, the list index extended 14 s and saved 5 s (5.6 GiB rewritten); the
-first append after the build (100M -> 101M) 438 s, its INSERT 323 s. The bound: the
-INSERT puts 1M random keys into two 100M-entry b-trees (the UNIQUE value index and the
-Indicator-id index), about one leaf rewritten per key in each: 1.8M-2.4M pages (7-9.3 GiB)
-go to the WAL, 22-32 GiB written in all with the cache's spills, and again into the database
-by the checkpoint. Writing 7 GiB twice takes more than 30 s on this disk alone, so the
-target needs an append that leaves the old b-trees alone (new entries in a segment of their
-own, merged later; duplicates checked against the list index), and an index save that
-appends rather than rewriting 5.6 GiB.
+Measured at 100M (2026-12-07, 2 cores, 24 GiB, 4 KiB pages; bench/append_phases.py splits an
+append into phases): store built in 1,122 s (788 s for the 99M rows, 322 s for the two
+indexes; 34 GB), the list index in 683 s at 12.5 GiB peak RSS. An append of 1M takes 274 s
+through the CLI (101M -> 102M; target 30 s). Phases at 102M -> 103M (245 s): parse and rows
+6 s (STIX ids 2 s), staging 3 s, the sorted INSERT 187 s (115 s CPU), COMMIT 13 s, WAL
+checkpoint 15 s, the list index extended 14 s and saved 5 s (5.6 GiB rewritten); the first
+append after the build (100M -> 101M) 438 s, its INSERT 323 s. The bound: the INSERT puts 1M
+random keys into two 100M-entry b-trees (the UNIQUE value index and the Indicator-id index,
+2.14M and 1.70M leaves at 103M), about one leaf rewritten per key in each: 1.8M-2.4M pages
+(7-9.3 GiB, ~45% of those leaves) go to the WAL, 22-32 GiB written in all with the cache's
+spills, and again into the database by the checkpoint. Writing 7 GiB twice takes more than
+30 s on this disk alone, so the target needs an append that leaves the old b-trees alone
+(new entries in a segment of their own, merged later; duplicates checked against the list
+index), and an index save that appends rather than rewriting 5.6 GiB.
 """
 
 from __future__ import annotations
