@@ -18,6 +18,29 @@ index's own append; this one goes through the store and the CLI as a user does:
    opened, extended and saved (no rebuild: the output says which index files were rewritten).
 4. A fresh process opens the appended index and looks up appended and old hashes (each must
    be found at distance 0): the timing counts only if the result is right.
+
+`--fast-build` (needed at 100M): a new store's list is built by bench/bulkstore.py, 1M
+entries through `Lists.add`, the other 99M by plain SQL with the Indicator-id and generation
+indexes created after; the same rows and indexes an import makes (checked by
+tests/test_bench_bulkstore.py), not the hours `Lists.add` takes at 100M (its random
+Indicator-id index thrashes the page cache). One difference: CREATE INDEX packs the
+Indicator-id index's leaves full, where random inserts leave them ~2/3 full, so the first
+append after such a build splits more pages than later ones (figures below).
+
+Measured at 100M (2026-12-07, 2 cores, 24 GiB, 4 KiB pages; bench/append_phases.py splits an
+append into phases): store built in 1,122 s (788 s for the 99M rows, 322 s for the two
+indexes; 34 GB), the list index in 683 s at 12.5 GiB peak RSS. An append of 1M takes 274 s
+through the CLI (101M -> 102M; target 30 s). Phases at 102M -> 103M (245 s): parse and rows
+6 s (STIX ids 2 s), staging 3 s, the sorted INSERT 187 s (115 s CPU), COMMIT 13 s, WAL
+checkpoint 15 s, the list index extended 14 s and saved 5 s (5.6 GiB rewritten); the first
+append after the build (100M -> 101M) 438 s, its INSERT 323 s. The bound: the INSERT puts 1M
+random keys into two 100M-entry b-trees (the UNIQUE value index and the Indicator-id index,
+2.14M and 1.70M leaves at 103M), about one leaf rewritten per key in each: 1.8M-2.4M pages
+(7-9.3 GiB, ~45% of those leaves) go to the WAL, 22-32 GiB written in all with the cache's
+spills, and again into the database by the checkpoint. Writing 7 GiB twice takes more than
+30 s on this disk alone, so the target needs an append that leaves the old b-trees alone
+(new entries in a segment of their own, merged later; duplicates checked against the list
+index), and an index save that appends rather than rewriting 5.6 GiB.
 """
 
 from __future__ import annotations
@@ -34,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bulkstore  # noqa: E402
 from figures import Figure, emit  # noqa: E402
 
 CAIRN = str(Path(sys.executable).parent / "cairn")
@@ -54,30 +78,26 @@ def codes(n: int, seed: int):
         yield rng.integers(0, 256, (min(CHUNK, n - lo), 32), dtype=np.uint8)
 
 
-def entries(n: int, seed: int):
-    line = 1
-    for chunk in codes(n, seed):
-        for row in chunk:
-            yield {"signal_type": "pdq", "value": row.tobytes().hex(), "line": line}
-            line += 1
-
-
-def build_store(home: Path, n: int) -> None:
+def build_store(home: Path, n: int, fast: bool) -> None:
     from cairn.store.store import Store
 
     store = Store.open(home)
-    have = {x["name"]: x for x in store.lists.all()}
+    have = {x["name"]: x for x in store.lists.all(counts=False)}
+    store.close()
     if LIST in have:
         if have[LIST]["entry_count"] < n:
             sys.exit(f"{home} holds {have[LIST]['entry_count']:,} entries, not {n:,}: "
                      "use another --home")
         print(f"store: {have[LIST]['entry_count']:,} entries already there (reused)")
-    else:
-        t0 = time.perf_counter()
-        store.lists.add(LIST, "generated", "plain", 31, entries(n, 1), 0)
-        print(f"store: {n:,} PDQ entries imported through Lists.add in "
-              f"{time.perf_counter() - t0:,.0f} s", flush=True)
-    store.close()
+        return
+    t0 = time.perf_counter()
+    bulkstore.build(home, n, LIST, seed=1, first=CHUNK if fast else n)
+    how = ("the first 1M through Lists.add, the rest by plain SQL with the Indicator-id and "
+           "generation indexes built after (bench/bulkstore.py: the same rows and indexes "
+           "an import makes; Lists.add at 100M thrashes the page cache for hours)" if fast
+           else "through Lists.add")
+    print(f"store: {n:,} PDQ entries in {time.perf_counter() - t0:,.0f} s, {how}",
+          flush=True)
 
 
 def child(code: str, *args: str) -> tuple[float, float, str]:
@@ -119,9 +139,12 @@ def main() -> None:
     ap.add_argument("--size", default="1M", help="entries in the list before the append")
     ap.add_argument("--append", default="100k", help="entries appended by the CLI")
     ap.add_argument("--home", required=True, type=Path, help="the store (kept, reused)")
+    ap.add_argument("--fast-build", action="store_true",
+                    help="build a new store's list fast (bench/bulkstore.py): 1M through "
+                         "Lists.add, the rest by plain SQL; the same rows and indexes")
     args = ap.parse_args()
     n, k = count(args.size), count(args.append)
-    build_store(args.home, n)
+    build_store(args.home, n, args.fast_build)
 
     index = args.home / "index"
     fresh = not index.exists()
