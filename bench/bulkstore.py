@@ -2,9 +2,10 @@
 one-transaction `cairn lists import` of plain-format PDQ hashes makes, without the import's
 time at 100M.
 
-Why: `Lists.add` inserts 100M rows with `ix_entries_stix_id` live; its keys (Indicator ids,
-SHA-1 based) are random, the index reaches ~6 GB and every insert lands on a random page of
-it, so SQLite's page cache thrashes and the import takes many hours on the bench machine.
+Why: `Lists.add` inserts 100M rows with the Indicator-id index live; its keys (Indicator ids,
+SHA-1 based) are random, the index reaches ~2 GB (~6 GB before migration 0022) and every
+insert lands on a random page of it, so SQLite's page cache thrashes and the import takes
+many hours on the bench machine.
 
 How: the first FIRST entries (1M) go in through `Lists.add` exactly as the CLI's import does
 (`stix_id=stix.indicator_id`): the list row, its custody entry, its generation, and the
@@ -13,7 +14,7 @@ SQL on one connection of the bench's own, writing the column values `Lists.add` 
 plain-format PDQ entry (labels `[]`, line numbers FIRST+1..N in random order, `changed_gen`
 and `added_at` of that import, `stix_id` from `indicator_id`, NULL category, collab, attrs
 and origin, status left to its default). Meanwhile the two indexes not keyed on the value
-(`ix_entries_stix_id`, `ix_entries_changed_gen`) are dropped and then re-created from their
+(`ix_entries_stix_key`, `ix_entries_changed_gen`) are dropped and then re-created from their
 own DDL (CREATE INDEX sorts: minutes, not hours), the values go in ascending (a sorted random
 32-bit prefix, a random rest; each chunk sorted) so the UNIQUE (list_id, signal_type, value)
 index grows at its end, and the journal is off, `synchronous=OFF` and the page cache large,
@@ -36,7 +37,7 @@ CHUNK = 1_000_000
 _HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
 _COLUMNS = ("list_id", "signal_type", "value", "category", "labels", "collab", "line_no",
             "changed_gen", "attrs", "origin", "added_at", "stix_id")
-_BUILT_AFTER = ("ix_entries_stix_id", "ix_entries_changed_gen")
+_BUILT_AFTER = ("ix_entries_stix_key", "ix_entries_changed_gen")  # not keyed on the value
 
 
 def entries(n: int, seed: int) -> Iterator[dict]:
