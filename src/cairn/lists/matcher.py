@@ -157,16 +157,13 @@ class Matcher:
         ids = np.fromiter((e[0] for e in batch), dtype=np.int64, count=len(batch))
         if (last is not None and ids[0] <= last) or np.any(np.diff(ids) <= 0):
             raise ValueError("entries must come in increasing id, above those indexed")
-        # the PDQ rows (nearly every entry of a large list) decoded as one string: per entry,
-        # bytes.fromhex and its list were ~1.5 us, 145 s of a 100M build from the store
-        hamming = [i for i, e in enumerate(batch) if _INDEX_OF.get(e[2]) == "hamming"]
-        others = (range(len(batch)) if not hamming else
-                  np.setdiff1d(np.arange(len(batch)), hamming) if len(hamming) < len(batch)
-                  else ())
-        for i in others:
-            entry_id, _, signal_type, value = batch[i][:4]
+        hamming: list[int] = []  # where the PDQ rows are: decoded below as one string
+        for i, e in enumerate(batch):
+            entry_id, _, signal_type, value = e[:4]
             kind = _INDEX_OF.get(signal_type)
-            if kind == "video":
+            if kind == "hamming":
+                hamming.append(i)
+            elif kind == "video":
                 self.videos.append((entry_id, parse_signal(value)))
                 self._video_signals.append((entry_id, value))
                 self.dirty.add("videos")
@@ -176,16 +173,15 @@ class Matcher:
         lists = np.fromiter((e[1] for e in batch), np.int64, len(batch))
         active = np.fromiter((bool(e[4]) if len(e) > 4 else True for e in batch), bool,
                              len(batch))
-        at = np.asarray(hamming, dtype=np.int64)
-        if len(at):
+        if hamming:
             values = [batch[i][3] for i in hamming]
-            if any(len(v) != 64 for v in values):  # one string: a short value would shift all
-                bad = next(v for v in values if len(v) != 64)
+            bad = next((v for v in values if len(v) != 64), None)
+            if bad is not None:  # one string: a short value would shift every row after it
                 raise ValueError(f"a PDQ list value is not 64 hex digits: {bad!r}")
             self.pdq.add(np.frombuffer(bytes.fromhex("".join(values)),
                                        dtype=np.uint8).reshape(-1, 32))
             self.dirty.add("pdq")
-        return ids, lists, active, ids[at]
+        return ids, lists, active, ids[np.asarray(hamming, dtype=np.int64)]
 
     def set_active(self, changes: Iterable[tuple[int, bool]]) -> int:
         """Flip entries on or off (withdrawn, false positive, reinstated); unknown ids are
