@@ -58,6 +58,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bulkstore  # noqa: E402
+from bulkstore import codes  # noqa: E402
 from figures import Figure, emit  # noqa: E402
 
 CAIRN = str(Path(sys.executable).parent / "cairn")
@@ -69,13 +70,6 @@ def count(text: str) -> int:
     """1M, 100k, 5000 -> an int."""
     mult = {"k": 1_000, "M": 1_000_000}.get(text[-1], 1)
     return int(float(text[:-1] if mult > 1 else text) * mult)
-
-
-def codes(n: int, seed: int):
-    """N uniform random PDQ hashes as (k, 32) uint8 chunks."""
-    rng = np.random.default_rng(seed)
-    for lo in range(0, n, CHUNK):
-        yield rng.integers(0, 256, (min(CHUNK, n - lo), 32), dtype=np.uint8)
 
 
 def build_store(home: Path, n: int, fast: bool) -> None:

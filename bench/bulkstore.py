@@ -40,12 +40,19 @@ _COLUMNS = ("list_id", "signal_type", "value", "category", "labels", "collab", "
 _BUILT_AFTER = ("ix_entries_stix_key", "ix_entries_changed_gen")  # not keyed on the value
 
 
-def entries(n: int, seed: int) -> Iterator[dict]:
-    """N uniform random PDQ hashes as the plain reader's entries (lines 1..N)."""
+def codes(n: int, seed: int) -> Iterator[np.ndarray]:
+    """N uniform random PDQ hashes as (k, 32) uint8 chunks: the list's values, and what
+    bench_append looks up afterwards (its first chunk) to check the append."""
     rng = np.random.default_rng(seed)
-    line = 1
     for lo in range(0, n, CHUNK):
-        for row in rng.integers(0, 256, (min(CHUNK, n - lo), 32), dtype=np.uint8):
+        yield rng.integers(0, 256, (min(CHUNK, n - lo), 32), dtype=np.uint8)
+
+
+def entries(n: int, seed: int) -> Iterator[dict]:
+    """N uniform random PDQ hashes (`codes`) as the plain reader's entries (lines 1..N)."""
+    line = 1
+    for chunk in codes(n, seed):
+        for row in chunk:
             yield {"signal_type": "pdq", "value": row.tobytes().hex(), "line": line}
             line += 1
 
